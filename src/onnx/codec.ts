@@ -1,0 +1,129 @@
+import protobuf from 'protobufjs'
+import { ONNX_PROTO } from './onnx-proto.js'
+import type { ModelProto } from './onnx-types.js'
+
+type Decode = (reader: protobuf.Reader | Uint8Array, length?: number, end?: number, depth?: number) => protobuf.Message
+type Encode = (message: object, writer?: protobuf.Writer, depth?: number) => protobuf.Writer
+
+/** What `decodeModelProto` throws for bytes that are not an ONNX model. */
+export class OnnxDecodeError extends Error {
+  override name = 'OnnxDecodeError'
+}
+
+const root = protobuf.parse(ONNX_PROTO, { keepCase: true }).root
+root.resolveAll()
+const modelType = root.lookupType('onnx.ModelProto')
+
+// protobufjs drops fields its schema does not name. ONNX grows new fields every release and
+// vendors add their own, so each message keeps the raw bytes of such fields in `$unknown` and
+// writes them back after its known fields (field order inside a message carries no meaning).
+function preserveUnknownFields(type: protobuf.Type): void {
+  type.setup()
+  const known = new Set(type.fieldsArray.map((f) => f.id))
+  const decode = type.decode as unknown as Decode
+  const encode = type.encode as unknown as Encode
+  const wrappedDecode: Decode = function (this: protobuf.Type, input, length, end, depth) {
+    const reader = input instanceof protobuf.Reader ? input : protobuf.Reader.create(input)
+    const start = reader.pos
+    const stop = length === undefined ? reader.len : start + length
+    const message = decode.call(this, reader, length, end, depth) as protobuf.Message & { $unknown?: Uint8Array[] }
+    const unknown = collectUnknown(reader.buf, start, Math.min(stop, reader.pos), known)
+    if (unknown) message.$unknown = unknown
+    return message
+  }
+  const wrappedEncode: Encode = function (this: protobuf.Type, message, writer, depth) {
+    const w = encode.call(this, message, writer, depth)
+    const unknown = (message as { $unknown?: Uint8Array[] }).$unknown
+    if (unknown) for (const raw of unknown) pushRaw(w, raw)
+    return w
+  }
+  ;(type as unknown as { decode: Decode }).decode = wrappedDecode
+  ;(type as unknown as { encode: Encode }).encode = wrappedEncode
+}
+
+function pushRaw(writer: protobuf.Writer, raw: Uint8Array): void {
+  // Writer has no public "append raw bytes"; _push is the primitive its own bytes() uses.
+  const w = writer as unknown as { _push(fn: (v: Uint8Array, b: Uint8Array, p: number) => void, len: number, val: Uint8Array): void }
+  w._push((val, buf, pos) => buf.set(val, pos), raw.length, raw)
+}
+
+function collectUnknown(buf: Uint8Array, start: number, end: number, known: Set<number>): Uint8Array[] | undefined {
+  let out: Uint8Array[] | undefined
+  let pos = start
+  while (pos < end) {
+    const fieldStart = pos
+    let tag = 0
+    let shift = 0
+    let b: number
+    do {
+      b = buf[pos++]!
+      tag += (b & 0x7f) * 2 ** shift
+      shift += 7
+    } while (b & 0x80 && pos < end)
+    const wire = tag % 8
+    const id = Math.floor(tag / 8)
+    pos = skipValue(buf, pos, end, wire)
+    if (!known.has(id)) (out ??= []).push(buf.subarray(fieldStart, pos))
+  }
+  return out
+}
+
+function readVarint(buf: Uint8Array, pos: number, end: number): [number, number] {
+  let value = 0
+  let shift = 0
+  let b: number
+  do {
+    if (pos >= end) throw new OnnxDecodeError('truncated varint')
+    b = buf[pos++]!
+    if (shift < 53) value += (b & 0x7f) * 2 ** shift
+    shift += 7
+  } while (b & 0x80)
+  return [value, pos]
+}
+
+function skipValue(buf: Uint8Array, pos: number, end: number, wire: number): number {
+  switch (wire) {
+    case 0: return readVarint(buf, pos, end)[1]
+    case 1: return pos + 8
+    case 2: {
+      const [len, p] = readVarint(buf, pos, end)
+      return p + len
+    }
+    case 5: return pos + 4
+    case 3: {
+      // group: skip nested fields until the matching end-group tag
+      for (;;) {
+        const [tag, p] = readVarint(buf, pos, end)
+        pos = p
+        if (tag % 8 === 4) return pos
+        pos = skipValue(buf, pos, end, tag % 8)
+      }
+    }
+    default: throw new OnnxDecodeError(`invalid wire type ${wire}`)
+  }
+}
+
+function allTypes(ns: protobuf.NamespaceBase, out: protobuf.Type[] = []): protobuf.Type[] {
+  for (const nested of ns.nestedArray) {
+    if (nested instanceof protobuf.Type) out.push(nested)
+    if (nested instanceof protobuf.Namespace || nested instanceof protobuf.Type) allTypes(nested, out)
+  }
+  return out
+}
+for (const type of allTypes(root)) preserveUnknownFields(type)
+
+/**
+ * Decode ModelProto bytes. Tensor `raw_data` fields are views into `bytes` (no copy), so keep
+ * `bytes` alive and unmodified as long as the model is in use.
+ */
+export function decodeModelProto(bytes: Uint8Array): ModelProto {
+  try {
+    return modelType.decode(bytes) as unknown as ModelProto
+  } catch (err) {
+    throw new OnnxDecodeError(`not a valid ONNX protobuf: ${(err as Error).message}`)
+  }
+}
+
+export function encodeModelProto(model: ModelProto): Uint8Array {
+  return modelType.encode(model as object).finish()
+}
