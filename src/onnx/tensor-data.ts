@@ -54,7 +54,8 @@ export function tensorToFloat32(t: TensorProto, ext?: ExternalDataSource): Float
     switch (type) {
       case DataType.FLOAT:
         if (raw.byteOffset % 4 === 0) return new Float32Array(raw.buffer, raw.byteOffset, n)
-        return new Float32Array(raw.slice().buffer, 0, n)
+        // Buffer#slice is a view, so copy through Uint8Array's slice to realign
+        return new Float32Array(Uint8Array.prototype.slice.call(raw).buffer, 0, n)
       case DataType.DOUBLE: {
         const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength)
         const out = new Float32Array(n)

@@ -1,0 +1,83 @@
+import type { GraphProto, NodeProto, ModelProto, AttributeProto } from './onnx-types.js'
+
+/** A graph together with the graphs that enclose it (subgraphs see their ancestors' names). */
+export interface GraphScope {
+  graph: GraphProto
+  parent: GraphScope | null
+  /** The node whose attribute holds this graph (If/Loop/Scan), null for the main graph. */
+  owner: NodeProto | null
+  /** Path for messages, e.g. `main/If_0.then_branch`. */
+  path: string
+}
+
+function subgraphsOf(node: NodeProto): { attr: AttributeProto; graph: GraphProto; index: number }[] {
+  const out: { attr: AttributeProto; graph: GraphProto; index: number }[] = []
+  for (const attr of node.attribute ?? []) {
+    if (attr.g && Object.prototype.hasOwnProperty.call(attr, 'g')) out.push({ attr, graph: attr.g, index: -1 })
+    attr.graphs?.forEach((graph, index) => out.push({ attr, graph, index }))
+  }
+  return out
+}
+
+/** Every graph of the model, main graph first, then subgraphs depth-first. */
+export function allGraphScopes(model: ModelProto): GraphScope[] {
+  const out: GraphScope[] = []
+  if (!model.graph) return out
+  const visit = (scope: GraphScope): void => {
+    out.push(scope)
+    for (const node of scope.graph.node ?? []) {
+      for (const { attr, graph, index } of subgraphsOf(node)) {
+        const label = `${node.name || node.op_type}.${attr.name}${index >= 0 ? `[${index}]` : ''}`
+        visit({ graph, parent: scope, owner: node, path: `${scope.path}/${label}` })
+      }
+    }
+  }
+  visit({ graph: model.graph, parent: null, owner: null, path: model.graph.name || 'main' })
+  return out
+}
+
+/** Names consumed by a node, including names its subgraphs read from enclosing scopes. */
+export function nodeInputs(node: NodeProto): string[] {
+  return (node.input ?? []).filter((n) => n !== '')
+}
+
+/**
+ * A map from tensor name to the nodes that consume it, over one graph and (implicitly) its
+ * subgraphs: a subgraph's reference to an outer name counts as a use by the owning node.
+ */
+export function consumersOf(graph: GraphProto): Map<string, NodeProto[]> {
+  const map = new Map<string, NodeProto[]>()
+  const add = (name: string, node: NodeProto): void => {
+    const list = map.get(name)
+    if (list) { if (!list.includes(node)) list.push(node) } else map.set(name, [node])
+  }
+  const outerRefs = (g: GraphProto, owner: NodeProto, local: Set<string>): void => {
+    const defined = new Set(local)
+    for (const i of g.input ?? []) if (i.name) defined.add(i.name)
+    for (const t of g.initializer ?? []) if (t.name) defined.add(t.name)
+    for (const n of g.node ?? []) for (const o of n.output ?? []) defined.add(o)
+    for (const n of g.node ?? []) {
+      for (const name of nodeInputs(n)) if (!defined.has(name)) add(name, owner)
+      for (const { graph } of subgraphsOf(n)) outerRefs(graph, owner, defined)
+    }
+  }
+  for (const node of graph.node ?? []) {
+    for (const name of nodeInputs(node)) add(name, node)
+    for (const { graph: sub } of subgraphsOf(node)) outerRefs(sub, node, new Set())
+  }
+  return map
+}
+
+export function attr(node: NodeProto, name: string): AttributeProto | undefined {
+  return node.attribute?.find((a) => a.name === name)
+}
+
+/** The opset version the model imports for a domain ('' and 'ai.onnx' are the same domain). */
+export function opsetVersion(model: ModelProto, domain = ''): number {
+  const want = domain === 'ai.onnx' ? '' : domain
+  for (const o of model.opset_import ?? []) {
+    const d = o.domain === 'ai.onnx' ? '' : (o.domain ?? '')
+    if (d === want) return typeof o.version === 'number' ? o.version : Number(o.version?.toString() ?? 0)
+  }
+  return 0
+}

@@ -1,0 +1,72 @@
+import { AttributeType, DataType, type GraphProto, type NodeProto, type TensorProto } from '../onnx/onnx-types.js'
+import { makeTensor } from '../onnx/tensor-data.js'
+import type { ChannelQuantized } from './per-channel.js'
+import type { WeightSite } from './weight-sites.js'
+
+/** Generates names no tensor or node of the model uses yet. */
+export class NameAllocator {
+  constructor(private readonly used: Set<string>) {}
+  take(base: string): string {
+    let name = base
+    for (let i = 1; this.used.has(name); i++) name = `${base}_${i}`
+    this.used.add(name)
+    return name
+  }
+}
+
+function broadcastShape(rank: number, axis: number, channels: number): number[] {
+  // trailing-aligned broadcasting: [C, 1, ..., 1] with (rank - 1 - axis) ones
+  return [channels, ...new Array<number>(rank - 1 - axis).fill(1)]
+}
+
+function constantNode(name: string, output: string, tensor: TensorProto): NodeProto {
+  return { name, op_type: 'Constant', input: [], output: [output], attribute: [{ name: 'value', type: AttributeType.TENSOR, t: tensor }] }
+}
+
+/**
+ * Replace a float weight by integer codes and the nodes that turn them back into float:
+ * Cast(codes) [- zero_point] * scale, whose output keeps the weight's name so every consumer
+ * reads it unchanged. All inputs of these nodes are constants, so onnxruntime folds them into one
+ * float initializer when it loads the model: inference runs the original float kernels (with their
+ * fast layouts) at the original speed, while the file carries only the integers. A
+ * DequantizeLinear node would not be folded (ORT keeps it for QDQ fusion) and would run on every
+ * inference.
+ */
+export function replaceWithDequantNodes(site: WeightSite, q: ChannelQuantized, names: NameAllocator): void {
+  const def = site.definition
+  const graph: GraphProto = def.graph
+  const rank = site.dims.length
+  const base = site.name
+  const codesName = names.take(`${base}_quantized`)
+  const scaleName = names.take(`${base}_scale`)
+  const castName = names.take(`${base}_cast`)
+  const hasZeroPoint = q.zeroPoint.some((z) => z !== 0)
+  const zpName = hasZeroPoint ? names.take(`${base}_zero_point`) : ''
+  const shiftedName = hasZeroPoint ? names.take(`${base}_shifted`) : ''
+  const paramShape = broadcastShape(rank, q.axis, q.scale.length)
+
+  const tensors: TensorProto[] = [
+    makeTensor(codesName, q.bits <= 8 ? DataType.INT8 : DataType.INT16, site.dims, q.codes),
+    makeTensor(scaleName, DataType.FLOAT, paramShape, q.scale),
+  ]
+  if (hasZeroPoint) tensors.push(makeTensor(zpName, DataType.FLOAT, paramShape, Float32Array.from(q.zeroPoint)))
+
+  const nodes: NodeProto[] = [
+    { name: names.take(`${base}_Cast`), op_type: 'Cast', input: [codesName], output: [castName], attribute: [{ name: 'to', type: AttributeType.INT, i: DataType.FLOAT }] },
+  ]
+  if (hasZeroPoint) nodes.push({ name: names.take(`${base}_SubZeroPoint`), op_type: 'Sub', input: [castName, zpName], output: [shiftedName] })
+  nodes.push({ name: names.take(`${base}_MulScale`), op_type: 'Mul', input: [hasZeroPoint ? shiftedName : castName, scaleName], output: [site.name] })
+
+  const list = graph.node ?? (graph.node = [])
+  if (def.kind === 'constant') {
+    const at = list.indexOf(def.node)
+    const constants = tensors.map((t) => constantNode(names.take(`${t.name}_Constant`), t.name!, t))
+    list.splice(at, 1, ...constants, ...nodes)
+  } else {
+    const inits = graph.initializer ?? (graph.initializer = [])
+    inits.splice(inits.indexOf(def.tensor), 1, ...tensors)
+    list.unshift(...nodes)
+    // IR < 4 exporters list initializers as graph inputs; the weight is now computed, not fed
+    if (graph.input) graph.input = graph.input.filter((i) => i.name !== site.name)
+  }
+}

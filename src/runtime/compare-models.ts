@@ -1,0 +1,61 @@
+import ort from 'onnxruntime-node'
+import { cosineSimilarity } from './cosine.js'
+import type { Feeds } from './feeds.js'
+
+export interface OutputComparison {
+  name: string
+  cosine: number
+  maxAbsDiff: number
+}
+
+export interface ComparisonResult {
+  /** Mean over samples of each output's cosine; the model-level figure is the minimum output. */
+  outputs: OutputComparison[]
+  cosine: number
+  samples: number
+}
+
+export type ModelSource = string | Uint8Array
+
+async function createSession(model: ModelSource, threads: number): Promise<ort.InferenceSession> {
+  const options: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1 }
+  return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options)
+}
+
+function toNumbers(t: ort.Tensor): ArrayLike<number> {
+  const d = t.data
+  if (d instanceof BigInt64Array || d instanceof BigUint64Array) return Float64Array.from(d, Number)
+  if (Array.isArray(d)) return d.map(Number)
+  return d as ArrayLike<number>
+}
+
+/**
+ * Run the float and the quantized model on the same inputs in onnxruntime-node and compare every
+ * output: cosine similarity (numeric outputs) averaged over the samples.
+ */
+export async function compareModels(reference: ModelSource, candidate: ModelSource, samples: Feeds[], threads = 1): Promise<ComparisonResult> {
+  const a = await createSession(reference, threads)
+  const b = await createSession(candidate, threads)
+  try {
+    const sums = new Map<string, { cos: number; maxAbs: number }>()
+    for (const feeds of samples) {
+      const ra = await a.run(feeds)
+      const rb = await b.run(feeds)
+      for (const name of a.outputNames) {
+        const x = toNumbers(ra[name]!)
+        const y = toNumbers(rb[name]!)
+        let maxAbs = 0
+        for (let i = 0; i < x.length; i++) maxAbs = Math.max(maxAbs, Math.abs(x[i]! - y[i]!))
+        const acc = sums.get(name) ?? { cos: 0, maxAbs: 0 }
+        acc.cos += cosineSimilarity(x, y)
+        acc.maxAbs = Math.max(acc.maxAbs, maxAbs)
+        sums.set(name, acc)
+      }
+    }
+    const outputs = [...sums].map(([name, s]) => ({ name, cosine: s.cos / samples.length, maxAbsDiff: s.maxAbs }))
+    return { outputs, cosine: Math.min(...outputs.map((o) => o.cosine)), samples: samples.length }
+  } finally {
+    await a.release()
+    await b.release()
+  }
+}
