@@ -1,6 +1,6 @@
 import protobuf from 'protobufjs'
 import { ONNX_PROTO } from './onnx-proto.js'
-import type { ModelProto } from './onnx-types.js'
+import type { ModelProto, TensorProto } from './onnx-types.js'
 
 type Decode = (reader: protobuf.Reader | Uint8Array, length?: number, end?: number, depth?: number) => protobuf.Message
 type Encode = (message: object, writer?: protobuf.Writer, depth?: number) => protobuf.Writer
@@ -13,6 +13,7 @@ export class OnnxDecodeError extends Error {
 const root = protobuf.parse(ONNX_PROTO, { keepCase: true }).root
 root.resolveAll()
 const modelType = root.lookupType('onnx.ModelProto')
+const tensorType = root.lookupType('onnx.TensorProto')
 
 // protobufjs drops fields its schema does not name. ONNX grows new fields every release and
 // vendors add their own, so each message keeps the raw bytes of such fields in `$unknown` and
@@ -126,4 +127,24 @@ export function decodeModelProto(bytes: Uint8Array): ModelProto {
 
 export function encodeModelProto(model: ModelProto): Uint8Array {
   return modelType.encode(model as object).finish()
+}
+
+/**
+ * The byte length `encodeModelProto` would produce, without allocating the output buffer. Lets
+ * a writer decide whether a model fits protobuf's 2 GiB limit before building a >2 GiB buffer.
+ */
+export function encodedModelSize(model: ModelProto): number {
+  return modelType.encode(model as object).len
+}
+
+/**
+ * Decode a serialized TensorProto (the ONNX test suite's input_N.pb / output_N.pb files).
+ * Like `decodeModelProto`, raw_data is a view into `bytes`.
+ */
+export function decodeTensorProto(bytes: Uint8Array): TensorProto {
+  try {
+    return tensorType.decode(bytes) as unknown as TensorProto
+  } catch (err) {
+    throw new OnnxDecodeError(`not a valid TensorProto: ${(err as Error).message}`)
+  }
 }

@@ -81,3 +81,18 @@ export function opsetVersion(model: ModelProto, domain = ''): number {
   }
   return 0
 }
+
+/** Every node and tensor name in the model, for allocating new names that collide with none. */
+export function allNames(model: ModelProto): Set<string> {
+  const used = new Set<string>()
+  for (const { graph } of allGraphScopes(model)) {
+    for (const node of graph.node ?? []) {
+      if (node.name) used.add(node.name)
+      for (const o of node.output ?? []) used.add(o)
+      for (const i of node.input ?? []) used.add(i)
+    }
+    for (const t of graph.initializer ?? []) if (t.name) used.add(t.name)
+    for (const v of [...(graph.input ?? []), ...(graph.output ?? []), ...(graph.value_info ?? [])]) if (v.name) used.add(v.name)
+  }
+  return used
+}

@@ -1,6 +1,7 @@
 import { AttributeType, DataType, type GraphProto, type NodeProto, type TensorProto } from '../onnx/onnx-types.js'
 import { makeTensor } from '../onnx/tensor-data.js'
 import type { ChannelQuantized } from './per-channel.js'
+import type { DecodeParams } from './weight-correction.js'
 import type { WeightSite } from './weight-sites.js'
 
 /** Generates names no tensor or node of the model uses yet. */
@@ -32,7 +33,7 @@ function constantNode(name: string, output: string, tensor: TensorProto): NodePr
  * DequantizeLinear node would not be folded (ORT keeps it for QDQ fusion) and would run on every
  * inference.
  */
-export function replaceWithDequantNodes(site: WeightSite, q: ChannelQuantized, names: NameAllocator): void {
+export function replaceWithDequantNodes(site: WeightSite, q: ChannelQuantized, params: DecodeParams, names: NameAllocator): void {
   const def = site.definition
   const graph: GraphProto = def.graph
   const rank = site.dims.length
@@ -40,22 +41,28 @@ export function replaceWithDequantNodes(site: WeightSite, q: ChannelQuantized, n
   const codesName = names.take(`${base}_quantized`)
   const scaleName = names.take(`${base}_scale`)
   const castName = names.take(`${base}_cast`)
-  const hasZeroPoint = q.zeroPoint.some((z) => z !== 0)
+  const hasZeroPoint = params.zeroPoint.some((z) => z !== 0)
   const zpName = hasZeroPoint ? names.take(`${base}_zero_point`) : ''
   const shiftedName = hasZeroPoint ? names.take(`${base}_shifted`) : ''
   const paramShape = broadcastShape(rank, q.axis, q.scale.length)
 
   const tensors: TensorProto[] = [
     makeTensor(codesName, q.bits <= 8 ? DataType.INT8 : DataType.INT16, site.dims, q.codes),
-    makeTensor(scaleName, DataType.FLOAT, paramShape, q.scale),
+    makeTensor(scaleName, DataType.FLOAT, paramShape, params.scale),
   ]
-  if (hasZeroPoint) tensors.push(makeTensor(zpName, DataType.FLOAT, paramShape, Float32Array.from(q.zeroPoint)))
+  if (hasZeroPoint) tensors.push(makeTensor(zpName, DataType.FLOAT, paramShape, params.zeroPoint))
 
   const nodes: NodeProto[] = [
     { name: names.take(`${base}_Cast`), op_type: 'Cast', input: [codesName], output: [castName], attribute: [{ name: 'to', type: AttributeType.INT, i: DataType.FLOAT }] },
   ]
   if (hasZeroPoint) nodes.push({ name: names.take(`${base}_SubZeroPoint`), op_type: 'Sub', input: [castName, zpName], output: [shiftedName] })
-  nodes.push({ name: names.take(`${base}_MulScale`), op_type: 'Mul', input: [hasZeroPoint ? shiftedName : castName, scaleName], output: [site.name] })
+  // float16/bfloat16/double weights go back to their own type so consumers see what they expect
+  const originalType = def.tensor.data_type ?? DataType.FLOAT
+  const scaledName = originalType === DataType.FLOAT ? site.name : names.take(`${base}_scaled`)
+  nodes.push({ name: names.take(`${base}_MulScale`), op_type: 'Mul', input: [hasZeroPoint ? shiftedName : castName, scaleName], output: [scaledName] })
+  if (originalType !== DataType.FLOAT) {
+    nodes.push({ name: names.take(`${base}_CastBack`), op_type: 'Cast', input: [scaledName], output: [site.name], attribute: [{ name: 'to', type: AttributeType.INT, i: originalType }] })
+  }
 
   const list = graph.node ?? (graph.node = [])
   if (def.kind === 'constant') {

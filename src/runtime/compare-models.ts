@@ -18,7 +18,8 @@ export interface ComparisonResult {
 export type ModelSource = string | Uint8Array
 
 async function createSession(model: ModelSource, threads: number): Promise<ort.InferenceSession> {
-  const options: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1 }
+  // severity 4 (fatal only): a model that fails on the samples is reported through the thrown error
+  const options: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, logSeverityLevel: 4 }
   return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options)
 }
 

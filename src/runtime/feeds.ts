@@ -8,6 +8,8 @@ export interface InputSpec {
   elemType: number
   /** Fixed dims as numbers, symbolic or unknown dims as null. */
   dims: (number | null)[]
+  /** The symbolic name of each dim ('' when fixed or unnamed). */
+  params: string[]
 }
 
 /** The graph inputs a caller must feed (initializers listed as inputs are not). */
@@ -20,7 +22,8 @@ export function inputSpecs(model: ModelProto): InputSpec[] {
 function specOf(v: ValueInfoProto): InputSpec {
   const tt = v.type?.tensor_type
   const dims = (tt?.shape?.dim ?? []).map((d) => (d.value === 'dim_value' || (d.dim_value !== undefined && Object.prototype.hasOwnProperty.call(d, 'dim_value')) ? int64ToNumber(d.dim_value) : null))
-  return { name: v.name ?? '', elemType: tt?.elem_type ?? DataType.FLOAT, dims }
+  const params = (tt?.shape?.dim ?? []).map((d) => (d.value === 'dim_param' ? d.dim_param ?? '' : ''))
+  return { name: v.name ?? '', elemType: tt?.elem_type ?? DataType.FLOAT, dims, params }
 }
 
 /** A small deterministic PRNG (mulberry32) so generated inputs are the same on every run. */
@@ -43,14 +46,20 @@ const TYPE_NAMES: Partial<Record<number, ort.Tensor.Type>> = {
 
 /**
  * Inputs that fit the model's declared shapes and types, for comparing a float model with its
- * quantized copy when the user gave no calibration data. Symbolic dims take `dynamicDim`
- * (batch-like leading dims take 1); floats are uniform in [-1, 1), integers small and non-negative.
+ * quantized copy when the user gave no calibration data. Symbolic dims: a leading (batch) dim
+ * takes 1, the time axis of a rank-2 [batch, time] input 512 (an audio frame: silero VAD pads by
+ * more than 32), spatial dims 64 (a multiple of the 32x down-sampling of detector backbones).
+ * Floats are uniform in [-1, 1), integers small and non-negative.
  */
-export function generatedFeeds(specs: InputSpec[], seed: number, dynamicDim = 32): Feeds {
+export function generatedFeeds(specs: InputSpec[], seed: number): Feeds {
   const rand = seededRandom(seed)
   const feeds: Feeds = {}
+  // A named dim means the same size wherever it appears (silero's state is [2, batch, 128]).
+  const batchParams = new Set(specs.filter((s) => s.dims.length > 1 && s.params[0]).map((s) => s.params[0]!))
   for (const spec of specs) {
-    const dims = spec.dims.map((d, i) => (d !== null && d > 0 ? d : i === 0 && spec.dims.length > 1 ? 1 : dynamicDim))
+    const rank = spec.dims.length
+    const dims = spec.dims.map((d, i) => (d !== null && d > 0 ? d
+      : (i === 0 && rank > 1) || batchParams.has(spec.params[i] ?? '') ? 1 : rank === 2 ? 512 : 64))
     const n = dims.reduce((a, b) => a * b, 1)
     const type = TYPE_NAMES[spec.elemType]
     if (!type) throw new Error(`input '${spec.name}' has element type ${DataType[spec.elemType] ?? spec.elemType}, which generated inputs do not cover`)

@@ -1,0 +1,64 @@
+import { resolveDir } from './resolve-dir.js'
+import type { CalibrationSource } from './types.js'
+
+export type CalibratePathResult = { ok: true; sources: CalibrationSource[] } | { ok: false; problem: string }
+
+// Tensor names as they appear in calibrate_path: no whitespace and no path separators, and
+// not starting like a relative path (`.`/`~`). ONNX allows more, but a prefix that could be
+// part of a path has to be read as a path or `/mnt/data:v2` would be split.
+const TENSOR_NAME = /^[^\s/\\.~][^\s/\\]*$/
+
+/**
+ * `input_name:dir,input_name:dir`, or one bare dir for a single-input model.
+ *
+ * Each entry is split on its first ':' only when what precedes it can be a tensor name and
+ * is not a drive letter; otherwise the whole entry is a dir, which keeps `C:\calib` and
+ * `/mnt/run:3` intact. A relative dir containing ':' (`calib_T10:00`) is indistinguishable
+ * from `name:dir`; writing it as `./calib_T10:00` removes the doubt.
+ */
+export function parseCalibratePath(value: string, baseDir: string): CalibratePathResult {
+  const parts = value
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
+  if (parts.length === 0) return { ok: false, problem: 'names no directory' }
+
+  const sources: CalibrationSource[] = []
+  for (const part of parts) {
+    const split = splitEntry(part)
+    if (!split.ok) return split
+    sources.push({ inputName: split.inputName, dir: resolveDir(split.dir, baseDir) })
+  }
+
+  if (sources.length > 1) {
+    const unnamed = parts[sources.findIndex((s) => s.inputName === null)]
+    if (unnamed !== undefined) {
+      return { ok: false, problem: `has several entries but '${unnamed}' does not say which input it is for` }
+    }
+    const names = sources.map((s) => s.inputName)
+    const repeated = names.find((name, i) => names.indexOf(name) !== i)
+    if (repeated) return { ok: false, problem: `names input '${repeated}' more than once` }
+  }
+  return { ok: true, sources }
+}
+
+type SplitEntry = { ok: true; inputName: string | null; dir: string } | { ok: false; problem: string }
+
+function splitEntry(entry: string): SplitEntry {
+  const colon = entry.indexOf(':')
+  if (colon < 0) return { ok: true, inputName: null, dir: entry }
+  if (colon === 0) return { ok: false, problem: `has an empty input name in '${entry}'` }
+
+  const prefix = entry.slice(0, colon).trim()
+  const rest = entry.slice(colon + 1).trim()
+  if (isDriveLetter(prefix, rest) || !TENSOR_NAME.test(prefix)) return { ok: true, inputName: null, dir: entry }
+  if (rest === '') return { ok: false, problem: `has no directory after '${prefix}:'` }
+  return { ok: true, inputName: prefix, dir: rest }
+}
+
+// `C:\x` is a drive on every platform. `x:/data` is a drive only on Windows; elsewhere it is
+// far more likely a single-letter input name (`x` is a common one) with an absolute dir.
+function isDriveLetter(prefix: string, rest: string): boolean {
+  if (!/^[A-Za-z]$/.test(prefix)) return false
+  return rest.startsWith('\\') || (rest.startsWith('/') && process.platform === 'win32')
+}

@@ -1,0 +1,28 @@
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { CfgError } from './cfg-error.js'
+import { resolveCfg } from './resolve-cfg.js'
+import { scanCfg } from './scan-cfg.js'
+import type { QuantConfig } from './types.js'
+
+/**
+ * Parses and validates a MindSpore Lite quantization cfg. `file` names the cfg in messages
+ * and its folder is the base for relative paths; the file itself is not read.
+ */
+export function parseCfg(text: string, file: string): QuantConfig {
+  return resolveCfg(scanCfg(text, file, path.dirname(path.resolve(file))))
+}
+
+/** Reads and parses a cfg file. A missing or unreadable file is a CfgError naming it. */
+export async function loadCfg(file: string): Promise<QuantConfig> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    const code = error instanceof Error && 'code' in error ? String(error.code) : null
+    const reason =
+      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : error instanceof Error ? error.message : String(error)
+    throw new CfgError(`${file}: cannot read cfg file: ${reason}`, { file })
+  }
+  return parseCfg(text, file)
+}

@@ -1,0 +1,107 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { CfgError } from './cfg/index.js'
+import { QuantizeError } from './errors.js'
+import { quantizeModel, type QuantizeReport } from './quantize-model.js'
+import { reportJson } from './report/report-json.js'
+import { writeFilesAtomic } from './write-atomic.js'
+
+const USAGE = `usage: unplugin-quantize <model.onnx> [--config <file.cfg>] [-o, --out <file>] [--report-dir <dir>] [--json]
+       (converter_lite spellings work too: --modelFile=, --configFile=, --outputFile=)`
+
+class UsageError extends Error {}
+
+interface CliArgs {
+  model: string
+  config: string
+  out: string
+  reportDir: string | null
+  json: boolean
+}
+
+function parse(argv: string[]): CliArgs {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' }, configFile: { type: 'string' },
+        out: { type: 'string', short: 'o' }, outputFile: { type: 'string' },
+        modelFile: { type: 'string' }, 'report-dir': { type: 'string' },
+        json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      },
+    })
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+  const { values, positionals } = parsed
+  if (values.help) throw new UsageError('')
+  const model = values.modelFile ?? positionals[0]
+  if (!model) throw new UsageError('no model given')
+  if (positionals.length > (values.modelFile ? 0 : 1)) throw new UsageError(`unexpected argument '${positionals.at(-1)}'`)
+  const config = values.config ?? values.configFile ?? defaultConfig(model)
+  let out = values.out ?? values.outputFile ?? model.replace(/(\.onnx)?$/i, '.quant.onnx')
+  // converter_lite's --outputFile takes a name without extension
+  if (values.outputFile && !values.out && path.extname(out) === '') out += '.onnx'
+  return { model, config, out, reportDir: values['report-dir'] ?? null, json: values.json ?? false }
+}
+
+/** `<name>.onnx.cfg`, else `<name>.cfg`, beside the model. */
+export function defaultConfig(model: string): string {
+  const a = `${model}.cfg`
+  const b = model.replace(/\.onnx$/i, '') + '.cfg'
+  if (fs.existsSync(a)) return a
+  if (fs.existsSync(b)) return b
+  throw new QuantizeError(model, `no cfg given and neither ${path.basename(a)} nor ${path.basename(b)} exists beside it; pass --config <file.cfg>`, 'config')
+}
+
+function summary(r: QuantizeReport, out: string): string {
+  const pct = (r.sizeOut / r.sizeIn * 100).toFixed(1)
+  const cos = r.cosineSimilarity === null ? 'n/a' : r.cosineSimilarity.toFixed(6)
+  return `${r.input} -> ${out}: ${r.quantType} ${r.bitNum} bit, ${r.nodesQuantized} nodes quantized, ${r.nodesSkipped} skipped, `
+    + `${r.sizeIn} -> ${r.sizeOut} bytes (${pct}%, brotli ${r.sizesIn.brotli} -> ${r.sizesOut.brotli}), cosine ${cos} on ${r.verification?.inputs ?? 'no'} inputs, ${r.durationMs.toFixed(0)} ms`
+}
+
+/** Runs the CLI; returns the exit code. Errors are one line on stderr naming the file. */
+export async function main(argv: string[], io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  let args: CliArgs
+  try {
+    args = parse(argv)
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`${err.message ? `unplugin-quantize: ${err.message}\n` : ''}${USAGE}\n`)
+      return err.message ? 2 : 0
+    }
+    io.stderr.write(`unplugin-quantize: ${(err as Error).message}\n`)
+    return 1
+  }
+  const tty = Boolean((io.stderr as NodeJS.WriteStream).isTTY) && !args.json
+  const progress = tty ? (m: string) => io.stderr.write(`\r\x1b[K${m}…`) : undefined
+  try {
+    const result = await quantizeModel(args.model, args.config, { onProgress: progress })
+    if (tty) io.stderr.write('\r\x1b[K')
+    const files: { path: string; bytes: Uint8Array | string }[] = [{ path: args.out, bytes: result.model }]
+    if (result.externalData) files.push({ path: path.join(path.dirname(args.out), result.externalData.location), bytes: result.externalData.bytes })
+    const json = reportJson(result.report, args.out)
+    if (args.reportDir) {
+      fs.mkdirSync(args.reportDir, { recursive: true })
+      files.push({ path: path.join(args.reportDir, `${path.basename(args.out, '.onnx')}.quant.json`), bytes: JSON.stringify(json, null, 2) + '\n' })
+    }
+    try {
+      writeFilesAtomic(files)
+    } catch (err) {
+      throw new QuantizeError(args.out, `cannot write output: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'output', { cause: err })
+    }
+    for (const w of result.report.warnings) io.stderr.write(`warning: ${w}\n`)
+    io.stdout.write(args.json ? JSON.stringify(json) + '\n' : summary(result.report, args.out) + '\n')
+    return 0
+  } catch (err) {
+    if (tty) io.stderr.write('\r\x1b[K')
+    const known = err instanceof QuantizeError || err instanceof CfgError || (err as Error).name === 'ModelFileError'
+    const message = (err as Error).message.split('\n')[0]
+    io.stderr.write(`unplugin-quantize: ${known ? message : `${args.model}: ${message}`}\n`)
+    return 1
+  }
+}

@@ -1,0 +1,126 @@
+import { nearestName } from '../cfg/nearest-name.js'
+import { allGraphScopes, allNames, opsetVersion } from '../onnx/graph-walk.js'
+import { DataType, type ModelProto } from '../onnx/onnx-types.js'
+import { type ExternalDataSource, tensorToFloat32 } from '../onnx/tensor-data.js'
+import { NameAllocator, replaceWithDequantNodes } from './dequant-nodes.js'
+import { quantizePerChannel } from './per-channel.js'
+import { correctedDecodeParams, decodeWeights } from './weight-correction.js'
+import { findWeightSites, type WeightSite } from './weight-sites.js'
+
+export interface WeightQuantOptions {
+  /** 1-16; codes are stored as int8 up to 8 bits and int16 above. */
+  bits: number
+  minQuantWeightSize: number
+  minQuantWeightChannel: number
+  skipQuantNode: readonly string[]
+}
+
+/** One quantized weight tensor, with what the report and the debug CSVs need. */
+export interface QuantizedLayer {
+  nodes: { name: string; opType: string }[]
+  tensor: string
+  dims: number[]
+  elements: number
+  bits: number
+  axis: number
+  scale: Float32Array
+  zeroPoint: Float32Array
+  correctionVar: Float32Array
+  correctionMean: Float32Array
+  /** ||W - W_hat|| / ||W|| */
+  relativeError: number
+  /** Share of the float values outside the range the codes can represent. */
+  clip: number
+}
+
+export type SkipReason =
+  | 'rank < 2' | 'min_quant_weight_size' | 'min_quant_weight_channel' | 'skip_quant_node'
+  | 'also read as a non-weight input' | 'uses disagree on the channel axis' | 'opset < 7'
+
+export interface SkippedWeight {
+  nodes: { name: string; opType: string }[]
+  tensor: string
+  dims: number[]
+  reason: SkipReason
+}
+
+export interface WeightQuantResult {
+  layers: QuantizedLayer[]
+  skipped: SkippedWeight[]
+  warnings: string[]
+}
+
+function nodesOf(site: WeightSite): { name: string; opType: string }[] {
+  return site.uses.map((u) => ({ name: u.node.name ?? '', opType: u.node.op_type ?? '' }))
+}
+
+function skipReason(site: WeightSite, opts: WeightQuantOptions, skipNames: Set<string>): SkipReason | null {
+  if (site.dims.length < 2) return 'rank < 2'
+  if (site.uses.some((u) => skipNames.has(u.node.name ?? ''))) return 'skip_quant_node'
+  if (site.otherUses.length > 0) return 'also read as a non-weight input'
+  if (new Set(site.uses.map((u) => u.channelAxis)).size !== 1) return 'uses disagree on the channel axis'
+  const elements = site.dims.reduce((a, b) => a * b, 1)
+  if (elements <= opts.minQuantWeightSize) return 'min_quant_weight_size'
+  for (const use of site.uses) {
+    // the format applies the channel threshold to convolution output channels only
+    if (use.node.op_type === 'Conv' || use.node.op_type === 'ConvTranspose') {
+      const group = Number(use.node.attribute?.find((a) => a.name === 'group')?.i ?? 1) || 1
+      const outChannels = use.node.op_type === 'Conv' ? site.dims[0]! : site.dims[1]! * group
+      if (outChannels <= opts.minQuantWeightChannel) return 'min_quant_weight_channel'
+    }
+  }
+  return null
+}
+
+/**
+ * WEIGHT_QUANT with a fixed bit width: each eligible constant weight of Conv, ConvTranspose,
+ * MatMul, Gemm and Gather becomes per-channel integer codes plus a decode subgraph that
+ * onnxruntime folds back into a float initializer at load. Mutates `model`.
+ */
+export function quantizeWeights(model: ModelProto, ext: ExternalDataSource | undefined, opts: WeightQuantOptions): WeightQuantResult {
+  if (!Number.isInteger(opts.bits) || opts.bits < 1 || opts.bits > 16) throw new RangeError(`bit width ${opts.bits} is outside 1-16`)
+  const warnings: string[] = []
+  const skipNames = new Set(opts.skipQuantNode)
+  const nodeNames = new Set<string>()
+  for (const { graph } of allGraphScopes(model)) for (const n of graph.node ?? []) if (n.name) nodeNames.add(n.name)
+  for (const name of skipNames) {
+    if (nodeNames.has(name)) continue
+    const near = nearestName(name, nodeNames)
+    warnings.push(`skip_quant_node: no node is named '${name}'${near ? `; did you mean '${near}'?` : ''}`)
+  }
+  const sites = findWeightSites(model)
+  const layers: QuantizedLayer[] = []
+  const skipped: SkippedWeight[] = []
+  // Cast takes an integer `to` from opset 6 and Sub/Mul broadcast like numpy from opset 7.
+  const tooOld = opsetVersion(model) < 7
+  if (tooOld && sites.length) warnings.push(`opset ${opsetVersion(model)} is older than 7: weights left in float`)
+  const names = new NameAllocator(allNames(model))
+  for (const site of sites) {
+    const reason = tooOld ? 'opset < 7' : skipReason(site, opts, skipNames)
+    if (reason) {
+      skipped.push({ nodes: nodesOf(site), tensor: site.name, dims: site.dims, reason })
+      continue
+    }
+    const values = tensorToFloat32(site.definition.tensor, ext)
+    const axis = site.uses[0]!.channelAxis
+    const q = quantizePerChannel(values, site.dims, axis, opts.bits, false)
+    const params = correctedDecodeParams(values, q, site.dims)
+    const decoded = decodeWeights(q.codes, params, site.dims, axis)
+    let err = 0
+    let norm = 0
+    for (let i = 0; i < values.length; i++) {
+      err += (values[i]! - decoded[i]!) ** 2
+      norm += values[i]! ** 2
+    }
+    layers.push({
+      nodes: nodesOf(site), tensor: site.name, dims: site.dims, elements: values.length, bits: opts.bits, axis,
+      scale: params.scale, zeroPoint: params.zeroPoint, correctionVar: params.correctionVar, correctionMean: params.correctionMean,
+      relativeError: norm > 0 ? Math.sqrt(err / norm) : 0,
+      clip: 0, // the range is each channel's own min..max, so nothing is clipped
+    })
+    replaceWithDequantNodes(site, q, params, names)
+  }
+  return { layers, skipped, warnings }
+}
+
+export const STORAGE_TYPE = (bits: number): DataType => (bits <= 8 ? DataType.INT8 : DataType.INT16)

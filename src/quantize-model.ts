@@ -1,0 +1,172 @@
+import path from 'node:path'
+import { cfgFromObject, loadCfg, type CfgObject, type QuantConfig } from './cfg/index.js'
+import { QuantizeError } from './errors.js'
+import { decodeModelProto, encodeModelProto } from './onnx/codec.js'
+import { encodeWithExternalData } from './onnx/external-data.js'
+import { loadModel, validateModel } from './onnx/model-file.js'
+import type { ModelProto } from './onnx/onnx-types.js'
+import { isExternal, type ExternalDataSource } from './onnx/tensor-data.js'
+import { forEachTensor } from './onnx/tensors.js'
+import { quantizeWeights, type QuantizedLayer, type SkippedWeight } from './quant/weight-quant.js'
+import { downloadSizes, type DownloadSizes } from './report/sizes.js'
+import { verifyModels, type Verification } from './runtime/verify.js'
+
+export interface QuantizeOptions {
+  /**
+   * Run the float and the quantized model in onnxruntime-node and record output cosine similarity.
+   * @default true
+   */
+  verify?: boolean
+  /**
+   * How many generated input samples to verify on when the cfg has no calibration data.
+   * @default 4
+   */
+  verifySamples?: number
+  /**
+   * File name of the external data written next to the output, when the input model had
+   * external data. Defaults to `<model name>.data`.
+   */
+  externalDataLocation?: string
+  /** Called with short progress messages for long work (the CLI shows them on a TTY). */
+  onProgress?: (message: string) => void
+}
+
+export interface QuantizeReport {
+  input: string
+  quantType: QuantConfig['quantType']
+  bitNum: number
+  config: string
+  sizeIn: number
+  sizeOut: number
+  sizesIn: DownloadSizes
+  sizesOut: DownloadSizes
+  durationMs: number
+  nodesQuantized: number
+  nodesSkipped: number
+  /** Minimum over outputs of the mean cosine vs fp32; null only when the model could not run. */
+  cosineSimilarity: number | null
+  verification: Verification | null
+  layers: QuantizedLayer[]
+  skipped: SkippedWeight[]
+  warnings: string[]
+}
+
+export interface QuantizeResult {
+  model: Uint8Array
+  /** The external data file's bytes when the input kept weights outside the protobuf. */
+  externalData: { location: string; bytes: Uint8Array } | null
+  report: QuantizeReport
+}
+
+export type ModelInput = string | Uint8Array
+export type ConfigInput = QuantConfig | CfgObject | string
+
+async function resolveConfig(config: ConfigInput, baseDir: string): Promise<QuantConfig> {
+  if (typeof config === 'string') return loadCfg(config)
+  if ('quantType' in config && typeof config.quantType === 'string') return config as QuantConfig
+  return cfgFromObject(config as CfgObject, baseDir)
+}
+
+function hasExternalData(model: ModelProto): boolean {
+  let found = false
+  forEachTensor(model, (t) => { if (isExternal(t)) found = true })
+  return found
+}
+
+/**
+ * Quantize one ONNX model as its cfg says. `input` is a path (external data is then read from
+ * the model's folder) or the model's bytes; `config` a cfg path, a parsed config or a cfg object.
+ */
+export async function quantizeModel(input: ModelInput, config: ConfigInput, options: QuantizeOptions = {}): Promise<QuantizeResult> {
+  const started = performance.now()
+  const label = typeof input === 'string' ? input : '<bytes>'
+  const baseDir = typeof input === 'string' ? path.dirname(path.resolve(input)) : process.cwd()
+  const cfg = await resolveConfig(config, baseDir)
+  if (cfg.quantType !== 'WEIGHT_QUANT') {
+    throw new QuantizeError(cfg.source, `quant_type=${cfg.quantType} is not supported yet; this version implements WEIGHT_QUANT`, 'unsupported')
+  }
+  if (cfg.bitNum === 0) {
+    throw new QuantizeError(cfg.source, 'bit_num=0 (mixed-bit weight quantization) is not supported yet; use a fixed bit_num of 1-16', 'unsupported')
+  }
+  options.onProgress?.('reading model')
+  let model: ModelProto
+  let bytes: Uint8Array
+  let ext: ExternalDataSource | null = null
+  if (typeof input === 'string') {
+    const loaded = await loadModel(input)
+    model = loaded.model
+    bytes = loaded.bytes
+    ext = loaded.external
+  } else {
+    bytes = input
+    try {
+      model = decodeModelProto(bytes)
+      validateModel(model, label)
+    } catch (err) {
+      throw new QuantizeError(label, (err as Error).message, 'input', { cause: err })
+    }
+  }
+  const external = hasExternalData(model)
+  // The reference model for verification, captured before the rewrite mutates `model`.
+  const reference = typeof input === 'string' ? path.resolve(input) : bytes
+  const sizesIn = downloadSizes([bytes, ...(ext && external ? externalParts(model, ext) : [])])
+
+  options.onProgress?.(`quantizing weights to ${cfg.bitNum} bit`)
+  const result = quantizeWeights(model, ext ?? undefined, {
+    bits: cfg.bitNum,
+    minQuantWeightSize: cfg.minQuantWeightSize,
+    minQuantWeightChannel: cfg.minQuantWeightChannel,
+    skipQuantNode: cfg.skipQuantNode,
+  })
+
+  let out: Uint8Array
+  let externalData: QuantizeResult['externalData'] = null
+  if (external) {
+    const location = options.externalDataLocation ?? `${path.basename(label, '.onnx')}.quant.onnx.data`
+    const enc = encodeWithExternalData(model, location, ext ?? undefined)
+    out = enc.modelBytes
+    externalData = { location, bytes: enc.externalBytes }
+  } else {
+    out = encodeModelProto(model)
+  }
+  const sizesOut = downloadSizes(externalData ? [out, externalData.bytes] : [out])
+
+  let verification: Verification | null = null
+  if (options.verify !== false) {
+    options.onProgress?.('verifying in onnxruntime-node')
+    verification = await verifyModels(reference, out, externalData, cfg, { samples: options.verifySamples ?? 4 })
+  }
+  const quantizedNodes = new Set(result.layers.flatMap((l) => l.nodes.map((n) => n.name)))
+  const skippedNodes = new Set(result.skipped.flatMap((l) => l.nodes.map((n) => n.name)))
+  const report: QuantizeReport = {
+    input: label,
+    quantType: cfg.quantType,
+    bitNum: cfg.bitNum,
+    config: cfg.source,
+    sizeIn: sizesIn.raw,
+    sizeOut: sizesOut.raw,
+    sizesIn,
+    sizesOut,
+    durationMs: performance.now() - started,
+    nodesQuantized: quantizedNodes.size,
+    nodesSkipped: skippedNodes.size,
+    cosineSimilarity: verification?.cosine ?? null,
+    verification,
+    layers: result.layers,
+    skipped: result.skipped,
+    warnings: [...cfg.warnings.map((w) => w.message), ...result.warnings, ...(verification?.error ? [verification.error] : [])],
+  }
+  return { model: out, externalData, report }
+}
+
+function externalParts(model: ModelProto, ext: ExternalDataSource): Uint8Array[] {
+  const parts: Uint8Array[] = []
+  forEachTensor(model, (t) => {
+    if (!isExternal(t)) return
+    const loc = t.external_data?.find((e) => e.key === 'location')?.value ?? ''
+    const offset = Number(t.external_data?.find((e) => e.key === 'offset')?.value ?? 0)
+    const length = t.external_data?.find((e) => e.key === 'length')?.value
+    parts.push(ext.read(loc, offset, length === undefined ? null : Number(length)))
+  })
+  return parts
+}

@@ -1,0 +1,57 @@
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import type { QuantConfig } from '../cfg/index.js'
+import { binSamples } from '../calibrate/bin-samples.js'
+import { decodeModelProto } from '../onnx/codec.js'
+import { compareModels, type OutputComparison } from './compare-models.js'
+import { generatedFeeds, inputSpecs, type Feeds } from './feeds.js'
+
+export interface Verification {
+  /** Minimum over outputs of the mean cosine similarity vs fp32; null when the models could not run. */
+  cosine: number | null
+  outputs: OutputComparison[]
+  samples: number
+  inputs: 'calibration' | 'generated'
+  /** Why the models could not be compared, when they could not. */
+  error: string | null
+}
+
+export interface VerifyOptions {
+  samples: number
+}
+
+/** Samples to compare on: the cfg's BIN calibration data when present, else generated inputs. */
+export function verificationSamples(reference: string | Uint8Array, cfg: QuantConfig, count: number): { samples: Feeds[]; inputs: Verification['inputs'] } {
+  const model = decodeModelProto(typeof reference === 'string' ? fs.readFileSync(reference) : reference)
+  const specs = inputSpecs(model)
+  const pre = cfg.dataPreprocess
+  if (pre && pre.inputType === 'BIN') return { samples: binSamples(pre, specs, cfg.source, count), inputs: 'calibration' }
+  return { samples: Array.from({ length: count }, (_, i) => generatedFeeds(specs, 1234 + i)), inputs: 'generated' }
+}
+
+/**
+ * Run fp32 and quantized models side by side in onnxruntime-node. A model that cannot run on the
+ * samples (an input whose meaning generated values do not satisfy, an op this runtime lacks) gives
+ * cosine null and the reason, rather than failing the quantization.
+ */
+export async function verifyModels(reference: string | Uint8Array, candidate: Uint8Array, externalData: { location: string; bytes: Uint8Array } | null, cfg: QuantConfig, options: VerifyOptions): Promise<Verification> {
+  const { samples, inputs } = verificationSamples(reference, cfg, options.samples)
+  let tmp: string | null = null
+  try {
+    let candidateSource: string | Uint8Array = candidate
+    if (externalData) {
+      // onnxruntime resolves external data relative to the model file, so lay both out on disk
+      tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'unplugin-quantize-verify-'))
+      fs.writeFileSync(path.join(tmp, externalData.location), externalData.bytes)
+      candidateSource = path.join(tmp, 'model.onnx')
+      fs.writeFileSync(candidateSource, candidate)
+    }
+    const result = await compareModels(reference, candidateSource, samples)
+    return { cosine: result.cosine, outputs: result.outputs, samples: result.samples, inputs, error: null }
+  } catch (err) {
+    return { cosine: null, outputs: [], samples: 0, inputs, error: `verification could not run the models: ${(err as Error).message.split('\n')[0]}` }
+  } finally {
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true })
+  }
+}
