@@ -61,7 +61,7 @@ export function coerceValue(spec: CfgKeySpec, entry: RawEntry, ctx: CoerceContex
     case 'int': {
       if (text === '') return fail('has no value')
       const n = typeof raw === 'number' ? raw : text !== null && INTEGER.test(text) ? Number(text) : NaN
-      if (!Number.isSafeInteger(n)) return fail('is not an integer')
+      if (!Number.isInteger(n)) return fail('is not an integer')
       const [min, max] = spec.byQuantType && ctx.quantType ? spec.byQuantType[ctx.quantType] : [spec.min, spec.max]
       if (n < min || n > max) {
         return fail(spec.byQuantType && ctx.quantType ? `is not allowed for ${ctx.quantType}` : 'is out of range')
@@ -77,8 +77,8 @@ export function coerceValue(spec: CfgKeySpec, entry: RawEntry, ctx: CoerceContex
       return { type: 'float', value: n }
     }
     case 'bool': {
-      const key = typeof raw === 'boolean' ? String(raw) : typeof raw === 'number' ? String(raw) : text?.toLowerCase()
-      if (key === undefined || !Object.hasOwn(BOOLEANS, key)) return fail('is not a boolean')
+      const key = text !== null ? text.toLowerCase() : Array.isArray(raw) ? null : String(raw)
+      if (key === null || !Object.hasOwn(BOOLEANS, key)) return fail('is not a boolean')
       return { type: 'bool', value: BOOLEANS[key] }
     }
     case 'list': {

@@ -19,7 +19,8 @@ export function scanCfg(text: string, source: string, baseDir: string): RawCfg {
   const seen = new Map<string, RawEntry>()
   let section: string | null = null
 
-  const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\r|\n/)
+  // No BOM handling needed: trim() already removes U+FEFF.
+  const lines = text.split(/\r\n|\r|\n/)
   lines.forEach((rawLine, index) => {
     const line = index + 1
     const trimmed = rawLine.trim()
@@ -73,7 +74,7 @@ export function scanCfg(text: string, source: string, baseDir: string): RawCfg {
 
     const id = `${section}\u0000${key}`
     const first = seen.get(id)
-    if (first && false) {
+    if (first) {
       const allowed = 'each key once per section'
       throw new CfgError(
         `${location(source, line)}duplicate key '${key}' in [${section}] (lines ${first.line} and ${line}): ` +
@@ -94,7 +95,7 @@ export function scanCfg(text: string, source: string, baseDir: string): RawCfg {
  * (ini and MindSpore both accept `"/path with spaces"`), no escape processing so Windows
  * paths survive.
  */
-export function decodeValue(afterEquals: string): string {
+function decodeValue(afterEquals: string): string {
   const trimmed = afterEquals.trim()
   const quote = trimmed[0]
   if (quote === '"' || quote === "'") {

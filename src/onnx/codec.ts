@@ -118,10 +118,15 @@ for (const type of allTypes(root)) preserveUnknownFields(type)
  * `bytes` alive and unmodified as long as the model is in use.
  */
 export function decodeModelProto(bytes: Uint8Array): ModelProto {
+  const reader = protobuf.Reader.create(bytes)
   try {
-    return modelType.decode(bytes) as unknown as ModelProto
+    return modelType.decode(reader) as unknown as ModelProto
   } catch (err) {
-    throw new OnnxDecodeError(`not a valid ONNX protobuf: ${(err as Error).message}`)
+    // Some of protobufjs's errors give no position (the check of a nested message's length says
+    // only "index out of range"); the reader then stands at the message or field at fault.
+    const message = (err as Error).message
+    const placed = /at offset \d|at byte \d|: \d+ \+ \d+ > \d+/.test(message)
+    throw new OnnxDecodeError(`not a valid ONNX protobuf: ${message}${placed ? '' : ` at byte ${reader.pos}`}`)
   }
 }
 

@@ -89,7 +89,8 @@ export function loadModel(file: string, options: FileExternalDataOptions = {}): 
 
 function describeDecodeError(err: Error): string {
   const message = err.message.replace(/^not a valid ONNX protobuf: /, '')
-  const range = /^index out of range: (\d+) \+ (\d+) > (\d+)/.exec(message)
+  // protobufjs's reader says "index out of range: <pos> + <len> > <end>"
+  const range = /^index out of range: (\d+) \+ \d+ > \d+/.exec(message)
   return range ? `index out of range at byte ${range[1]}` : message
 }
 

@@ -1,10 +1,10 @@
 import { nearestName } from '../cfg/nearest-name.js'
 import { allGraphScopes, allNames, opsetVersion } from '../onnx/graph-walk.js'
-import { DataType, type ModelProto } from '../onnx/onnx-types.js'
+import type { ModelProto } from '../onnx/onnx-types.js'
 import { type ExternalDataSource, tensorToFloat32 } from '../onnx/tensor-data.js'
 import { NameAllocator, replaceWithDequantNodes } from './dequant-nodes.js'
-import { quantizePerChannel } from './per-channel.js'
-import { correctedDecodeParams, decodeWeights } from './weight-correction.js'
+import { quantizePerChannel, type ChannelQuantized } from './per-channel.js'
+import { correctedDecodeParams, decodeWeights, type DecodeParams } from './weight-correction.js'
 import { findWeightSites, type WeightSite } from './weight-sites.js'
 
 export interface WeightQuantOptions {
@@ -72,12 +72,23 @@ function skipReason(site: WeightSite, opts: WeightQuantOptions, skipNames: Set<s
   return null
 }
 
-/**
- * WEIGHT_QUANT with a fixed bit width: each eligible constant weight of Conv, ConvTranspose,
- * MatMul, Gemm and Gather becomes per-channel integer codes plus a decode subgraph that
- * onnxruntime folds back into a float initializer at load. Mutates `model`.
- */
-export function quantizeWeights(model: ModelProto, ext: ExternalDataSource | undefined, opts: WeightQuantOptions): WeightQuantResult {
+/** A weight chosen for quantization, with its float values, before the graph is rewritten. */
+export interface PlannedWeight {
+  /** Position among the model's weight sites (stable for the same model bytes). */
+  index: number
+  site: WeightSite
+  values: Float32Array
+  axis: number
+}
+
+export interface WeightPlan {
+  planned: PlannedWeight[]
+  skipped: SkippedWeight[]
+  warnings: string[]
+}
+
+/** Which weights WEIGHT_QUANT takes and which it leaves float (and why), without changing the model. */
+export function planWeights(model: ModelProto, ext: ExternalDataSource | undefined, opts: WeightQuantOptions): WeightPlan {
   if (!Number.isInteger(opts.bits) || opts.bits < 1 || opts.bits > 16) throw new RangeError(`bit width ${opts.bits} is outside 1-16`)
   const warnings: string[] = []
   const skipNames = new Set(opts.skipQuantNode)
@@ -89,38 +100,64 @@ export function quantizeWeights(model: ModelProto, ext: ExternalDataSource | und
     warnings.push(`skip_quant_node: no node is named '${name}'${near ? `; did you mean '${near}'?` : ''}`)
   }
   const sites = findWeightSites(model)
-  const layers: QuantizedLayer[] = []
-  const skipped: SkippedWeight[] = []
   // Cast takes an integer `to` from opset 6 and Sub/Mul broadcast like numpy from opset 7.
   const tooOld = opsetVersion(model) < 7
   if (tooOld && sites.length) warnings.push(`opset ${opsetVersion(model)} is older than 7: weights left in float`)
-  const names = new NameAllocator(allNames(model))
-  for (const site of sites) {
+  const planned: PlannedWeight[] = []
+  const skipped: SkippedWeight[] = []
+  for (const [index, site] of sites.entries()) {
     const reason = tooOld ? 'opset < 7' : skipReason(site, opts, skipNames)
-    if (reason) {
-      skipped.push({ nodes: nodesOf(site), tensor: site.name, dims: site.dims, reason })
-      continue
-    }
-    const values = tensorToFloat32(site.definition.tensor, ext)
-    const axis = site.uses[0]!.channelAxis
-    const q = quantizePerChannel(values, site.dims, axis, opts.bits, false)
-    const params = correctedDecodeParams(values, q, site.dims)
-    const decoded = decodeWeights(q.codes, params, site.dims, axis)
-    let err = 0
-    let norm = 0
-    for (let i = 0; i < values.length; i++) {
-      err += (values[i]! - decoded[i]!) ** 2
-      norm += values[i]! ** 2
-    }
-    layers.push({
-      nodes: nodesOf(site), tensor: site.name, dims: site.dims, elements: values.length, bits: opts.bits, axis,
-      scale: params.scale, zeroPoint: params.zeroPoint, correctionVar: params.correctionVar, correctionMean: params.correctionMean,
-      relativeError: norm > 0 ? Math.sqrt(err / norm) : 0,
-      clip: 0, // the range is each channel's own min..max, so nothing is clipped
-    })
-    replaceWithDequantNodes(site, q, params, names)
+    if (reason) skipped.push({ nodes: nodesOf(site), tensor: site.name, dims: site.dims, reason })
+    else planned.push({ index, site, values: tensorToFloat32(site.definition.tensor, ext), axis: site.uses[0]!.channelAxis })
   }
-  return { layers, skipped, warnings }
+  return { planned, skipped, warnings }
 }
 
-export const STORAGE_TYPE = (bits: number): DataType => (bits <= 8 ? DataType.INT8 : DataType.INT16)
+export interface EncodedWeight {
+  q: ChannelQuantized
+  params: DecodeParams
+  /** The float values onnxruntime reconstructs at load. */
+  decoded: Float32Array
+  relativeError: number
+}
+
+/** Quantize one weight: per-channel codes, corrected decode parameters, and the resulting error. */
+export function encodeWeight(w: PlannedWeight, bits: number): EncodedWeight {
+  const q = quantizePerChannel(w.values, w.site.dims, w.axis, bits, false)
+  const params = correctedDecodeParams(w.values, q, w.site.dims)
+  const decoded = decodeWeights(q.codes, params, w.site.dims, w.axis)
+  let err = 0
+  let norm = 0
+  for (let i = 0; i < w.values.length; i++) {
+    err += (w.values[i]! - decoded[i]!) ** 2
+    norm += w.values[i]! ** 2
+  }
+  return { q, params, decoded, relativeError: norm > 0 ? Math.sqrt(err / norm) : 0 }
+}
+
+/**
+ * Rewrite the planned weights into integer codes plus a decode subgraph that onnxruntime folds
+ * back into a float initializer at load. `bitsFor` gives each weight its width (default: all
+ * `bits`). Mutates the model the plan was made from.
+ */
+export function applyWeightPlan(model: ModelProto, plan: WeightPlan, bits: number, bitsFor: (w: PlannedWeight) => number = () => bits, encoded = new Map<PlannedWeight, EncodedWeight>()): WeightQuantResult {
+  const names = new NameAllocator(allNames(model))
+  const layers: QuantizedLayer[] = []
+  for (const w of plan.planned) {
+    const b = bitsFor(w)
+    const enc = encoded.get(w)?.q.bits === b ? encoded.get(w)! : encodeWeight(w, b)
+    layers.push({
+      nodes: nodesOf(w.site), tensor: w.site.name, dims: w.site.dims, elements: w.values.length, bits: b, axis: w.axis,
+      scale: enc.params.scale, zeroPoint: enc.params.zeroPoint, correctionVar: enc.params.correctionVar, correctionMean: enc.params.correctionMean,
+      relativeError: enc.relativeError,
+      clip: 0, // the range is each channel's own min..max, so nothing is clipped
+    })
+    replaceWithDequantNodes(w.site, enc.q, enc.params, names)
+  }
+  return { layers, skipped: plan.skipped, warnings: plan.warnings }
+}
+
+/** WEIGHT_QUANT at one fixed bit width for every eligible weight. Mutates `model`. */
+export function quantizeWeights(model: ModelProto, ext: ExternalDataSource | undefined, opts: WeightQuantOptions): WeightQuantResult {
+  return applyWeightPlan(model, planWeights(model, ext, opts), opts.bits)
+}

@@ -12,13 +12,15 @@ export interface Verification {
   cosine: number | null
   outputs: OutputComparison[]
   samples: number
-  inputs: 'calibration' | 'generated'
+  inputs: 'calibration' | 'generated' | 'given'
   /** Why the models could not be compared, when they could not. */
   error: string | null
 }
 
 export interface VerifyOptions {
   samples: number
+  /** Inputs the caller supplied; used instead of calibration data or generated inputs. */
+  given?: Feeds[]
 }
 
 /** Samples to compare on: the cfg's BIN calibration data when present, else generated inputs. */
@@ -36,7 +38,11 @@ export function verificationSamples(reference: string | Uint8Array, cfg: QuantCo
  * cosine null and the reason, rather than failing the quantization.
  */
 export async function verifyModels(reference: string | Uint8Array, candidate: Uint8Array, externalData: { location: string; bytes: Uint8Array } | null, cfg: QuantConfig, options: VerifyOptions): Promise<Verification> {
-  const { samples, inputs } = verificationSamples(reference, cfg, options.samples)
+  // Bad calibration data is the user's to fix: that error propagates; a model that cannot run does not.
+  let inputs: Verification['inputs'] = 'given'
+  let samples: Feeds[]
+  if (options.given) samples = options.given
+  else ({ samples, inputs } = verificationSamples(reference, cfg, options.samples))
   let tmp: string | null = null
   try {
     let candidateSource: string | Uint8Array = candidate

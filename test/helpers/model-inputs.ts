@@ -1,0 +1,73 @@
+import ort from 'onnxruntime-node'
+import sharp from 'sharp'
+import { seededRandom, type Feeds } from '../../src/runtime/feeds.js'
+import { renderPage, renderWord, toNchw } from './text-images.js'
+
+const IMAGENET = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }
+const HALF = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] }
+
+/** PP-OCR det: rendered pages, ImageNet normalization, NCHW. */
+export async function detSamples(n: number, seed = 100, size = 640): Promise<Feeds[]> {
+  const out: Feeds[] = []
+  for (let i = 0; i < n; i++) {
+    const img = await renderPage(seed + i, size)
+    out.push({ x: new ort.Tensor('float32', toNchw(img, IMAGENET.mean, IMAGENET.std), [1, 3, size, size]) })
+  }
+  return out
+}
+
+/** PP-OCR rec: rendered word crops 48x320, (x/255 - 0.5)/0.5. */
+export async function recSamples(n: number, seed = 500): Promise<Feeds[]> {
+  const out: Feeds[] = []
+  for (let i = 0; i < n; i++) {
+    const img = await renderWord(seed + i)
+    out.push({ x: new ort.Tensor('float32', toNchw(img, HALF.mean, HALF.std), [1, 3, 48, 320]) })
+  }
+  return out
+}
+
+/** PP-OCR direction classifier: word crops resized to 48x192. */
+export async function clsSamples(n: number, seed = 700): Promise<Feeds[]> {
+  const out: Feeds[] = []
+  for (let i = 0; i < n; i++) {
+    const word = await renderWord(seed + i)
+    const { data } = await sharp(Buffer.from(word.data), { raw: { width: word.width, height: word.height, channels: 3 } })
+      .resize(192, 48, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true })
+    out.push({ x: new ort.Tensor('float32', toNchw({ data, width: 192, height: 48 }, HALF.mean, HALF.std), [1, 3, 48, 192]) })
+  }
+  return out
+}
+
+/** Speech-like audio: a few drifting harmonics with an envelope, plus noise. */
+export function audioFrame(seed: number, length: number): Float32Array {
+  const rand = seededRandom(seed)
+  const f0 = 90 + rand() * 160
+  const out = new Float32Array(length)
+  for (let i = 0; i < length; i++) {
+    const t = i / 16000
+    let v = 0
+    for (let h = 1; h <= 5; h++) v += Math.sin(2 * Math.PI * f0 * h * t + h) / h
+    out[i] = 0.3 * v * (0.5 + 0.5 * Math.sin(2 * Math.PI * 3 * t)) + (rand() - 0.5) * 0.05
+  }
+  return out
+}
+
+/**
+ * Silero VAD inputs by declared input names: audio `input` [1, 512], recurrent state zeros
+ * (`state` [2,1,128] in v5, `h`/`c` [2,1,64] in the legacy model), `sr` int64 16000.
+ */
+export function sileroSamples(inputNames: readonly string[], n: number, seed = 900): Feeds[] {
+  const out: Feeds[] = []
+  for (let i = 0; i < n; i++) {
+    const feeds: Feeds = {}
+    for (const name of inputNames) {
+      if (name === 'input') feeds[name] = new ort.Tensor('float32', audioFrame(seed + i, 512), [1, 512])
+      else if (name === 'sr') feeds[name] = new ort.Tensor('int64', BigInt64Array.from([16000n]), [])
+      else if (name === 'state') feeds[name] = new ort.Tensor('float32', new Float32Array(256), [2, 1, 128])
+      else if (name === 'h' || name === 'c') feeds[name] = new ort.Tensor('float32', new Float32Array(128), [2, 1, 64])
+      else throw new Error(`unexpected silero input '${name}'`)
+    }
+    out.push(feeds)
+  }
+  return out
+}
