@@ -65,7 +65,13 @@ function summary(r: QuantizeReport, out: string): string {
 }
 
 /** Runs the CLI; returns the exit code. Errors are one line on stderr naming the file. */
-export async function main(argv: string[], io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+/** Where the CLI writes; tests and the demo pass their own sinks. */
+export interface CliIO {
+  stdout: { write(text: string): unknown }
+  stderr: { write(text: string): unknown; isTTY?: boolean }
+}
+
+export async function main(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   let args: CliArgs
   try {
     args = parse(argv)
@@ -77,7 +83,7 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
     io.stderr.write(`unplugin-quantize: ${(err as Error).message}\n`)
     return 1
   }
-  const tty = Boolean((io.stderr as NodeJS.WriteStream).isTTY) && !args.json
+  const tty = Boolean(io.stderr.isTTY) && !args.json
   const progress = tty ? (m: string) => io.stderr.write(`\r\x1b[K${m}…`) : undefined
   try {
     const result = await quantizeModel(args.model, args.config, { onProgress: progress })

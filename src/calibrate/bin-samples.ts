@@ -46,6 +46,26 @@ export function calibrationFiles(dir: string, limit: number, cfgFile: string, fi
 }
 
 /**
+ * The shape a BIN sample has: fixed dims as declared; a dynamic leading (batch) dim is 1; one
+ * remaining unknown dim is inferred from the file size; two unknown trailing dims of an image
+ * input (NCHW or NHWC) are taken as a square. Anything else cannot be told from the bytes.
+ */
+export function binDims(spec: InputSpec, elements: number): number[] | null {
+  if (!Number.isInteger(elements)) return null
+  const dims = spec.dims.map((d, i) => (d !== null && d > 0 ? d : i === 0 && spec.dims.length > 1 ? 1 : null))
+  const unknown = dims.flatMap((d, i) => (d === null ? [i] : []))
+  const known = dims.reduce<number>((n, d) => n * (d ?? 1), 1)
+  if (known === 0 || elements % known !== 0) return null
+  const rest = elements / known
+  if (unknown.length === 0) return rest === 1 ? (dims as number[]) : null
+  if (unknown.length === 1) return dims.map((d) => d ?? rest)
+  const side = Math.round(Math.sqrt(rest))
+  const rank = dims.length
+  const spatial = rank === 4 && unknown.length === 2 && ((unknown[0] === 2 && unknown[1] === 3) || (unknown[0] === 1 && unknown[1] === 2))
+  return spatial && side * side === rest ? dims.map((d) => d ?? side) : null
+}
+
+/**
  * input_type=BIN: each `.bin` file is the raw little-endian buffer of one input sample in the
  * input's element type and shape. A symbolic dimension is inferred when exactly one is unknown.
  */
@@ -68,14 +88,10 @@ function binTensor(file: string, spec: InputSpec): ort.Tensor {
   const width = elementBytes(spec.elemType)
   if (!type || !width) throw new QuantizeError(file, `input '${spec.name}' has element type ${DataType[spec.elemType]}, which BIN calibration does not support`, 'config')
   const buf = fs.readFileSync(file)
-  const known = spec.dims.reduce<number>((a, d) => a * (d ?? 1), 1)
-  const unknown = spec.dims.filter((d) => d === null || d <= 0).length
-  const elements = buf.byteLength / width
-  let dims = spec.dims.map((d) => (d === null || d <= 0 ? 1 : d))
-  if (unknown === 1 && Number.isInteger(elements) && elements % known === 0) {
-    dims = spec.dims.map((d) => (d === null || d <= 0 ? elements / known : d))
-  } else if (buf.byteLength !== known * width || unknown > 1) {
-    throw new QuantizeError(file, `${buf.byteLength} bytes, expected ${known * width} (input '${spec.name}', ${DataType[spec.elemType]} [${spec.dims.map((d) => d ?? '?').join(', ')}])`, 'input')
+  const dims = binDims(spec, buf.byteLength / width)
+  if (!dims) {
+    const known = spec.dims.reduce<number>((n, d) => n * (d ?? 1), 1)
+    throw new QuantizeError(file, `${buf.byteLength} bytes do not fit input '${spec.name}' ${DataType[spec.elemType]} [${spec.dims.map((d) => d ?? '?').join(', ')}] (${known * width} bytes per unit of its unknown dims)`, 'input')
   }
   const copy = new Uint8Array(buf.byteLength)
   copy.set(buf)
