@@ -5,7 +5,7 @@ import { CfgError } from './cfg/index.js'
 import { QuantizeError } from './errors.js'
 import { quantizeModel, type QuantizeReport } from './quantize-model.js'
 import { reportJson } from './report/report-json.js'
-import { writeFilesAtomic } from './write-atomic.js'
+import { WriteError, fsReason, writeFilesAtomic } from './write-atomic.js'
 
 const USAGE = `usage: unplugin-quantize <model.onnx> [--config <file.cfg>] [-o, --out <file>] [--report-dir <dir>] [--json]
        (converter_lite spellings work too: --modelFile=, --configFile=, --outputFile=)`
@@ -34,7 +34,9 @@ function parse(argv: string[]): CliArgs {
       },
     })
   } catch (err) {
-    throw new UsageError((err as Error).message)
+    // node's own text for an unknown option is a paragraph about '--'
+    const unknown = /^Unknown option '([^']+)'/.exec((err as Error).message)
+    throw new UsageError(unknown ? `unknown option '${unknown[1]}'` : (err as Error).message)
   }
   const { values, positionals } = parsed
   if (values.help) throw new UsageError('')
@@ -50,6 +52,8 @@ function parse(argv: string[]): CliArgs {
 
 /** `<name>.onnx.cfg`, else `<name>.cfg`, beside the model. */
 export function defaultConfig(model: string): string {
+  // a missing model is the problem to report, not the cfg beside it
+  if (!fs.existsSync(model)) throw new QuantizeError(model, 'no such file', 'input')
   const a = `${model}.cfg`
   const b = model.replace(/\.onnx$/i, '') + '.cfg'
   if (fs.existsSync(a)) return a
@@ -64,21 +68,26 @@ function summary(r: QuantizeReport, out: string): string {
     + `${r.sizeIn} -> ${r.sizeOut} bytes (${pct}%, brotli ${r.sizesIn.brotli} -> ${r.sizesOut.brotli}), cosine ${cos} on ${r.verification?.inputs ?? 'no'} inputs, ${r.durationMs.toFixed(0)} ms`
 }
 
-/** Runs the CLI; returns the exit code. Errors are one line on stderr naming the file. */
 /** Where the CLI writes; tests and the demo pass their own sinks. */
 export interface CliIO {
   stdout: { write(text: string): unknown }
   stderr: { write(text: string): unknown; isTTY?: boolean }
 }
 
+/** Runs the CLI; returns the exit code. Errors are one line on stderr naming the file. */
 export async function main(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   let args: CliArgs
   try {
     args = parse(argv)
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr.write(`${err.message ? `unplugin-quantize: ${err.message}\n` : ''}${USAGE}\n`)
-      return err.message ? 2 : 0
+      // --help is output (stdout, exit 0); a usage mistake is an error (stderr, exit 2)
+      if (!err.message) {
+        io.stdout.write(`${USAGE}\n`)
+        return 0
+      }
+      io.stderr.write(`unplugin-quantize: ${err.message}\n${USAGE}\n`)
+      return 2
     }
     io.stderr.write(`unplugin-quantize: ${(err as Error).message}\n`)
     return 1
@@ -92,13 +101,17 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     if (result.externalData) files.push({ path: path.join(path.dirname(args.out), result.externalData.location), bytes: result.externalData.bytes })
     const json = reportJson(result.report, args.out)
     if (args.reportDir) {
-      fs.mkdirSync(args.reportDir, { recursive: true })
       files.push({ path: path.join(args.reportDir, `${path.basename(args.out, '.onnx')}.quant.json`), bytes: JSON.stringify(json, null, 2) + '\n' })
     }
+    // the report folder is made only now, and removed again if the write fails: a failed run leaves nothing
+    let madeDir: string | undefined
     try {
+      if (args.reportDir) madeDir = fs.mkdirSync(args.reportDir, { recursive: true })
       writeFilesAtomic(files)
     } catch (err) {
-      throw new QuantizeError(args.out, `cannot write output: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'output', { cause: err })
+      if (madeDir) fs.rmSync(madeDir, { recursive: true, force: true })
+      if (err instanceof WriteError) throw new QuantizeError(err.file, `cannot write output: ${err.reason}`, 'output', { cause: err })
+      throw new QuantizeError(args.reportDir ?? args.out, `cannot create the report folder: ${fsReason(err as NodeJS.ErrnoException)}`, 'output', { cause: err })
     }
     for (const w of result.report.warnings) io.stderr.write(`warning: ${w}\n`)
     io.stdout.write(args.json ? JSON.stringify(json) + '\n' : summary(result.report, args.out) + '\n')

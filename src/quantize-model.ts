@@ -173,6 +173,14 @@ export async function quantizeModel(input: ModelInput, config: ConfigInput, opti
     } else {
       out = encodeModelProto(model)
     }
+    // protobufjs reads a known field by its schema type whatever the wire type in its tag says,
+    // while the codec's unknown-field scan follows the tag: on a corrupt input the two disagree
+    // and the re-encoded model does not decode. Never hand back bytes that are not a model.
+    try {
+      validateModel(decodeModelProto(out), label)
+    } catch (err) {
+      throw new QuantizeError(label, `corrupt model: re-encoding it gives bytes that do not decode (${(err as Error).message})`, 'input', { cause: err })
+    }
   } catch (err) {
     if (err instanceof QuantizeError) throw err
     throw new QuantizeError(label, (err as Error).message, 'input', { cause: err })
@@ -217,8 +225,8 @@ async function meetAccuracyTarget(
 ): Promise<{ report: AccuracyReport | null; escalated: Set<PlannedWeight>; warnings: string[] }> {
   let inputs: AccuracyReport['inputs'] = 'given'
   let samples = given
-  if (!samples) ({ samples, inputs } = verificationSamples(reference, cfg, 2))
   try {
+    if (!samples) ({ samples, inputs } = verificationSamples(reference, cfg, 2))
     const esc = await escalateSensitiveWeights(bytes, planned, low, samples.slice(0, 4), { target, highBits, maxShare: 0.25 })
     if (!esc) return { report: null, escalated: new Set(), warnings: ['accuracy target skipped: weights stored as float16, double or external data are not measured'] }
     const report: AccuracyReport = {
@@ -228,6 +236,8 @@ async function meetAccuracyTarget(
     const warnings = esc.reached ? [] : [`accuracy target ${target} not reached on ${inputs} inputs: cosine ${esc.cosineAfter.toFixed(6)} with ${esc.escalated.size} weights at ${highBits} bit (at most 25% of weight elements are escalated)`]
     return { report, escalated: esc.escalated, warnings }
   } catch (err) {
+    // bad calibration data is the user's to fix; a model that noise cannot drive is not an error
+    if (err instanceof QuantizeError) throw err
     // the model may not run on generated inputs (an input whose meaning noise does not satisfy)
     return { report: null, escalated: new Set(), warnings: [`accuracy target skipped: the model could not run on ${inputs} inputs (${(err as Error).message.split('\n')[0]})`] }
   }

@@ -114,11 +114,20 @@ function allTypes(ns: protobuf.NamespaceBase, out: protobuf.Type[] = []): protob
 for (const type of allTypes(root)) preserveUnknownFields(type)
 
 /**
+ * The same bytes as a plain Uint8Array. protobufjs reads a Node Buffer with its BufferReader,
+ * whose string() clamps a length that runs past the end instead of failing, so a truncated file
+ * read with fs.readFile would decode "successfully"; the plain reader checks every length.
+ */
+function plainView(bytes: Uint8Array): Uint8Array {
+  return Buffer.isBuffer(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes
+}
+
+/**
  * Decode ModelProto bytes. Tensor `raw_data` fields are views into `bytes` (no copy), so keep
  * `bytes` alive and unmodified as long as the model is in use.
  */
 export function decodeModelProto(bytes: Uint8Array): ModelProto {
-  const reader = protobuf.Reader.create(bytes)
+  const reader = protobuf.Reader.create(plainView(bytes))
   try {
     return modelType.decode(reader) as unknown as ModelProto
   } catch (err) {
@@ -148,7 +157,7 @@ export function encodedModelSize(model: ModelProto): number {
  */
 export function decodeTensorProto(bytes: Uint8Array): TensorProto {
   try {
-    return tensorType.decode(bytes) as unknown as TensorProto
+    return tensorType.decode(plainView(bytes)) as unknown as TensorProto
   } catch (err) {
     throw new OnnxDecodeError(`not a valid TensorProto: ${(err as Error).message}`)
   }

@@ -70,6 +70,7 @@ export function loadModel(file: string, options: FileExternalDataOptions = {}): 
   if (bytes.byteLength === 0) throw new ModelFileError(file, 'empty file, not an ONNX model')
   let model: ModelProto
   try {
+    // (codec decodes a Buffer through a plain Uint8Array view, so a string cut short fails here)
     model = decodeModelProto(bytes)
   } catch (err) {
     throw new ModelFileError(file, `truncated or corrupt protobuf (${describeDecodeError(err as Error)})`, { cause: err })

