@@ -2,7 +2,7 @@ import path from 'node:path'
 import { cfgFromObject, loadCfg, type CfgObject, type QuantConfig } from './cfg/index.js'
 import { QuantizeError } from './errors.js'
 import { decodeModelProto, encodeModelProto } from './onnx/codec.js'
-import { encodeWithExternalData, type FileExternalData } from './onnx/external-data.js'
+import { encodeWithExternalData, readExternal, type FileExternalData } from './onnx/external-data.js'
 import { loadModel, validateModel } from './onnx/model-file.js'
 import type { ModelProto } from './onnx/onnx-types.js'
 import { isExternal, type ExternalDataSource } from './onnx/tensor-data.js'
@@ -250,12 +250,6 @@ export function defaultAccuracyTarget(bits: number): number | false {
 
 function externalParts(model: ModelProto, ext: ExternalDataSource): Uint8Array[] {
   const parts: Uint8Array[] = []
-  forEachTensor(model, (t) => {
-    if (!isExternal(t)) return
-    const loc = t.external_data?.find((e) => e.key === 'location')?.value ?? ''
-    const offset = Number(t.external_data?.find((e) => e.key === 'offset')?.value ?? 0)
-    const length = t.external_data?.find((e) => e.key === 'length')?.value
-    parts.push(ext.read(loc, offset, length === undefined ? null : Number(length)))
-  })
+  forEachTensor(model, (t, where) => { if (isExternal(t)) parts.push(readExternal(t, ext, where)) })
   return parts
 }
