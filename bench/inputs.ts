@@ -83,12 +83,12 @@ function sileroFeeds(specs: InputSpec[], seed: number): Feeds {
   return feeds
 }
 
-/** `count` realistic input samples for the model, deterministic across runs. */
-export async function realisticFeeds(kind: InputKind, model: ModelProto, count: number): Promise<Feeds[]> {
+/** `count` realistic input samples for the model, deterministic across runs (seeds from `seedBase`). */
+export async function realisticFeeds(kind: InputKind, model: ModelProto, count: number, seedBase = 1000): Promise<Feeds[]> {
   const specs = inputSpecs(model)
   const out: Feeds[] = []
   for (let i = 0; i < count; i++) {
-    const seed = 1000 + i
+    const seed = seedBase + i
     switch (kind) {
       case 'ocr-det': out.push(await detFeeds(specs, seed)); break
       case 'ocr-rec': out.push(await recFeeds(specs, seed)); break

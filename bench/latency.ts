@@ -30,7 +30,7 @@ export interface LatencyOptions {
   warmup: number
   /** at least this many timed rounds */
   rounds: number
-  /** more rounds, up to maxRounds, while the whole comparison stays within this many ms */
+  /** after `rounds`, more rounds (up to maxRounds) while the timed part has taken less than this many ms */
   budgetMs: number
   maxRounds: number
   /** a timed sample runs the model enough times to take at least this long */
@@ -61,11 +61,11 @@ export async function compareLatency(variants: readonly Uint8Array[], feeds: Fee
     }
     const single = Math.max(median(warm), 1e-3)
     const perSample = Math.max(1, Math.ceil(opts.minSampleMs / single))
-    const roundMs = single * perSample * sessions.length
-    const rounds = Math.min(opts.maxRounds, Math.max(opts.rounds, Math.floor(opts.budgetMs / roundMs)))
     const times = sessions.map((): number[] => [])
     const ratios = sessions.map((): number[] => [])
-    for (let r = 0; r < rounds; r++) {
+    const started = performance.now()
+    let rounds = 0
+    for (let r = 0; r < opts.maxRounds && (r < opts.rounds || performance.now() - started < opts.budgetMs); r++, rounds++) {
       const round = new Array<number>(sessions.length)
       for (let k = 0; k < sessions.length; k++) {
         const i = (r + k) % sessions.length

@@ -1,12 +1,13 @@
-// Child process for the peak-RSS measurement: `node --import tsx bench/peak-rss-child.ts <model> <bits>`.
-// Records maxRSS at start (should be small: see peak-rss.ts), imports the library, takes the
-// peak RSS so far as the baseline, quantizes the model once (read from disk, verify: false) and
-// prints one JSON line with the three high-water marks in bytes.
+// Child process for the peak-RSS measurement:
+//   node --import tsx bench/peak-rss-child.ts <model> <8|6> <target|no-target>
+// Records maxRSS at start, imports the library, takes the peak RSS so far as the baseline,
+// quantizes the model once (read from disk, verify: false; `no-target` also turns the accuracy
+// target off) and prints one JSON line with the three high-water marks in bytes.
 const start = process.resourceUsage().maxRSS * 1024 // resourceUsage().maxRSS is in kilobytes
 
-const [file, bitsText] = process.argv.slice(2)
-if (!file || (bitsText !== '8' && bitsText !== '6')) {
-  console.error('usage: peak-rss-child.ts <model.onnx> <8|6>')
+const [file, bitsText, mode] = process.argv.slice(2)
+if (!file || (bitsText !== '8' && bitsText !== '6') || (mode !== 'target' && mode !== 'no-target')) {
+  console.error('usage: peak-rss-child.ts <model.onnx> <8|6> <target|no-target>')
   process.exit(2)
 }
 // imported here rather than statically so `start` is taken before they load
@@ -14,6 +15,6 @@ const { quantizeModel } = await import('../src/quantize-model.js')
 const { weightQuantCfg } = await import('./models.js')
 const bits = bitsText === '8' ? 8 : 6
 const baseline = process.resourceUsage().maxRSS * 1024
-const result = await quantizeModel(file, weightQuantCfg(bits), { verify: false })
+const result = await quantizeModel(file, weightQuantCfg(bits), mode === 'target' ? { verify: false } : { verify: false, accuracyTarget: false })
 const peak = process.resourceUsage().maxRSS * 1024
 console.log(JSON.stringify({ start, baseline, peak, outBytes: result.model.byteLength }))
