@@ -4,8 +4,8 @@
 // and writes bench/RESULTS.md.
 //
 // Options: --only <id,id>  only these models (ids in bench/models.ts)
-//          --runs <n>      quantization timing rounds (default 5, plus 1 warm-up)
-//          --rounds <n>    latency rounds per thread setting (default 31)
+//          --runs <n>      at most n quantization timing rounds (default 5; at least 3)
+//          --rounds <n>    at least n latency rounds per thread setting (default 21)
 //          --out <file>    where to write the results (default bench/RESULTS.md)
 import fs from 'node:fs'
 import os from 'node:os'
@@ -14,9 +14,9 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import ort from 'onnxruntime-node'
 import { decodeModelProto } from '../src/onnx/codec.js'
+import { quantizeModel, type QuantizeReport } from '../src/quantize-model.js'
 import type { DownloadSizes } from '../src/report/sizes.js'
 import type { Feeds } from '../src/runtime/feeds.js'
-import { quantizeModel } from '../src/quantize-model.js'
 import { compareOutputs, type Accuracy } from './accuracy.js'
 import { GOALS, summarize, type GoalCheck } from './goals.js'
 import { realisticFeeds } from './inputs.js'
@@ -33,33 +33,47 @@ const { values: args } = parseArgs({
   options: {
     only: { type: 'string' },
     runs: { type: 'string', default: '5' },
-    rounds: { type: 'string', default: '31' },
+    rounds: { type: 'string', default: '21' },
     out: { type: 'string', default: path.join(here, 'RESULTS.md') },
   },
 })
 const only = args.only ? new Set(args.only.split(',')) : null
 const models = MODELS.filter((m) => !only || only.has(m.id))
 if (models.length === 0) throw new Error(`--only matched no model; ids: ${MODELS.map((m) => m.id).join(', ')}`)
-const timingRuns = Number(args.runs)
+const maxTimingRuns = Math.max(3, Number(args.runs))
 const latencyRounds = Number(args.rounds)
+const TIMING = { minRuns: 3, maxRuns: maxTimingRuns, budgetMs: 20_000 }
+const LATENCY = { warmup: 6, rounds: latencyRounds, budgetMs: 3000, maxRounds: 301, minSampleMs: 10 }
+/** realistic samples the accuracy target is tuned on (disjoint from the evaluation samples) */
+const TUNE_SAMPLES = 4
+const TUNE_SEED = 5000
 
 ort.env.logLevel = 'error'
+
+interface Quantized {
+  bytes: Uint8Array
+  report: QuantizeReport
+}
 
 interface Prepared {
   model: BenchModel
   fp32: Uint8Array
   weightShare: number
-  quantized: Map<BitWidth, Uint8Array>
+  /** quantizeModel(bytes, cfg, { verify: false }): the default path */
+  quantized: Map<BitWidth, Quantized>
   samples: Feeds[]
 }
 
 interface BitResult {
+  q: Quantized
+  /** quantized with the accuracy target tuned on realistic samples instead of generated ones */
+  tuned: Quantized
   timing: QuantTiming
-  rss: PeakRss | null
-  rssError: string | null
+  rss: PeakRss | string
+  rssNoTarget: PeakRss | string
   accuracy: Accuracy
+  tunedAccuracy: Accuracy
   sizes: DownloadSizes
-  /** latency ratio vs fp32 per thread setting */
   latencyRatio: Map<ThreadSetting, number>
 }
 
@@ -70,20 +84,23 @@ interface ModelResult {
   bits: Map<BitWidth, BitResult>
 }
 
+const t0 = performance.now()
 const log = (msg: string): void => {
   process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${msg}\n`)
 }
-const t0 = performance.now()
 const loadStart = os.loadavg()
 
-// --- prepare: read, quantize once per bit width, render inputs ---------------------------------
+// --- prepare: read, quantize once per bit width (the default path), render inputs -------------
 const prepared: Prepared[] = []
 for (const model of models) {
   log(`prepare ${model.id}`)
   const fp32 = new Uint8Array(fs.readFileSync(model.path))
   const weightShare = floatWeightBytes(decodeModelProto(fp32)) / fp32.byteLength
-  const quantized = new Map<BitWidth, Uint8Array>()
-  for (const bits of BIT_WIDTHS) quantized.set(bits, (await quantizeModel(fp32, weightQuantCfg(bits), { verify: false })).model)
+  const quantized = new Map<BitWidth, Quantized>()
+  for (const bits of BIT_WIDTHS) {
+    const r = await quantizeModel(fp32, weightQuantCfg(bits), { verify: false })
+    quantized.set(bits, { bytes: r.model, report: r.report })
+  }
   const samples = await realisticFeeds(model.inputs, decodeModelProto(fp32), model.samples)
   prepared.push({ model, fp32, weightShare, quantized, samples })
 }
@@ -92,7 +109,7 @@ for (const model of models) {
 const timings = new Map<string, Map<BitWidth, QuantTiming>>()
 for (const p of prepared) {
   log(`quantization time ${p.model.id}`)
-  timings.set(p.model.id, await timeQuantization(p.fp32, BIT_WIDTHS, timingRuns))
+  timings.set(p.model.id, await timeQuantization(p.fp32, BIT_WIDTHS, TIMING))
 }
 
 // --- phase 3: latency, fp32 / q8 / q6 interleaved per thread setting ---------------------------
@@ -101,17 +118,26 @@ for (const p of prepared) {
   const perThreads = new Map<ThreadSetting, LatencyResult>()
   for (const threads of THREAD_SETTINGS) {
     log(`latency ${p.model.id} threads=${threads}`)
-    const variants = [p.fp32, ...BIT_WIDTHS.map((b) => p.quantized.get(b)!)]
-    perThreads.set(threads, await compareLatency(variants, p.samples[0]!, threads, { warmup: 6, rounds: latencyRounds, budgetMs: 4000, maxRounds: 301, minSampleMs: 10 }))
+    const variants = [p.fp32, ...BIT_WIDTHS.map((b) => p.quantized.get(b)!.bytes)]
+    perThreads.set(threads, await compareLatency(variants, p.samples[0]!, threads, LATENCY))
   }
   latencies.set(p.model.id, perThreads)
 }
 
-// --- phase 4: output cosine on realistic inputs ------------------------------------------------
+// --- phase 4: output cosine on realistic inputs; also with the target tuned on realistic samples
+const tuned = new Map<string, Map<BitWidth, Quantized>>()
 const accuracies = new Map<string, Accuracy[]>()
 for (const p of prepared) {
-  log(`accuracy ${p.model.id} (${p.samples.length} samples)`)
-  accuracies.set(p.model.id, await compareOutputs(p.fp32, BIT_WIDTHS.map((b) => p.quantized.get(b)!), p.samples))
+  log(`accuracy ${p.model.id} (${p.samples.length} samples; tuning on ${TUNE_SAMPLES} others)`)
+  const tuneSamples = await realisticFeeds(p.model.inputs, decodeModelProto(p.fp32), TUNE_SAMPLES, TUNE_SEED)
+  const perBits = new Map<BitWidth, Quantized>()
+  for (const b of BIT_WIDTHS) {
+    const r = await quantizeModel(p.fp32, weightQuantCfg(b), { verify: false, samples: tuneSamples })
+    perBits.set(b, { bytes: r.model, report: r.report })
+  }
+  tuned.set(p.model.id, perBits)
+  const candidates = [...BIT_WIDTHS.map((b) => p.quantized.get(b)!.bytes), ...BIT_WIDTHS.map((b) => perBits.get(b)!.bytes)]
+  accuracies.set(p.model.id, await compareOutputs(p.fp32, candidates, p.samples))
 }
 
 // --- phases 2 and 5 together: peak RSS children (not timing-sensitive) while brotli 11 runs ------
@@ -119,16 +145,19 @@ log('peak RSS (child processes) and sizes (brotli 11, thread pool)')
 const sizeJobs = new Map<string, Promise<DownloadSizes>>()
 for (const p of prepared) {
   sizeJobs.set(`${p.model.id}/fp32`, downloadSizesAsync(p.fp32))
-  for (const b of BIT_WIDTHS) sizeJobs.set(`${p.model.id}/${b}`, downloadSizesAsync(p.quantized.get(b)!))
+  for (const b of BIT_WIDTHS) sizeJobs.set(`${p.model.id}/${b}`, downloadSizesAsync(p.quantized.get(b)!.bytes))
 }
 const rss = new Map<string, PeakRss | string>()
 for (const p of prepared) {
   for (const b of BIT_WIDTHS) {
-    log(`peak RSS ${p.model.id} ${b} bit`)
-    try {
-      rss.set(`${p.model.id}/${b}`, await measurePeakRss(p.model.path, b))
-    } catch (err) {
-      rss.set(`${p.model.id}/${b}`, (err as Error).message)
+    for (const target of [true, false]) {
+      log(`peak RSS ${p.model.id} ${b} bit${target ? '' : ', accuracy target off'}`)
+      const key = `${p.model.id}/${b}/${target}`
+      try {
+        rss.set(key, await measurePeakRss(p.model.path, b, target))
+      } catch (err) {
+        rss.set(key, (err as Error).message)
+      }
     }
   }
 }
@@ -140,14 +169,17 @@ log('sizes done')
 const results: ModelResult[] = prepared.map((p) => {
   const id = p.model.id
   const latency = latencies.get(id)!
+  const acc = accuracies.get(id)!
   const bits = new Map<BitWidth, BitResult>()
   BIT_WIDTHS.forEach((b, i) => {
-    const r = rss.get(`${id}/${b}`)!
     bits.set(b, {
+      q: p.quantized.get(b)!,
+      tuned: tuned.get(id)!.get(b)!,
       timing: timings.get(id)!.get(b)!,
-      rss: typeof r === 'string' ? null : r,
-      rssError: typeof r === 'string' ? r : null,
-      accuracy: accuracies.get(id)![i]!,
+      rss: rss.get(`${id}/${b}/true`)!,
+      rssNoTarget: rss.get(`${id}/${b}/false`)!,
+      accuracy: acc[i]!,
+      tunedAccuracy: acc[BIT_WIDTHS.length + i]!,
       sizes: sizes.get(`${id}/${b}`)!,
       latencyRatio: new Map(THREAD_SETTINGS.map((t) => [t, latency.get(t)!.ratio[i + 1]!])),
     })
@@ -155,78 +187,74 @@ const results: ModelResult[] = prepared.map((p) => {
   return { prepared: p, latency, fp32Sizes: sizes.get(`${id}/fp32`)!, bits }
 })
 
+const isWeightDominated = (m: ModelResult): boolean => m.prepared.weightShare >= WEIGHT_DOMINATED
+const rssDelta = (r: PeakRss | string): number => (typeof r === 'string' ? Number.NaN : r.delta)
+
 function checks(m: ModelResult, bits: BitWidth, r: BitResult): GoalCheck[] {
   const file = m.prepared.fp32.byteLength
   const timeRatio = r.timing.fullMs / r.timing.codecMs
-  const rssRatio = r.rss ? r.rss.delta / file : Number.NaN
+  const rssRatio = rssDelta(r.rss) / file
   const worstLatency = Math.max(...r.latencyRatio.values())
   const cosGoal = GOALS.cosine(bits)
   const sizeRatio = r.sizes.raw / m.fp32Sizes.raw
-  const weightDominated = m.prepared.weightShare >= WEIGHT_DOMINATED
+  const sizeApplies = bits === 8 && isWeightDominated(m)
   return [
     { name: 'time', ok: timeRatio <= GOALS.timeRatio, detail: `${ratio(timeRatio)} vs <= ${GOALS.timeRatio}x` },
-    { name: 'rss', ok: r.rss ? rssRatio <= GOALS.rssRatio : false, detail: r.rss ? `${ratio(rssRatio)} vs <= ${GOALS.rssRatio}x` : (r.rssError ?? '') },
+    { name: 'rss', ok: rssRatio <= GOALS.rssRatio, detail: typeof r.rss === 'string' ? r.rss : `${ratio(rssRatio)} vs <= ${GOALS.rssRatio}x` },
     { name: 'latency', ok: worstLatency <= GOALS.latencyRatio, detail: `worst ${fixed(worstLatency, 3)}x vs <= ${GOALS.latencyRatio}x` },
     { name: 'cosine', ok: r.accuracy.cosine >= cosGoal, detail: `${fixed(r.accuracy.cosine, 6)} vs >= ${cosGoal}` },
-    {
-      name: 'size',
-      ok: bits === 8 && weightDominated ? sizeRatio <= GOALS.sizeRatio8 : null,
-      detail: bits === 8 && weightDominated ? `${ratio(sizeRatio)} vs <= ${GOALS.sizeRatio8}x` : 'n/a',
-    },
+    { name: 'size', ok: sizeApplies ? sizeRatio <= GOALS.sizeRatio8 : null, detail: sizeApplies ? `${ratio(sizeRatio)} vs <= ${GOALS.sizeRatio8}x` : 'n/a' },
   ]
 }
 
-const cell = (c: GoalCheck | undefined, text: string): string => (c?.ok === null || c === undefined ? text : `${text} ${mark(c.ok)}`)
+const withMark = (c: GoalCheck | undefined, text: string): string => (c === undefined || c.ok === null ? text : `${text} ${mark(c.ok)}`)
+const shareText = (m: ModelResult, long: boolean): string => `${pct(m.prepared.weightShare)}${isWeightDominated(m) ? (long ? ' (weight-dominated)' : ' W') : ''}`
+const rows = results.flatMap((m) => [...m.bits].map(([bits, r]) => ({ m, bits, r, id: m.prepared.model.id, file: m.prepared.fp32.byteLength })))
 
 // --- the summary table -------------------------------------------------------------------------
-const summaryRows: Cell[][] = []
 const misses: string[] = []
-for (const m of results) {
-  for (const [bits, r] of m.bits) {
-    const c = checks(m, bits, r)
-    const by = (n: GoalCheck['name']): GoalCheck | undefined => c.find((x) => x.name === n)
-    const file = m.prepared.fp32.byteLength
-    for (const miss of c.filter((x) => x.ok === false)) misses.push(`${m.prepared.model.id} ${bits} bit — ${miss.name}: ${miss.detail}`)
-    summaryRows.push([
-      m.prepared.model.id,
-      bits,
-      mb(file),
-      `${pct(m.prepared.weightShare)}${m.prepared.weightShare >= WEIGHT_DOMINATED ? ' W' : ''}`,
-      ms(r.timing.codecMs),
-      ms(r.timing.fullMs),
-      cell(by('time'), ratio(r.timing.fullMs / r.timing.codecMs)),
-      fixed(file / MB / (r.timing.fullMs / 1000), 1),
-      cell(by('rss'), r.rss ? `${mb(r.rss.delta)} (${ratio(r.rss.delta / file)})` : 'error'),
-      cell(by('latency'), THREAD_SETTINGS.map((t) => fixed(r.latencyRatio.get(t)!, 2)).join(' / ')),
-      cell(by('cosine'), fixed(r.accuracy.cosine, 6)),
-      cell(by('size'), ratio(r.sizes.raw / m.fp32Sizes.raw)),
-      ratio(r.sizes.brotli / m.fp32Sizes.brotli),
-      summarize(c),
-    ])
-  }
-}
-const summaryHeaders = ['model', 'bits', 'file MB', 'weights', 'codec ms', 'quantize ms', 'quant/codec', 'MB/s', 'peak RSS Δ MB (x file)',
-  'latency q/fp32 def / 1T / 2T', 'cosine', 'raw q/fp32', 'brotli q/fp32', 'goals']
-const summary = renderTable(summaryHeaders, summaryRows)
+const summaryRows = rows.map(({ m, bits, r, id, file }): Cell[] => {
+  const c = checks(m, bits, r)
+  const by = (n: GoalCheck['name']): GoalCheck | undefined => c.find((x) => x.name === n)
+  for (const miss of c.filter((x) => x.ok === false)) misses.push(`${id} ${bits} bit — ${miss.name}: ${miss.detail}`)
+  return [
+    id,
+    bits,
+    mb(file),
+    shareText(m, false),
+    ms(r.timing.codecMs),
+    ms(r.timing.fullMs),
+    withMark(by('time'), ratio(r.timing.fullMs / r.timing.codecMs)),
+    fixed(file / MB / (r.timing.fullMs / 1000), 1),
+    withMark(by('rss'), typeof r.rss === 'string' ? 'error' : `${mb(r.rss.delta)} (${ratio(r.rss.delta / file)})`),
+    withMark(by('latency'), THREAD_SETTINGS.map((t) => fixed(r.latencyRatio.get(t)!, 2)).join(' / ')),
+    withMark(by('cosine'), fixed(r.accuracy.cosine, 6)),
+    fixed(r.tunedAccuracy.cosine, 6),
+    withMark(by('size'), ratio(r.sizes.raw / m.fp32Sizes.raw)),
+    ratio(r.sizes.brotli / m.fp32Sizes.brotli),
+    summarize(c),
+  ]
+})
+const summary = renderTable(
+  ['model', 'bits', 'file MB', 'weights', 'codec ms', 'quantize ms', 'quant/codec', 'MB/s', 'peak RSS Δ MB (x file)',
+    'latency q/fp32 def / 1T / 2T', 'cosine', 'cosine, tuned on samples', 'raw q/fp32', 'brotli q/fp32', 'goals'],
+  summaryRows,
+)
 
 // --- detail tables -----------------------------------------------------------------------------
 const timeTable = renderTable(
-  ['model', 'bits', 'codec ms', 'core ms', 'quantizeModel ms', 'sizes+cfg ms', 'core/codec', 'full/codec', 'codec MB/s', 'quantize MB/s', 'runs'],
-  results.flatMap((m) => [...m.bits].map(([bits, r]): Cell[] => {
-    const fileMb = m.prepared.fp32.byteLength / MB
+  ['model', 'bits', 'codec ms', 'core ms', 'no target ms', 'quantizeModel ms', 'core/codec', 'no target/codec', 'full/codec', 'codec MB/s', 'quantize MB/s', 'runs'],
+  rows.map(({ bits, r, id, file }): Cell[] => {
     const t = r.timing
-    return [m.prepared.model.id, bits, ms(t.codecMs), ms(t.coreMs), ms(t.fullMs), ms(t.fullMs - t.coreMs), ratio(t.coreMs / t.codecMs),
-      ratio(t.fullMs / t.codecMs), fixed(fileMb / (t.codecMs / 1000), 0), fixed(fileMb / (t.fullMs / 1000), 1), t.runs]
-  })),
+    return [id, bits, ms(t.codecMs), ms(t.coreMs), ms(t.noTargetMs), ms(t.fullMs), ratio(t.coreMs / t.codecMs), ratio(t.noTargetMs / t.codecMs),
+      `${ratio(t.fullMs / t.codecMs)} ${mark(t.fullMs / t.codecMs <= GOALS.timeRatio)}`, fixed(file / MB / (t.codecMs / 1000), 0), fixed(file / MB / (t.fullMs / 1000), 1), t.runs]
+  }),
 )
+const rssCells = (r: PeakRss | string, file: number): Cell[] =>
+  typeof r === 'string' ? ['error', r, '', ''] : [mb(r.baseline), mb(r.peak), mb(r.delta), `${ratio(r.delta / file)} ${mark(r.delta / file <= GOALS.rssRatio)}`]
 const rssTable = renderTable(
-  ['model', 'bits', 'file MB', 'baseline MB', 'peak MB', 'Δ MB', 'Δ / file', 'peak / file'],
-  results.flatMap((m) => [...m.bits].map(([bits, r]): Cell[] => {
-    const file = m.prepared.fp32.byteLength
-    return r.rss
-      ? [m.prepared.model.id, bits, mb(file), mb(r.rss.baseline), mb(r.rss.peak), mb(r.rss.delta), ratio(r.rss.delta / file), ratio(r.rss.peak / file)]
-      : [m.prepared.model.id, bits, mb(file), 'error', r.rssError ?? '', '', '', '']
-  })),
+  ['model', 'bits', 'file MB', 'baseline MB', 'peak MB', 'Δ MB', 'Δ / file', 'no target: baseline MB', 'peak MB', 'Δ MB', 'Δ / file'],
+  rows.map(({ bits, r, id, file }): Cell[] => [id, bits, mb(file), ...rssCells(r.rss, file), ...rssCells(r.rssNoTarget, file)]),
 )
 const latencyTable = renderTable(
   ['model', 'threads', 'fp32 ms', 'q8 ms', 'q6 ms', 'q8 / fp32', 'q6 / fp32', 'min q8 / fp32', 'min q6 / fp32', 'rounds x runs'],
@@ -237,25 +265,38 @@ const latencyTable = renderTable(
       fixed(l.minRatio[1]!, 3), fixed(l.minRatio[2]!, 3), `${l.rounds} x ${l.perSample}`]
   })),
 )
+const escalation = (q: Quantized): string => {
+  const a = q.report.accuracy
+  if (!a) return q.report.warnings.find((w) => w.startsWith('accuracy target')) ?? 'off'
+  return `${a.escalated.length} to ${a.escalatedBits} bit; ${a.inputs} ${fixed(a.cosineBefore, 6)} -> ${fixed(a.cosineAfter, 6)}`
+}
 const accuracyTable = renderTable(
-  ['model', 'bits', 'samples', 'cosine (min output, mean over samples)', 'worst sample', 'per output'],
-  results.flatMap((m) => [...m.bits].map(([bits, r]): Cell[] => [
-    m.prepared.model.id, bits, r.accuracy.samples, `${fixed(r.accuracy.cosine, 6)} ${mark(r.accuracy.cosine >= GOALS.cosine(bits))}`,
-    fixed(r.accuracy.worst, 6), Object.entries(r.accuracy.outputs).map(([k, v]) => `${k}: ${fixed(v, 6)}`).join(', '),
-  ])),
+  ['model', 'bits', 'samples', 'cosine', 'worst sample', 'escalated (default: generated inputs)', 'tuned: cosine', 'worst sample', 'escalated (realistic inputs)', 'tuned raw / fp32'],
+  rows.map(({ m, bits, r, id }): Cell[] => {
+    const goal = GOALS.cosine(bits)
+    return [id, bits, r.accuracy.samples, `${fixed(r.accuracy.cosine, 6)} ${mark(r.accuracy.cosine >= goal)}`, fixed(r.accuracy.worst, 6), escalation(r.q),
+      `${fixed(r.tunedAccuracy.cosine, 6)} ${mark(r.tunedAccuracy.cosine >= goal)}`, fixed(r.tunedAccuracy.worst, 6), escalation(r.tuned),
+      ratio(r.tuned.bytes.byteLength / m.prepared.fp32.byteLength)]
+  }),
+)
+const perOutputTable = renderTable(
+  ['model', 'bits', 'per output cosine (default)', 'per output cosine (tuned)'],
+  rows.map(({ bits, r, id }): Cell[] => {
+    const list = (a: Accuracy): string => Object.entries(a.outputs).map(([k, v]) => `${k}: ${fixed(v, 6)}`).join(', ')
+    return [id, bits, list(r.accuracy), list(r.tunedAccuracy)]
+  }),
 )
 const sizesTable = renderTable(
   ['model', 'weights', 'variant', 'raw', 'gzip 9', 'brotli 11', 'raw / fp32', 'gzip / fp32', 'brotli / fp32'],
   results.flatMap((m) => {
     const f = m.fp32Sizes
-    const share = `${pct(m.prepared.weightShare)}${m.prepared.weightShare >= WEIGHT_DOMINATED ? ' (weight-dominated)' : ''}`
-    const rows: Cell[][] = [[m.prepared.model.id, share, 'fp32', f.raw, f.gzip, f.brotli, '', '', '']]
+    const out: Cell[][] = [[m.prepared.model.id, shareText(m, true), 'fp32', f.raw, f.gzip, f.brotli, '', '', '']]
     for (const [bits, r] of m.bits) {
       const s = r.sizes
-      const goal = bits === 8 && m.prepared.weightShare >= WEIGHT_DOMINATED ? ` ${mark(s.raw / f.raw <= GOALS.sizeRatio8)}` : ''
-      rows.push(['', '', `${bits} bit`, s.raw, s.gzip, s.brotli, `${ratio(s.raw / f.raw)}${goal}`, ratio(s.gzip / f.gzip), ratio(s.brotli / f.brotli)])
+      const goal = bits === 8 && isWeightDominated(m) ? ` ${mark(s.raw / f.raw <= GOALS.sizeRatio8)}` : ''
+      out.push(['', '', `${bits} bit`, s.raw, s.gzip, s.brotli, `${ratio(s.raw / f.raw)}${goal}`, ratio(s.gzip / f.gzip), ratio(s.brotli / f.brotli)])
     }
-    return rows
+    return out
   }),
 )
 
@@ -266,9 +307,10 @@ if (misses.length) console.log(`\nGoals missed:\n${misses.map((x) => `- ${x}`).j
 const elapsed = (performance.now() - t0) / 1000
 const loadEnd = os.loadavg()
 const load = (l: number[]): string => l.map((x) => x.toFixed(2)).join(' / ')
+const argText = process.argv.slice(2).join(' ')
 const md = `# unplugin-quantize benchmark
 
-Generated by \`npm run bench\` (\`tsx bench/run.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}\`) on ${new Date().toISOString()}.
+Generated by \`npm run bench${argText ? ` -- ${argText}` : ''}\` (\`tsx bench/run.ts\`) on ${new Date().toISOString()}.
 
 | | |
 |---|---|
@@ -278,10 +320,12 @@ Generated by \`npm run bench\` (\`tsx bench/run.ts${process.argv.slice(2).length
 | OS | ${os.type()} ${os.release()} ${os.arch()} |
 | Node | ${process.version} |
 | onnxruntime-node | ${ort.env.versions.node ?? 'unknown'} (common ${ort.env.versions.common}) |
-| load average 1/5/15 min | start ${load(loadStart)}, end ${load(loadEnd)} |
+| load average 1/5/15 min | start ${load(loadStart)}, end ${load(loadEnd)} (other work on the machine adds noise to timings) |
 | duration | ${elapsed.toFixed(0)} s |
 
-WEIGHT_QUANT via the cfg object \`{ common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8 | 6 } }\` (all other keys default).
+WEIGHT_QUANT via the cfg object \`{ common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8 | 6 } }\` (all other keys default),
+\`quantizeModel(bytes, cfg, { verify: false })\` — the library's default path, including its accuracy target
+(sensitive weights escalated to a wider code, measured in onnxruntime on generated inputs when no samples are given).
 
 ## Summary
 
@@ -289,10 +333,11 @@ ${summary}
 
 Columns: **weights** = share of the file that is floating-point tensor data (W = weight-dominated, >= ${WEIGHT_DOMINATED * 100}%).
 **codec ms** = protobuf decode + encode of the unchanged model; **quantize ms** = \`quantizeModel(bytes, cfg, { verify: false })\`;
-both medians of ${timingRuns} interleaved runs after a warm-up. **MB/s** = file size / quantize time.
+medians of ${TIMING.minRuns}-${TIMING.maxRuns} interleaved runs. **MB/s** = file size / quantize time.
 **peak RSS Δ** = peak RSS of a child process that quantizes once, minus its peak after imports.
 **latency** = quantized / fp32 inference time in onnxruntime-node with default session options, intraOpNumThreads 1 and 2.
-**cosine** = output cosine vs fp32 on realistic inputs (min over outputs of the mean over samples).
+**cosine** = output cosine vs fp32 on realistic inputs (min over outputs of the mean over samples) for the default path;
+**cosine, tuned on samples** = the same evaluation for a model quantized with \`samples:\` ${TUNE_SAMPLES} other realistic inputs (information, no goal).
 **raw / brotli q/fp32** = quantized file size / fp32 file size (brotli quality 11).
 
 Goals: quantize/codec <= ${GOALS.timeRatio}x; peak RSS Δ <= ${GOALS.rssRatio}x the file; latency <= ${GOALS.latencyRatio}x at every thread setting;
@@ -301,34 +346,41 @@ cosine >= ${GOALS.cosine(8)} at 8 bit and >= ${GOALS.cosine(6)} at 6 bit; 8-bit 
 ${misses.length ? `### Goals missed\n\n${misses.map((x) => `- ${x}`).join('\n')}\n` : 'All goals met.\n'}
 ## Quantization time
 
-\`core\` = decode + \`quantizeWeights\` + encode (the rewrite alone); \`sizes+cfg\` = quantizeModel minus core, which is mostly the
-raw/gzip/brotli-9 size report of input and output. Medians of ${timingRuns} runs interleaved codec, core 8, full 8, core 6, full 6, ... after one warm-up round.
+**core** = decode + \`quantizeWeights\` + encode (the rewrite alone); **no target** = \`quantizeModel\` with \`accuracyTarget: false\`
+(core + cfg + the raw/gzip/brotli-9 size report of input and output + a decode check of the output); **quantizeModel** = the
+default path, which adds the accuracy target's sensitivity pass in onnxruntime. Per round: codec, then per bit width core,
+no target, full; ${TIMING.minRuns} to ${TIMING.maxRuns} rounds (more while a model's rounds stay under ${TIMING.budgetMs / 1000} s) after a warm-up.
 
 ${timeTable}
 
 ## Peak RSS
 
-One child process per row: \`node --import tsx bench/peak-rss-child.ts <model> <bits>\`; quantizeModel(path, cfg, { verify: false }).
-\`process.resourceUsage().maxRSS\` after imports (baseline) and after quantizing (peak).
+One child process per cell: \`node --import tsx bench/peak-rss-child.ts <model> <bits> <target|no-target>\`, started through
+\`sh -c '...; exit $?'\` (Linux keeps a process's RSS high-water mark across execve, so a child forked straight from the
+benchmark would start with the benchmark's own peak); \`quantizeModel(path, cfg, { verify: false })\`, once as is and once with
+\`accuracyTarget: false\`. \`process.resourceUsage().maxRSS\` after imports (baseline) and after quantizing (peak).
 
 ${rssTable}
 
 ## Latency (onnxruntime-node, CPU)
 
-Sessions for fp32, 8 bit and 6 bit created with the same options, 6 warm-up runs each, then at least ${latencyRounds} rounds
-(more while a comparison stays under 4 s, at most 301) of fp32, q8, q6 in an order rotated every round; each timed sample runs
-the model enough times to last >= 10 ms. Milliseconds are per inference, medians over rounds; the goal ratios are medians of
-the per-round ratios. "min" ratios (fastest sample vs fastest sample) are a cross-check that other load on the machine
-cannot inflate. Input: the first realistic sample.
+Sessions for fp32, 8 bit and 6 bit created with the same options, ${LATENCY.warmup} warm-up runs each, then at least
+${LATENCY.rounds} rounds (more while under ${LATENCY.budgetMs / 1000} s, at most ${LATENCY.maxRounds}) of fp32, q8, q6 in an order rotated
+every round; each timed sample runs the model enough times to last >= ${LATENCY.minSampleMs} ms. Milliseconds are per inference,
+medians over rounds; the goal ratios are medians of the per-round ratios. "min" ratios (fastest sample vs fastest sample) are a
+cross-check that load from other processes cannot inflate. Input: the first realistic sample.
 
 ${latencyTable}
 
 ## Accuracy on realistic inputs
 
-det: rendered 640x640 text pages, ImageNet mean/std; rec: rendered 48x320 word crops, mean/std 0.5; cls: word crops resized to 48x192;
-silero: [1, 512] frames of harmonics + noise (16 kHz), zero state, sr = 16000; openwakeword: generated inputs (seeded uniform).
+det: rendered 640x640 text pages, ImageNet mean/std; rec: rendered 48x320 word crops, mean/std 0.5; cls: word crops resized to
+48x192; silero: [1, 512] frames of harmonics + noise (16 kHz), zero state, sr = 16000; openwakeword: generated inputs (seeded
+uniform). "tuned": \`quantizeModel(bytes, cfg, { verify: false, samples })\` with ${TUNE_SAMPLES} realistic inputs of other seeds.
 
 ${accuracyTable}
+
+${perOutputTable}
 
 ## Sizes (bytes)
 
