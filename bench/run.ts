@@ -18,7 +18,7 @@ import { quantizeModel, type QuantizeReport } from '../src/quantize-model.js'
 import type { DownloadSizes } from '../src/report/sizes.js'
 import type { Feeds } from '../src/runtime/feeds.js'
 import { compareOutputs, type Accuracy } from './accuracy.js'
-import { GOALS, summarize, type GoalCheck } from './goals.js'
+import { GOALS, checkMark, isInconclusive, isMissed, latencyVerdict, summarize, verdictMark, type GoalCheck } from './goals.js'
 import { realisticFeeds } from './inputs.js'
 import { THREAD_SETTINGS, compareLatency, type LatencyResult, type ThreadSetting } from './latency.js'
 import { BIT_WIDTHS, MODELS, type BenchModel, type BitWidth, weightQuantCfg } from './models.js'
@@ -74,7 +74,16 @@ interface BitResult {
   accuracy: Accuracy
   tunedAccuracy: Accuracy
   sizes: DownloadSizes
-  latencyRatio: Map<ThreadSetting, number>
+  latency: Map<ThreadSetting, LatencyRatios>
+}
+
+interface LatencyRatios {
+  /** median per-round ratio vs fp32 */
+  ratio: number
+  /** fastest sample vs fastest fp32 sample */
+  min: number
+  /** the A/A control's median ratio (fp32 in a second session vs fp32) at the same setting */
+  control: number
 }
 
 interface ModelResult {
@@ -112,13 +121,13 @@ for (const p of prepared) {
   timings.set(p.model.id, await timeQuantization(p.fp32, BIT_WIDTHS, TIMING))
 }
 
-// --- phase 3: latency, fp32 / q8 / q6 interleaved per thread setting ---------------------------
+// --- phase 3: latency, fp32 / fp32 again (an A/A control: the noise floor) / q8 / q6 interleaved --
 const latencies = new Map<string, Map<ThreadSetting, LatencyResult>>()
 for (const p of prepared) {
   const perThreads = new Map<ThreadSetting, LatencyResult>()
   for (const threads of THREAD_SETTINGS) {
     log(`latency ${p.model.id} threads=${threads}`)
-    const variants = [p.fp32, ...BIT_WIDTHS.map((b) => p.quantized.get(b)!.bytes)]
+    const variants = [p.fp32, p.fp32, ...BIT_WIDTHS.map((b) => p.quantized.get(b)!.bytes)]
     perThreads.set(threads, await compareLatency(variants, p.samples[0]!, threads, LATENCY))
   }
   latencies.set(p.model.id, perThreads)
@@ -181,7 +190,10 @@ const results: ModelResult[] = prepared.map((p) => {
       accuracy: acc[i]!,
       tunedAccuracy: acc[BIT_WIDTHS.length + i]!,
       sizes: sizes.get(`${id}/${b}`)!,
-      latencyRatio: new Map(THREAD_SETTINGS.map((t) => [t, latency.get(t)!.ratio[i + 1]!])),
+      latency: new Map(THREAD_SETTINGS.map((t) => {
+        const l = latency.get(t)!
+        return [t, { ratio: l.ratio[i + 2]!, min: l.minRatio[i + 2]!, control: l.ratio[1]! }]
+      })),
     })
   })
   return { prepared: p, latency, fp32Sizes: sizes.get(`${id}/fp32`)!, bits }
@@ -194,29 +206,36 @@ function checks(m: ModelResult, bits: BitWidth, r: BitResult): GoalCheck[] {
   const file = m.prepared.fp32.byteLength
   const timeRatio = r.timing.fullMs / r.timing.codecMs
   const rssRatio = rssDelta(r.rss) / file
-  const worstLatency = Math.max(...r.latencyRatio.values())
+  const over = [...r.latency].filter(([, l]) => latencyVerdict(l) !== 'met')
+  const real = over.filter(([, l]) => latencyVerdict(l) === 'missed')
+  const [worstThreads, worst] = [...r.latency].reduce((a, b) => (b[1].ratio > a[1].ratio ? b : a))
   const cosGoal = GOALS.cosine(bits)
   const sizeRatio = r.sizes.raw / m.fp32Sizes.raw
   const sizeApplies = bits === 8 && isWeightDominated(m)
   return [
     { name: 'time', ok: timeRatio <= GOALS.timeRatio, detail: `${ratio(timeRatio)} vs <= ${GOALS.timeRatio}x` },
     { name: 'rss', ok: rssRatio <= GOALS.rssRatio, detail: typeof r.rss === 'string' ? r.rss : `${ratio(rssRatio)} vs <= ${GOALS.rssRatio}x` },
-    { name: 'latency', ok: worstLatency <= GOALS.latencyRatio, detail: `worst ${fixed(worstLatency, 3)}x vs <= ${GOALS.latencyRatio}x` },
+    {
+      name: 'latency', ok: over.length === 0, inconclusive: over.length > 0 && real.length === 0,
+      detail: `worst ${fixed(worst.ratio, 3)}x (threads ${worstThreads}) vs <= ${GOALS.latencyRatio}x; there the fastest-run ratio is ${fixed(worst.min, 3)}x and the A/A control fp32 / fp32 ${fixed(worst.control, 3)}x`,
+    },
     { name: 'cosine', ok: r.accuracy.cosine >= cosGoal, detail: `${fixed(r.accuracy.cosine, 6)} vs >= ${cosGoal}` },
     { name: 'size', ok: sizeApplies ? sizeRatio <= GOALS.sizeRatio8 : null, detail: sizeApplies ? `${ratio(sizeRatio)} vs <= ${GOALS.sizeRatio8}x` : 'n/a' },
   ]
 }
 
-const withMark = (c: GoalCheck | undefined, text: string): string => (c === undefined || c.ok === null ? text : `${text} ${mark(c.ok)}`)
+const withMark = (c: GoalCheck | undefined, text: string): string => (c === undefined || c.ok === null ? text : `${text} ${checkMark(c)}`)
 const shareText = (m: ModelResult, long: boolean): string => `${pct(m.prepared.weightShare)}${isWeightDominated(m) ? (long ? ' (weight-dominated)' : ' W') : ''}`
 const rows = results.flatMap((m) => [...m.bits].map(([bits, r]) => ({ m, bits, r, id: m.prepared.model.id, file: m.prepared.fp32.byteLength })))
 
 // --- the summary table -------------------------------------------------------------------------
 const misses: string[] = []
+const unsure: string[] = []
 const summaryRows = rows.map(({ m, bits, r, id, file }): Cell[] => {
   const c = checks(m, bits, r)
   const by = (n: GoalCheck['name']): GoalCheck | undefined => c.find((x) => x.name === n)
-  for (const miss of c.filter((x) => x.ok === false)) misses.push(`${id} ${bits} bit — ${miss.name}: ${miss.detail}`)
+  for (const miss of c.filter(isMissed)) misses.push(`${id} ${bits} bit — ${miss.name}: ${miss.detail}`)
+  for (const u of c.filter(isInconclusive)) unsure.push(`${id} ${bits} bit — ${u.name}: ${u.detail}`)
   return [
     id,
     bits,
@@ -227,7 +246,7 @@ const summaryRows = rows.map(({ m, bits, r, id, file }): Cell[] => {
     withMark(by('time'), ratio(r.timing.fullMs / r.timing.codecMs)),
     fixed(file / MB / (r.timing.fullMs / 1000), 1),
     withMark(by('rss'), typeof r.rss === 'string' ? 'error' : `${mb(r.rss.delta)} (${ratio(r.rss.delta / file)})`),
-    withMark(by('latency'), THREAD_SETTINGS.map((t) => fixed(r.latencyRatio.get(t)!, 2)).join(' / ')),
+    withMark(by('latency'), THREAD_SETTINGS.map((t) => fixed(r.latency.get(t)!.ratio, 2)).join(' / ')),
     withMark(by('cosine'), fixed(r.accuracy.cosine, 6)),
     fixed(r.tunedAccuracy.cosine, 6),
     withMark(by('size'), ratio(r.sizes.raw / m.fp32Sizes.raw)),
@@ -257,17 +276,20 @@ const rssTable = renderTable(
   rows.map(({ bits, r, id, file }): Cell[] => [id, bits, mb(file), ...rssCells(r.rss, file), ...rssCells(r.rssNoTarget, file)]),
 )
 const latencyTable = renderTable(
-  ['model', 'threads', 'fp32 ms', 'q8 ms', 'q6 ms', 'q8 / fp32', 'q6 / fp32', 'min q8 / fp32', 'min q6 / fp32', 'rounds x runs'],
+  ['model', 'threads', 'fp32 ms', 'q8 ms', 'q6 ms', 'A/A fp32 / fp32', 'q8 / fp32', 'q6 / fp32', 'min: A/A', 'min: q8', 'min: q6', 'rounds x runs'],
   results.flatMap((m) => THREAD_SETTINGS.map((t): Cell[] => {
     const l = m.latency.get(t)!
-    return [m.prepared.model.id, t, ms(l.medianMs[0]!), ms(l.medianMs[1]!), ms(l.medianMs[2]!),
-      `${fixed(l.ratio[1]!, 3)} ${mark(l.ratio[1]! <= GOALS.latencyRatio)}`, `${fixed(l.ratio[2]!, 3)} ${mark(l.ratio[2]! <= GOALS.latencyRatio)}`,
-      fixed(l.minRatio[1]!, 3), fixed(l.minRatio[2]!, 3), `${l.rounds} x ${l.perSample}`]
+    return [m.prepared.model.id, t, ms(l.medianMs[0]!), ms(l.medianMs[2]!), ms(l.medianMs[3]!), fixed(l.ratio[1]!, 3),
+      ...[2, 3].map((i) => `${fixed(l.ratio[i]!, 3)} ${verdictMark(latencyVerdict({ ratio: l.ratio[i]!, min: l.minRatio[i]!, control: l.ratio[1]! }))}`),
+      fixed(l.minRatio[1]!, 3), fixed(l.minRatio[2]!, 3), fixed(l.minRatio[3]!, 3), `${l.rounds} x ${l.perSample}`]
   })),
 )
 const escalation = (q: Quantized): string => {
   const a = q.report.accuracy
-  if (!a) return q.report.warnings.find((w) => w.startsWith('accuracy target')) ?? 'off'
+  if (!a) {
+    const why = q.report.warnings.find((w) => w.startsWith('accuracy target')) ?? 'off'
+    return why.length > 100 ? `${why.slice(0, 97)}...` : why
+  }
   return `${a.escalated.length} to ${a.escalatedBits} bit; ${a.inputs} ${fixed(a.cosineBefore, 6)} -> ${fixed(a.cosineAfter, 6)}`
 }
 const accuracyTable = renderTable(
@@ -303,6 +325,7 @@ const sizesTable = renderTable(
 // --- output --------------------------------------------------------------------------------------
 console.log(summary)
 if (misses.length) console.log(`\nGoals missed:\n${misses.map((x) => `- ${x}`).join('\n')}`)
+if (unsure.length) console.log(`\nInconclusive (over the goal, but within timing noise):\n${unsure.map((x) => `- ${x}`).join('\n')}`)
 
 const elapsed = (performance.now() - t0) / 1000
 const loadEnd = os.loadavg()
@@ -344,6 +367,9 @@ Goals: quantize/codec <= ${GOALS.timeRatio}x; peak RSS Δ <= ${GOALS.rssRatio}x 
 cosine >= ${GOALS.cosine(8)} at 8 bit and >= ${GOALS.cosine(6)} at 6 bit; 8-bit file <= ${GOALS.sizeRatio8}x fp32 for weight-dominated models.
 
 ${misses.length ? `### Goals missed\n\n${misses.map((x) => `- ${x}`).join('\n')}\n` : 'All goals met.\n'}
+${unsure.length ? `### Inconclusive (⚠️)\n\nOver the goal by the numbers, but within timing noise: a latency ratio over ${GOALS.latencyRatio}x counts as missed only
+when the fastest-run ratio is over it too and the median ratio exceeds the A/A control (fp32 in a second session) at the
+same setting by more than ${fixed(GOALS.latencyRatio - 1, 2)}; otherwise load on the machine moves ratios that far by itself.\n\n${unsure.map((x) => `- ${x}`).join('\n')}\n` : ''}
 ## Quantization time
 
 **core** = decode + \`quantizeWeights\` + encode (the rewrite alone); **no target** = \`quantizeModel\` with \`accuracyTarget: false\`
@@ -364,11 +390,12 @@ ${rssTable}
 
 ## Latency (onnxruntime-node, CPU)
 
-Sessions for fp32, 8 bit and 6 bit created with the same options, ${LATENCY.warmup} warm-up runs each, then at least
-${LATENCY.rounds} rounds (more while under ${LATENCY.budgetMs / 1000} s, at most ${LATENCY.maxRounds}) of fp32, q8, q6 in an order rotated
+Four sessions created with the same options — fp32, fp32 again (an A/A control: the same model in a second session, so its
+ratio shows how far timing noise alone moves a ratio), 8 bit, 6 bit — ${LATENCY.warmup} warm-up runs each, then at least
+${LATENCY.rounds} rounds (more while under ${LATENCY.budgetMs / 1000} s, at most ${LATENCY.maxRounds}) of the four in an order rotated
 every round; each timed sample runs the model enough times to last >= ${LATENCY.minSampleMs} ms. Milliseconds are per inference,
-medians over rounds; the goal ratios are medians of the per-round ratios. "min" ratios (fastest sample vs fastest sample) are a
-cross-check that load from other processes cannot inflate. Input: the first realistic sample.
+medians over rounds; the goal ratios are medians of the per-round ratios. "min" ratios (fastest sample vs the fastest fp32
+sample) are a cross-check that load from other processes inflates less. Input: the first realistic sample.
 
 ${latencyTable}
 

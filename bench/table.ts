@@ -9,10 +9,10 @@ export function renderTable(headers: readonly string[], rows: readonly (readonly
   return [line(headers), `|${width.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...text.map(line)].join('\n')
 }
 
-// ✅ and ❌ take two terminal columns
+// ✅, ❌ and ⚠️ take two terminal columns; the variation selector after ⚠ takes none
 function displayWidth(s: string): number {
   let w = 0
-  for (const ch of s) w += ch === '✅' || ch === '❌' ? 2 : 1
+  for (const ch of s) w += ch === '✅' || ch === '❌' || ch === '⚠' ? 2 : ch === '\uFE0F' ? 0 : 1
   return w
 }
 
