@@ -5,7 +5,7 @@ import type { ModelProto } from '../src/onnx/onnx-types.js'
 import { DataType } from '../src/onnx/onnx-types.js'
 import { elementBytes, elementCount, rawBytes, tensorDims } from '../src/onnx/tensor-data.js'
 import { forEachTensor } from '../src/onnx/tensors.js'
-import type { DownloadSizes } from '../src/report/sizes.js'
+import type { MeasuredSizes as DownloadSizes } from '../src/report/sizes.js'
 
 const brotliAsync = promisify(brotliCompress)
 const gzipAsync = promisify(gzip)

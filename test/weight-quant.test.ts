@@ -85,8 +85,8 @@ describe('fixed-bit weight quantization on real models, run in onnxruntime-node'
     const r8 = (await quantizeModel(file, cfg(8), { verify: false, accuracyTarget: false })).report
     const r4 = (await quantizeModel(file, cfg(4), { verify: false, accuracyTarget: false })).report
     expect(r4.sizeOut).toBe(r8.sizeOut)
-    expect(r4.sizesOut.brotli).toBeLessThan(r8.sizesOut.brotli * 0.8)
-    expect(r4.sizesOut.gzip).toBeLessThan(r8.sizesOut.gzip)
+    expect(r4.sizesOut.brotli).toBeLessThan(r8.sizesOut.brotli! * 0.8)
+    expect(r4.sizesOut.gzip).toBeLessThan(r8.sizesOut.gzip!)
   })
 
   it('9-16 bit codes are stored as int16 and are nearly lossless', async () => {

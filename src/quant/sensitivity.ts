@@ -4,7 +4,7 @@ import { DataType, type TensorProto } from '../onnx/onnx-types.js'
 import { isExternal } from '../onnx/tensor-data.js'
 import { cosineSimilarity } from '../runtime/cosine.js'
 import type { Feeds } from '../runtime/feeds.js'
-import { encodeWeight, type EncodedWeight, type PlannedWeight } from './weight-quant.js'
+import { decodedValues, encodeWeight, type EncodedWeight, type PlannedWeight } from './weight-quant.js'
 import { findWeightSites } from './weight-sites.js'
 
 export interface EscalationOptions {
@@ -82,10 +82,15 @@ export async function escalateSensitiveWeights(
       await session.release()
     }
   }
-  const lowOf = (w: PlannedWeight): Float32Array => low.get(w)!.decoded
+  const lowDecoded = new Map<PlannedWeight, Float32Array>()
+  const lowOf = (w: PlannedWeight): Float32Array => {
+    let v = lowDecoded.get(w)
+    if (!v) lowDecoded.set(w, (v = decodedValues(w, low.get(w)!)))
+    return v
+  }
   const highOf = (w: PlannedWeight): Float32Array => {
     let v = high.get(w)
-    if (!v) high.set(w, (v = encodeWeight(w, opts.highBits).decoded))
+    if (!v) high.set(w, (v = decodedValues(w, encodeWeight(w, opts.highBits))))
     return v
   }
   const cosineBefore = await evaluate(lowOf)

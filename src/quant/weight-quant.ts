@@ -116,23 +116,19 @@ export function planWeights(model: ModelProto, ext: ExternalDataSource | undefin
 export interface EncodedWeight {
   q: ChannelQuantized
   params: DecodeParams
-  /** The float values onnxruntime reconstructs at load. */
-  decoded: Float32Array
   relativeError: number
 }
 
 /** Quantize one weight: per-channel codes, corrected decode parameters, and the resulting error. */
 export function encodeWeight(w: PlannedWeight, bits: number): EncodedWeight {
-  const q = quantizePerChannel(w.values, w.site.dims, w.axis, bits, false)
-  const params = correctedDecodeParams(w.values, q, w.site.dims)
-  const decoded = decodeWeights(q.codes, params, w.site.dims, w.axis)
-  let err = 0
-  let norm = 0
-  for (let i = 0; i < w.values.length; i++) {
-    err += (w.values[i]! - decoded[i]!) ** 2
-    norm += w.values[i]! ** 2
-  }
-  return { q, params, decoded, relativeError: norm > 0 ? Math.sqrt(err / norm) : 0 }
+  const { q, sums } = quantizePerChannel(w.values, w.site.dims, w.axis, bits, false)
+  const params = correctedDecodeParams(q, sums)
+  return { q, params, relativeError: params.relativeError }
+}
+
+/** The float values onnxruntime reconstructs at load from an encoded weight. */
+export function decodedValues(w: PlannedWeight, enc: EncodedWeight): Float32Array {
+  return decodeWeights(enc.q.codes, enc.params, w.site.dims, w.axis)
 }
 
 /**

@@ -23,8 +23,13 @@ export interface WeightSite {
   otherUses: NodeProto[]
 }
 
-/** Op types whose constant weight input is quantized, and which input that is. */
-export const WEIGHT_OPS: Record<string, number> = { Conv: 1, ConvTranspose: 1, MatMul: 1, Gemm: 1, Gather: 0 }
+/** Op types whose constant weight inputs are quantized, and which inputs those are. */
+export const WEIGHT_OPS: Record<string, readonly number[]> = {
+  Conv: [1], ConvTranspose: [1], MatMul: [1], Gemm: [1], Gather: [0],
+  // Our extension beyond the format's list: recurrent weights W and R ([dirs, gates*hidden, in]).
+  // They hold most of silero VAD's bytes, and the decode folds at load like any other weight.
+  LSTM: [1, 2], GRU: [1, 2], RNN: [1, 2],
+}
 
 function channelAxisFor(node: NodeProto, rank: number): number | null {
   switch (node.op_type) {
@@ -32,6 +37,10 @@ function channelAxisFor(node: NodeProto, rank: number): number | null {
     case 'ConvTranspose': return 1
     case 'MatMul': return rank - 1
     case 'Gemm': return int64ToNumber(attr(node, 'transB')?.i) ? 0 : 1
+    case 'LSTM':
+    case 'GRU':
+    case 'RNN':
+      return 1
     case 'Gather': {
       const axis = int64ToNumber(attr(node, 'axis')?.i)
       return axis < 0 ? axis + rank : axis
@@ -90,8 +99,8 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
           site = { name, definition: def, dims: tensorDims(def.tensor), uses: [], otherUses: [] }
           sites.set(def, site)
         }
-        const weightIndex = node.domain ? undefined : WEIGHT_OPS[node.op_type ?? '']
-        const axis = weightIndex === inputIndex ? channelAxisFor(node, site.dims.length) : null
+        const weightInputs = node.domain ? undefined : WEIGHT_OPS[node.op_type ?? '']
+        const axis = weightInputs?.includes(inputIndex) ? channelAxisFor(node, site.dims.length) : null
         if (axis !== null) site.uses.push({ node, inputIndex, channelAxis: axis })
         else site.otherUses.push(node)
       })
