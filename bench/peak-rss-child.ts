@@ -15,6 +15,6 @@ const { quantizeModel } = await import('../src/quantize-model.js')
 const { weightQuantCfg } = await import('./models.js')
 const bits = bitsText === '8' ? 8 : 6
 const baseline = process.resourceUsage().maxRSS * 1024
-const result = await quantizeModel(file, weightQuantCfg(bits), mode === 'target' ? { verify: false } : { verify: false, accuracyTarget: false })
+const result = await quantizeModel(file, weightQuantCfg(bits), mode === 'target' ? { verify: false } : { verify: false, accuracyTarget: false, sizes: false })
 const peak = process.resourceUsage().maxRSS * 1024
 console.log(JSON.stringify({ start, baseline, peak, outBytes: result.model.byteLength }))

@@ -13,7 +13,7 @@ export interface QuantTiming {
   codecMs: number
   /** decode + quantizeWeights + encode: the rewrite alone, ms (median) */
   coreMs: number
-  /** quantizeModel(bytes, cfg, { verify: false, accuracyTarget: false }), ms (median) */
+  /** quantizeModel(bytes, cfg, { verify: false, accuracyTarget: false, sizes: false }): the engine without its reports, ms (median) */
   noTargetMs: number
   /** quantizeModel(bytes, cfg, { verify: false }): what a user gets, accuracy target included, ms (median) */
   fullMs: number
@@ -52,7 +52,7 @@ export async function timeQuantization(bytes: Uint8Array, bits: readonly BitWidt
   encodeModelProto(decodeModelProto(bytes))
   for (const b of bits) {
     runCore(b)
-    await quantizeModel(bytes, weightQuantCfg(b), { verify: false, accuracyTarget: false })
+    await quantizeModel(bytes, weightQuantCfg(b), { verify: false, accuracyTarget: false, sizes: false })
   }
   const started = performance.now()
   let runs = 0
@@ -63,7 +63,7 @@ export async function timeQuantization(bytes: Uint8Array, bits: readonly BitWidt
       collectGarbage()
       core.get(b)!.push(await timeMs(() => runCore(b)))
       collectGarbage()
-      noTarget.get(b)!.push(await timeMs(() => quantizeModel(bytes, weightQuantCfg(b), { verify: false, accuracyTarget: false })))
+      noTarget.get(b)!.push(await timeMs(() => quantizeModel(bytes, weightQuantCfg(b), { verify: false, accuracyTarget: false, sizes: false })))
       collectGarbage()
       full.get(b)!.push(await timeMs(() => quantizeModel(bytes, weightQuantCfg(b), { verify: false })))
     }

@@ -262,7 +262,7 @@ const summary = renderTable(
 
 // --- detail tables -----------------------------------------------------------------------------
 const timeTable = renderTable(
-  ['model', 'bits', 'codec ms', 'core ms', 'no target ms', 'quantizeModel ms', 'core/codec', 'no target/codec', 'full/codec', 'codec MB/s', 'quantize MB/s', 'runs'],
+  ['model', 'bits', 'codec ms', 'core ms', 'engine ms', 'quantizeModel ms', 'core/codec', 'engine/codec', 'full/codec', 'codec MB/s', 'quantize MB/s', 'runs'],
   rows.map(({ bits, r, id, file }): Cell[] => {
     const t = r.timing
     return [id, bits, ms(t.codecMs), ms(t.coreMs), ms(t.noTargetMs), ms(t.fullMs), ratio(t.coreMs / t.codecMs), ratio(t.noTargetMs / t.codecMs),
@@ -272,7 +272,7 @@ const timeTable = renderTable(
 const rssCells = (r: PeakRss | string, file: number): Cell[] =>
   typeof r === 'string' ? ['error', r, '', ''] : [mb(r.baseline), mb(r.peak), mb(r.delta), `${ratio(r.delta / file)} ${mark(r.delta / file <= GOALS.rssRatio)}`]
 const rssTable = renderTable(
-  ['model', 'bits', 'file MB', 'baseline MB', 'peak MB', 'Δ MB', 'Δ / file', 'no target: baseline MB', 'peak MB', 'Δ MB', 'Δ / file'],
+  ['model', 'bits', 'file MB', 'baseline MB', 'peak MB', 'Δ MB', 'Δ / file', 'engine only: baseline MB', 'peak MB', 'Δ MB', 'Δ / file'],
   rows.map(({ bits, r, id, file }): Cell[] => [id, bits, mb(file), ...rssCells(r.rss, file), ...rssCells(r.rssNoTarget, file)]),
 )
 const latencyTable = renderTable(
@@ -372,7 +372,7 @@ when the fastest-run ratio is over it too and the median ratio exceeds the A/A c
 same setting by more than ${fixed(GOALS.latencyRatio - 1, 2)}; otherwise load on the machine moves ratios that far by itself.\n\n${unsure.map((x) => `- ${x}`).join('\n')}\n` : ''}
 ## Quantization time
 
-**core** = decode + \`quantizeWeights\` + encode (the rewrite alone); **no target** = \`quantizeModel\` with \`accuracyTarget: false\`
+**core** = decode + \`quantizeWeights\` + encode (the rewrite alone); **engine** = \`quantizeModel\` with \`accuracyTarget: false, sizes: false\` (no gzip/brotli size report)
 (core + cfg + the raw/gzip/brotli-9 size report of input and output + a decode check of the output); **quantizeModel** = the
 default path, which adds the accuracy target's sensitivity pass in onnxruntime. Per round: codec, then per bit width core,
 no target, full; ${TIMING.minRuns} to ${TIMING.maxRuns} rounds (more while a model's rounds stay under ${TIMING.budgetMs / 1000} s) after a warm-up.
