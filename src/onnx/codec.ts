@@ -20,7 +20,7 @@ const tensorType = root.lookupType('onnx.TensorProto')
 // writes them back after its known fields (field order inside a message carries no meaning).
 function preserveUnknownFields(type: protobuf.Type): void {
   type.setup()
-  const known = new Set(type.fieldsArray.map((f) => f.id))
+  const known = new Map(type.fieldsArray.map((f) => [f.id, wireTypesOf(f)]))
   const decode = type.decode as unknown as Decode
   const encode = type.encode as unknown as Encode
   const wrappedDecode: Decode = function (this: protobuf.Type, input, length, end, depth) {
@@ -48,7 +48,24 @@ function pushRaw(writer: protobuf.Writer, raw: Uint8Array): void {
   w._push((val, buf, pos) => buf.set(val, pos), raw.length, raw)
 }
 
-function collectUnknown(buf: Uint8Array, start: number, end: number, known: Set<number>): Uint8Array[] | undefined {
+const VARINT_TYPES = new Set(['int32', 'int64', 'uint32', 'uint64', 'sint32', 'sint64', 'bool'])
+
+/**
+ * The wire types a field may arrive in. protobufjs reads a known field by its schema type whatever
+ * the tag says, so a mismatched tag (a corrupt file) would be misread silently; checking it here
+ * turns that into a decode error.
+ */
+function wireTypesOf(field: protobuf.Field): number[] {
+  let scalar: number
+  if (field.resolvedType instanceof protobuf.Enum || VARINT_TYPES.has(field.type)) scalar = 0
+  else if (field.type === 'float' || field.type === 'fixed32' || field.type === 'sfixed32') scalar = 5
+  else if (field.type === 'double' || field.type === 'fixed64' || field.type === 'sfixed64') scalar = 1
+  else return [2]
+  // repeated numbers may come packed (length-delimited) or one per tag
+  return field.repeated ? [scalar, 2] : [scalar]
+}
+
+function collectUnknown(buf: Uint8Array, start: number, end: number, known: Map<number, number[]>): Uint8Array[] | undefined {
   let out: Uint8Array[] | undefined
   let pos = start
   while (pos < end) {
@@ -64,7 +81,10 @@ function collectUnknown(buf: Uint8Array, start: number, end: number, known: Set<
     const wire = tag % 8
     const id = Math.floor(tag / 8)
     pos = skipValue(buf, pos, end, wire)
-    if (!known.has(id)) (out ??= []).push(buf.subarray(fieldStart, pos))
+    if (pos > end) throw new OnnxDecodeError(`field ${id} runs past the end of its message at byte ${fieldStart}`)
+    const wires = known.get(id)
+    if (!wires) (out ??= []).push(buf.subarray(fieldStart, pos))
+    else if (!wires.includes(wire)) throw new OnnxDecodeError(`field ${id} has wire type ${wire} at byte ${fieldStart}, expected ${wires.join(' or ')}`)
   }
   return out
 }
