@@ -239,13 +239,16 @@ async function meetAccuracyTarget(
       // escalating on it would grow the file for nothing, so the target needs real inputs.
       return { report: null, escalated: new Set(), warnings: ['accuracy target not checked: give calibration data (calibrate_path) or samples to enable it'] }
     }
-    const esc = await escalateSensitiveWeights(bytes, planned, low, samples.slice(0, 4), { target, highBits, maxShare: 0.25 })
+    // Aim past the target on these samples (half its error budget), so that it holds on inputs
+    // the search did not see: on silero v5 at 6 bit, 0.999 reached here gave 0.9988 held out.
+    const aim = 1 - (1 - target) / 2
+    const esc = await escalateSensitiveWeights(bytes, planned, low, samples.slice(0, 4), { target: aim, highBits, maxShare: 0.25 })
     if (!esc) return { report: null, escalated: new Set(), warnings: ['accuracy target skipped: weights stored as float16, double or external data are not measured'] }
     const report: AccuracyReport = {
-      target, inputs, cosineBefore: esc.cosineBefore, cosineAfter: esc.cosineAfter, reached: esc.reached, escalatedBits: highBits,
+      target, inputs, cosineBefore: esc.cosineBefore, cosineAfter: esc.cosineAfter, reached: esc.cosineAfter >= target, escalatedBits: highBits,
       escalated: planned.filter((w) => esc.escalated.has(w)).map((w) => w.site.name), sessions: esc.sessions,
     }
-    const warnings = esc.reached ? [] : [`accuracy target ${target} not reached on ${inputs} inputs: cosine ${esc.cosineAfter.toFixed(6)} with ${esc.escalated.size} weights at ${highBits} bit (at most 25% of weight elements are escalated)`]
+    const warnings = esc.cosineAfter >= target ? [] : [`accuracy target ${target} not reached on ${inputs} inputs: cosine ${esc.cosineAfter.toFixed(6)} with ${esc.escalated.size} weights at ${highBits} bit (at most 25% of weight elements are escalated)`]
     return { report, escalated: esc.escalated, warnings }
   } catch (err) {
     // bad calibration data is the user's to fix; a model that noise cannot drive is not an error

@@ -60,6 +60,7 @@ function isFloat(t: TensorProto): boolean {
  */
 export function findWeightSites(model: ModelProto): WeightSite[] {
   const scopes = allGraphScopes(model)
+  const producers = new Map<string, NodeProto>()
   // Per graph: locally defined names. A non-constant definition shadows outer weights.
   const locals = new Map<GraphProto, Map<string, WeightDefinition | null>>()
   for (const scope of scopes) {
@@ -76,6 +77,7 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
         defs.set(out, value?.t && Object.prototype.hasOwnProperty.call(value, 't')
           ? { kind: 'constant', graph: scope.graph, scope, tensor: value.t, node }
           : null)
+        if (!value && !node.domain && RESHAPING_OPS.has(node.op_type ?? '')) producers.set(out, node)
       }
     }
     locals.set(scope.graph, defs)
@@ -87,11 +89,15 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
     }
     return null
   }
+  // Uses of the outputs of Identity/Unsqueeze nodes (a weight reaching its op through them).
+  const viaUses = new Map<NodeProto, { node: NodeProto; inputIndex: number }[]>()
   const sites = new Map<WeightDefinition, WeightSite>()
   for (const scope of scopes) {
     for (const node of scope.graph.node ?? []) {
       ;(node.input ?? []).forEach((name, inputIndex) => {
         if (!name) return
+        const via = producers.get(name)
+        if (via) viaUses.set(via, [...(viaUses.get(via) ?? []), { node, inputIndex }])
         const def = resolve(scope, name)
         if (!def || !isFloat(def.tensor)) return
         let site = sites.get(def)
@@ -106,5 +112,81 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
       })
     }
   }
+  for (const site of sites.values()) followReshapes(site, viaUses, resolve)
   return [...sites.values()].filter((s) => s.uses.length > 0)
+}
+
+/** Layout ops a weight may pass through on its way to its op (all constant-folded by runtimes). */
+const RESHAPING_OPS = new Set(['Identity', 'Unsqueeze', 'Squeeze', 'Reshape', 'Flatten', 'Transpose', 'Slice', 'Concat'])
+/** Only ops whose thresholds do not read the weight's own dims (Conv's channel count does). */
+const REACHABLE_THROUGH_RESHAPE = new Set(['MatMul', 'Gemm', 'LSTM', 'GRU', 'RNN'])
+
+/**
+ * Exporters sometimes route a weight through layout ops before its op: silero VAD v5 slices and
+ * re-concatenates its LSTM weights to reorder the gates. When every path from the weight ends in
+ * a weight input of a matmul-like or recurrent op, those ops count as its uses. Through Identity
+ * and Unsqueeze alone the op's channel axis maps back exactly; through anything else the weight
+ * is quantized per row of its stored layout (axis 0: the output axis of PyTorch's [out, in]).
+ */
+function followReshapes(
+  site: WeightSite,
+  viaUses: Map<NodeProto, { node: NodeProto; inputIndex: number }[]>,
+  resolve: (scope: GraphScope | null, name: string) => WeightDefinition | null,
+): void {
+  if (site.otherUses.length === 0 || !site.otherUses.every((n) => RESHAPING_OPS.has(n.op_type ?? '') && !n.domain)) return
+  const found: WeightUse[] = []
+  let exact = true
+  let inserted: number[] = []
+  const seen = new Set<NodeProto>()
+  const queue = [...site.otherUses]
+  while (queue.length) {
+    const via = queue.shift()!
+    if (seen.has(via)) continue
+    seen.add(via)
+    if (via.op_type === 'Unsqueeze' && (via.input ?? [])[0] === site.name) {
+      const axes = unsqueezeAxes(via, site.dims.length, site.definition.scope, resolve)
+      if (axes) inserted = axes
+      else exact = false
+    } else if (via.op_type !== 'Identity') exact = false
+    const readers = viaUses.get(via) ?? []
+    if (readers.length === 0) return
+    for (const r of readers) {
+      if (RESHAPING_OPS.has(r.node.op_type ?? '') && !r.node.domain) {
+        queue.push(r.node)
+        continue
+      }
+      const weightInputs = r.node.domain ? undefined : WEIGHT_OPS[r.node.op_type ?? '']
+      if (!REACHABLE_THROUGH_RESHAPE.has(r.node.op_type ?? '') || !weightInputs?.includes(r.inputIndex)) return
+      found.push({ node: r.node, inputIndex: r.inputIndex, channelAxis: -1 })
+    }
+  }
+  for (const use of found) {
+    const outAxis = exact ? channelAxisFor(use.node, site.dims.length + inserted.length) : null
+    use.channelAxis = outAxis !== null && !inserted.includes(outAxis) ? outAxis - inserted.filter((x) => x < outAxis).length : 0
+  }
+  site.uses.push(...found)
+  site.otherUses = []
+}
+
+/** The output axes an Unsqueeze inserts (attribute before opset 13, constant input after); null if unknown. */
+function unsqueezeAxes(node: NodeProto, inRank: number, scope: GraphScope, resolve: (scope: GraphScope | null, name: string) => WeightDefinition | null): number[] | null {
+  let axes: number[] | null = null
+  const a = attr(node, 'axes')
+  if (a?.ints?.length) axes = a.ints.map(int64ToNumber)
+  else if (node.input?.[1]) {
+    const def = resolve(scope, node.input[1])
+    if (def) axes = int64Values(def.tensor)
+  }
+  if (!axes) return null
+  const outRank = inRank + axes.length
+  return axes.map((x) => (x < 0 ? x + outRank : x)).sort((x, y) => x - y)
+}
+
+function int64Values(t: TensorProto): number[] | null {
+  if (t.data_type !== DataType.INT64) return null
+  if (t.int64_data?.length) return t.int64_data.map(int64ToNumber)
+  const raw = t.raw_data
+  if (!raw || raw.byteLength % 8 !== 0) return null
+  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength)
+  return Array.from({ length: raw.byteLength / 8 }, (_, i) => Number(dv.getBigInt64(i * 8, true)))
 }
