@@ -142,7 +142,7 @@ export async function quantizeModel(input: ModelInput, config: ConfigInput, opti
   const external = hasExternalData(model)
   // The reference model for verification, captured before the rewrite mutates `model`.
   const reference = typeof input === 'string' ? path.resolve(input) : bytes
-  let sizesIn: DownloadSizes
+  let sizesIn: Promise<DownloadSizes>
   let result: WeightQuantResult
   let out: Uint8Array
   let externalData: QuantizeResult['externalData'] = null
@@ -151,7 +151,10 @@ export async function quantizeModel(input: ModelInput, config: ConfigInput, opti
   // A model that decodes can still be broken inside (a tensor's data shorter than its dims, an
   // external reference past its file's end): such errors name the tensor, this names the file.
   try {
-    sizesIn = options.sizes === false ? rawSize([bytes, ...(ext && external ? externalParts(model, ext) : [])]) : downloadSizes([bytes, ...(ext && external ? externalParts(model, ext) : [])])
+    const inParts = [bytes, ...(ext && external ? externalParts(model, ext) : [])]
+    // compressing the input runs on the thread pool while the weights quantize on this thread
+    sizesIn = options.sizes === false ? Promise.resolve(rawSize(inParts)) : downloadSizes(inParts)
+    sizesIn.catch(() => undefined)
     options.onProgress?.(`quantizing weights to ${cfg.bitNum} bit`)
     const plan = planWeights(model, ext ?? undefined, {
       bits: cfg.bitNum,
@@ -195,7 +198,7 @@ export async function quantizeModel(input: ModelInput, config: ConfigInput, opti
     ext?.close()
   }
   const outParts = externalData ? [out, externalData.bytes] : [out]
-  const sizesOut = options.sizes === false ? rawSize(outParts) : downloadSizes(outParts)
+  const [sizesInDone, sizesOut] = await Promise.all([sizesIn, options.sizes === false ? rawSize(outParts) : downloadSizes(outParts)])
 
   let verification: Verification | null = null
   if (options.verify !== false) {
@@ -209,9 +212,9 @@ export async function quantizeModel(input: ModelInput, config: ConfigInput, opti
     quantType: cfg.quantType,
     bitNum: cfg.bitNum,
     config: cfg.source,
-    sizeIn: sizesIn.raw,
+    sizeIn: sizesInDone.raw,
     sizeOut: sizesOut.raw,
-    sizesIn,
+    sizesIn: sizesInDone,
     sizesOut,
     durationMs: performance.now() - started,
     nodesQuantized: quantizedNodes.size,

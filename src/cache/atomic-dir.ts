@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import type { FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import { CacheError, errorCode, reason } from './cache-error.js'
 import { sideName } from './layout.js'
@@ -69,7 +70,7 @@ export async function removeDir(dir: string): Promise<boolean> {
 }
 
 async function writeDurable(file: string, bytes: Uint8Array | string): Promise<void> {
-  let handle: fs.promises.FileHandle | undefined
+  let handle: FileHandle | undefined
   try {
     handle = await fs.promises.open(file, 'wx')
     await handle.writeFile(bytes)
@@ -83,7 +84,7 @@ async function writeDurable(file: string, bytes: Uint8Array | string): Promise<v
 }
 
 async function syncDir(dir: string): Promise<void> {
-  let handle: fs.promises.FileHandle | undefined
+  let handle: FileHandle | undefined
   try {
     handle = await fs.promises.open(dir, 'r')
     await handle.sync()
