@@ -181,6 +181,8 @@ describe('cacheKey', () => {
     // same folder layout and bytes, one file renamed: only the name differs from the base
     ['a calibration file name', () => ({ ...base, calibrationFiles: [variant(files.calib0, 'rename/in'), variant(files.calib1, 'rename/in', '2.bin')] })],
     ['a calibration file byte', () => ({ ...base, calibrationFiles: [variant(files.calib0, 'flip-calib/in'), variant(files.calib1, 'flip-calib/in', undefined, 500)] })],
+    // same names and bytes, but the files now feed two different inputs
+    ['which folder a calibration file is in', () => ({ ...base, calibrationFiles: [variant(files.calib0, 'split/a'), variant(files.calib1, 'split/b')] })],
     ['the number of calibration files', () => ({ ...base, calibrationFiles: [files.calib0] })],
     ['the engine version', () => ({ ...base, engineVersion: '1.2.4' })],
     ['the onnxruntime version', () => ({ ...base, ortVersion: '1.30.1' })],
@@ -401,10 +403,14 @@ describe('ResultCache', () => {
     expect(fs.readdirSync(path.join(dir, key.slice(0, 2)))).toEqual([key])
   })
 
-  it('leaves only a temp dir when a writer is killed before the rename; get ignores it, prune removes it when old', async () => {
+  it.each([
+    // killed after the first blob: no manifest yet, because the manifest is written last
+    ['after-first-blob', ['model.onnx']],
+    ['before-rename', ['manifest.json', 'model.onnx', 'report.json']],
+  ] as const)('leaves only a temp dir when a writer is killed %s; get ignores it, prune removes it when old', async (mode, files) => {
     const dir = tmpDir()
-    const key = fakeKey('killed')
-    const child = await runFixture('killed-writer.ts', [dir, key])
+    const key = fakeKey(`killed-${mode}`)
+    const child = await runFixture('killed-writer.ts', [dir, key, mode])
     expect(child.signal, child.stdout + child.stderr).toBe('SIGKILL')
 
     const shard = path.join(dir, key.slice(0, 2))
@@ -412,7 +418,8 @@ describe('ResultCache', () => {
     expect(left).toHaveLength(1)
     expect(left[0]).toMatch(new RegExp(`^${key}\\.tmp-\\d+-[0-9a-f]+$`))
     const temp = path.join(shard, left[0]!)
-    // it was killed after writing, not before: the blob is complete in the temp dir
+    expect(fs.readdirSync(temp).sort()).toEqual(files)
+    // it was killed after writing a blob, not during: the blob is complete in the temp dir
     expect(fs.statSync(path.join(temp, 'model.onnx')).size).toBe(1 << 20)
 
     const logger = recordingLogger()

@@ -42,7 +42,7 @@ export function isExternal(t: TensorProto): boolean {
  * The float32 values of a FLOAT, FLOAT16, BFLOAT16 or DOUBLE tensor. For little-endian raw FLOAT
  * data at an aligned offset this is a view, not a copy.
  */
-export function tensorToFloat32(t: TensorProto, ext?: ExternalDataSource): Float32Array {
+export function tensorToFloat32(t: TensorProto, ext?: ExternalDataSource, scratch?: () => Float32Array): Float32Array {
   const type = t.data_type ?? 0
   const n = elementCount(tensorDims(t))
   const raw = rawBytes(t, ext)
@@ -54,6 +54,12 @@ export function tensorToFloat32(t: TensorProto, ext?: ExternalDataSource): Float
     switch (type) {
       case DataType.FLOAT:
         if (raw.byteOffset % 4 === 0) return new Float32Array(raw.buffer, raw.byteOffset, n)
+        if (scratch) {
+          // realign into the caller's reusable buffer rather than allocating a copy per tensor
+          const out = scratch().subarray(0, n)
+          new Uint8Array(out.buffer, out.byteOffset, n * 4).set(raw)
+          return out
+        }
         // Buffer#slice is a view, so copy through Uint8Array's slice to realign
         return new Float32Array(Uint8Array.prototype.slice.call(raw).buffer, 0, n)
       case DataType.DOUBLE: {
@@ -100,6 +106,24 @@ export function tensorToFloat32(t: TensorProto, ext?: ExternalDataSource): Float
     }
   }
   throw new TensorDataError(`tensor '${t.name}': data type ${DataType[type] ?? type} is not a floating-point type`)
+}
+
+/**
+ * The element count of a floating-point tensor after checking that its data is all there,
+ * without converting it (for planning work before the values are read).
+ */
+export function checkedFloatLength(t: TensorProto, ext?: ExternalDataSource): number {
+  const type = t.data_type ?? 0
+  const n = elementCount(tensorDims(t))
+  const raw = rawBytes(t, ext)
+  const width = elementBytes(type)
+  if (raw) {
+    if (width === undefined || raw.byteLength !== n * width) throw new TensorDataError(`tensor '${t.name}': ${raw.byteLength} data bytes for ${n} elements of ${width ?? '?'} bytes`)
+    return n
+  }
+  const stored = type === DataType.FLOAT ? t.float_data?.length : type === DataType.DOUBLE ? t.double_data?.length : type === DataType.FLOAT16 ? t.int32_data?.length : undefined
+  if (stored !== n) throw new TensorDataError(`tensor '${t.name}': ${stored ?? 0} stored values for ${n} elements`)
+  return n
 }
 
 /** The tensor's raw little-endian bytes, from raw_data or external data; null when stored in typed fields. */

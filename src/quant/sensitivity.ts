@@ -98,11 +98,12 @@ export async function escalateSensitiveWeights(
   if (cosineBefore >= opts.target) {
     return { escalated: new Set(), cosineBefore, cosineAfter: cosineBefore, reached: true, sensitivity, sessions }
   }
-  for (const w of planned) sensitivity.set(w, 1 - (await evaluate((x) => (x === w ? lowOf(x) : x.values))))
+  const floats = new Map(planned.map((w) => [w, w.readValues().slice()]))
+  for (const w of planned) sensitivity.set(w, 1 - (await evaluate((x) => (x === w ? lowOf(x) : floats.get(x)!))))
   const ranked = [...planned].sort((a, b) => sensitivity.get(b)! - sensitivity.get(a)!)
-  const total = planned.reduce((n, w) => n + w.values.length, 0)
+  const total = planned.reduce((n, w) => n + w.elements, 0)
   let cap = 0
-  for (let used = 0; cap < ranked.length && used + ranked[cap]!.values.length <= total * opts.maxShare; cap++) used += ranked[cap]!.values.length
+  for (let used = 0; cap < ranked.length && used + ranked[cap]!.elements <= total * opts.maxShare; cap++) used += ranked[cap]!.elements
   const withTop = (k: number) => evaluate((w) => (ranked.indexOf(w) < k ? highOf(w) : lowOf(w)))
   // Smallest k whose top-k escalation reaches the target; the cosine is close to monotone in k.
   let best = { k: cap, cosine: cap > 0 ? await withTop(cap) : cosineBefore }

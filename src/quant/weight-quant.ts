@@ -1,7 +1,7 @@
 import { nearestName } from '../cfg/nearest-name.js'
 import { allGraphScopes, allNames, opsetVersion } from '../onnx/graph-walk.js'
 import type { ModelProto } from '../onnx/onnx-types.js'
-import { type ExternalDataSource, tensorToFloat32 } from '../onnx/tensor-data.js'
+import { checkedFloatLength, type ExternalDataSource, tensorToFloat32 } from '../onnx/tensor-data.js'
 import { NameAllocator, replaceWithDequantNodes } from './dequant-nodes.js'
 import { quantizePerChannel, type ChannelQuantized } from './per-channel.js'
 import { correctedDecodeParams, decodeWeights, type DecodeParams } from './weight-correction.js'
@@ -77,7 +77,14 @@ export interface PlannedWeight {
   /** Position among the model's weight sites (stable for the same model bytes). */
   index: number
   site: WeightSite
-  values: Float32Array
+  /**
+   * The float values, read on demand rather than held: a view into the model's bytes where the
+   * data is aligned, else a fresh copy. Holding every weight's copy at once would cost a whole
+   * extra model in memory. With `scratch`, a misaligned tensor is realigned into that buffer
+   * (at least `elements` long), which the caller may reuse once done with the values.
+   */
+  readValues(scratch?: () => Float32Array): Float32Array
+  elements: number
   axis: number
 }
 
@@ -108,7 +115,12 @@ export function planWeights(model: ModelProto, ext: ExternalDataSource | undefin
   for (const [index, site] of sites.entries()) {
     const reason = tooOld ? 'opset < 7' : skipReason(site, opts, skipNames)
     if (reason) skipped.push({ nodes: nodesOf(site), tensor: site.name, dims: site.dims, reason })
-    else planned.push({ index, site, values: tensorToFloat32(site.definition.tensor, ext), axis: site.uses[0]!.channelAxis })
+    else {
+      const tensor = site.definition.tensor
+      // read once now so that bad tensor data fails here, with the plan, not halfway through
+      const elements = checkedFloatLength(tensor, ext)
+      planned.push({ index, site, readValues: (scratch) => tensorToFloat32(tensor, ext, scratch), elements, axis: site.uses[0]!.channelAxis })
+    }
   }
   return { planned, skipped, warnings }
 }
@@ -120,8 +132,12 @@ export interface EncodedWeight {
 }
 
 /** Quantize one weight: per-channel codes, corrected decode parameters, and the resulting error. */
+let scratch = new Float32Array(0)
+const scratchFor = (n: number) => () => (scratch.length >= n ? scratch : (scratch = new Float32Array(n)))
+
 export function encodeWeight(w: PlannedWeight, bits: number): EncodedWeight {
-  const { q, sums } = quantizePerChannel(w.values, w.site.dims, w.axis, bits, false)
+  // values are only read while quantizing, so one shared buffer serves every misaligned weight
+  const { q, sums } = quantizePerChannel(w.readValues(scratchFor(w.elements)), w.site.dims, w.axis, bits, false)
   const params = correctedDecodeParams(q, sums)
   return { q, params, relativeError: params.relativeError }
 }
@@ -143,7 +159,7 @@ export function applyWeightPlan(model: ModelProto, plan: WeightPlan, bits: numbe
     const b = bitsFor(w)
     const enc = encoded.get(w)?.q.bits === b ? encoded.get(w)! : encodeWeight(w, b)
     layers.push({
-      nodes: nodesOf(w.site), tensor: w.site.name, dims: w.site.dims, elements: w.values.length, bits: b, axis: w.axis,
+      nodes: nodesOf(w.site), tensor: w.site.name, dims: w.site.dims, elements: w.elements, bits: b, axis: w.axis,
       scale: enc.params.scale, zeroPoint: enc.params.zeroPoint, correctionVar: enc.params.correctionVar, correctionMean: enc.params.correctionMean,
       relativeError: enc.relativeError,
       clip: 0, // the range is each channel's own min..max, so nothing is clipped
