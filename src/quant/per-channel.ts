@@ -34,13 +34,18 @@ function channelRanges(values: Float32Array, outer: number, channels: number, in
   const lo = new Float64Array(channels)
   const hi = new Float64Array(channels)
   if (inner === 1) {
-    // channel is the last axis (MatMul, Gemm): walk rows, one element per channel
-    for (let o = 0, k = 0; o < outer; o++) {
-      for (let c = 0; c < channels; c++, k++) {
+    // channel is the last axis (MatMul, Gemm): walk each column with a stride; neighbouring
+    // columns share cache lines, so this stays in L1 and keeps the running values in registers
+    for (let c = 0; c < channels; c++) {
+      let mn = 0
+      let mx = 0
+      for (let k = c; k < values.length; k += channels) {
         const v = values[k]!
-        if (v < lo[c]!) lo[c] = v
-        else if (v > hi[c]!) hi[c] = v
+        if (v < mn) mn = v
+        else if (v > mx) mx = v
       }
+      lo[c] = mn
+      hi[c] = mx
     }
     return { lo, hi }
   }
@@ -107,18 +112,26 @@ export function quantizePerChannel(values: Float32Array, dims: readonly number[]
 function encodeCodes8(values: Float32Array, codes: Int8Array, outer: number, channels: number, inner: number, inv: Float64Array, zeroPoint: Int32Array, qmin: number, qmax: number, sums: ChannelSums): void {
   const { sumW, sumW2, sumQ, sumQ2, sumWQ } = sums
   if (inner === 1) {
-    for (let o = 0, k = 0; o < outer; o++) {
-      for (let c = 0; c < channels; c++, k++) {
-        const w = values[k]!
-        let q = Math.floor(w * inv[c]! + 0.5) + zeroPoint[c]!
+    for (let c = 0; c < channels; c++) {
+      const k = inv[c]!
+      const zp = zeroPoint[c]!
+      let sw = 0, sw2 = 0, sq = 0, sq2 = 0, swq = 0
+      for (let i = c; i < values.length; i += channels) {
+        const w = values[i]!
+        let q = Math.floor(w * k + 0.5) + zp
         q = q < qmin ? qmin : q > qmax ? qmax : q
-        codes[k] = q
-        sumW[c] += w
-        sumW2[c] += w * w
-        sumQ[c] += q
-        sumQ2[c] += q * q
-        sumWQ[c] += w * q
+        codes[i] = q
+        sw += w
+        sw2 += w * w
+        sq += q
+        sq2 += q * q
+        swq += w * q
       }
+      sumW[c] = sw
+      sumW2[c] = sw2
+      sumQ[c] = sq
+      sumQ2[c] = sq2
+      sumWQ[c] = swq
     }
     return
   }
@@ -151,18 +164,26 @@ function encodeCodes8(values: Float32Array, codes: Int8Array, outer: number, cha
 function encodeCodes16(values: Float32Array, codes: Int16Array, outer: number, channels: number, inner: number, inv: Float64Array, zeroPoint: Int32Array, qmin: number, qmax: number, sums: ChannelSums): void {
   const { sumW, sumW2, sumQ, sumQ2, sumWQ } = sums
   if (inner === 1) {
-    for (let o = 0, k = 0; o < outer; o++) {
-      for (let c = 0; c < channels; c++, k++) {
-        const w = values[k]!
-        let q = Math.floor(w * inv[c]! + 0.5) + zeroPoint[c]!
+    for (let c = 0; c < channels; c++) {
+      const k = inv[c]!
+      const zp = zeroPoint[c]!
+      let sw = 0, sw2 = 0, sq = 0, sq2 = 0, swq = 0
+      for (let i = c; i < values.length; i += channels) {
+        const w = values[i]!
+        let q = Math.floor(w * k + 0.5) + zp
         q = q < qmin ? qmin : q > qmax ? qmax : q
-        codes[k] = q
-        sumW[c] += w
-        sumW2[c] += w * w
-        sumQ[c] += q
-        sumQ2[c] += q * q
-        sumWQ[c] += w * q
+        codes[i] = q
+        sw += w
+        sw2 += w * w
+        sq += q
+        sq2 += q * q
+        swq += w * q
       }
+      sumW[c] = sw
+      sumW2[c] = sw2
+      sumQ[c] = sq
+      sumQ2[c] = sq2
+      sumWQ[c] = swq
     }
     return
   }
