@@ -1,5 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
+import { fsReason as sharedReason } from './fs-reason.js'
 
 /**
  * Write files so that each either appears complete or not at all: every file goes to a temp name
@@ -42,20 +43,9 @@ export function writeFilesAtomic(files: { path: string; bytes: Uint8Array | stri
   }
 }
 
-const REASONS: Record<string, string> = {
-  ENOENT: 'its folder does not exist',
-  ENOTDIR: 'a parent of it is a file, not a folder',
-  EISDIR: 'it is a folder',
-  EACCES: 'permission denied',
-  EPERM: 'permission denied',
-  EROFS: 'read-only file system',
-  ENOSPC: 'no space left on the device',
-  EDQUOT: 'disk quota exceeded',
-}
-
-/** Why a file system call failed, in words, with the code: "a parent of it is a file, not a folder (ENOTDIR)". */
+/** Why a file system call failed, in words: "a parent of it is a file, not a folder (ENOTDIR)". */
 export function fsReason(err: NodeJS.ErrnoException): string {
-  return err.code ? `${REASONS[err.code] ?? err.message} (${err.code})` : err.message
+  return sharedReason(err, 'its folder does not exist')
 }
 
 /** A file that could not be written; `file` is the path as given, `reason` says why. */

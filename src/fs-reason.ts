@@ -1,0 +1,23 @@
+const REASONS: Record<string, string> = {
+  ENOENT: 'it does not exist',
+  ENOTDIR: 'a parent of it is a file, not a folder',
+  EISDIR: 'it is a folder',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+}
+
+/**
+ * Why a file system call failed, in words, with the code when there is one: "a parent of it is a
+ * file, not a folder (ENOTDIR)". `missing` rewords ENOENT for callers where it means a folder.
+ */
+export function fsReason(err: unknown, missing?: string): string {
+  const e = err as NodeJS.ErrnoException | null
+  if (e && typeof e === 'object' && typeof e.code === 'string') {
+    const words = e.code === 'ENOENT' && missing ? missing : REASONS[e.code] ?? e.message
+    return `${words} (${e.code})`
+  }
+  return err instanceof Error ? err.message : String(err)
+}
