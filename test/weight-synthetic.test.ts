@@ -1,0 +1,70 @@
+import ort from 'onnxruntime-node'
+import { describe, expect, it } from 'vitest'
+import { decodeModelProto } from '../src/onnx/codec.js'
+import { DataType } from '../src/onnx/onnx-types.js'
+import { quantizeModel } from '../src/quantize-model.js'
+import { compareModels } from '../src/runtime/compare-models.js'
+import { seededRandom } from '../src/runtime/feeds.js'
+import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
+
+// Weight roles no real test model has: Gather embedding tables, Gemm with transB=0, a weight also
+// read by a non-weight op, and a rank-1 tensor. Built at test time, run in onnxruntime-node.
+
+const run = { verify: false, accuracyTarget: false, sizes: false } as const
+const cfg = { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8, min_quant_weight_channel: 0 } }
+
+function embeddingModel(): Uint8Array {
+  return buildModel({
+    nodes: [
+      node('Gather', ['table', 'ids'], ['emb'], { axis: 0 }),
+      node('MatMul', ['emb', 'proj'], ['h']),
+      node('Add', ['h', 'proj_bias'], ['h2']),
+      node('Gemm', ['h2', 'head'], ['logits'], { transB: 0 }),
+      // `shared` is a MatMul weight and also read by Add: it must stay float
+      node('MatMul', ['h2', 'shared'], ['s1']),
+      node('Add', ['s1', 'shared_row'], ['s2']),
+      node('Add', ['shared', 'shared'], ['shared_twice']),
+    ],
+    initializers: [
+      randomTensor('table', [1000, 64], 1), randomTensor('proj', [64, 48], 2), randomTensor('proj_bias', [48], 3),
+      randomTensor('head', [48, 10], 4), randomTensor('shared', [48, 48], 5), randomTensor('shared_row', [48], 6),
+    ],
+    inputs: [valueInfo('ids', DataType.INT64, [16])],
+    outputs: [valueInfo('logits', DataType.FLOAT, [16, 10]), valueInfo('s2', DataType.FLOAT, [16, 48]), valueInfo('shared_twice', DataType.FLOAT, [48, 48])],
+  })
+}
+
+function idFeeds(n: number): Record<string, ort.Tensor>[] {
+  const rand = seededRandom(77)
+  return Array.from({ length: n }, () => ({ ids: new ort.Tensor('int64', BigInt64Array.from({ length: 16 }, () => BigInt(Math.floor(rand() * 1000))), [16]) }))
+}
+
+describe('weight roles beyond the real models', () => {
+  it('Gather tables are quantized per row, Gemm transB=0 per column; shared and rank-1 tensors stay float', async () => {
+    const float = embeddingModel()
+    const { model, report } = await quantizeModel(float, cfg, run)
+    const byTensor = new Map(report.layers.map((l) => [l.tensor, l]))
+    expect(byTensor.get('table')?.axis).toBe(0)
+    expect(byTensor.get('table')?.nodes[0]?.opType).toBe('Gather')
+    expect(byTensor.get('proj')?.axis).toBe(1)
+    expect(byTensor.get('head')?.axis).toBe(1)
+    expect(byTensor.has('shared')).toBe(false)
+    expect(report.skipped.find((s) => s.tensor === 'shared')?.reason).toBe('also read as a non-weight input')
+    expect(byTensor.has('proj_bias')).toBe(false)
+    // the shared weight reaches its Add unchanged
+    const inits = new Map((decodeModelProto(model).graph?.initializer ?? []).map((t) => [t.name, t.data_type]))
+    expect(inits.get('shared')).toBe(DataType.FLOAT)
+    expect(inits.get('table_quantized')).toBe(DataType.INT8)
+    const cmp = await compareModels(float, model, idFeeds(4))
+    expect(cmp.outputs.find((o) => o.name === 'shared_twice')?.maxAbsDiff).toBe(0)
+    expect(cmp.cosine).toBeGreaterThan(0.9999)
+  })
+
+  it('a Gather table at 4 bit still runs and keeps its rows apart', async () => {
+    const float = embeddingModel()
+    const { model } = await quantizeModel(float, { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 4, min_quant_weight_channel: 0 } }, run)
+    const cmp = await compareModels(float, model, idFeeds(4))
+    expect(cmp.cosine).toBeGreaterThan(0.98)
+    expect(cmp.cosine).toBeLessThan(0.99999)
+  })
+})
