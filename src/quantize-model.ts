@@ -7,6 +7,7 @@ import { loadModel, validateModel } from './onnx/model-file.js'
 import type { ModelProto } from './onnx/onnx-types.js'
 import { isExternal, type ExternalDataSource } from './onnx/tensor-data.js'
 import { forEachTensor } from './onnx/tensors.js'
+import { inputChannelMeans } from './quant/bias-correction.js'
 import { escalateSensitiveWeights } from './quant/sensitivity.js'
 import { applyWeightPlan, encodeWeight, planWeights, type EncodedWeight, type PlannedWeight, type QuantizedLayer, type SkippedWeight, type WeightQuantResult } from './quant/weight-quant.js'
 import { downloadSizes, type DownloadSizes } from './report/sizes.js'
@@ -36,6 +37,12 @@ export interface QuantizeOptions {
    * @default 0.9999 at 8 bits and above, 0.999 at 6-7 bits, off below 6
    */
   accuracyTarget?: number | false
+  /**
+   * With real inputs (samples or calibration data): subtract from each Conv, Gemm and MatMul
+   * bias the mean shift its rounded weights cause (see README, "Bias correction").
+   * @default true
+   */
+  biasCorrection?: boolean
   /**
    * Input samples for the accuracy target and verification, overriding the cfg's calibration
    * data and generated inputs (library use: pass real inputs of your model).
@@ -68,6 +75,8 @@ export interface QuantizeReport {
   verification: Verification | null
   layers: QuantizedLayer[]
   skipped: SkippedWeight[]
+  /** How many weights' op biases were corrected for their rounding's mean shift (0 without real inputs). */
+  biasCorrected: number
   /** What the accuracy target did, null when it was off or could not run. */
   accuracy: AccuracyReport | null
   warnings: string[]
@@ -166,14 +175,26 @@ export async function quantizeModel(input: ModelInput, config: ConfigInput, opti
     const target = options.accuracyTarget ?? defaultAccuracyTarget(cfg.bitNum)
     const highBits = cfg.bitNum < 8 ? 8 : 12
     let escalated = new Set<PlannedWeight>()
-    if (target !== false && plan.planned.length > 0 && highBits > cfg.bitNum) {
-      options.onProgress?.('measuring layer sensitivity in onnxruntime-node')
-      const esc = await meetAccuracyTarget(bytes, reference, cfg, plan.planned, low, target, highBits, options.samples)
-      accuracy = esc.report
-      escalated = esc.escalated
-      extraWarnings.push(...esc.warnings)
+    let means = new Map<PlannedWeight, Float64Array>()
+    const wantsData = plan.planned.length > 0 && (options.biasCorrection !== false || (target !== false && highBits > cfg.bitNum))
+    const real = wantsData ? realSamples(reference, cfg, options.samples, extraWarnings) : null
+    if (real && options.biasCorrection !== false) {
+      options.onProgress?.('measuring input means for bias correction')
+      means = await guarded(() => inputChannelMeans(model, bytes, plan.planned, real.samples.slice(0, 8)), new Map(), 'bias correction', real.inputs, extraWarnings)
     }
-    result = applyWeightPlan(model, plan, cfg.bitNum, (w) => (escalated.has(w) ? highBits : cfg.bitNum), low)
+    if (target !== false && plan.planned.length > 0 && highBits > cfg.bitNum) {
+      if (!real) extraWarnings.push('accuracy target not checked: give calibration data (calibrate_path) or samples to enable it')
+      else {
+        options.onProgress?.('measuring layer sensitivity in onnxruntime-node')
+        const esc = await guarded(() => meetAccuracyTarget(bytes, plan.planned, low, target, highBits, real, means), null, 'accuracy target', real.inputs, extraWarnings)
+        if (esc) {
+          accuracy = esc.report
+          escalated = esc.escalated
+          extraWarnings.push(...esc.warnings)
+        }
+      }
+    }
+    result = applyWeightPlan(model, plan, cfg.bitNum, (w) => (escalated.has(w) ? highBits : cfg.bitNum), low, means)
     if (external) {
       const location = options.externalDataLocation ?? `${path.basename(label, '.onnx')}.quant.onnx.data`
       const enc = encodeWithExternalData(model, location, ext ?? undefined)
@@ -223,42 +244,62 @@ export async function quantizeModel(input: ModelInput, config: ConfigInput, opti
     verification,
     layers: result.layers,
     skipped: result.skipped,
+    biasCorrected: result.biasCorrected,
     accuracy,
     warnings: [...cfg.warnings.map((w) => w.message), ...result.warnings, ...extraWarnings, ...(verification?.error ? [verification.error] : [])],
   }
   return { model: out, externalData, report }
 }
 
-async function meetAccuracyTarget(
-  bytes: Uint8Array, reference: string | Uint8Array, cfg: QuantConfig, planned: PlannedWeight[],
-  low: Map<PlannedWeight, EncodedWeight>, target: number, highBits: number, given: Feeds[] | undefined,
-): Promise<{ report: AccuracyReport | null; escalated: Set<PlannedWeight>; warnings: string[] }> {
-  let inputs: AccuracyReport['inputs'] = 'given'
-  let samples = given
+interface RealSamples {
+  samples: Feeds[]
+  inputs: 'calibration' | 'given'
+}
+
+/**
+ * Inputs that stand for the model's real use: the caller's samples or the cfg's calibration data.
+ * Generated noise is no guide to what a model is sensitive to (PP-OCR det's output map is empty
+ * on it), so the refinements that need data do not run on it.
+ */
+function realSamples(reference: string | Uint8Array, cfg: QuantConfig, given: Feeds[] | undefined, warnings: string[]): RealSamples | null {
+  if (given) return { samples: given, inputs: 'given' }
   try {
-    if (!samples) ({ samples, inputs } = verificationSamples(reference, cfg, 2))
-    if (inputs === 'generated') {
-      // Noise is no guide to what a model is sensitive to (PP-OCR det's output map is empty on it):
-      // escalating on it would grow the file for nothing, so the target needs real inputs.
-      return { report: null, escalated: new Set(), warnings: ['accuracy target not checked: give calibration data (calibrate_path) or samples to enable it'] }
-    }
-    // Aim past the target on these samples (half its error budget), so that it holds on inputs
-    // the search did not see: on silero v5 at 6 bit, 0.999 reached here gave 0.9988 held out.
-    const aim = 1 - (1 - target) / 2
-    const esc = await escalateSensitiveWeights(bytes, planned, low, samples.slice(0, 4), { target: aim, highBits, maxShare: 0.25 })
-    if (!esc) return { report: null, escalated: new Set(), warnings: ['accuracy target skipped: weights stored as float16, double or external data are not measured'] }
-    const report: AccuracyReport = {
-      target, inputs, cosineBefore: esc.cosineBefore, cosineAfter: esc.cosineAfter, reached: esc.cosineAfter >= target, escalatedBits: highBits,
-      escalated: planned.filter((w) => esc.escalated.has(w)).map((w) => w.site.name), sessions: esc.sessions,
-    }
-    const warnings = esc.cosineAfter >= target ? [] : [`accuracy target ${target} not reached on ${inputs} inputs: cosine ${esc.cosineAfter.toFixed(6)} with ${esc.escalated.size} weights at ${highBits} bit (at most 25% of weight elements are escalated)`]
-    return { report, escalated: esc.escalated, warnings }
+    const { samples, inputs } = verificationSamples(reference, cfg, 8)
+    return inputs === 'calibration' ? { samples, inputs } : null
   } catch (err) {
-    // bad calibration data is the user's to fix; a model that noise cannot drive is not an error
+    // bad calibration data is the user's to fix
     if (err instanceof QuantizeError) throw err
-    // the model may not run on generated inputs (an input whose meaning noise does not satisfy)
-    return { report: null, escalated: new Set(), warnings: [`accuracy target skipped: the model could not run on ${inputs} inputs (${(err as Error).message.split('\n')[0]})`] }
+    warnings.push(`calibration inputs could not be made: ${(err as Error).message.split('\n')[0]}`)
+    return null
   }
+}
+
+/** Run a data-driven refinement; a model that cannot run on the inputs skips it with a warning. */
+async function guarded<T>(work: () => Promise<T>, fallback: T, what: string, inputs: string, warnings: string[]): Promise<T> {
+  try {
+    return await work()
+  } catch (err) {
+    if (err instanceof QuantizeError) throw err
+    warnings.push(`${what} skipped: the model could not run on ${inputs} inputs (${(err as Error).message.split('\n')[0]})`)
+    return fallback
+  }
+}
+
+async function meetAccuracyTarget(
+  bytes: Uint8Array, planned: PlannedWeight[], low: Map<PlannedWeight, EncodedWeight>, target: number, highBits: number,
+  real: RealSamples, means: Map<PlannedWeight, Float64Array>,
+): Promise<{ report: AccuracyReport | null; escalated: Set<PlannedWeight>; warnings: string[] }> {
+  // Aim past the target on these samples (half its error budget), so that it holds on inputs
+  // the search did not see: on silero v5 at 6 bit, 0.999 reached here gave 0.9988 held out.
+  const aim = 1 - (1 - target) / 2
+  const esc = await escalateSensitiveWeights(bytes, planned, low, real.samples.slice(0, 4), { target: aim, highBits, maxShare: 0.25 }, means)
+  if (!esc) return { report: null, escalated: new Set(), warnings: ['accuracy target skipped: weights stored as float16, double or external data are not measured'] }
+  const report: AccuracyReport = {
+    target, inputs: real.inputs, cosineBefore: esc.cosineBefore, cosineAfter: esc.cosineAfter, reached: esc.cosineAfter >= target, escalatedBits: highBits,
+    escalated: planned.filter((w) => esc.escalated.has(w)).map((w) => w.site.name), sessions: esc.sessions,
+  }
+  const warnings = esc.cosineAfter >= target ? [] : [`accuracy target ${target} not reached on ${real.inputs} inputs: cosine ${esc.cosineAfter.toFixed(6)} with ${esc.escalated.size} weights at ${highBits} bit (at most 25% of weight elements are escalated)`]
+  return { report, escalated: esc.escalated, warnings }
 }
 
 /** The accuracy the issue asks of weight quantization: 0.9999 at 8+ bits, 0.999 at 6-7 bits. */

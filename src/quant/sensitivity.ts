@@ -6,6 +6,9 @@ import { cosineSimilarity } from '../runtime/cosine.js'
 import type { Feeds } from '../runtime/feeds.js'
 import { decodedValues, encodeWeight, type EncodedWeight, type PlannedWeight } from './weight-quant.js'
 import { findWeightSites } from './weight-sites.js'
+import { biasSlot, outputShift, setBias, type BiasSlot } from './bias-correction.js'
+import { NameAllocator } from './dequant-nodes.js'
+import { allNames } from '../onnx/graph-walk.js'
 
 export interface EscalationOptions {
   /** Output cosine vs fp32 the quantized model must reach on `samples`. */
@@ -41,9 +44,11 @@ export async function escalateSensitiveWeights(
   low: Map<PlannedWeight, EncodedWeight>,
   samples: Feeds[],
   opts: EscalationOptions,
+  means: Map<PlannedWeight, Float64Array> = new Map(),
 ): Promise<Escalation | null> {
   const copy = decodeModelProto(original)
   const copySites = findWeightSites(copy)
+  const copyNames = new NameAllocator(allNames(copy))
   const tensors = new Map<PlannedWeight, TensorProto>()
   for (const w of planned) {
     const t = copySites[w.index]?.definition.tensor
@@ -60,9 +65,25 @@ export async function escalateSensitiveWeights(
     await reference.release()
   }
   const high = new Map<PlannedWeight, Float32Array>()
+  const floats = new Map(planned.map((w) => [w, w.readValues().slice()]))
+  // Each variant carries the bias correction its weights imply (none for float weights).
+  const slots = new Map<PlannedWeight, BiasSlot>()
+  for (const [w, m] of means) {
+    const slot = biasSlot(copy, copySites[w.index]!, copyNames)
+    if (slot && m) slots.set(w, slot)
+  }
+  const shifts = new WeakMap<Float32Array, Float64Array | null>()
   let sessions = 0
   const evaluate = async (values: (w: PlannedWeight) => Float32Array): Promise<number> => {
-    for (const w of planned) setFloat(tensors.get(w)!, values(w))
+    for (const w of planned) {
+      const v = values(w)
+      setFloat(tensors.get(w)!, v)
+      const slot = slots.get(w)
+      if (!slot) continue
+      let shift = v === floats.get(w) ? null : shifts.get(v)
+      if (shift === undefined) shifts.set(v, (shift = outputShift(w.site, floats.get(w)!, v, means.get(w)!)))
+      setBias(slot, shift)
+    }
     const session = await ort.InferenceSession.create(encodeModelProto(copy), options)
     sessions++
     try {
@@ -98,7 +119,6 @@ export async function escalateSensitiveWeights(
   if (cosineBefore >= opts.target) {
     return { escalated: new Set(), cosineBefore, cosineAfter: cosineBefore, reached: true, sensitivity, sessions }
   }
-  const floats = new Map(planned.map((w) => [w, w.readValues().slice()]))
   for (const w of planned) sensitivity.set(w, 1 - (await evaluate((x) => (x === w ? lowOf(x) : floats.get(x)!))))
   const ranked = [...planned].sort((a, b) => sensitivity.get(b)! - sensitivity.get(a)!)
   const total = planned.reduce((n, w) => n + w.elements, 0)

@@ -6,6 +6,7 @@ import { NameAllocator, replaceWithDequantNodes } from './dequant-nodes.js'
 import { quantizePerChannel, type ChannelQuantized } from './per-channel.js'
 import { correctedDecodeParams, decodeWeights, type DecodeParams } from './weight-correction.js'
 import { findWeightSites, type WeightSite } from './weight-sites.js'
+import { biasSlot, outputShift, setBias } from './bias-correction.js'
 
 export interface WeightQuantOptions {
   /** 1-16; codes are stored as int8 up to 8 bits and int16 above. */
@@ -45,6 +46,8 @@ export interface SkippedWeight {
 }
 
 export interface WeightQuantResult {
+  /** How many weights' op biases were corrected for the rounding's mean shift. */
+  biasCorrected: number
   layers: QuantizedLayer[]
   skipped: SkippedWeight[]
   warnings: string[]
@@ -152,12 +155,25 @@ export function decodedValues(w: PlannedWeight, enc: EncodedWeight): Float32Arra
  * back into a float initializer at load. `bitsFor` gives each weight its width (default: all
  * `bits`). Mutates the model the plan was made from.
  */
-export function applyWeightPlan(model: ModelProto, plan: WeightPlan, bits: number, bitsFor: (w: PlannedWeight) => number = () => bits, encoded = new Map<PlannedWeight, EncodedWeight>()): WeightQuantResult {
+export function applyWeightPlan(
+  model: ModelProto, plan: WeightPlan, bits: number, bitsFor: (w: PlannedWeight) => number = () => bits,
+  encoded = new Map<PlannedWeight, EncodedWeight>(), means = new Map<PlannedWeight, Float64Array>(),
+): WeightQuantResult {
   const names = new NameAllocator(allNames(model))
   const layers: QuantizedLayer[] = []
+  let biasCorrected = 0
   for (const w of plan.planned) {
     const b = bitsFor(w)
     const enc = encoded.get(w)?.q.bits === b ? encoded.get(w)! : encodeWeight(w, b)
+    const m = means.get(w)
+    if (m) {
+      const shift = outputShift(w.site, w.readValues(), decodedValues(w, enc), m)
+      const slot = shift && biasSlot(model, w.site, names)
+      if (slot) {
+        setBias(slot, shift)
+        biasCorrected++
+      }
+    }
     layers.push({
       nodes: nodesOf(w.site), tensor: w.site.name, dims: w.site.dims, elements: w.elements, bits: b, axis: w.axis,
       scale: enc.params.scale, zeroPoint: enc.params.zeroPoint, correctionVar: enc.params.correctionVar, correctionMean: enc.params.correctionMean,
@@ -166,7 +182,7 @@ export function applyWeightPlan(model: ModelProto, plan: WeightPlan, bits: numbe
     })
     replaceWithDequantNodes(w.site, enc.q, enc.params, names)
   }
-  return { layers, skipped: plan.skipped, warnings: plan.warnings }
+  return { layers, skipped: plan.skipped, warnings: plan.warnings, biasCorrected }
 }
 
 /** WEIGHT_QUANT at one fixed bit width for every eligible weight. Mutates `model`. */

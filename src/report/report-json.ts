@@ -30,6 +30,8 @@ export function reportJson(r: QuantizeReport, output: string) {
       nodes: l.nodes, tensor: l.tensor, dims: l.dims, bits: l.bits, axis: l.axis, relativeError: round(l.relativeError, 4),
     })),
     skipped: r.skipped,
+    biasCorrected: r.biasCorrected,
+    accuracy: r.accuracy,
     warnings: r.warnings,
   }
 }

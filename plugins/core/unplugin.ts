@@ -1,0 +1,149 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { createUnplugin, type UnpluginInstance, type VitePlugin } from 'unplugin'
+import { reportJson } from '../../src/report/report-json.js'
+import type { QuantizeReport } from '../../src/quantize-model.js'
+import { describeError } from './describe-error.js'
+import { createModelFilter } from './filter.js'
+import { siblingConfigs } from './find-config.js'
+import { rewriteNewUrl } from './rewrite-new-url.js'
+import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
+import { ModelQuantizer, type AssetResult, type QuantizeStats } from './quantize-asset.js'
+
+export type { Options } from './options.js'
+export type { QuantizeStats } from './quantize-asset.js'
+
+/** What the plugin exposes on its `api` field (Vite's convention for plugin-to-plugin APIs). */
+export interface QuantizePluginApi {
+  /** A snapshot of the counters since the plugin was created. */
+  stats(): QuantizeStats
+}
+
+/**
+ * The part of the Rollup / Rolldown plugin context this plugin uses. Declared here so the core
+ * does not need rollup's types (rollup is an optional peer; Vite 8 runs on Rolldown).
+ */
+interface BundlerContext {
+  resolve(source: string, importer: string | undefined, options: { skipSelf: boolean }): Promise<{ id: string; external?: unknown } | null>
+  emitFile(file: { type: 'asset'; name?: string; fileName?: string; source: string | Uint8Array }): string
+  getFileName(referenceId: string): string
+  addWatchFile(id: string): void
+  error(message: string): never
+  warn(message: string): void
+}
+
+// `\0` keeps other plugins (Vite's asset and JSON plugins among them) from treating the id as
+// a file to read: the model's bytes only ever travel as a Uint8Array in `emitFile`.
+const PREFIX = '\0unplugin-quantize:'
+
+/** `./m.onnx` or `./m.onnx?url`; any other query belongs to someone else. */
+function modelRequest(source: string): string | null {
+  const q = source.indexOf('?')
+  const file = q < 0 ? source : source.slice(0, q)
+  const query = q < 0 ? '' : source.slice(q + 1)
+  if (!file.endsWith('.onnx') || (query !== '' && query !== 'url')) return null
+  return file
+}
+
+interface PendingReport {
+  referenceId: string
+  model: string
+  configFile: string | null
+  report: QuantizeReport
+}
+
+function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInstance<Options | undefined, false>['raw']> {
+  // validated now, not at build start: a wrong option fails where the config is loaded
+  const options: ResolvedOptions = resolveOptions(userOptions)
+  const stats: QuantizeStats = { quantized: 0, reused: 0, passedThrough: 0, failed: 0 }
+  let root = process.cwd()
+  let serve = false
+  let quantizer: ModelQuantizer | null = null
+  let accepts: (file: string) => boolean = () => false
+  let reports: PendingReport[] = []
+  // the quantizer (and its cache) outlives a build in watch mode; its warnings go to the current one
+  let warn: (message: string) => void = (message) => console.warn(`[unplugin-quantize] ${message}`)
+
+  const api: QuantizePluginApi = { stats: () => ({ ...stats }) }
+
+  const hooks = {
+    api,
+    buildStart(this: BundlerContext): void {
+      accepts = createModelFilter(root, options.include, options.exclude)
+      warn = (message) => this.warn(message)
+      quantizer ??= new ModelQuantizer(options, root, { warn: (message) => warn(message) }, stats)
+      reports = []
+    },
+    async resolveId(this: BundlerContext, source: string, importer: string | undefined): Promise<string | null> {
+      // dev: Vite serves the float model as a plain asset (assetsInclude); see README
+      if (serve || source.startsWith(PREFIX)) return null
+      const file = modelRequest(source)
+      if (file === null) return null
+      const resolved = await this.resolve(file, importer, { skipSelf: true })
+      if (!resolved || resolved.external) return null
+      const abs = resolved.id.split('?')[0]!
+      return accepts(abs) ? PREFIX + abs : null
+    },
+    async load(this: BundlerContext, id: string): Promise<string | null> {
+      if (!id.startsWith(PREFIX) || !quantizer) return null
+      const model = id.slice(PREFIX.length)
+      // rebuild in watch mode when the model or its cfg changes
+      this.addWatchFile(model)
+      for (const cfg of siblingConfigs(model)) if (fs.existsSync(cfg)) this.addWatchFile(cfg)
+      let result: AssetResult
+      try {
+        result = await quantizer.process(model)
+      } catch (err) {
+        const found = quantizer.configOf(model)
+        const message = describeError(err, model, found?.kind === 'file' ? found.path : null, root)
+        if (options.onError === 'error') this.error(message)
+        this.warn(`${message}; emitting the original model`)
+        result = { kind: 'original', bytes: fs.readFileSync(model) }
+      }
+      // an asset with `name` gets the bundler's content-hashed file name (assets/m-<hash>.onnx)
+      const referenceId = this.emitFile({ type: 'asset', name: path.basename(model), source: result.bytes })
+      if (result.kind === 'quantized' && options.reports.includes('json')) {
+        reports.push({ referenceId, model, configFile: result.configFile, report: result.report })
+      }
+      return `export default import.meta.ROLLUP_FILE_URL_${referenceId}`
+    },
+    transform(this: BundlerContext, code: string, id: string): { code: string; map: null } | null {
+      if (serve || id.startsWith('\0') || !/\.(?:[cm]?[jt]sx?|vue|svelte)(?:\?|$)/.test(id)) return null
+      const rewritten = rewriteNewUrl(code)
+      return rewritten === null ? null : { code: rewritten, map: null }
+    },
+    generateBundle(this: BundlerContext): void {
+      // the model's final name is known only now; the report sits beside it under that name
+      for (const r of reports) {
+        const fileName = this.getFileName(r.referenceId)
+        const rel = (p: string) => path.relative(root, p).split(path.sep).join('/')
+        const report = { ...r.report, input: rel(r.model), config: r.configFile ? rel(r.configFile) : r.report.config }
+        const json = reportJson(report, fileName)
+        this.emitFile({ type: 'asset', fileName: fileName.replace(/\.onnx$/, '') + '.quant.json', source: `${JSON.stringify(json, null, 2)}\n` })
+      }
+    },
+  }
+
+  const vite = {
+    ...hooks,
+    // `.onnx` is not a Vite asset type: without this, `new URL('./m.onnx', import.meta.url)` and
+    // models this plugin leaves alone (exclude) would be parsed as JavaScript
+    config: () => ({ assetsInclude: ['**/*.onnx'] }),
+    configResolved(config: { root: string; command: 'build' | 'serve' }): void {
+      root = config.root
+      serve = config.command === 'serve'
+    },
+  }
+
+  return {
+    name: 'unplugin-quantize',
+    // before Vite's asset plugin, which would otherwise claim `?url` imports
+    enforce: 'pre',
+    vite: vite as unknown as Partial<VitePlugin>,
+    rollup: hooks,
+    rolldown: hooks as unknown as Partial<VitePlugin>,
+  }
+}
+
+export const unplugin: UnpluginInstance<Options | undefined, false> = createUnplugin<Options | undefined, false>(createPlugin)
+export default unplugin

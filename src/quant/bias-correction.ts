@@ -1,0 +1,196 @@
+import ort from 'onnxruntime-node'
+import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
+import { attr } from '../onnx/graph-walk.js'
+import { DataType, int64ToNumber, type ModelProto, type NodeProto, type TensorProto } from '../onnx/onnx-types.js'
+import { makeTensor, tensorDims, tensorToFloat32 } from '../onnx/tensor-data.js'
+import type { Feeds } from '../runtime/feeds.js'
+import type { NameAllocator } from './dequant-nodes.js'
+import type { PlannedWeight } from './weight-quant.js'
+import type { WeightSite } from './weight-sites.js'
+
+/**
+ * Bias correction for weight quantization. Rounding changes each output channel's response to
+ * the input's mean: E[dW x] = dW E[x], a constant shift per channel that the layers after it
+ * amplify. Given the mean of each input channel over real samples, that shift is known exactly
+ * and is subtracted from the op's float bias (the bias stays float, so this costs nothing at run
+ * time). Measured on PP-OCRv4 det (rendered pages, held out): output cosine 0.99897 -> 0.99944 at
+ * 8 bit and 0.926 -> 0.986 at 6 bit. Only ops in the main graph take part: a subgraph's
+ * activations cannot be exposed as model outputs to measure them.
+ */
+
+/** Which ops are corrected, and the input whose channel means they need. */
+function correctable(node: NodeProto): boolean {
+  if (node.domain) return false
+  if (node.op_type === 'Conv') return true
+  if (node.op_type === 'Gemm') return !int64ToNumber(attr(node, 'transA')?.i)
+  return node.op_type === 'MatMul'
+}
+
+/**
+ * Mean of every input channel feeding the planned weights' ops, over the samples: one run of the
+ * float model with those inputs exposed as outputs, folded into running sums.
+ */
+export async function inputChannelMeans(model: ModelProto, original: Uint8Array, planned: PlannedWeight[], samples: Feeds[]): Promise<Map<PlannedWeight, Float64Array>> {
+  const mainNodes = new Set(model.graph?.node ?? [])
+  const inputs = new Map<PlannedWeight, string>()
+  for (const w of planned) {
+    const use = w.site.uses[0]!
+    if (w.site.uses.length !== 1 || !mainNodes.has(use.node) || !correctable(use.node)) continue
+    const x = use.node.input?.[0]
+    if (x) inputs.set(w, x)
+  }
+  const means = new Map<PlannedWeight, Float64Array>()
+  if (inputs.size === 0 || samples.length === 0) return means
+  const probe = decodeModelProto(original)
+  const exposed = new Set(inputs.values())
+  const outputs = probe.graph!.output ?? (probe.graph!.output = [])
+  const already = new Set(outputs.map((o) => o.name))
+  for (const name of exposed) if (!already.has(name)) outputs.push({ name })
+  const session = await ort.InferenceSession.create(encodeModelProto(probe), { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 })
+  const sums = new Map<string, Float64Array>()
+  try {
+    for (const feeds of samples) {
+      const out = await session.run(feeds, [...exposed])
+      for (const name of exposed) {
+        const t = out[name]
+        if (!t || !(t.data instanceof Float32Array)) continue
+        const acc = accumulateMeans(t.data, t.dims as number[], sums.get(name), samples.length)
+        if (acc) sums.set(name, acc)
+      }
+    }
+  } finally {
+    await session.release()
+  }
+  for (const [w, name] of inputs) {
+    const m = sums.get(name)
+    if (m) means.set(w, m)
+  }
+  return means
+}
+
+/** Per-channel mean of one activation: axis 1 for NC... tensors (Conv), the last axis otherwise. */
+function accumulateMeans(data: Float32Array, dims: number[], acc: Float64Array | undefined, count: number): Float64Array | null {
+  if (dims.length < 2) return null
+  const convLike = dims.length >= 3
+  const channels = convLike ? dims[1]! : dims[dims.length - 1]!
+  const out = acc ?? new Float64Array(channels)
+  if (out.length !== channels) return null
+  if (convLike) {
+    const inner = dims.slice(2).reduce((a, b) => a * b, 1)
+    const batches = dims[0]!
+    for (let b = 0; b < batches; b++) {
+      for (let c = 0; c < channels; c++) {
+        let s = 0
+        const base = (b * channels + c) * inner
+        for (let i = 0; i < inner; i++) s += data[base + i]!
+        out[c] += s / inner / batches / count
+      }
+    }
+  } else {
+    const rows = data.length / channels
+    for (let r = 0; r < rows; r++) for (let c = 0; c < channels; c++) out[c] += data[r * channels + c]! / rows / count
+  }
+  return out
+}
+
+/**
+ * The shift of each output channel caused by replacing `original` weights with `decoded` ones,
+ * for an input with the given channel means; null when the op's layout is not covered.
+ */
+export function outputShift(site: WeightSite, original: Float32Array, decoded: Float32Array, means: Float64Array): Float64Array | null {
+  const node = site.uses[0]!.node
+  const dims = site.dims
+  if (node.op_type === 'Conv') {
+    const group = int64ToNumber(attr(node, 'group')?.i) || 1
+    const [cout, cinPerGroup] = [dims[0]!, dims[1]!]
+    if (means.length !== cinPerGroup * group) return null
+    const kernel = dims.slice(2).reduce((a, b) => a * b, 1)
+    const perGroup = cout / group
+    const shift = new Float64Array(cout)
+    for (let co = 0; co < cout; co++) {
+      const firstInput = Math.floor(co / perGroup) * cinPerGroup
+      let s = 0
+      for (let j = 0; j < cinPerGroup; j++) {
+        const m = means[firstInput + j]!
+        const base = (co * cinPerGroup + j) * kernel
+        let d = 0
+        for (let k = 0; k < kernel; k++) d += decoded[base + k]! - original[base + k]!
+        s += d * m
+      }
+      shift[co] = s
+    }
+    return shift
+  }
+  if (dims.length !== 2) return null
+  // MatMul B [K, N]; Gemm B [K, N] or, with transB, [N, K]
+  const transB = node.op_type === 'Gemm' && int64ToNumber(attr(node, 'transB')?.i) !== 0
+  const [k, n] = transB ? [dims[1]!, dims[0]!] : [dims[0]!, dims[1]!]
+  if (means.length !== k) return null
+  const shift = new Float64Array(n)
+  for (let r = 0; r < k; r++) {
+    const m = means[r]!
+    for (let c = 0; c < n; c++) {
+      const i = transB ? c * k + r : r * n + c
+      shift[c] += (decoded[i]! - original[i]!) * m
+    }
+  }
+  return shift
+}
+
+/** Where an op's bias lives: a float tensor of one value per output channel, owned by that op alone. */
+export interface BiasSlot {
+  tensor: TensorProto
+  base: Float32Array
+}
+
+/**
+ * Find the bias the weight's op adds (Conv/Gemm input 2, or the constant of the one Add that
+ * reads a MatMul's output), creating a zero bias for a Conv or Gemm without one. Null when there
+ * is no bias this op alone owns.
+ */
+export function biasSlot(model: ModelProto, site: WeightSite, names: NameAllocator): BiasSlot | null {
+  const graph = site.definition.scope.graph
+  if (graph !== model.graph) return null
+  const node = site.uses[0]!.node
+  const nodes = graph.node ?? []
+  const channels = node.op_type === 'Conv' ? site.dims[0]! : node.op_type === 'Gemm' && int64ToNumber(attr(node, 'transB')?.i) ? site.dims[0]! : site.dims[1]!
+  const readers = (name: string) => nodes.filter((n) => n.input?.includes(name)).length
+  const findConstant = (name: string): TensorProto | null => {
+    const init = graph.initializer?.find((t) => t.name === name)
+    if (init) return init
+    const c = nodes.find((n) => n.op_type === 'Constant' && n.output?.[0] === name)
+    return c?.attribute?.find((a) => a.name === 'value')?.t ?? null
+  }
+  const usable = (t: TensorProto | null, name: string): t is TensorProto => {
+    if (!t || t.data_type !== DataType.FLOAT || readers(name) !== 1) return false
+    const d = tensorDims(t)
+    return d.reduce((a, b) => a * b, 1) === channels && d[d.length - 1] === channels
+  }
+  if (node.op_type === 'Conv' || node.op_type === 'Gemm') {
+    const name = node.input?.[2]
+    if (name) {
+      const t = findConstant(name)
+      return usable(t, name) ? { tensor: t, base: tensorToFloat32(t).slice() } : null
+    }
+    const tensor = makeTensor(names.take(`${site.name}_bias`), DataType.FLOAT, [channels], new Float32Array(channels))
+    ;(graph.initializer ??= []).push(tensor)
+    node.input = [...(node.input ?? []).slice(0, 2), tensor.name!]
+    return { tensor, base: new Float32Array(channels) }
+  }
+  // MatMul: the bias is the constant side of the single Add that consumes its output
+  const out = node.output?.[0]
+  const adds = nodes.filter((n) => n.input?.includes(out ?? ''))
+  if (!out || adds.length !== 1 || adds[0]!.op_type !== 'Add') return null
+  const other = adds[0]!.input?.find((i) => i !== out)
+  if (!other) return null
+  const t = findConstant(other)
+  return usable(t, other) ? { tensor: t, base: tensorToFloat32(t).slice() } : null
+}
+
+/** Write base - shift into the bias tensor. */
+export function setBias(slot: BiasSlot, shift: Float64Array | null): void {
+  const values = new Float32Array(slot.base.length)
+  for (let c = 0; c < values.length; c++) values[c] = slot.base[c]! - (shift ? shift[c]! : 0)
+  slot.tensor.raw_data = new Uint8Array(values.buffer)
+  if (slot.tensor.float_data?.length) slot.tensor.float_data = []
+}

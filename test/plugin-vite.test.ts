@@ -1,0 +1,198 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { build, createLogger, type Logger } from 'vite'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import quantize, { type Options, type QuantizePluginApi, type QuantizeStats } from '../plugins/vite.js'
+import { decodeModelProto } from '../src/onnx/codec.js'
+import { compareModels } from '../src/runtime/compare-models.js'
+import { generatedFeeds, inputSpecs } from '../src/runtime/feeds.js'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const models = path.join(here, '../node_modules/openwakeword-js/models')
+const FLOAT = path.join(models, 'hello_deepa.onnx')
+const OTHER = path.join(models, 'namaste_deepa.onnx')
+
+let dir: string
+let cacheDir: string
+let cfgFile: string
+
+beforeAll(() => {
+  fs.mkdirSync(path.join(here, '.tmp'), { recursive: true })
+  dir = fs.mkdtempSync(path.join(here, '.tmp/vite-'))
+  fs.cpSync(path.join(here, 'fixtures/vite-app'), dir, { recursive: true })
+  fs.copyFileSync(FLOAT, path.join(dir, 'hello_deepa.onnx'))
+  fs.copyFileSync(OTHER, path.join(dir, 'other.onnx'))
+  cacheDir = path.join(dir, '.cache')
+  cfgFile = path.join(dir, 'hello_deepa.onnx.cfg')
+})
+
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true })
+})
+
+interface Built {
+  files: Map<string, Buffer>
+  stats: QuantizeStats
+  warnings: string[]
+}
+
+function writeCfg(bits: number | string): void {
+  fs.writeFileSync(cfgFile, `[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=${bits}\n`)
+}
+
+/** One production build of the fixture with a fresh plugin (as a new `vite build` process would). */
+async function viteBuild(options: Options = {}): Promise<Built> {
+  const plugin = quantize({ cacheDir, verify: false, ...options })
+  const warnings: string[] = []
+  const logger: Logger = { ...createLogger('silent'), warn: (msg) => void warnings.push(msg) }
+  const outDir = path.join(dir, 'dist')
+  await build({ root: dir, configFile: false, logLevel: 'silent', customLogger: logger, plugins: [plugin], build: { outDir, emptyOutDir: true, minify: false } })
+  const files = new Map<string, Buffer>()
+  for (const rel of fs.readdirSync(outDir, { recursive: true, encoding: 'utf8' })) {
+    const abs = path.join(outDir, rel)
+    if (fs.statSync(abs).isFile()) files.set(rel.split(path.sep).join('/'), fs.readFileSync(abs))
+  }
+  return { files, stats: (plugin.api as QuantizePluginApi).stats(), warnings }
+}
+
+function cacheBlobs(name: string): Buffer[] {
+  return fs.readdirSync(cacheDir, { recursive: true, encoding: 'utf8' })
+    .filter((rel) => path.basename(rel) === name)
+    .map((rel) => fs.readFileSync(path.join(cacheDir, rel)))
+}
+
+const onnxFiles = (b: Built) => [...b.files.keys()].filter((f) => f.endsWith('.onnx'))
+const jsText = (b: Built) => [...b.files].filter(([f]) => f.endsWith('.js')).map(([, t]) => t.toString('utf8')).join('\n')
+const floatBytes = () => fs.readFileSync(FLOAT)
+
+describe('vite plugin', () => {
+  let first: Built
+  let quantName: string
+
+  beforeAll(async () => {
+    first = await viteBuild()
+    const float = floatBytes()
+    const other = fs.readFileSync(OTHER)
+    quantName = onnxFiles(first).find((f) => !first.files.get(f)!.equals(float) && !first.files.get(f)!.equals(other))!
+  })
+
+  it('emits the quantized model under a content-hashed .onnx name, bytes from the cache', () => {
+    expect(first.stats.quantized).toBe(1)
+    expect(quantName).toMatch(/^assets\/hello_deepa-[\w-]{6,}\.onnx$/)
+    const bytes = first.files.get(quantName)!
+    expect(bytes.equals(floatBytes())).toBe(false)
+    expect(bytes.length).toBeLessThan(floatBytes().length / 2)
+    const blobs = cacheBlobs('model.onnx')
+    expect(blobs).toHaveLength(1)
+    expect(bytes.equals(blobs[0]!)).toBe(true)
+  })
+
+  it('the emitted model runs in onnxruntime-node close to the float model', async () => {
+    const specs = inputSpecs(decodeModelProto(floatBytes()))
+    const samples = [1, 2, 3].map((seed) => generatedFeeds(specs, seed))
+    const result = await compareModels(FLOAT, new Uint8Array(first.files.get(quantName)!), samples)
+    expect(result.cosine).toBeGreaterThan(0.999)
+  })
+
+  it('the built JS refers to the hashed file, for all three reference forms, once', () => {
+    const js = jsText(first)
+    expect(js).toContain(path.basename(quantName))
+    expect(js).toMatch(/new URL\(\w+, import\.meta\.url\)/)
+    // `./m.onnx`, `./m.onnx?url` and `new URL('./m.onnx', import.meta.url)` are one module, so
+    // one asset: Vite's own new-URL handling would have added the float file
+    expect(onnxFiles(first).filter((f) => f.startsWith('assets/hello_deepa-'))).toEqual([quantName])
+  })
+
+  it('emits <name>.quant.json beside the model', () => {
+    const reportName = quantName.replace(/\.onnx$/, '.quant.json')
+    const report = JSON.parse(first.files.get(reportName)!.toString('utf8')) as Record<string, unknown>
+    expect(report).toMatchObject({ quantType: 'WEIGHT_QUANT', bitNum: 8, output: quantName, input: 'hello_deepa.onnx', config: 'hello_deepa.onnx.cfg' })
+    expect(report.sizeOut).toBe(first.files.get(quantName)!.length)
+  })
+
+  it('passes a model with no cfg and no defaultConfig through byte-identical', () => {
+    const other = fs.readFileSync(OTHER)
+    const emitted = onnxFiles(first).filter((f) => f.startsWith('assets/other-'))
+    expect(emitted).toHaveLength(1)
+    expect(first.files.get(emitted[0]!)!.equals(other)).toBe(true)
+    expect(first.files.has(emitted[0]!.replace(/\.onnx$/, '.quant.json'))).toBe(false)
+    expect(first.stats.passedThrough).toBe(1)
+    expect(jsText(first)).toContain(path.basename(emitted[0]!))
+  })
+
+  it('a second build quantizes nothing and emits the same files', async () => {
+    const second = await viteBuild()
+    expect(second.stats).toMatchObject({ quantized: 0, reused: 1 })
+    expect(second.files.get(quantName)?.equals(first.files.get(quantName)!)).toBe(true)
+  })
+
+  it('editing the cfg quantizes exactly once more', async () => {
+    writeCfg(6)
+    try {
+      const edited = await viteBuild()
+      expect(edited.stats.quantized).toBe(1)
+      const names = onnxFiles(edited).filter((f) => f.startsWith('assets/hello_deepa-'))
+      expect(names).toHaveLength(1)
+      expect(names[0]).not.toBe(quantName)
+      const report = JSON.parse(edited.files.get(names[0]!.replace(/\.onnx$/, '.quant.json'))!.toString('utf8')) as { bitNum: number }
+      expect(report.bitNum).toBe(6)
+      expect((await viteBuild()).stats.quantized).toBe(0)
+    } finally {
+      writeCfg(8)
+    }
+  })
+
+  it('a broken cfg fails the build naming the cfg file; with onError warn it emits the original', async () => {
+    writeCfg(99)
+    try {
+      await expect(viteBuild()).rejects.toThrow(/hello_deepa\.onnx.*hello_deepa\.onnx\.cfg.*bit_num/s)
+      const warned = await viteBuild({ onError: 'warn' })
+      expect(warned.stats.failed).toBe(1)
+      const names = onnxFiles(warned).filter((f) => f.startsWith('assets/hello_deepa-'))
+      expect(names).toHaveLength(1)
+      expect(warned.files.get(names[0]!)!.equals(floatBytes())).toBe(true)
+      expect(warned.warnings.join('\n')).toMatch(/hello_deepa\.onnx\.cfg/)
+    } finally {
+      writeCfg(8)
+    }
+  })
+
+  it('defaultConfig quantizes models that have no sibling cfg', async () => {
+    const built = await viteBuild({ defaultConfig: { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8 } } })
+    // hello_deepa keeps its own cfg (cached); other.onnx is new work
+    expect(built.stats).toMatchObject({ quantized: 1, reused: 1, passedThrough: 0 })
+    const other = onnxFiles(built).filter((f) => f.startsWith('assets/other-'))
+    expect(other).toHaveLength(1)
+    expect(built.files.get(other[0]!)!.length).toBeLessThan(fs.statSync(OTHER).size / 2)
+    const report = JSON.parse(built.files.get(other[0]!.replace(/\.onnx$/, '.quant.json'))!.toString('utf8')) as { config: string }
+    expect(report.config).toBe('defaultConfig')
+  })
+
+  it('models excluded by the filter are left to Vite as plain assets', async () => {
+    const built = await viteBuild({ exclude: ['hello_deepa.onnx'] })
+    expect(built.stats).toMatchObject({ quantized: 0, reused: 0 })
+    const names = onnxFiles(built).filter((f) => f.startsWith('assets/hello_deepa-'))
+    expect(names.length).toBeGreaterThan(0)
+    for (const n of names) expect(built.files.get(n)!.equals(floatBytes())).toBe(true)
+  })
+})
+
+describe('options', () => {
+  it.each<[Record<string, unknown>, RegExp]>([
+    [{ onError: 'x' }, /option 'onError' must be 'error' or 'warn' \(got 'x'\)/],
+    [{ concurrency: 0 }, /option 'concurrency' must be an integer >= 1 \(got 0\)/],
+    [{ cache: 'no' }, /option 'cache' must be true or false/],
+    [{ reports: ['csv'] }, /option 'reports' must be false or an array of 'json'/],
+    [{ include: 5 }, /option 'include' must be a glob string, a RegExp or an array of them/],
+    [{ defaultConfig: 3 }, /option 'defaultConfig' must be a cfg file path or a cfg object/],
+    [{ verify: 'yes' }, /option 'verify' must be true or false/],
+    [{ cacheDirectory: 'x' }, /unknown option 'cacheDirectory'; allowed: include, exclude/],
+  ])('%j throws at creation', (options, message) => {
+    expect(() => quantize(options as Options)).toThrow(message)
+  })
+
+  it('accepts no options', () => {
+    expect(quantize().name).toBe('unplugin-quantize')
+  })
+})
