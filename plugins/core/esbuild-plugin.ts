@@ -1,0 +1,107 @@
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import type { Loader, Plugin, PluginBuild } from 'esbuild'
+import { createModelFilter } from './filter.js'
+import { resolveOptions, type Options } from './options.js'
+import { ModelQuantizer, type QuantizeStats } from './quantize-asset.js'
+import { rewriteNewUrl } from './rewrite-new-url.js'
+import { quantizeForBundler, reportFile, watchedFiles, type PendingReport } from './shared.js'
+import type { QuantizePluginApi } from './unplugin.js'
+
+const NAME = 'unplugin-quantize'
+const NAMESPACE = 'file'
+const SCRIPT = /\.([cm]?[jt]sx?)$/
+
+const scriptLoader = (file: string): Loader => {
+  const ext = SCRIPT.exec(file)?.[1] ?? 'js'
+  return (ext.replace(/^[cm]/, '') as Loader)
+}
+
+/** An esbuild plugin, with the counters on a (non-enumerable: esbuild rejects unknown keys) `api`. */
+export type QuantizeEsbuildPlugin = Plugin & { readonly api: QuantizePluginApi }
+
+/**
+ * esbuild plugin. A model's `onLoad` returns the quantized bytes with `loader: 'file'`, so
+ * esbuild names the output with its own `assetNames` hash and the import evaluates to its URL.
+ * `new URL('./m.onnx', import.meta.url)` (which esbuild leaves alone) is rewritten to use such an
+ * import; the `.quant.json` reports are written beside the models when the build ends.
+ */
+export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
+  // validated now: a wrong option fails where the config is loaded
+  const options = resolveOptions(userOptions)
+  const stats: QuantizeStats = { quantized: 0, reused: 0, passedThrough: 0, failed: 0 }
+  let quantizer: ModelQuantizer | null = null
+
+  const plugin: Plugin = {
+    name: NAME,
+    setup(build: PluginBuild) {
+      const initial = build.initialOptions
+      const root = initial.absWorkingDir ?? process.cwd()
+      const accepts = createModelFilter(root, options.include, options.exclude)
+      // the metafile maps each emitted model back to its source
+      initial.metafile = true
+      let reports = new Map<string, PendingReport>()
+      let warn: (message: string) => void = (message) => console.warn(`[${NAME}] ${message}`)
+      const q = (quantizer ??= new ModelQuantizer(options, root, { warn: (message) => warn(message) }, stats))
+
+      build.onStart(() => {
+        reports = new Map()
+      })
+
+      // `./m.onnx?url` comes from the new-URL rewrite below (and from code written for Vite)
+      build.onResolve({ filter: /\.onnx\?url$/i }, async (args) => {
+        const result = await build.resolve(args.path.slice(0, -'?url'.length), { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, namespace: args.namespace })
+        return result.errors.length > 0 ? { errors: result.errors } : { path: result.path, namespace: result.namespace, external: result.external }
+      })
+
+      build.onLoad({ filter: SCRIPT, namespace: NAMESPACE }, async (args) => {
+        if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined
+        const code = await fs.readFile(args.path, 'utf8')
+        const rewritten = rewriteNewUrl(code)
+        return rewritten === null ? undefined : { contents: rewritten, loader: scriptLoader(args.path), resolveDir: path.dirname(args.path) }
+      })
+
+      build.onLoad({ filter: /\.onnx$/i, namespace: NAMESPACE }, async (args) => {
+        const model = args.path
+        if (!accepts(model)) return undefined
+        const files = watchedFiles(model)
+        const outcome = await quantizeForBundler(q, model, options, root)
+        if (!outcome.ok) return { errors: [{ text: outcome.message }], watchFiles: files.existing }
+        const { result } = outcome
+        if (result.kind === 'quantized' && options.reports.includes('json')) {
+          reports.set(model, { model, configFile: result.configFile, report: result.report })
+        }
+        return {
+          contents: result.bytes,
+          loader: 'file',
+          watchFiles: [...files.existing, ...files.missing],
+          warnings: outcome.warning ? [{ text: outcome.warning }] : [],
+        }
+      })
+
+      build.onEnd(async (result) => {
+        if (reports.size === 0 || !result.metafile) return
+        const outdir = initial.outdir ? path.resolve(root, initial.outdir) : initial.outfile ? path.dirname(path.resolve(root, initial.outfile)) : root
+        for (const [output, meta] of Object.entries(result.metafile.outputs)) {
+          const inputs = Object.keys(meta.inputs)
+          if (inputs.length !== 1 || !output.toLowerCase().endsWith('.onnx')) continue
+          const pending = reports.get(path.resolve(root, inputs[0]!))
+          if (!pending) continue
+          const outAbs = path.resolve(root, output)
+          const emittedName = path.relative(outdir, outAbs).split(path.sep).join('/')
+          const report = reportFile(pending, emittedName, root)
+          const target = path.join(outdir, report.fileName)
+          const contents = new TextEncoder().encode(report.source)
+          if (result.outputFiles) {
+            result.outputFiles.push({ path: target, contents, hash: '', get text() { return report.source } })
+          } else {
+            await fs.mkdir(path.dirname(target), { recursive: true })
+            await fs.writeFile(target, contents)
+          }
+        }
+      })
+    },
+  }
+  Object.defineProperty(plugin, 'api', { value: { stats: () => ({ ...stats }) } satisfies QuantizePluginApi, enumerable: false })
+  return plugin as QuantizeEsbuildPlugin
+}

@@ -1,0 +1,53 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import type { QuantizeReport } from '../../src/quantize-model.js'
+import { reportJson } from '../../src/report/report-json.js'
+import { describeError } from './describe-error.js'
+import { siblingConfigs } from './find-config.js'
+import type { ResolvedOptions } from './options.js'
+import type { AssetResult, ModelQuantizer } from './quantize-asset.js'
+
+/** A quantized model waiting for the bundler to name its output file. */
+export interface PendingReport {
+  model: string
+  configFile: string | null
+  report: QuantizeReport
+}
+
+/** The bytes to emit for a model, or the message for a build error (`onError: 'error'`). */
+export type ModelOutcome =
+  | { ok: true; result: AssetResult; warning: string | null }
+  | { ok: false; message: string }
+
+/**
+ * Quantize one model for a bundler plugin, applying `onError`: a failure becomes either an
+ * error message (the caller fails the build) or the original bytes plus a warning.
+ */
+export async function quantizeForBundler(quantizer: ModelQuantizer, model: string, options: ResolvedOptions, root: string): Promise<ModelOutcome> {
+  try {
+    return { ok: true, result: await quantizer.process(model), warning: null }
+  } catch (err) {
+    const found = quantizer.configOf(model)
+    const message = describeError(err, model, found?.kind === 'file' ? found.path : null, root)
+    if (options.onError === 'error') return { ok: false, message }
+    return { ok: true, result: { kind: 'original', bytes: await fs.promises.readFile(model) }, warning: `${message}; emitting the original model` }
+  }
+}
+
+/** The files whose change must rebuild the model: itself and every sibling cfg it may pick up. */
+export function watchedFiles(model: string): { existing: string[]; missing: string[] } {
+  const existing = [model]
+  const missing: string[] = []
+  for (const cfg of siblingConfigs(model)) (fs.existsSync(cfg) ? existing : missing).push(cfg)
+  return { existing, missing }
+}
+
+/** `<model>.quant.json`'s file name (beside the emitted model) and its text. */
+export function reportFile(pending: PendingReport, emittedName: string, root: string): { fileName: string; source: string } {
+  const rel = (p: string) => path.relative(root, p).split(path.sep).join('/')
+  const report = { ...pending.report, input: rel(pending.model), config: pending.configFile ? rel(pending.configFile) : pending.report.config }
+  return {
+    fileName: `${emittedName.replace(/\.onnx$/i, '')}.quant.json`,
+    source: `${JSON.stringify(reportJson(report, emittedName), null, 2)}\n`,
+  }
+}

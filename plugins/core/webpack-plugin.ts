@@ -1,0 +1,90 @@
+import type { Compiler, LoaderContext } from 'webpack'
+import { createModelFilter } from './filter.js'
+import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
+import { ModelQuantizer, type QuantizeStats } from './quantize-asset.js'
+import { quantizeForBundler, reportFile, watchedFiles, type PendingReport } from './shared.js'
+import type { QuantizePluginApi } from './unplugin.js'
+
+const NAME = 'unplugin-quantize'
+
+// the module's buildInfo field holding its pending `.quant.json` (plain JSON, so webpack's
+// persistent cache serializes it)
+const REPORT_KEY = 'unpluginQuantizeReport'
+
+/**
+ * webpack plugin. Models are webpack asset modules (`type: 'asset/resource'`) whose content is
+ * the quantized bytes: the plugin supplies those bytes when webpack reads the file (the
+ * `readResource` hook, a Buffer end to end, no loader), so webpack hashes and names the file with
+ * its own `assetModuleFilename`. `import url from './m.onnx'` and
+ * `new URL('./m.onnx', import.meta.url)` both work.
+ */
+export class QuantizeWebpackPlugin {
+  readonly name = NAME
+  readonly api: QuantizePluginApi
+  private readonly options: ResolvedOptions
+  private readonly stats: QuantizeStats = { quantized: 0, reused: 0, passedThrough: 0, failed: 0 }
+
+  constructor(userOptions?: Options) {
+    // validated now: a wrong option fails where the config is loaded
+    this.options = resolveOptions(userOptions)
+    this.api = { stats: () => ({ ...this.stats }) }
+  }
+
+  apply(compiler: Compiler): void {
+    const options = this.options
+    const root = compiler.context
+    const accepts = createModelFilter(root, options.include, options.exclude)
+    const isModel = (file: string): boolean => /\.onnx$/i.test(file) && accepts(file)
+    let quantizer: ModelQuantizer | null = null
+    let warn: (message: string) => void = (message) => console.warn(`[${NAME}] ${message}`)
+
+    // `import url from './m.onnx'` becomes an asset module; `new URL(...)` already is one
+    compiler.options.module.rules.push({ resource: isModel, type: 'asset/resource' })
+
+    const { NormalModule, Compilation, sources, WebpackError } = compiler.webpack
+
+    compiler.hooks.thisCompilation.tap(NAME, (compilation) => {
+      warn = (message) => compilation.warnings.push(new WebpackError(`[${NAME}] ${message}`))
+      quantizer ??= new ModelQuantizer(options, root, { warn: (message) => warn(message) }, this.stats)
+      const q = quantizer
+
+      NormalModule.getCompilationHooks(compilation).readResource.for(undefined).tapAsync(
+        // before webpack's own file reader (FileUriPlugin): a result here ends the hook
+        { name: NAME, stage: -10 },
+        (loaderContext: LoaderContext<unknown>, callback: (err: Error | null, result?: Buffer) => void) => {
+          const model = loaderContext.resourcePath
+          if (!isModel(model)) return callback(null)
+          const files = watchedFiles(model)
+          for (const f of files.existing) loaderContext.addDependency(f)
+          for (const f of files.missing) loaderContext.addMissingDependency(f)
+          quantizeForBundler(q, model, options, root).then((outcome) => {
+            if (!outcome.ok) return callback(new Error(outcome.message))
+            if (outcome.warning) loaderContext.emitWarning(new Error(outcome.warning))
+            const { result } = outcome
+            // kept on the module: webpack's memory and filesystem caches restore it with the module
+            const buildInfo = loaderContext._module?.buildInfo
+            if (buildInfo && result.kind === 'quantized' && options.reports.includes('json')) {
+              buildInfo[REPORT_KEY] = { model, configFile: result.configFile, report: result.report } satisfies PendingReport
+            }
+            callback(null, Buffer.from(result.bytes.buffer, result.bytes.byteOffset, result.bytes.byteLength))
+          }, (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))))
+        },
+      )
+
+      compilation.hooks.processAssets.tap({ name: NAME, stage: Compilation.PROCESS_ASSETS_STAGE_ADDITIONAL }, () => {
+        // the model's final (hashed) name is known only now; the report sits beside it
+        for (const module of compilation.modules) {
+          const pending = module.buildInfo?.[REPORT_KEY] as PendingReport | undefined
+          const fileName = module.buildInfo?.filename as string | undefined
+          if (!pending || typeof fileName !== 'string' || !compilation.getAsset(fileName)) continue
+          const report = reportFile(pending, fileName, root)
+          if (!compilation.getAsset(report.fileName)) compilation.emitAsset(report.fileName, new sources.RawSource(report.source))
+        }
+      })
+    })
+  }
+}
+
+export function quantizeWebpack(options?: Options): QuantizeWebpackPlugin {
+  return new QuantizeWebpackPlugin(options)
+}

@@ -1,0 +1,154 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { build } from 'esbuild'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import quantize, { type Options, type QuantizeStats } from '../plugins/esbuild.js'
+import { decodeModelProto } from '../src/onnx/codec.js'
+import { compareModels } from '../src/runtime/compare-models.js'
+import { generatedFeeds, inputSpecs } from '../src/runtime/feeds.js'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const models = path.join(here, '../node_modules/openwakeword-js/models')
+const FLOAT = path.join(models, 'hello_deepa.onnx')
+const OTHER = path.join(models, 'namaste_deepa.onnx')
+
+let dir: string
+let cacheDir: string
+let cfgFile: string
+
+beforeAll(() => {
+  fs.mkdirSync(path.join(here, '.tmp'), { recursive: true })
+  dir = fs.mkdtempSync(path.join(here, '.tmp/esbuild-'))
+  fs.cpSync(path.join(here, 'fixtures/esbuild-app'), dir, { recursive: true })
+  fs.copyFileSync(FLOAT, path.join(dir, 'hello_deepa.onnx'))
+  fs.copyFileSync(OTHER, path.join(dir, 'other.onnx'))
+  cacheDir = path.join(dir, '.cache')
+  cfgFile = path.join(dir, 'hello_deepa.onnx.cfg')
+})
+
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true })
+})
+
+interface Built {
+  files: Map<string, Buffer>
+  stats: QuantizeStats
+  warnings: string[]
+}
+
+function writeCfg(bits: number | string): void {
+  fs.writeFileSync(cfgFile, `[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=${bits}\n`)
+}
+
+/** One bundle of the fixture with a fresh plugin (as a new esbuild process would). */
+async function esbuildBuild(options: Options = {}): Promise<Built> {
+  const plugin = quantize({ cacheDir, verify: false, ...options })
+  const outDir = path.join(dir, 'dist')
+  fs.rmSync(outDir, { recursive: true, force: true })
+  const result = await build({
+    absWorkingDir: dir,
+    entryPoints: ['main.js'],
+    bundle: true,
+    format: 'esm',
+    outdir: outDir,
+    assetNames: 'assets/[name]-[hash]',
+    logLevel: 'silent',
+    plugins: [plugin],
+  })
+  const files = new Map<string, Buffer>()
+  for (const rel of fs.readdirSync(outDir, { recursive: true, encoding: 'utf8' })) {
+    const abs = path.join(outDir, rel)
+    if (fs.statSync(abs).isFile()) files.set(rel.split(path.sep).join('/'), fs.readFileSync(abs))
+  }
+  return { files, stats: plugin.api.stats(), warnings: result.warnings.map((w) => w.text) }
+}
+
+function cacheBlobs(name: string): Buffer[] {
+  return fs.readdirSync(cacheDir, { recursive: true, encoding: 'utf8' })
+    .filter((rel) => path.basename(rel) === name)
+    .map((rel) => fs.readFileSync(path.join(cacheDir, rel)))
+}
+
+const onnxFiles = (b: Built) => [...b.files.keys()].filter((f) => f.endsWith('.onnx'))
+const jsText = (b: Built) => [...b.files].filter(([f]) => f.endsWith('.js')).map(([, t]) => t.toString('utf8')).join('\n')
+const floatBytes = () => fs.readFileSync(FLOAT)
+
+describe('esbuild plugin', () => {
+  let first: Built
+  let quantName: string
+
+  beforeAll(async () => {
+    first = await esbuildBuild()
+    const float = floatBytes()
+    const other = fs.readFileSync(OTHER)
+    quantName = onnxFiles(first).find((f) => !first.files.get(f)!.equals(float) && !first.files.get(f)!.equals(other))!
+  })
+
+  it('emits the quantized model under a content-hashed .onnx name, bytes from the cache', () => {
+    expect(first.stats.quantized).toBe(1)
+    expect(quantName).toMatch(/^assets\/hello_deepa-[\w-]{6,}\.onnx$/)
+    const bytes = first.files.get(quantName)!
+    expect(bytes.equals(floatBytes())).toBe(false)
+    expect(bytes.length).toBeLessThan(floatBytes().length / 2)
+    const blobs = cacheBlobs('model.onnx')
+    expect(blobs).toHaveLength(1)
+    expect(bytes.equals(blobs[0]!)).toBe(true)
+  })
+
+  it('the emitted model runs in onnxruntime-node close to the float model', async () => {
+    const specs = inputSpecs(decodeModelProto(floatBytes()))
+    const samples = [1, 2, 3].map((seed) => generatedFeeds(specs, seed))
+    const result = await compareModels(FLOAT, new Uint8Array(first.files.get(quantName)!), samples)
+    expect(result.cosine).toBeGreaterThan(0.999)
+  })
+
+  it('the bundle refers to the hashed file; import and new URL share one asset', () => {
+    const js = jsText(first)
+    expect(js).toContain(`./${quantName}`)
+    expect(js).toMatch(/new URL\(\w+, import\.meta\.url\)/)
+    expect(onnxFiles(first).filter((f) => f.startsWith('assets/hello_deepa-'))).toEqual([quantName])
+  })
+
+  it('emits <name>.quant.json beside the model', () => {
+    const reportName = quantName.replace(/\.onnx$/, '.quant.json')
+    const report = JSON.parse(first.files.get(reportName)!.toString('utf8')) as Record<string, unknown>
+    expect(report).toMatchObject({ quantType: 'WEIGHT_QUANT', bitNum: 8, output: quantName, input: 'hello_deepa.onnx', config: 'hello_deepa.onnx.cfg' })
+    expect(report.sizeOut).toBe(first.files.get(quantName)!.length)
+  })
+
+  it('passes a model with no cfg and no defaultConfig through byte-identical', () => {
+    const other = fs.readFileSync(OTHER)
+    const emitted = onnxFiles(first).filter((f) => f.startsWith('assets/other-'))
+    expect(emitted).toHaveLength(1)
+    expect(first.files.get(emitted[0]!)!.equals(other)).toBe(true)
+    expect(first.files.has(emitted[0]!.replace(/\.onnx$/, '.quant.json'))).toBe(false)
+    expect(first.stats.passedThrough).toBe(1)
+    expect(jsText(first)).toContain(`./${emitted[0]!}`)
+  })
+
+  it('a second build quantizes nothing and emits the same files', async () => {
+    const second = await esbuildBuild()
+    expect(second.stats).toMatchObject({ quantized: 0, reused: 1 })
+    expect(second.files.get(quantName)?.equals(first.files.get(quantName)!)).toBe(true)
+  })
+
+  it('a broken cfg fails the build naming the cfg file; with onError warn it emits the original', async () => {
+    writeCfg(99)
+    try {
+      await expect(esbuildBuild()).rejects.toThrow(/hello_deepa\.onnx.*hello_deepa\.onnx\.cfg.*bit_num/s)
+      const warned = await esbuildBuild({ onError: 'warn' })
+      expect(warned.stats.failed).toBe(1)
+      const names = onnxFiles(warned).filter((f) => f.startsWith('assets/hello_deepa-'))
+      expect(names).toHaveLength(1)
+      expect(warned.files.get(names[0]!)!.equals(floatBytes())).toBe(true)
+      expect(warned.warnings.join('\n')).toMatch(/hello_deepa\.onnx\.cfg/)
+    } finally {
+      writeCfg(8)
+    }
+  })
+
+  it('options are checked when the plugin is created', () => {
+    expect(() => quantize({ onError: 'x' } as unknown as Options)).toThrow(/option 'onError' must be 'error' or 'warn'/)
+  })
+})

@@ -1,0 +1,178 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+import webpack, { type Stats } from 'webpack'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import quantize, { type Options, type QuantizeStats } from '../plugins/webpack.js'
+import { decodeModelProto } from '../src/onnx/codec.js'
+import { compareModels } from '../src/runtime/compare-models.js'
+import { generatedFeeds, inputSpecs } from '../src/runtime/feeds.js'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const models = path.join(here, '../node_modules/openwakeword-js/models')
+const FLOAT = path.join(models, 'hello_deepa.onnx')
+const OTHER = path.join(models, 'namaste_deepa.onnx')
+
+let dir: string
+let cacheDir: string
+let cfgFile: string
+
+beforeAll(() => {
+  fs.mkdirSync(path.join(here, '.tmp'), { recursive: true })
+  dir = fs.mkdtempSync(path.join(here, '.tmp/webpack-'))
+  fs.cpSync(path.join(here, 'fixtures/webpack-app'), dir, { recursive: true })
+  fs.copyFileSync(FLOAT, path.join(dir, 'hello_deepa.onnx'))
+  fs.copyFileSync(OTHER, path.join(dir, 'other.onnx'))
+  cacheDir = path.join(dir, '.cache')
+  cfgFile = path.join(dir, 'hello_deepa.onnx.cfg')
+})
+
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true })
+})
+
+interface Built {
+  files: Map<string, Buffer>
+  stats: QuantizeStats
+  warnings: string[]
+}
+
+function writeCfg(bits: number | string): void {
+  fs.writeFileSync(cfgFile, `[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=${bits}\n`)
+}
+
+/** One production build of the fixture with a fresh plugin (as a new `webpack` process would). */
+async function webpackBuild(options: Options = {}, persistentCache = false): Promise<Built> {
+  const plugin = quantize({ cacheDir, verify: false, ...options })
+  const outDir = path.join(dir, 'dist')
+  fs.rmSync(outDir, { recursive: true, force: true })
+  const compiler = webpack({
+    mode: 'production',
+    context: dir,
+    entry: './main.js',
+    output: { path: outDir, filename: 'main.js', assetModuleFilename: 'assets/[name]-[contenthash][ext]' },
+    optimization: { minimize: false },
+    plugins: [plugin],
+    infrastructureLogging: { level: 'none' },
+    cache: persistentCache ? { type: 'filesystem', cacheDirectory: path.join(dir, '.webpack-cache') } : false,
+  })
+  const stats = await new Promise<Stats>((resolve, reject) => compiler.run((err, s) => (err ? reject(err) : resolve(s!))))
+  await new Promise<void>((resolve) => compiler.close(() => resolve()))
+  if (stats.hasErrors()) throw new Error(stats.toJson({ all: false, errors: true }).errors!.map((e) => e.message).join('\n'))
+  const files = new Map<string, Buffer>()
+  for (const rel of fs.readdirSync(outDir, { recursive: true, encoding: 'utf8' })) {
+    const abs = path.join(outDir, rel)
+    if (fs.statSync(abs).isFile()) files.set(rel.split(path.sep).join('/'), fs.readFileSync(abs))
+  }
+  const warnings = stats.toJson({ all: false, warnings: true }).warnings!.map((w) => w.message)
+  return { files, stats: plugin.api.stats(), warnings }
+}
+
+function cacheBlobs(name: string): Buffer[] {
+  return fs.readdirSync(cacheDir, { recursive: true, encoding: 'utf8' })
+    .filter((rel) => path.basename(rel) === name)
+    .map((rel) => fs.readFileSync(path.join(cacheDir, rel)))
+}
+
+const onnxFiles = (b: Built) => [...b.files.keys()].filter((f) => f.endsWith('.onnx'))
+const jsText = (b: Built) => [...b.files].filter(([f]) => f.endsWith('.js')).map(([, t]) => t.toString('utf8')).join('\n')
+const floatBytes = () => fs.readFileSync(FLOAT)
+
+describe('webpack plugin', () => {
+  let first: Built
+  let quantName: string
+
+  beforeAll(async () => {
+    first = await webpackBuild()
+    const float = floatBytes()
+    const other = fs.readFileSync(OTHER)
+    quantName = onnxFiles(first).find((f) => !first.files.get(f)!.equals(float) && !first.files.get(f)!.equals(other))!
+  })
+
+  it('emits the quantized model under a content-hashed .onnx name, bytes from the cache', () => {
+    expect(first.stats.quantized).toBe(1)
+    expect(quantName).toMatch(/^assets\/hello_deepa-[\w-]{6,}\.onnx$/)
+    const bytes = first.files.get(quantName)!
+    expect(bytes.equals(floatBytes())).toBe(false)
+    expect(bytes.length).toBeLessThan(floatBytes().length / 2)
+    const blobs = cacheBlobs('model.onnx')
+    expect(blobs).toHaveLength(1)
+    expect(bytes.equals(blobs[0]!)).toBe(true)
+  })
+
+  it('the emitted model runs in onnxruntime-node close to the float model', async () => {
+    const specs = inputSpecs(decodeModelProto(floatBytes()))
+    const samples = [1, 2, 3].map((seed) => generatedFeeds(specs, seed))
+    const result = await compareModels(FLOAT, new Uint8Array(first.files.get(quantName)!), samples)
+    expect(result.cosine).toBeGreaterThan(0.999)
+  })
+
+  it('the bundle refers to the hashed file; import and new URL share one asset', () => {
+    expect(jsText(first)).toContain(quantName)
+    expect(onnxFiles(first).filter((f) => f.startsWith('assets/hello_deepa-'))).toEqual([quantName])
+  })
+
+  it('emits <name>.quant.json beside the model', () => {
+    const reportName = quantName.replace(/\.onnx$/, '.quant.json')
+    const report = JSON.parse(first.files.get(reportName)!.toString('utf8')) as Record<string, unknown>
+    expect(report).toMatchObject({ quantType: 'WEIGHT_QUANT', bitNum: 8, output: quantName, input: 'hello_deepa.onnx', config: 'hello_deepa.onnx.cfg' })
+    expect(report.sizeOut).toBe(first.files.get(quantName)!.length)
+  })
+
+  it('passes a model with no cfg and no defaultConfig through byte-identical', () => {
+    const other = fs.readFileSync(OTHER)
+    const emitted = onnxFiles(first).filter((f) => f.startsWith('assets/other-'))
+    expect(emitted).toHaveLength(1)
+    expect(first.files.get(emitted[0]!)!.equals(other)).toBe(true)
+    expect(first.files.has(emitted[0]!.replace(/\.onnx$/, '.quant.json'))).toBe(false)
+    expect(first.stats.passedThrough).toBe(1)
+    expect(jsText(first)).toContain(emitted[0]!)
+  })
+
+  it('a second build quantizes nothing and emits the same files', async () => {
+    const second = await webpackBuild()
+    expect(second.stats).toMatchObject({ quantized: 0, reused: 1 })
+    expect(second.files.get(quantName)?.equals(first.files.get(quantName)!)).toBe(true)
+  })
+
+  it("with webpack's filesystem cache, a warm build still emits the report", async () => {
+    const cold = await webpackBuild({}, true)
+    expect(cold.stats).toMatchObject({ quantized: 0, reused: 1 })
+    const warm = await webpackBuild({}, true)
+    // the module came from webpack's cache: the plugin did not even look at the model
+    expect(warm.stats).toMatchObject({ quantized: 0, reused: 0 })
+    expect(warm.files.get(quantName)?.equals(first.files.get(quantName)!)).toBe(true)
+    const report = JSON.parse(warm.files.get(quantName.replace(/\.onnx$/, '.quant.json'))!.toString('utf8')) as Record<string, unknown>
+    expect(report).toMatchObject({ bitNum: 8, output: quantName, config: 'hello_deepa.onnx.cfg' })
+  })
+
+  it('a broken cfg fails the build naming the cfg file; with onError warn it emits the original', async () => {
+    writeCfg(99)
+    try {
+      await expect(webpackBuild()).rejects.toThrow(/hello_deepa\.onnx.*hello_deepa\.onnx\.cfg.*bit_num/s)
+      const warned = await webpackBuild({ onError: 'warn' })
+      expect(warned.stats.failed).toBe(1)
+      const names = onnxFiles(warned).filter((f) => f.startsWith('assets/hello_deepa-'))
+      expect(names).toHaveLength(1)
+      expect(warned.files.get(names[0]!)!.equals(floatBytes())).toBe(true)
+      expect(warned.warnings.join('\n')).toMatch(/hello_deepa\.onnx\.cfg/)
+    } finally {
+      writeCfg(8)
+    }
+  })
+
+  it('options are checked when the plugin is created', () => {
+    expect(() => quantize({ onError: 'x' } as unknown as Options)).toThrow(/option 'onError' must be 'error' or 'warn'/)
+  })
+})
+
+describe('webpack entry', () => {
+  // `npm test` builds dist first; a bare vitest run before any build skips this
+  const dist = path.join(here, '../dist/plugins/webpack.js')
+  it.skipIf(!fs.existsSync(dist))('is require()-able from CommonJS (built dist)', () => {
+    const mod = createRequire(import.meta.url)(dist) as { default: unknown; quantize: unknown }
+    expect(typeof mod.quantize).toBe('function')
+    expect(mod.default).toBe(mod.quantize)
+  })
+})
