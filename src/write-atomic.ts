@@ -2,6 +2,17 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fsReason as sharedReason } from './fs-reason.js'
 
+/** Write and fsync, so that a crash right after the rename cannot leave an empty file in place. */
+function writeDurably(file: string, bytes: Uint8Array | string): void {
+  const fd = fs.openSync(file, 'w')
+  try {
+    fs.writeFileSync(fd, bytes)
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
 /**
  * Write files so that each either appears complete or not at all: every file goes to a temp name
  * in its target folder first (same file system, so rename is atomic), and only when all are
@@ -17,7 +28,7 @@ export function writeFilesAtomic(files: { path: string; bytes: Uint8Array | stri
       const dest = path.resolve(f.path)
       const tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`)
       temps.push({ tmp, dest })
-      fs.writeFileSync(tmp, f.bytes)
+      writeDurably(tmp, f.bytes)
     }
     // a folder in the way is the one thing that makes a rename fail here; find it before the
     // first rename, so that no file is in place when another cannot be
