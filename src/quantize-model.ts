@@ -263,6 +263,8 @@ interface RealSamples {
  */
 function realSamples(reference: string | Uint8Array, cfg: QuantConfig, given: Feeds[] | undefined, warnings: string[]): RealSamples | null {
   if (given) return { samples: given, inputs: 'given' }
+  // only calibration data counts; do not build generated inputs just to throw them away
+  if (cfg.dataPreprocess?.inputType !== 'BIN') return null
   try {
     const { samples, inputs } = verificationSamples(reference, cfg, 8)
     return inputs === 'calibration' ? { samples, inputs } : null
