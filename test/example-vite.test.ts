@@ -16,6 +16,8 @@ const outDir = path.join(here, '.tmp/example-vite-dist')
 let files: Map<string, Buffer>
 let modelName: string
 let input: Float32Array
+// models/det.float.onnx: the page's fp32 reference, which vite.config.js excludes from quantization
+const isFloatCopy = (f: string): boolean => /^assets\/det\.float-[\w-]{6,}\.onnx$/.test(f)
 
 async function run(session: { run(feeds: Record<string, unknown>): Promise<Record<string, { data: unknown }>>; outputNames: readonly string[] }, tensor: unknown): Promise<Float32Array> {
   const out = await session.run({ x: tensor })
@@ -50,7 +52,7 @@ beforeAll(async () => {
     const abs = path.join(outDir, rel)
     if (fs.statSync(abs).isFile()) files.set(rel.split(path.sep).join('/'), fs.readFileSync(abs))
   }
-  modelName = [...files.keys()].find((f) => f.endsWith('.onnx'))!
+  modelName = [...files.keys()].find((f) => f.endsWith('.onnx') && !isFloatCopy(f))!
   // the sample page, preprocessed as main.js does (it is 640 x 640 already)
   const { data, info } = await sharp(path.join(exampleDir, 'sample.png')).removeAlpha().raw().toBuffer({ resolveWithObject: true })
   const plane = info.width * info.height
@@ -60,8 +62,14 @@ beforeAll(async () => {
 
 describe('examples/vite', () => {
   it('emits the quantized detector under a hashed name, with its report', () => {
-    expect([...files.keys()].filter((f) => f.endsWith('.onnx'))).toEqual([modelName])
+    const models = [...files.keys()].filter((f) => f.endsWith('.onnx'))
+    expect(models.filter((f) => !isFloatCopy(f))).toEqual([modelName])
     expect(modelName).toMatch(/^assets\/det-[\w-]{6,}\.onnx$/)
+    // the excluded fp32 copy is emitted byte for byte, without a report
+    const float = models.filter(isFloatCopy)
+    expect(float).toHaveLength(1)
+    expect(files.get(float[0]!)!.equals(fs.readFileSync(DET_SOURCE))).toBe(true)
+    expect([...files.keys()].filter((f) => f.endsWith('.quant.json'))).toHaveLength(1)
     const bytes = files.get(modelName)!
     expect(bytes.length).toBeLessThan(fs.statSync(DET_SOURCE).size / 2)
     const report = JSON.parse(files.get(modelName.replace(/\.onnx$/, '.quant.json'))!.toString('utf8')) as { output: string; input: string; bitNum: number; cosineSimilarity: number; sizeOut: number }

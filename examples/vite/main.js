@@ -1,5 +1,7 @@
-// Runs the (build-time quantized) PP-OCRv4 text detector on a sample page with onnxruntime-web
-// and draws its text-probability map over the image.
+// Runs the (build-time quantized) PP-OCRv4 text detector on a sample page with onnxruntime-web,
+// draws its text-probability map over the image, runs the fp32 model on the same input and shows
+// the cosine similarity of the two maps. The numbers are also on window.__quantizeResult
+// (test/browser-example.test.ts reads them in headless Chromium).
 import * as ort from 'onnxruntime-web/wasm'
 // onnxruntime-web's wasm binary and its Emscripten JS glue, as hashed assets of this build.
 // The glue is also inlined in the package's bundle, but pointing wasmPaths.mjs at a file of its
@@ -8,6 +10,8 @@ import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.wasm?url'
 import glueUrl from 'onnxruntime-web/ort-wasm-simd-threaded.mjs?url'
 // The plugin quantizes this model (models/det.onnx.cfg) and emits it under a hashed name.
 import modelUrl from './models/det.onnx'
+// The same model left in fp32 (vite.config.js excludes *.float.onnx): the reference.
+import floatUrl from './models/det.float.onnx'
 // Rendered by `npm run demo` (scripts/demo.ts) with the same text renderer as the tests.
 import sampleUrl from './sample.png'
 
@@ -41,6 +45,36 @@ function toTensor({ data, width, height }) {
   return new ort.Tensor('float32', out, [1, 3, height, width])
 }
 
+async function fetchBytes(url) {
+  const r = await fetch(url)
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`)
+  return new Uint8Array(await r.arrayBuffer())
+}
+
+function cosine(a, b) {
+  let dot = 0
+  let na = 0
+  let nb = 0
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i]
+    na += a[i] * a[i]
+    nb += b[i] * b[i]
+  }
+  return dot / Math.sqrt(na * nb)
+}
+
+/** Runs the model once on `input`; returns its first output and the run time. */
+async function runModel(bytes, input) {
+  const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] })
+  try {
+    const t0 = performance.now()
+    const out = await session.run({ [session.inputNames[0]]: input })
+    return { prob: out[session.outputNames[0]], ms: performance.now() - t0 }
+  } finally {
+    await session.release()
+  }
+}
+
 function drawMask(canvas, img, prob, width, height) {
   const ctx = canvas.getContext('2d')
   canvas.width = width
@@ -72,16 +106,13 @@ async function showReport() {
 async function main() {
   $('model-url').href = modelUrl
   $('model-url').textContent = modelUrl
+  $('float-url').href = floatUrl
+  $('float-url').textContent = floatUrl
   void showReport()
 
-  const [img, modelBytes] = await Promise.all([
-    loadImage(sampleUrl),
-    fetch(modelUrl).then((r) => {
-      if (!r.ok) throw new Error(`${modelUrl}: HTTP ${r.status}`)
-      return r.arrayBuffer()
-    }),
-  ])
+  const [img, modelBytes, floatBytes] = await Promise.all([loadImage(sampleUrl), fetchBytes(modelUrl), fetchBytes(floatUrl)])
   $('model-size').textContent = `${(modelBytes.byteLength / 1e6).toFixed(2)} MB`
+  $('float-size').textContent = `${(floatBytes.byteLength / 1e6).toFixed(2)} MB`
 
   const input = $('input')
   input.width = SIZE
@@ -90,17 +121,20 @@ async function main() {
   ctx.drawImage(img, 0, 0, SIZE, SIZE) // resize to the model's 640 x 640
   const feeds = { x: toTensor(ctx.getImageData(0, 0, SIZE, SIZE)) }
 
-  status('creating session…')
-  const session = await ort.InferenceSession.create(new Uint8Array(modelBytes), { executionProviders: ['wasm'] })
-  status('running…')
-  const t0 = performance.now()
-  const out = await session.run({ [session.inputNames[0]]: feeds.x })
-  const ms = performance.now() - t0
-  const prob = out[session.outputNames[0]] // [1, 1, 640, 640]
+  status('running the quantized model…')
+  const { prob, ms } = await runModel(modelBytes, feeds.x) // [1, 1, 640, 640]
   const [, , h, w] = prob.dims
   drawMask($('overlay'), img, prob.data, w, h)
-  const text = Array.from(prob.data).filter((v) => v > 0.3).length
-  status(`done in ${ms.toFixed(0)} ms (${ort.env.wasm.numThreads} thread${ort.env.wasm.numThreads === 1 ? '' : 's'}); ${(100 * text / (w * h)).toFixed(1)}% of pixels are text (p > 0.3)`)
+  const textPixels = prob.data.filter((v) => v > 0.3).length
+  const threads = `${ort.env.wasm.numThreads} thread${ort.env.wasm.numThreads === 1 ? '' : 's'}`
+  status(`quantized model done in ${ms.toFixed(0)} ms (${threads}); running the fp32 model…`)
+
+  const float = await runModel(floatBytes, feeds.x)
+  const cos = cosine(prob.data, float.prob.data)
+  const floatText = float.prob.data.filter((v) => v > 0.3).length
+  $('cosine').textContent = `${cos.toFixed(6)} (text pixels: ${textPixels} quantized, ${floatText} fp32)`
+  status(`done: quantized ${ms.toFixed(0)} ms, fp32 ${float.ms.toFixed(0)} ms (${threads}); ${(100 * textPixels / (w * h)).toFixed(1)}% of pixels are text (p > 0.3)`)
+  window.__quantizeResult = { cosine: cos, quantizedBytes: modelBytes.byteLength, floatBytes: floatBytes.byteLength, textPixels, floatTextPixels: floatText, ms, floatMs: float.ms, modelUrl, floatUrl, threads: ort.env.wasm.numThreads }
   document.body.dataset.done = 'true'
 }
 

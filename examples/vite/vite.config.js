@@ -9,6 +9,8 @@ export default {
     quantize({
       // verify: run fp32 and int8 in onnxruntime-node and put the cosine in <model>.quant.json
       verify: true,
+      // the fp32 copy the page compares against (models/det.float.onnx) is emitted unchanged
+      exclude: ['**/*.float.onnx'],
       // relative to this folder: share the repository's cache instead of examples/vite/node_modules
       cacheDir: '../../node_modules/.cache/unplugin-quantize',
     }),
