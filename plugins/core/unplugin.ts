@@ -4,6 +4,7 @@ import { createUnplugin, type UnpluginInstance, type VitePlugin } from 'unplugin
 import { reportJson } from '../../src/report/report-json.js'
 import type { QuantizeReport } from '../../src/quantize-model.js'
 import { describeError } from './describe-error.js'
+import { DevModels, type DevServerLike } from './dev-server.js'
 import { createModelFilter } from './filter.js'
 import { siblingConfigs } from './find-config.js'
 import { rewriteNewUrl } from './rewrite-new-url.js'
@@ -58,6 +59,9 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
   const stats: QuantizeStats = { quantized: 0, reused: 0, passedThrough: 0, failed: 0 }
   let root = process.cwd()
   let serve = false
+  let base = '/'
+  // Vite dev only: models served from memory by a middleware (`emitFile` does not exist there)
+  let dev: DevModels | null = null
   let quantizer: ModelQuantizer | null = null
   let accepts: (file: string) => boolean = () => false
   let reports: PendingReport[] = []
@@ -75,8 +79,7 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       reports = []
     },
     async resolveId(this: BundlerContext, source: string, importer: string | undefined): Promise<string | null> {
-      // dev: Vite serves the float model as a plain asset (assetsInclude); see README
-      if (serve || source.startsWith(PREFIX)) return null
+      if (source.startsWith(PREFIX)) return null
       const file = modelRequest(source)
       if (file === null) return null
       const resolved = await this.resolve(file, importer, { skipSelf: true })
@@ -87,6 +90,12 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
     async load(this: BundlerContext, id: string): Promise<string | null> {
       if (!id.startsWith(PREFIX) || !quantizer) return null
       const model = id.slice(PREFIX.length)
+      if (dev) {
+        // quantized when the module first loads, then held until an input changes on disk
+        const outcome = await dev.ensure(model)
+        if (!outcome.ok) this.error(outcome.message)
+        return `export default ${JSON.stringify(outcome.entry.url)}`
+      }
       // rebuild in watch mode when the model or its cfg changes
       this.addWatchFile(model)
       for (const cfg of siblingConfigs(model)) if (fs.existsSync(cfg)) this.addWatchFile(cfg)
@@ -108,7 +117,7 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       return `export default import.meta.ROLLUP_FILE_URL_${referenceId}`
     },
     transform(this: BundlerContext, code: string, id: string): { code: string; map: null } | null {
-      if (serve || id.startsWith('\0') || !/\.(?:[cm]?[jt]sx?|vue|svelte)(?:\?|$)/.test(id)) return null
+      if (id.startsWith('\0') || !/\.(?:[cm]?[jt]sx?|vue|svelte)(?:\?|$)/.test(id)) return null
       const rewritten = rewriteNewUrl(code)
       return rewritten === null ? null : { code: rewritten, map: null }
     },
@@ -128,10 +137,30 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
     ...hooks,
     // `.onnx` is not a Vite asset type: without this, `new URL('./m.onnx', import.meta.url)` and
     // models this plugin leaves alone (exclude) would be parsed as JavaScript
-    config: () => ({ assetsInclude: ['**/*.onnx'] }),
-    configResolved(config: { root: string; command: 'build' | 'serve' }): void {
+    config: (config: { root?: string }) => ({
+      assetsInclude: ['**/*.onnx'],
+      // the cache never sits in a watched folder: writing it must not trigger anything
+      server: { watch: { ignored: [path.join(path.resolve(config.root ?? process.cwd(), options.cacheDir), '**')] } },
+    }),
+    configResolved(config: { root: string; command: 'build' | 'serve'; base: string }): void {
       root = config.root
       serve = config.command === 'serve'
+      base = /^\/(?:.*\/)?$/.test(config.base) ? config.base : '/'
+    },
+    configureServer(server: DevServerLike): void {
+      dev = new DevModels({
+        options,
+        root,
+        base,
+        moduleId: (model) => PREFIX + model,
+        quantizer: () => (quantizer ??= new ModelQuantizer(options, root, { warn: (message) => warn(message) }, stats)),
+        warn: (message) => warn(message),
+        ignored: [path.resolve(root, options.cacheDir)],
+      })
+      dev.attach(server)
+    },
+    async closeBundle(): Promise<void> {
+      if (serve) await dev?.close()
     },
   }
 
