@@ -33,3 +33,18 @@ export function nearestName(name: string, candidates: Iterable<string>): string 
   }
   return bestDistance <= limit ? best : null
 }
+
+/**
+ * Up to `count` candidates close enough to be plausible typos of `name`, nearest first (for
+ * node names, where several layers often differ by one digit).
+ */
+export function nearestNames(name: string, candidates: Iterable<string>, count = 3): string[] {
+  const wanted = name.toLowerCase()
+  const limit = Math.max(2, Math.floor(wanted.length / 3))
+  const scored: { candidate: string; distance: number }[] = []
+  for (const candidate of candidates) {
+    const distance = editDistance(wanted, candidate.toLowerCase())
+    if (distance <= limit) scored.push({ candidate, distance })
+  }
+  return scored.sort((a, b) => a.distance - b.distance).slice(0, count).map((s) => s.candidate)
+}

@@ -1,4 +1,4 @@
-import { nearestName } from '../cfg/nearest-name.js'
+import { nearestNames } from '../cfg/nearest-name.js'
 import { allGraphScopes, allNames, opsetVersion } from '../onnx/graph-walk.js'
 import type { ModelProto } from '../onnx/onnx-types.js'
 import { checkedFloatLength, type ExternalDataSource, tensorToFloat32 } from '../onnx/tensor-data.js'
@@ -106,8 +106,8 @@ export function planWeights(model: ModelProto, ext: ExternalDataSource | undefin
   for (const { graph } of allGraphScopes(model)) for (const n of graph.node ?? []) if (n.name) nodeNames.add(n.name)
   for (const name of skipNames) {
     if (nodeNames.has(name)) continue
-    const near = nearestName(name, nodeNames)
-    warnings.push(`skip_quant_node: no node is named '${name}'${near ? `; did you mean '${near}'?` : ''}`)
+    const near = nearestNames(name, nodeNames)
+    warnings.push(`skip_quant_node: no node is named '${name}'${near.length ? `; did you mean ${near.map((n) => `'${n}'`).join(', ')}?` : ''}`)
   }
   const sites = findWeightSites(model)
   // Cast takes an integer `to` from opset 6 and Sub/Mul broadcast like numpy from opset 7.
