@@ -413,5 +413,8 @@ ${perOutputTable}
 
 ${sizesTable}
 `
-fs.writeFileSync(args.out, md)
+// keep the section `npm run bench:large` maintains (bench/large-model.ts)
+const previous = fs.existsSync(args.out) ? fs.readFileSync(args.out, 'utf8') : ''
+const large = /<!-- large-model -->[\s\S]*<!-- \/large-model -->\n?/.exec(previous)?.[0]
+fs.writeFileSync(args.out, large ? `${md.trimEnd()}\n\n${large}` : md)
 log(`wrote ${path.relative(process.cwd(), args.out)} in ${elapsed.toFixed(0)} s`)

@@ -115,8 +115,15 @@ export function tensorToFloat32(t: TensorProto, ext?: ExternalDataSource, scratc
 export function checkedFloatLength(t: TensorProto, ext?: ExternalDataSource): number {
   const type = t.data_type ?? 0
   const n = elementCount(tensorDims(t))
-  const raw = rawBytes(t, ext)
   const width = elementBytes(type)
+  const declared = isExternal(t) ? externalEntry(t, 'length') : undefined
+  if (declared !== undefined && ext) {
+    // external data: the declared length says it (the loader checked it against the file) without
+    // reading gigabytes just to count them
+    if (width === undefined || Number(declared) !== n * width) throw new TensorDataError(`tensor '${t.name}': external length ${declared} for ${n} elements of ${width ?? '?'} bytes`)
+    return n
+  }
+  const raw = rawBytes(t, ext)
   if (raw) {
     if (width === undefined || raw.byteLength !== n * width) throw new TensorDataError(`tensor '${t.name}': ${raw.byteLength} data bytes for ${n} elements of ${width ?? '?'} bytes`)
     return n
