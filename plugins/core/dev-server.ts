@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import path from 'node:path'
 import type { FSWatcher } from 'chokidar'
 import type { QuantizeReport } from '../../src/quantize-model.js'
+import { renderReportHtml, type ReportModel } from './build-report.js'
 import type { ResolvedOptions } from './options.js'
 import type { ModelQuantizer } from './quantize-asset.js'
 import { quantizeForBundler, reportFile } from './shared.js'
@@ -59,8 +60,6 @@ export interface DevModelsContext {
 }
 
 const DEBOUNCE_MS = 80
-
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
 function send(res: ServerResponse, status: number, type: string, body: string | Uint8Array, head: boolean, extra: Record<string, string> = {}): void {
   const buf = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body.buffer, body.byteOffset, body.byteLength)
@@ -120,7 +119,6 @@ export class DevModels {
   private async compute(model: string): Promise<DevOutcome> {
     const { options, root } = this.ctx
     const quantizer = this.ctx.quantizer()
-    const before = quantizer.stats.quantized
     const outcome = await quantizeForBundler(quantizer, model, options, root)
     // watch what this content depends on, whatever the outcome: fixing a broken cfg must be seen
     await this.watchInputs(model, quantizer)
@@ -162,7 +160,7 @@ export class DevModels {
       reportText,
       reportUrl,
       state: result.kind === 'quantized'
-        ? quantizer.stats.quantized > before ? 'quantized' : 'from cache'
+        ? result.cached ? 'from cache' : 'quantized'
         : warning ? 'failed (original served)' : 'no cfg (original)',
       warning,
     }
@@ -261,40 +259,30 @@ export class DevModels {
     return null
   }
 
+  /** The same page as the build's `quantize-report.html`, with links to what is served. */
   private async indexHtml(): Promise<string> {
-    const rows: string[] = []
+    const models: ReportModel[] = []
     const rel = (p: string) => path.relative(this.ctx.root, p).split(path.sep).join('/')
-    const kb = (n: number) => `${(n / 1024).toFixed(1)} KiB`
     for (const [model, pending] of this.outcomes) {
       const outcome = await pending.catch((err: unknown) => ({ ok: false as const, message: String(err) }))
       if (!outcome.ok) {
-        rows.push(`<tr><td>${escapeHtml(rel(model))}</td><td colspan="5" class="err">${escapeHtml(outcome.message)}</td><td>failed</td><td></td></tr>`)
+        models.push({ source: rel(model), emitted: null, config: null, kind: 'failed', report: null, sizeIn: 0, sizeOut: 0, status: 'failed', message: outcome.message })
         continue
       }
       const e = outcome.entry
-      const cosine = e.report?.cosineSimilarity
-      rows.push([
-        '<tr>',
-        `<td>${escapeHtml(rel(e.model))}</td>`,
-        `<td>${escapeHtml(e.config ?? 'none')}</td>`,
-        `<td>${e.report ? `${escapeHtml(e.report.quantType)} ${e.report.bitNum}-bit` : ''}</td>`,
-        `<td>${kb(e.sizeIn)}</td>`,
-        `<td>${kb(e.bytes.length)}</td>`,
-        `<td>${typeof cosine === 'number' ? cosine.toFixed(6) : e.kind === 'quantized' ? 'not verified' : ''}</td>`,
-        `<td>${escapeHtml(e.state)}</td>`,
-        `<td><a href="${escapeHtml(e.url)}">model</a>${e.reportUrl ? ` · <a href="${escapeHtml(e.reportUrl)}">.quant.json</a>` : ''}</td>`,
-        '</tr>',
-      ].join(''))
+      models.push({
+        source: rel(e.model),
+        emitted: e.url,
+        config: e.config,
+        kind: e.kind,
+        report: e.report,
+        sizeIn: e.sizeIn,
+        sizeOut: e.bytes.length,
+        status: e.state,
+        message: e.warning,
+        links: [{ label: 'model', href: e.url }, ...(e.reportUrl ? [{ label: '.quant.json', href: e.reportUrl }] : [])],
+      })
     }
-    const body = rows.length > 0
-      ? `<table><thead><tr><th>model</th><th>cfg</th><th>quantization</th><th>size before</th><th>size after</th><th>cosine</th><th>state</th><th>files</th></tr></thead><tbody>${rows.join('\n')}</tbody></table>`
-      : '<p>No model has been requested yet: open the app, then reload this page.</p>'
-    return `<!doctype html>
-<html><head><meta charset="utf-8"><title>unplugin-quantize</title>
-<style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}.err{color:#b00;white-space:pre-wrap}</style>
-</head><body><h1>unplugin-quantize</h1>
-${body}
-</body></html>
-`
+    return renderReportHtml(models, { title: 'unplugin-quantize', empty: 'No model has been requested yet: open the app, then reload this page.' })
   }
 }

@@ -1,11 +1,12 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { Loader, Plugin, PluginBuild } from 'esbuild'
+import { buildReportModel, HTML_REPORT_FILE, quantizeAndCollect, renderReportHtml, summaryTable, type CollectedModel, type ReportModel } from './build-report.js'
 import { createModelFilter } from './filter.js'
 import { resolveOptions, type Options } from './options.js'
 import { ModelQuantizer, type QuantizeStats } from './quantize-asset.js'
 import { rewriteNewUrl } from './rewrite-new-url.js'
-import { quantizeForBundler, reportFile, watchedFiles, type PendingReport } from './shared.js'
+import { reportFile, watchedFiles, type PendingReport } from './shared.js'
 import type { QuantizePluginApi } from './unplugin.js'
 
 const NAME = 'unplugin-quantize'
@@ -41,11 +42,13 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
       // the metafile maps each emitted model back to its source
       initial.metafile = true
       let reports = new Map<string, PendingReport>()
+      let collectedModels = new Map<string, CollectedModel>()
       let warn: (message: string) => void = (message) => console.warn(`[${NAME}] ${message}`)
       const q = (quantizer ??= new ModelQuantizer(options, root, { warn: (message) => warn(message) }, stats))
 
       build.onStart(() => {
         reports = new Map()
+        collectedModels = new Map()
       })
 
       // `./m.onnx?url` comes from the new-URL rewrite below (and from code written for Vite)
@@ -65,8 +68,9 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
         const model = args.path
         if (!accepts(model)) return undefined
         const files = watchedFiles(model)
-        const outcome = await quantizeForBundler(q, model, options, root)
+        const { outcome, collected } = await quantizeAndCollect(q, model, options, root)
         if (!outcome.ok) return { errors: [{ text: outcome.message }], watchFiles: files.existing }
+        if (collected) collectedModels.set(model, collected)
         const { result } = outcome
         if (result.kind === 'quantized' && options.reports.includes('json')) {
           reports.set(model, { model, configFile: result.configFile, report: result.report })
@@ -80,25 +84,39 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
       })
 
       build.onEnd(async (result) => {
-        if (reports.size === 0 || !result.metafile) return
+        if (collectedModels.size === 0 || !result.metafile) return
         const outdir = initial.outdir ? path.resolve(root, initial.outdir) : initial.outfile ? path.dirname(path.resolve(root, initial.outfile)) : root
-        for (const [output, meta] of Object.entries(result.metafile.outputs)) {
-          const inputs = Object.keys(meta.inputs)
-          if (inputs.length !== 1 || !output.toLowerCase().endsWith('.onnx')) continue
-          const pending = reports.get(path.resolve(root, inputs[0]!))
-          if (!pending) continue
-          const outAbs = path.resolve(root, output)
-          const emittedName = path.relative(outdir, outAbs).split(path.sep).join('/')
-          const report = reportFile(pending, emittedName, root)
-          const target = path.join(outdir, report.fileName)
-          const contents = new TextEncoder().encode(report.source)
+        const rel = (p: string) => path.relative(root, p).split(path.sep).join('/')
+        const models: ReportModel[] = []
+        const write = async (target: string, text: string): Promise<void> => {
+          const contents = new TextEncoder().encode(text)
           if (result.outputFiles) {
-            result.outputFiles.push({ path: target, contents, hash: '', get text() { return report.source } })
+            result.outputFiles.push({ path: target, contents, hash: '', get text() { return text } })
           } else {
             await fs.mkdir(path.dirname(target), { recursive: true })
             await fs.writeFile(target, contents)
           }
         }
+        for (const [output, meta] of Object.entries(result.metafile.outputs)) {
+          const inputs = Object.keys(meta.inputs)
+          if (inputs.length !== 1 || !output.toLowerCase().endsWith('.onnx')) continue
+          const source = path.resolve(root, inputs[0]!)
+          const outAbs = path.resolve(root, output)
+          const emittedName = path.relative(outdir, outAbs).split(path.sep).join('/')
+          const collected = collectedModels.get(source)
+          if (collected) models.push(buildReportModel(collected, emittedName, rel))
+          const pending = reports.get(source)
+          if (!pending) continue
+          const report = reportFile(pending, emittedName, root)
+          await write(path.join(outdir, report.fileName), report.source)
+        }
+        if (models.length === 0) return
+        models.sort((a, b) => a.source.localeCompare(b.source))
+        if (options.reports.includes('html')) {
+          await write(path.join(outdir, HTML_REPORT_FILE), renderReportHtml(models, { title: 'unplugin-quantize build report' }))
+        }
+        // esbuild has no logger for plugins: the console, unless the build asked for silence
+        if (initial.logLevel !== 'silent') console.log(`[${NAME}] ${models.length} model${models.length === 1 ? '' : 's'}:\n${summaryTable(models)}`)
       })
     },
   }

@@ -5,8 +5,11 @@ import { DEFAULT_CACHE_DIR } from '../../src/cache/index.js'
 /** A glob (`*`, `**`, `?`, matched against the path relative to the project root, or absolute), a RegExp, or a list of them. */
 export type FilterPattern = string | RegExp | readonly (string | RegExp)[]
 
-/** The reports the plugin can emit beside each quantized model. */
-export type ReportKind = 'json'
+/**
+ * The reports the plugin can emit: `'json'` is `<model>.quant.json` beside each quantized model,
+ * `'html'` one `quantize-report.html` for the whole build at the bundle's root.
+ */
+export type ReportKind = 'json' | 'html'
 
 export interface Options {
   /**
@@ -47,9 +50,10 @@ export interface Options {
    */
   onError?: 'error' | 'warn'
   /**
-   * Reports emitted beside each quantized model: `'json'` is `<model>.quant.json`. `false` or
+   * Reports to emit: `'json'` is `<model>.quant.json` beside each quantized model, `'html'` one
+   * self-contained `quantize-report.html` for the whole build at the bundle's root. `false` or
    * `[]` emits none.
-   * @default ['json']
+   * @default ['json', 'html']
    */
   reports?: readonly ReportKind[] | false
   /**
@@ -73,7 +77,7 @@ export interface ResolvedOptions {
 }
 
 const KNOWN = ['include', 'exclude', 'defaultConfig', 'cacheDir', 'cache', 'concurrency', 'onError', 'reports', 'verify'] as const
-const REPORT_KINDS: readonly ReportKind[] = ['json']
+const REPORT_KINDS: readonly ReportKind[] = ['json', 'html']
 
 export class OptionsError extends TypeError {
   override name = 'OptionsError'
@@ -132,7 +136,7 @@ export function resolveOptions(input: Options | undefined): ResolvedOptions {
     fail('concurrency', 'an integer >= 1', concurrency)
   }
   if (onError !== undefined && onError !== 'error' && onError !== 'warn') fail('onError', `'error' or 'warn'`, onError)
-  let reportList: readonly ReportKind[] = ['json']
+  let reportList: readonly ReportKind[] = ['json', 'html']
   if (reports === false) reportList = []
   else if (reports !== undefined) {
     if (!Array.isArray(reports) || reports.some((r) => !REPORT_KINDS.includes(r as ReportKind))) {

@@ -21,7 +21,7 @@ export interface QuantizeStats {
 }
 
 export type AssetResult =
-  | { kind: 'quantized'; bytes: Uint8Array; report: QuantizeReport; configFile: string | null }
+  | { kind: 'quantized'; bytes: Uint8Array; report: QuantizeReport; configFile: string | null; /** served from the cache without running the engine */ cached: boolean }
   | { kind: 'original'; bytes: Uint8Array }
 
 // Blob names in a cache entry. The report is the engine's raw report; the `.quant.json` is
@@ -108,7 +108,7 @@ export class ModelQuantizer {
       const bytes = blobs[MODEL_BLOB]
       const report = blobs[REPORT_BLOB]
       if (!bytes || !report) throw new QuantizeError(model, 'cache entry lacks model.onnx or report.json', 'runtime')
-      return { kind: 'quantized', bytes, report: JSON.parse(new TextDecoder().decode(report)) as QuantizeReport, configFile: config.kind === 'file' ? config.path : null }
+      return { kind: 'quantized', bytes, report: JSON.parse(new TextDecoder().decode(report)) as QuantizeReport, configFile: config.kind === 'file' ? config.path : null, cached: !computed }
     } catch (err) {
       this.stats.failed++
       throw err

@@ -3,13 +3,13 @@ import path from 'node:path'
 import { createUnplugin, type UnpluginInstance, type VitePlugin } from 'unplugin'
 import { reportJson } from '../../src/report/report-json.js'
 import type { QuantizeReport } from '../../src/quantize-model.js'
-import { describeError } from './describe-error.js'
+import { buildReportModel, HTML_REPORT_FILE, quantizeAndCollect, renderReportHtml, summaryTable, type CollectedModel } from './build-report.js'
 import { DevModels, type DevServerLike } from './dev-server.js'
 import { createModelFilter } from './filter.js'
 import { siblingConfigs } from './find-config.js'
 import { rewriteNewUrl } from './rewrite-new-url.js'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
-import { ModelQuantizer, type AssetResult, type QuantizeStats } from './quantize-asset.js'
+import { ModelQuantizer, type QuantizeStats } from './quantize-asset.js'
 
 export type { Options } from './options.js'
 export type { QuantizeStats } from './quantize-asset.js'
@@ -31,6 +31,8 @@ interface BundlerContext {
   addWatchFile(id: string): void
   error(message: string): never
   warn(message: string): void
+  /** Rollup >= 3.25 and Rolldown; absent in older bundlers. */
+  info?: (message: string) => void
 }
 
 // `\0` keeps other plugins (Vite's asset and JSON plugins among them) from treating the id as
@@ -53,6 +55,12 @@ interface PendingReport {
   report: QuantizeReport
 }
 
+/** A model emitted in this build, for `quantize-report.html` and the log's summary. */
+interface EmittedModel {
+  referenceId: string
+  collected: CollectedModel
+}
+
 function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInstance<Options | undefined, false>['raw']> {
   // validated now, not at build start: a wrong option fails where the config is loaded
   const options: ResolvedOptions = resolveOptions(userOptions)
@@ -65,6 +73,9 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
   let quantizer: ModelQuantizer | null = null
   let accepts: (file: string) => boolean = () => false
   let reports: PendingReport[] = []
+  let emitted: EmittedModel[] = []
+  // Vite's logger (configResolved); otherwise the bundler context's `info`, else the console
+  let viteInfo: ((message: string) => void) | null = null
   // the quantizer (and its cache) outlives a build in watch mode; its warnings go to the current one
   let warn: (message: string) => void = (message) => console.warn(`[unplugin-quantize] ${message}`)
 
@@ -77,6 +88,7 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       warn = (message) => this.warn(message)
       quantizer ??= new ModelQuantizer(options, root, { warn: (message) => warn(message) }, stats)
       reports = []
+      emitted = []
     },
     async resolveId(this: BundlerContext, source: string, importer: string | undefined): Promise<string | null> {
       if (source.startsWith(PREFIX)) return null
@@ -99,21 +111,16 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       // rebuild in watch mode when the model or its cfg changes
       this.addWatchFile(model)
       for (const cfg of siblingConfigs(model)) if (fs.existsSync(cfg)) this.addWatchFile(cfg)
-      let result: AssetResult
-      try {
-        result = await quantizer.process(model)
-      } catch (err) {
-        const found = quantizer.configOf(model)
-        const message = describeError(err, model, found?.kind === 'file' ? found.path : null, root)
-        if (options.onError === 'error') this.error(message)
-        this.warn(`${message}; emitting the original model`)
-        result = { kind: 'original', bytes: fs.readFileSync(model) }
-      }
+      const { outcome, collected } = await quantizeAndCollect(quantizer, model, options, root)
+      if (!outcome.ok) this.error(outcome.message)
+      if (outcome.warning) this.warn(outcome.warning)
+      const result = outcome.result
       // an asset with `name` gets the bundler's content-hashed file name (assets/m-<hash>.onnx)
       const referenceId = this.emitFile({ type: 'asset', name: path.basename(model), source: result.bytes })
       if (result.kind === 'quantized' && options.reports.includes('json')) {
         reports.push({ referenceId, model, configFile: result.configFile, report: result.report })
       }
+      if (collected) emitted.push({ referenceId, collected })
       return `export default import.meta.ROLLUP_FILE_URL_${referenceId}`
     },
     transform(this: BundlerContext, code: string, id: string): { code: string; map: null } | null {
@@ -130,6 +137,15 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
         const json = reportJson(report, fileName)
         this.emitFile({ type: 'asset', fileName: fileName.replace(/\.onnx$/, '') + '.quant.json', source: `${JSON.stringify(json, null, 2)}\n` })
       }
+      if (emitted.length === 0) return
+      const rel = (p: string) => path.relative(root, p).split(path.sep).join('/')
+      const models = emitted.map((e) => buildReportModel(e.collected, this.getFileName(e.referenceId), rel))
+      models.sort((a, b) => a.source.localeCompare(b.source))
+      if (options.reports.includes('html')) {
+        this.emitFile({ type: 'asset', fileName: HTML_REPORT_FILE, source: renderReportHtml(models, { title: 'unplugin-quantize build report' }) })
+      }
+      const info = viteInfo ?? (typeof this.info === 'function' ? (m: string) => this.info!(m) : (m: string) => console.log(m))
+      info(`[unplugin-quantize] ${models.length} model${models.length === 1 ? '' : 's'}:\n${summaryTable(models)}`)
     },
   }
 
@@ -142,8 +158,10 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       // the cache never sits in a watched folder: writing it must not trigger anything
       server: { watch: { ignored: [path.join(path.resolve(config.root ?? process.cwd(), options.cacheDir), '**')] } },
     }),
-    configResolved(config: { root: string; command: 'build' | 'serve'; base: string }): void {
+    configResolved(config: { root: string; command: 'build' | 'serve'; base: string; logger?: { info(message: string): void } }): void {
       root = config.root
+      const logger = config.logger
+      if (logger) viteInfo = (message) => logger.info(message)
       serve = config.command === 'serve'
       base = /^\/(?:.*\/)?$/.test(config.base) ? config.base : '/'
     },

@@ -1,8 +1,10 @@
 import type { Compiler, LoaderContext } from 'webpack'
+import path from 'node:path'
+import { buildReportModel, HTML_REPORT_FILE, quantizeAndCollect, renderReportHtml, summaryTable, type CollectedModel, type ReportModel } from './build-report.js'
 import { createModelFilter } from './filter.js'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
 import { ModelQuantizer, type QuantizeStats } from './quantize-asset.js'
-import { quantizeForBundler, reportFile, watchedFiles, type PendingReport } from './shared.js'
+import { reportFile, watchedFiles, type PendingReport } from './shared.js'
 import type { QuantizePluginApi } from './unplugin.js'
 
 const NAME = 'unplugin-quantize'
@@ -10,6 +12,8 @@ const NAME = 'unplugin-quantize'
 // the module's buildInfo field holding its pending `.quant.json` (plain JSON, so webpack's
 // persistent cache serializes it)
 const REPORT_KEY = 'unpluginQuantizeReport'
+// the module's buildInfo field with what `quantize-report.html` and the log summary show
+const COLLECTED_KEY = 'unpluginQuantizeModel'
 
 /**
  * webpack plugin. Models are webpack asset modules (`type: 'asset/resource'`) whose content is
@@ -57,7 +61,7 @@ export class QuantizeWebpackPlugin {
           const files = watchedFiles(model)
           for (const f of files.existing) loaderContext.addDependency(f)
           for (const f of files.missing) loaderContext.addMissingDependency(f)
-          quantizeForBundler(q, model, options, root).then((outcome) => {
+          quantizeAndCollect(q, model, options, root).then(({ outcome, collected }) => {
             if (!outcome.ok) return callback(new Error(outcome.message))
             if (outcome.warning) loaderContext.emitWarning(new Error(outcome.warning))
             const { result } = outcome
@@ -66,6 +70,7 @@ export class QuantizeWebpackPlugin {
             if (buildInfo && result.kind === 'quantized' && options.reports.includes('json')) {
               buildInfo[REPORT_KEY] = { model, configFile: result.configFile, report: result.report } satisfies PendingReport
             }
+            if (buildInfo && collected) buildInfo[COLLECTED_KEY] = collected
             callback(null, Buffer.from(result.bytes.buffer, result.bytes.byteOffset, result.bytes.byteLength))
           }, (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))))
         },
@@ -80,6 +85,22 @@ export class QuantizeWebpackPlugin {
           const report = reportFile(pending, fileName, root)
           if (!compilation.getAsset(report.fileName)) compilation.emitAsset(report.fileName, new sources.RawSource(report.source))
         }
+        const models: ReportModel[] = []
+        const rel = (p: string) => path.relative(root, p).split(path.sep).join('/')
+        for (const module of compilation.modules) {
+          const collected = module.buildInfo?.[COLLECTED_KEY] as CollectedModel | undefined
+          const fileName = module.buildInfo?.filename as string | undefined
+          if (!collected || typeof fileName !== 'string' || !compilation.getAsset(fileName)) continue
+          // restored from webpack's own cache: the plugin did not even look at the model
+          const fromWebpackCache = collected.kind === 'quantized' && !compilation.builtModules.has(module)
+          models.push(buildReportModel(collected, fileName, rel, fromWebpackCache ? 'cache hit (webpack cache)' : undefined))
+        }
+        if (models.length === 0) return
+        models.sort((a, b) => a.source.localeCompare(b.source))
+        if (options.reports.includes('html') && !compilation.getAsset(HTML_REPORT_FILE)) {
+          compilation.emitAsset(HTML_REPORT_FILE, new sources.RawSource(renderReportHtml(models, { title: 'unplugin-quantize build report' })))
+        }
+        compilation.getLogger(NAME).info(`${models.length} model${models.length === 1 ? '' : 's'}:\n${summaryTable(models)}`)
       })
     })
   }

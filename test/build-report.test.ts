@@ -1,0 +1,216 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { build as esbuild } from 'esbuild'
+import { build, createLogger, type Logger } from 'vite'
+import webpack, { type Stats } from 'webpack'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { renderReportHtml, summaryTable, type ReportModel } from '../plugins/core/build-report.js'
+import quantizeEsbuild from '../plugins/esbuild.js'
+import quantizeVite from '../plugins/vite.js'
+import quantizeWebpack from '../plugins/webpack.js'
+import type { QuantizeReport } from '../src/quantize-model.js'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const FLOAT = path.join(here, '../node_modules/openwakeword-js/models/hello_deepa.onnx')
+// every character HTML cares about, in a path the report shows
+const CFG = `cfgs/r&d <"8bit">'.cfg`
+
+let dir: string
+let cacheDir: string
+
+beforeAll(() => {
+  fs.mkdirSync(path.join(here, '.tmp'), { recursive: true })
+  dir = fs.mkdtempSync(path.join(here, '.tmp/report-'))
+  fs.writeFileSync(path.join(dir, 'index.html'), '<!doctype html><html><head><meta charset="utf-8"></head><body><script type="module" src="./main.js"></script></body></html>\n')
+  fs.writeFileSync(path.join(dir, 'main.js'), `import model from './hello_deepa.onnx'\ndocument.body.dataset.model = model\n`)
+  fs.copyFileSync(FLOAT, path.join(dir, 'hello_deepa.onnx'))
+  fs.mkdirSync(path.join(dir, 'cfgs'))
+  fs.writeFileSync(path.join(dir, CFG), '[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=8\n')
+  cacheDir = path.join(dir, '.cache')
+})
+
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true })
+})
+
+function readTree(outDir: string): Map<string, string> {
+  const files = new Map<string, string>()
+  for (const rel of fs.readdirSync(outDir, { recursive: true, encoding: 'utf8' })) {
+    const abs = path.join(outDir, rel)
+    if (fs.statSync(abs).isFile() && !rel.endsWith('.onnx')) files.set(rel.split(path.sep).join('/'), fs.readFileSync(abs, 'utf8'))
+  }
+  for (const rel of fs.readdirSync(outDir, { recursive: true, encoding: 'utf8' })) {
+    if (rel.endsWith('.onnx')) files.set(rel.split(path.sep).join('/'), '')
+  }
+  return files
+}
+
+async function viteBuild(): Promise<{ files: Map<string, string>; info: string[] }> {
+  const info: string[] = []
+  const logger: Logger = { ...createLogger('silent'), info: (msg) => void info.push(msg) }
+  const outDir = path.join(dir, 'dist-vite')
+  const plugin = quantizeVite({ cacheDir, defaultConfig: CFG, verify: true })
+  await build({ root: dir, configFile: false, logLevel: 'silent', customLogger: logger, plugins: [plugin], build: { outDir, emptyOutDir: true, minify: false } })
+  return { files: readTree(outDir), info }
+}
+
+function expectSelfContained(html: string): void {
+  expect(html).not.toMatch(/<script/i)
+  expect(html).not.toMatch(/https?:\/\//)
+  expect(html).not.toMatch(/\b(?:src|srcset)=/i)
+}
+
+describe('quantize-report.html (vite)', () => {
+  let first: Awaited<ReturnType<typeof viteBuild>>
+  let second: Awaited<ReturnType<typeof viteBuild>>
+  let modelName: string
+
+  beforeAll(async () => {
+    first = await viteBuild()
+    second = await viteBuild()
+    modelName = [...first.files.keys()].find((f) => /^assets\/hello_deepa-.*\.onnx$/.test(f))!
+  })
+
+  it('is emitted at the bundle root with the hashed model name, sizes, cosine and the cache state', () => {
+    expect(modelName).toBeDefined()
+    const html = first.files.get('quantize-report.html')!
+    expect(html).toBeDefined()
+    expect(html).toContain(modelName)
+    expect(html).toContain('hello_deepa.onnx')
+    const report = JSON.parse(first.files.get(modelName.replace(/\.onnx$/, '.quant.json'))!) as { sizes: { in: { raw: number }; out: { raw: number } }; cosineSimilarity: number }
+    expect(html).toContain(`${(report.sizes.in.raw / 1024).toFixed(1)} KiB`)
+    expect(html).toContain(`${(report.sizes.out.raw / 1024).toFixed(1)} KiB`)
+    expect(html).toContain('gzip')
+    expect(html).toContain('brotli')
+    expect(html).toContain(report.cosineSimilarity.toFixed(6))
+    expect(html).toContain('WEIGHT_QUANT 8-bit')
+    expect(html).toContain('cache miss')
+    expect(html).not.toContain('cache hit')
+    expect(html).toMatch(/<details><summary>\d+ quantized weights?/)
+  })
+
+  it('says "cache hit" on the second build', () => {
+    const html = second.files.get('quantize-report.html')!
+    expect(html).toContain('cache hit')
+    expect(html).not.toContain('cache miss')
+    expect(html).toContain(modelName)
+  })
+
+  it('escapes text and needs nothing outside the file', () => {
+    const html = first.files.get('quantize-report.html')!
+    expect(html).not.toContain(CFG)
+    expect(html).toContain('cfgs/r&#38;d &#60;&#34;8bit&#34;&#62;&#39;.cfg')
+    expectSelfContained(html)
+  })
+
+  it('logs one summary table through Vite\'s logger', () => {
+    const summary = first.info.find((m) => m.startsWith('[unplugin-quantize]'))
+    expect(summary).toBeDefined()
+    expect(summary).toContain('hello_deepa.onnx')
+    expect(summary).toContain(modelName)
+    expect(summary).toMatch(/model\s+emitted as\s+size before → after\s+cosine\s+time\s+cache/)
+    expect(summary).toContain('cache miss')
+    expect(second.info.find((m) => m.startsWith('[unplugin-quantize]'))).toContain('cache hit')
+  })
+
+  it("reports: ['json'] emits no HTML", async () => {
+    const outDir = path.join(dir, 'dist-json-only')
+    await build({ root: dir, configFile: false, logLevel: 'silent', plugins: [quantizeVite({ cacheDir, defaultConfig: CFG, verify: true, reports: ['json'] })], build: { outDir, emptyOutDir: true } })
+    const files = readTree(outDir)
+    expect(files.has('quantize-report.html')).toBe(false)
+    expect([...files.keys()].some((f) => f.endsWith('.quant.json'))).toBe(true)
+  })
+})
+
+describe('quantize-report.html (webpack, esbuild)', () => {
+  it('webpack emits it', async () => {
+    const outDir = path.join(dir, 'dist-webpack')
+    const compiler = webpack({
+      mode: 'production',
+      context: dir,
+      entry: './main.js',
+      output: { path: outDir, filename: 'main.js', assetModuleFilename: 'assets/[name]-[contenthash][ext]' },
+      optimization: { minimize: false },
+      plugins: [quantizeWebpack({ cacheDir, defaultConfig: CFG, verify: true })],
+      infrastructureLogging: { level: 'none' },
+      cache: false,
+    })
+    const stats = await new Promise<Stats>((resolve, reject) => compiler.run((err, s) => (err ? reject(err) : resolve(s!))))
+    await new Promise<void>((resolve) => compiler.close(() => resolve()))
+    expect(stats.hasErrors()).toBe(false)
+    const files = readTree(outDir)
+    const model = [...files.keys()].find((f) => /^assets\/hello_deepa-.*\.onnx$/.test(f))!
+    const html = files.get('quantize-report.html')!
+    expect(html).toContain(model)
+    expect(html).toContain('cache hit')
+    expectSelfContained(html)
+    const logging = JSON.stringify(stats.toJson({ all: false, logging: 'info' }).logging ?? {})
+    expect(logging).toContain('hello_deepa.onnx')
+  })
+
+  it('esbuild writes it into outdir', async () => {
+    const outDir = path.join(dir, 'dist-esbuild')
+    await esbuild({
+      absWorkingDir: dir,
+      entryPoints: ['main.js'],
+      bundle: true,
+      format: 'esm',
+      outdir: outDir,
+      assetNames: 'assets/[name]-[hash]',
+      logLevel: 'silent',
+      plugins: [quantizeEsbuild({ cacheDir, defaultConfig: CFG, verify: true })],
+    })
+    const files = readTree(outDir)
+    const model = [...files.keys()].find((f) => /^assets\/hello_deepa-.*\.onnx$/.test(f))!
+    const html = files.get('quantize-report.html')!
+    expect(html).toContain(model)
+    expect(html).toContain('cache hit')
+    expectSelfContained(html)
+  })
+})
+
+describe('renderReportHtml', () => {
+  const layer = (tensor: string, name: string, relativeError: number) => ({
+    nodes: [{ name, opType: 'Conv' }], tensor, dims: [4, 4], elements: 16, bits: 8, axis: 0,
+    scale: new Float32Array(), zeroPoint: new Float32Array(), correctionVar: new Float32Array(), correctionMean: new Float32Array(),
+    relativeError, clip: 0,
+  })
+  const report: QuantizeReport = {
+    input: 'x', quantType: 'WEIGHT_QUANT', bitNum: 8, config: 'x.cfg', sizeIn: 4000, sizeOut: 1000,
+    sizesIn: { raw: 4000, gzip: 3600, brotli: 3500 }, sizesOut: { raw: 1000, gzip: 900, brotli: null },
+    durationMs: 1234, nodesQuantized: 2, nodesSkipped: 1, cosineSimilarity: null, verification: null,
+    layers: [layer('w_small', 'a', 0.001), layer('w<&">big', `n<script>alert('x')</script>`, 0.02)],
+    skipped: [], biasCorrected: 3,
+    accuracy: { target: 0.9999, inputs: 'generated', cosineBefore: 0.999, cosineAfter: 0.99995, reached: true, escalatedBits: 16, escalated: ['w<&">big'], sessions: 3 },
+    warnings: ['a <warning> & more'],
+  }
+  const model: ReportModel = {
+    source: 'models/a&b.onnx', emitted: 'assets/a&b-123.onnx', config: 'a&b.cfg', kind: 'quantized', report,
+    sizeIn: 4000, sizeOut: 1000, status: 'cache miss', message: null,
+  }
+
+  it('escapes every name and sorts layers by relative error, largest first', () => {
+    const html = renderReportHtml([model])
+    expect(html).not.toMatch(/<script/i)
+    expect(html).not.toContain('a <warning>')
+    expect(html).toContain('a &#60;warning&#62; &#38; more')
+    expect(html).toContain('w&#60;&#38;&#34;&#62;big')
+    expect(html).toContain('models/a&#38;b.onnx')
+    expect(html.indexOf('w&#60;&#38;&#34;&#62;big</td>')).toBeLessThan(html.indexOf('w_small</td>'))
+    expect(html).toContain('not verified')
+    expect(html).toContain('bias corrections')
+    expect(html).toContain('escalated weights')
+    expect(html).toContain('25.0%')
+    expect(html).toContain('1.23 s')
+    expectSelfContained(html)
+  })
+
+  it('the summary table aligns its columns', () => {
+    const lines = summaryTable([model, { ...model, source: 'm.onnx', emitted: 'assets/m-1.onnx', status: 'cache hit' }]).split('\n')
+    expect(lines).toHaveLength(4)
+    const col = (line: string) => line.indexOf('cache')
+    expect(lines[0]!.lastIndexOf('cache')).toBe(col(lines[2]!))
+    expect(lines[2]).toContain('3.9 KiB → 1000 B (25.0%)')
+  })
+})
