@@ -4,9 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { build, createLogger, type Logger } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import quantize, { type Options, type QuantizePluginApi, type QuantizeStats } from '../plugins/vite.js'
-import { decodeModelProto } from '../src/onnx/codec.js'
-import { compareModels } from '../src/runtime/compare-models.js'
-import { generatedFeeds, inputSpecs } from '../src/runtime/feeds.js'
+import { expectCloseToFloat, expectQuantizedAsset, jsText as jsTextOf, onnxFiles as onnxFilesOf, readTree } from './helpers/bundler-build.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const models = path.join(here, '../node_modules/openwakeword-js/models')
@@ -48,22 +46,12 @@ async function viteBuild(options: Options = {}): Promise<Built> {
   const logger: Logger = { ...createLogger('silent'), warn: (msg) => void warnings.push(msg) }
   const outDir = path.join(dir, 'dist')
   await build({ root: dir, configFile: false, logLevel: 'silent', customLogger: logger, plugins: [plugin], build: { outDir, emptyOutDir: true, minify: false } })
-  const files = new Map<string, Buffer>()
-  for (const rel of fs.readdirSync(outDir, { recursive: true, encoding: 'utf8' })) {
-    const abs = path.join(outDir, rel)
-    if (fs.statSync(abs).isFile()) files.set(rel.split(path.sep).join('/'), fs.readFileSync(abs))
-  }
+  const files = readTree(outDir)
   return { files, stats: (plugin.api as QuantizePluginApi).stats(), warnings }
 }
 
-function cacheBlobs(name: string): Buffer[] {
-  return fs.readdirSync(cacheDir, { recursive: true, encoding: 'utf8' })
-    .filter((rel) => path.basename(rel) === name)
-    .map((rel) => fs.readFileSync(path.join(cacheDir, rel)))
-}
-
-const onnxFiles = (b: Built) => [...b.files.keys()].filter((f) => f.endsWith('.onnx'))
-const jsText = (b: Built) => [...b.files].filter(([f]) => f.endsWith('.js')).map(([, t]) => t.toString('utf8')).join('\n')
+const onnxFiles = (b: Built) => onnxFilesOf(b.files)
+const jsText = (b: Built) => jsTextOf(b.files)
 const floatBytes = () => fs.readFileSync(FLOAT)
 
 describe('vite plugin', () => {
@@ -79,20 +67,11 @@ describe('vite plugin', () => {
 
   it('emits the quantized model under a content-hashed .onnx name, bytes from the cache', () => {
     expect(first.stats.quantized).toBe(1)
-    expect(quantName).toMatch(/^assets\/hello_deepa-[\w-]{6,}\.onnx$/)
-    const bytes = first.files.get(quantName)!
-    expect(bytes.equals(floatBytes())).toBe(false)
-    expect(bytes.length).toBeLessThan(floatBytes().length / 2)
-    const blobs = cacheBlobs('model.onnx')
-    expect(blobs).toHaveLength(1)
-    expect(bytes.equals(blobs[0]!)).toBe(true)
+    expectQuantizedAsset(first.files, quantName, FLOAT, cacheDir)
   })
 
   it('the emitted model runs in onnxruntime-node close to the float model', async () => {
-    const specs = inputSpecs(decodeModelProto(floatBytes()))
-    const samples = [1, 2, 3].map((seed) => generatedFeeds(specs, seed))
-    const result = await compareModels(FLOAT, new Uint8Array(first.files.get(quantName)!), samples)
-    expect(result.cosine).toBeGreaterThan(0.999)
+    await expectCloseToFloat(FLOAT, first.files.get(quantName)!)
   })
 
   it('the built JS refers to the hashed file, for all three reference forms, once', () => {

@@ -1,0 +1,49 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { expect } from 'vitest'
+import { decodeModelProto } from '../../src/onnx/codec.js'
+import { compareModels } from '../../src/runtime/compare-models.js'
+import { generatedFeeds, inputSpecs } from '../../src/runtime/feeds.js'
+
+// What every bundler's build test checks the same way: the emitted files, the cache entry the
+// model came from, and that the emitted model runs close to the float one.
+
+/** Every file under `outDir`, keyed by its '/'-separated path relative to it. */
+export function readTree(outDir: string): Map<string, Buffer> {
+  const files = new Map<string, Buffer>()
+  for (const rel of fs.readdirSync(outDir, { recursive: true, encoding: 'utf8' })) {
+    const abs = path.join(outDir, rel)
+    if (fs.statSync(abs).isFile()) files.set(rel.split(path.sep).join('/'), fs.readFileSync(abs))
+  }
+  return files
+}
+
+/** The contents of every cache blob named `name` (e.g. model.onnx) under `cacheDir`. */
+export function cacheBlobs(cacheDir: string, name: string): Buffer[] {
+  return fs.readdirSync(cacheDir, { recursive: true, encoding: 'utf8' })
+    .filter((rel) => path.basename(rel) === name)
+    .map((rel) => fs.readFileSync(path.join(cacheDir, rel)))
+}
+
+export const onnxFiles = (files: Map<string, Buffer>): string[] => [...files.keys()].filter((f) => f.endsWith('.onnx'))
+export const jsText = (files: Map<string, Buffer>): string => [...files].filter(([f]) => f.endsWith('.js')).map(([, t]) => t.toString('utf8')).join('\n')
+
+/** The emitted model is hashed, quantized (smaller, different) and byte-identical to the cache entry. */
+export function expectQuantizedAsset(files: Map<string, Buffer>, name: string, floatFile: string, cacheDir: string): void {
+  expect(name).toMatch(/^assets\/hello_deepa-[\w-]{6,}\.onnx$/)
+  const bytes = files.get(name)!
+  const float = fs.readFileSync(floatFile)
+  expect(bytes.equals(float)).toBe(false)
+  expect(bytes.length).toBeLessThan(float.length / 2)
+  const blobs = cacheBlobs(cacheDir, 'model.onnx')
+  expect(blobs).toHaveLength(1)
+  expect(bytes.equals(blobs[0]!)).toBe(true)
+}
+
+/** The emitted model runs in onnxruntime-node with output cosine > 0.999 vs the float model. */
+export async function expectCloseToFloat(floatFile: string, bytes: Buffer): Promise<void> {
+  const specs = inputSpecs(decodeModelProto(fs.readFileSync(floatFile)))
+  const samples = [1, 2, 3].map((seed) => generatedFeeds(specs, seed))
+  const result = await compareModels(floatFile, new Uint8Array(bytes), samples)
+  expect(result.cosine).toBeGreaterThan(0.999)
+}
