@@ -26,17 +26,18 @@ export type AssetResult =
 
 // Blob names in a cache entry. The report is the engine's raw report; the `.quant.json` is
 // derived per build because it names the emitted (hashed) file.
-const MODEL_BLOB = 'model.onnx'
-const REPORT_BLOB = 'report.json'
+export const MODEL_BLOB = 'model.onnx'
+export const REPORT_BLOB = 'report.json'
 // bump when what the plugin stores in an entry changes
 const PLUGIN_KEY_FORMAT = 1
 
-async function readConfig(config: ModelConfig): Promise<QuantConfig> {
+/** The parsed config a model's cfg file or the `defaultConfig` object gives. */
+export async function readConfig(config: ModelConfig): Promise<QuantConfig> {
   return config.kind === 'file' ? loadCfg(config.path) : cfgFromObject(config.config, config.baseDir, 'defaultConfig')
 }
 
 /** Files in the cfg's calibration folders: their names and bytes change the result. */
-async function calibrationFiles(cfg: QuantConfig): Promise<string[]> {
+export async function calibrationFiles(cfg: QuantConfig): Promise<string[]> {
   const files: string[] = []
   for (const source of cfg.dataPreprocess?.calibratePath ?? []) {
     let entries: import('node:fs').Dirent[]

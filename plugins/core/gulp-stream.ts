@@ -1,0 +1,192 @@
+import path from 'node:path'
+import { Transform, type TransformCallback } from 'node:stream'
+import PluginError from 'plugin-error'
+import { NoCache, ResultCache, cacheKey, type Blobs, type QuantizeCache } from '../../src/cache/index.js'
+import { QuantizeError } from '../../src/errors.js'
+import { quantizeModel, type QuantizeReport } from '../../src/quantize-model.js'
+import { buildReportModel, HTML_REPORT_FILE, renderReportHtml, summaryTable, type CollectedModel } from './build-report.js'
+import { describeError } from './describe-error.js'
+import { createModelFilter } from './filter.js'
+import { findConfig, type ModelConfig } from './find-config.js'
+import { createLimiter } from './limiter.js'
+import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
+import { MODEL_BLOB, REPORT_BLOB, calibrationFiles, readConfig, type QuantizeStats } from './quantize-asset.js'
+import { reportFile } from './shared.js'
+import type { QuantizePluginApi } from './unplugin.js'
+
+const NAME = 'unplugin-quantize'
+
+/**
+ * The part of a vinyl file this plugin uses. Declared here so the package does not depend on
+ * `vinyl`: new files (the reports) are made with the incoming file's own constructor.
+ */
+export interface VinylLike {
+  cwd: string
+  base: string
+  path: string
+  readonly relative: string
+  contents: Buffer | NodeJS.ReadableStream | null
+  isNull(): boolean
+  isStream(): boolean
+  isBuffer(): boolean
+}
+
+type VinylConstructor = new (options: { cwd: string; base: string; path: string; contents: Buffer }) => VinylLike
+
+/** The gulp transform, with the plugin's counters on `api` (as the bundler plugins have). */
+export type QuantizeGulpStream = Transform & { readonly api: QuantizePluginApi }
+
+// bump when what the gulp stream stores in a cache entry changes
+const GULP_KEY_FORMAT = 1
+const REPLACEMENT = Buffer.from([0xef, 0xbf, 0xbd])
+
+/**
+ * True when the bytes look like a binary file that was decoded as UTF-8 and encoded again (gulp
+ * 5's default `encoding: 'utf8'`): all of it is valid UTF-8 and it holds U+FFFD replacement
+ * characters where the invalid sequences were. A real ONNX model with float weights is never both.
+ */
+export function looksUtf8Decoded(bytes: Uint8Array): boolean {
+  if (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf(REPLACEMENT) < 0) return false
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+    return true
+  } catch {
+    return false
+  }
+}
+
+interface Quantized {
+  bytes: Uint8Array
+  report: QuantizeReport
+  cached: boolean
+}
+
+/**
+ * gulp plugin: an object-mode Transform over vinyl files. Buffered `.onnx` files that match
+ * `include`/`exclude` and have a cfg (sibling `<name>.onnx.cfg` / `<name>.cfg` next to
+ * `file.path`, or `defaultConfig`) get the quantized bytes and a `<name>.quant.json` beside them;
+ * everything else passes through untouched. `quantize-report.html` is pushed when the stream ends.
+ */
+export function quantizeGulp(userOptions?: Options): QuantizeGulpStream {
+  // validated now: a wrong option fails where the task is defined
+  const options: ResolvedOptions = resolveOptions(userOptions)
+  const root = process.cwd()
+  const stats: QuantizeStats = { quantized: 0, reused: 0, passedThrough: 0, failed: 0 }
+  const accepts = createModelFilter(root, options.include, options.exclude)
+  const cache: QuantizeCache = options.cache ? new ResultCache({ root, dir: options.cacheDir, logger: { warn: (m) => console.warn(`[${NAME}] ${m}`) } }) : new NoCache()
+  const limit = createLimiter(options.concurrency)
+  const rel = (p: string) => {
+    const r = path.relative(root, p)
+    return (r.startsWith('..') || path.isAbsolute(r) ? p : r).split(path.sep).join('/')
+  }
+  const collected: { model: CollectedModel; emitted: string }[] = []
+  // the HTML report goes to the first file's base, as it was when the file came in
+  let first: { file: VinylLike; base: string } | null = null
+
+  const quantizeBytes = async (model: string, bytes: Uint8Array, config: ModelConfig): Promise<Quantized> => {
+    if (looksUtf8Decoded(bytes)) {
+      throw new QuantizeError(model, `the file was decoded as UTF-8 text (it holds U+FFFD replacement characters), which corrupts binary models; gulp 5 reads files as text unless told not to: use src('…/*.onnx', { encoding: false })`, 'input')
+    }
+    const cfg = await readConfig(config)
+    const quantizeOptions = { verify: options.verify }
+    const key = await cacheKey({
+      model: bytes,
+      cfg,
+      calibrationFiles: await calibrationFiles(cfg),
+      options: { plugin: 'gulp', format: GULP_KEY_FORMAT, ...quantizeOptions },
+    })
+    let computed = false
+    const blobs = await cache.getOrCompute(key, () => limit(async (): Promise<Blobs> => {
+      computed = true
+      stats.quantized++
+      const result = await quantizeModel(bytes, cfg, quantizeOptions)
+      if (result.externalData) throw new QuantizeError(model, 'models with external data are not supported by the gulp plugin', 'unsupported')
+      return { [MODEL_BLOB]: result.model, [REPORT_BLOB]: new TextEncoder().encode(JSON.stringify(result.report)) }
+    }))
+    if (!computed) stats.reused++
+    const out = blobs[MODEL_BLOB]
+    const report = blobs[REPORT_BLOB]
+    if (!out || !report) throw new QuantizeError(model, 'cache entry lacks model.onnx or report.json', 'runtime')
+    return { bytes: out, report: JSON.parse(new TextDecoder().decode(report)) as QuantizeReport, cached: !computed }
+  }
+
+  const newFile = (like: VinylLike, filePath: string, base: string, contents: Buffer): VinylLike =>
+    new (like.constructor as VinylConstructor)({ cwd: like.cwd, base, path: filePath, contents })
+
+  /** The files to push for one vinyl file; throws a PluginError. */
+  const processFile = async (file: VinylLike): Promise<VinylLike[]> => {
+    if (file.isNull()) return [file]
+    if (file.isStream()) {
+      throw new PluginError(NAME, `streaming is not supported: ${file.path} is a stream; read it as a buffer (gulp's src() without { buffer: false })`, { fileName: file.path })
+    }
+    const model = file.path
+    if (!/\.onnx$/i.test(model) || !accepts(model)) return [file]
+    const input = file.contents as Buffer
+    const emitted = file.relative.split(path.sep).join('/')
+    const config = findConfig(model, options.defaultConfig, root)
+    const base: CollectedModel = {
+      model,
+      configFile: config?.kind === 'file' ? config.path : null,
+      configLabel: config?.kind === 'object' ? 'defaultConfig' : null,
+      kind: 'original',
+      report: null,
+      sizeIn: input.byteLength,
+      sizeOut: input.byteLength,
+      cacheHit: null,
+      message: null,
+    }
+    if (!config) {
+      stats.passedThrough++
+      collected.push({ model: base, emitted })
+      return [file]
+    }
+    let result: Quantized
+    try {
+      result = await quantizeBytes(model, new Uint8Array(input.buffer, input.byteOffset, input.byteLength), config)
+    } catch (err) {
+      stats.failed++
+      const message = describeError(err, model, config.kind === 'file' ? config.path : null, root).replace(`${NAME}: `, '')
+      if (options.onError === 'error') throw new PluginError(NAME, message, { fileName: model })
+      console.warn(`[${NAME}] ${message}; passing the original model on`)
+      collected.push({ model: { ...base, kind: 'failed', message }, emitted })
+      return [file]
+    }
+    file.contents = Buffer.from(result.bytes.buffer, result.bytes.byteOffset, result.bytes.byteLength)
+    collected.push({
+      model: { ...base, kind: 'quantized', report: result.report, sizeIn: result.report.sizeIn, sizeOut: result.bytes.byteLength, cacheHit: result.cached },
+      emitted,
+    })
+    const out: VinylLike[] = [file]
+    if (options.reports.includes('json')) {
+      const report = reportFile({ model, configFile: config.kind === 'file' ? config.path : null, report: result.report }, emitted, root)
+      out.push(newFile(file, path.join(file.base, report.fileName), file.base, Buffer.from(report.source)))
+    }
+    return out
+  }
+
+  const stream = new Transform({
+    objectMode: true,
+    transform(file: VinylLike, _encoding: BufferEncoding, callback: TransformCallback) {
+      first ??= { file, base: file.base }
+      processFile(file).then(
+        (files) => {
+          for (const f of files) this.push(f)
+          callback()
+        },
+        (err: unknown) => callback(err instanceof PluginError ? err : new PluginError(NAME, err instanceof Error ? err : String(err), { fileName: file.path })),
+      )
+    },
+    flush(callback: TransformCallback) {
+      if (collected.length === 0 || first === null) return callback()
+      const models = collected.map((c) => buildReportModel(c.model, c.emitted, rel)).sort((a, b) => a.source.localeCompare(b.source))
+      if (options.reports.includes('html')) {
+        const html = renderReportHtml(models, { title: 'unplugin-quantize build report' })
+        this.push(newFile(first.file, path.join(first.base, HTML_REPORT_FILE), first.base, Buffer.from(html)))
+      }
+      console.log(`[${NAME}] ${models.length} model${models.length === 1 ? '' : 's'}:\n${summaryTable(models)}`)
+      callback()
+    },
+  })
+  Object.defineProperty(stream, 'api', { value: { stats: () => ({ ...stats }) } satisfies QuantizePluginApi, enumerable: false })
+  return stream as QuantizeGulpStream
+}
