@@ -13,6 +13,7 @@ import {
   ResultCache,
   cacheKey,
   defaultCacheDir,
+  engineVersion,
   type Blobs,
   type CacheKeyParts,
   type CacheLogger,
@@ -198,9 +199,11 @@ describe('cacheKey', () => {
     expect(new Set([baseKey, ...keys]).size).toBe(changes.length + 1)
   })
 
-  it('defaults to this package and the installed onnxruntime-node versions', async () => {
+  it('defaults to this package (version + a digest of the engine code) and the installed onnxruntime-node versions', async () => {
     const require = createRequire(import.meta.url)
-    const own = (require('../package.json') as { version: string }).version
+    const version = (require('../package.json') as { version: string }).version
+    const own = engineVersion()
+    expect(own).toMatch(new RegExp(`^${version.replace(/\./g, '\\.')}\\+[0-9a-f]{16}$`))
     const ort = (require('onnxruntime-node/package.json') as { version: string }).version
     const { engineVersion: _e, ortVersion: _o, ...defaults } = base
     const key = await cacheKey(defaults)
