@@ -4,41 +4,24 @@ import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import webpack, { type Stats } from 'webpack'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import quantize, { type Options, type QuantizeStats } from '../plugins/webpack.js'
-import { expectCloseToFloat, expectQuantizedAsset, jsText as jsTextOf, onnxFiles as onnxFilesOf, readTree } from './helpers/bundler-build.js'
+import quantize, { type Options } from '../plugins/webpack.js'
+import { FLOAT, OTHER, makeFixtureApp, writeWeightCfg, type Built, expectCloseToFloat, expectQuantizedAsset, jsText as jsTextOf, onnxFiles as onnxFilesOf, readTree } from './helpers/bundler-build.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const models = path.join(here, '../node_modules/openwakeword-js/models')
-const FLOAT = path.join(models, 'hello_deepa.onnx')
-const OTHER = path.join(models, 'namaste_deepa.onnx')
 
 let dir: string
 let cacheDir: string
 let cfgFile: string
 
 beforeAll(() => {
-  fs.mkdirSync(path.join(here, '.tmp'), { recursive: true })
-  dir = fs.mkdtempSync(path.join(here, '.tmp/webpack-'))
-  fs.cpSync(path.join(here, 'fixtures/webpack-app'), dir, { recursive: true })
-  fs.copyFileSync(FLOAT, path.join(dir, 'hello_deepa.onnx'))
-  fs.copyFileSync(OTHER, path.join(dir, 'other.onnx'))
-  cacheDir = path.join(dir, '.cache')
-  cfgFile = path.join(dir, 'hello_deepa.onnx.cfg')
+  ({ dir, cacheDir, cfgFile } = makeFixtureApp('webpack-app'))
 })
 
 afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true })
 })
 
-interface Built {
-  files: Map<string, Buffer>
-  stats: QuantizeStats
-  warnings: string[]
-}
-
-function writeCfg(bits: number | string): void {
-  fs.writeFileSync(cfgFile, `[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=${bits}\n`)
-}
+const writeCfg = (bits: number | string): void => writeWeightCfg(cfgFile, bits)
 
 /** One production build of the fixture with a fresh plugin (as a new `webpack` process would). */
 async function webpackBuild(options: Options = {}, persistentCache = false): Promise<Built> {

@@ -4,6 +4,7 @@ import { expect } from 'vitest'
 import { decodeModelProto } from '../../src/onnx/codec.js'
 import { compareModels } from '../../src/runtime/compare-models.js'
 import { generatedFeeds, inputSpecs } from '../../src/runtime/feeds.js'
+import type { QuantizeStats } from '../../plugins/core/quantize-asset.js'
 
 // What every bundler's build test checks the same way: the emitted files, the cache entry the
 // model came from, and that the emitted model runs close to the float one.
@@ -46,4 +47,35 @@ export async function expectCloseToFloat(floatFile: string, bytes: Buffer): Prom
   const samples = [1, 2, 3].map((seed) => generatedFeeds(specs, seed))
   const result = await compareModels(floatFile, new Uint8Array(bytes), samples)
   expect(result.cosine).toBeGreaterThan(0.999)
+}
+
+const testDir = path.resolve(import.meta.dirname, '..')
+const wakeModels = path.resolve(testDir, '../node_modules/openwakeword-js/models')
+/** The fixture apps' quantized model (with a cfg) and their pass-through model (without). */
+export const FLOAT = path.join(wakeModels, 'hello_deepa.onnx')
+export const OTHER = path.join(wakeModels, 'namaste_deepa.onnx')
+
+/** One build's output files, the plugin's counters and the bundler's warnings. */
+export interface Built {
+  files: Map<string, Buffer>
+  stats: QuantizeStats
+  warnings: string[]
+}
+
+/**
+ * A temp copy of test/fixtures/<fixture> with hello_deepa.onnx (quantized by its cfg) and
+ * other.onnx (no cfg) beside its code; remove `dir` when done.
+ */
+export function makeFixtureApp(fixture: string): { dir: string; cacheDir: string; cfgFile: string } {
+  fs.mkdirSync(path.join(testDir, '.tmp'), { recursive: true })
+  const dir = fs.mkdtempSync(path.join(testDir, `.tmp/${fixture.replace(/-app$/, '')}-`))
+  fs.cpSync(path.join(testDir, 'fixtures', fixture), dir, { recursive: true })
+  fs.copyFileSync(FLOAT, path.join(dir, 'hello_deepa.onnx'))
+  fs.copyFileSync(OTHER, path.join(dir, 'other.onnx'))
+  return { dir, cacheDir: path.join(dir, '.cache'), cfgFile: path.join(dir, 'hello_deepa.onnx.cfg') }
+}
+
+/** A WEIGHT_QUANT cfg with the given bit_num (anything, to make broken ones). */
+export function writeWeightCfg(file: string, bits: number | string): void {
+  fs.writeFileSync(file, `[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=${bits}\n`)
 }
