@@ -11,7 +11,7 @@ import { inputChannelMeans } from './quant/bias-correction.js'
 import { escalateSensitiveWeights } from './quant/sensitivity.js'
 import { applyWeightPlan, encodeWeight, planWeights, type EncodedWeight, type PlannedWeight, type QuantizedLayer, type SkippedWeight, type WeightQuantResult } from './quant/weight-quant.js'
 import { downloadSizes, type DownloadSizes } from './report/sizes.js'
-import type { Feeds } from './runtime/feeds.js'
+import { inputSpecs, type Feeds, type InputSpec } from './runtime/feeds.js'
 import { verificationSamples, verifyModels, type Verification } from './runtime/verify.js'
 
 export interface QuantizeOptions {
@@ -151,6 +151,7 @@ export async function quantizeModel(input: ModelInput, config: ConfigInput, opti
   const external = hasExternalData(model)
   // The reference model for verification, captured before the rewrite mutates `model`.
   const reference = typeof input === 'string' ? path.resolve(input) : bytes
+  const specs = inputSpecs(model)
   let sizesIn: Promise<DownloadSizes>
   let result: WeightQuantResult
   let out: Uint8Array
@@ -177,7 +178,7 @@ export async function quantizeModel(input: ModelInput, config: ConfigInput, opti
     let escalated = new Set<PlannedWeight>()
     let means = new Map<PlannedWeight, Float64Array>()
     const wantsData = plan.planned.length > 0 && (options.biasCorrection !== false || (target !== false && highBits > cfg.bitNum))
-    const real = wantsData ? realSamples(reference, cfg, options.samples, extraWarnings) : null
+    const real = wantsData ? realSamples(specs, cfg, options.samples, extraWarnings) : null
     if (real && options.biasCorrection !== false) {
       options.onProgress?.('measuring input means for bias correction')
       means = await guarded(() => inputChannelMeans(model, bytes, plan.planned, real.samples.slice(0, 8)), new Map(), 'bias correction', real.inputs, extraWarnings)
@@ -216,7 +217,7 @@ export async function quantizeModel(input: ModelInput, config: ConfigInput, opti
   let verification: Verification | null = null
   if (options.verify !== false) {
     options.onProgress?.('verifying in onnxruntime-node')
-    verification = await verifyModels(reference, out, externalData, cfg, { samples: options.verifySamples ?? 4, given: options.samples })
+    verification = await verifyModels(reference, out, externalData, cfg, { specs, samples: options.verifySamples ?? 4, given: options.samples })
   }
   const quantizedNodes = new Set(result.layers.flatMap((l) => l.nodes.map((n) => n.name)))
   const skippedNodes = new Set(result.skipped.flatMap((l) => l.nodes.map((n) => n.name)))
@@ -253,12 +254,12 @@ interface RealSamples {
  * Generated noise is no guide to what a model is sensitive to (PP-OCR det's output map is empty
  * on it), so the refinements that need data do not run on it.
  */
-function realSamples(reference: string | Uint8Array, cfg: QuantConfig, given: Feeds[] | undefined, warnings: string[]): RealSamples | null {
+function realSamples(specs: InputSpec[], cfg: QuantConfig, given: Feeds[] | undefined, warnings: string[]): RealSamples | null {
   if (given) return { samples: given, inputs: 'given' }
   // only calibration data counts; do not build generated inputs just to throw them away
   if (cfg.dataPreprocess?.inputType !== 'BIN') return null
   try {
-    const { samples, inputs } = verificationSamples(reference, cfg, 8)
+    const { samples, inputs } = verificationSamples(specs, cfg, 8)
     return inputs === 'calibration' ? { samples, inputs } : null
   } catch (err) {
     // bad calibration data is the user's to fix

@@ -4,9 +4,8 @@ import path from 'node:path'
 import type { QuantConfig } from '../cfg/index.js'
 import { binSamples } from '../calibrate/bin-samples.js'
 import { QuantizeError } from '../errors.js'
-import { decodeModelProto } from '../onnx/codec.js'
 import { compareModels, type OutputComparison } from './compare-models.js'
-import { generatedFeeds, inputSpecs, type Feeds } from './feeds.js'
+import { generatedFeeds, type Feeds, type InputSpec } from './feeds.js'
 
 export interface Verification {
   /** Minimum over outputs of the mean cosine similarity vs fp32; null when the models could not run. */
@@ -19,15 +18,15 @@ export interface Verification {
 }
 
 export interface VerifyOptions {
+  /** The float model's inputs, read from it before quantization rewrote it. */
+  specs: InputSpec[]
   samples: number
   /** Inputs the caller supplied; used instead of calibration data or generated inputs. */
   given?: Feeds[]
 }
 
 /** Samples to compare on: the cfg's BIN calibration data when present, else generated inputs. */
-export function verificationSamples(reference: string | Uint8Array, cfg: QuantConfig, count: number): { samples: Feeds[]; inputs: Verification['inputs'] } {
-  const model = decodeModelProto(typeof reference === 'string' ? fs.readFileSync(reference) : reference)
-  const specs = inputSpecs(model)
+export function verificationSamples(specs: InputSpec[], cfg: QuantConfig, count: number): { samples: Feeds[]; inputs: Verification['inputs'] } {
   const pre = cfg.dataPreprocess
   if (pre && pre.inputType === 'BIN') return { samples: binSamples(pre, specs, cfg.source, count), inputs: 'calibration' }
   return { samples: Array.from({ length: count }, (_, i) => generatedFeeds(specs, 1234 + i)), inputs: 'generated' }
@@ -44,7 +43,7 @@ export async function verifyModels(reference: string | Uint8Array, candidate: Ui
   let samples: Feeds[]
   try {
     if (options.given) samples = options.given
-    else ({ samples, inputs } = verificationSamples(reference, cfg, options.samples))
+    else ({ samples, inputs } = verificationSamples(options.specs, cfg, options.samples))
   } catch (err) {
     if (err instanceof QuantizeError) throw err
     return { cosine: null, outputs: [], samples: 0, inputs: 'generated', error: `verification could not make inputs: ${(err as Error).message.split('\n')[0]}` }
