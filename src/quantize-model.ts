@@ -10,6 +10,10 @@ import { forEachTensor } from './onnx/tensors.js'
 import { inputChannelMeans } from './quant/bias-correction.js'
 import { escalateSensitiveWeights } from './quant/sensitivity.js'
 import { applyWeightPlan, encodeWeight, planWeights, type EncodedWeight, type PlannedWeight, type QuantizedLayer, type SkippedWeight, type WeightQuantResult } from './quant/weight-quant.js'
+import type { ModeContext, ModeResult } from './modes/mode.js'
+import { quantizeDynamic, type DynamicQuantReport } from './modes/dynamic-quant.js'
+import { quantizeFull, type FullQuantReport } from './modes/full-quant.js'
+import { quantizeMixedBit, type MixedBitReport } from './modes/mixed-bit.js'
 import { downloadSizes, type DownloadSizes } from './report/sizes.js'
 import { inputSpecs, type Feeds, type InputSpec } from './runtime/feeds.js'
 import { verificationSamples, verifyModels, type Verification } from './runtime/verify.js'
@@ -79,6 +83,12 @@ export interface QuantizeReport {
   biasCorrected: number
   /** What the accuracy target did, null when it was off or could not run. */
   accuracy: AccuracyReport | null
+  /** FULL_QUANT's calibration and activation details; null in other modes. */
+  full: FullQuantReport | null
+  /** DYNAMIC_QUANT's details; null in other modes. */
+  dynamic: DynamicQuantReport | null
+  /** Mixed-bit (bit_num=0) search details; null in other modes. */
+  mixedBit: MixedBitReport | null
   warnings: string[]
 }
 
@@ -124,12 +134,6 @@ export async function quantizeModel(input: ModelInput, config: ConfigInput, opti
   const label = typeof input === 'string' ? input : '<bytes>'
   const baseDir = typeof input === 'string' ? path.dirname(path.resolve(input)) : process.cwd()
   const cfg = await resolveConfig(config, baseDir)
-  if (cfg.quantType !== 'WEIGHT_QUANT') {
-    throw new QuantizeError(cfg.source, `quant_type=${cfg.quantType} is not supported yet; this version implements WEIGHT_QUANT`, 'unsupported')
-  }
-  if (cfg.bitNum === 0) {
-    throw new QuantizeError(cfg.source, 'bit_num=0 (mixed-bit weight quantization) is not supported yet; use a fixed bit_num of 1-16', 'unsupported')
-  }
   options.onProgress?.('reading model')
   let model: ModelProto
   let bytes: Uint8Array
@@ -153,10 +157,9 @@ export async function quantizeModel(input: ModelInput, config: ConfigInput, opti
   const reference = typeof input === 'string' ? path.resolve(input) : bytes
   const specs = inputSpecs(model)
   let sizesIn: Promise<DownloadSizes>
-  let result: WeightQuantResult
+  let result: ModeResult
   let out: Uint8Array
   let externalData: QuantizeResult['externalData'] = null
-  let accuracy: AccuracyReport | null = null
   const extraWarnings: string[] = []
   // A model that decodes can still be broken inside (a tensor's data shorter than its dims, an
   // external reference past its file's end): such errors name the tensor, this names the file.
@@ -165,37 +168,12 @@ export async function quantizeModel(input: ModelInput, config: ConfigInput, opti
     // compressing the input runs on the thread pool while the weights quantize on this thread
     sizesIn = options.sizes === false ? Promise.resolve(rawSize(inParts)) : downloadSizes(inParts)
     sizesIn.catch(() => undefined)
-    options.onProgress?.(`quantizing weights to ${cfg.bitNum} bit`)
-    const plan = planWeights(model, ext ?? undefined, {
-      bits: cfg.bitNum,
-      minQuantWeightSize: cfg.minQuantWeightSize,
-      minQuantWeightChannel: cfg.minQuantWeightChannel,
-      skipQuantNode: cfg.skipQuantNode,
-    })
-    const low = new Map<PlannedWeight, EncodedWeight>(plan.planned.map((w) => [w, encodeWeight(w, cfg.bitNum)]))
-    const target = options.accuracyTarget ?? defaultAccuracyTarget(cfg.bitNum)
-    const highBits = cfg.bitNum < 8 ? 8 : 12
-    let escalated = new Set<PlannedWeight>()
-    let means = new Map<PlannedWeight, Float64Array>()
-    const wantsData = plan.planned.length > 0 && (options.biasCorrection !== false || (target !== false && highBits > cfg.bitNum))
-    const real = wantsData ? realSamples(specs, cfg, options.samples, extraWarnings) : null
-    if (real && options.biasCorrection !== false) {
-      options.onProgress?.('measuring input means for bias correction')
-      means = await guarded(() => inputChannelMeans(model, bytes, plan.planned, real.samples.slice(0, 8)), new Map(), 'bias correction', real.inputs, extraWarnings)
-    }
-    if (target !== false && plan.planned.length > 0 && highBits > cfg.bitNum) {
-      if (!real) extraWarnings.push('accuracy target not checked: give calibration data (calibrate_path) or samples to enable it')
-      else {
-        options.onProgress?.('measuring layer sensitivity in onnxruntime-node')
-        const esc = await guarded(() => meetAccuracyTarget(bytes, plan.planned, low, target, highBits, real, means), null, 'accuracy target', real.inputs, extraWarnings)
-        if (esc) {
-          accuracy = esc.report
-          escalated = esc.escalated
-          extraWarnings.push(...esc.warnings)
-        }
-      }
-    }
-    result = applyWeightPlan(model, plan, cfg.bitNum, (w) => (escalated.has(w) ? highBits : cfg.bitNum), low, means)
+    const ctx: ModeContext = { model, bytes, ext, cfg, specs, options, label, warnings: extraWarnings }
+    result = cfg.quantType === 'FULL_QUANT' ? await quantizeFull(ctx)
+      : cfg.quantType === 'DYNAMIC_QUANT' ? await quantizeDynamic(ctx)
+      : cfg.bitNum === 0 ? await quantizeMixedBit(ctx)
+      : await quantizeWeights(ctx)
+    model = result.model ?? model
     if (external) {
       const location = options.externalDataLocation ?? `${path.basename(label, '.onnx')}.quant.onnx.data`
       const enc = encodeWithExternalData(model, location, ext ?? undefined)
@@ -238,10 +216,52 @@ export async function quantizeModel(input: ModelInput, config: ConfigInput, opti
     layers: result.layers,
     skipped: result.skipped,
     biasCorrected: result.biasCorrected,
-    accuracy,
+    accuracy: result.accuracy,
+    full: result.full ?? null,
+    dynamic: result.dynamic ?? null,
+    mixedBit: result.mixedBit ?? null,
     warnings: [...cfg.warnings.map((w) => w.message), ...result.warnings, ...extraWarnings, ...(verification?.error ? [verification.error] : [])],
   }
   return { model: out, externalData, report }
+}
+
+/** WEIGHT_QUANT at a fixed bit_num (1-16): the weights are rewritten in place in `ctx.model`. */
+async function quantizeWeights(ctx: ModeContext): Promise<ModeResult> {
+  const { model, bytes, ext, cfg, specs, options } = ctx
+  const extraWarnings = ctx.warnings
+  let accuracy: AccuracyReport | null = null
+  options.onProgress?.(`quantizing weights to ${cfg.bitNum} bit`)
+  const plan = planWeights(model, ext ?? undefined, {
+    bits: cfg.bitNum,
+    minQuantWeightSize: cfg.minQuantWeightSize,
+    minQuantWeightChannel: cfg.minQuantWeightChannel,
+    skipQuantNode: cfg.skipQuantNode,
+  })
+  const low = new Map<PlannedWeight, EncodedWeight>(plan.planned.map((w) => [w, encodeWeight(w, cfg.bitNum)]))
+  const target = options.accuracyTarget ?? defaultAccuracyTarget(cfg.bitNum)
+  const highBits = cfg.bitNum < 8 ? 8 : 12
+  let escalated = new Set<PlannedWeight>()
+  let means = new Map<PlannedWeight, Float64Array>()
+  const wantsData = plan.planned.length > 0 && (options.biasCorrection !== false || (target !== false && highBits > cfg.bitNum))
+  const real = wantsData ? realSamples(specs, cfg, options.samples, extraWarnings) : null
+  if (real && options.biasCorrection !== false) {
+    options.onProgress?.('measuring input means for bias correction')
+    means = await guarded(() => inputChannelMeans(model, bytes, plan.planned, real.samples.slice(0, 8)), new Map(), 'bias correction', real.inputs, extraWarnings)
+  }
+  if (target !== false && plan.planned.length > 0 && highBits > cfg.bitNum) {
+    if (!real) extraWarnings.push('accuracy target not checked: give calibration data (calibrate_path) or samples to enable it')
+    else {
+      options.onProgress?.('measuring layer sensitivity in onnxruntime-node')
+      const esc = await guarded(() => meetAccuracyTarget(bytes, plan.planned, low, target, highBits, real, means), null, 'accuracy target', real.inputs, extraWarnings)
+      if (esc) {
+        accuracy = esc.report
+        escalated = esc.escalated
+        extraWarnings.push(...esc.warnings)
+      }
+    }
+  }
+  const result = applyWeightPlan(model, plan, cfg.bitNum, (w) => (escalated.has(w) ? highBits : cfg.bitNum), low, means)
+  return { ...result, accuracy }
 }
 
 interface RealSamples {

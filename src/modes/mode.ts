@@ -1,0 +1,36 @@
+import type { QuantConfig } from '../cfg/index.js'
+import type { FileExternalData } from '../onnx/external-data.js'
+import type { ModelProto } from '../onnx/onnx-types.js'
+import type { WeightQuantResult } from '../quant/weight-quant.js'
+import type { AccuracyReport, QuantizeOptions } from '../quantize-model.js'
+import type { InputSpec } from '../runtime/feeds.js'
+import type { DynamicQuantReport } from './dynamic-quant.js'
+import type { FullQuantReport } from './full-quant.js'
+import type { MixedBitReport } from './mixed-bit.js'
+
+/** What every quantization mode gets: the decoded model (rewritten in place) and its sources. */
+export interface ModeContext {
+  /** Decoded float model; a mode rewrites it in place or returns a replacement in `ModeResult.model`. */
+  model: ModelProto
+  /** The float model's protobuf bytes, for onnxruntime sessions on the original. */
+  bytes: Uint8Array
+  /** The model's external data when it has any (the model was read from a path). */
+  ext: FileExternalData | null
+  cfg: QuantConfig
+  /** The float model's inputs, read before any rewrite. */
+  specs: InputSpec[]
+  options: QuantizeOptions
+  /** The model's path or '<bytes>', for messages. */
+  label: string
+  /** Push user-facing warnings here; they end in the report. */
+  warnings: string[]
+}
+
+export interface ModeResult extends WeightQuantResult {
+  /** A replacement for `ctx.model` when the mode built a new graph rather than editing in place. */
+  model?: ModelProto
+  accuracy: AccuracyReport | null
+  full?: FullQuantReport
+  dynamic?: DynamicQuantReport
+  mixedBit?: MixedBitReport
+}
