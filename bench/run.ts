@@ -413,8 +413,8 @@ ${perOutputTable}
 
 ${sizesTable}
 `
-// keep the section `npm run bench:large` maintains (bench/large-model.ts)
+// keep the marked sections other bench scripts maintain (bench/results-section.ts)
 const previous = fs.existsSync(args.out) ? fs.readFileSync(args.out, 'utf8') : ''
-const large = /<!-- large-model -->[\s\S]*<!-- \/large-model -->\n?/.exec(previous)?.[0]
-fs.writeFileSync(args.out, large ? `${md.trimEnd()}\n\n${large}` : md)
+const kept = previous.match(/<!-- ([a-z0-9-]+) -->[\s\S]*?<!-- \/\1 -->\n?/g) ?? []
+fs.writeFileSync(args.out, kept.length ? `${md.trimEnd()}\n\n${kept.join('\n')}` : md)
 log(`wrote ${path.relative(process.cwd(), args.out)} in ${elapsed.toFixed(0)} s`)
