@@ -243,7 +243,7 @@ async function quantizeWeights(ctx: ModeContext): Promise<ModeResult> {
   let escalated = new Set<PlannedWeight>()
   let means = new Map<PlannedWeight, Float64Array>()
   const wantsData = plan.planned.length > 0 && (options.biasCorrection !== false || (target !== false && highBits > cfg.bitNum))
-  const real = wantsData ? realSamples(specs, cfg, options.samples, extraWarnings) : null
+  const real = wantsData ? await realSamples(specs, cfg, options.samples, extraWarnings) : null
   if (real && options.biasCorrection !== false) {
     options.onProgress?.('measuring input means for bias correction')
     means = await guarded(() => inputChannelMeans(model, bytes, plan.planned, real.samples.slice(0, 8)), new Map(), 'bias correction', real.inputs, extraWarnings)
@@ -274,12 +274,12 @@ interface RealSamples {
  * Generated noise is no guide to what a model is sensitive to (PP-OCR det's output map is empty
  * on it), so the refinements that need data do not run on it.
  */
-function realSamples(specs: InputSpec[], cfg: QuantConfig, given: Feeds[] | undefined, warnings: string[]): RealSamples | null {
+async function realSamples(specs: InputSpec[], cfg: QuantConfig, given: Feeds[] | undefined, warnings: string[]): Promise<RealSamples | null> {
   if (given) return { samples: given, inputs: 'given' }
   // only calibration data counts; do not build generated inputs just to throw them away
-  if (cfg.dataPreprocess?.inputType !== 'BIN') return null
+  if (!cfg.dataPreprocess) return null
   try {
-    const { samples, inputs } = verificationSamples(specs, cfg, 8)
+    const { samples, inputs } = await verificationSamples(specs, cfg, 8, warnings)
     return inputs === 'calibration' ? { samples, inputs } : null
   } catch (err) {
     // bad calibration data is the user's to fix

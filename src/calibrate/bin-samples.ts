@@ -1,49 +1,10 @@
 import fs from 'node:fs'
-import path from 'node:path'
 import ort from 'onnxruntime-node'
-import type { DataPreprocessConfig } from '../cfg/index.js'
 import { QuantizeError } from '../errors.js'
 import { DataType } from '../onnx/onnx-types.js'
 import { elementBytes } from '../onnx/tensor-data.js'
-import type { Feeds, InputSpec } from '../runtime/feeds.js'
-
-const ORT_TYPES: Partial<Record<number, ort.Tensor.Type>> = {
-  [DataType.FLOAT]: 'float32', [DataType.DOUBLE]: 'float64', [DataType.INT64]: 'int64', [DataType.INT32]: 'int32',
-  [DataType.INT8]: 'int8', [DataType.UINT8]: 'uint8', [DataType.BOOL]: 'bool', [DataType.INT16]: 'int16',
-  [DataType.UINT16]: 'uint16', [DataType.FLOAT16]: 'float16',
-}
-
-/** Which folder feeds which model input, checked against the model's inputs. */
-export function inputFolders(cfg: DataPreprocessConfig, specs: InputSpec[], cfgFile: string): Map<InputSpec, string> {
-  const map = new Map<InputSpec, string>()
-  for (const source of cfg.calibratePath) {
-    if (source.inputName === null) {
-      if (specs.length !== 1) {
-        throw new QuantizeError(cfgFile, `calibrate_path is a bare folder but the model has ${specs.length} inputs (${specs.map((s) => s.name).join(', ')}); write input_name:folder for each`, 'config')
-      }
-      map.set(specs[0]!, source.dir)
-      continue
-    }
-    const spec = specs.find((s) => s.name === source.inputName)
-    if (!spec) throw new QuantizeError(cfgFile, `calibrate_path names input '${source.inputName}', but the model's inputs are: ${specs.map((s) => s.name).join(', ')}`, 'config')
-    map.set(spec, source.dir)
-  }
-  for (const spec of specs) if (!map.has(spec)) throw new QuantizeError(cfgFile, `calibrate_path gives no folder for model input '${spec.name}'`, 'config')
-  return map
-}
-
-/** The sorted files of a calibration folder, the first `limit`; an empty or missing folder is an error. */
-export function calibrationFiles(dir: string, limit: number, cfgFile: string, filter: (name: string) => boolean): string[] {
-  let names: string[]
-  try {
-    names = fs.readdirSync(dir)
-  } catch {
-    throw new QuantizeError(cfgFile, `calibration folder ${dir} does not exist or cannot be read`, 'config')
-  }
-  const files = names.filter(filter).sort().map((n) => path.join(dir, n))
-  if (files.length === 0) throw new QuantizeError(cfgFile, `calibration folder ${dir} has no calibration files`, 'config')
-  return files.slice(0, limit)
-}
+import type { InputSpec } from '../runtime/feeds.js'
+import { ORT_TYPES } from './input-layout.js'
 
 /**
  * The shape a BIN sample has: fixed dims as declared; a dynamic leading (batch) dim is 1; one
@@ -66,32 +27,26 @@ export function binDims(spec: InputSpec, elements: number): number[] | null {
 }
 
 /**
- * input_type=BIN: each `.bin` file is the raw little-endian buffer of one input sample in the
- * input's element type and shape. A symbolic dimension is inferred when exactly one is unknown.
+ * input_type=BIN: a `.bin` file is the raw little-endian buffer of one input sample in the
+ * input's element type and shape. A size that fits no shape is an error naming the file, its size
+ * and the size expected.
  */
-export function binSamples(cfg: DataPreprocessConfig, specs: InputSpec[], cfgFile: string, limit: number): Feeds[] {
-  const folders = inputFolders(cfg, specs, cfgFile)
-  const perInput = new Map<InputSpec, string[]>()
-  for (const [spec, dir] of folders) perInput.set(spec, calibrationFiles(dir, Math.min(limit, cfg.calibrateSize), cfgFile, (n) => n.endsWith('.bin')))
-  const count = Math.min(...[...perInput.values()].map((f) => f.length))
-  const samples: Feeds[] = []
-  for (let k = 0; k < count; k++) {
-    const feeds: Feeds = {}
-    for (const [spec, files] of perInput) feeds[spec.name] = binTensor(files[k]!, spec)
-    samples.push(feeds)
-  }
-  return samples
-}
-
-function binTensor(file: string, spec: InputSpec): ort.Tensor {
+export function binTensor(file: string, spec: InputSpec): ort.Tensor {
   const type = ORT_TYPES[spec.elemType]
   const width = elementBytes(spec.elemType)
   if (!type || !width) throw new QuantizeError(file, `input '${spec.name}' has element type ${DataType[spec.elemType]}, which BIN calibration does not support`, 'config')
-  const buf = fs.readFileSync(file)
+  let buf: Buffer
+  try {
+    buf = fs.readFileSync(file)
+  } catch (err) {
+    throw new QuantizeError(file, `cannot read calibration file: ${(err as Error).message}`, 'input')
+  }
   const dims = binDims(spec, buf.byteLength / width)
   if (!dims) {
     const known = spec.dims.reduce<number>((n, d) => n * (d ?? 1), 1)
-    throw new QuantizeError(file, `${buf.byteLength} bytes do not fit input '${spec.name}' ${DataType[spec.elemType]} [${spec.dims.map((d) => d ?? '?').join(', ')}] (${known * width} bytes per unit of its unknown dims)`, 'input')
+    const fixed = spec.dims.every((d, i) => d !== null || (i === 0 && spec.dims.length > 1))
+    const expected = fixed ? `expected ${known * width} bytes` : `expected a multiple of ${known * width} bytes`
+    throw new QuantizeError(file, `${buf.byteLength} bytes do not fit input '${spec.name}' ${DataType[spec.elemType]} [${spec.dims.map((d) => d ?? '?').join(', ')}]: ${expected}`, 'input')
   }
   const copy = new Uint8Array(buf.byteLength)
   copy.set(buf)

@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type { QuantConfig } from '../cfg/index.js'
-import { binSamples } from '../calibrate/bin-samples.js'
+import { openCalibrationSet } from '../calibrate/calibration-set.js'
 import { QuantizeError } from '../errors.js'
 import { compareModels, type OutputComparison } from './compare-models.js'
 import { generatedFeeds, type Feeds, type InputSpec } from './feeds.js'
@@ -25,10 +25,17 @@ export interface VerifyOptions {
   given?: Feeds[]
 }
 
-/** Samples to compare on: the cfg's BIN calibration data when present, else generated inputs. */
-export function verificationSamples(specs: InputSpec[], cfg: QuantConfig, count: number): { samples: Feeds[]; inputs: Verification['inputs'] } {
-  const pre = cfg.dataPreprocess
-  if (pre && pre.inputType === 'BIN') return { samples: binSamples(pre, specs, cfg.source, count), inputs: 'calibration' }
+/**
+ * Samples to compare on: the cfg's calibration data (BIN or IMAGE) when present, else generated
+ * inputs. Calibration warnings (fewer files than calibrate_size) go to `warnings` when given.
+ */
+export async function verificationSamples(specs: InputSpec[], cfg: QuantConfig, count: number, warnings: string[] = []): Promise<{ samples: Feeds[]; inputs: Verification['inputs'] }> {
+  if (cfg.dataPreprocess) {
+    const set = await openCalibrationSet(specs, cfg, warnings)
+    const samples: Feeds[] = []
+    for (let i = 0; i < Math.min(count, set.count); i++) samples.push(await set.sample(i))
+    return { samples, inputs: 'calibration' }
+  }
   return { samples: Array.from({ length: count }, (_, i) => generatedFeeds(specs, 1234 + i)), inputs: 'generated' }
 }
 
@@ -43,7 +50,7 @@ export async function verifyModels(reference: string | Uint8Array, candidate: Ui
   let samples: Feeds[]
   try {
     if (options.given) samples = options.given
-    else ({ samples, inputs } = verificationSamples(options.specs, cfg, options.samples))
+    else ({ samples, inputs } = await verificationSamples(options.specs, cfg, options.samples))
   } catch (err) {
     if (err instanceof QuantizeError) throw err
     return { cosine: null, outputs: [], samples: 0, inputs: 'generated', error: `verification could not make inputs: ${(err as Error).message.split('\n')[0]}` }

