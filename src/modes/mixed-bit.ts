@@ -1,13 +1,179 @@
 import { QuantizeError } from '../errors.js'
+import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
+import type { ModelProto } from '../onnx/onnx-types.js'
+import { isExternal } from '../onnx/tensor-data.js'
+import { forEachTensor } from '../onnx/tensors.js'
+import { tuneInitScale, type TunePoint } from '../quant/mixed-bit/auto-tune.js'
+import { applyMixedBit, encodeMixedBit, fixedEightBit, type MixedBitEncoded, type MixedBitLayer } from '../quant/mixed-bit/mixed-bit-weights.js'
+import { inputChannelMeans } from '../quant/bias-correction.js'
+import { escalateSensitiveWeights } from '../quant/sensitivity.js'
+import { planWeights, type EncodedWeight, type PlannedWeight, type WeightPlan } from '../quant/weight-quant.js'
+import type { AccuracyReport } from '../quantize-model.js'
+import { compareModels } from '../runtime/compare-models.js'
+import type { Feeds } from '../runtime/feeds.js'
+import { verificationSamples } from '../runtime/verify.js'
 import type { ModeContext, ModeResult } from './mode.js'
+
+/** What auto_tune searched and chose. */
+export interface MixedBitTuning {
+  chosen: number
+  /** Whether the chosen init_scale keeps mean output cosine >= goal on the tuning inputs. */
+  reached: boolean
+  goal: number
+  inputs: 'calibration' | 'generated' | 'given'
+  samples: number
+  curve: TunePoint[]
+}
 
 /** bit_num=0 details for the report. */
 export interface MixedBitReport {
-  /** Filled in by the bit_num=0 implementation. */
+  /** The init_scale the weights were quantized with (auto_tune's choice when it ran). */
+  initScale: number
+  /** Per weight: step, range, relative error, effective bits, storage type, fallback. */
+  layers: MixedBitLayer[]
+  /** Weights that fell back to fixed 8 bit. */
+  fallbacks: number
+  /** Element-weighted mean of the layers' effective bits. */
+  meanEffectiveBits: number
+  /** auto_tune's search; null when auto_tune is off. */
+  autoTune: MixedBitTuning | null
   notes: string[]
 }
 
-/** bit_num=0: not implemented yet; fails with a clear error instead of emitting a wrong model. */
+/** auto_tune keeps the mean output cosine vs fp32 at or above this (the format's figure). */
+export const AUTO_TUNE_GOAL = 0.995
+const TUNE_SAMPLES = 4
+
+function plan(model: ModelProto, ctx: ModeContext): WeightPlan {
+  const { cfg, ext } = ctx
+  return planWeights(model, ext ?? undefined, {
+    bits: 8, minQuantWeightSize: cfg.minQuantWeightSize, minQuantWeightChannel: cfg.minQuantWeightChannel, skipQuantNode: cfg.skipQuantNode,
+  })
+}
+
+function hasExternal(model: ModelProto): boolean {
+  let found = false
+  forEachTensor(model, (t) => { if (isExternal(t)) found = true })
+  return found
+}
+
+async function tuningSamples(ctx: ModeContext): Promise<{ samples: Feeds[]; inputs: MixedBitTuning['inputs'] }> {
+  if (ctx.options.samples) return { samples: ctx.options.samples, inputs: 'given' }
+  return verificationSamples(ctx.specs, ctx.cfg, TUNE_SAMPLES, ctx.warnings)
+}
+
+async function autoTune(ctx: ModeContext): Promise<MixedBitTuning> {
+  const { samples, inputs } = await tuningSamples(ctx)
+  const tuned = await tuneInitScale(async (initScale) => {
+    ctx.options.onProgress?.(`auto_tune: trying init_scale ${initScale}`)
+    // each candidate starts from the float model's bytes; the context's model is left untouched
+    const copy = decodeModelProto(ctx.bytes)
+    const { mixed } = applyMixedBit(copy, encodeMixedBit(plan(copy, ctx), initScale))
+    let cosine: number
+    try {
+      cosine = (await compareModels(ctx.bytes, encodeModelProto(copy), samples)).cosine
+    } catch (err) {
+      throw new QuantizeError(ctx.label, `auto_tune could not run the model on ${inputs} inputs: ${(err as Error).message.split('\n')[0]}`, 'input', { cause: err })
+    }
+    const entropyBytes = Math.round(mixed.reduce((a, l) => a + (l.elements * l.effectiveBits) / 8, 0))
+    return { initScale, cosine, entropyBytes }
+  }, { goal: AUTO_TUNE_GOAL })
+  return { ...tuned, goal: AUTO_TUNE_GOAL, inputs, samples: samples.length }
+}
+
+/**
+ * bit_num=0: each weight gets the one quantization step whose relative error is init_scale
+ * (within 1%), its integers stored in the smallest type that holds them; with auto_tune the
+ * init_scale giving the most compression at output cosine >= 0.995 is searched first.
+ */
 export async function quantizeMixedBit(ctx: ModeContext): Promise<ModeResult> {
-  throw new QuantizeError(ctx.cfg.source, 'bit_num=0 is not supported yet', 'unsupported')
+  const notes: string[] = []
+  let initScale = ctx.cfg.mixedBit.initScale
+  let tuning: MixedBitTuning | null = null
+  if (ctx.cfg.mixedBit.autoTune) {
+    if (hasExternal(ctx.model)) ctx.warnings.push(`auto_tune skipped: models with external data are not tuned; init_scale ${initScale} used`)
+    else {
+      tuning = await autoTune(ctx)
+      initScale = tuning.chosen
+      notes.push(`auto_tune chose init_scale ${initScale} on ${tuning.samples} ${tuning.inputs} inputs after ${tuning.curve.length} trials`)
+      if (!tuning.reached) ctx.warnings.push(`auto_tune: no init_scale tried keeps output cosine >= ${AUTO_TUNE_GOAL}; using the finest, ${initScale}`)
+      // generated noise can leave a model's output saturated (cosine 1 at any init_scale), so the
+      // choice says little about real inputs
+      if (tuning.inputs === 'generated') ctx.warnings.push(`auto_tune ran on generated inputs (no calibration data) and chose init_scale ${initScale}: give calibrate_path or samples to tune on real ones`)
+    }
+  }
+  ctx.options.onProgress?.(`mixed-bit quantization at init_scale ${initScale}`)
+  const p = plan(ctx.model, ctx)
+  let encoded = encodeMixedBit(p, initScale)
+  const real = await realSamples(ctx)
+  let means = new Map<PlannedWeight, Float64Array>()
+  if (real && encoded.length && ctx.options.biasCorrection !== false) {
+    ctx.options.onProgress?.('mixed bit: measuring input means for bias correction')
+    means = await guarded(ctx, real.inputs, 'bias correction', () => inputChannelMeans(ctx.model, ctx.bytes, p.planned, real.samples.slice(0, 8)), means)
+  }
+  const guard = real ? await guarded(ctx, real.inputs, 'accuracy target', () => accuracyGuard(ctx, encoded, real, means), null) : null
+  if (guard) {
+    encoded = encoded.map((e) => (guard.escalated.has(e.w) ? fixedEightBit(e.w, e.layer, 'output-sensitive: stored at fixed 8 bit to keep the accuracy target') : e))
+    if (!guard.report.reached) ctx.warnings.push(`mixed bit: accuracy target ${guard.report.target} not reached on ${guard.report.inputs} inputs (cosine ${guard.report.cosineAfter.toFixed(6)})`)
+  }
+  const { layers, mixed, biasCorrected } = applyMixedBit(ctx.model, encoded, means)
+  const fallbacks = mixed.filter((l) => l.fallback).length
+  if (fallbacks) ctx.warnings.push(`mixed bit: ${fallbacks} weight(s) fell back to fixed 8 bit (see mixedBit.layers[].fallback)`)
+  const elements = mixed.reduce((a, l) => a + l.elements, 0)
+  const report: MixedBitReport = {
+    initScale, layers: mixed, fallbacks,
+    meanEffectiveBits: elements ? mixed.reduce((a, l) => a + l.elements * l.effectiveBits, 0) / elements : 0,
+    autoTune: tuning, notes,
+  }
+  return { layers, skipped: p.skipped, warnings: p.warnings, biasCorrected, accuracy: guard?.report ?? null, mixedBit: report }
+}
+
+/**
+ * With real inputs (the caller's samples or the cfg's calibration data), the same guard as fixed-bit
+ * WEIGHT_QUANT's accuracy target: a relative weight error says little about a layer's effect on
+ * the output (on PP-OCRv4 det one 48x48 pointwise conv decides most of it, and its error pattern
+ * matters more than its size), so when output cosine misses the target the most sensitive
+ * weights go to fixed 8 bit, at most 25% of the weight elements. Off without real inputs or with
+ * `accuracyTarget: false`.
+ */
+interface RealSamples {
+  samples: Feeds[]
+  inputs: AccuracyReport['inputs']
+}
+
+/** The caller's samples or the cfg's calibration data; generated noise is no guide to sensitivity. */
+async function realSamples(ctx: ModeContext): Promise<RealSamples | null> {
+  if (ctx.options.samples) return { samples: ctx.options.samples, inputs: 'given' }
+  if (!ctx.cfg.dataPreprocess) return null
+  const { samples, inputs } = await verificationSamples(ctx.specs, ctx.cfg, 8, ctx.warnings)
+  return inputs === 'generated' ? null : { samples, inputs }
+}
+
+/** A data-driven refinement; a model that cannot run on the inputs skips it with a warning. */
+async function guarded<T>(ctx: ModeContext, inputs: string, what: string, work: () => Promise<T>, fallback: T): Promise<T> {
+  try {
+    return await work()
+  } catch (err) {
+    if (err instanceof QuantizeError) throw err
+    ctx.warnings.push(`mixed bit: ${what} skipped: the model could not run on ${inputs} inputs (${(err as Error).message.split('\n')[0]})`)
+    return fallback
+  }
+}
+
+async function accuracyGuard(
+  ctx: ModeContext, encoded: MixedBitEncoded[], real: RealSamples, means: Map<PlannedWeight, Float64Array>,
+): Promise<{ escalated: Set<PlannedWeight>; report: AccuracyReport } | null> {
+  const target = ctx.options.accuracyTarget === false ? null : ctx.options.accuracyTarget ?? AUTO_TUNE_GOAL
+  if (target === null || encoded.length === 0) return null
+  ctx.options.onProgress?.('mixed bit: measuring layer sensitivity in onnxruntime-node')
+  const low = new Map<PlannedWeight, EncodedWeight>(encoded.map((e) => [e.w, { q: e.q, params: e.params, relativeError: e.layer.relativeError }]))
+  // aim at half the error budget so that the target holds on inputs the search did not see
+  const aim = 1 - (1 - target) / 2
+  const esc = await escalateSensitiveWeights(ctx.bytes, encoded.map((e) => e.w), low, real.samples.slice(0, TUNE_SAMPLES), { target: aim, highBits: 8, maxShare: 0.25 }, means)
+  if (!esc) return null
+  const escalated = encoded.filter((e) => esc.escalated.has(e.w)).map((e) => e.w.site.name)
+  return {
+    escalated: esc.escalated,
+    report: { target, inputs: real.inputs, cosineBefore: esc.cosineBefore, cosineAfter: esc.cosineAfter, reached: esc.cosineAfter >= target, escalatedBits: 8, escalated, sessions: esc.sessions },
+  }
 }

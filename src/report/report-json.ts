@@ -32,6 +32,8 @@ export function reportJson(r: QuantizeReport, output: string) {
     skipped: r.skipped,
     biasCorrected: r.biasCorrected,
     accuracy: r.accuracy,
+    dynamic: r.dynamic,
+    mixedBit: r.mixedBit,
     warnings: r.warnings,
   }
 }
