@@ -80,13 +80,13 @@ describe('gulp plugin', () => {
     const html = first.get('quantize-report.html')!.toString('utf8')
     expect(html).toContain('hello_deepa.onnx')
     expect(html).toContain('other.onnx')
-    expect(stream.api.stats()).toEqual({ quantized: 1, reused: 0, passedThrough: 1, failed: 0 })
+    expect(stream.api.stats()).toEqual({ quantized: 1, reused: 0, passedThrough: 1, failed: 0, running: 0, onWorkerThread: 1 })
   })
 
   it('serves the second run from the cache', async () => {
     const stream = plugin()
     const second = await gulpRun(stream, path.join(dir, 'out2'))
-    expect(stream.api.stats()).toEqual({ quantized: 0, reused: 1, passedThrough: 1, failed: 0 })
+    expect(stream.api.stats()).toEqual({ quantized: 0, reused: 1, passedThrough: 1, failed: 0, running: 0, onWorkerThread: 0 })
     expect(second.get('hello_deepa.onnx')!.equals(first.get('hello_deepa.onnx')!)).toBe(true)
   })
 
@@ -102,7 +102,7 @@ describe('gulp plugin', () => {
     const stream = plugin()
     const out = await collect(stream, [file])
     expect(out).toEqual([file])
-    expect(stream.api.stats()).toEqual({ quantized: 0, reused: 0, passedThrough: 0, failed: 0 })
+    expect(stream.api.stats()).toEqual({ quantized: 0, reused: 0, passedThrough: 0, failed: 0, running: 0, onWorkerThread: 0 })
   })
 
   it('rejects streaming files with a PluginError naming the file', async () => {

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { createServer, type ViteDevServer } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import quantize, { type QuantizePluginApi } from '../plugins/vite.js'
-import { decodeModelProto } from '../src/onnx/codec.js'
+import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { generatedFeeds, inputSpecs } from '../src/runtime/feeds.js'
 
@@ -252,6 +252,24 @@ describe('vite dev server', () => {
     const fixed = await waitForNewUrl(start!)
     expect(fixed).toBe(url)
     expect(api.stats().quantized).toBe(quantized)
+  })
+
+  it('editing the model itself re-quantizes exactly once and reloads the page once', async () => {
+    const [start] = await modelUrls()
+    const before = api.stats().quantized
+    const reloads = spyReloads()
+    const file = path.join(dir, 'hello_deepa.onnx')
+    const model = decodeModelProto(fs.readFileSync(file))
+    model.doc_string = 'a new version of the model'
+    fs.writeFileSync(file, encodeModelProto(model))
+    await until('the re-quantization after the model edit', () => api.stats().quantized > before)
+    const next = await waitForNewUrl(start!)
+    expect((await get(next)).status).toBe(200)
+    await new Promise((r) => setTimeout(r, 300))
+    expect(api.stats().quantized).toBe(before + 1)
+    expect(reloads()).toBe(1)
+    // the cache folder sits inside the root; writing it triggered nothing
+    expect(fs.existsSync(path.join(dir, '.cache'))).toBe(true)
   })
 })
 

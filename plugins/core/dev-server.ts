@@ -78,6 +78,8 @@ function send(res: ServerResponse, status: number, type: string, body: string | 
 export class DevModels {
   /** model → its latest outcome (a promise while it is being computed). */
   private readonly outcomes = new Map<string, Promise<DevOutcome>>()
+  /** Each outcome once it has settled: the index page shows what is known, never waits. */
+  private readonly settled = new WeakMap<Promise<DevOutcome>, DevOutcome>()
   /** model → the entry being served (the last successful outcome). */
   private readonly served = new Map<string, DevEntry>()
   private readonly inputs = new Map<string, ModelInputs>()
@@ -101,9 +103,14 @@ export class DevModels {
   ensure(model: string): Promise<DevOutcome> {
     let outcome = this.outcomes.get(model)
     if (!outcome) {
-      outcome = this.compute(model)
+      outcome = this.track(this.compute(model))
       this.outcomes.set(model, outcome)
     }
+    return outcome
+  }
+
+  private track(outcome: Promise<DevOutcome>): Promise<DevOutcome> {
+    outcome.then((o) => this.settled.set(outcome, o), (err: unknown) => this.settled.set(outcome, { ok: false, message: String(err) }))
     return outcome
   }
 
@@ -216,7 +223,7 @@ export class DevModels {
   private async refresh(model: string): Promise<void> {
     const previous = this.outcomes.get(model)
     // the quantizer shares in-flight work per model: let the old content finish before the new
-    const next = (previous ?? Promise.resolve(null)).catch(() => null).then(() => this.compute(model))
+    const next = this.track((previous ?? Promise.resolve(null)).catch(() => null).then(() => this.compute(model)))
     this.outcomes.set(model, next)
     await next.catch(() => null)
     if (this.closed || !this.server || this.outcomes.get(model) !== next) return
@@ -232,7 +239,7 @@ export class DevModels {
     if (sub === null) return next()
     const head = req.method === 'HEAD'
     if (req.method !== 'GET' && !head) return send(res, 405, 'text/plain; charset=utf-8', 'unplugin-quantize: only GET and HEAD\n', head, { allow: 'GET, HEAD' })
-    if (sub === '' || sub === 'index.html') return send(res, 200, 'text/html; charset=utf-8', await this.indexHtml(), head, { 'cache-control': 'no-store' })
+    if (sub === '' || sub === 'index.html') return send(res, 200, 'text/html; charset=utf-8', this.indexHtml(), head, { 'cache-control': 'no-store' })
     const m = /^(model|report)\/([^/]+)\/([^/]+)$/.exec(sub)
     if (m) {
       const [, kind, hash, name] = m as unknown as [string, 'model' | 'report', string, string]
@@ -260,11 +267,23 @@ export class DevModels {
   }
 
   /** The same page as the build's `quantize-report.html`, with links to what is served. */
-  private async indexHtml(): Promise<string> {
+  private indexHtml(): string {
     const models: ReportModel[] = []
     const rel = (p: string) => path.relative(this.ctx.root, p).split(path.sep).join('/')
     for (const [model, pending] of this.outcomes) {
-      const outcome = await pending.catch((err: unknown) => ({ ok: false as const, message: String(err) }))
+      const outcome = this.settled.get(pending)
+      if (!outcome) {
+        // still quantizing (on a worker thread): the page answers now and says so
+        const served = this.served.get(model)
+        let sizeIn = 0
+        try {
+          sizeIn = fs.statSync(model).size
+        } catch {
+          // deleted meanwhile
+        }
+        models.push({ source: rel(model), emitted: served?.url ?? null, config: served?.config ?? null, kind: 'original', report: null, sizeIn, sizeOut: served?.bytes.length ?? 0, status: 'quantizing… (reload to see the result)', message: null })
+        continue
+      }
       if (!outcome.ok) {
         models.push({ source: rel(model), emitted: null, config: null, kind: 'failed', report: null, sizeIn: 0, sizeOut: 0, status: 'failed', message: outcome.message })
         continue

@@ -4,9 +4,10 @@ import type { Loader, Plugin, PluginBuild } from 'esbuild'
 import { buildReportModel, HTML_REPORT_FILE, quantizeAndCollect, renderReportHtml, summaryTable, type CollectedModel, type ReportModel } from './build-report.js'
 import { createModelFilter } from './filter.js'
 import { resolveOptions, type Options } from './options.js'
-import { ModelQuantizer, type QuantizeStats } from './quantize-asset.js'
+import { ModelQuantizer, newStats, type QuantizeStats } from './quantize-asset.js'
 import { rewriteNewUrl } from './rewrite-new-url.js'
-import { reportFile, watchedFiles, type PendingReport } from './shared.js'
+import { reportFile, type PendingReport } from './shared.js'
+import { watchList } from './watch-inputs.js'
 import type { QuantizePluginApi } from './unplugin.js'
 
 const NAME = 'unplugin-quantize'
@@ -30,7 +31,7 @@ export type QuantizeEsbuildPlugin = Plugin & { readonly api: QuantizePluginApi }
 export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
   // validated now: a wrong option fails where the config is loaded
   const options = resolveOptions(userOptions)
-  const stats: QuantizeStats = { quantized: 0, reused: 0, passedThrough: 0, failed: 0 }
+  const stats: QuantizeStats = newStats()
   let quantizer: ModelQuantizer | null = null
 
   const plugin: Plugin = {
@@ -44,7 +45,9 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
       let reports = new Map<string, PendingReport>()
       let collectedModels = new Map<string, CollectedModel>()
       let warn: (message: string) => void = (message) => console.warn(`[${NAME}] ${message}`)
-      const q = (quantizer ??= new ModelQuantizer(options, root, { warn: (message) => warn(message) }, stats))
+      // esbuild has no logger for plugins: progress goes to the console unless the build is silent
+      const info = (message: string) => { if (initial.logLevel !== 'silent') console.log(message) }
+      const q = (quantizer ??= new ModelQuantizer(options, root, { warn: (message) => warn(message), info }, stats))
 
       build.onStart(() => {
         reports = new Map()
@@ -67,9 +70,10 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
       build.onLoad({ filter: /\.onnx$/i, namespace: NAMESPACE }, async (args) => {
         const model = args.path
         if (!accepts(model)) return undefined
-        const files = watchedFiles(model)
+        const watch = await watchList(model, q.configOf(model))
+        const watchFiles = [...watch.files, ...watch.missing, ...watch.dirFiles]
         const { outcome, collected } = await quantizeAndCollect(q, model, options, root)
-        if (!outcome.ok) return { errors: [{ text: outcome.message }], watchFiles: files.existing }
+        if (!outcome.ok) return { errors: [{ text: outcome.message }], watchFiles, watchDirs: watch.dirs }
         if (collected) collectedModels.set(model, collected)
         const { result } = outcome
         if (result.kind === 'quantized' && options.reports.includes('json')) {
@@ -78,7 +82,8 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
         return {
           contents: result.bytes,
           loader: 'file',
-          watchFiles: [...files.existing, ...files.missing],
+          watchFiles,
+          watchDirs: watch.dirs,
           warnings: outcome.warning ? [{ text: outcome.warning }] : [],
         }
       })

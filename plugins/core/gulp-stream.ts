@@ -3,15 +3,16 @@ import { Transform, type TransformCallback } from 'node:stream'
 import PluginError from 'plugin-error'
 import { NoCache, ResultCache, cacheKey, type Blobs, type QuantizeCache } from '../../src/cache/index.js'
 import { QuantizeError } from '../../src/errors.js'
-import { quantizeModel, type QuantizeReport } from '../../src/quantize-model.js'
+import type { QuantizeReport } from '../../src/quantize-model.js'
 import { buildReportModel, HTML_REPORT_FILE, renderReportHtml, summaryTable, type CollectedModel } from './build-report.js'
 import { describeError } from './describe-error.js'
 import { createModelFilter } from './filter.js'
 import { findConfig, type ModelConfig } from './find-config.js'
 import { createLimiter } from './limiter.js'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
-import { MODEL_BLOB, REPORT_BLOB, calibrationFiles, readConfig, type QuantizeStats } from './quantize-asset.js'
+import { MODEL_BLOB, REPORT_BLOB, calibrationFiles, newStats, readConfig, runQuantization, type QuantizeStats } from './quantize-asset.js'
 import { reportFile } from './shared.js'
+import { sharedPool } from './worker-pool.js'
 import type { QuantizePluginApi } from './unplugin.js'
 
 const NAME = 'unplugin-quantize'
@@ -71,10 +72,11 @@ export function quantizeGulp(userOptions?: Options): QuantizeGulpStream {
   // validated now: a wrong option fails where the task is defined
   const options: ResolvedOptions = resolveOptions(userOptions)
   const root = process.cwd()
-  const stats: QuantizeStats = { quantized: 0, reused: 0, passedThrough: 0, failed: 0 }
+  const stats: QuantizeStats = newStats()
   const accepts = createModelFilter(root, options.include, options.exclude)
   const cache: QuantizeCache = options.cache ? new ResultCache({ root, dir: options.cacheDir, logger: { warn: (m) => console.warn(`[${NAME}] ${m}`) } }) : new NoCache()
   const limit = createLimiter(options.concurrency)
+  const info = (message: string) => console.log(message)
   const rel = (p: string) => {
     const r = path.relative(root, p)
     return (r.startsWith('..') || path.isAbsolute(r) ? p : r).split(path.sep).join('/')
@@ -98,8 +100,9 @@ export function quantizeGulp(userOptions?: Options): QuantizeGulpStream {
     let computed = false
     const blobs = await cache.getOrCompute(key, () => limit(async (): Promise<Blobs> => {
       computed = true
-      stats.quantized++
-      const result = await quantizeModel(bytes, cfg, quantizeOptions)
+      // the process's pool: the next run (gulp watch) reuses its warm worker
+      const pool = sharedPool(options.concurrency, (message) => info(`[${NAME}] ${message}`))
+      const result = await runQuantization(pool, stats, rel(model), { model: bytes, cfg, options: quantizeOptions }, info)
       if (result.externalData) throw new QuantizeError(model, 'models with external data are not supported by the gulp plugin', 'unsupported')
       return { [MODEL_BLOB]: result.model, [REPORT_BLOB]: new TextEncoder().encode(JSON.stringify(result.report)) }
     }))

@@ -3,10 +3,12 @@ import path from 'node:path'
 import { NoCache, ResultCache, cacheKey, type Blobs, type CacheLogger, type QuantizeCache } from '../../src/cache/index.js'
 import { cfgFromObject, loadCfg, type QuantConfig } from '../../src/cfg/index.js'
 import { QuantizeError } from '../../src/errors.js'
-import { quantizeModel, type QuantizeReport } from '../../src/quantize-model.js'
+import type { QuantizeReport, QuantizeResult } from '../../src/quantize-model.js'
 import { findConfig, type ModelConfig } from './find-config.js'
 import { createLimiter } from './limiter.js'
 import type { ResolvedOptions } from './options.js'
+import { progressReporter } from './progress-reporter.js'
+import { sharedPool, type PoolJob, type WorkerPool } from './worker-pool.js'
 
 /** Counters since the plugin was created; tests read them through the plugin's `api.stats()`. */
 export interface QuantizeStats {
@@ -18,6 +20,35 @@ export interface QuantizeStats {
   passedThrough: number
   /** Models that could not be quantized (the error went to `onError`). */
   failed: number
+  /** Quantizations running now. */
+  running: number
+  /** Quantizations that ran on a worker thread (the rest fell back to the main thread). */
+  onWorkerThread: number
+}
+
+export const newStats = (): QuantizeStats => ({ quantized: 0, reused: 0, passedThrough: 0, failed: 0, running: 0, onWorkerThread: 0 })
+
+/** Where the quantizer's messages go: the bundler's warnings, and its logger for progress. */
+export interface QuantizerLogger extends CacheLogger {
+  info: (message: string) => void
+}
+
+/**
+ * One engine run on the worker pool, counted in `stats`, with its progress in the log once it
+ * runs long. `name` is how the log names the model.
+ */
+export async function runQuantization(pool: WorkerPool, stats: QuantizeStats, name: string, job: PoolJob, info: (message: string) => void): Promise<QuantizeResult> {
+  stats.quantized++
+  stats.running++
+  const progress = progressReporter(name, info)
+  try {
+    const { result, threadId } = await pool.run(job, progress.onProgress)
+    if (threadId !== 0) stats.onWorkerThread++
+    return result
+  } finally {
+    progress.done()
+    stats.running--
+  }
 }
 
 export type AssetResult =
@@ -61,7 +92,7 @@ export class ModelQuantizer {
   private readonly inFlight = new Map<string, Promise<AssetResult>>()
 
   // `stats` is the plugin's object, updated in place so its API sees every build's counts
-  constructor(private readonly options: ResolvedOptions, private readonly root: string, logger: CacheLogger, readonly stats: QuantizeStats) {
+  constructor(private readonly options: ResolvedOptions, private readonly root: string, private readonly logger: QuantizerLogger, readonly stats: QuantizeStats) {
     this.cache = options.cache ? new ResultCache({ root, dir: options.cacheDir, logger }) : new NoCache()
     this.limit = createLimiter(options.concurrency)
   }
@@ -97,8 +128,9 @@ export class ModelQuantizer {
       let computed = false
       const blobs = await this.cache.getOrCompute(key, () => this.limit(async (): Promise<Blobs> => {
         computed = true
-        this.stats.quantized++
-        const result = await quantizeModel(model, cfg, quantizeOptions)
+        const pool = sharedPool(this.options.concurrency, (message) => this.logger.info(`[unplugin-quantize] ${message}`))
+        const name = path.relative(this.root, model).split(path.sep).join('/')
+        const result = await runQuantization(pool, this.stats, name, { model, cfg, options: quantizeOptions }, this.logger.info)
         if (result.externalData) {
           // the model would refer to its data file by a name the bundler's hashing changes
           throw new QuantizeError(model, 'models with external data are not supported by the bundler plugins yet', 'unsupported')

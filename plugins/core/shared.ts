@@ -3,7 +3,6 @@ import path from 'node:path'
 import type { QuantizeReport } from '../../src/quantize-model.js'
 import { reportJson } from '../../src/report/report-json.js'
 import { describeError } from './describe-error.js'
-import { siblingConfigs } from './find-config.js'
 import type { ResolvedOptions } from './options.js'
 import type { AssetResult, ModelQuantizer } from './quantize-asset.js'
 
@@ -32,14 +31,6 @@ export async function quantizeForBundler(quantizer: ModelQuantizer, model: strin
     if (options.onError === 'error') return { ok: false, message }
     return { ok: true, result: { kind: 'original', bytes: await fs.promises.readFile(model) }, warning: `${message}; emitting the original model` }
   }
-}
-
-/** The files whose change must rebuild the model: itself and every sibling cfg it may pick up. */
-export function watchedFiles(model: string): { existing: string[]; missing: string[] } {
-  const existing = [model]
-  const missing: string[] = []
-  for (const cfg of siblingConfigs(model)) (fs.existsSync(cfg) ? existing : missing).push(cfg)
-  return { existing, missing }
 }
 
 /** `<model>.quant.json`'s file name (beside the emitted model) and its text. */

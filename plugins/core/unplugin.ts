@@ -6,10 +6,10 @@ import type { QuantizeReport } from '../../src/quantize-model.js'
 import { buildReportModel, HTML_REPORT_FILE, quantizeAndCollect, renderReportHtml, summaryTable, type CollectedModel } from './build-report.js'
 import { DevModels, type DevServerLike } from './dev-server.js'
 import { createModelFilter } from './filter.js'
-import { siblingConfigs } from './find-config.js'
+import { watchList } from './watch-inputs.js'
 import { rewriteNewUrl } from './rewrite-new-url.js'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
-import { ModelQuantizer, type QuantizeStats } from './quantize-asset.js'
+import { ModelQuantizer, newStats, type QuantizeStats } from './quantize-asset.js'
 
 export type { Options } from './options.js'
 export type { QuantizeStats } from './quantize-asset.js'
@@ -64,7 +64,7 @@ interface EmittedModel {
 function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInstance<Options | undefined, false>['raw']> {
   // validated now, not at build start: a wrong option fails where the config is loaded
   const options: ResolvedOptions = resolveOptions(userOptions)
-  const stats: QuantizeStats = { quantized: 0, reused: 0, passedThrough: 0, failed: 0 }
+  const stats: QuantizeStats = newStats()
   let root = process.cwd()
   let serve = false
   let base = '/'
@@ -78,6 +78,10 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
   let viteInfo: ((message: string) => void) | null = null
   // the quantizer (and its cache) outlives a build in watch mode; its warnings go to the current one
   let warn: (message: string) => void = (message) => console.warn(`[unplugin-quantize] ${message}`)
+  // progress of long quantizations: Vite's logger, else the current build's `info`, else the console
+  let buildInfo: (message: string) => void = (message) => console.log(message)
+  const info = (message: string): void => (viteInfo ?? buildInfo)(message)
+  const logger = { warn: (message: string) => warn(message), info }
 
   const api: QuantizePluginApi = { stats: () => ({ ...stats }) }
 
@@ -86,7 +90,8 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
     buildStart(this: BundlerContext): void {
       accepts = createModelFilter(root, options.include, options.exclude)
       warn = (message) => this.warn(message)
-      quantizer ??= new ModelQuantizer(options, root, { warn: (message) => warn(message) }, stats)
+      if (typeof this.info === 'function') buildInfo = (message) => this.info!(message)
+      quantizer ??= new ModelQuantizer(options, root, logger, stats)
       reports = []
       emitted = []
     },
@@ -108,9 +113,10 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
         if (!outcome.ok) this.error(outcome.message)
         return `export default ${JSON.stringify(outcome.entry.url)}`
       }
-      // rebuild in watch mode when the model or its cfg changes
-      this.addWatchFile(model)
-      for (const cfg of siblingConfigs(model)) if (fs.existsSync(cfg)) this.addWatchFile(cfg)
+      // rebuild in watch mode when the model, its cfg or its calibration data changes; a folder
+      // is watched as itself (a file added to it) and through its files (an edit)
+      const watch = await watchList(model, quantizer.configOf(model))
+      for (const f of [...watch.files, ...watch.missing, ...watch.dirs, ...watch.dirFiles]) this.addWatchFile(f)
       const { outcome, collected } = await quantizeAndCollect(quantizer, model, options, root)
       if (!outcome.ok) this.error(outcome.message)
       if (outcome.warning) this.warn(outcome.warning)
@@ -171,7 +177,7 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
         root,
         base,
         moduleId: (model) => PREFIX + model,
-        quantizer: () => (quantizer ??= new ModelQuantizer(options, root, { warn: (message) => warn(message) }, stats)),
+        quantizer: () => (quantizer ??= new ModelQuantizer(options, root, logger, stats)),
         warn: (message) => warn(message),
         ignored: [path.resolve(root, options.cacheDir)],
       })

@@ -1,3 +1,4 @@
+import fs from 'node:fs'
 import path from 'node:path'
 import { cfgFromObject, loadCfg, type QuantConfig } from '../../src/cfg/index.js'
 import type { ModelConfig } from './find-config.js'
@@ -38,4 +39,32 @@ export async function modelInputs(model: string, config: ModelConfig | null): Pr
 export function isInside(file: string, dir: string): boolean {
   const rel = path.relative(dir, file)
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))
+}
+
+/** `modelInputs` in the shape bundlers' watch APIs take. */
+export interface WatchList {
+  /** Files to watch for changes: the model and the cfg files that exist. */
+  files: string[]
+  /** Files whose creation changes the result (a sibling cfg that does not exist yet). */
+  missing: string[]
+  /** Calibration folders: a file added, removed or edited in them changes the result. */
+  dirs: string[]
+  /** The files in those folders now, for bundlers that watch files, not folders. */
+  dirFiles: string[]
+}
+
+export async function watchList(model: string, config: ModelConfig | null): Promise<WatchList> {
+  const inputs = await modelInputs(model, config)
+  const files: string[] = []
+  const missing: string[] = []
+  for (const f of inputs.files) (fs.existsSync(f) ? files : missing).push(f)
+  const dirFiles: string[] = []
+  for (const dir of inputs.calibrationDirs) {
+    try {
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isFile()) dirFiles.push(path.join(dir, e.name))
+    } catch {
+      // a missing folder: the quantizer reports it; watching the folder sees it appear
+    }
+  }
+  return { files, missing, dirs: inputs.calibrationDirs, dirFiles }
 }

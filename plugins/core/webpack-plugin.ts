@@ -3,8 +3,9 @@ import path from 'node:path'
 import { buildReportModel, HTML_REPORT_FILE, quantizeAndCollect, renderReportHtml, summaryTable, type CollectedModel, type ReportModel } from './build-report.js'
 import { createModelFilter } from './filter.js'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
-import { ModelQuantizer, type QuantizeStats } from './quantize-asset.js'
-import { reportFile, watchedFiles, type PendingReport } from './shared.js'
+import { ModelQuantizer, newStats, type QuantizeStats } from './quantize-asset.js'
+import { reportFile, type PendingReport } from './shared.js'
+import { watchList } from './watch-inputs.js'
 import type { QuantizePluginApi } from './unplugin.js'
 
 const NAME = 'unplugin-quantize'
@@ -26,7 +27,7 @@ export class QuantizeWebpackPlugin {
   readonly name = NAME
   readonly api: QuantizePluginApi
   private readonly options: ResolvedOptions
-  private readonly stats: QuantizeStats = { quantized: 0, reused: 0, passedThrough: 0, failed: 0 }
+  private readonly stats: QuantizeStats = newStats()
 
   constructor(userOptions?: Options) {
     // validated now: a wrong option fails where the config is loaded
@@ -49,7 +50,9 @@ export class QuantizeWebpackPlugin {
 
     compiler.hooks.thisCompilation.tap(NAME, (compilation) => {
       warn = (message) => compilation.warnings.push(new WebpackError(`[${NAME}] ${message}`))
-      quantizer ??= new ModelQuantizer(options, root, { warn: (message) => warn(message) }, this.stats)
+      // progress goes to webpack's infrastructure log (shown while it builds, watch mode included)
+      const progressLog = compiler.getInfrastructureLogger(NAME)
+      quantizer ??= new ModelQuantizer(options, root, { warn: (message) => warn(message), info: (message) => progressLog.info(message.replace(`[${NAME}] `, '')) }, this.stats)
       const q = quantizer
 
       NormalModule.getCompilationHooks(compilation).readResource.for(undefined).tapAsync(
@@ -58,10 +61,14 @@ export class QuantizeWebpackPlugin {
         (loaderContext: LoaderContext<unknown>, callback: (err: Error | null, result?: Buffer) => void) => {
           const model = loaderContext.resourcePath
           if (!isModel(model)) return callback(null)
-          const files = watchedFiles(model)
-          for (const f of files.existing) loaderContext.addDependency(f)
-          for (const f of files.missing) loaderContext.addMissingDependency(f)
-          quantizeAndCollect(q, model, options, root).then(({ outcome, collected }) => {
+          // the model, its cfg and its calibration folders (a folder is a context dependency:
+          // a file added to it, edited or removed rebuilds this module, and only this one)
+          watchList(model, q.configOf(model)).then((watch) => {
+            for (const f of watch.files) loaderContext.addDependency(f)
+            for (const f of watch.missing) loaderContext.addMissingDependency(f)
+            for (const d of watch.dirs) loaderContext.addContextDependency(d)
+            return quantizeAndCollect(q, model, options, root)
+          }).then(({ outcome, collected }) => {
             if (!outcome.ok) return callback(new Error(outcome.message))
             if (outcome.warning) loaderContext.emitWarning(new Error(outcome.warning))
             const { result } = outcome
