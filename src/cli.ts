@@ -4,6 +4,8 @@ import { parseArgs } from 'node:util'
 import { CfgError } from './cfg/index.js'
 import { QuantizeError } from './errors.js'
 import { quantizeModel, type QuantizeReport } from './quantize-model.js'
+import { HTML_REPORT_FILE } from './report/html/report-file.js'
+import { renderReportHtml, type ReportModel } from './report/html/render-report.js'
 import { reportJson } from './report/report-json.js'
 import { WriteError, fsReason, writeFilesAtomic } from './write-atomic.js'
 
@@ -68,6 +70,11 @@ function summary(r: QuantizeReport, out: string): string {
     + `${r.sizeIn} -> ${r.sizeOut} bytes (${pct}%, brotli ${r.sizesIn.brotli} -> ${r.sizesOut.brotli}), cosine ${cos} on ${r.verification?.inputs ?? 'no'} inputs, ${r.durationMs.toFixed(0)} ms`
 }
 
+/** The CLI's model on the HTML report page (the CLI has no cache). */
+function cliReportModel(r: QuantizeReport, args: CliArgs): ReportModel {
+  return { source: args.model, emitted: args.out, config: args.config, kind: 'quantized', report: r, sizeIn: r.sizeIn, sizeOut: r.sizeOut, status: 'no cache (CLI)', message: null }
+}
+
 /** Where the CLI writes; tests and the demo pass their own sinks. */
 export interface CliIO {
   stdout: { write(text: string): unknown }
@@ -95,13 +102,16 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
   const tty = Boolean(io.stderr.isTTY) && !args.json
   const progress = tty ? (m: string) => io.stderr.write(`\r\x1b[K${m}…`) : undefined
   try {
-    const result = await quantizeModel(args.model, args.config, { onProgress: progress })
+    // --report-dir asks for the per-layer statistics behind the debug CSVs and the HTML report
+    const result = await quantizeModel(args.model, args.config, { onProgress: progress, ...(args.reportDir ? { debug: true } : {}) })
     if (tty) io.stderr.write('\r\x1b[K')
     const files: { path: string; bytes: Uint8Array | string }[] = [{ path: args.out, bytes: result.model }]
     if (result.externalData) files.push({ path: path.join(path.dirname(args.out), result.externalData.location), bytes: result.externalData.bytes })
     const json = reportJson(result.report, args.out)
     if (args.reportDir) {
       files.push({ path: path.join(args.reportDir, `${path.basename(args.out, '.onnx')}.quant.json`), bytes: JSON.stringify(json, null, 2) + '\n' })
+      files.push({ path: path.join(args.reportDir, HTML_REPORT_FILE), bytes: renderReportHtml([cliReportModel(result.report, args)]) })
+      for (const csv of result.debugCsv ?? []) files.push({ path: path.join(args.reportDir, csv.name), bytes: csv.text })
     }
     // the report folder is made only now, and removed again if the write fails: a failed run leaves nothing
     let madeDir: string | undefined

@@ -9,3 +9,8 @@ export type { DynamicQuantReport, DynamicInt8Node, DynamicWeightOnlyNode, Dynami
 export type { MixedBitReport, MixedBitTuning } from './modes/mixed-bit.js'
 export type { MixedBitLayer } from './quant/mixed-bit/mixed-bit-weights.js'
 export type { TunePoint } from './quant/mixed-bit/auto-tune.js'
+export type { GuardReport, GuardStep } from './guard/accuracy-guard.js'
+export type { DebugSummary, LayerDebug } from './report/debug-csv/debug-summary.js'
+export type { Recommendation } from './report/debug-csv/recommendations.js'
+export type { CsvFile } from './report/debug-csv/debug-csv-files.js'
+export { renderReportHtml, type ReportModel } from './report/html/render-report.js'

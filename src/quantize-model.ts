@@ -15,6 +15,10 @@ import { quantizeDynamic, type DynamicQuantReport } from './modes/dynamic-quant.
 import { quantizeFull, type FullQuantReport } from './modes/full-quant.js'
 import { quantizeMixedBit, type MixedBitReport } from './modes/mixed-bit.js'
 import { downloadSizes, type DownloadSizes } from './report/sizes.js'
+import type { CsvFile } from './report/debug-csv/debug-csv-files.js'
+import { debugStep } from './report/debug-csv/debug-step.js'
+import type { DebugSummary } from './report/debug-csv/debug-summary.js'
+import { runAccuracyGuard, type GuardReport } from './guard/accuracy-guard.js'
 import { inputSpecs, type Feeds, type InputSpec } from './runtime/feeds.js'
 import { verificationSamples, verifyModels, type Verification } from './runtime/verify.js'
 
@@ -60,6 +64,14 @@ export interface QuantizeOptions {
   sizes?: boolean
   /** Called with short progress messages for long work (the CLI shows them on a TTY). */
   onProgress?: (message: string) => void
+  /**
+   * Collect per-tensor debug statistics (float vs quantized, every tensor of the main graph) for
+   * the report's `debug` summary (the HTML report's per-layer chart, histograms and
+   * recommendations) and `debugCsv` (the format's debug CSVs). Costs one more run of both
+   * models with every tensor exposed, per round.
+   * @default on with debug_info_save_path; else on when verification ran on inputs of at most 1 Mi elements
+   */
+  debug?: boolean
 }
 
 export interface QuantizeReport {
@@ -89,6 +101,10 @@ export interface QuantizeReport {
   dynamic: DynamicQuantReport | null
   /** Mixed-bit (bit_num=0) search details; null in other modes. */
   mixedBit: MixedBitReport | null
+  /** Per-layer debug statistics (see `debug` option); null when they were not collected. */
+  debug?: DebugSummary | null
+  /** What `[accuracy_guard]` did; absent without the section. */
+  guard?: GuardReport | null
   warnings: string[]
 }
 
@@ -108,6 +124,8 @@ export interface QuantizeResult {
   /** The external data file's bytes when the input kept weights outside the protobuf. */
   externalData: { location: string; bytes: Uint8Array } | null
   report: QuantizeReport
+  /** The format's debug CSVs (output_summary, report_<round>, quant_param) when debug statistics were collected. */
+  debugCsv?: CsvFile[]
 }
 
 export type ModelInput = string | Uint8Array
@@ -130,10 +148,17 @@ function hasExternalData(model: ModelProto): boolean {
  * the model's folder) or the model's bytes; `config` a cfg path, a parsed config or a cfg object.
  */
 export async function quantizeModel(input: ModelInput, config: ConfigInput, options: QuantizeOptions = {}): Promise<QuantizeResult> {
-  const started = performance.now()
-  const label = typeof input === 'string' ? input : '<bytes>'
   const baseDir = typeof input === 'string' ? path.dirname(path.resolve(input)) : process.cwd()
   const cfg = await resolveConfig(config, baseDir)
+  // our [accuracy_guard] extension drives the quantization below with extra skipped nodes
+  if (cfg.accuracyGuard) return runAccuracyGuard(input, cfg, cfg.accuracyGuard, options, quantizeOnce)
+  return quantizeOnce(input, cfg, options)
+}
+
+/** One quantization as the cfg says: the mode, encoding, sizes, verification and reports. */
+async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: QuantizeOptions): Promise<QuantizeResult> {
+  const started = performance.now()
+  const label = typeof input === 'string' ? input : '<bytes>'
   options.onProgress?.('reading model')
   let model: ModelProto
   let bytes: Uint8Array
@@ -197,6 +222,11 @@ export async function quantizeModel(input: ModelInput, config: ConfigInput, opti
     options.onProgress?.('verifying in onnxruntime-node')
     verification = await verifyModels(reference, out, externalData, cfg, { specs, samples: options.verifySamples ?? 4, given: options.samples })
   }
+  // a separate step after verification: the debug statistics, CSVs and their summary
+  const debug = await debugStep({
+    reference: bytes, quantized: out, hasExternalData: externalData !== null, cfg, specs, layers: result.layers, given: options.samples,
+    requested: options.debug, verified: verification !== null && verification.cosine !== null, warnings: extraWarnings, onProgress: options.onProgress,
+  })
   const quantizedNodes = new Set(result.layers.flatMap((l) => l.nodes.map((n) => n.name)))
   const skippedNodes = new Set(result.skipped.flatMap((l) => l.nodes.map((n) => n.name)))
   const report: QuantizeReport = {
@@ -220,9 +250,10 @@ export async function quantizeModel(input: ModelInput, config: ConfigInput, opti
     full: result.full ?? null,
     dynamic: result.dynamic ?? null,
     mixedBit: result.mixedBit ?? null,
+    debug: debug?.summary ?? null,
     warnings: [...cfg.warnings.map((w) => w.message), ...result.warnings, ...extraWarnings, ...(verification?.error ? [verification.error] : [])],
   }
-  return { model: out, externalData, report }
+  return { model: out, externalData, report, ...(debug ? { debugCsv: debug.csv } : {}) }
 }
 
 /** WEIGHT_QUANT at a fixed bit_num (1-16): the weights are rewritten in place in `ctx.model`. */

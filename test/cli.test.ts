@@ -156,7 +156,8 @@ describe('--report-dir', () => {
     const run = await runCli([file, '--config', WEIGHT8_CFG, '-o', out, '--report-dir', reports, '--json'])
     expect(run.code, run.stderr).toBe(0)
     const printed = oneJson(run.stdout)
-    expect(fs.readdirSync(reports)).toEqual(['hd-q.quant.json'])
+    // with the HTML report and the format's debug CSVs (test/debug-reports.test.ts checks their content)
+    expect(fs.readdirSync(reports).sort()).toEqual(['hd-q.quant.json', 'output_summary.csv', 'quant_param.csv', 'quantize-report.html', 'report_0.csv'])
     const saved = JSON.parse(fs.readFileSync(path.join(reports, 'hd-q.quant.json'), 'utf8')) as Record<string, unknown>
     for (const key of REQUIRED) expect(saved[key], key).toEqual(printed[key])
     expect(saved.output).toBe(out)

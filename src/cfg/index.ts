@@ -1,6 +1,7 @@
 // The `.cfg` contract: MindSpore Lite post-training-quantization cfg files (and their object
 // form) parsed, validated and resolved to a QuantConfig with every default filled in.
 export type {
+  AccuracyGuardConfig,
   ActivationQuantMethod,
   CalibrationSource,
   CfgDiagnostic,
@@ -16,7 +17,7 @@ export type {
 export { CfgError } from './cfg-error.js'
 export { parseCfg, loadCfg } from './parse-cfg.js'
 export { cfgFromObject } from './cfg-from-object.js'
-export { CFG_SCHEMA, describeAllowed } from './schema.js'
+export { CFG_SCHEMA, EXTENSION_SCHEMA, describeAllowed } from './schema.js'
 export type {
   BoolKeySpec,
   CalibratePathKeySpec,

@@ -3,17 +3,19 @@ import { classifyEntries, type Warn } from './classify-entries.js'
 import { coerceValue, showValue } from './coerce-value.js'
 import type { RawCfg } from './raw-cfg.js'
 import { resolveDataPreprocess } from './resolve-data-preprocess.js'
-import { CFG_SCHEMA, describeAllowed, keySpec, type CfgSectionName } from './schema.js'
+import { CFG_SCHEMA, describeAllowed, EXTENSION_SCHEMA, keySpec, type CfgSectionName } from './schema.js'
 import { oneOf, Slots } from './slots.js'
 import type { CfgDiagnostic, QuantConfig } from './types.js'
 
 const COMMON = 'common_quant_param'
 const MIXED = 'mixed_bit_weight_quant_param'
 const FULL = 'full_quant_param'
+const GUARD = 'accuracy_guard'
 const K = {
   common: CFG_SCHEMA.common_quant_param.keys,
   mixed: CFG_SCHEMA.mixed_bit_weight_quant_param.keys,
   full: CFG_SCHEMA.full_quant_param.keys,
+  guard: EXTENSION_SCHEMA.accuracy_guard.keys,
 }
 
 /** Validates a scanned or object cfg and fills in defaults. Throws a CfgError for the first error. */
@@ -92,6 +94,14 @@ export function resolveCfg(raw: RawCfg): QuantConfig {
       targetDevice: slots.choice(FULL, 'target_device', K.full.target_device.values) ?? K.full.target_device.unsetMeans,
     },
     dataPreprocess,
+    // our extension: present only when the cfg opens the section, so plain cfgs parse as before
+    ...(raw.sections.some((s) => s.name === GUARD) ? {
+      accuracyGuard: {
+        minCosine: slots.float(GUARD, 'min_cosine') ?? K.guard.min_cosine.default,
+        autoSkip: slots.bool(GUARD, 'auto_skip') ?? K.guard.auto_skip.default,
+        maxSkippedNodes: slots.int(GUARD, 'max_skipped_nodes') ?? K.guard.max_skipped_nodes.default,
+      },
+    } : {}),
     warnings,
   }
 }

@@ -262,11 +262,49 @@ export const CFG_SCHEMA = {
   },
 } as const satisfies Readonly<Record<string, CfgSectionSpec>>
 
-export type CfgSectionName = keyof typeof CFG_SCHEMA
+/**
+ * Sections this package adds to the format (documented as extensions in the README). Kept apart
+ * from CFG_SCHEMA, which lists exactly the format's own sections, and parsed the same way.
+ */
+export const EXTENSION_SCHEMA = {
+  accuracy_guard: {
+    description: 'Our extension: the output cosine the quantized model must keep, and what to do when it does not.',
+    keys: {
+      min_cosine: {
+        type: 'float',
+        min: 0,
+        max: 1,
+        open: false,
+        default: 0.99,
+        required: 'optional',
+        description: 'Output cosine vs fp32 the quantized model must reach on held-out calibration samples.',
+      },
+      auto_skip: {
+        type: 'bool',
+        default: true,
+        required: 'optional',
+        description: 'Below min_cosine, return the most sensitive nodes to float until the target is met.',
+      },
+      max_skipped_nodes: {
+        type: 'int',
+        min: 0,
+        max: 65535,
+        default: 10,
+        required: 'optional',
+        description: 'At most this many nodes are returned to float before the build fails.',
+      },
+    },
+  },
+} as const satisfies Readonly<Record<string, CfgSectionSpec>>
+
+export type CfgSectionName = keyof typeof CFG_SCHEMA | keyof typeof EXTENSION_SCHEMA
 
 // Maps rather than property lookups on CFG_SCHEMA, so names like `constructor` or
 // `__proto__` in a user's file can never hit Object.prototype.
-const SECTIONS: ReadonlyMap<string, CfgSectionSpec> = new Map(Object.entries(CFG_SCHEMA))
+const SECTIONS: ReadonlyMap<string, CfgSectionSpec> = new Map<string, CfgSectionSpec>([
+  ...Object.entries<CfgSectionSpec>(CFG_SCHEMA),
+  ...Object.entries<CfgSectionSpec>(EXTENSION_SCHEMA),
+])
 const KEY_HOMES: ReadonlyMap<string, string[]> = (() => {
   const homes = new Map<string, string[]>()
   for (const [section, spec] of SECTIONS) {

@@ -44,7 +44,16 @@ export interface QuantConfig {
     targetDevice: TargetDevice
   }
   dataPreprocess: DataPreprocessConfig | null
+  /** Our extension `[accuracy_guard]`; absent when the cfg has no such section. */
+  accuracyGuard?: AccuracyGuardConfig
   warnings: CfgDiagnostic[]
+}
+
+/** `[accuracy_guard]` (our extension, not the format's): see README, "Accuracy guard". */
+export interface AccuracyGuardConfig {
+  minCosine: number
+  autoSkip: boolean
+  maxSkippedNodes: number
 }
 
 export interface CfgDiagnostic {

@@ -34,6 +34,8 @@ export function reportJson(r: QuantizeReport, output: string) {
     accuracy: r.accuracy,
     dynamic: r.dynamic,
     mixedBit: r.mixedBit,
+    guard: r.guard ?? null,
+    recommendations: r.debug ? { items: r.debug.recommendations, skipLine: r.debug.skipLine } : null,
     warnings: r.warnings,
   }
 }

@@ -1,0 +1,50 @@
+import type { QuantizedLayer } from '../../quant/weight-quant.js'
+import { csvText, listCell } from './csv.js'
+import type { DebugRound } from './debug-stats.js'
+
+export const OUTPUT_SUMMARY_HEADER = ['Round', 'TensorName', 'CosineSimilarity'] as const
+export const REPORT_HEADER = [
+  'NodeName', 'NodeType', 'TensorName', 'InOutFlag', 'DataTypeFlag', 'TensorTypeFlag',
+  'Min', 'Q1', 'Median', 'Q3', 'Max', 'Mean', 'Var', 'Sparsity', 'Clip', 'CosineSimilarity',
+] as const
+export const QUANT_PARAM_HEADER = [
+  'NodeName', 'NodeType', 'TensorName', 'ElementsNum', 'Dims', 'Scale', 'ZeroPoint', 'Bits', 'CorrectionVar', 'CorrectionMean',
+] as const
+
+export interface CsvFile {
+  name: string
+  text: string
+}
+
+/** `output_summary.csv`: each model output's cosine vs fp32, per round. */
+export function outputSummaryCsv(rounds: readonly DebugRound[]): string {
+  return csvText(OUTPUT_SUMMARY_HEADER, rounds.flatMap((r) => r.outputs.map((o) => [r.round, o.tensor, o.cosine])))
+}
+
+/** `report_<round>.csv`: each node's float tensors, original and as the quantized model computes them. */
+export function reportCsv(round: DebugRound): string {
+  return csvText(REPORT_HEADER, round.rows.map((r) => [
+    r.nodeName, r.nodeType, r.tensorName, r.inOut, r.dataType, r.tensorType,
+    r.stats.min, r.stats.q1, r.stats.median, r.stats.q3, r.stats.max, r.stats.mean, r.stats.std, r.stats.sparsity, r.clip, r.cosine,
+  ]))
+}
+
+/**
+ * `quant_param.csv`: one row per node and quantized weight it reads. Scale, ZeroPoint and the
+ * correction terms are per channel, as a list in one cell; Scale and ZeroPoint are the decode
+ * parameters stored in the model (the correction already folded in, see README, Encoding).
+ */
+export function quantParamCsv(layers: readonly QuantizedLayer[]): string {
+  return csvText(QUANT_PARAM_HEADER, layers.flatMap((l) => l.nodes.map((n) => [
+    n.name, n.opType, l.tensor, l.elements, listCell(l.dims), listCell(l.scale), listCell(l.zeroPoint), l.bits, listCell(l.correctionVar), listCell(l.correctionMean),
+  ])))
+}
+
+/** The format's three reports (report_<round>.csv numbered from 0), ready to write. */
+export function debugCsvFiles(rounds: readonly DebugRound[], layers: readonly QuantizedLayer[]): CsvFile[] {
+  return [
+    { name: 'output_summary.csv', text: outputSummaryCsv(rounds) },
+    ...rounds.map((r) => ({ name: `report_${r.round}.csv`, text: reportCsv(r) })),
+    { name: 'quant_param.csv', text: quantParamCsv(layers) },
+  ]
+}

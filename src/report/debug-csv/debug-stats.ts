@@ -1,0 +1,203 @@
+import { decodeModelProto } from '../../onnx/codec.js'
+import { cosineSimilarity } from '../../runtime/cosine.js'
+import type { Feeds } from '../../runtime/feeds.js'
+import { ExposedRunner, type TensorValues } from './exposed-values.js'
+import { clipShare, histogram, tensorStats, type TensorStats } from './tensor-stats.js'
+
+export type InOutFlag = 'Input' | 'Output'
+export type DataTypeFlag = 'Origin' | 'Dequant'
+export type TensorTypeFlag = 'Activation' | 'Weight'
+
+/** One line of report_<round>.csv. */
+export interface DebugRow {
+  nodeName: string
+  nodeType: string
+  tensorName: string
+  inOut: InOutFlag
+  dataType: DataTypeFlag
+  tensorType: TensorTypeFlag
+  stats: TensorStats
+  /**
+   * Origin rows: 0. Dequant rows of quantized tensors: share of the original values outside the
+   * dequantized range; 0 for tensors the quantized model computes in float (nothing cuts them).
+   */
+  clip: number
+  /** Origin rows: 1. Dequant rows: cosine of the dequantized vs the original values. */
+  cosine: number
+}
+
+export interface OutputCosine {
+  tensor: string
+  cosine: number
+}
+
+/** One calibration round: one input sample through the float and the quantized model. */
+export interface DebugRound {
+  round: number
+  rows: DebugRow[]
+  outputs: OutputCosine[]
+}
+
+/** Original vs dequantized values of one tensor on round 0, binned over their joint range. */
+export interface TensorHistogram {
+  tensor: string
+  lo: number
+  hi: number
+  origin: number[]
+  dequant: number[]
+}
+
+export interface DebugNode {
+  name: string
+  opType: string
+  inputs: string[]
+  outputs: string[]
+}
+
+export interface DebugStats {
+  rounds: DebugRound[]
+  /** Per tensor that both models have (round 0). */
+  histograms: Map<string, TensorHistogram>
+  /** The float model's main-graph nodes in order (Constant nodes left out: their outputs are weights). */
+  nodes: DebugNode[]
+  weights: Set<string>
+  /** Tensors the quantized model stores or carries quantized (Clip applies to them only). */
+  quantized: Set<string>
+  /**
+   * Quantized tensors whose every reader is a Relu: a FULL_QUANT graph gives them the Relu's
+   * range [0, max], so they are compared as the Relu sees them (both sides through max(0, x)):
+   * the negatives it cuts are not quantization error.
+   */
+  reluRead: Set<string>
+  modelOutputs: string[]
+}
+
+export interface DebugStatsOptions {
+  /** Bins per histogram. @default 48 */
+  bins?: number
+  /**
+   * Compute the quartiles (a selection per tensor, the bulk of the cost on large models); off,
+   * they are NaN, for callers that need only cosines and ranges (the accuracy guard's ranking).
+   * @default true
+   */
+  quantiles?: boolean
+  /** Bin every tensor of round 0 for the report's histograms. @default true */
+  histograms?: boolean
+}
+
+/**
+ * The format's debug statistics: every float tensor of the float model's main graph (node
+ * inputs and outputs, weights included), before quantization (Origin) and as the quantized
+ * model computes it (Dequant), matched by name. Quantized graphs keep tensor names: a weight's
+ * name is its decode chain's output, a QDQ activation's name its DequantizeLinear output.
+ */
+export async function collectDebugStats(floatModel: Uint8Array, quantModel: Uint8Array, samples: readonly Feeds[], options: DebugStatsOptions = {}): Promise<DebugStats> {
+  const bins = options.bins ?? 48
+  const graph = decodeModelProto(floatModel).graph
+  if (!graph) throw new Error('model has no graph')
+  const weights = new Set<string>()
+  for (const t of graph.initializer ?? []) if (t.name) weights.add(t.name)
+  const nodes: DebugNode[] = []
+  for (const n of graph.node ?? []) {
+    if (n.op_type === 'Constant') {
+      for (const o of n.output ?? []) if (o) weights.add(o)
+      continue
+    }
+    nodes.push({ name: n.name ?? '', opType: n.op_type ?? '', inputs: (n.input ?? []).filter(Boolean), outputs: (n.output ?? []).filter(Boolean) })
+  }
+  const modelOutputs = (graph.output ?? []).map((o) => o.name ?? '').filter(Boolean)
+  const names = [...new Set([...nodes.flatMap((n) => [...n.inputs, ...n.outputs]), ...modelOutputs])]
+  const quantized = quantizedTensors(quantModel, weights)
+  const readers = new Map<string, string[]>()
+  for (const n of nodes) for (const i of n.inputs) readers.set(i, [...(readers.get(i) ?? []), n.opType])
+  const reluRead = new Set([...quantized].filter((t) => !modelOutputs.includes(t) && (readers.get(t) ?? []).length > 0 && readers.get(t)!.every((op) => op === 'Relu')))
+  const origin = await ExposedRunner.create(floatModel, names)
+  let dequant: ExposedRunner | undefined
+  const rounds: DebugRound[] = []
+  const histograms = new Map<string, TensorHistogram>()
+  try {
+    dequant = await ExposedRunner.create(quantModel, names)
+    for (const [round, feeds] of samples.entries()) {
+      const a = await origin.run(feeds)
+      const b = await dequant.run(feeds)
+      rounds.push(roundRows(round, nodes, weights, quantized, reluRead, modelOutputs, a, b, options.quantiles !== false))
+      if (round === 0 && options.histograms !== false) {
+        for (const [name, va] of a) {
+          const vb = b.get(name)
+          if (vb && vb.data.length === va.data.length) histograms.set(name, jointHistogram(name, va.data, vb.data, bins))
+        }
+      }
+    }
+  } finally {
+    await origin.release()
+    await dequant?.release()
+  }
+  return { rounds, histograms, nodes, weights, quantized, reluRead, modelOutputs }
+}
+
+/**
+ * Which tensors have a quantized range, read from the quantized graph: DequantizeLinear outputs
+ * (QDQ activations and weights) and float weights that a node now computes (a weight's decode
+ * chain keeps the weight's name).
+ */
+function quantizedTensors(quantModel: Uint8Array, weights: Set<string>): Set<string> {
+  const out = new Set<string>()
+  for (const n of decodeModelProto(quantModel).graph?.node ?? []) {
+    for (const o of n.output ?? []) {
+      if (n.op_type === 'DequantizeLinear' || (weights.has(o) && n.op_type !== 'Constant')) out.add(o)
+    }
+  }
+  return out
+}
+
+function roundRows(
+  round: number, nodes: DebugNode[], weights: Set<string>, quantized: Set<string>, reluRead: Set<string>, modelOutputs: string[],
+  a: Map<string, TensorValues>, b: Map<string, TensorValues>, quantiles: boolean,
+): DebugRound {
+  // a tensor is one node's output and other nodes' input: compute its figures once per round
+  const cache = new Map<string, { origin: TensorStats; dequant: { stats: TensorStats; clip: number; cosine: number } | null }>()
+  const figures = (name: string) => {
+    let f = cache.get(name)
+    if (f) return f
+    const va = a.get(name)!
+    const vb = b.get(name)
+    const comparable = vb !== undefined && vb.data.length === va.data.length
+    // the distributions are each model's own; Clip and cosine compare what the readers see
+    const seen = (x: Float32Array) => (reluRead.has(name) ? x.map((v) => (v > 0 ? v : 0)) : x)
+    const [sa, sb] = comparable ? [seen(va.data), seen(vb.data)] : [va.data, va.data]
+    f = {
+      origin: tensorStats(va.data, { quantiles }),
+      dequant: comparable ? { stats: tensorStats(vb.data, { quantiles }), clip: quantized.has(name) ? clipShare(sa, sb) : 0, cosine: cosineSimilarity(sa, sb) } : null,
+    }
+    cache.set(name, f)
+    return f
+  }
+  const rows: DebugRow[] = []
+  for (const n of nodes) {
+    for (const [inOut, list] of [['Input', n.inputs], ['Output', n.outputs]] as const) {
+      for (const tensor of list) {
+        if (!a.has(tensor)) continue
+        const f = figures(tensor)
+        const base = { nodeName: n.name, nodeType: n.opType, tensorName: tensor, inOut, tensorType: weights.has(tensor) ? 'Weight' as const : 'Activation' as const }
+        rows.push({ ...base, dataType: 'Origin', stats: f.origin, clip: 0, cosine: 1 })
+        if (f.dequant) rows.push({ ...base, dataType: 'Dequant', stats: f.dequant.stats, clip: f.dequant.clip, cosine: f.dequant.cosine })
+      }
+    }
+  }
+  const outputs = modelOutputs.filter((t) => a.has(t) && b.has(t)).map((tensor) => ({ tensor, cosine: cosineSimilarity(a.get(tensor)!.data, b.get(tensor)!.data) }))
+  return { round, rows, outputs }
+}
+
+function jointHistogram(tensor: string, origin: Float32Array, dequant: Float32Array, bins: number): TensorHistogram {
+  let lo = Infinity
+  let hi = -Infinity
+  for (const v of [origin, dequant]) {
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i]!
+      if (x < lo) lo = x
+      if (x > hi) hi = x
+    }
+  }
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) lo = hi = 0
+  return { tensor, lo, hi, origin: histogram(origin, lo, hi, bins), dequant: histogram(dequant, lo, hi, bins) }
+}

@@ -1,0 +1,68 @@
+import ort from 'onnxruntime-node'
+import { decodeModelProto, encodeModelProto } from '../../onnx/codec.js'
+import type { ModelProto } from '../../onnx/onnx-types.js'
+import { isExternal, tensorToFloat32 } from '../../onnx/tensor-data.js'
+import type { Feeds } from '../../runtime/feeds.js'
+
+/** A main-graph tensor's float values and dims, as one run (or the stored initializer) gives them. */
+export interface TensorValues {
+  data: Float32Array
+  dims: number[]
+}
+
+/**
+ * Runs a model with the named main-graph tensors exposed as extra outputs, one feed at a time.
+ * Initializers are read from the model rather than exposed (onnxruntime does not compute them).
+ * Only float32 values are returned: integer shapes and indices have no quantization error.
+ *
+ * A local helper of the debug reports: the calibration code's `forEachExposedTensor` did not
+ * exist when this was written; it holds one run's tensors at once (the debug reports need the
+ * float and quantized values of every tensor side by side).
+ */
+export class ExposedRunner {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    private readonly fetch: string[],
+    private readonly stored: Map<string, TensorValues>,
+  ) {}
+
+  static async create(model: Uint8Array, names: readonly string[]): Promise<ExposedRunner> {
+    const proto: ModelProto = decodeModelProto(model)
+    const graph = proto.graph
+    if (!graph) throw new Error('model has no graph')
+    const stored = new Map<string, TensorValues>()
+    const inits = new Set<string>()
+    for (const t of graph.initializer ?? []) {
+      if (!t.name) continue
+      inits.add(t.name)
+      if (!names.includes(t.name) || isExternal(t) || t.data_type !== 1) continue
+      stored.set(t.name, { data: tensorToFloat32(t), dims: (t.dims ?? []).map(Number) })
+    }
+    const produced = new Set<string>()
+    for (const n of graph.node ?? []) for (const o of n.output ?? []) if (o) produced.add(o)
+    const inputs = new Set((graph.input ?? []).map((i) => i.name ?? ''))
+    const outputs = new Set((graph.output ?? []).map((o) => o.name ?? ''))
+    const fetch = names.filter((n) => !inits.has(n) && (produced.has(n) || inputs.has(n)))
+    // graph inputs cannot be graph outputs as well; they are taken from the feeds instead
+    const add = fetch.filter((n) => produced.has(n) && !outputs.has(n))
+    graph.output = [...(graph.output ?? []), ...add.map((name) => ({ name }))]
+    const session = await ort.InferenceSession.create(encodeModelProto(proto), { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 })
+    return new ExposedRunner(session, fetch, stored)
+  }
+
+  /** Every requested float tensor's values for one input sample. */
+  async run(feeds: Feeds): Promise<Map<string, TensorValues>> {
+    const values = new Map(this.stored)
+    const fromOutputs = this.fetch.filter((n) => !(n in feeds))
+    const result = fromOutputs.length ? await this.session.run(feeds, fromOutputs) : {}
+    for (const name of this.fetch) {
+      const t = name in feeds ? feeds[name]! : result[name]
+      if (t && t.type === 'float32') values.set(name, { data: t.data as Float32Array, dims: [...t.dims] })
+    }
+    return values
+  }
+
+  release(): Promise<void> {
+    return this.session.release()
+  }
+}

