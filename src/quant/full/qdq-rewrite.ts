@@ -1,0 +1,206 @@
+import { AttributeType, DataType, type NodeProto, type TensorProto } from '../../onnx/onnx-types.js'
+import { makeTensor, tensorDims, tensorToFloat32 } from '../../onnx/tensor-data.js'
+import type { NameAllocator } from '../dequant-nodes.js'
+import type { DeviceProfile } from './device-profile.js'
+import type { GraphIndex } from './graph-index.js'
+import type { QdqPlan, QuantizedNode } from './qdq-plan.js'
+import type { QuantParams } from './quant-params.js'
+import { encodeBias, encodeIntWeight, type IntWeight } from './weight-encoding.js'
+
+/** What the rewrite did to one weighted op, for the report and bias correction. */
+export interface RewrittenWeight {
+  q: QuantizedNode
+  dims: number[]
+  original: Float32Array
+  weight: IntWeight
+  inputScale: number
+  /** The float bias before and after correction (null: the op has no bias and none was added). */
+  bias: Float32Array | null
+  biasCodes: Int32Array | null
+  /** For a MatMul: whether the correction went into the constant of the Add after it. */
+  correctedAdd: boolean
+}
+
+/**
+ * Per-output-channel shift of a weighted op caused by rounding its weight, given the weight's
+ * codes (bias correction); null when the op is not corrected.
+ */
+export type BiasShift = (q: QuantizedNode, original: Float32Array, decoded: Float32Array) => Float64Array | null
+
+interface Pending {
+  before: NodeProto[]
+  after: Map<NodeProto, NodeProto[]>
+  dropConstants: Set<string>
+}
+
+/**
+ * Rewrite the main graph in QDQ form as the plan says. Naming: a quantized activation `t` keeps
+ * its name on the DequantizeLinear output (what its readers see); its producer now writes
+ * `t_f32` into the QuantizeLinear. Graph inputs and outputs keep their names: a quantized graph
+ * input is read through a new `<input>_dq`. Weights and biases become integer initializers with
+ * a DequantizeLinear whose output keeps the constant's name when the op was its only reader.
+ */
+export function rewriteQdq(index: GraphIndex, plan: QdqPlan, params: Map<string, QuantParams>, profile: DeviceProfile, names: NameAllocator, shift: BiasShift | null): RewrittenWeight[] {
+  const graph = index.graph
+  const pending: Pending = { before: [], after: new Map(), dropConstants: new Set() }
+  const inits = (graph.initializer ??= [])
+  const paramNames = new Map<string, { scale: string; zp: string }>()
+  const actType = profile.activationType
+
+  const paramsFor = (name: string): { scale: string; zp: string } => {
+    const planned = plan.tensors.get(name)!
+    const source = planned.sharesWith ?? name
+    let p = paramNames.get(source)
+    if (!p) {
+      const qp = params.get(plan.tensors.get(source)?.rangeOf ?? source)
+      if (!qp) throw new Error(`no calibrated range for tensor '${source}'`)
+      p = { scale: names.take(`${source}_scale`), zp: names.take(`${source}_zero_point`) }
+      inits.push(makeTensor(p.scale, DataType.FLOAT, [], Float32Array.of(qp.scale)))
+      inits.push(makeTensor(p.zp, actType, [], actType === DataType.INT8 ? Int8Array.of(qp.zeroPoint) : Uint8Array.of(qp.zeroPoint)))
+      paramNames.set(source, p)
+    }
+    return p
+  }
+
+  for (const t of plan.tensors.values()) {
+    const p = paramsFor(t.name)
+    const quantized = names.take(`${t.name}_quantized`)
+    if (index.inputs.has(t.name)) {
+      const dq = names.take(`${t.name}_dq`)
+      for (const reader of index.consumers.get(t.name) ?? []) reader.input = (reader.input ?? []).map((i) => (i === t.name ? dq : i))
+      pending.before.push(qNode(names, t.name, t.name, p, quantized), dqNode(names, t.name, quantized, p.scale, p.zp, dq, null))
+      continue
+    }
+    const producer = index.producer.get(t.name)
+    if (!producer) continue
+    const raw = names.take(`${t.name}_f32`)
+    producer.output = (producer.output ?? []).map((o) => (o === t.name ? raw : o))
+    const list = pending.after.get(producer) ?? []
+    list.push(qNode(names, t.name, raw, p, quantized), dqNode(names, t.name, quantized, p.scale, p.zp, t.name, null))
+    pending.after.set(producer, list)
+  }
+
+  const rewritten: RewrittenWeight[] = []
+  for (const q of plan.quantized) {
+    if (q.kind !== 'weighted') continue
+    const x = q.activationInputs[0]!
+    const inputScale = params.get(plan.tensors.get(plan.tensors.get(x)?.sharesWith ?? x)?.rangeOf ?? x)?.scale
+    if (inputScale === undefined) throw new Error(`no calibrated range for the input '${x}' of '${q.node.name}'`)
+    rewritten.push(rewriteWeighted(index, q, inputScale, profile, names, pending, shift))
+  }
+
+  const keep = (graph.node ?? []).filter((n) => !(n.op_type === 'Constant' && pending.dropConstants.has(n.output?.[0] ?? '')))
+  graph.initializer = inits.filter((t) => !pending.dropConstants.has(t.name ?? ''))
+  graph.input = (graph.input ?? []).filter((v) => !pending.dropConstants.has(v.name ?? ''))
+  const nodes: NodeProto[] = [...pending.before]
+  for (const n of keep) {
+    nodes.push(n)
+    const extra = pending.after.get(n)
+    if (extra) nodes.push(...extra)
+  }
+  graph.node = nodes
+  return rewritten
+}
+
+function rewriteWeighted(index: GraphIndex, q: QuantizedNode, inputScale: number, profile: DeviceProfile, names: NameAllocator, pending: Pending, shift: BiasShift | null): RewrittenWeight {
+  const node = q.node
+  const graph = index.graph
+  const wName = q.weight!
+  const wTensor = index.constants.get(wName)!.tensor
+  const dims = tensorDims(wTensor)
+  const original = tensorToFloat32(wTensor)
+  const axis = q.channelAxis!
+  const channels = dims[axis]!
+  let bias: Float32Array | null = q.bias ? tensorToFloat32(index.constants.get(q.bias)!.tensor).slice() : null
+  let weight = encodeIntWeight(original, dims, axis, profile, bias, inputScale)
+  const delta = shift?.(q, original, weight.decoded) ?? null
+  let correctedAdd = false
+  if (delta && node.op_type === 'MatMul') {
+    // MatMul has no bias input: its bias is the constant of the Add that reads it, if there is one
+    correctedAdd = correctFollowingAdd(index, node, delta, names)
+  } else if (delta) {
+    const corrected = bias ?? new Float32Array(channels)
+    for (let c = 0; c < channels; c++) corrected[c] = corrected[c]! - delta[c]!
+    bias = corrected
+    // the corrected bias may need a larger weight-scale floor
+    weight = encodeIntWeight(original, dims, axis, profile, bias, inputScale)
+  }
+  const perChannelAxis = weight.axis
+  const wq = names.take(`${wName}_quantized`)
+  const ws = names.take(`${wName}_scale`)
+  const wz = names.take(`${wName}_zero_point`)
+  const scaleDims = perChannelAxis === null ? [] : [channels]
+  graph.initializer!.push(
+    makeTensor(wq, weight.type, dims, weight.codes),
+    makeTensor(ws, DataType.FLOAT, scaleDims, weight.scale),
+    makeTensor(wz, weight.type, scaleDims, weight.zeroPoint),
+  )
+  const wOut = soleReader(index, wName, node) ? wName : names.take(`${wName}_dequantized`)
+  if (wOut === wName) pending.dropConstants.add(wName)
+  pending.before.push(dqNode(names, wName, wq, ws, wz, wOut, perChannelAxis))
+  let biasCodes: Int32Array | null = null
+  if (bias) {
+    const b = encodeBias(bias, weight, inputScale)
+    biasCodes = b.codes
+    const base = q.bias || `${node.name || wName}_bias`
+    const bq = names.take(`${base}_quantized`)
+    const bs = names.take(`${base}_scale`)
+    const bz = names.take(`${base}_zero_point`)
+    const bDims = [channels]
+    graph.initializer!.push(
+      makeTensor(bq, DataType.INT32, bDims, b.codes),
+      makeTensor(bs, DataType.FLOAT, perChannelAxis === null ? [] : bDims, b.scale),
+      makeTensor(bz, DataType.INT32, perChannelAxis === null ? [] : bDims, new Int32Array(b.scale.length)),
+    )
+    const bOut = q.bias && soleReader(index, q.bias, node) ? q.bias : names.take(`${base}_dequantized`)
+    if (bOut === q.bias) pending.dropConstants.add(q.bias)
+    pending.before.push(dqNode(names, base, bq, bs, bz, bOut, perChannelAxis === null ? null : 0))
+    const inputs = [...(node.input ?? [])]
+    inputs[2] = bOut
+    node.input = inputs
+  }
+  const inputs = [...(node.input ?? [])]
+  inputs[1] = wOut
+  node.input = inputs
+  return { q, dims, original, weight, inputScale, bias, biasCodes, correctedAdd }
+}
+
+/** Subtract a MatMul's shift from the float constant of the single Add after it; false when there is none. */
+function correctFollowingAdd(index: GraphIndex, node: NodeProto, delta: Float64Array, names: NameAllocator): boolean {
+  const out = node.output?.[0] ?? ''
+  const readers = index.consumers.get(out) ?? []
+  if (readers.length !== 1 || readers[0]!.op_type !== 'Add' || readers[0]!.domain) return false
+  const add = readers[0]!
+  const at = add.input?.[0] === out ? 1 : 0
+  const c = index.constants.get(add.input?.[at] ?? '')
+  if (!c || c.tensor.data_type !== DataType.FLOAT) return false
+  const dims = tensorDims(c.tensor)
+  const values = tensorToFloat32(c.tensor)
+  if (values.length !== delta.length || dims[dims.length - 1] !== delta.length) return false
+  const corrected = new Float32Array(values.length)
+  for (let i = 0; i < values.length; i++) corrected[i] = values[i]! - delta[i]!
+  // a new initializer: the original constant may be read elsewhere
+  const name = names.take(`${add.input![at]}_corrected`)
+  index.graph.initializer!.push(makeTensor(name, DataType.FLOAT, dims, corrected))
+  const inputs = [...add.input!]
+  inputs[at] = name
+  add.input = inputs
+  return true
+}
+
+function soleReader(index: GraphIndex, name: string, node: NodeProto): boolean {
+  const readers = index.consumers.get(name) ?? []
+  return readers.length === 1 && readers[0] === node && !index.outputs.has(name)
+}
+
+function qNode(names: NameAllocator, base: string, input: string, p: { scale: string; zp: string }, output: string): NodeProto {
+  return { name: names.take(`${base}_QuantizeLinear`), op_type: 'QuantizeLinear', input: [input, p.scale, p.zp], output: [output] }
+}
+
+function dqNode(names: NameAllocator, base: string, input: string, scale: string, zp: string, output: string, axis: number | null): NodeProto {
+  const node: NodeProto = { name: names.take(`${base}_DequantizeLinear`), op_type: 'DequantizeLinear', input: [input, scale, zp], output: [output] }
+  if (axis !== null) node.attribute = [{ name: 'axis', type: AttributeType.INT, i: axis }]
+  return node
+}
+
+
