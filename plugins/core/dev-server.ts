@@ -57,6 +57,8 @@ export interface DevModelsContext {
   warn: (message: string) => void
   /** Ignored by the calibration-folder watcher (the cache must never trigger work). */
   ignored: readonly string[]
+  /** The public-folder model a request path is for (one with a cfg), else null. */
+  publicModel?: (url: string) => string | null
 }
 
 const DEBOUNCE_MS = 80
@@ -236,8 +238,16 @@ export class DevModels {
   private async handle(req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): Promise<void> {
     const raw = (req.url ?? '/').split(/[?#]/)[0]!
     const sub = this.subPath(raw)
-    if (sub === null) return next()
     const head = req.method === 'HEAD'
+    if (sub === null) {
+      const model = req.method === 'GET' || head ? this.ctx.publicModel?.(raw) ?? null : null
+      if (model === null) return next()
+      // quantized once per content version (memory, then the cache); Vite would send the float file
+      const outcome = await this.ensure(model)
+      if (!outcome.ok) return send(res, 500, 'text/plain; charset=utf-8', `${outcome.message}\n`, head)
+      const entry = outcome.entry
+      return send(res, 200, 'application/octet-stream', entry.bytes, head, { 'cache-control': 'no-cache', etag: `"${entry.hash}"` })
+    }
     if (req.method !== 'GET' && !head) return send(res, 405, 'text/plain; charset=utf-8', 'unplugin-quantize: only GET and HEAD\n', head, { allow: 'GET, HEAD' })
     if (sub === '' || sub === 'index.html') return send(res, 200, 'text/html; charset=utf-8', this.indexHtml(), head, { 'cache-control': 'no-store' })
     const m = /^(model|report)\/([^/]+)\/([^/]+)$/.exec(sub)

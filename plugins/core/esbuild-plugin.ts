@@ -6,7 +6,8 @@ import { createModelFilter } from './filter.js'
 import { resolveOptions, type Options } from './options.js'
 import { ModelQuantizer, newStats, type QuantizeStats } from './quantize-asset.js'
 import { rewriteNewUrl } from './rewrite-new-url.js'
-import { reportFile, type PendingReport } from './shared.js'
+import { debugCsvFiles, reportFile, type PendingReport } from './shared.js'
+import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
 import { watchList } from './watch-inputs.js'
 import type { QuantizePluginApi } from './unplugin.js'
 
@@ -44,6 +45,7 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
       initial.metafile = true
       let reports = new Map<string, PendingReport>()
       let collectedModels = new Map<string, CollectedModel>()
+      let debugCsv = new Map<string, CsvFile[]>()
       let warn: (message: string) => void = (message) => console.warn(`[${NAME}] ${message}`)
       // esbuild has no logger for plugins: progress goes to the console unless the build is silent
       const info = (message: string) => { if (initial.logLevel !== 'silent') console.log(message) }
@@ -52,6 +54,7 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
       build.onStart(() => {
         reports = new Map()
         collectedModels = new Map()
+        debugCsv = new Map()
       })
 
       // `./m.onnx?url` comes from the new-URL rewrite below (and from code written for Vite)
@@ -79,6 +82,7 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
         if (result.kind === 'quantized' && options.reports.includes('json')) {
           reports.set(model, { model, configFile: result.configFile, report: result.report })
         }
+        if (result.kind === 'quantized' && result.debugCsv.length > 0) debugCsv.set(model, result.debugCsv)
         return {
           contents: result.bytes,
           loader: 'file',
@@ -110,6 +114,7 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
           const emittedName = path.relative(outdir, outAbs).split(path.sep).join('/')
           const collected = collectedModels.get(source)
           if (collected) models.push(buildReportModel(collected, emittedName, rel))
+          for (const f of debugCsvFiles(emittedName, debugCsv.get(source) ?? [])) await write(path.join(outdir, f.fileName), f.source)
           const pending = reports.get(source)
           if (!pending) continue
           const report = reportFile(pending, emittedName, root)

@@ -10,8 +10,9 @@ import { createModelFilter } from './filter.js'
 import { findConfig, type ModelConfig } from './find-config.js'
 import { createLimiter } from './limiter.js'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
-import { MODEL_BLOB, REPORT_BLOB, calibrationFiles, newStats, readConfig, runQuantization, type QuantizeStats } from './quantize-asset.js'
-import { reportFile } from './shared.js'
+import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
+import { MODEL_BLOB, REPORT_BLOB, calibrationFiles, debugCsvOf, newStats, readConfig, resultBlobs, runQuantization, type QuantizeStats } from './quantize-asset.js'
+import { debugCsvFiles, reportFile } from './shared.js'
 import { sharedPool } from './worker-pool.js'
 import type { QuantizePluginApi } from './unplugin.js'
 
@@ -38,7 +39,7 @@ type VinylConstructor = new (options: { cwd: string; base: string; path: string;
 export type QuantizeGulpStream = Transform & { readonly api: QuantizePluginApi }
 
 // bump when what the gulp stream stores in a cache entry changes
-const GULP_KEY_FORMAT = 1
+const GULP_KEY_FORMAT = 2
 const REPLACEMENT = Buffer.from([0xef, 0xbf, 0xbd])
 
 /**
@@ -60,6 +61,7 @@ interface Quantized {
   bytes: Uint8Array
   report: QuantizeReport
   cached: boolean
+  debugCsv: CsvFile[]
 }
 
 /**
@@ -104,13 +106,13 @@ export function quantizeGulp(userOptions?: Options): QuantizeGulpStream {
       const pool = sharedPool(options.concurrency, (message) => info(`[${NAME}] ${message}`))
       const result = await runQuantization(pool, stats, rel(model), { model: bytes, cfg, options: quantizeOptions }, info)
       if (result.externalData) throw new QuantizeError(model, 'models with external data are not supported by the gulp plugin', 'unsupported')
-      return { [MODEL_BLOB]: result.model, [REPORT_BLOB]: new TextEncoder().encode(JSON.stringify(result.report)) }
+      return resultBlobs(result, cfg)
     }))
     if (!computed) stats.reused++
     const out = blobs[MODEL_BLOB]
     const report = blobs[REPORT_BLOB]
     if (!out || !report) throw new QuantizeError(model, 'cache entry lacks model.onnx or report.json', 'runtime')
-    return { bytes: out, report: JSON.parse(new TextDecoder().decode(report)) as QuantizeReport, cached: !computed }
+    return { bytes: out, report: JSON.parse(new TextDecoder().decode(report)) as QuantizeReport, cached: !computed, debugCsv: debugCsvOf(blobs, model) }
   }
 
   const newFile = (like: VinylLike, filePath: string, base: string, contents: Buffer): VinylLike =>
@@ -163,6 +165,10 @@ export function quantizeGulp(userOptions?: Options): QuantizeGulpStream {
     if (options.reports.includes('json')) {
       const report = reportFile({ model, configFile: config.kind === 'file' ? config.path : null, report: result.report }, emitted, root)
       out.push(newFile(file, path.join(file.base, report.fileName), file.base, Buffer.from(report.source)))
+    }
+    // the cfg's debug_info_save_path asked for them: they travel with the model
+    for (const csv of debugCsvFiles(emitted, result.debugCsv)) {
+      out.push(newFile(file, path.join(file.base, csv.fileName), file.base, Buffer.from(csv.source)))
     }
     return out
   }

@@ -4,6 +4,7 @@ import { NoCache, ResultCache, cacheKey, type Blobs, type CacheLogger, type Quan
 import { cfgFromObject, loadCfg, type QuantConfig } from '../../src/cfg/index.js'
 import { QuantizeError } from '../../src/errors.js'
 import type { QuantizeReport, QuantizeResult } from '../../src/quantize-model.js'
+import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
 import { findConfig, type ModelConfig } from './find-config.js'
 import { createLimiter } from './limiter.js'
 import type { ResolvedOptions } from './options.js'
@@ -52,15 +53,53 @@ export async function runQuantization(pool: WorkerPool, stats: QuantizeStats, na
 }
 
 export type AssetResult =
-  | { kind: 'quantized'; bytes: Uint8Array; report: QuantizeReport; configFile: string | null; /** served from the cache without running the engine */ cached: boolean }
+  | {
+    kind: 'quantized'
+    bytes: Uint8Array
+    report: QuantizeReport
+    configFile: string | null
+    /** served from the cache without running the engine */
+    cached: boolean
+    /** The debug CSVs when the cfg sets debug_info_save_path, else empty. */
+    debugCsv: CsvFile[]
+  }
   | { kind: 'original'; bytes: Uint8Array }
 
 // Blob names in a cache entry. The report is the engine's raw report; the `.quant.json` is
 // derived per build because it names the emitted (hashed) file.
 export const MODEL_BLOB = 'model.onnx'
 export const REPORT_BLOB = 'report.json'
-// bump when what the plugin stores in an entry changes
-const PLUGIN_KEY_FORMAT = 1
+// Blob names are plain file names (no folders), so the CSVs travel as one JSON array of
+// { name, text }; it is written in the same atomic entry folder as the model.
+export const DEBUG_CSV_BLOB = 'debug-csv.json'
+// bump when what the plugin stores in an entry changes (2: the debug CSVs)
+const PLUGIN_KEY_FORMAT = 2
+
+/** The entry's blobs for one engine result; the CSVs only when the cfg asked for them. */
+export function resultBlobs(result: QuantizeResult, cfg: QuantConfig): Blobs {
+  const blobs: Record<string, Uint8Array> = { [MODEL_BLOB]: result.model, [REPORT_BLOB]: new TextEncoder().encode(JSON.stringify(result.report)) }
+  // the engine also collects them by default for the HTML page; only a cfg that names
+  // debug_info_save_path asked for the files
+  if (cfg.debugInfoSavePath !== null && result.debugCsv && result.debugCsv.length > 0) {
+    blobs[DEBUG_CSV_BLOB] = new TextEncoder().encode(JSON.stringify(result.debugCsv))
+  }
+  return blobs
+}
+
+/** The debug CSVs of a cache entry ([] when it has none); a malformed blob is a corrupt entry. */
+export function debugCsvOf(blobs: Blobs, model: string): CsvFile[] {
+  const blob = blobs[DEBUG_CSV_BLOB]
+  if (!blob) return []
+  let value: unknown
+  try {
+    value = JSON.parse(new TextDecoder().decode(blob))
+  } catch {
+    value = null
+  }
+  const ok = Array.isArray(value) && value.every((f) => typeof f === 'object' && f !== null && typeof (f as CsvFile).name === 'string' && /^[\w.-]+\.csv$/.test((f as CsvFile).name) && typeof (f as CsvFile).text === 'string')
+  if (!ok) throw new QuantizeError(model, `cache entry's ${DEBUG_CSV_BLOB} is not a list of CSV files`, 'runtime')
+  return value as CsvFile[]
+}
 
 /** The parsed config a model's cfg file or the `defaultConfig` object gives. */
 export async function readConfig(config: ModelConfig): Promise<QuantConfig> {
@@ -135,13 +174,13 @@ export class ModelQuantizer {
           // the model would refer to its data file by a name the bundler's hashing changes
           throw new QuantizeError(model, 'models with external data are not supported by the bundler plugins yet', 'unsupported')
         }
-        return { [MODEL_BLOB]: result.model, [REPORT_BLOB]: new TextEncoder().encode(JSON.stringify(result.report)) }
+        return resultBlobs(result, cfg)
       }))
       if (!computed) this.stats.reused++
       const bytes = blobs[MODEL_BLOB]
       const report = blobs[REPORT_BLOB]
       if (!bytes || !report) throw new QuantizeError(model, 'cache entry lacks model.onnx or report.json', 'runtime')
-      return { kind: 'quantized', bytes, report: JSON.parse(new TextDecoder().decode(report)) as QuantizeReport, configFile: config.kind === 'file' ? config.path : null, cached: !computed }
+      return { kind: 'quantized', bytes, report: JSON.parse(new TextDecoder().decode(report)) as QuantizeReport, configFile: config.kind === 'file' ? config.path : null, cached: !computed, debugCsv: debugCsvOf(blobs, model) }
     } catch (err) {
       this.stats.failed++
       throw err

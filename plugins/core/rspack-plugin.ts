@@ -1,11 +1,14 @@
+import fs from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { Compiler, LoaderContext } from '@rspack/core'
+import type { Compilation, Compiler, LoaderContext } from '@rspack/core'
 import { buildReportModel, HTML_REPORT_FILE, quantizeAndCollect, renderReportHtml, summaryTable, type CollectedModel, type ReportModel } from './build-report.js'
 import { createModelFilter } from './filter.js'
+import { siblingConfigs } from './find-config.js'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
 import { ModelQuantizer, newStats, type QuantizeStats } from './quantize-asset.js'
-import { reportFile, type PendingReport } from './shared.js'
+import { debugCsvFiles, reportFile, type PendingReport } from './shared.js'
+import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
 import type { QuantizePluginApi } from './unplugin.js'
 import { watchList } from './watch-inputs.js'
 
@@ -55,6 +58,7 @@ export class QuantizeRspackPlugin {
     // modules it did not rebuild (and so does not run the loader for them)
     const reports = new Map<string, PendingReport>()
     const collectedModels = new Map<string, CollectedModel>()
+    const debugCsv = new Map<string, CsvFile[]>()
 
     registry().set(this.id, async (ctx, source) => {
       const model = ctx.resourcePath
@@ -69,6 +73,8 @@ export class QuantizeRspackPlugin {
       const { result } = outcome
       if (result.kind === 'quantized' && options.reports.includes('json')) reports.set(model, { model, configFile: result.configFile, report: result.report })
       else reports.delete(model)
+      if (result.kind === 'quantized' && result.debugCsv.length > 0) debugCsv.set(model, result.debugCsv)
+      else debugCsv.delete(model)
       if (collected) collectedModels.set(model, collected)
       return Buffer.from(result.bytes.buffer, result.bytes.byteOffset, result.bytes.byteLength)
     })
@@ -77,19 +83,74 @@ export class QuantizeRspackPlugin {
     compiler.options.module.rules.push({ test: isModel, type: 'asset/resource', use: [{ loader: LOADER, options: { id: this.id } }] })
 
     const { Compilation, sources, WebpackError } = compiler.rspack
+    /**
+     * The copied cfg files of a copied model are build inputs (they may name local paths), not
+     * files the app serves: they leave the bundle.
+     */
+    const dropCopiedConfigs = (compilation: Compilation, model: string, modelAsset: string): void => {
+      // copies keep their folder: the cfg's copy sits beside the model's copy
+      const dir = path.posix.dirname(modelAsset)
+      for (const cfg of siblingConfigs(model)) {
+        const name = dir === '.' ? path.basename(cfg) : `${dir}/${path.basename(cfg)}`
+        if (compilation.getAsset(name)?.info.copied === true) compilation.deleteAsset(name)
+      }
+    }
+
     compiler.hooks.thisCompilation.tap(NAME, (compilation) => {
       warn = (message) => compilation.warnings.push(new WebpackError(`[${NAME}] ${message}`))
-      compilation.hooks.processAssets.tap({ name: NAME, stage: Compilation.PROCESS_ASSETS_STAGE_ADDITIONAL }, () => {
+      // after other plugins' additions, so CopyRspackPlugin's copies are there to quantize
+      compilation.hooks.processAssets.tapPromise({ name: NAME, stage: Compilation.PROCESS_ASSETS_STAGE_ADDITIONS + 1 }, async () => {
         const rel = (p: string) => path.relative(root, p).split(path.sep).join('/')
         const models: ReportModel[] = []
+        const emit = (fileName: string, source: string): void => {
+          if (!compilation.getAsset(fileName)) compilation.emitAsset(fileName, new sources.RawSource(source))
+        }
+        // Copied statics (CopyRspackPlugin marks them `copied`, with their `sourceFilename`) keep
+        // their names and get the quantized bytes; one whose bytes differ from its source file
+        // (another plugin transformed it) is left alone.
+        const copies = compilation.getAssets().filter((a) => a.info.copied === true && typeof a.info.sourceFilename === 'string' && /\.onnx$/i.test(a.name))
+        await Promise.all(copies.map(async (asset) => {
+          const source = asset.info.sourceFilename as string
+          const model = await copySource(compiler, root, source, asset.source.buffer())
+          if (model === null) {
+            warn(`${asset.name}: no file ${source} with the same bytes in the project (another plugin changed them?); left as it is`)
+            return
+          }
+          if (!isModel(model) || quantizer.configOf(model) === null) return
+          const { outcome, collected } = await quantizeAndCollect(quantizer, model, options, root)
+          if (!outcome.ok) {
+            compilation.errors.push(new WebpackError(outcome.message))
+            return
+          }
+          if (outcome.warning) warn(outcome.warning)
+          const watch = await watchList(model, quantizer.configOf(model))
+          compilation.fileDependencies.add(model)
+          for (const f of watch.files) compilation.fileDependencies.add(f)
+          for (const f of watch.missing) compilation.missingDependencies.add(f)
+          for (const d of watch.dirs) compilation.contextDependencies.add(d)
+          const { result } = outcome
+          if (result.kind === 'quantized') {
+            compilation.updateAsset(asset.name, new sources.RawSource(Buffer.from(result.bytes.buffer, result.bytes.byteOffset, result.bytes.byteLength)))
+            if (options.reports.includes('json')) {
+              const report = reportFile({ model, configFile: result.configFile, report: result.report }, asset.name, root)
+              emit(report.fileName, report.source)
+            }
+            for (const f of debugCsvFiles(asset.name, result.debugCsv)) emit(f.fileName, f.source)
+          }
+          dropCopiedConfigs(compilation, model, asset.name)
+          if (collected) models.push(buildReportModel(collected, asset.name, rel))
+        }))
         for (const asset of compilation.getAssets()) {
           const source = asset.info.sourceFilename
-          if (typeof source !== 'string' || !asset.name.toLowerCase().endsWith('.onnx')) continue
+          if (asset.info.copied === true || typeof source !== 'string' || !asset.name.toLowerCase().endsWith('.onnx')) continue
           const model = path.resolve(root, source)
           const pending = reports.get(model)
           if (pending) {
             const report = reportFile(pending, asset.name, root)
             if (!compilation.getAsset(report.fileName)) compilation.emitAsset(report.fileName, new sources.RawSource(report.source))
+          }
+          for (const f of debugCsvFiles(asset.name, debugCsv.get(model) ?? [])) {
+            if (!compilation.getAsset(f.fileName)) compilation.emitAsset(f.fileName, new sources.RawSource(f.source))
           }
           const collected = collectedModels.get(model)
           if (collected) models.push(buildReportModel(collected, asset.name, rel))
@@ -107,4 +168,36 @@ export class QuantizeRspackPlugin {
 
 export function quantizeRspack(options?: Options): QuantizeRspackPlugin {
   return new QuantizeRspackPlugin(options)
+}
+
+/**
+ * The file a CopyRspackPlugin copy came from. Its `sourceFilename` is relative to the pattern's
+ * `from` folder (not to the context, as copy-webpack-plugin's is), so each pattern's folder is
+ * tried, then the context; the first file with the asset's exact bytes wins. The patterns are
+ * read from the plugin's constructor arguments (`_args`, how rspack's builtin plugins keep them).
+ */
+async function copySource(compiler: Compiler, root: string, source: string, bytes: Buffer): Promise<string | null> {
+  const bases: string[] = []
+  for (const plugin of compiler.options.plugins ?? []) {
+    if (!plugin || (plugin as { name?: unknown }).name !== 'CopyRspackPlugin') continue
+    const args = (plugin as { _args?: unknown })._args
+    const patterns = Array.isArray(args) ? (args[0] as { patterns?: unknown } | undefined)?.patterns : undefined
+    if (!Array.isArray(patterns)) continue
+    for (const p of patterns as unknown[]) {
+      const pattern = typeof p === 'string' ? { from: p } : (p as { from?: unknown; context?: unknown })
+      if (typeof pattern.from !== 'string') continue
+      const from = path.resolve(typeof pattern.context === 'string' ? path.resolve(root, pattern.context) : root, pattern.from)
+      bases.push(from, path.dirname(from))
+    }
+  }
+  bases.push(root)
+  for (const base of new Set(bases)) {
+    const candidate = path.resolve(base, source)
+    try {
+      if ((await fs.readFile(candidate)).equals(bytes)) return candidate
+    } catch {
+      // not there (or a folder): the next base
+    }
+  }
+  return null
 }

@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import type { QuantizeReport } from '../../src/quantize-model.js'
+import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
 import { reportJson } from '../../src/report/report-json.js'
 import { describeError } from './describe-error.js'
 import type { ResolvedOptions } from './options.js'
@@ -41,4 +42,13 @@ export function reportFile(pending: PendingReport, emittedName: string, root: st
     fileName: `${emittedName.replace(/\.onnx$/i, '')}.quant.json`,
     source: `${JSON.stringify(reportJson(report, emittedName), null, 2)}\n`,
   }
+}
+
+/**
+ * The debug CSVs' file names in the bundle: a `<model>.debug/` folder beside the emitted model
+ * (`assets/m-<hash>.debug/output_summary.csv`), named after it as the `.quant.json` is.
+ */
+export function debugCsvFiles(emittedName: string, csv: readonly CsvFile[]): { fileName: string; source: string }[] {
+  const folder = `${emittedName.replace(/\.onnx$/i, '')}.debug`
+  return csv.map((f) => ({ fileName: `${folder}/${f.name}`, source: f.text }))
 }

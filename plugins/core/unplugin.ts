@@ -10,6 +10,9 @@ import { watchList } from './watch-inputs.js'
 import { rewriteNewUrl } from './rewrite-new-url.js'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
 import { ModelQuantizer, newStats, type QuantizeStats } from './quantize-asset.js'
+import { listPublicModels, publicFileName, publicModelForUrl, removeCopiedConfigs, type PublicModel } from './public-models.js'
+import { debugCsvFiles } from './shared.js'
+import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
 
 export type { Options } from './options.js'
 export type { QuantizeStats } from './quantize-asset.js'
@@ -49,7 +52,8 @@ function modelRequest(source: string): string | null {
 }
 
 interface PendingReport {
-  referenceId: string
+  /** The emitted model's final file name (known once the bundle is generated). */
+  fileName: () => string
   model: string
   configFile: string | null
   report: QuantizeReport
@@ -57,8 +61,14 @@ interface PendingReport {
 
 /** A model emitted in this build, for `quantize-report.html` and the log's summary. */
 interface EmittedModel {
-  referenceId: string
+  fileName: () => string
   collected: CollectedModel
+}
+
+/** Debug CSVs (the cfg set debug_info_save_path) waiting for their model's final name. */
+interface PendingCsv {
+  fileName: () => string
+  csv: CsvFile[]
 }
 
 function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInstance<Options | undefined, false>['raw']> {
@@ -74,6 +84,12 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
   let accepts: (file: string) => boolean = () => false
   let reports: PendingReport[] = []
   let emitted: EmittedModel[] = []
+  let debugCsv: PendingCsv[] = []
+  // Vite only: the public folder (absolute; null when there is none or it is not copied), from
+  // configResolved
+  let publicDir: string | null = null
+  // `vite build`: public models being quantized since buildStart, emitted in generateBundle
+  let publicWork: Promise<PublicModel[]> | null = null
   // Vite's logger (configResolved); otherwise the bundler context's `info`, else the console
   let viteInfo: ((message: string) => void) | null = null
   // the quantizer (and its cache) outlives a build in watch mode; its warnings go to the current one
@@ -85,15 +101,51 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
 
   const api: QuantizePluginApi = { stats: () => ({ ...stats }) }
 
+  /**
+   * Public models go into the bundle at their own path (public URLs are not hashed), replacing
+   * the float file Vite copied; their reports and CSVs sit beside them like any model's.
+   */
+  const emitPublic = (ctx: BundlerContext, done: readonly PublicModel[]): void => {
+    for (const { model, outcome, collected } of done) {
+      if (!outcome.ok) ctx.error(outcome.message)
+      if (outcome.warning) ctx.warn(outcome.warning)
+      const name = publicFileName(publicDir!, model)
+      const fileName = () => name
+      const { result } = outcome
+      // a model that failed with onError 'warn' stays as Vite copied it (the original)
+      if (result.kind === 'quantized') {
+        ctx.emitFile({ type: 'asset', fileName: name, source: result.bytes })
+        if (options.reports.includes('json')) reports.push({ fileName, model, configFile: result.configFile, report: result.report })
+        if (result.debugCsv.length > 0) debugCsv.push({ fileName, csv: result.debugCsv })
+      }
+      if (collected) emitted.push({ fileName, collected })
+    }
+  }
+
   const hooks = {
     api,
-    buildStart(this: BundlerContext): void {
+    async buildStart(this: BundlerContext): Promise<void> {
       accepts = createModelFilter(root, options.include, options.exclude)
       warn = (message) => this.warn(message)
       if (typeof this.info === 'function') buildInfo = (message) => this.info!(message)
       quantizer ??= new ModelQuantizer(options, root, logger, stats)
       reports = []
       emitted = []
+      debugCsv = []
+      publicWork = null
+      if (!serve && publicDir) {
+        // watched here (addWatchFile is not allowed once the bundle is generated), so that
+        // `vite build --watch` rebuilds when a public model or its cfg changes
+        const q = quantizer
+        const models = listPublicModels(publicDir, accepts, (m) => q.configOf(m) !== null)
+        for (const m of models) {
+          const watch = await watchList(m, q.configOf(m))
+          for (const f of [...watch.files, ...watch.missing, ...watch.dirs, ...watch.dirFiles]) this.addWatchFile(f)
+        }
+        publicWork = Promise.all(models.map(async (model): Promise<PublicModel> => ({ model, ...(await quantizeAndCollect(q, model, options, root)) })))
+        // awaited in generateBundle; a build that fails before that must not leave it unhandled
+        publicWork.catch(() => undefined)
+      }
     },
     async resolveId(this: BundlerContext, source: string, importer: string | undefined): Promise<string | null> {
       if (source.startsWith(PREFIX)) return null
@@ -123,10 +175,12 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       const result = outcome.result
       // an asset with `name` gets the bundler's content-hashed file name (assets/m-<hash>.onnx)
       const referenceId = this.emitFile({ type: 'asset', name: path.basename(model), source: result.bytes })
+      const fileName = () => this.getFileName(referenceId)
       if (result.kind === 'quantized' && options.reports.includes('json')) {
-        reports.push({ referenceId, model, configFile: result.configFile, report: result.report })
+        reports.push({ fileName, model, configFile: result.configFile, report: result.report })
       }
-      if (collected) emitted.push({ referenceId, collected })
+      if (result.kind === 'quantized' && result.debugCsv.length > 0) debugCsv.push({ fileName, csv: result.debugCsv })
+      if (collected) emitted.push({ fileName, collected })
       return `export default import.meta.ROLLUP_FILE_URL_${referenceId}`
     },
     transform(this: BundlerContext, code: string, id: string): { code: string; map: null } | null {
@@ -134,18 +188,22 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       const rewritten = rewriteNewUrl(code)
       return rewritten === null ? null : { code: rewritten, map: null }
     },
-    generateBundle(this: BundlerContext): void {
+    async generateBundle(this: BundlerContext): Promise<void> {
+      if (publicWork) emitPublic(this, await publicWork)
       // the model's final name is known only now; the report sits beside it under that name
       for (const r of reports) {
-        const fileName = this.getFileName(r.referenceId)
+        const fileName = r.fileName()
         const rel = (p: string) => path.relative(root, p).split(path.sep).join('/')
         const report = { ...r.report, input: rel(r.model), config: r.configFile ? rel(r.configFile) : r.report.config }
         const json = reportJson(report, fileName)
         this.emitFile({ type: 'asset', fileName: fileName.replace(/\.onnx$/, '') + '.quant.json', source: `${JSON.stringify(json, null, 2)}\n` })
       }
+      for (const d of debugCsv) {
+        for (const f of debugCsvFiles(d.fileName(), d.csv)) this.emitFile({ type: 'asset', fileName: f.fileName, source: f.source })
+      }
       if (emitted.length === 0) return
       const rel = (p: string) => path.relative(root, p).split(path.sep).join('/')
-      const models = emitted.map((e) => buildReportModel(e.collected, this.getFileName(e.referenceId), rel))
+      const models = emitted.map((e) => buildReportModel(e.collected, e.fileName(), rel))
       models.sort((a, b) => a.source.localeCompare(b.source))
       if (options.reports.includes('html')) {
         this.emitFile({ type: 'asset', fileName: HTML_REPORT_FILE, source: renderReportHtml(models, { title: 'unplugin-quantize build report' }) })
@@ -164,8 +222,11 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       // the cache never sits in a watched folder: writing it must not trigger anything
       server: { watch: { ignored: [path.join(path.resolve(config.root ?? process.cwd(), options.cacheDir), '**')] } },
     }),
-    configResolved(config: { root: string; command: 'build' | 'serve'; base: string; logger?: { info(message: string): void } }): void {
+    configResolved(config: { root: string; command: 'build' | 'serve'; base: string; publicDir?: string; build?: { copyPublicDir?: boolean }; logger?: { info(message: string): void } }): void {
       root = config.root
+      // '' when `publicDir: false`; a build with `copyPublicDir: false` ships none of it
+      publicDir = config.publicDir && config.build?.copyPublicDir !== false ? config.publicDir : null
+      accepts = createModelFilter(root, options.include, options.exclude)
       const logger = config.logger
       if (logger) viteInfo = (message) => logger.info(message)
       serve = config.command === 'serve'
@@ -180,8 +241,21 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
         quantizer: () => (quantizer ??= new ModelQuantizer(options, root, logger, stats)),
         warn: (message) => warn(message),
         ignored: [path.resolve(root, options.cacheDir)],
+        // `/models/m.onnx` from the public folder: served quantized, before Vite's static handler
+        publicModel: (url) => {
+          const dir = publicDir
+          if (!dir) return null
+          const model = publicModelForUrl(dir, base, url)
+          return model && accepts(model) && (quantizer ??= new ModelQuantizer(options, root, logger, stats)).configOf(model) ? model : null
+        },
       })
       dev.attach(server)
+    },
+    writeBundle(output: { dir?: string }): void {
+      if (serve || !publicDir || !output.dir || !quantizer) return
+      const q = quantizer
+      const models = listPublicModels(publicDir, accepts, (m) => q.configOf(m) !== null)
+      removeCopiedConfigs(path.resolve(root, output.dir), publicDir, models)
     },
     async closeBundle(): Promise<void> {
       if (serve) await dev?.close()
