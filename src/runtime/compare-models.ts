@@ -36,27 +36,50 @@ function toNumbers(t: ort.Tensor): ArrayLike<number> {
  */
 export async function compareModels(reference: ModelSource, candidate: ModelSource, samples: Feeds[], threads = 1): Promise<ComparisonResult> {
   const a = await createSession(reference, threads)
-  const b = await createSession(candidate, threads)
   try {
-    const sums = new Map<string, { cos: number; maxAbs: number }>()
-    for (const feeds of samples) {
-      const ra = await a.run(feeds)
-      const rb = await b.run(feeds)
-      for (const name of a.outputNames) {
-        const x = toNumbers(ra[name]!)
-        const y = toNumbers(rb[name]!)
-        let maxAbs = 0
-        for (let i = 0; i < x.length; i++) maxAbs = Math.max(maxAbs, Math.abs(x[i]! - y[i]!))
-        const acc = sums.get(name) ?? { cos: 0, maxAbs: 0 }
-        acc.cos += cosineSimilarity(x, y)
-        acc.maxAbs = Math.max(acc.maxAbs, maxAbs)
-        sums.set(name, acc)
-      }
+    let b: ort.InferenceSession
+    try {
+      b = await createSession(candidate, threads)
+    } catch (err) {
+      throw new CandidateRunError(`onnxruntime-node cannot load the quantized model: ${firstLine(err)}`, { cause: err })
     }
-    const outputs = [...sums].map(([name, s]) => ({ name, cosine: s.cos / samples.length, maxAbsDiff: s.maxAbs }))
-    return { outputs, cosine: Math.min(...outputs.map((o) => o.cosine)), samples: samples.length }
+    try {
+      const sums = new Map<string, { cos: number; maxAbs: number }>()
+      for (const feeds of samples) {
+        const ra = await a.run(feeds)
+        let rb: ort.InferenceSession.OnnxValueMapType
+        try {
+          rb = await b.run(feeds)
+        } catch (err) {
+          throw new CandidateRunError(`onnxruntime-node runs the float model but fails on the quantized one: ${firstLine(err)}`, { cause: err })
+        }
+        for (const name of a.outputNames) {
+          const x = toNumbers(ra[name]!)
+          const y = toNumbers(rb[name]!)
+          let maxAbs = 0
+          for (let i = 0; i < x.length; i++) maxAbs = Math.max(maxAbs, Math.abs(x[i]! - y[i]!))
+          const acc = sums.get(name) ?? { cos: 0, maxAbs: 0 }
+          acc.cos += cosineSimilarity(x, y)
+          acc.maxAbs = Math.max(acc.maxAbs, maxAbs)
+          sums.set(name, acc)
+        }
+      }
+      const outputs = [...sums].map(([name, s]) => ({ name, cosine: s.cos / samples.length, maxAbsDiff: s.maxAbs }))
+      return { outputs, cosine: Math.min(...outputs.map((o) => o.cosine)), samples: samples.length }
+    } finally {
+      await b.release()
+    }
   } finally {
     await a.release()
-    await b.release()
   }
 }
+
+/**
+ * The float model ran but the quantized one did not: the output is broken, unlike a model that
+ * cannot run on the inputs at all (then neither runs and verification is merely skipped).
+ */
+export class CandidateRunError extends Error {
+  override name = 'CandidateRunError'
+}
+
+const firstLine = (err: unknown): string => (err instanceof Error ? err.message : String(err)).split('\n')[0]!

@@ -4,7 +4,7 @@ import path from 'node:path'
 import type { QuantConfig } from '../cfg/index.js'
 import { openCalibrationSet } from '../calibrate/calibration-set.js'
 import { QuantizeError } from '../errors.js'
-import { compareModels, type OutputComparison } from './compare-models.js'
+import { CandidateRunError, compareModels, type OutputComparison } from './compare-models.js'
 import { generatedFeeds, type Feeds, type InputSpec } from './feeds.js'
 
 export interface Verification {
@@ -42,7 +42,8 @@ export async function verificationSamples(specs: InputSpec[], cfg: QuantConfig, 
 /**
  * Run fp32 and quantized models side by side in onnxruntime-node. A model that cannot run on the
  * samples (an input whose meaning generated values do not satisfy, an op this runtime lacks) gives
- * cosine null and the reason, rather than failing the quantization.
+ * cosine null and the reason, rather than failing the quantization. A quantized model that fails
+ * where the float one runs is a broken output: that is an error, so it is never emitted.
  */
 export async function verifyModels(reference: string | Uint8Array, candidate: Uint8Array, externalData: { location: string; bytes: Uint8Array } | null, cfg: QuantConfig, options: VerifyOptions): Promise<Verification> {
   // Bad calibration data is the user's to fix: that error propagates; a model that cannot run does not.
@@ -68,6 +69,7 @@ export async function verifyModels(reference: string | Uint8Array, candidate: Ui
     const result = await compareModels(reference, candidateSource, samples)
     return { cosine: result.cosine, outputs: result.outputs, samples: result.samples, inputs, error: null }
   } catch (err) {
+    if (err instanceof CandidateRunError) throw new QuantizeError(typeof reference === 'string' ? reference : '<bytes>', `${err.message} (please report this with the model and cfg)`, 'runtime', { cause: err })
     return { cosine: null, outputs: [], samples: 0, inputs, error: `verification could not run the models: ${(err as Error).message.split('\n')[0]}` }
   } finally {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true })
