@@ -13,6 +13,7 @@ import { tensorToFloat32 } from '../src/onnx/tensor-data.js'
 import { debugCsvFiles } from '../src/report/debug-csv/debug-csv-files.js'
 import { collectDebugStats } from '../src/report/debug-csv/debug-stats.js'
 import { quantizeModel, type QuantizeResult } from '../src/quantize-model.js'
+import { writeDebugCsv } from '../src/report/debug-csv/write-debug-csv.js'
 import { seededRandom } from '../src/runtime/feeds.js'
 import { buildModel, randomTensor, valueInfo } from './helpers/build-model.js'
 import { runOnce } from './helpers/ort-run.js'
@@ -128,6 +129,15 @@ describe('debug_info_save_path', () => {
     expect([...csv.keys()].sort()).toEqual(['output_summary.csv', 'quant_param.csv', 'report_0.csv'])
     expect(fs.readdirSync(saveDir).some((f) => f.endsWith('.tmp'))).toBe(false)
     expect(result.debugCsv?.map((f) => f.name).sort()).toEqual(['output_summary.csv', 'quant_param.csv', 'report_0.csv'])
+  })
+
+  it('a re-run into the same folder removes report_<n>.csv of rounds the new run does not have', () => {
+    const again = path.join(dir, 'rerun')
+    writeDebugCsv(again, [{ name: 'report_0.csv', text: 'a\n' }, { name: 'report_1.csv', text: 'b\n' }, { name: 'output_summary.csv', text: 'c\n' }])
+    fs.writeFileSync(path.join(again, 'notes.txt'), 'kept')
+    writeDebugCsv(again, [{ name: 'report_0.csv', text: 'x\n' }, { name: 'output_summary.csv', text: 'y\n' }])
+    expect(fs.readdirSync(again).sort()).toEqual(['notes.txt', 'output_summary.csv', 'report_0.csv'])
+    expect(fs.readFileSync(path.join(again, 'report_0.csv'), 'utf8')).toBe('x\n')
   })
 
   it('output_summary.csv: Round, TensorName, CosineSimilarity of each model output', async () => {

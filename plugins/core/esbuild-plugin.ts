@@ -9,6 +9,7 @@ import { rewriteNewUrl } from './rewrite-new-url.js'
 import { debugCsvFiles, reportFile, type PendingReport } from './shared.js'
 import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
 import { watchList } from './watch-inputs.js'
+import { writeFilesAtomic } from '../../src/write-atomic.js'
 import type { QuantizePluginApi } from './unplugin.js'
 
 const NAME = 'unplugin-quantize'
@@ -103,7 +104,8 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
             result.outputFiles.push({ path: target, contents, hash: '', get text() { return text } })
           } else {
             await fs.mkdir(path.dirname(target), { recursive: true })
-            await fs.writeFile(target, contents)
+            // reports appear whole or not at all, like every other output (temp + rename)
+            writeFilesAtomic([{ path: target, bytes: contents }])
           }
         }
         for (const [output, meta] of Object.entries(result.metafile.outputs)) {
