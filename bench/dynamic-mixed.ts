@@ -18,6 +18,7 @@ import { inputSpecs, type Feeds } from '../src/runtime/feeds.js'
 import { buildTransformer, TINYBERT, tokenIds } from '../test/helpers/build-transformer.js'
 import { greedyCtc, loadOcrKeys } from '../test/helpers/ctc-decode.js'
 import { detSamples, recSamples } from '../test/helpers/model-inputs.js'
+import { BREAKDOWN_PARTS, byteBreakdown } from './byte-breakdown.js'
 import { compareLatency, type LatencyOptions, type ThreadSetting } from './latency.js'
 import { writeResultsSection } from './results-section.js'
 import { fixed, mark, mb, renderTable } from './table.js'
@@ -154,6 +155,11 @@ async function mixedBit(label: string, file: string, calibration: Feeds[], held:
       target ? `${mark(ratio <= 0.8)} size ${mark(x.cos >= 0.995)} cosine` : '']
   }
   const curve = tuned.r.report.mixedBit!.autoTune!
+  const kb = (n: number) => (n / 1024).toFixed(1)
+  const breakdown = async (name: string, x: typeof plain8) => {
+    const b = await byteBreakdown(x.r.model, x.r.report.layers.map((l) => l.tensor))
+    return [name, ...BREAKDOWN_PARTS.map((p) => kb(b[p])), kb(x.r.report.sizesOut.brotli!)]
+  }
   return `### ${label}, mixed bit (target at init_scale 0.02: brotli <= 0.8x fixed 8 bit, cosine >= 0.995)
 
 Cosine on ${held.length} held-out rendered inputs; "with data" rows were given ${calibration.length} other rendered inputs as calibration samples
@@ -165,6 +171,15 @@ ${renderTable(['variant', 'raw MB', 'brotli MB', 'brotli vs fixed 8', 'cosine', 
     row('bit_num=0, init_scale 0.02, no data', bare, true),
     row('bit_num=0, init_scale 0.02, with data', data, true),
     row('bit_num=0, auto_tune, with data', tuned, false),
+  ])}
+
+Where the brotli bytes go (KiB; each part's tensors compressed together at the report's quality 5, so parts add up to
+about the whole; "left float": biases, BatchNorm and weights below the size thresholds, untouched by either mode):
+
+${renderTable(['variant', ...BREAKDOWN_PARTS, 'whole file'], [
+    await breakdown('fixed 8 bit', plain8),
+    await breakdown('bit_num=0, 0.02, no data', bare),
+    await breakdown('bit_num=0, 0.02, with data', data),
   ])}
 
 auto_tune curve (cosine on the calibration samples): ${curve.curve.map((p) => `${p.initScale} → ${fixed(p.cosine, 5)} (${mb(p.entropyBytes)} MB entropy)`).join('; ')}; chose ${curve.chosen}.`

@@ -83,7 +83,8 @@ async function autoTune(ctx: ModeContext): Promise<MixedBitTuning> {
 
 /**
  * bit_num=0: each weight gets the one quantization step whose relative error is init_scale
- * (within 1%), its integers stored in the smallest type that holds them; with auto_tune the
+ * (within 1%), its integers stored as int8 (plus a mostly-zero high int8 plane for codes past
+ * ±127) and its per-channel scales and zero points as float16; with auto_tune the
  * init_scale giving the most compression at output cosine >= 0.995 is searched first.
  */
 export async function quantizeMixedBit(ctx: ModeContext): Promise<ModeResult> {

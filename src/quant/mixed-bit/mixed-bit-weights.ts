@@ -1,11 +1,13 @@
 import { allNames } from '../../onnx/graph-walk.js'
 import type { ModelProto } from '../../onnx/onnx-types.js'
-import { NameAllocator, replaceWithDequantNodes } from '../dequant-nodes.js'
-import { axisLayout, type ChannelQuantized, type ChannelSums } from '../per-channel.js'
+import { NameAllocator } from '../dequant-nodes.js'
+import { axisLayout, type ChannelQuantized } from '../per-channel.js'
 import { biasSlot, outputShift, setBias } from '../bias-correction.js'
 import { correctedDecodeParams, decodeWeights, type DecodeParams } from '../weight-correction.js'
 import { encodeWeight, type PlannedWeight, type QuantizedLayer, type WeightPlan } from '../weight-quant.js'
 import { channelMaxAbs, channelRms, forEachChannel, range, spanOf } from './channel-stats.js'
+import { replaceWithCompactDecode, SPLIT_MAX_CODE } from './compact-decode-nodes.js'
+import { channelSums, compactParams, type CompactParams } from './compact-params.js'
 import { codeEntropy } from './entropy.js'
 import { searchStep, searchStepWith, type StepError } from './step-search.js'
 
@@ -30,8 +32,11 @@ export interface MixedBitLayer {
   effectiveBits: number
   /** Bits the widest integer needs (sign included). */
   codeBits: number
-  /** The ONNX type holding the integers. */
-  storage: 'int8' | 'int16'
+  /**
+   * How the integers are stored: one int8 tensor, or (codes past ±127) an int8 low plane plus a
+   * mostly-zero int8 high plane, code = low + 256 * high.
+   */
+  storage: 'int8' | 'int8x2'
   /** Why the weight fell back to fixed 8-bit per-channel codes, or null. */
   fallback: string | null
 }
@@ -40,15 +45,15 @@ export interface MixedBitEncoded {
   w: PlannedWeight
   q: ChannelQuantized
   params: DecodeParams
+  /** The float16 scales and zero points `params` holds, as the file stores them. */
+  compact: CompactParams
   layer: MixedBitLayer
 }
 
-const INT16_MAX = 32767
-
 /**
  * Encode one weight at its searched step: q = round(w / (step * rms_c)), in int8 when the target
- * can be met that way, else int16. When no step meets the target within what int16 holds, the
- * weight falls back to fixed 8 bit per channel (the format's rule) and the layer says why.
+ * can be met that way, else as two int8 planes (low + 256 * high). When no step meets the target
+ * within what the planes hold, the weight falls back to fixed 8 bit per channel (the format's rule) and the layer says why.
  */
 export function encodeMixedBitWeight(w: PlannedWeight, initScale: number): MixedBitEncoded {
   const values = w.readValues()
@@ -65,9 +70,10 @@ export function encodeMixedBitWeight(w: PlannedWeight, initScale: number): Mixed
   // int8 when it can serve: a channel whose outliers would need codes past ±127 at the tensor's
   // step gets the finest step that keeps them in range (its own error grows, and the search
   // counts that in the tensor's error). Only when no step gets the tensor to its target that way
-  // does it take int16 codes at the plain step. Brotli packs int16 codes poorly: at 0.02 the plain
-  // step put 16 of PP-OCRv4 rec's weights in int16 and left the file at 0.95x of fixed 8 bit
-  // (0.83x this way), at the same output cosine.
+  // does it take wider codes at the plain step, stored as two int8 planes (compact-decode-nodes.ts).
+  // Measured at 0.02: the plain step for every weight, outliers in the high plane, compresses to
+  // the same brotli size on PP-OCRv4 det and rec (within 0.05%) but makes the raw file 1.5x larger,
+  // so the floors stay.
   const floor = channelMaxAbs(normalized, outer, channels, inner).map((m) => m / 127)
   const stepFor = (step: number, c: number) => (step > floor[c]! ? step : floor[c]!)
   const int8Error = (step: number): StepError => {
@@ -76,7 +82,8 @@ export function encodeMixedBitWeight(w: PlannedWeight, initScale: number): Mixed
     forEachChannel(outer, channels, inner, (i, c) => {
       const v = normalized[i]!
       const sc = stepFor(step, c)
-      const d = v - Math.floor(v / sc + 0.5) * sc
+      // an all-zero channel (real models have them) has a zero floor: it rounds to itself
+      const d = sc > 0 ? v - Math.floor(v / sc + 0.5) * sc : v
       err += d * d
       norm += v * v
     })
@@ -86,47 +93,44 @@ export function encodeMixedBitWeight(w: PlannedWeight, initScale: number): Mixed
   const found = narrow ? searchStepWith(int8Error, spanOf(normalized), initScale) : searchStep(normalized, initScale)
   let fallback: string | null = null
   if (!found.met) fallback = `no step reaches relative error ${initScale}`
-  else if (found.maxCode > INT16_MAX) fallback = `the step for relative error ${initScale} needs codes beyond int16 (max |q| ${found.maxCode})`
+  else if (found.maxCode > SPLIT_MAX_CODE) fallback = `the step for relative error ${initScale} needs codes beyond two int8 planes (max |q| ${found.maxCode})`
   if (fallback) {
     return fixedEightBit(w, { ...base, step: found.step, relativeError: found.error, effectiveBits: 0, codeBits: 0, storage: 'int8', fallback }, fallback)
   }
   const channelStep = Float64Array.from({ length: channels }, (_, c) => (narrow ? stepFor(found.step, c) : found.step))
-  const codes = narrow ? new Int8Array(values.length) : new Int16Array(values.length)
-  forEachChannel(outer, channels, inner, (i, c) => { codes[i] = Math.floor(normalized[i]! / channelStep[c]! + 0.5) })
   let maxCode = 0
-  for (let i = 0; i < codes.length; i++) maxCode = Math.max(maxCode, Math.abs(codes[i]!))
-  const bits = narrow ? 8 : 16
+  const wide = new Int32Array(values.length)
+  forEachChannel(outer, channels, inner, (i, c) => {
+    const k = channelStep[c]! > 0 ? Math.floor(normalized[i]! / channelStep[c]! + 0.5) : 0
+    wide[i] = k
+    if (Math.abs(k) > maxCode) maxCode = Math.abs(k)
+  })
+  const split = maxCode > 127
+  const codes = split ? Int16Array.from(wide) : Int8Array.from(wide)
+  const bits = split ? 16 : 8
   const scale = Float32Array.from(rms, (r, c) => r * channelStep[c]!)
   const q: ChannelQuantized = { codes, scale, zeroPoint: new Int32Array(channels), axis: w.axis, bits, qmin: -(2 ** (bits - 1)), qmax: 2 ** (bits - 1) - 1 }
   // The per-channel mean/variance correction of fixed-bit WEIGHT_QUANT (the format's
   // CorrectionMean/CorrectionVar) applies unchanged: it folds into each channel's scale and a
-  // float zero point, still decoded at load.
-  const sums: ChannelSums = {
-    n: outer * inner, sumW: new Float64Array(channels), sumW2: new Float64Array(channels),
-    sumQ: new Float64Array(channels), sumQ2: new Float64Array(channels), sumWQ: new Float64Array(channels),
-  }
-  forEachChannel(outer, channels, inner, (i, c) => {
-    const v = values[i]!
-    const k = codes[i]!
-    sums.sumW[c]! += v
-    sums.sumW2[c]! += v * v
-    sums.sumQ[c]! += k
-    sums.sumQ2[c]! += k * k
-    sums.sumWQ[c]! += v * k
-  })
-  const params = correctedDecodeParams(q, sums)
-  const relativeError = params.relativeError
+  // float zero point, still decoded at load; both are then stored as float16.
+  const sums = channelSums(values, codes, w.site.dims, w.axis)
+  const compact = compactParams(values, q, sums, correctedDecodeParams(q, sums), w.site.dims)
   const codeBits = maxCode === 0 ? 1 : Math.ceil(Math.log2(maxCode + 1)) + 1
-  return { w, q, params, layer: { ...base, step: found.step, relativeError, effectiveBits: codeEntropy(codes), codeBits, storage: narrow ? 'int8' : 'int16', fallback: null } }
+  return {
+    w, q, params: compact.params, compact,
+    layer: { ...base, step: found.step, relativeError: compact.params.relativeError, effectiveBits: codeEntropy(codes), codeBits, storage: split ? 'int8x2' : 'int8', fallback: null },
+  }
 }
 
 /** Fixed 8-bit per-channel codes for a weight the mixed-bit step does not serve, with the reason. */
 export function fixedEightBit(w: PlannedWeight, layer: MixedBitLayer, reason: string): MixedBitEncoded {
   const enc = encodeWeight(w, 8)
-  const mean = enc.params.scale.reduce((a, b) => a + b, 0) / enc.params.scale.length
+  const values = w.readValues()
+  const compact = compactParams(values, enc.q, channelSums(values, enc.q.codes, w.site.dims, enc.q.axis), enc.params, w.site.dims)
+  const mean = compact.params.scale.reduce((a, b) => a + b, 0) / compact.params.scale.length
   return {
-    w, q: enc.q, params: enc.params,
-    layer: { ...layer, step: mean, relativeError: enc.relativeError, effectiveBits: codeEntropy(enc.q.codes), codeBits: 8, storage: 'int8', fallback: reason },
+    w, q: enc.q, params: compact.params, compact,
+    layer: { ...layer, step: mean, relativeError: compact.params.relativeError, effectiveBits: codeEntropy(enc.q.codes), codeBits: 8, storage: 'int8', fallback: reason },
   }
 }
 
@@ -164,7 +168,7 @@ export function applyMixedBit(
       bits: enc.layer.codeBits, axis: enc.q.axis, scale: enc.params.scale, zeroPoint: enc.params.zeroPoint,
       correctionVar: enc.params.correctionVar, correctionMean: enc.params.correctionMean, relativeError: enc.layer.relativeError, clip: 0,
     })
-    replaceWithDequantNodes(w.site, enc.q, enc.params, names)
+    replaceWithCompactDecode(w.site, enc.q.codes, enc.q.axis, enc.compact, names)
   }
   return { layers, mixed, biasCorrected }
 }
