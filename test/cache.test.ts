@@ -6,6 +6,7 @@ import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import zlib from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   CacheError,
@@ -17,7 +18,10 @@ import {
   type Blobs,
   type CacheKeyParts,
   type CacheLogger,
+  digestFile,
 } from '../src/cache/index.js'
+import { reportOf, reportText } from '../plugins/core/quantize-asset.js'
+import type { QuantizeReport } from '../src/quantize-model.js'
 import { cfgFromObject, type QuantConfig } from '../src/cfg/index.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -244,9 +248,10 @@ describe('ResultCache', () => {
     const entry = entryPath(dir, key)
     expect(fs.readdirSync(path.dirname(entry))).toEqual([key])
     expect(fs.readdirSync(entry).sort()).toEqual(['manifest.json', 'model.onnx', 'model.onnx.data', 'report.json'])
-    const manifest = JSON.parse(fs.readFileSync(path.join(entry, 'manifest.json'), 'utf8')) as { key: string; blobs: { name: string; size: number; sha256: string }[] }
+    const manifest = JSON.parse(fs.readFileSync(path.join(entry, 'manifest.json'), 'utf8')) as { format: number; key: string; blobs: { name: string; size: number; crc32: number }[] }
+    expect(manifest.format).toBe(2)
     expect(manifest.key).toBe(key)
-    expect(manifest.blobs).toEqual(Object.entries(blobs).map(([name, bytes]) => ({ name, size: bytes.byteLength, sha256: sha(bytes) })).sort((a, b) => a.name.localeCompare(b.name)))
+    expect(manifest.blobs).toEqual(Object.entries(blobs).map(([name, bytes]) => ({ name, size: bytes.byteLength, crc32: zlib.crc32(bytes) })).sort((a, b) => a.name.localeCompare(b.name)))
 
     expectBlobs(await cache.get(key))
     // another cache object (another build) on the same folder reads the same entry
@@ -280,11 +285,11 @@ describe('ResultCache', () => {
       const bytes = fs.readFileSync(file)
       bytes[100_000]! ^= 0x40
       fs.writeFileSync(file, bytes)
-    }, /model\.onnx does not match the sha256/],
+    }, /model\.onnx does not match the crc32/],
     ['a truncated blob', (e) => fs.truncateSync(path.join(e, 'model.onnx.data'), 1000), /model\.onnx\.data is 1000 bytes, the manifest says 70000/],
     ['a deleted blob', (e) => fs.rmSync(path.join(e, 'report.json')), /report\.json is missing/],
     ['a deleted manifest', (e) => fs.rmSync(path.join(e, 'manifest.json')), /manifest\.json is missing/],
-    ['a manifest that is not JSON', (e) => fs.writeFileSync(path.join(e, 'manifest.json'), '{"format":1,'), /manifest\.json the manifest is not JSON/],
+    ['a manifest that is not JSON', (e) => fs.writeFileSync(path.join(e, 'manifest.json'), '{"format":2,'), /manifest\.json the manifest is not JSON/],
     ['a manifest naming a file outside the entry', (e) => {
       const file = path.join(e, 'manifest.json')
       fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('"report.json"', '"../../report.json"'))
@@ -318,6 +323,59 @@ describe('ResultCache', () => {
     expect(runs).toBe(1)
     expectBlobs(result)
     expectBlobs(await new ResultCache({ dir }).get(key))
+  })
+
+  it('treats an entry of the old sha256 manifest format as a quiet miss, replaced by the next write', async () => {
+    const dir = tmpDir()
+    const key = fakeKey('format-1')
+    const logger = recordingLogger()
+    const cache = new ResultCache({ dir, logger })
+    const old = { 'model.onnx': pattern(1000, 3) }
+    const entry = write(path.join(entryPath(dir, key), 'model.onnx'), old['model.onnx'])
+    write(path.join(path.dirname(entry), 'manifest.json'), JSON.stringify({ format: 1, key, blobs: [{ name: 'model.onnx', size: 1000, sha256: sha(old['model.onnx']) }] }))
+
+    let runs = 0
+    expectBlobs(await cache.getOrCompute(key, async () => {
+      runs++
+      return blobs
+    }))
+    expect(runs).toBe(1)
+    expect(logger.messages).toEqual([])
+    expect(cache.stats()).toEqual({ hits: 0, misses: 1, writes: 1, corrupt: 0 })
+    expectBlobs(await new ResultCache({ dir }).get(key))
+  })
+
+  it('records a hit in the manifest mtime only when the last record is over a minute old', async () => {
+    const dir = tmpDir()
+    const key = fakeKey('touch')
+    const cache = new ResultCache({ dir })
+    await cache.set(key, blobs)
+    const manifest = path.join(entryPath(dir, key), 'manifest.json')
+    const recent = new Date(Date.now() - 10_000)
+    fs.utimesSync(manifest, recent, recent)
+    expectBlobs(await cache.get(key))
+    expect(Math.abs(fs.statSync(manifest).mtimeMs - recent.getTime())).toBeLessThan(2)
+    age(manifest, 2 * 3_600_000)
+    const before = Date.now()
+    expectBlobs(await cache.get(key))
+    expect(fs.statSync(manifest).mtimeMs).toBeGreaterThanOrEqual(before - 1000)
+  })
+
+  it('checks entries over the synchronous-read limit the same way: a flipped byte is caught', async () => {
+    const dir = tmpDir()
+    const key = fakeKey('large')
+    const logger = recordingLogger()
+    const cache = new ResultCache({ dir, logger })
+    const large: Blobs = { 'model.onnx': pattern(5 * 2 ** 20, 11), 'report.json': pattern(100, 12) }
+    await cache.set(key, large)
+    const again = await new ResultCache({ dir }).get(key)
+    expect(Buffer.from(again!['model.onnx']!).equals(Buffer.from(large['model.onnx']!))).toBe(true)
+    const file = path.join(entryPath(dir, key), 'model.onnx')
+    const bytes = fs.readFileSync(file)
+    bytes[4_000_000]! ^= 0x01
+    fs.writeFileSync(file, bytes)
+    expect(await cache.get(key)).toBeNull()
+    expect(logger.messages[0]).toMatch(/model\.onnx does not match the crc32/)
   })
 
   it('runs compute once for concurrent getOrCompute calls on one key, across cache objects', async () => {
@@ -509,6 +567,35 @@ describe('ResultCache', () => {
       await expect(cache.prune({ maxTotalBytes: Number.NaN })).rejects.toThrow(/maxTotalBytes/)
       expect(await cache.prune({ maxAgeMs: 0 })).toEqual({ entries: [], temps: [], bytesFreed: 0, bytesKept: 0 })
     })
+  })
+})
+
+describe('digestFile', () => {
+  it('gives the sha256 and size of small (read at once) and large (read through a handle) files', async () => {
+    const dir = tmpDir()
+    for (const size of [0, 1000, 5 * 2 ** 20]) {
+      const bytes = pattern(size, size)
+      const file = write(path.join(dir, `f${size}`), bytes)
+      expect(await digestFile(file)).toEqual({ size, sha256: sha(bytes) })
+    }
+    await expect(digestFile(path.join(dir, 'missing'))).rejects.toThrow(CacheError)
+    await expect(digestFile(dir)).rejects.toThrow(/cannot read it to compute the cache key/)
+  })
+})
+
+describe('the plugins\' stored report', () => {
+  const layer = { nodes: [{ name: 'c', opType: 'Conv' }], tensor: 'w', dims: [2, 1], elements: 2, bits: 8, axis: 0, relativeError: 0.01, clip: 0 }
+  const perChannel = { scale: new Float32Array([0.5, 0.25]), zeroPoint: new Float32Array(2), correctionVar: new Float32Array([1, 1]), correctionMean: new Float32Array(2) }
+  const report = { input: 'm.onnx', sizeIn: 10, sizeOut: 4, layers: [{ ...layer, ...perChannel }], warnings: [] } as unknown as QuantizeReport
+
+  it('leaves out per-channel parameters and keeps everything else', () => {
+    const stored = reportOf(new TextEncoder().encode(reportText(report)), 'm.onnx')
+    expect(stored).toEqual({ input: 'm.onnx', sizeIn: 10, sizeOut: 4, layers: [layer], warnings: [] })
+  })
+
+  it('rejects a blob that is not a report, naming the model', () => {
+    expect(() => reportOf(new TextEncoder().encode('{"layers":'), 'm.onnx')).toThrow(/m\.onnx.*report\.json is not a quantization report/)
+    expect(() => reportOf(new TextEncoder().encode('[]'), 'm.onnx')).toThrow(/not a quantization report/)
   })
 })
 

@@ -72,12 +72,42 @@ export const REPORT_BLOB = 'report.json'
 // Blob names are plain file names (no folders), so the CSVs travel as one JSON array of
 // { name, text }; it is written in the same atomic entry folder as the model.
 export const DEBUG_CSV_BLOB = 'debug-csv.json'
-// bump when what the plugin stores in an entry changes (2: the debug CSVs)
-const PLUGIN_KEY_FORMAT = 2
+// bump when what the plugin stores in an entry changes (2: the debug CSVs; 3: the report
+// without per-channel parameters)
+const PLUGIN_KEY_FORMAT = 3
+
+/**
+ * The report as an entry stores it. Per-channel parameters (scales, zero points, bias-correction
+ * statistics) are most of its bytes (310 of 318 KB for ppocr-cls) and most of a hit's parse
+ * time, yet nothing a plugin emits reads them from the report: the `.quant.json` and the HTML
+ * page leave them out, and the debug CSVs that list them are a blob of their own.
+ */
+export function reportText(report: QuantizeReport): string {
+  const layers = report.layers.map(({ scale: _scale, zeroPoint: _zeroPoint, correctionVar: _var, correctionMean: _mean, ...rest }) => rest)
+  return JSON.stringify({ ...report, layers })
+}
+
+/**
+ * The report of a cache entry. Its layers lack the per-channel parameters (see `reportText`):
+ * the type still says QuantizeReport because every consumer (`.quant.json`, the HTML page,
+ * webpack's buildInfo, which must stay plain JSON) takes that type and none reads those fields.
+ */
+export function reportOf(blob: Uint8Array, model: string): QuantizeReport {
+  let value: unknown
+  try {
+    value = JSON.parse(new TextDecoder().decode(blob))
+  } catch {
+    value = null
+  }
+  if (typeof value !== 'object' || value === null || !Array.isArray((value as QuantizeReport).layers)) {
+    throw new QuantizeError(model, `cache entry's ${REPORT_BLOB} is not a quantization report`, 'runtime')
+  }
+  return value as QuantizeReport
+}
 
 /** The entry's blobs for one engine result; the CSVs only when the cfg asked for them. */
 export function resultBlobs(result: QuantizeResult, cfg: QuantConfig): Blobs {
-  const blobs: Record<string, Uint8Array> = { [MODEL_BLOB]: result.model, [REPORT_BLOB]: new TextEncoder().encode(JSON.stringify(result.report)) }
+  const blobs: Record<string, Uint8Array> = { [MODEL_BLOB]: result.model, [REPORT_BLOB]: new TextEncoder().encode(reportText(result.report)) }
   // the engine also collects them by default for the HTML page; only a cfg that names
   // debug_info_save_path asked for the files
   if (cfg.debugInfoSavePath !== null && result.debugCsv && result.debugCsv.length > 0) {
@@ -180,7 +210,7 @@ export class ModelQuantizer {
       const bytes = blobs[MODEL_BLOB]
       const report = blobs[REPORT_BLOB]
       if (!bytes || !report) throw new QuantizeError(model, 'cache entry lacks model.onnx or report.json', 'runtime')
-      return { kind: 'quantized', bytes, report: JSON.parse(new TextDecoder().decode(report)) as QuantizeReport, configFile: config.kind === 'file' ? config.path : null, cached: !computed, debugCsv: debugCsvOf(blobs, model) }
+      return { kind: 'quantized', bytes, report: reportOf(report, model), configFile: config.kind === 'file' ? config.path : null, cached: !computed, debugCsv: debugCsvOf(blobs, model) }
     } catch (err) {
       this.stats.failed++
       throw err

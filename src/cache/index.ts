@@ -1,5 +1,7 @@
 export { cacheKey, normalizeCfg } from './cache-key.js'
 export type { ByteSource, CacheKeyParts } from './cache-key.js'
+export { digestFile } from './hash.js'
+export type { Digest } from './hash.js'
 export { ResultCache } from './result-cache.js'
 export type { ResultCacheOptions } from './result-cache.js'
 export { NoCache } from './no-cache.js'

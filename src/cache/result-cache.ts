@@ -1,9 +1,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { writeDirAtomic, removeDir } from './atomic-dir.js'
-import { digestBytes } from './hash.js'
 import { blobNameProblem, checkKey, defaultCacheDir, entryDir, MANIFEST } from './layout.js'
-import { manifestText, type Manifest } from './manifest.js'
+import { blobChecksum, manifestText, MANIFEST_FORMAT, type Manifest } from './manifest.js'
 import { pruneCache } from './prune-cache.js'
 import { readEntry } from './read-entry.js'
 import type { Blobs, CacheLogger, CacheStats, PruneOptions, PruneResult, QuantizeCache, WriteOutcome } from './types.js'
@@ -22,6 +21,11 @@ const consoleLogger: CacheLogger = { warn: (message) => console.warn(`[unplugin-
 // Per process, not per cache object: a Vite build can create several plugin instances (client,
 // SSR, workers) that share one cache folder, and they should not quantize one model twice.
 const inFlight = new Map<string, Promise<Blobs>>()
+
+// A hit records itself in the manifest's mtime (prune's last use) only when the last record is
+// older than this: LRU order does not need finer steps, and a build of many cached models then
+// skips one write per model.
+const TOUCH_AFTER_MS = 60_000
 
 /**
  * Quantization results on disk, one entry per cache key (see `cacheKey`). Entries are written
@@ -44,10 +48,15 @@ export class ResultCache implements QuantizeCache {
     const read = await readEntry(this.dir, key)
     if (read.kind === 'hit') {
       this.counters.hits++
-      await this.touch(read.dir)
+      await this.touchIfOld(read.dir, read.lastUsed)
       return read.blobs
     }
     this.counters.misses++
+    if (read.kind === 'stale') {
+      // written by an older version: not an error, just a result this version will replace
+      await removeDir(read.dir).catch(() => undefined)
+      return null
+    }
     if (read.kind === 'corrupt') {
       this.counters.corrupt++
       let removed = 'removed the entry'
@@ -69,7 +78,7 @@ export class ResultCache implements QuantizeCache {
       const problem = blobNameProblem(name)
       if (problem) throw new TypeError(`cache blob name '${name}' ${problem}`)
     }
-    const manifest: Manifest = { format: 1, key, blobs: names.map((name) => ({ name, ...digestBytes(blobs[name]!) })) }
+    const manifest: Manifest = { format: MANIFEST_FORMAT, key, blobs: names.map((name) => ({ name, size: blobs[name]!.byteLength, crc32: blobChecksum(blobs[name]!) })) }
     // the manifest goes last: a folder with one is complete, whatever happened before the rename
     const files = [...names.map((name) => ({ name, bytes: blobs[name]! })), { name: MANIFEST, bytes: manifestText(manifest) }]
     const outcome = await writeDirAtomic(entryDir(this.dir, key), files)
@@ -113,7 +122,7 @@ export class ResultCache implements QuantizeCache {
       // emit identical files. Ours stand in if the winner's entry cannot be read.
       const winner = await readEntry(this.dir, key)
       if (winner.kind === 'hit') {
-        await this.touch(winner.dir)
+        await this.touchIfOld(winner.dir, winner.lastUsed)
         return winner.blobs
       }
     }
@@ -121,8 +130,9 @@ export class ResultCache implements QuantizeCache {
   }
 
   /** Mark the entry used now, for prune's age and LRU order. */
-  private async touch(dir: string): Promise<void> {
+  private async touchIfOld(dir: string, lastUsed: number): Promise<void> {
     const now = new Date()
+    if (now.getTime() - lastUsed < TOUCH_AFTER_MS && lastUsed <= now.getTime()) return
     try {
       await fs.promises.utimes(path.join(dir, MANIFEST), now, now)
     } catch {
