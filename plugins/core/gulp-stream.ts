@@ -11,7 +11,7 @@ import { findConfig, type ModelConfig } from './find-config.js'
 import { createLimiter } from './limiter.js'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
 import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
-import { MODEL_BLOB, REPORT_BLOB, calibrationFiles, debugCsvOf, newStats, readConfig, resultBlobs, runQuantization, type QuantizeStats } from './quantize-asset.js'
+import { MODEL_BLOB, REPORT_BLOB, calibrationFiles, debugCsvOf, newStats, readConfig, reportOf, resultBlobs, runQuantization, type QuantizeStats } from './quantize-asset.js'
 import { debugCsvFiles, reportFile } from './shared.js'
 import { sharedPool } from './worker-pool.js'
 import type { QuantizePluginApi } from './unplugin.js'
@@ -112,7 +112,7 @@ export function quantizeGulp(userOptions?: Options): QuantizeGulpStream {
     const out = blobs[MODEL_BLOB]
     const report = blobs[REPORT_BLOB]
     if (!out || !report) throw new QuantizeError(model, 'cache entry lacks model.onnx or report.json', 'runtime')
-    return { bytes: out, report: JSON.parse(new TextDecoder().decode(report)) as QuantizeReport, cached: !computed, debugCsv: debugCsvOf(blobs, model) }
+    return { bytes: out, report: reportOf(report, model), cached: !computed, debugCsv: debugCsvOf(blobs, model) }
   }
 
   const newFile = (like: VinylLike, filePath: string, base: string, contents: Buffer): VinylLike =>
