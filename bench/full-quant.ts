@@ -45,6 +45,8 @@ interface ChildResult {
   peak: number
   timings: Record<string, number>
   biasCorrection: { applied: boolean; cosineWithout: number | null; cosineWith: number | null }
+  floatFallback: { samples: number; tensors: { tensor: string; min: number; max: number; cosineAlone: number }[]; cosineBefore: number | null; cosineAfter: number | null }
+  floatNodes: string[]
   warnings: string[]
 }
 
@@ -190,6 +192,12 @@ async function main(): Promise<void> {
   const detRows: string[] = []
   const detModels = new Map<string, Uint8Array>()
   const costRows: string[] = []
+  const fallbackRows: string[] = []
+  const fallbackRow = (label: string, r: ChildResult): string => {
+    const f = r.floatFallback
+    const tensors = f.tensors.map((t) => `${t.tensor} [${t.min.toFixed(1)}, ${t.max.toFixed(1)}] alone ${t.cosineAlone.toFixed(4)}`).join('; ') || 'none'
+    return `| ${label} | ${tensors} | ${r.floatNodes.join(', ') || '-'} | ${f.cosineBefore === null ? 'no candidate' : `${f5(f.cosineBefore)} → ${f5(f.cosineAfter!)}`} (${f.samples} samples) | ${((r.timings.floatFallback ?? 0) / 1000).toFixed(1)} s |`
+  }
   for (const method of ['MAX_MIN', 'KL']) {
     log(`det ${method}: quantizing with ${CALIBRATE} pages`)
     const out = path.join(OUT, `det-${method}.onnx`)
@@ -197,6 +205,7 @@ async function main(): Promise<void> {
     const bytes = new Uint8Array(fs.readFileSync(out))
     detModels.set(method, bytes)
     const acc = await detAccuracy(bytes, heldDet)
+    fallbackRows.push(fallbackRow(`det ${method}`, r))
     const budget = method === 'KL' ? 3 : 2
     const ratio = r.ms / (CALIBRATE * fp32Det)
     const bc = r.biasCorrection
@@ -226,6 +235,7 @@ async function main(): Promise<void> {
     const r = await quantizeInChild(REC, cfg, out)
     const bytes = new Uint8Array(fs.readFileSync(out))
     const agree = await recAgreement(bytes, heldRec)
+    fallbackRows.push(fallbackRow(`rec ${label}`, r))
     const ratio = r.ms / (CALIBRATE * fp32Rec)
     recRows.push(`| rec ${label} | ${(agree.same * 100).toFixed(0)}% | ${mark(agree.same >= 0.95)} | ${f5(agree.cosine)} | ${f3(bytes.byteLength / recSize)} | ${(r.ms / 1000).toFixed(1)} s = ${ratio.toFixed(2)}x of ${CALIBRATE} fp32 runs | ${r.biasCorrection.applied ? 'kept' : 'left out'} |`)
   }
@@ -273,6 +283,12 @@ async function main(): Promise<void> {
     '| model | greedy CTC text identical to fp32 | ≥ 95% | output cosine | file vs fp32 | FULL_QUANT time | bias correction |',
     '|---|---|---|---|---|---|---|',
     ...recRows,
+    '',
+    '### Float fallback (tensors kept float by measured output error; README, "How FULL_QUANT works")',
+    '',
+    '| run | tensors kept float (calibrated range, output cosine when only it is rounded) | nodes left float for them | output cosine on calibration samples without → with | time |',
+    '|---|---|---|---|---|',
+    ...fallbackRows,
     '',
     '### Per-op-type choices on det (16 calibration pages, 1 thread, same run)',
     '',

@@ -170,7 +170,9 @@ describe('FULL_QUANT on PP-OCRv4 det (IMAGE calibration, CPU profile)', () => {
   it('onnxruntime fuses it into integer kernels', async () => {
     const ops = await optimizedOps(result.model)
     expect(ops.get('QLinearConv') ?? 0).toBeGreaterThan(50)
-    expect(ops.get('Conv') ?? 0).toBeLessThanOrEqual(2)
+    // float Convs: at most 2, plus those next to a tensor the float fallback kept float
+    const fallbackConvs = result.report.full!.floatNodes.filter((n) => n.opType === 'Conv' && /float fallback/.test(n.why)).length
+    expect(ops.get('Conv') ?? 0).toBeLessThanOrEqual(2 + fallbackConvs)
   })
 
   it('keeps every name: inputs and outputs unchanged, a quantized tensor names its dequantized value', () => {
@@ -210,6 +212,24 @@ describe('FULL_QUANT on PP-OCRv4 det (IMAGE calibration, CPU profile)', () => {
     expect(result.report.skipped.some((s) => s.reason === 'min_quant_weight_channel')).toBe(true)
     expect(f.absorbedActivations.length).toBeGreaterThan(0)
   })
+
+  it('float fallback: off by default, and what it would keep float is reported', () => {
+    const fb = result.report.full!.floatFallback
+    // off by default (it lowered det's held-out cosine at 640x640): nothing chosen, nothing measured
+    expect(fb.enabled).toBe(false)
+    expect(fb.samples).toBe(0)
+    expect(fb.tensors).toEqual([])
+    expect(fb.tensors.length).toBeLessThanOrEqual(8)
+    if (fb.cosineBefore !== null) expect(fb.cosineAfter!).toBeGreaterThanOrEqual(fb.cosineBefore)
+    for (const t of fb.tensors) {
+      expect(t.cosineAlone).toBeLessThan(0.995)
+      expect(t.max).toBeGreaterThan(t.min)
+      // no Q/DQ pair on it, and the nodes around it are reported float for it
+      expect(g.producer.get(t.tensor)?.op_type).not.toBe('DequantizeLinear')
+      expect(result.report.full!.activations.some((a) => a.tensor === t.tensor)).toBe(false)
+      expect(result.report.full!.floatNodes.some((n) => n.why.includes(`'${t.tensor}'`) && /float fallback/.test(n.why))).toBe(true)
+    }
+  })
 })
 
 describe('FULL_QUANT options (PP-OCR cls, BIN calibration)', () => {
@@ -231,15 +251,20 @@ describe('FULL_QUANT options (PP-OCR cls, BIN calibration)', () => {
     }, 60_000)
   }
 
-  it('ranges differ by method: KL is symmetric, REMOVAL_OUTLIER narrower than MAX_MIN', () => {
+  it('ranges differ by method: KL is symmetric unless cut to the seen extremes, REMOVAL_OUTLIER narrower than MAX_MIN', () => {
     const byMethod = (m: string) => new Map(results.get(m)!.report.full!.activations.map((a) => [a.tensor, a]))
     const maxMin = byMethod('MAX_MIN')
     const kl = byMethod('KL')
     const outlier = byMethod('REMOVAL_OUTLIER')
     let narrower = 0
     for (const [name, a] of maxMin) {
-      const k = kl.get(name)!
-      expect(Math.abs(k.min + k.max) <= 1e-6 * Math.max(1, k.max) || k.min === 0 || k.max === 0).toBe(true)
+      const k = kl.get(name)
+      // the float fallback may keep a tensor float under one method and not another
+      if (!k || !outlier.has(name)) continue
+      // [-T, T], cut on a side to the seen extreme (MAX_MIN's, same samples)
+      const near = (x: number, y: number) => Math.abs(x - y) <= 1e-4 * Math.max(1, Math.abs(y))
+      expect(Math.abs(k.min + k.max) <= 1e-6 * Math.max(1, k.max) || near(k.min, a.min) || near(k.max, a.max), name).toBe(true)
+      expect(k.min >= a.min - 1e-4 * Math.max(1, -a.min) && k.max <= a.max + 1e-4 * Math.max(1, a.max), name).toBe(true)
       if (outlier.get(name)!.max - outlier.get(name)!.min < a.max - a.min) narrower++
     }
     expect(narrower).toBeGreaterThan(maxMin.size / 2)
@@ -326,6 +351,10 @@ describe('FULL_QUANT options (PP-OCR cls, BIN calibration)', () => {
     expect(r.report.full!.floatNodes).toContainEqual({ name: 'p2o.Conv.5', opType: 'Conv', why: 'skip_quant_node' })
     expect(r.report.skipped.find((s) => s.nodes[0]!.name === 'p2o.Conv.5')?.reason).toBe('skip_quant_node')
     expect(r.report.full!.quantizedNodes.some((n) => n.name === 'p2o.Conv.5')).toBe(false)
+    // the tensors it reads and writes stay float: no DequantizeLinear feeds it or replaces its output
+    expect(g.producer.get(conv.input![0]!)?.op_type).not.toBe('DequantizeLinear')
+    for (const reader of g.nodes.filter((n) => n.input?.includes(conv.output![0]!))) expect(reader.op_type).not.toBe('QuantizeLinear')
+    expect(r.report.full!.floatNodes.some((n) => /next to skip_quant_node p2o.Conv.5/.test(n.why))).toBe(true)
     expect(await heldOutCosine(CLS, r.model, heldCls)).toBeGreaterThan(0.97)
   }, 60_000)
 })

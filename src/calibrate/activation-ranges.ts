@@ -29,7 +29,8 @@ export interface RangeOptions {
 /**
  * The activation range of each tensor over the calibration samples, by the cfg's method:
  * MAX_MIN the global extremes; REMOVAL_OUTLIER the 0.01% and 99.99% quantiles of each sample,
- * averaged; KL TensorRT's entropy threshold T of a 2048-bin |x| histogram, range [-T, T].
+ * averaged; KL TensorRT's entropy threshold T of a 2048-bin |x| histogram, range [-T, T] cut to
+ * the seen [min, max] (a non-negative tensor gets [0, T]).
  * Every range includes 0. Each sample is folded into running statistics as it is run; no
  * sample's activations are kept. Graph inputs among `tensors` are ranged from the feeds.
  */
@@ -164,7 +165,10 @@ async function klRanges(proto: ModelProto, bytes: Uint8Array, names: string[], s
   const ranges = new Map<string, TensorRange>()
   for (const name of names) {
     const t = klThreshold(hists.get(name)!, absMax.get(name)!)
-    ranges.set(name, { min: -t, max: t })
+    // The threshold is on |x|; a side the tensor never reaches (a Relu output's negatives, a
+    // HardSwish's below -0.375) would only waste codes, so [-T, T] is cut to the seen extremes.
+    const seen = extremes.get(name)!
+    ranges.set(name, { min: Math.max(-t, Math.min(seen.min, 0)), max: Math.min(t, Math.max(seen.max, 0)) })
   }
   return ranges
 }

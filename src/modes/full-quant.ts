@@ -12,8 +12,9 @@ import { foldForInt8, type FoldReport } from '../quant/fold/fold-model.js'
 import { meanRequest, outputShift } from '../quant/full/bias-shift.js'
 import { channelMeans, type ChannelRequest } from '../quant/full/channel-means.js'
 import { deviceProfile } from '../quant/full/device-profile.js'
+import { chooseFloatTensors, type FloatFallbackResult } from '../quant/full/float-fallback.js'
 import { defaultOpPolicy } from '../quant/full/op-policy.js'
-import { activationQuantParams, applyQdq, prepareQdq, QdqUnsupportedError } from '../quant/full/qdq-model.js'
+import { activationQuantParams, applyQdq, prepareQdq, QdqUnsupportedError, type QdqSettings } from '../quant/full/qdq-model.js'
 import type { FloatNode } from '../quant/full/qdq-plan.js'
 import type { BiasShift, RewrittenWeight } from '../quant/full/qdq-rewrite.js'
 import type { QuantizedLayer, SkippedWeight } from '../quant/weight-quant.js'
@@ -69,7 +70,21 @@ export interface FullQuantReport {
     cosineWithout: number | null
     cosineWith: number | null
   }
-  timingsMs: { fold: number; calibration: number; biasCorrection: number; rewrite: number }
+  /**
+   * Activation tensors kept float because rounding them cost the most output accuracy, measured
+   * on calibration samples (README, "How FULL_QUANT works"); the nodes that read or write them
+   * are in `floatNodes`.
+   */
+  floatFallback: {
+    /** Off by default (see FLOAT_FALLBACK in src/modes/full-quant.ts). */
+    enabled: boolean
+    samples: number
+    tensors: { tensor: string; min: number; max: number; cosineAlone: number; why: string }[]
+    /** Output cosine vs float on those samples without and with the fallback; null when no tensor was a candidate. */
+    cosineBefore: number | null
+    cosineAfter: number | null
+  }
+  timingsMs: { fold: number; calibration: number; floatFallback: number; biasCorrection: number; rewrite: number }
   notes: string[]
 }
 
@@ -77,6 +92,14 @@ export interface FullQuantReport {
 const STATISTICS_SAMPLES = 16
 /** Calibration samples the bias-correction check compares the two variants on. */
 const BIAS_CHECK_SAMPLES = 4
+/** Calibration samples the float fallback screens and judges on: each judgement is a model run on each. */
+const FALLBACK_SAMPLES = 2
+/**
+ * The float fallback is off: judged on 2 calibration samples it raised det's held-out cosine at
+ * 320x320 (0.921 → 0.970) but lowered it at 640x640 with 100 pages (0.976 → 0.912, bench/RESULTS.md)
+ * and cost 15 s, over the 2x calibration budget; README, "How FULL_QUANT works".
+ */
+const FLOAT_FALLBACK = false
 
 /**
  * FULL_QUANT: fold exact float simplifications, calibrate activation ranges on the calibration
@@ -107,7 +130,7 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
     minQuantWeightSize: cfg.minQuantWeightSize,
     minQuantWeightChannel: cfg.minQuantWeightChannel,
   }
-  let prepared
+  let prepared: ReturnType<typeof prepareQdq>
   try {
     prepared = prepareQdq(model, settings)
   } catch (err) {
@@ -121,16 +144,37 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
   const meanCount = set.count >= BIAS_CHECK_SAMPLES * 2 ? Math.min(set.count - BIAS_CHECK_SAMPLES, STATISTICS_SAMPLES) : Math.min(set.count, STATISTICS_SAMPLES)
   const meanSamples = Array.from({ length: meanCount }, (_, i) => i)
 
-  const { plan } = prepared
   // the float model as it stands now (folded, opset lifted): its tensor names are the ones planned
   const floatBytes = encodeModelProto(model)
 
   t = performance.now()
-  progress?.(`calibrating ${plan.rangeTensors.length} activation ranges on ${set.count} samples (${fq.activationQuantMethod})`)
-  const ranges = await collectActivationRanges(floatBytes, plan.rangeTensors, set, fq.activationQuantMethod, { onProgress: progress })
+  progress?.(`calibrating ${prepared.plan.rangeTensors.length} activation ranges on ${set.count} samples (${fq.activationQuantMethod})`)
+  const ranges = await collectActivationRanges(floatBytes, prepared.plan.rangeTensors, set, fq.activationQuantMethod, { onProgress: progress })
   const calibrationMs = performance.now() - t
 
-  const params = activationQuantParams(prepared, ranges)
+  let params = activationQuantParams(prepared, ranges)
+
+  // Float fallback: the few tensors whose rounding costs the most output accuracy stay float.
+  t = performance.now()
+  if (FLOAT_FALLBACK) progress?.(`measuring which of ${prepared.plan.rangeTensors.length} activations cost the most accuracy rounded`)
+  const fallbackChecks = FLOAT_FALLBACK ? await Promise.all(checkSamples.slice(0, FALLBACK_SAMPLES).map((i) => set.sample(i))) : []
+  const qdqWith = (s: QdqSettings): Uint8Array => {
+    const p = prepareQdq(decodeModelProto(floatBytes), s)
+    applyQdq(p, activationQuantParams(p, ranges), null)
+    return encodeModelProto(p.model)
+  }
+  const fallback: FloatFallbackResult = !FLOAT_FALLBACK ? { tensors: [], cosineBefore: null, cosineAfter: null, runs: 0, models: 0 } : await chooseFloatTensors(floatBytes, prepared.plan.rangeTensors, params, prepared.profile.activationType, fallbackChecks,
+    async (floatTensors) => (await compareModels(floatBytes, qdqWith({ ...settings, floatTensors: new Map([...floatTensors].map((n) => [n, ''])) }), fallbackChecks)).cosine)
+  const floatTensors = new Map(fallback.tensors.map((f) => [f.tensor, `float fallback: ${f.why}`]))
+  const finalSettings: QdqSettings = { ...settings, floatTensors }
+  if (floatTensors.size) {
+    const upgradedFrom = prepared.upgradedFrom
+    prepared = { ...prepareQdq(decodeModelProto(floatBytes), finalSettings), upgradedFrom, warnings: prepared.warnings }
+    params = activationQuantParams(prepared, ranges)
+  }
+  const fallbackMs = performance.now() - t
+  const plan = prepared.plan
+
   t = performance.now()
   let shift: BiasShift | null = null
   if (fq.biasCorrection) {
@@ -152,7 +196,7 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
   t = performance.now()
   progress?.('inserting QuantizeLinear/DequantizeLinear')
   // without correction: the same plan on a copy of the float model (names are allocated alike)
-  const plain = shift ? prepareQdq(decodeModelProto(floatBytes), settings) : prepared
+  const plain = shift ? prepareQdq(decodeModelProto(floatBytes), finalSettings) : prepared
   const plainWeights = applyQdq(plain, params, null)
   const correctedWeights = shift ? applyQdq(prepared, params, shift) : plainWeights
   const rewriteMs = performance.now() - t
@@ -205,7 +249,14 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
       cosineWithout,
       cosineWith,
     },
-    timingsMs: { fold: foldMs, calibration: calibrationMs, biasCorrection: biasMs, rewrite: rewriteMs },
+    floatFallback: {
+      enabled: FLOAT_FALLBACK,
+      samples: FLOAT_FALLBACK ? fallbackChecks.length : 0,
+      tensors: fallback.tensors.map((f) => ({ tensor: f.tensor, min: ranges.get(f.tensor)!.min, max: ranges.get(f.tensor)!.max, cosineAlone: f.cosineAlone, why: f.why })),
+      cosineBefore: fallback.cosineBefore,
+      cosineAfter: fallback.cosineAfter,
+    },
+    timingsMs: { fold: foldMs, calibration: calibrationMs, floatFallback: fallbackMs, biasCorrection: biasMs, rewrite: rewriteMs },
     notes: [...fold.notes, ...(prepared.upgradedFrom !== null ? [`opset ${prepared.upgradedFrom} lifted to 13 for per-channel DequantizeLinear`] : [])],
   }
   return {
