@@ -113,8 +113,13 @@ async function scenario(app: WatchApp, w: Watching, codeFile: string): Promise<v
   await until('the first build', () => w.builds() >= 1)
   await settle()
   expect(w.errors).toEqual([])
-  expect(w.builds()).toBe(1)
+  // watchpack (webpack, rspack) may rebuild once at start for files written just before the
+  // watch began (seen in CI with rspack); the model is still quantized once, and then all is quiet
+  const first = w.builds()
+  expect(first).toBeLessThanOrEqual(2)
   expect(w.stats()).toMatchObject({ quantized: 1, failed: 0 })
+  await settle()
+  expect(w.builds(), 'no build loop after the first build').toBe(first)
   let bytes = emittedModel(app)
   expect(bytes.equals(cacheBlobs(app.cacheDir, 'model.onnx')[0]!)).toBe(true)
 
