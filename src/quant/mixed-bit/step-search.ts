@@ -1,3 +1,5 @@
+import { spanOf } from './channel-stats.js'
+
 /** Relative error of one step, and the largest integer it needs. */
 export interface StepError {
   error: number
@@ -42,15 +44,9 @@ const MAX_EVALUATIONS = 80
  * at most target * 1.01 wins, so `met` is false only when no step was that accurate.
  */
 export function searchStep(values: Float32Array, target: number): StepSearch {
-  let min = 0
-  let max = 0
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!
-    if (v < min) min = v
-    else if (v > max) max = v
-  }
-  if (!Number.isFinite(min) || !Number.isFinite(max)) throw new RangeError('tensor holds a non-finite value')
-  return searchStepWith((step) => stepError(values, step), max - min, target)
+  const span = spanOf(values)
+  if (!Number.isFinite(span)) throw new RangeError('tensor holds a non-finite value')
+  return searchStepWith((step) => stepError(values, step), span, target)
 }
 
 /**
