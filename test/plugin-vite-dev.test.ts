@@ -17,8 +17,11 @@ let server: ViteDevServer
 let api: QuantizePluginApi
 let origin: string
 
+// the engine also writes the debug CSVs here: outside the app's root, so Vite's watcher ignores them
+const debugDir = () => `${dir}-debug`
+
 function writeCfg(bits: number): void {
-  fs.writeFileSync(path.join(dir, 'hello_deepa.onnx.cfg'), `[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=${bits}\n`)
+  fs.writeFileSync(path.join(dir, 'hello_deepa.onnx.cfg'), `[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=${bits}\ndebug_info_save_path=${debugDir()}\n`)
 }
 
 const get = (url: string) => fetch(new URL(url, origin))
@@ -90,6 +93,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close()
   if (dir) fs.rmSync(dir, { recursive: true, force: true })
+  if (dir) fs.rmSync(debugDir(), { recursive: true, force: true })
 })
 
 describe('vite dev server', () => {
@@ -146,8 +150,23 @@ describe('vite dev server', () => {
     expect(typeof report.cosineSimilarity).toBe('number')
   })
 
+  it('serves the debug CSVs the cfg asked for (debug_info_save_path), linked from the index', async () => {
+    const html = await (await get('/__quantize/')).text()
+    const links = [...html.matchAll(/href="(\/__quantize\/debug\/[0-9a-f]{16}\/[^"]+\.csv)"/g)].map((m) => m[1]!)
+    const names = links.map((l) => l.slice(l.lastIndexOf('/') + 1)).sort()
+    expect(names).toEqual(['output_summary.csv', 'quant_param.csv', 'report_0.csv'])
+    for (const link of links) {
+      const res = await get(link)
+      expect(res.status).toBe(200)
+      expect(res.headers.get('content-type')).toMatch(/^text\/csv/)
+      const name = link.slice(link.lastIndexOf('/') + 1)
+      // the same text the engine wrote to debug_info_save_path
+      expect(await res.text()).toBe(fs.readFileSync(path.join(debugDir(), name), 'utf8'))
+    }
+  })
+
   it('an unknown id is a 404 with a message', async () => {
-    for (const bad of ['/__quantize/model/0000000000000000/hello_deepa.onnx', '/__quantize/report/nope/x.quant.json', '/__quantize/whatever']) {
+    for (const bad of ['/__quantize/model/0000000000000000/hello_deepa.onnx', '/__quantize/report/nope/x.quant.json', '/__quantize/debug/0000000000000000/report_0.csv', '/__quantize/whatever']) {
       const res = await get(bad)
       expect(res.status).toBe(404)
       expect(await res.text()).toMatch(/^unplugin-quantize: /)

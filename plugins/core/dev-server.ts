@@ -41,6 +41,8 @@ export interface DevEntry {
   /** The `.quant.json` text and URL (quantized models with `reports: ['json']` only). */
   reportText: string | null
   reportUrl: string | null
+  /** The debug CSVs its cfg's `debug_info_save_path` asked for, each with the URL it is served at. */
+  debugCsv: { name: string; text: string; url: string }[]
   state: 'quantized' | 'from cache' | 'no cfg (original)' | 'failed (original served)'
   warning: string | null
 }
@@ -149,6 +151,9 @@ export class DevModels {
       reportText = file.source
       reportUrl = `${this.ctx.base}${DEV_PREFIX}report/${hash}/${encodeURIComponent(`${path.basename(name, '.onnx')}.quant.json`)}`
     }
+    const debugCsv = result.kind === 'quantized'
+      ? result.debugCsv.map((f) => ({ name: f.name, text: f.text, url: `${this.ctx.base}${DEV_PREFIX}debug/${hash}/${encodeURIComponent(f.name)}` }))
+      : []
     let sizeIn = 0
     try {
       sizeIn = fs.statSync(model).size
@@ -168,6 +173,7 @@ export class DevModels {
       report: result.kind === 'quantized' ? result.report : null,
       reportText,
       reportUrl,
+      debugCsv,
       state: result.kind === 'quantized'
         ? result.cached ? 'from cache' : 'quantized'
         : warning ? 'failed (original served)' : 'no cfg (original)',
@@ -250,18 +256,23 @@ export class DevModels {
     }
     if (req.method !== 'GET' && !head) return send(res, 405, 'text/plain; charset=utf-8', 'unplugin-quantize: only GET and HEAD\n', head, { allow: 'GET, HEAD' })
     if (sub === '' || sub === 'index.html') return send(res, 200, 'text/html; charset=utf-8', this.indexHtml(), head, { 'cache-control': 'no-store' })
-    const m = /^(model|report)\/([^/]+)\/([^/]+)$/.exec(sub)
+    const m = /^(model|report|debug)\/([^/]+)\/([^/]+)$/.exec(sub)
     if (m) {
-      const [, kind, hash, name] = m as unknown as [string, 'model' | 'report', string, string]
+      const [, kind, hash, name] = m as unknown as [string, 'model' | 'report' | 'debug', string, string]
+      const entries = [...this.served.values()].filter((e) => e.hash === hash)
       // two models with the same bytes share a hash, not a name
-      const entry = [...this.served.values()].find((e) => e.hash === hash && (kind === 'model' ? e.url : e.reportUrl ?? '').endsWith(`/${hash}/${name}`))
-      if (entry && kind === 'model') {
-        return send(res, 200, 'application/octet-stream', entry.bytes, head, { 'cache-control': 'no-cache', etag: `"${entry.hash}"` })
+      if (kind === 'model') {
+        const entry = entries.find((e) => e.url.endsWith(`/${hash}/${name}`))
+        if (entry) return send(res, 200, 'application/octet-stream', entry.bytes, head, { 'cache-control': 'no-cache', etag: `"${entry.hash}"` })
+      } else if (kind === 'report') {
+        const entry = entries.find((e) => e.reportText !== null && (e.reportUrl ?? '').endsWith(`/${hash}/${name}`))
+        if (entry) return send(res, 200, 'application/json; charset=utf-8', entry.reportText!, head, { 'cache-control': 'no-cache' })
+      } else {
+        const csv = entries.flatMap((e) => e.debugCsv).find((f) => f.url.endsWith(`/${hash}/${name}`))
+        if (csv) return send(res, 200, 'text/csv; charset=utf-8', csv.text, head, { 'cache-control': 'no-cache' })
       }
-      if (entry?.reportText && kind === 'report') {
-        return send(res, 200, 'application/json; charset=utf-8', entry.reportText, head, { 'cache-control': 'no-cache' })
-      }
-      return send(res, 404, 'text/plain; charset=utf-8', `unplugin-quantize: no ${kind === 'model' ? 'model' : 'report'} with id ${hash}/${decodeURIComponent(name)}; it may have been replaced by an edit (reload the page). See ${this.ctx.base}${DEV_PREFIX}\n`, head)
+      const what = kind === 'model' ? 'model' : kind === 'report' ? 'report' : 'debug CSV'
+      return send(res, 404, 'text/plain; charset=utf-8', `unplugin-quantize: no ${what} with id ${hash}/${decodeURIComponent(name)}; it may have been replaced by an edit (reload the page). See ${this.ctx.base}${DEV_PREFIX}\n`, head)
     }
     return send(res, 404, 'text/plain; charset=utf-8', `unplugin-quantize: nothing at ${raw}; see ${this.ctx.base}${DEV_PREFIX}\n`, head)
   }
@@ -309,7 +320,11 @@ export class DevModels {
         sizeOut: e.bytes.length,
         status: e.state,
         message: e.warning,
-        links: [{ label: 'model', href: e.url }, ...(e.reportUrl ? [{ label: '.quant.json', href: e.reportUrl }] : [])],
+        links: [
+          { label: 'model', href: e.url },
+          ...(e.reportUrl ? [{ label: '.quant.json', href: e.reportUrl }] : []),
+          ...e.debugCsv.map((f) => ({ label: f.name, href: f.url })),
+        ],
       })
     }
     return renderReportHtml(models, { title: 'unplugin-quantize', empty: 'No model has been requested yet: open the app, then reload this page.' })
