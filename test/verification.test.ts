@@ -2,11 +2,15 @@
 // fails where the float one runs is a broken output (an error, never emitted); a model that
 // cannot run on the inputs at all only loses its cosine.
 import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { cfgFromObject } from '../src/cfg/index.js'
 import { QuantizeError } from '../src/errors.js'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
-import { inputSpecs } from '../src/runtime/feeds.js'
+import { quantizeModel } from '../src/quantize-model.js'
+import { compareModels } from '../src/runtime/compare-models.js'
+import { generatedFeeds, inputSpecs, type Feeds } from '../src/runtime/feeds.js'
 import { verifyModels } from '../src/runtime/verify.js'
 import { MODELS } from './helpers/run-cli.js'
 
@@ -42,5 +46,39 @@ describe('verification', () => {
     const v = await verifyModels(unrunnable, unrunnable, null, cfg, { specs, samples: 2 })
     expect(v.cosine).toBeNull()
     expect(v.error).toMatch(/verification could not run the models/)
+  })
+
+  it('runs on calibration-folder files beyond calibrate_size when there are some, so a calibrated cosine is not graded on its own fit', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uq-verify-'))
+    try {
+      // five .bin samples; the first three calibrate (bias correction reads them), the last two are held out
+      const clsSpecs = inputSpecs(decodeModelProto(fs.readFileSync(MODELS.cls)))
+      const samples: Feeds[] = Array.from({ length: 5 }, (_, i) => generatedFeeds(clsSpecs, 77 + i))
+      fs.mkdirSync(path.join(dir, 'bin'))
+      samples.forEach((f, i) => {
+        const t = f[clsSpecs[0]!.name]!
+        const data = t.data as Float32Array
+        fs.writeFileSync(path.join(dir, 'bin', `s${i}.bin`), new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+      })
+      const withData = (size: number) => cfgFromObject({
+        common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 3 },
+        data_preprocess_param: { calibrate_path: 'bin', calibrate_size: size, input_type: 'BIN' },
+      }, dir, path.join(dir, 'm.cfg'))
+
+      const held = await quantizeModel(MODELS.cls, withData(3), { verifySamples: 4 })
+      expect(held.report.verification?.inputs).toBe('held-out')
+      expect(held.report.verification?.samples).toBe(2)
+      // the same cosine, computed here on the two held-out files only
+      const independent = await compareModels(MODELS.cls, held.model, samples.slice(3))
+      expect(held.report.cosineSimilarity).toBeCloseTo(independent.cosine, 6)
+      expect(held.report.cosineSimilarity).not.toBeCloseTo((await compareModels(MODELS.cls, held.model, samples.slice(0, 3))).cosine, 6)
+
+      // every file calibrates: the report says the cosine is on calibration samples
+      const all = await quantizeModel(MODELS.cls, withData(5), { verifySamples: 4 })
+      expect(all.report.verification?.inputs).toBe('calibration')
+      expect(all.report.verification?.samples).toBe(4)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -12,7 +12,12 @@ export interface Verification {
   cosine: number | null
   outputs: OutputComparison[]
   samples: number
-  inputs: 'calibration' | 'generated' | 'given'
+  /**
+   * What the models ran on: `held-out` files of the calibration folders beyond calibrate_size
+   * (never used to calibrate or tune), else the `calibration` samples themselves (the cosine
+   * then flatters a calibrated mode), `generated` inputs without data, or the caller's (`given`).
+   */
+  inputs: 'held-out' | 'calibration' | 'generated' | 'given'
   /** Why the models could not be compared, when they could not. */
   error: string | null
 }
@@ -29,7 +34,7 @@ export interface VerifyOptions {
  * Samples to compare on: the cfg's calibration data (BIN or IMAGE) when present, else generated
  * inputs. Calibration warnings (fewer files than calibrate_size) go to `warnings` when given.
  */
-export async function verificationSamples(specs: InputSpec[], cfg: QuantConfig, count: number, warnings: string[] = []): Promise<{ samples: Feeds[]; inputs: Verification['inputs'] }> {
+export async function verificationSamples(specs: InputSpec[], cfg: QuantConfig, count: number, warnings: string[] = []): Promise<{ samples: Feeds[]; inputs: 'calibration' | 'generated' }> {
   if (cfg.dataPreprocess) {
     const set = await openCalibrationSet(specs, cfg, warnings)
     const samples: Feeds[] = []
@@ -37,6 +42,26 @@ export async function verificationSamples(specs: InputSpec[], cfg: QuantConfig, 
     return { samples, inputs: 'calibration' }
   }
   return { samples: Array.from({ length: count }, (_, i) => generatedFeeds(specs, 1234 + i)), inputs: 'generated' }
+}
+
+/**
+ * Samples to verify on: files of the calibration folders beyond the first `calibrate_size`
+ * (the ones calibration and bias correction never read) when the folders hold more, else what
+ * `verificationSamples` gives. A user who keeps a few extra files in the folder gets a cosine
+ * measured on inputs the quantization did not fit.
+ */
+export async function heldOutOrCalibrationSamples(specs: InputSpec[], cfg: QuantConfig, count: number, warnings: string[] = []): Promise<{ samples: Feeds[]; inputs: Verification['inputs'] }> {
+  const pre = cfg.dataPreprocess
+  if (pre && count > 0) {
+    // the same folders and sort order, read further; its warnings (fewer files than that) are moot
+    const wider = await openCalibrationSet(specs, { ...cfg, dataPreprocess: { ...pre, calibrateSize: pre.calibrateSize + count } }, [])
+    if (wider.count > pre.calibrateSize) {
+      const samples: Feeds[] = []
+      for (let i = pre.calibrateSize; i < wider.count; i++) samples.push(await wider.sample(i))
+      return { samples, inputs: 'held-out' }
+    }
+  }
+  return verificationSamples(specs, cfg, count, warnings)
 }
 
 /**
@@ -51,7 +76,7 @@ export async function verifyModels(reference: string | Uint8Array, candidate: Ui
   let samples: Feeds[]
   try {
     if (options.given) samples = options.given
-    else ({ samples, inputs } = await verificationSamples(options.specs, cfg, options.samples))
+    else ({ samples, inputs } = await heldOutOrCalibrationSamples(options.specs, cfg, options.samples))
   } catch (err) {
     if (err instanceof QuantizeError) throw err
     return { cosine: null, outputs: [], samples: 0, inputs: 'generated', error: `verification could not make inputs: ${(err as Error).message.split('\n')[0]}` }
