@@ -95,7 +95,7 @@ let constructedModel: ReportModel
 beforeAll(async () => {
   const stats = await collectDebugStats(floatModel, await qdqModel(), [sample])
   summary = summarizeDebug(stats, [], { quantType: 'FULL_QUANT', skipQuantNode: ['already'], inputs: 'given' })
-  constructedModel = { source: 'constructed.onnx', emitted: 'assets/constructed-1a2b.onnx', config: 'constructed.cfg', kind: 'quantized', report: emptyReport({ debug: summary }), sizeIn: 9000, sizeOut: 3000, status: 'cache miss', message: null }
+  constructedModel = { source: 'constructed.onnx', emitted: 'assets/constructed-1a2b.onnx', config: 'constructed.cfg', kind: 'quantized', report: emptyReport({ debug: summary, verification: { cosine: 0.91, outputs: [], samples: 3, inputs: 'held-out', error: null } }), sizeIn: 9000, sizeOut: 3000, status: 'cache miss', message: null }
   // a real model's page: PP-OCR cls at 4-bit weights, statistics on real word images
   const samples = await clsSamples(2)
   const r = await quantizeModel(CLS, { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 4 } }, { samples, debug: true })
@@ -161,7 +161,7 @@ describe('the page', () => {
     expect(html.match(/<figure class="hist">/g)?.length).toBe(summary.histograms.length)
     expect(summary.histograms.map((h) => h.node)).toContain('mm_clip')
     expect(html).toContain('FULL_QUANT 8-bit')
-    expect(html).toContain('0.910000')
+    expect(html).toContain('0.910000 on 3 held-out input samples')
     expect(html).toContain('420 ms')
     expect(html).toContain('cache miss')
     expect(html).toContain('33.3%')

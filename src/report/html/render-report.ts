@@ -99,7 +99,9 @@ function modelSection(m: ReportModel, index: number): string {
   ]
   if (r) {
     facts.push(['quantization', `${escapeHtml(r.quantType)} ${r.bitNum}-bit`])
-    facts.push(['cosine similarity', escapeHtml(formatCosine(m))])
+    const v = r.verification
+    const on = v && v.cosine !== null ? ` on ${v.samples} ${v.inputs} input sample${v.samples === 1 ? '' : 's'}` : ''
+    facts.push(['cosine similarity', escapeHtml(`${formatCosine(m)}${on}`)])
     if (r.debug && r.debug.outputs.length > 1) {
       facts.push(['outputs', r.debug.outputs.map((o) => `<span class="mono">${escapeHtml(o.tensor)}</span> ${o.cosine.toFixed(6)}`).join(' · ')])
     }
