@@ -8,7 +8,8 @@ import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { collectActivationRanges, type TensorRange } from '../src/calibrate/activation-ranges.js'
 import { openCalibrationSet, type CalibrationSet } from '../src/calibrate/calibration-set.js'
-import { exposeTensors, forEachExposedTensor } from '../src/calibrate/exposed-tensors.js'
+import { elementCounts, exposeTensors, forEachExposedTensor } from '../src/calibrate/exposed-tensors.js'
+import { withMinMaxProbes } from '../src/calibrate/graph-probes.js'
 import { addAbsHistogram, HISTOGRAM_BINS } from '../src/calibrate/histogram.js'
 import { klThreshold, klThresholdBin } from '../src/calibrate/kl-divergence.js'
 import { MaxMinStat } from '../src/calibrate/max-min.js'
@@ -43,15 +44,17 @@ function quantileOfSorted(s: Float64Array, q: number): number {
 }
 
 /**
- * TensorRT's entropy calibration written out directly: for each i, P = bins [0, i) with the
- * tail added to bin i-1; Q = bins [0, i) merged into 128 levels, each level's mass spread over
- * its bins where P is non-empty; both normalized; KL over P's non-empty bins, an empty Q bin
- * counted as probability 1e-12.
+ * TensorRT's entropy calibration written out directly, as the reference states it (GTC 2017,
+ * "8-bit inference with TensorRT"; /work/shared/reference/facts.md): for i in range(128, 2048),
+ * P = bins [0, i) with the outliers (bins i and beyond) added to bin i-1; Q = bins [0, i)
+ * merged into 128 levels, each level's mass spread over its bins where P is non-empty; both
+ * normalized; KL over P's non-empty bins, an empty Q bin counted as probability 1e-12. Returns
+ * the m of least divergence; the threshold is (m + 0.5) * bin width.
  */
 function referenceKlBin(hist: number[]): number {
   const total = hist.reduce((a, b) => a + b, 0)
-  let best = { kl: Infinity, bin: hist.length - 1 }
-  for (let i = 128; i <= hist.length; i++) {
+  let best = { kl: Infinity, m: hist.length - 1 }
+  for (let i = 128; i < hist.length; i++) {
     const p = hist.slice(0, i)
     p[i - 1]! += hist.slice(i).reduce((a, b) => a + b, 0)
     const per = Math.floor(i / 128)
@@ -70,9 +73,9 @@ function referenceKlBin(hist: number[]): number {
       const qb = q[b]! > 0 ? q[b]! / qTotal : 1e-12
       kl += pb * Math.log(pb / qb)
     }
-    if (kl < best.kl) best = { kl, bin: i - 1 }
+    if (kl < best.kl) best = { kl, m: i }
   }
-  return best.bin
+  return best.m
 }
 
 function absHistogram(values: ArrayLike<number>, absMax: number): number[] {
@@ -142,6 +145,22 @@ describe('kernels', () => {
       const hist = absHistogram(values, absMax)
       expect(klThresholdBin(hist), name).toBe(referenceKlBin(hist))
     }
+  })
+
+  it('KL: the threshold is half a bin past the kept bins, (m + 0.5) x width, not a bin short of them', () => {
+    // Bins [0, 127) alternate, [127, 200) are flat, nothing beyond: for m in [200, 256) P and Q
+    // are both the histogram itself (KL 0, exactly the same sums), below 200 the folded tail
+    // and from 256 the merged alternation cost divergence. The first least is m = 200.
+    const hist = Array.from({ length: HISTOGRAM_BINS }, (_, b) => (b < 127 ? (b % 2 ? 3000 : 1000) : b < 200 ? 2000 : 0))
+    expect(referenceKlBin(hist)).toBe(200)
+    expect(klThresholdBin(hist)).toBe(200)
+    // absMax 2048: one unit per bin, so every value (all below 200) stays inside [-T, T]
+    expect(klThreshold(hist, HISTOGRAM_BINS)).toBe(200.5)
+    // candidates stop at 2047: a tensor whose mass is all in the top bin keeps (2047 + 0.5) bins
+    const top = new Array<number>(HISTOGRAM_BINS).fill(0)
+    top[0] = 10
+    top[HISTOGRAM_BINS - 1] = 10
+    expect(klThresholdBin(top)).toBeLessThanOrEqual(HISTOGRAM_BINS - 1)
   })
 
   it('KL clips a Laplacian sample with a few far outliers well inside its max, and keeps most of a uniform one', () => {
@@ -283,7 +302,7 @@ describe('ranges from real models in onnxruntime-node', () => {
       if (absMax === 0) continue
       const hist = new Array<number>(HISTOGRAM_BINS).fill(0)
       for (const d of list) absHistogram(d, absMax).forEach((c, b) => (hist[b]! += c))
-      const t = ((referenceKlBin(hist) + 0.5) * absMax) / HISTOGRAM_BINS
+      const t = Math.min(absMax, ((referenceKlBin(hist) + 0.5) * absMax) / HISTOGRAM_BINS)
       const r = ranges.get(name)!
       // [-T, T] cut to the seen extremes: a side the tensor never reaches gets no codes
       const seenMin = list.reduce((m, d) => d.reduce((mm, v) => Math.min(mm, v), m), 0)
@@ -318,6 +337,22 @@ describe('ranges from real models in onnxruntime-node', () => {
     }
   })
 
+  it('min/max and shape probes are ordered as one set: latest-computed tensor first, so onnxruntime runs each right after its tensor', () => {
+    const model = decodeModelProto(det.bytes)
+    const inner = det.tensors.filter((t) => t !== 'x')
+    const graphNodes = model.graph!.node!.length
+    const probe = withMinMaxProbes(model, inner, { shapes: true })
+    expect(probe.shapes.size).toBe(inner.length)
+    const producer = new Map<string, number>()
+    model.graph!.node!.forEach((n, k) => { for (const o of n.output ?? []) producer.set(o, k) })
+    const probes = probe.model.graph!.node!.slice(graphNodes)
+    expect(probes).toHaveLength(3 * inner.length)
+    // a second batch of probes appended after a first would restart from the latest tensor and
+    // keep every tensor alive until the end (det: 1.6 GB instead of 0.5 GB)
+    const anchors = probes.map((p) => producer.get(p.input![0]!)!)
+    for (let k = 1; k < anchors.length; k++) expect(anchors[k]!, `${probes[k]!.name}`).toBeLessThanOrEqual(anchors[k - 1]!)
+  })
+
   it('groups bounded by maxBytesPerRun and in-graph strides expose the same values as one run', async () => {
     const whole = await truthOf(det)
     const grouped = new Map<string, Float32Array>()
@@ -329,5 +364,15 @@ describe('ranges from real models in onnxruntime-node', () => {
     const strided = new Map<string, Float32Array>()
     await exposeTensors(det.bytes, det.tensors.slice(0, 60), det.set, (name, data) => strided.set(name, Float32Array.from(data)), { sampleIndices: [1], stride: () => 7 })
     for (const name of det.tensors.slice(1, 60)) expectArraysClose(strided.get(name), whole.get(name)![1]!.filter((_, i) => i % 7 === 0), name)
+    // element counts handed in (KL takes them from its first pass) stride exactly as measured ones
+    const counts = await elementCounts(decodeModelProto(det.bytes), det.tensors.slice(1, 60), await det.set.sample(1))
+    const stride = (_name: string, n: number): number => strideFor(n, 4096)
+    const measured = new Map<string, Float32Array>()
+    const given = new Map<string, Float32Array>()
+    await exposeTensors(det.bytes, det.tensors.slice(0, 60), det.set, (name, data) => measured.set(name, Float32Array.from(data)), { sampleIndices: [1], stride })
+    await exposeTensors(det.bytes, det.tensors.slice(0, 60), det.set, (name, data) => given.set(name, Float32Array.from(data)), { sampleIndices: [1], stride, elements: counts })
+    expect([...given.keys()]).toEqual([...measured.keys()])
+    for (const [name, data] of measured) expect(given.get(name), name).toEqual(data)
+    expect([...counts.values()].some((n) => strideFor(n, 4096) > 1)).toBe(true)
   })
 })

@@ -10,7 +10,7 @@ import { mainGraphTensors, withMinMaxProbes } from './graph-probes.js'
 import { addAbsHistogram, HISTOGRAM_BINS } from './histogram.js'
 import { klThreshold } from './kl-divergence.js'
 import { MaxMinStat } from './max-min.js'
-import { tensorFloats, scalarOf } from './ort-values.js'
+import { elementCountOf, tensorFloats, scalarOf } from './ort-values.js'
 import { outlierQuantiles, withOutlierProbes } from './outlier-probes.js'
 import { OUTLIER_SHARE, RemovalOutlierStat } from './removal-outlier.js'
 import { strideFor } from './subsample.js'
@@ -92,13 +92,17 @@ function reporter(label: string, total: number, onProgress?: (message: string) =
  * tensor, so onnxruntime copies out nothing large and the calibration run costs about one
  * inference plus the reductions.
  */
-async function maxMinRanges(proto: ModelProto, names: string[], set: CalibrationSet, indices: number[], options: RangeOptions): Promise<Map<string, TensorRange>> {
+async function maxMinRanges(proto: ModelProto, names: string[], set: CalibrationSet, indices: number[], options: RangeOptions, elements?: Map<string, number>): Promise<Map<string, TensorRange>> {
   const { fromFeeds, inner } = splitInputs(proto, names)
   const stats = new Map(names.map((n) => [n, new MaxMinStat()]))
-  const probe = withMinMaxProbes(proto, inner)
-  await runProbe(probe.model, [...probe.outputs.values()].flat(), set, indices, (feeds, out) => {
+  // `elements` asks for the inner tensors' element counts on the first sample as well (KL's
+  // strides), from Shape outputs of the same runs rather than a run of their own
+  const probe = withMinMaxProbes(proto, inner, { shapes: elements !== undefined })
+  const fetches = [...[...probe.outputs.values()].flat(), ...probe.shapes.values()]
+  await runProbe(probe.model, fetches, set, indices, (feeds, out, sample) => {
     for (const name of fromFeeds) stats.get(name)!.add(tensorFloats(feeds[name]!))
     for (const [name, [lo, hi]] of probe.outputs) stats.get(name)!.addExtremes(scalarOf(out[lo]!), scalarOf(out[hi]!))
+    if (elements && sample === indices[0]) for (const [name, o] of probe.shapes) elements.set(name, elementCountOf(out[o]!))
   }, reporter('calibrating ranges (MAX_MIN)', indices.length, options.onProgress))
   return stats
 }
@@ -144,7 +148,8 @@ async function outlierRanges(proto: ModelProto, bytes: Uint8Array, names: string
  * entropy threshold.
  */
 async function klRanges(proto: ModelProto, bytes: Uint8Array, names: string[], set: CalibrationSet, indices: number[], options: RangeOptions): Promise<Map<string, TensorRange>> {
-  const extremes = await maxMinRanges(proto, names, set, indices, { onProgress: options.onProgress ? (m) => options.onProgress!(`${m} (KL pass 1: |x| max)`) : undefined })
+  const elements = new Map<string, number>()
+  const extremes = await maxMinRanges(proto, names, set, indices, { onProgress: options.onProgress ? (m) => options.onProgress!(`${m} (KL pass 1: |x| max)`) : undefined }, elements)
   const absMax = new Map(names.map((n) => {
     const r = extremes.get(n)!
     const m = Math.max(Math.abs(r.min), Math.abs(r.max))
@@ -161,7 +166,7 @@ async function klRanges(proto: ModelProto, bytes: Uint8Array, names: string[], s
       last = sample
       progress(done++)
     }
-  }, { sampleIndices: indices, stride: (_name, elements) => strideFor(elements) })
+  }, { sampleIndices: indices, stride: (_name, count) => strideFor(count), elements })
   const ranges = new Map<string, TensorRange>()
   for (const name of names) {
     const t = klThreshold(hists.get(name)!, absMax.get(name)!)

@@ -14,9 +14,18 @@ export function addAbsHistogram(hist: Float64Array, data: ArrayLike<number>, abs
   }
   const scale = bins / absMax
   const last = bins - 1
+  // Integer counts, added to `hist` at the end: an integer increment and a truncating `| 0` on
+  // a value known to be in [0, last) cost a third of Math.floor and a float increment per value
+  // (det keeps ~5 M values a sample).
+  const counts = new Uint32Array(bins)
+  let tail = 0
   for (let i = 0; i < data.length; i += stride) {
     const v = data[i]!
-    const b = Math.floor((v < 0 ? -v : v) * scale)
-    if (b >= 0) hist[b > last ? last : b]++
+    const x = (v < 0 ? -v : v) * scale
+    // NaN fails both tests; +Infinity and the max itself go to the last bin
+    if (x >= last) tail++
+    else if (x >= 0) counts[x | 0]!++
   }
+  counts[last]! += tail
+  for (let b = 0; b < bins; b++) hist[b]! += counts[b]!
 }

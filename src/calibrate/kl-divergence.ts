@@ -8,12 +8,14 @@ export const QUANTIZED_BINS = 128
 export const EMPTY_BIN_PROBABILITY = 1e-12
 
 /**
- * TensorRT's entropy calibration on an |x| histogram. For each candidate threshold i from 128 to
- * the number of bins: the reference P is bins [0, i) with the mass of the bins beyond folded into
- * bin i-1; the candidate Q is bins [0, i) merged into 128 levels (floor(i / 128) bins each, the
- * remainder in the last level), each level's mass spread evenly over its bins where P is
- * non-empty; both normalized, Q given EMPTY_BIN_PROBABILITY where it is empty and P is not.
- * Returns the i - 1 of least KL(P || Q); T = (i - 1 + 0.5) * bin width.
+ * TensorRT's entropy calibration on an |x| histogram (the reference in the GTC 2017 talk the
+ * format cites: `for i in range(128, 2048)`, threshold `(m + 0.5) * bin width`). For each
+ * candidate i from 128 to the number of bins - 1: the reference P is bins [0, i) with the mass
+ * of the bins beyond folded into bin i-1; the candidate Q is bins [0, i) merged into 128 levels
+ * (floor(i / 128) bins each, the remainder in the last level), each level's mass spread evenly
+ * over its bins where P is non-empty; both normalized, Q given EMPTY_BIN_PROBABILITY where it is
+ * empty and P is not. Returns the i of least KL(P || Q) (the first on ties); the threshold is
+ * T = (i + 0.5) * bin width (klThreshold).
  *
  * Q is constant over the non-empty bins of a level, so KL(P || Q) = sum p log p - sum over
  * levels of (P's mass in the level) log q_level; with prefix sums of h, h log h and of non-empty
@@ -24,10 +26,10 @@ export function klThresholdBin(hist: ArrayLike<number>, quantizedBins = QUANTIZE
   const d = klDivergences(hist, quantizedBins)
   let best = hist.length - 1
   let bestDivergence = Infinity
-  for (let i = quantizedBins; i < d.length; i++) {
+  for (let i = quantizedBins; i < hist.length; i++) {
     if (d[i]! < bestDivergence) {
       bestDivergence = d[i]!
-      best = i - 1
+      best = i
     }
   }
   return best
@@ -36,6 +38,7 @@ export function klThresholdBin(hist: ArrayLike<number>, quantizedBins = QUANTIZE
 /**
  * KL(P || Q) of each candidate threshold i (index i, from `quantizedBins` to the number of
  * bins; lower indices and an empty histogram are Infinity), as klThresholdBin defines P and Q.
+ * Index `bins` (nothing folded) is computed too, though the reference never chooses it.
  */
 export function klDivergences(hist: ArrayLike<number>, quantizedBins = QUANTIZED_BINS): Float64Array {
   const bins = hist.length
@@ -82,8 +85,8 @@ export function klDivergences(hist: ArrayLike<number>, quantizedBins = QUANTIZED
   return out
 }
 
-/** The KL range: symmetric [-T, T] with T = (i + 0.5) * bin width for the chosen bin i. */
+/** The KL range: symmetric [-T, T] with T = (i + 0.5) * bin width for the chosen i, at most absMax. */
 export function klThreshold(hist: ArrayLike<number>, absMax: number): number {
-  const bin = klThresholdBin(hist)
-  return Math.min(absMax, ((bin + 0.5) * absMax) / hist.length)
+  const i = klThresholdBin(hist)
+  return Math.min(absMax, ((i + 0.5) * absMax) / hist.length)
 }

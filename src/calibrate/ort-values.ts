@@ -22,3 +22,10 @@ export function scalarOf(t: ort.Tensor): number {
   if (t.type === 'float16') return halfToFloat(v as number)
   return Number(v)
 }
+
+/** The element count of the tensor a Shape output describes. */
+export function elementCountOf(shape: ort.Tensor): number {
+  let n = 1
+  for (const d of shape.data as BigInt64Array) n *= Number(d)
+  return n
+}
