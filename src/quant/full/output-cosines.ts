@@ -1,0 +1,81 @@
+import ort from 'onnxruntime-node'
+import { cosineSimilarity } from '../../runtime/cosine.js'
+import type { Feeds } from '../../runtime/feeds.js'
+
+/**
+ * Judges candidate models against one reference on fixed samples: the reference's outputs are
+ * computed once, then each candidate costs one session and one run per sample. Per-sample
+ * cosines (the least over the outputs), not their mean: the float fallback and the
+ * bias-correction check look at how the samples disagree (README, "How FULL_QUANT works").
+ */
+export class OutputJudge {
+  private constructor(private readonly samples: Feeds[], private readonly reference: Map<string, ArrayLike<number>>[]) {}
+
+  static async create(model: Uint8Array, samples: Feeds[]): Promise<OutputJudge> {
+    const s = await ort.InferenceSession.create(model, SESSION)
+    try {
+      const reference: Map<string, ArrayLike<number>>[] = []
+      for (const feeds of samples) reference.push(numericOutputs(await s.run(feeds), s.outputNames))
+      return new OutputJudge(samples, reference)
+    } finally {
+      await s.release()
+    }
+  }
+
+  get count(): number {
+    return this.samples.length
+  }
+
+  /** Output cosine vs the reference, one per sample (the least over the outputs). */
+  async cosines(candidate: Uint8Array): Promise<number[]> {
+    const s = await ort.InferenceSession.create(candidate, SESSION)
+    try {
+      const out: number[] = []
+      for (const [k, feeds] of this.samples.entries()) {
+        const ref = this.reference[k]!
+        const got = numericOutputs(await s.run(feeds, [...ref.keys()]), [...ref.keys()])
+        let least = 1
+        for (const [name, x] of ref) least = Math.min(least, cosineSimilarity(x, got.get(name)!))
+        out.push(least)
+      }
+      return out
+    } finally {
+      await s.release()
+    }
+  }
+}
+
+const SESSION: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3 }
+
+function numericOutputs(result: ort.InferenceSession.OnnxValueMapType, names: readonly string[]): Map<string, ArrayLike<number>> {
+  const out = new Map<string, ArrayLike<number>>()
+  for (const name of names) {
+    const d = result[name]!.data
+    if (d instanceof BigInt64Array || d instanceof BigUint64Array) out.set(name, Float64Array.from(d, Number))
+    else if (!Array.isArray(d)) out.set(name, (d as Float32Array).slice())
+  }
+  return out
+}
+
+/** Mean of the values. */
+export function mean(values: readonly number[]): number {
+  let s = 0
+  for (const v of values) s += v
+  return s / values.length
+}
+
+/**
+ * Whether paired per-sample scores `b` are worse than `a` beyond sample noise: the mean
+ * difference is below zero by more than twice its standard error. With a handful of samples
+ * whose cosines spread by several hundredths, a smaller mean drop is noise.
+ */
+export function clearlyWorse(a: readonly number[], b: readonly number[]): boolean {
+  const d = b.map((x, k) => x - a[k]!)
+  const m = mean(d)
+  if (m >= 0) return false
+  if (d.length < 2) return true
+  let v = 0
+  for (const x of d) v += (x - m) ** 2
+  const se = Math.sqrt(v / (d.length - 1) / d.length)
+  return m < -2 * se
+}
