@@ -8,7 +8,21 @@ import { summarizeDebug } from '../report/debug-csv/debug-summary.js'
 import { inputSpecs } from '../runtime/feeds.js'
 import { verifyModels } from '../runtime/verify.js'
 import { heldOutSplit } from './held-out.js'
+import { outputCostRanker, type OutputCostRanker } from './output-cost.js'
 import { rankNodes, type RankedNode } from './rank-nodes.js'
+
+/**
+ * Calibration samples the FULL_QUANT output-cost ranking measures on: each ranked node costs one
+ * gated run per sample, and per-sample costs scatter widely (on PP-OCRv4 rec one word's output
+ * cosine moves by 0.03 where another's does not move), so fewer samples rank by noise.
+ */
+const RANK_SAMPLES = 6
+/**
+ * Later rankings re-measure only nodes whose float return cost the output less than this in the
+ * ranking before (cosine): each ranking is one gated run per node and sample (PP-OCRv4 rec: 89
+ * nodes measured in the first ranking, then 55, 39, 23, 14, 6, 4).
+ */
+const RESCREEN_BELOW = 0.001
 
 /** One quantization the guard tried: the nodes it returned to float and the held-out cosine. */
 export interface GuardStep {
@@ -35,6 +49,14 @@ export interface GuardReport {
   steps: GuardStep[]
   /** The ranked candidates (at most max_skipped_nodes) and what each costs. */
   ranking: RankedNode[]
+  /**
+   * How nodes were ranked: `output-cost` (FULL_QUANT: the output cosine each gains back in
+   * float, measured with gated rounding on calibration samples) or `added-error` (debug
+   * statistics: the error each node adds itself); null when no ranking was needed.
+   */
+  rankedBy: 'output-cost' | 'added-error' | null
+  /** Why FULL_QUANT fell back to the added-error ranking, when it did. */
+  rankNote: string | null
 }
 
 type QuantizeOnce = (input: ModelInput, cfg: QuantConfig, options: QuantizeOptions) => Promise<QuantizeResult>
@@ -44,8 +66,10 @@ type QuantizeOnce = (input: ModelInput, cfg: QuantConfig, options: QuantizeOptio
  * measure output cosine vs fp32 on the held-out samples, and below `min_cosine` (with
  * `auto_skip`) return the nodes that cost the most accuracy to float, fewest first: galloping
  * 1, 2, 4... up to max_skipped_nodes, then bisecting, re-quantizing each time through the
- * cfg's own skip_quant_node so that any mode works the same way. Fails with the best result
- * it found when the target stays out of reach.
+ * cfg's own skip_quant_node so that any mode works the same way. FULL_QUANT nodes are ranked
+ * by what their rounding costs the output (src/guard/output-cost.ts), other modes' by the error
+ * each adds itself (debug statistics). Fails with the best result it found when the target
+ * stays out of reach.
  */
 export async function runAccuracyGuard(input: ModelInput, cfg: QuantConfig, guard: AccuracyGuardConfig, options: QuantizeOptions, quantizeOnce: QuantizeOnce): Promise<QuantizeResult> {
   const label = typeof input === 'string' ? input : '<bytes>'
@@ -74,8 +98,11 @@ export async function runAccuracyGuard(input: ModelInput, cfg: QuantConfig, guar
     minCosine: guard.minCosine, autoSkip: guard.autoSkip, maxSkippedNodes: guard.maxSkippedNodes,
     calibrationSamples: calibration.length, heldOutSamples: heldOut.length, cosineBefore: before,
   }
+  let ranker: OutputCostRanker | null = null
+  let rankNote: string | null = null
   const finish = (result: QuantizeResult, skipped: string[], cosine: number, ranking: RankedNode[]): QuantizeResult => {
-    result.report.guard = { ...base, cosineAfter: cosine, reached: true, skipped, skipLine: lineFor(skipped), steps, ranking }
+    const rankedBy = ranking.length ? ranking[0]!.by : null
+    result.report.guard = { ...base, cosineAfter: cosine, reached: true, skipped, skipLine: lineFor(skipped), steps, ranking, rankedBy, rankNote }
     result.report.warnings.push(...warnings)
     return result
   }
@@ -85,6 +112,15 @@ export async function runAccuracyGuard(input: ModelInput, cfg: QuantConfig, guar
   // after each batch of nodes goes back to float: once the worst layers are exact, which of the
   // rest costs the most changes (on PP-OCR cls at 2 bit this halves the nodes needed).
   const rankOn = async (r: QuantizeResult, exclude: readonly string[]): Promise<RankedNode[]> => {
+    if (ranker) {
+      try {
+        const ranked = await ranker.rank(exclude)
+        options.onProgress?.(`accuracy guard: ${ranked.length} node(s) gain in float with ${exclude.length} already float (${ranker.runs()} gated runs so far)`)
+        return ranked
+      } catch (err) {
+        throw new QuantizeError(label, `[accuracy_guard] could not rank nodes by output cost: ${(err as Error).message.split('\n')[0]}`, 'runtime', { cause: err })
+      }
+    }
     try {
       // a quantization's own debug statistics (on calibration samples) serve when it has them
       const layers = r.report.debug?.layers ?? summarizeDebug(
@@ -97,66 +133,81 @@ export async function runAccuracyGuard(input: ModelInput, cfg: QuantConfig, guar
       throw new QuantizeError(label, `[accuracy_guard] could not rank nodes: ${(err as Error).message.split('\n')[0]}`, 'runtime', { cause: err })
     }
   }
-  options.onProgress?.('accuracy guard: ranking nodes by the accuracy they cost')
-  const ranking: RankedNode[] = []
-  const extend = async (to: number, from: QuantizeResult): Promise<void> => {
-    const more = await rankOn(from, ranking.map((r) => r.node))
-    ranking.push(...more.slice(0, Math.max(0, Math.min(to, guard.maxSkippedNodes) - ranking.length)))
-  }
-  const fail = (why: string): never => {
-    const best = steps.reduce((a, b) => (b.cosine > a.cosine ? b : a))
-    const bestText = best.skipped.length
-      ? `best ${best.cosine.toFixed(6)} with ${best.skipped.length} node(s) in float (${lineFor(best.skipped)})`
-      : `best ${best.cosine.toFixed(6)}`
-    throw new QuantizeError(label, `[accuracy_guard] min_cosine=${guard.minCosine} not reached: output cosine ${before.toFixed(6)} on ${heldOut.length} held-out sample(s); ${why}; ${bestText}`, 'config')
-  }
-  if (!guard.autoSkip) {
-    await extend(3, first)
-    const hint = ranking.map((r) => r.node)
-    return fail(`auto_skip=false${hint.length ? `; the nodes that cost the most are ${hint.join(', ')} (${lineFor(hint)})` : ''}`)
-  }
-  if (guard.maxSkippedNodes === 0) return fail('max_skipped_nodes=0')
-
-  const results = new Map<number, number>([[0, before]])
-  const probe = async (k: number): Promise<QuantizeResult | null> => {
-    const nodes = ranking.slice(0, k).map((r) => r.node)
-    options.onProgress?.(`accuracy guard: ${k} node(s) in float`)
-    const r = await quantizeOnce(input, withSkips(nodes), { ...options, samples: calibration, verify: false, sizes: false, debug: false })
-    const cosine = await held(r)
-    steps.push({ skipped: nodes, cosine })
-    results.set(k, cosine)
-    return cosine >= guard.minCosine ? null : r
-  }
-  // gallop: 1, 2, 4, ... nodes, each batch ranked on the model with the previous batch in float
-  let lo = 0
-  let hi = -1
-  let current = first
-  for (let k = 1; ; k = Math.min(k * 2, guard.maxSkippedNodes)) {
-    await extend(k, current)
-    if (ranking.length <= lo) break // nothing left to return to float
-    const size = Math.min(k, ranking.length)
-    const missed = await probe(size)
-    if (!missed) {
-      hi = size
-      break
+  if (first.report.full) {
+    options.onProgress?.(`accuracy guard: measuring what rounding each node costs the output, on ${Math.min(RANK_SAMPLES, calibration.length)} calibration samples`)
+    try {
+      ranker = await outputCostRanker(reference, first.model, first.report.full, cfg, calibration.slice(0, RANK_SAMPLES), { rescreenBelow: RESCREEN_BELOW })
+    } catch (err) {
+      // the ranking is a means, not the result: the added-error ranking still works
+      rankNote = `output-cost ranking unavailable (${(err as Error).message.split('\n')[0]}); ranked by the error each node adds`
+      warnings.push(`[accuracy_guard] ${rankNote}`)
     }
-    lo = size
-    current = missed
-    if (size >= guard.maxSkippedNodes) break
   }
-  if (hi < 0) {
-    if (ranking.length === 0) return fail('no node that skip_quant_node can name is quantized')
-    return fail(ranking.length < guard.maxSkippedNodes
-      ? `all ${ranking.length} quantized node(s) are in float`
-      : `max_skipped_nodes=${guard.maxSkippedNodes} reached`)
+  try {
+    options.onProgress?.('accuracy guard: ranking nodes by the accuracy they cost')
+    const ranking: RankedNode[] = []
+    const extend = async (to: number, from: QuantizeResult): Promise<void> => {
+      const more = await rankOn(from, ranking.map((r) => r.node))
+      ranking.push(...more.slice(0, Math.max(0, Math.min(to, guard.maxSkippedNodes) - ranking.length)))
+    }
+    const fail = (why: string): never => {
+      const best = steps.reduce((a, b) => (b.cosine > a.cosine ? b : a))
+      const bestText = best.skipped.length
+        ? `best ${best.cosine.toFixed(6)} with ${best.skipped.length} node(s) in float (${lineFor(best.skipped)})`
+        : `best ${best.cosine.toFixed(6)}`
+      throw new QuantizeError(label, `[accuracy_guard] min_cosine=${guard.minCosine} not reached: output cosine ${before.toFixed(6)} on ${heldOut.length} held-out sample(s); ${why}; ${bestText}`, 'config')
+    }
+    if (!guard.autoSkip) {
+      await extend(3, first)
+      const hint = ranking.map((r) => r.node)
+      return fail(`auto_skip=false${hint.length ? `; the nodes that cost the most are ${hint.join(', ')} (${lineFor(hint)})` : ''}`)
+    }
+    if (guard.maxSkippedNodes === 0) return fail('max_skipped_nodes=0')
+
+    const results = new Map<number, number>([[0, before]])
+    const probe = async (k: number): Promise<QuantizeResult | null> => {
+      const nodes = ranking.slice(0, k).map((r) => r.node)
+      options.onProgress?.(`accuracy guard: ${k} node(s) in float`)
+      const r = await quantizeOnce(input, withSkips(nodes), { ...options, samples: calibration, verify: false, sizes: false, debug: false })
+      const cosine = await held(r)
+      options.onProgress?.(`accuracy guard: ${k} node(s) in float: held-out cosine ${cosine.toFixed(6)}`)
+      steps.push({ skipped: nodes, cosine })
+      results.set(k, cosine)
+      return cosine >= guard.minCosine ? null : r
+    }
+    // gallop: 1, 2, 4, ... nodes, each batch ranked on the model with the previous batch in float
+    let lo = 0
+    let hi = -1
+    let current = first
+    for (let k = 1; ; k = Math.min(k * 2, guard.maxSkippedNodes)) {
+      await extend(k, current)
+      if (ranking.length <= lo) break // nothing left to return to float
+      const size = Math.min(k, ranking.length)
+      const missed = await probe(size)
+      if (!missed) {
+        hi = size
+        break
+      }
+      lo = size
+      current = missed
+      if (size >= guard.maxSkippedNodes) break
+    }
+    if (hi < 0) {
+      if (ranking.length >= guard.maxSkippedNodes) return fail(`max_skipped_nodes=${guard.maxSkippedNodes} reached`)
+      if (ranker) return fail(`no ${ranking.length ? 'further ' : ''}node raises the output cosine on the calibration samples by returning to float${ranking.length ? ` (${ranking.length} in float)` : ''}`)
+      if (ranking.length === 0) return fail('no node that skip_quant_node can name is quantized')
+      return fail(`all ${ranking.length} quantized node(s) are in float`)
+    }
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1
+      if (!(await probe(mid))) hi = mid
+      else lo = mid
+    }
+    const skipped = ranking.slice(0, hi).map((r) => r.node)
+    options.onProgress?.(`accuracy guard: final quantization with ${hi} node(s) in float`)
+    const final = await quantizeOnce(input, withSkips(skipped), { ...options, samples: calibration })
+    return finish(final, skipped, results.get(hi)!, ranking)
+  } finally {
+    await ranker?.release()
   }
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >> 1
-    if (!(await probe(mid))) hi = mid
-    else lo = mid
-  }
-  const skipped = ranking.slice(0, hi).map((r) => r.node)
-  options.onProgress?.(`accuracy guard: final quantization with ${hi} node(s) in float`)
-  const final = await quantizeOnce(input, withSkips(skipped), { ...options, samples: calibration })
-  return finish(final, skipped, results.get(hi)!, ranking)
 }
