@@ -3,12 +3,10 @@ import type { QuantConfig } from '../cfg/index.js'
 import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
 import { DataType, type NodeProto } from '../onnx/onnx-types.js'
 import { tensorDims } from '../onnx/tensor-data.js'
-import type { FullQuantReport } from '../modes/full-quant.js'
+import { fullQuantSettings, type FullQuantReport } from '../modes/full-quant.js'
 import { foldForInt8 } from '../quant/fold/fold-model.js'
-import { deviceProfile } from '../quant/full/device-profile.js'
 import { gatedModel } from '../quant/full/gated-rounding.js'
 import type { ConstantDef } from '../quant/full/graph-index.js'
-import { defaultOpPolicy } from '../quant/full/op-policy.js'
 import { prepareQdq, type QdqSettings } from '../quant/full/qdq-model.js'
 import { planQdq, type QdqPlan } from '../quant/full/qdq-plan.js'
 import { ExposedRunner } from '../report/debug-csv/exposed-values.js'
@@ -81,11 +79,7 @@ export async function outputCostRanker(reference: Uint8Array, quantized: Uint8Ar
   const model = decodeModelProto(reference)
   foldForInt8(model)
   const settings: QdqSettings = {
-    profile: deviceProfile(cfg.fullQuant.targetDevice, cfg.fullQuant.perChannel),
-    policy: defaultOpPolicy(),
-    skipQuantNode: new Set(cfg.skipQuantNode),
-    minQuantWeightSize: cfg.minQuantWeightSize,
-    minQuantWeightChannel: cfg.minQuantWeightChannel,
+    ...fullQuantSettings(cfg),
     floatTensors: new Map(full.floatFallback.tensors.map((t) => [t.tensor, 'float fallback'])),
   }
   const prepared = prepareQdq(model, settings)

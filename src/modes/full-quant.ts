@@ -1,6 +1,6 @@
 import { collectActivationRanges } from '../calibrate/activation-ranges.js'
 import { openCalibrationSet, type CalibrationSet } from '../calibrate/calibration-set.js'
-import type { ActivationQuantMethod, TargetDevice } from '../cfg/index.js'
+import type { ActivationQuantMethod, QuantConfig, TargetDevice } from '../cfg/index.js'
 import { QuantizeError } from '../errors.js'
 import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
 import { DataType } from '../onnx/onnx-types.js'
@@ -126,14 +126,7 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
   const fold = foldForInt8(model)
   const foldMs = performance.now() - t
 
-  const skip = new Set(cfg.skipQuantNode)
-  const settings = {
-    profile: deviceProfile(fq.targetDevice, fq.perChannel),
-    policy: defaultOpPolicy(),
-    skipQuantNode: skip,
-    minQuantWeightSize: cfg.minQuantWeightSize,
-    minQuantWeightChannel: cfg.minQuantWeightChannel,
-  }
+  const settings = fullQuantSettings(cfg)
   let prepared: ReturnType<typeof prepareQdq>
   try {
     prepared = prepareQdq(model, settings)
@@ -292,6 +285,20 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
     warnings: [],
     accuracy: null,
     full: report,
+  }
+}
+
+/**
+ * What the QDQ plan reads from the cfg (device profile, op policy, skip list, size thresholds).
+ * One place, so that the accuracy guard's output-cost ranking plans exactly as this mode does.
+ */
+export function fullQuantSettings(cfg: QuantConfig): QdqSettings {
+  return {
+    profile: deviceProfile(cfg.fullQuant.targetDevice, cfg.fullQuant.perChannel),
+    policy: defaultOpPolicy(),
+    skipQuantNode: new Set(cfg.skipQuantNode),
+    minQuantWeightSize: cfg.minQuantWeightSize,
+    minQuantWeightChannel: cfg.minQuantWeightChannel,
   }
 }
 
