@@ -1,7 +1,8 @@
 import { attr } from '../onnx/graph-walk.js'
-import { DataType, int64ToNumber, type GraphProto, type ModelProto, type TensorProto } from '../onnx/onnx-types.js'
+import { DataType, int64ToNumber, type ModelProto, type TensorProto } from '../onnx/onnx-types.js'
 import { elementCount, rawBytes, tensorDims, tensorToFloat32 } from '../onnx/tensor-data.js'
 import type { GatedConstant } from '../quant/full/gated-rounding.js'
+import { indexGraph, type GraphIndex } from '../quant/full/graph-index.js'
 
 /**
  * The constant inputs the quantized (QDQ) model computes with differently from the float one:
@@ -15,10 +16,10 @@ export function roundedConstants(float: ModelProto, quantized: ModelProto): Gate
   const fg = float.graph
   const qg = quantized.graph
   if (!fg || !qg) return []
-  const floatConstants = constantsOf(fg)
-  const quantConstants = constantsOf(qg)
-  const qProducer = new Map<string, NonNullable<GraphProto['node']>[number]>()
-  for (const n of qg.node ?? []) for (const o of n.output ?? []) if (o) qProducer.set(o, n)
+  const floatConstants = constantsOf(indexGraph(fg))
+  const qIndex = indexGraph(qg)
+  const qProducer = qIndex.producer
+  const quantConstants = constantsOf(qIndex)
   const qNodes = new Map((qg.node ?? []).filter((n) => n.name).map((n) => [n.name!, n]))
   const out: GatedConstant[] = []
   for (const node of fg.node ?? []) {
@@ -51,14 +52,8 @@ export function roundedConstants(float: ModelProto, quantized: ModelProto): Gate
   return out
 }
 
-function constantsOf(graph: GraphProto): Map<string, TensorProto> {
-  const m = new Map<string, TensorProto>()
-  for (const t of graph.initializer ?? []) if (t.name) m.set(t.name, t)
-  for (const n of graph.node ?? []) {
-    const t = n.op_type === 'Constant' && !n.domain ? attr(n, 'value')?.t : undefined
-    if (t && n.output?.[0]) m.set(n.output[0], t)
-  }
-  return m
+function constantsOf(index: GraphIndex): Map<string, TensorProto> {
+  return new Map([...index.constants].map(([k, d]) => [k, d.tensor]))
 }
 
 /** DequantizeLinear of constant inputs, per tensor or along `axis`. */
