@@ -2,11 +2,14 @@ import { allGraphScopes, allNames, opsetVersion } from '../onnx/graph-walk.js'
 import type { GraphProto, NodeProto } from '../onnx/onnx-types.js'
 import { quantizeColumnsInt8 } from '../quant/dynamic/column-int8.js'
 import { rewriteToMatMulInteger } from '../quant/dynamic/matmul-integer.js'
-import { DYNAMIC_OPSET, upgradeOpset, type OpsetUpgrade } from '../quant/dynamic/opset-upgrade.js'
+import { raiseOpset, type OpsetUpgrade } from '../quant/opset-upgrade.js'
 import { gemmBeta, outputHeads, routeWeight, type DynamicConvPolicy, type DynamicHeadPolicy, type DynamicRoute } from '../quant/dynamic/plan-dynamic.js'
 import { NameAllocator } from '../quant/dequant-nodes.js'
 import { applyWeightPlan, planWeights, type PlannedWeight, type QuantizedLayer } from '../quant/weight-quant.js'
 import type { ModeContext, ModeResult } from './mode.js'
+
+/** DynamicQuantizeLinear, the op that quantizes activations at run time, exists from opset 11. */
+const DYNAMIC_OPSET = 11
 
 /** A MatMul or Gemm that now runs in int8, its activations quantized at run time. */
 export interface DynamicInt8Node {
@@ -98,7 +101,7 @@ export async function quantizeDynamic(ctx: ModeContext, options: DynamicQuantOpt
   let opsetBlock: string | null = null
   if (wantsMatMul && opsetVersion(model) < DYNAMIC_OPSET) {
     const names = new NameAllocator(allNames(model))
-    const up = upgradeOpset(model, names)
+    const up = raiseOpset(model, DYNAMIC_OPSET, names)
     opsetUpgrade = up.upgrade
     if (up.upgrade) notes.push(`opset raised from ${up.upgrade.from} to ${DYNAMIC_OPSET} for DynamicQuantizeLinear (rewritten: ${Object.entries(up.upgrade.rewritten).map(([op, n]) => `${n} ${op}`).join(', ') || 'none'})`)
     else {

@@ -4,7 +4,7 @@ import { NameAllocator } from '../dequant-nodes.js'
 import type { DeviceProfile } from './device-profile.js'
 import { indexGraph, type GraphIndex } from './graph-index.js'
 import type { OpPolicy } from './op-policy.js'
-import { upgradeToOpset13 } from './opset-upgrade.js'
+import { raiseOpset } from '../opset-upgrade.js'
 import { planQdq, type QdqPlan } from './qdq-plan.js'
 import { rewriteQdq, type BiasShift, type RewrittenWeight } from './qdq-rewrite.js'
 import { activationParams, type QuantParams, type ValueRange } from './quant-params.js'
@@ -48,8 +48,8 @@ export function prepareQdq(model: ModelProto, settings: QdqSettings): PreparedQd
   const version = opsetVersion(model)
   let upgradedFrom: number | null = null
   if (version < 13) {
-    const up = upgradeToOpset13(model, names)
-    if (up.upgraded) upgradedFrom = version
+    const up = raiseOpset(model, 13, names)
+    if (up.upgrade) upgradedFrom = version
     else if (version < 10) throw new QdqUnsupportedError(`FULL_QUANT needs opset 10 or later (QuantizeLinear); this model is opset ${version} and uses ${up.blockers.join(', ')}, which cannot be lifted`)
     else if (profile.perChannelWeights) {
       profile = { ...profile, perChannelWeights: false }
