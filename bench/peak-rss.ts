@@ -17,15 +17,22 @@ export interface PeakRss {
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'peak-rss-child.ts')
 
-/** Peak RSS of one quantization in a fresh process; `accuracyTarget: false` measures the rewrite without the ORT sensitivity pass. */
-export function measurePeakRss(model: string, bits: BitWidth, accuracyTarget = true): Promise<PeakRss> {
+/**
+ * What the child runs: `target` = quantizeModel's default path (verify off); `no-target` = the
+ * engine alone (accuracy target and size report off); `sizes` = the engine plus the gzip/brotli
+ * size report, so the report's share shows apart from the accuracy target's.
+ */
+export type PeakRssVariant = 'target' | 'no-target' | 'sizes'
+
+/** Peak RSS of one quantization in a fresh process; `false` (= 'no-target') measures the rewrite without the ORT sensitivity pass. */
+export function measurePeakRss(model: string, bits: BitWidth, variant: boolean | PeakRssVariant = true): Promise<PeakRss> {
   return new Promise((resolve, reject) => {
     // Linux carries a process's RSS high-water mark across execve, and a child forked from this
     // (large) process starts with this process's RSS: spawned directly, its maxRSS would begin at
     // ours. A shell in between forks the measured process from a small one (`; exit $?` keeps the
     // shell from exec'ing node in its own place).
     const script = '"$0" --import tsx "$1" "$2" "$3" "$4"; exit $?'
-    const mode = accuracyTarget ? 'target' : 'no-target'
+    const mode = variant === true ? 'target' : variant === false ? 'no-target' : variant
     const child = spawn('/bin/sh', ['-c', script, process.execPath, CHILD, model, String(bits), mode], { stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''

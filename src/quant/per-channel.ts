@@ -29,53 +29,32 @@ export function axisLayout(dims: readonly number[], axis: number): { outer: numb
   return { outer, channels: dims[axis] ?? 1, inner }
 }
 
-function channelRanges(values: Float32Array, outer: number, channels: number, inner: number): { lo: Float64Array; hi: Float64Array } {
-  // start at 0 so each range includes zero: exact zeros (pruned weights) stay exact
-  const lo = new Float64Array(channels)
-  const hi = new Float64Array(channels)
-  if (inner === 1) {
-    // channel is the last axis (MatMul, Gemm): walk each column with a stride; neighbouring
-    // columns share cache lines, so this stays in L1 and keeps the running values in registers
-    for (let c = 0; c < channels; c++) {
-      let mn = 0
-      let mx = 0
-      for (let k = c; k < values.length; k += channels) {
-        const v = values[k]!
-        if (v < mn) mn = v
-        else if (v > mx) mx = v
-      }
-      lo[c] = mn
-      hi[c] = mx
-    }
-    return { lo, hi }
-  }
-  for (let o = 0; o < outer; o++) {
-    for (let c = 0; c < channels; c++) {
-      const base = (o * channels + c) * inner
-      let mn = lo[c]!
-      let mx = hi[c]!
-      for (let i = 0; i < inner; i++) {
-        const v = values[base + i]!
-        if (v < mn) mn = v
-        else if (v > mx) mx = v
-      }
-      lo[c] = mn
-      hi[c] = mx
-    }
-  }
-  return { lo, hi }
-}
-
 /**
  * Per-channel asymmetric (or symmetric) linear quantization to signed `bits`-bit codes, in two
- * passes over the values: channel ranges, then codes together with the sums the mean/variance
- * correction and the error need (so neither costs another pass).
+ * passes over the values: channel ranges with the float sums, then codes with the integer and
+ * mixed sums that the mean/variance correction and the error need (so neither costs a pass).
  */
 export function quantizePerChannel(values: Float32Array, dims: readonly number[], axis: number, bits: number, symmetric: boolean): { q: ChannelQuantized; sums: ChannelSums } {
   const { outer, channels, inner } = axisLayout(dims, axis)
+  // A channel is `runs` runs of `length` values `step` apart, the first starting at
+  // c * first and the next `gap` further on. Channel on the last axis (MatMul, Gemm): one run
+  // down a column; else one contiguous run per outer index.
+  const column = inner === 1
+  const runs = column ? 1 : outer
+  const length = column ? outer : inner
+  const step = column ? channels : 1
+  const first = column ? 1 : inner
+  const gap = channels * inner
   const qmin = -(2 ** (bits - 1))
   const qmax = 2 ** (bits - 1) - 1
-  const { lo, hi } = channelRanges(values, outer, channels, inner)
+  const lo = new Float64Array(channels)
+  const hi = new Float64Array(channels)
+  const sums: ChannelSums = {
+    n: outer * inner,
+    sumW: new Float64Array(channels), sumW2: new Float64Array(channels),
+    sumQ: new Float64Array(channels), sumQ2: new Float64Array(channels), sumWQ: new Float64Array(channels),
+  }
+  for (let c = 0; c < channels; c++) rangeAndFloatSums(values, c * first, runs, gap, length, step, c, lo, hi, sums)
   const scale = new Float32Array(channels)
   const inv = new Float64Array(channels)
   const zeroPoint = new Int32Array(channels)
@@ -96,119 +75,134 @@ export function quantizePerChannel(values: Float32Array, dims: readonly number[]
     const zp = symmetric ? 0 : Math.round(qmin - mn / s)
     zeroPoint[c] = zp < qmin ? qmin : zp > qmax ? qmax : zp
   }
-  const sums: ChannelSums = {
-    n: outer * inner,
-    sumW: new Float64Array(channels), sumW2: new Float64Array(channels),
-    sumQ: new Float64Array(channels), sumQ2: new Float64Array(channels), sumWQ: new Float64Array(channels),
-  }
   const codes = bits <= 8 ? new Int8Array(values.length) : new Int16Array(values.length)
-  if (codes instanceof Int8Array) encodeCodes8(values, codes, outer, channels, inner, inv, zeroPoint, qmin, qmax, sums)
-  else encodeCodes16(values, codes, outer, channels, inner, inv, zeroPoint, qmin, qmax, sums)
+  for (let c = 0; c < channels; c++) {
+    const k = inv[c]!
+    const zp = zeroPoint[c]!
+    // The code map floor(w * k + 0.5) + zp never decreases in w, so when a channel's extremes
+    // land inside [qmin, qmax] every value does: no clamp, and the codes fit int32 arithmetic.
+    // NaN values (seen as a NaN sum) and channels that clip take the plain float loop.
+    const inRange = !Number.isNaN(sums.sumW[c]!) && Math.floor(lo[c]! * k + 0.5) + zp >= qmin && Math.floor(hi[c]! * k + 0.5) + zp <= qmax
+    if (codes instanceof Int8Array) {
+      if (inRange) codesInRange8(values, codes, c * first, runs, gap, length, step, c, k, zp, sums)
+      else codesClamped8(values, codes, c * first, runs, gap, length, step, c, k, zp, qmin, qmax, sums)
+    } else {
+      codesClamped16(values, codes, c * first, runs, gap, length, step, c, k, zp, qmin, qmax, sums)
+    }
+  }
   return { q: { codes, scale, zeroPoint, axis, bits, qmin, qmax }, sums }
 }
 
-// Two copies of one loop, so that each stays monomorphic in its typed-array store (a shared
-// function over Int8Array | Int16Array ran ~15x slower).
-function encodeCodes8(values: Float32Array, codes: Int8Array, outer: number, channels: number, inner: number, inv: Float64Array, zeroPoint: Int32Array, qmin: number, qmax: number, sums: ChannelSums): void {
-  const { sumW, sumW2, sumQ, sumQ2, sumWQ } = sums
-  if (inner === 1) {
-    for (let c = 0; c < channels; c++) {
-      const k = inv[c]!
-      const zp = zeroPoint[c]!
-      let sw = 0, sw2 = 0, sq = 0, sq2 = 0, swq = 0
-      for (let i = c; i < values.length; i += channels) {
-        const w = values[i]!
-        let q = Math.floor(w * k + 0.5) + zp
-        q = q < qmin ? qmin : q > qmax ? qmax : q
-        codes[i] = q
-        sw += w
-        sw2 += w * w
-        sq += q
-        sq2 += q * q
-        swq += w * q
-      }
-      sumW[c] = sw
-      sumW2[c] = sw2
-      sumQ[c] = sq
-      sumQ2[c] = sq2
-      sumWQ[c] = swq
+// Each run sums into its own accumulator that is then added to the channel's total: the order
+// of float additions is part of the result (the error and correction are compared bit for bit).
+function rangeAndFloatSums(values: Float32Array, start: number, runs: number, gap: number, length: number, step: number, c: number, lo: Float64Array, hi: Float64Array, sums: ChannelSums): void {
+  // the range starts at 0 so that it includes zero: exact zeros (pruned weights) stay exact
+  let mn = 0
+  let mx = 0
+  let sumW = 0
+  let sumW2 = 0
+  for (let r = 0, from = start; r < runs; r++, from += gap) {
+    const end = from + length * step
+    let sw = 0
+    let sw2 = 0
+    for (let j = from; j < end; j += step) {
+      const v = values[j]!
+      if (v < mn) mn = v
+      else if (v > mx) mx = v
+      sw += v
+      sw2 += v * v
     }
-    return
+    sumW += sw
+    sumW2 += sw2
   }
-  for (let o = 0; o < outer; o++) {
-    for (let c = 0; c < channels; c++) {
-      const base = (o * channels + c) * inner
-      const k = inv[c]!
-      const zp = zeroPoint[c]!
-      let sw = 0, sw2 = 0, sq = 0, sq2 = 0, swq = 0
-      for (let i = 0; i < inner; i++) {
-        const w = values[base + i]!
-        let q = Math.floor(w * k + 0.5) + zp
-        q = q < qmin ? qmin : q > qmax ? qmax : q
-        codes[base + i] = q
-        sw += w
-        sw2 += w * w
-        sq += q
-        sq2 += q * q
-        swq += w * q
-      }
-      sumW[c]! += sw
-      sumW2[c]! += sw2
-      sumQ[c]! += sq
-      sumQ2[c]! += sq2
-      sumWQ[c]! += swq
-    }
-  }
+  lo[c] = mn
+  hi[c] = mx
+  sums.sumW[c] = sumW
+  sums.sumW2[c] = sumW2
 }
 
-function encodeCodes16(values: Float32Array, codes: Int16Array, outer: number, channels: number, inner: number, inv: Float64Array, zeroPoint: Int32Array, qmin: number, qmax: number, sums: ChannelSums): void {
-  const { sumW, sumW2, sumQ, sumQ2, sumWQ } = sums
-  if (inner === 1) {
-    for (let c = 0; c < channels; c++) {
-      const k = inv[c]!
-      const zp = zeroPoint[c]!
-      let sw = 0, sw2 = 0, sq = 0, sq2 = 0, swq = 0
-      for (let i = c; i < values.length; i += channels) {
-        const w = values[i]!
-        let q = Math.floor(w * k + 0.5) + zp
-        q = q < qmin ? qmin : q > qmax ? qmax : q
-        codes[i] = q
-        sw += w
-        sw2 += w * w
-        sq += q
-        sq2 += q * q
-        swq += w * q
+// Integer sums are exact in any order; an int32 running sum of codes and squared codes stays
+// exact for 2^16 values of up to 8 bits, so longer runs are added up in blocks of that size.
+const INT_BLOCK = 1 << 16
+
+function codesInRange8(values: Float32Array, codes: Int8Array, start: number, runs: number, gap: number, length: number, step: number, c: number, k: number, zp: number, sums: ChannelSums): void {
+  let sq = 0
+  let sq2 = 0
+  let swq = 0
+  for (let r = 0, from = start; r < runs; r++, from += gap) {
+    const end = from + length * step
+    let runSwq = 0
+    for (let block = from; block < end; block += INT_BLOCK * step) {
+      const blockEnd = Math.min(end, block + INT_BLOCK * step)
+      let bq = 0
+      let bq2 = 0
+      for (let j = block; j < blockEnd; j += step) {
+        const w = values[j]!
+        const q = (Math.floor(w * k + 0.5) | 0) + zp
+        codes[j] = q
+        bq = (bq + q) | 0
+        bq2 = (bq2 + q * q) | 0
+        runSwq += w * q
       }
-      sumW[c] = sw
-      sumW2[c] = sw2
-      sumQ[c] = sq
-      sumQ2[c] = sq2
-      sumWQ[c] = swq
+      sq += bq
+      sq2 += bq2
     }
-    return
+    swq += runSwq
   }
-  for (let o = 0; o < outer; o++) {
-    for (let c = 0; c < channels; c++) {
-      const base = (o * channels + c) * inner
-      const k = inv[c]!
-      const zp = zeroPoint[c]!
-      let sw = 0, sw2 = 0, sq = 0, sq2 = 0, swq = 0
-      for (let i = 0; i < inner; i++) {
-        const w = values[base + i]!
-        let q = Math.floor(w * k + 0.5) + zp
-        q = q < qmin ? qmin : q > qmax ? qmax : q
-        codes[base + i] = q
-        sw += w
-        sw2 += w * w
-        sq += q
-        sq2 += q * q
-        swq += w * q
-      }
-      sumW[c]! += sw
-      sumW2[c]! += sw2
-      sumQ[c]! += sq
-      sumQ2[c]! += sq2
-      sumWQ[c]! += swq
+  sums.sumQ[c] = sq
+  sums.sumQ2[c] = sq2
+  sums.sumWQ[c] = swq
+}
+
+// The clamped loops keep float arithmetic so that NaN and codes beyond int32 behave as they did.
+function codesClamped8(values: Float32Array, codes: Int8Array, start: number, runs: number, gap: number, length: number, step: number, c: number, k: number, zp: number, qmin: number, qmax: number, sums: ChannelSums): void {
+  let sumQ = 0
+  let sumQ2 = 0
+  let sumWQ = 0
+  for (let r = 0, from = start; r < runs; r++, from += gap) {
+    const end = from + length * step
+    let sq = 0, sq2 = 0, swq = 0
+    for (let j = from; j < end; j += step) {
+      const w = values[j]!
+      let q = Math.floor(w * k + 0.5) + zp
+      q = q < qmin ? qmin : q > qmax ? qmax : q
+      codes[j] = q
+      sq += q
+      sq2 += q * q
+      swq += w * q
     }
+    sumQ += sq
+    sumQ2 += sq2
+    sumWQ += swq
   }
+  sums.sumQ[c] = sumQ
+  sums.sumQ2[c] = sumQ2
+  sums.sumWQ[c] = sumWQ
+}
+
+// A second copy for Int16Array keeps each loop monomorphic in its store (a shared function over
+// Int8Array | Int16Array ran ~15x slower).
+function codesClamped16(values: Float32Array, codes: Int16Array, start: number, runs: number, gap: number, length: number, step: number, c: number, k: number, zp: number, qmin: number, qmax: number, sums: ChannelSums): void {
+  let sumQ = 0
+  let sumQ2 = 0
+  let sumWQ = 0
+  for (let r = 0, from = start; r < runs; r++, from += gap) {
+    const end = from + length * step
+    let sq = 0, sq2 = 0, swq = 0
+    for (let j = from; j < end; j += step) {
+      const w = values[j]!
+      let q = Math.floor(w * k + 0.5) + zp
+      q = q < qmin ? qmin : q > qmax ? qmax : q
+      codes[j] = q
+      sq += q
+      sq2 += q * q
+      swq += w * q
+    }
+    sumQ += sq
+    sumQ2 += sq2
+    sumWQ += swq
+  }
+  sums.sumQ[c] = sumQ
+  sums.sumQ2[c] = sumQ2
+  sums.sumWQ[c] = sumWQ
 }
