@@ -262,10 +262,11 @@ const summary = renderTable(
 
 // --- detail tables -----------------------------------------------------------------------------
 const timeTable = renderTable(
-  ['model', 'bits', 'codec ms', 'core ms', 'engine ms', 'quantizeModel ms', 'core/codec', 'engine/codec', 'full/codec', 'codec MB/s', 'quantize MB/s', 'runs'],
+  ['model', 'bits', 'codec ms', 'core ms', 'engine ms', 'quantizeModel ms', 'core/codec', 'engine/codec', 'CPU core/codec', 'CPU engine/codec', 'full/codec', 'codec MB/s', 'quantize MB/s', 'runs'],
   rows.map(({ bits, r, id, file }): Cell[] => {
     const t = r.timing
-    return [id, bits, ms(t.codecMs), ms(t.coreMs), ms(t.noTargetMs), ms(t.fullMs), ratio(t.coreMs / t.codecMs), ratio(t.noTargetMs / t.codecMs),
+    const cpu = t.cpu ? [ratio(t.cpu.coreMs / t.cpu.codecMs), ratio(t.cpu.noTargetMs / t.cpu.codecMs)] : ['n/a', 'n/a']
+    return [id, bits, ms(t.codecMs), ms(t.coreMs), ms(t.noTargetMs), ms(t.fullMs), ratio(t.coreMs / t.codecMs), ratio(t.noTargetMs / t.codecMs), ...cpu,
       `${ratio(t.fullMs / t.codecMs)} ${mark(t.fullMs / t.codecMs <= GOALS.timeRatio)}`, fixed(file / MB / (t.codecMs / 1000), 0), fixed(file / MB / (t.fullMs / 1000), 1), t.runs]
   }),
 )
@@ -372,9 +373,11 @@ when the fastest-run ratio is over it too and the median ratio exceeds the A/A c
 same setting by more than ${fixed(GOALS.latencyRatio - 1, 2)}; otherwise load on the machine moves ratios that far by itself.\n\n${unsure.map((x) => `- ${x}`).join('\n')}\n` : ''}
 ## Quantization time
 
-**core** = decode + \`quantizeWeights\` + encode (the rewrite alone); **engine** = \`quantizeModel\` with \`accuracyTarget: false, sizes: false\` (no gzip/brotli size report)
-(core + cfg + the raw/gzip/brotli-9 size report of input and output + a decode check of the output); **quantizeModel** = the
-default path, which adds the accuracy target's sensitivity pass in onnxruntime. Per round: codec, then per bit width core,
+**core** = decode + \`quantizeWeights\` + encode (the rewrite alone); **engine** = \`quantizeModel\` with \`accuracyTarget: false, sizes: false\`
+(core + cfg resolution + the report, without the raw/gzip/brotli size report); **quantizeModel** = the
+default path, which adds the size report (gzip 6, brotli 5 of input and output, on zlib's thread pool) and the accuracy target's
+sensitivity pass in onnxruntime. **CPU** ratios = the same runs as main-thread CPU time (Linux schedstat): time slices lost to other
+processes on a shared machine do not count there, so they hold where wall-clock ratios swing. Per round: codec, then per bit width core,
 no target, full; ${TIMING.minRuns} to ${TIMING.maxRuns} rounds (more while a model's rounds stay under ${TIMING.budgetMs / 1000} s) after a warm-up.
 
 ${timeTable}
