@@ -17,6 +17,20 @@ export interface EscalationOptions {
   highBits: number
   /** At most this share of the quantized weight elements may be escalated. */
   maxShare: number
+  /**
+   * Rank the weights on the first this many samples (one session per weight); the whole-model
+   * checks (before, and the search over the ranking) use every sample.
+   * @default every sample
+   */
+  rankSamples?: number
+  /**
+   * Rank by output error per weight element (what escalating buys per stored byte) and pass over
+   * weights that do not fit `maxShare`, instead of ranking by output error and stopping at the
+   * first weight that does not fit (on PP-OCRv4 rec at 6 bit, a 120x6625 head first in the
+   * ranking then ended the search after 7 weights: 0.929 held out, against 0.998 per element).
+   * @default false
+   */
+  perElement?: boolean
 }
 
 export interface Escalation {
@@ -25,7 +39,7 @@ export interface Escalation {
   cosineBefore: number
   cosineAfter: number
   reached: boolean
-  /** Per weight: 1 - output cosine with only that weight quantized, on the samples. */
+  /** Per weight: 1 - output cosine with only that weight quantized, on the ranking samples (see `rankSamples`). */
   sensitivity: Map<PlannedWeight, number>
   sessions: number
 }
@@ -33,8 +47,9 @@ export interface Escalation {
 /**
  * Some layers carry far more of a model's rounding error than others (measured on PP-OCRv4 det
  * at 8 bit: one 48x48 pointwise conv gives half of the output error). When the quantized model
- * misses `target`, measure each weight's effect alone, then store the fewest most sensitive ones
- * at `highBits` that bring the whole model to the target (bisection over the ranked list).
+ * misses `target`, measure each weight's effect alone, rank the weights by that effect (or by it
+ * per element, see `perElement`), then store the shortest prefix of the ranking at `highBits`
+ * that brings the whole model to the target (bisection).
  * The variants are built by writing the dequantized floats into a float copy of the model: the
  * same values onnxruntime folds the decode subgraph into, at a fraction of the rewrite cost.
  */
@@ -74,7 +89,7 @@ export async function escalateSensitiveWeights(
   }
   const shifts = new WeakMap<Float32Array, Float64Array | null>()
   let sessions = 0
-  const evaluate = async (values: (w: PlannedWeight) => Float32Array): Promise<number> => {
+  const evaluate = async (values: (w: PlannedWeight) => Float32Array, count = samples.length): Promise<number> => {
     for (const w of planned) {
       const v = values(w)
       setFloat(tensors.get(w)!, v)
@@ -88,7 +103,7 @@ export async function escalateSensitiveWeights(
     sessions++
     try {
       let sum = 0
-      for (const [i, feeds] of samples.entries()) {
+      for (const [i, feeds] of samples.slice(0, count).entries()) {
         const out = await session.run(feeds)
         let worst = 1
         for (const name of session.outputNames) {
@@ -98,7 +113,7 @@ export async function escalateSensitiveWeights(
         }
         sum += worst
       }
-      return sum / samples.length
+      return sum / count
     } finally {
       await session.release()
     }
@@ -119,12 +134,29 @@ export async function escalateSensitiveWeights(
   if (cosineBefore >= opts.target) {
     return { escalated: new Set(), cosineBefore, cosineAfter: cosineBefore, reached: true, sensitivity, sessions }
   }
-  for (const w of planned) sensitivity.set(w, 1 - (await evaluate((x) => (x === w ? lowOf(x) : floats.get(x)!))))
-  const ranked = [...planned].sort((a, b) => sensitivity.get(b)! - sensitivity.get(a)!)
+  const rankCount = Math.min(samples.length, opts.rankSamples ?? samples.length)
+  for (const w of planned) sensitivity.set(w, 1 - (await evaluate((x) => (x === w ? lowOf(x) : floats.get(x)!), rankCount)))
   const total = planned.reduce((n, w) => n + w.elements, 0)
-  let cap = 0
-  for (let used = 0; cap < ranked.length && used + ranked[cap]!.elements <= total * opts.maxShare; cap++) used += ranked[cap]!.elements
-  const withTop = (k: number) => evaluate((w) => (ranked.indexOf(w) < k ? highOf(w) : lowOf(w)))
+  const budget = total * opts.maxShare
+  const ranked: PlannedWeight[] = []
+  if (opts.perElement) {
+    let used = 0
+    for (const w of [...planned].sort((a, b) => sensitivity.get(b)! / b.elements - sensitivity.get(a)! / a.elements)) {
+      if (sensitivity.get(w)! <= 0 || used + w.elements > budget) continue
+      ranked.push(w)
+      used += w.elements
+    }
+  } else {
+    let used = 0
+    for (const w of [...planned].sort((a, b) => sensitivity.get(b)! - sensitivity.get(a)!)) {
+      if (used + w.elements > budget) break
+      ranked.push(w)
+      used += w.elements
+    }
+  }
+  const cap = ranked.length
+  const position = new Map(ranked.map((w, i) => [w, i]))
+  const withTop = (k: number) => evaluate((w) => ((position.get(w) ?? Infinity) < k ? highOf(w) : lowOf(w)))
   // Smallest k whose top-k escalation reaches the target; the cosine is close to monotone in k.
   let best = { k: cap, cosine: cap > 0 ? await withTop(cap) : cosineBefore }
   if (best.cosine >= opts.target) {

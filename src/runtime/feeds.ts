@@ -1,5 +1,7 @@
 import ort from 'onnxruntime-node'
 import { DataType, int64ToNumber, type ModelProto, type ValueInfoProto } from '../onnx/onnx-types.js'
+import { naturalInput } from './natural-inputs.js'
+import { seededRandom } from './seeded-random.js'
 
 export type Feeds = Record<string, ort.Tensor>
 
@@ -26,17 +28,7 @@ function specOf(v: ValueInfoProto): InputSpec {
   return { name: v.name ?? '', elemType: tt?.elem_type ?? DataType.FLOAT, dims, params }
 }
 
-/** A small deterministic PRNG (mulberry32) so generated inputs are the same on every run. */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export { seededRandom }
 
 const TYPE_NAMES: Partial<Record<number, ort.Tensor.Type>> = {
   [DataType.FLOAT]: 'float32', [DataType.DOUBLE]: 'float64', [DataType.INT64]: 'int64', [DataType.INT32]: 'int32',
@@ -45,17 +37,43 @@ const TYPE_NAMES: Partial<Record<number, ort.Tensor.Type>> = {
 }
 
 /**
- * Inputs that fit the model's declared shapes and types, for comparing a float model with its
- * quantized copy when the user gave no calibration data. Symbolic dims: a leading (batch) dim
- * takes 1, the time axis of a rank-2 [batch, time] input 512 (an audio frame: silero VAD pads by
- * more than 32), spatial dims 64 (a multiple of the 32x down-sampling of detector backbones).
- * Floats are uniform in [-1, 1), integers small and non-negative.
+ * Inputs that fit the model's declared shapes and types, for quantizing and verifying a model
+ * when the user gave no calibration data. Inputs shaped like images, audio frames, recurrent
+ * state or a sample rate get natural-looking values (src/runtime/natural-inputs.ts), since the
+ * sensitivity pass and bias correction rank layers on them; the rest get `uniformFeeds`.
  */
 export function generatedFeeds(specs: InputSpec[], seed: number): Feeds {
+  const feeds: Feeds = {}
+  const rest: InputSpec[] = []
+  for (const [i, spec] of specs.entries()) {
+    const t = naturalInput(spec, seed, i)
+    if (t) feeds[spec.name] = t
+    else rest.push(spec)
+  }
+  return rest.length ? { ...feeds, ...uniformFeeds(rest, seed, specs) } : feeds
+}
+
+/**
+ * The generated samples data-driven refinements fit to when the user gave no data (bias
+ * correction, the accuracy target, mixed bit's guard): seeds 1 to 8, apart from verification's
+ * (1234 on), so what a refinement fitted is not what verification grades.
+ */
+export function tuningFeeds(specs: InputSpec[]): Feeds[] {
+  return Array.from({ length: 8 }, (_, i) => generatedFeeds(specs, 1 + i))
+}
+
+/**
+ * Uniform values in the declared shapes and types. Symbolic dims: a leading (batch) dim takes 1,
+ * the time axis of a rank-2 [batch, time] input 512 (an audio frame: silero VAD pads by more than
+ * 32), spatial dims 64 (a multiple of the 32x down-sampling of detector backbones). Floats are
+ * uniform in [-1, 1), integers small and non-negative. `all` (default `specs`) are every input of
+ * the model, so that a named dim means the same size wherever it appears.
+ */
+export function uniformFeeds(specs: InputSpec[], seed: number, all: InputSpec[] = specs): Feeds {
   const rand = seededRandom(seed)
   const feeds: Feeds = {}
   // A named dim means the same size wherever it appears (silero's state is [2, batch, 128]).
-  const batchParams = new Set(specs.filter((s) => s.dims.length > 1 && s.params[0]).map((s) => s.params[0]!))
+  const batchParams = new Set(all.filter((s) => s.dims.length > 1 && s.params[0]).map((s) => s.params[0]!))
   for (const spec of specs) {
     const rank = spec.dims.length
     const dims = spec.dims.map((d, i) => (d !== null && d > 0 ? d
