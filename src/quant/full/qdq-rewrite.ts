@@ -128,13 +128,12 @@ function rewriteWeighted(index: GraphIndex, q: QuantizedNode, inputScale: number
   const perChannelAxis = weight.axis
   const wq = names.take(`${wName}_quantized`)
   const ws = names.take(`${wName}_scale`)
-  const wz = names.take(`${wName}_zero_point`)
+  // DequantizeLinear's zero point defaults to 0: symmetric weights (every profile but DSP) carry
+  // none, a byte per channel saved, and onnxruntime fuses them all the same
+  const wz = weight.zeroPoint.some((z) => z !== 0) ? names.take(`${wName}_zero_point`) : ''
   const scaleDims = perChannelAxis === null ? [] : [channels]
-  graph.initializer!.push(
-    makeTensor(wq, weight.type, dims, weight.codes),
-    makeTensor(ws, DataType.FLOAT, scaleDims, weight.scale),
-    makeTensor(wz, weight.type, scaleDims, weight.zeroPoint),
-  )
+  graph.initializer!.push(makeTensor(wq, weight.type, dims, weight.codes), makeTensor(ws, DataType.FLOAT, scaleDims, weight.scale))
+  if (wz) graph.initializer!.push(makeTensor(wz, weight.type, scaleDims, weight.zeroPoint))
   const wOut = soleReader(index, wName, node) ? wName : names.take(`${wName}_dequantized`)
   if (wOut === wName) pending.dropConstants.add(wName)
   pending.before.push(dqNode(names, wName, wq, ws, wz, wOut, perChannelAxis))
@@ -145,16 +144,12 @@ function rewriteWeighted(index: GraphIndex, q: QuantizedNode, inputScale: number
     const base = q.bias || `${node.name || wName}_bias`
     const bq = names.take(`${base}_quantized`)
     const bs = names.take(`${base}_scale`)
-    const bz = names.take(`${base}_zero_point`)
     const bDims = [channels]
-    graph.initializer!.push(
-      makeTensor(bq, DataType.INT32, bDims, b.codes),
-      makeTensor(bs, DataType.FLOAT, perChannelAxis === null ? [] : bDims, b.scale),
-      makeTensor(bz, DataType.INT32, perChannelAxis === null ? [] : bDims, new Int32Array(b.scale.length)),
-    )
+    // an int32 bias's zero point is 0 by definition: left out (4 bytes a channel)
+    graph.initializer!.push(makeTensor(bq, DataType.INT32, bDims, b.codes), makeTensor(bs, DataType.FLOAT, perChannelAxis === null ? [] : bDims, b.scale))
     const bOut = q.bias && soleReader(index, q.bias, node) ? q.bias : names.take(`${base}_dequantized`)
     if (bOut === q.bias) pending.dropConstants.add(q.bias)
-    pending.before.push(dqNode(names, base, bq, bs, bz, bOut, perChannelAxis === null ? null : 0))
+    pending.before.push(dqNode(names, base, bq, bs, '', bOut, perChannelAxis === null ? null : 0))
     const inputs = [...(node.input ?? [])]
     inputs[2] = bOut
     node.input = inputs
@@ -198,7 +193,7 @@ function qNode(names: NameAllocator, base: string, input: string, p: { scale: st
 }
 
 function dqNode(names: NameAllocator, base: string, input: string, scale: string, zp: string, output: string, axis: number | null): NodeProto {
-  const node: NodeProto = { name: names.take(`${base}_DequantizeLinear`), op_type: 'DequantizeLinear', input: [input, scale, zp], output: [output] }
+  const node: NodeProto = { name: names.take(`${base}_DequantizeLinear`), op_type: 'DequantizeLinear', input: zp ? [input, scale, zp] : [input, scale], output: [output] }
   if (axis !== null) node.attribute = [{ name: 'axis', type: AttributeType.INT, i: axis }]
   return node
 }
