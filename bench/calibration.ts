@@ -29,6 +29,9 @@ interface ChildResult {
   tensors: number
   fp32Ms: number
   calibrationMs: number
+  /** CPU time (every thread of the process) of one fp32 inference and of the calibration. */
+  fp32CpuMs: number
+  calibrationCpuMs: number
   baselineRss: number
   peakRss: number
 }
@@ -48,6 +51,86 @@ interface StrideCheck {
   meanExcess: number
   fullMs: number
   stridedMs: number
+  /** addAbsHistogram's own time per value over the strided pass, ns, and the previous kernel's on the same values. */
+  histogramNsPerValue: number
+  previousHistogramNsPerValue: number
+  /** Tensors whose strided histograms differ between the two kernels. */
+  histogramsDiffering: number
+  /** klThresholdBin's time per tensor over the strided histograms, ms, and the previous search's. */
+  klSearchMs: number
+  previousKlSearchMs: number
+  /** Tensors whose threshold bin differs between the two searches. */
+  thresholdsDiffering: number
+}
+
+/**
+ * The |x| histogram kernel and the KL threshold search as src/calibrate had them before the
+ * two-lane counts and the per-width sums (a sign test and counts allocated per call; 128 level
+ * sums per candidate): timed side by side with the current ones on the same values, and
+ * checked to give the same histograms and threshold bins.
+ */
+function previousAbsHistogram(hist: Float64Array, data: Float32Array, absMax: number, stride: number): void {
+  const bins = hist.length
+  if (!(absMax > 0)) {
+    hist[0] += Math.ceil(data.length / stride)
+    return
+  }
+  const scale = bins / absMax
+  const last = bins - 1
+  const counts = new Uint32Array(bins)
+  let tail = 0
+  for (let i = 0; i < data.length; i += stride) {
+    const v = data[i]!
+    const x = (v < 0 ? -v : v) * scale
+    if (x >= last) tail++
+    else if (x >= 0) counts[x | 0]!++
+  }
+  counts[last]! += tail
+  for (let b = 0; b < bins; b++) hist[b]! += counts[b]!
+}
+
+function previousKlThresholdBin(hist: Float64Array): number {
+  const bins = hist.length
+  const mass = new Float64Array(bins + 1)
+  const hLogH = new Float64Array(bins + 1)
+  const nonEmpty = new Int32Array(bins + 1)
+  for (let b = 0; b < bins; b++) {
+    const h = hist[b]!
+    mass[b + 1] = mass[b]! + h
+    hLogH[b + 1] = hLogH[b]! + (h > 0 ? h * Math.log(h) : 0)
+    nonEmpty[b + 1] = nonEmpty[b]! + (h > 0 ? 1 : 0)
+  }
+  const total = mass[bins]!
+  let best = bins - 1
+  if (!(total > 0)) return best
+  let bestDivergence = Infinity
+  for (let i = 128; i < bins; i++) {
+    const last = hist[i - 1]!
+    const pLast = last + (total - mass[i]!)
+    const pLogP = (hLogH[i - 1]! + (pLast > 0 ? pLast * Math.log(pLast) : 0)) / total - Math.log(total)
+    const qTotal = mass[i]!
+    const merged = Math.floor(i / 128)
+    let cross = 0
+    for (let level = 0; level < 128; level++) {
+      const start = level * merged
+      const stop = level === 127 ? i : start + merged
+      const levelMass = mass[stop]! - mass[start]!
+      let levelP = levelMass
+      let kept = nonEmpty[stop]! - nonEmpty[start]!
+      if (stop === i) {
+        levelP += pLast - last
+        if (last === 0 && pLast > 0) kept++
+      }
+      if (levelP === 0) continue
+      const logQ = levelMass > 0 && qTotal > 0 ? Math.log(levelMass / kept / qTotal) : Math.log(1e-12)
+      cross += (levelP / total) * logQ
+    }
+    if (pLogP - cross < bestDivergence) {
+      bestDivergence = pLogP - cross
+      best = i
+    }
+  }
+  return best
 }
 
 async function openDet(count: number, dir: string) {
@@ -63,36 +146,51 @@ async function openDet(count: number, dir: string) {
   return { bytes, set, tensors }
 }
 
-/** Mean time of one fp32 inference on det, over the first few samples (read beforehand). */
-async function fp32InferenceMs(bytes: Uint8Array, set: { sample(i: number): Promise<Record<string, ort.Tensor>>; count: number }): Promise<number> {
+/** CPU time of the whole process (onnxruntime's threads included) since `from`, ms. */
+function cpuMs(from?: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(from)
+  return (u.user + u.system) / 1000
+}
+
+/**
+ * Median wall and CPU time of one fp32 inference on det, over the first few samples (read
+ * beforehand). CPU time counts what this process's threads ran, so other processes on the
+ * machine change it far less than wall time.
+ */
+async function fp32Inference(bytes: Uint8Array, set: { sample(i: number): Promise<Record<string, ort.Tensor>>; count: number }): Promise<{ ms: number; cpuMs: number }> {
   const session = await ort.InferenceSession.create(bytes)
   const feeds = []
   for (let i = 0; i < Math.min(8, set.count); i++) feeds.push(await set.sample(i))
   await session.run(feeds[0]!)
   const times: number[] = []
+  const cpu: number[] = []
   for (let r = 0; r < 2; r++) {
     for (const f of feeds) {
+      const c = process.cpuUsage()
       const t = performance.now()
       await session.run(f)
       times.push(performance.now() - t)
+      cpu.push(cpuMs(c))
     }
   }
   await session.release()
-  times.sort((a, b) => a - b)
-  return times[Math.floor(times.length / 2)]!
+  const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!
+  return { ms: median(times), cpuMs: median(cpu) }
 }
 
 async function child(method: Method, count: number, dir: string): Promise<void> {
   const { collectActivationRanges } = await import('../src/calibrate/activation-ranges.js')
   const det = await openDet(count, dir)
-  const before = await fp32InferenceMs(det.bytes, det.set)
+  const before = await fp32Inference(det.bytes, det.set)
   const baselineRss = process.resourceUsage().maxRSS * 1024
+  const c = process.cpuUsage()
   const t = performance.now()
   await collectActivationRanges(det.bytes, det.tensors, det.set, method)
   const calibrationMs = performance.now() - t
+  const calibrationCpuMs = cpuMs(c)
   const peakRss = process.resourceUsage().maxRSS * 1024
-  const after = await fp32InferenceMs(det.bytes, det.set)
-  const result: ChildResult = { method, samples: det.set.count, tensors: det.tensors.length, fp32Ms: (before + after) / 2, calibrationMs, baselineRss, peakRss }
+  const after = await fp32Inference(det.bytes, det.set)
+  const result: ChildResult = { method, samples: det.set.count, tensors: det.tensors.length, fp32Ms: (before.ms + after.ms) / 2, calibrationMs, fp32CpuMs: (before.cpuMs + after.cpuMs) / 2, calibrationCpuMs, baselineRss, peakRss }
   console.log(JSON.stringify(result))
 }
 
@@ -101,6 +199,8 @@ interface FullResult {
   samples: number
   fp32Ms: number
   totalMs: number
+  fp32CpuMs: number
+  totalCpuMs: number
   timings: Record<string, number>
   baselineRss: number
   peakRss: number
@@ -117,15 +217,17 @@ async function fullChild(method: Method, count: number, dir: string): Promise<vo
     '[data_preprocess_param]', `calibrate_path=${dir}`, `calibrate_size=${count}`, 'input_type=IMAGE', 'image_to_format=RGB',
     `normalize_mean=[${DET_PRE.normalize_mean.join(', ')}]`, `normalize_std=[${DET_PRE.normalize_std.join(', ')}]`, 'resize_width=640', 'resize_height=640', '',
   ].join('\n'))
-  const before = await fp32InferenceMs(det.bytes, det.set)
+  const before = await fp32Inference(det.bytes, det.set)
   const baselineRss = process.resourceUsage().maxRSS * 1024
+  const c = process.cpuUsage()
   const t = performance.now()
   const result = await quantizeModel(MODEL, cfg, { verify: false, sizes: false, debug: false })
   const totalMs = performance.now() - t
+  const totalCpuMs = cpuMs(c)
   const peakRss = process.resourceUsage().maxRSS * 1024
-  const after = await fp32InferenceMs(det.bytes, det.set)
+  const after = await fp32Inference(det.bytes, det.set)
   fs.rmSync(cfg, { force: true })
-  const out: FullResult = { method, samples: det.set.count, fp32Ms: (before + after) / 2, totalMs, timings: result.report.full?.timingsMs ?? {}, baselineRss, peakRss }
+  const out: FullResult = { method, samples: det.set.count, fp32Ms: (before.ms + after.ms) / 2, totalMs, fp32CpuMs: (before.cpuMs + after.cpuMs) / 2, totalCpuMs, timings: result.report.full?.timingsMs ?? {}, baselineRss, peakRss }
   console.log(JSON.stringify(out))
 }
 
@@ -140,19 +242,54 @@ async function strideChild(count: number, dir: string): Promise<void> {
   const sampleIndices = Array.from({ length: det.set.count }, (_, i) => i)
   const extremes = await collectActivationRanges(det.bytes, det.tensors, det.set, 'MAX_MIN', { sampleIndices })
   const absMax = new Map([...extremes].map(([n, r]) => [n, Math.max(-r.min, r.max)]))
-  const histograms = async (stride: (name: string, elements: number) => number): Promise<{ hists: Map<string, Float64Array>; ms: number }> => {
+  const histograms = async (stride: (name: string, elements: number) => number, compare: boolean) => {
     const hists = new Map(det.tensors.map((n) => [n, new Float64Array(HISTOGRAM_BINS)]))
+    const previous = new Map(det.tensors.map((n) => [n, new Float64Array(HISTOGRAM_BINS)]))
+    let kernelMs = 0
+    let previousMs = 0
+    let values = 0
+    let visits = 0
     const t = performance.now()
-    await exposeTensors(det.bytes, det.tensors, det.set, (name, data) => addAbsHistogram(hists.get(name)!, data, absMax.get(name)!, name === 'x' ? stride(name, data.length) : 1), { sampleIndices, stride })
-    return { hists, ms: performance.now() - t }
+    await exposeTensors(det.bytes, det.tensors, det.set, (name, data) => {
+      const s = name === 'x' ? stride(name, data.length) : 1
+      const current = (): void => {
+        const k = performance.now()
+        addAbsHistogram(hists.get(name)!, data, absMax.get(name)!, s)
+        kernelMs += performance.now() - k
+      }
+      const before = (): void => {
+        const k = performance.now()
+        previousAbsHistogram(previous.get(name)!, data, absMax.get(name)!, s)
+        previousMs += performance.now() - k
+      }
+      // alternate which runs first, so neither always finds the values in cache
+      if (!compare) current()
+      else if (visits++ % 2) { current(); before() } else { before(); current() }
+      values += Math.ceil(data.length / s)
+    }, { sampleIndices, stride })
+    // the pass's time without the previous kernel's share
+    return { hists, previous, ms: performance.now() - t - previousMs, kernelMs, previousMs, values }
   }
-  const full = await histograms(() => 1)
-  const strided = await histograms((_n, elements) => strideFor(elements))
+  const full = await histograms(() => 1, false)
+  const strided = await histograms((_n, elements) => strideFor(elements), true)
+  let histogramsDiffering = 0
+  for (const [name, h] of strided.hists) if (h.some((c, b) => c !== strided.previous.get(name)![b])) histogramsDiffering++
   const elements = new Map<string, number>()
   const first = await det.set.sample(0)
   const { elementCounts } = await import('../src/calibrate/exposed-tensors.js')
   const { decodeModelProto } = await import('../src/onnx/codec.js')
   for (const [n, c] of await elementCounts(decodeModelProto(det.bytes), det.tensors.filter((t) => t !== 'x'), first)) elements.set(n, c)
+  let searchMs = 0
+  let previousSearchMs = 0
+  let thresholdsDiffering = 0
+  for (const h of strided.hists.values()) {
+    let t = performance.now()
+    const bin = klThresholdBin(h)
+    searchMs += performance.now() - t
+    t = performance.now()
+    if (previousKlThresholdBin(h) !== bin) thresholdsDiffering++
+    previousSearchMs += performance.now() - t
+  }
   const shifts = { strided: [] as number[], whole: [] as number[] }
   const excess: number[] = []
   for (const name of det.tensors) {
@@ -173,6 +310,8 @@ async function strideChild(count: number, dir: string): Promise<void> {
     samples: det.set.count, tensors: shifts.strided.length + shifts.whole.length, strided: shifts.strided.length,
     maxBinShift: max(shifts.strided), meanBinShift: mean(shifts.strided), unstridedMaxShift: max(shifts.whole), unstridedMeanShift: mean(shifts.whole),
     maxExcess: max(excess), meanExcess: mean(excess), fullMs: full.ms, stridedMs: strided.ms,
+    histogramNsPerValue: (strided.kernelMs * 1e6) / strided.values, previousHistogramNsPerValue: (strided.previousMs * 1e6) / strided.values, histogramsDiffering,
+    klSearchMs: searchMs / strided.hists.size, previousKlSearchMs: previousSearchMs / strided.hists.size, thresholdsDiffering,
   }
   console.log(JSON.stringify(result))
 }
@@ -231,36 +370,36 @@ async function main(): Promise<void> {
     console.log(`calibrating det on ${count} images with ${method}…`)
     const r = JSON.parse(await runChild(['child', method, '--count', String(count), '--dir', dir])) as ChildResult
     rows.push(r)
-    console.log(`  ${(r.calibrationMs / 1000).toFixed(1)} s = ${(r.calibrationMs / (r.samples * r.fp32Ms)).toFixed(2)}x ${r.samples} fp32 inferences (${r.fp32Ms.toFixed(1)} ms each); peak RSS ${(r.peakRss / MB).toFixed(0)} MB`)
+    console.log(`  ${(r.calibrationMs / 1000).toFixed(1)} s = ${(r.calibrationMs / (r.samples * r.fp32Ms)).toFixed(2)}x ${r.samples} fp32 inferences (${r.fp32Ms.toFixed(1)} ms each); CPU time ${(r.calibrationCpuMs / (r.samples * r.fp32CpuMs)).toFixed(2)}x; peak RSS ${(r.peakRss / MB).toFixed(0)} MB`)
   }
   const fullRows: FullResult[] = []
   for (const method of (args.full ? args.full.split(',') : []) as Method[]) {
     console.log(`FULL_QUANT det on ${count} images with ${method}…`)
     const r = JSON.parse(await runChild(['full', method, '--count', String(count), '--dir', dir])) as FullResult
     fullRows.push(r)
-    console.log(`  ${(r.totalMs / 1000).toFixed(1)} s = ${(r.totalMs / (r.samples * r.fp32Ms)).toFixed(2)}x ${r.samples} fp32 inferences (${r.fp32Ms.toFixed(1)} ms each); peak RSS ${(r.peakRss / MB).toFixed(0)} MB`)
+    console.log(`  ${(r.totalMs / 1000).toFixed(1)} s = ${(r.totalMs / (r.samples * r.fp32Ms)).toFixed(2)}x ${r.samples} fp32 inferences (${r.fp32Ms.toFixed(1)} ms each); CPU time ${(r.totalCpuMs / (r.samples * r.fp32CpuMs)).toFixed(2)}x; peak RSS ${(r.peakRss / MB).toFixed(0)} MB`)
   }
   const check = Number(args.check)
   console.log(`KL strided vs full histograms on ${check} images…`)
   const stride = JSON.parse(await runChild(['stride', '--count', String(check), '--dir', dir])) as StrideCheck
-  console.log(`  strided tensors: max shift ${stride.maxBinShift} bins, mean ${stride.meanBinShift.toFixed(1)}; whole tensors (noise): max ${stride.unstridedMaxShift}, mean ${stride.unstridedMeanShift.toFixed(1)}; excess KL max ${(stride.maxExcess * 100).toFixed(1)}% mean ${(stride.meanExcess * 100).toFixed(2)}%; full ${(stride.fullMs / 1000).toFixed(1)} s vs strided ${(stride.stridedMs / 1000).toFixed(1)} s`)
+  console.log(`  strided tensors: max shift ${stride.maxBinShift} bins, mean ${stride.meanBinShift.toFixed(1)}; whole tensors (noise): max ${stride.unstridedMaxShift}, mean ${stride.unstridedMeanShift.toFixed(1)}; excess KL max ${(stride.maxExcess * 100).toFixed(1)}% mean ${(stride.meanExcess * 100).toFixed(2)}%; full ${(stride.fullMs / 1000).toFixed(1)} s vs strided ${(stride.stridedMs / 1000).toFixed(1)} s; histogram kernel ${stride.histogramNsPerValue.toFixed(2)} ns/value (previous ${stride.previousHistogramNsPerValue.toFixed(2)}, ${stride.histogramsDiffering} histograms differ), KL search ${stride.klSearchMs.toFixed(2)} ms/tensor (previous ${stride.previousKlSearchMs.toFixed(2)}, ${stride.thresholdsDiffering} thresholds differ)`)
 
   const table = [
-    '| method | samples | tensors | fp32 inference | calibration | calibration / (samples x fp32) | peak RSS | RSS before calibration |',
-    '|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.method} | ${r.samples} | ${r.tensors} | ${r.fp32Ms.toFixed(1)} ms | ${(r.calibrationMs / 1000).toFixed(1)} s | ${(r.calibrationMs / (r.samples * r.fp32Ms)).toFixed(2)}x | ${(r.peakRss / MB).toFixed(0)} MB | ${(r.baselineRss / MB).toFixed(0)} MB |`),
+    '| method | samples | tensors | fp32 inference | calibration | calibration / (samples x fp32) | same in CPU time | peak RSS | RSS before calibration |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.method} | ${r.samples} | ${r.tensors} | ${r.fp32Ms.toFixed(1)} ms | ${(r.calibrationMs / 1000).toFixed(1)} s | ${(r.calibrationMs / (r.samples * r.fp32Ms)).toFixed(2)}x | ${(r.calibrationCpuMs / (r.samples * r.fp32CpuMs)).toFixed(2)}x | ${(r.peakRss / MB).toFixed(0)} MB | ${(r.baselineRss / MB).toFixed(0)} MB |`),
   ].join('\n')
   const budget = (m: Method): number => (m === 'KL' ? 3 : 2)
   const fullTable = [
-    '| FULL_QUANT det, method | samples | fp32 inference | total time | total / (samples x fp32) | target | phases | peak RSS (≤ 1 GB) |',
-    '|---|---|---|---|---|---|---|---|',
+    '| FULL_QUANT det, method | samples | fp32 inference | total time | total / (samples x fp32) | target | same in CPU time | phases | peak RSS (≤ 1 GB) |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...fullRows.map((r) => {
       const ratio = r.totalMs / (r.samples * r.fp32Ms)
-      return `| ${r.method} | ${r.samples} | ${r.fp32Ms.toFixed(1)} ms | ${(r.totalMs / 1000).toFixed(1)} s | ${ratio.toFixed(2)}x | ≤ ${budget(r.method)}x ${ratio <= budget(r.method) ? 'met' : '**missed**'} | ${Object.entries(r.timings).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')} | ${(r.peakRss / MB).toFixed(0)} MB |`
+      return `| ${r.method} | ${r.samples} | ${r.fp32Ms.toFixed(1)} ms | ${(r.totalMs / 1000).toFixed(1)} s | ${ratio.toFixed(2)}x | ≤ ${budget(r.method)}x ${ratio <= budget(r.method) ? 'met' : '**missed**'} | ${(r.totalCpuMs / (r.samples * r.fp32CpuMs)).toFixed(2)}x | ${Object.entries(r.timings).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')} | ${(r.peakRss / MB).toFixed(0)} MB |`
     }),
   ].join('\n')
   const load = `${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}`
-  const body = `Measured by \`npx tsx bench/calibration.ts --count ${count}\` on ${new Date().toISOString().slice(0, 10)}, 1-minute load average ${load} on ${os.cpus().length} cores at the children's starts and ends: on a busy machine the ratios are indicative only (PP-OCRv4 det, ${count} rendered 640x640 JPEG pages, IMAGE calibration data, every node output and the graph input calibrated; each method in a fresh process; fp32 inference time measured in the same process before and after calibration, median of 16 runs, and averaged).
+  const body = `Measured by \`npx tsx bench/calibration.ts --count ${count}\` on ${new Date().toISOString().slice(0, 10)}, 1-minute load average ${load} on ${os.cpus().length} cores at the children's starts and ends: on a busy machine the ratios are indicative only (PP-OCRv4 det, ${count} rendered 640x640 JPEG pages, IMAGE calibration data, every node output and the graph input calibrated; each method in a fresh process; fp32 inference time measured in the same process before and after calibration, median of 16 runs, and averaged). "Same in CPU time" is the ratio of the process's CPU time (all threads, onnxruntime's included) to that of the fp32 inferences: other processes change it much less than wall time, though onnxruntime's threads waiting on a busy machine still count.
 
 ${table}
 
@@ -268,7 +407,7 @@ Calibration time includes reading and preprocessing every image. These rows are 
 
 ${fullTable}
 
-KL histograms read tensors larger than 2^16 values at a prime stride (in the graph: Reshape + Slice, so only the kept values leave onnxruntime). Checked on ${stride.samples} images, ${stride.tensors} tensors, ${stride.strided} of them strided: the chosen threshold bin of a strided tensor moved by ${stride.meanBinShift.toFixed(1)} of 2048 bins on average (at most ${stride.maxBinShift}); tensors read whole in both runs, whose values differ only by onnxruntime's fusion choices, moved by ${stride.unstridedMeanShift.toFixed(1)} on average (at most ${stride.unstridedMaxShift}). So striding does move thresholds, beyond run-to-run noise, though KL's minimum is flat on these sparse-tailed activations. Judged on the full histograms, the strided choice's divergence is above the least by ${(stride.meanExcess * 100).toFixed(2)}% on average (at most ${(stride.maxExcess * 100).toFixed(1)}%). The histogram pass took ${(stride.stridedMs / 1000).toFixed(1)} s strided vs ${(stride.fullMs / 1000).toFixed(1)} s on whole tensors.`
+KL histograms read tensors larger than 2^16 values at a prime stride (in the graph: Reshape + Slice, so only the kept values leave onnxruntime). Checked on ${stride.samples} images, ${stride.tensors} tensors, ${stride.strided} of them strided: the chosen threshold bin of a strided tensor moved by ${stride.meanBinShift.toFixed(1)} of 2048 bins on average (at most ${stride.maxBinShift}); tensors read whole in both runs, whose values differ only by onnxruntime's fusion choices, moved by ${stride.unstridedMeanShift.toFixed(1)} on average (at most ${stride.unstridedMaxShift}). So striding does move thresholds, beyond run-to-run noise, though KL's minimum is flat on these sparse-tailed activations. Judged on the full histograms, the strided choice's divergence is above the least by ${(stride.meanExcess * 100).toFixed(2)}% on average (at most ${(stride.maxExcess * 100).toFixed(1)}%). The histogram pass took ${(stride.stridedMs / 1000).toFixed(1)} s strided vs ${(stride.fullMs / 1000).toFixed(1)} s on whole tensors. On the strided values of that pass, side by side with the kernel and search as they were before (kept in this script): the |x| histogram kernel (addAbsHistogram: two-lane counts, Math.abs) took ${stride.histogramNsPerValue.toFixed(2)} ns a value against ${stride.previousHistogramNsPerValue.toFixed(2)} ns before (histograms that differ: ${stride.histogramsDiffering}); the KL threshold search (per-width sums, near-ties settled level by level) ${stride.klSearchMs.toFixed(2)} ms a tensor against ${stride.previousKlSearchMs.toFixed(2)} ms before, choosing a different threshold bin for ${stride.thresholdsDiffering} tensors.`
   writeResultsSection('calibration', 'Calibration cost (PP-OCRv4 det)', body)
   console.log('written to bench/RESULTS.md (section calibration)')
 }

@@ -11,7 +11,7 @@ import { openCalibrationSet, type CalibrationSet } from '../src/calibrate/calibr
 import { elementCounts, exposeTensors, forEachExposedTensor } from '../src/calibrate/exposed-tensors.js'
 import { withMinMaxProbes } from '../src/calibrate/graph-probes.js'
 import { addAbsHistogram, HISTOGRAM_BINS } from '../src/calibrate/histogram.js'
-import { klThreshold, klThresholdBin } from '../src/calibrate/kl-divergence.js'
+import { klDivergences, klThreshold, klThresholdBin } from '../src/calibrate/kl-divergence.js'
 import { MaxMinStat } from '../src/calibrate/max-min.js'
 import { quantileInPlace } from '../src/calibrate/quantile.js'
 import { RemovalOutlierStat } from '../src/calibrate/removal-outlier.js'
@@ -52,30 +52,83 @@ function quantileOfSorted(s: Float64Array, q: number): number {
  * the m of least divergence; the threshold is (m + 0.5) * bin width.
  */
 function referenceKlBin(hist: number[]): number {
-  const total = hist.reduce((a, b) => a + b, 0)
   let best = { kl: Infinity, m: hist.length - 1 }
   for (let i = 128; i < hist.length; i++) {
-    const p = hist.slice(0, i)
-    p[i - 1]! += hist.slice(i).reduce((a, b) => a + b, 0)
-    const per = Math.floor(i / 128)
-    const q = new Array<number>(i).fill(0)
-    for (let level = 0; level < 128; level++) {
-      const idx = Array.from({ length: level === 127 ? i - level * per : per }, (_, k) => level * per + k)
-      const mass = idx.reduce((a, b) => a + hist[b]!, 0)
-      const kept = idx.filter((b) => p[b] !== 0)
-      for (const b of kept) q[b] = mass / kept.length
-    }
-    const qTotal = q.reduce((a, b) => a + b, 0)
-    let kl = 0
-    for (let b = 0; b < i; b++) {
-      if (p[b] === 0) continue
-      const pb = p[b]! / total
-      const qb = q[b]! > 0 ? q[b]! / qTotal : 1e-12
-      kl += pb * Math.log(pb / qb)
-    }
+    const kl = referenceKl(hist, i)
     if (kl < best.kl) best = { kl, m: i }
   }
   return best.m
+}
+
+/** KL(P || Q) of candidate i, as referenceKlBin states P and Q. */
+function referenceKl(hist: number[], i: number): number {
+  const total = hist.reduce((a, b) => a + b, 0)
+  const p = hist.slice(0, i)
+  p[i - 1]! += hist.slice(i).reduce((a, b) => a + b, 0)
+  const per = Math.floor(i / 128)
+  const q = new Array<number>(i).fill(0)
+  for (let level = 0; level < 128; level++) {
+    const idx = Array.from({ length: level === 127 ? i - level * per : per }, (_, k) => level * per + k)
+    const mass = idx.reduce((a, b) => a + hist[b]!, 0)
+    const kept = idx.filter((b) => p[b] !== 0)
+    for (const b of kept) q[b] = mass / kept.length
+  }
+  const qTotal = q.reduce((a, b) => a + b, 0)
+  let kl = 0
+  for (let b = 0; b < i; b++) {
+    if (p[b] === 0) continue
+    const pb = p[b]! / total
+    const qb = q[b]! > 0 ? q[b]! / qTotal : 1e-12
+    kl += pb * Math.log(pb / qb)
+  }
+  return kl
+}
+
+/**
+ * The KL search summing each candidate's 128 levels from prefix sums, strict least, first on
+ * equal values: how src/calibrate/kl-divergence.ts chose before it summed per bin width.
+ */
+function levelByLevelKlBin(hist: number[]): number {
+  const bins = hist.length
+  const mass = [0]
+  const hLogH = [0]
+  const nonEmpty = [0]
+  for (let b = 0; b < bins; b++) {
+    const h = hist[b]!
+    mass.push(mass[b]! + h)
+    hLogH.push(hLogH[b]! + (h > 0 ? h * Math.log(h) : 0))
+    nonEmpty.push(nonEmpty[b]! + (h > 0 ? 1 : 0))
+  }
+  const total = mass[bins]!
+  let best = bins - 1
+  let bestDivergence = Infinity
+  for (let i = 128; i < bins; i++) {
+    const last = hist[i - 1]!
+    const pLast = last + (total - mass[i]!)
+    const pLogP = (hLogH[i - 1]! + (pLast > 0 ? pLast * Math.log(pLast) : 0)) / total - Math.log(total)
+    const qTotal = mass[i]!
+    const merged = Math.floor(i / 128)
+    let cross = 0
+    for (let level = 0; level < 128; level++) {
+      const start = level * merged
+      const stop = level === 127 ? i : start + merged
+      const levelMass = mass[stop]! - mass[start]!
+      let levelP = levelMass
+      let kept = nonEmpty[stop]! - nonEmpty[start]!
+      if (stop === i) {
+        levelP += pLast - last
+        if (last === 0 && pLast > 0) kept++
+      }
+      if (levelP === 0) continue
+      const logQ = levelMass > 0 && qTotal > 0 ? Math.log(levelMass / kept / qTotal) : Math.log(1e-12)
+      cross += (levelP / total) * logQ
+    }
+    if (pLogP - cross < bestDivergence) {
+      bestDivergence = pLogP - cross
+      best = i
+    }
+  }
+  return best
 }
 
 function absHistogram(values: ArrayLike<number>, absMax: number): number[] {
@@ -135,6 +188,68 @@ describe('kernels', () => {
     const strided = new Float64Array(HISTOGRAM_BINS)
     addAbsHistogram(strided, values, absMax, 7)
     expect(Array.from(strided)).toEqual(absHistogram(values.filter((_, i) => i % 7 === 0), absMax))
+  })
+
+  it('|x| histogram: any length and stride, NaN skipped, ±Infinity and values past the max in the last bin, other bin counts', () => {
+    const rand = seededRandom(41)
+    // the bin a value belongs in, written out: floor(|v| x bins / absMax), the top bin for the max and beyond
+    const expected = (bins: number, values: ArrayLike<number>, absMax: number, stride: number): number[] => {
+      const h = new Array<number>(bins).fill(0)
+      for (let i = 0; i < values.length; i += stride) {
+        const x = Math.abs(values[i]!) * (bins / absMax)
+        if (Number.isNaN(x)) continue
+        h[x >= bins - 1 ? bins - 1 : Math.floor(x)]!++
+      }
+      return h
+    }
+    for (const bins of [HISTOGRAM_BINS, 300]) {
+      for (const length of [0, 1, 2, 3, 4, 5, 1001]) {
+        const values = Float32Array.from({ length }, () => gaussian(rand))
+        const specials = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, 2.5, -2.5, 7]
+        for (let k = 0; k < specials.length && k * 3 < length; k++) values[k * 3] = specials[k]!
+        for (const stride of [1, 2, 3, 5]) {
+          const h = new Float64Array(bins)
+          addAbsHistogram(h, values, 2.5, stride)
+          expect(Array.from(h), `${bins} bins, ${length} values, stride ${stride}`).toEqual(expected(bins, values, 2.5, stride))
+          // a second call adds the same counts again: nothing of the first call is left over
+          addAbsHistogram(h, values, 2.5, stride)
+          expect(Array.from(h)).toEqual(expected(bins, values, 2.5, stride).map((c) => 2 * c))
+        }
+      }
+    }
+  })
+
+  it('KL: every candidate\'s divergence equals the straightforward sums, on smooth and on sparse histograms', () => {
+    const rand = seededRandom(42)
+    const smooth = absHistogram(Float64Array.from({ length: 100_000 }, () => laplacian(rand)), 12)
+    // a few dozen values, as a pooled [1, C, 1, 1] tensor gives: empty stretches, a long tail
+    const sparse = new Array<number>(HISTOGRAM_BINS).fill(0)
+    for (let k = 0; k < 40; k++) sparse[Math.floor(rand() * rand() * HISTOGRAM_BINS)]! += 1 + Math.floor(rand() * 3)
+    for (const [name, hist] of [['smooth', smooth], ['sparse', sparse]] as const) {
+      const d = klDivergences(hist)
+      for (let i = 128; i < HISTOGRAM_BINS; i += name === 'smooth' ? 7 : 1) {
+        const ref = referenceKl(hist, i)
+        expect(Math.abs(d[i]! - ref), `${name} candidate ${i}: ${d[i]} vs ${ref}`).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(ref)))
+      }
+    }
+  })
+
+  it('KL: sparse histograms, whose candidates tie exactly, get the threshold that summing level by level picks', () => {
+    // A few dozen values leave runs of candidates at exactly equal divergence (often 0); which
+    // of them wins is decided by rounding, and the fast per-width sums round differently from
+    // level-by-level sums (e.g. bin 164 against 1743 for 24 values): the choice must stay the
+    // level-by-level one that calibration has always made.
+    let compared = 0
+    for (const count of [12, 24, 48, 200]) {
+      for (let seed = 1; seed < 40; seed++) {
+        const rand = seededRandom(seed * 7 + count)
+        const hist = new Array<number>(HISTOGRAM_BINS).fill(0)
+        for (let k = 0; k < count; k++) hist[Math.floor(rand() * rand() * HISTOGRAM_BINS)]! += seed % 3 === 0 ? 1 : 1 + Math.floor(rand() * 3)
+        expect(klThresholdBin(hist), `${count} values, seed ${seed}`).toBe(levelByLevelKlBin(hist))
+        compared++
+      }
+    }
+    expect(compared).toBe(156)
   })
 
   it('KL: the threshold of least divergence, as a straightforward implementation picks it', () => {
