@@ -31,6 +31,12 @@ export interface EscalationOptions {
    * @default false
    */
   perElement?: boolean
+  /**
+   * When even `maxShare` does not reach the target, escalate only the ranked prefix within this
+   * smaller share: bytes that buy a target are worth more than bytes that only narrow a miss.
+   * @default maxShare (no second budget)
+   */
+  unreachedShare?: number
 }
 
 export interface Escalation {
@@ -170,6 +176,12 @@ export async function escalateSensitiveWeights(
         best = { k: mid, cosine: c }
       } else lo = mid
     }
+  }
+  if (best.cosine < opts.target && opts.unreachedShare !== undefined) {
+    // the target is out of reach anyway: spend only the smaller budget on getting closer
+    let k = 0
+    for (let used = 0; k < cap && used + ranked[k]!.elements <= total * opts.unreachedShare; k++) used += ranked[k]!.elements
+    if (k < best.k) best = { k, cosine: k > 0 ? await withTop(k) : cosineBefore }
   }
   return {
     escalated: new Set(ranked.slice(0, best.k)),
