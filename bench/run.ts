@@ -265,7 +265,9 @@ const timeTable = renderTable(
   ['model', 'bits', 'codec ms', 'core ms', 'engine ms', 'quantizeModel ms', 'core/codec', 'engine/codec', 'CPU core/codec', 'CPU engine/codec', 'full/codec', 'codec MB/s', 'quantize MB/s', 'runs'],
   rows.map(({ bits, r, id, file }): Cell[] => {
     const t = r.timing
-    const cpu = t.cpu ? [ratio(t.cpu.coreMs / t.cpu.codecMs), ratio(t.cpu.noTargetMs / t.cpu.codecMs)] : ['n/a', 'n/a']
+    // schedstat's clock can read 0 for a sub-millisecond run (oww): no ratio then
+    const cpuRatio = (a: number, b: number): string => (a > 0 && b > 0 ? ratio(a / b) : 'n/a')
+    const cpu = t.cpu ? [cpuRatio(t.cpu.coreMs, t.cpu.codecMs), cpuRatio(t.cpu.noTargetMs, t.cpu.codecMs)] : ['n/a', 'n/a']
     return [id, bits, ms(t.codecMs), ms(t.coreMs), ms(t.noTargetMs), ms(t.fullMs), ratio(t.coreMs / t.codecMs), ratio(t.noTargetMs / t.codecMs), ...cpu,
       `${ratio(t.fullMs / t.codecMs)} ${mark(t.fullMs / t.codecMs <= GOALS.timeRatio)}`, fixed(file / MB / (t.codecMs / 1000), 0), fixed(file / MB / (t.fullMs / 1000), 1), t.runs]
   }),
