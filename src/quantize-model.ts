@@ -19,7 +19,8 @@ import type { CsvFile } from './report/debug-csv/debug-csv-files.js'
 import { debugStep } from './report/debug-csv/debug-step.js'
 import type { DebugSummary } from './report/debug-csv/debug-summary.js'
 import { runAccuracyGuard, type GuardReport } from './guard/accuracy-guard.js'
-import { inputSpecs, tuningFeeds, type Feeds, type InputSpec } from './runtime/feeds.js'
+import { inputSpecs, type Feeds, type InputSpec } from './runtime/feeds.js'
+import { refinementSamples, type RefinementSamples } from './runtime/refinement-samples.js'
 import { verificationSamples, verifyModels, type Verification } from './runtime/verify.js'
 
 export interface QuantizeOptions {
@@ -278,7 +279,7 @@ async function quantizeWeights(ctx: ModeContext): Promise<ModeResult> {
   // generated inputs stand in for data only where the accuracy target runs, so that turning the
   // target off leaves a quantization that never runs the model
   const targetRuns = target !== false && highBits > cfg.bitNum
-  const real = wantsData ? await realSamples(specs, cfg, options.samples, extraWarnings, targetRuns) : null
+  const real = wantsData ? await refinementSamples(specs, cfg, options.samples, extraWarnings, targetRuns) : null
   if (real && options.biasCorrection !== false) {
     options.onProgress?.('measuring input means for bias correction')
     means = await guarded(() => inputChannelMeans(model, bytes, plan.planned, real.samples.slice(0, 8)), new Map(), 'bias correction', real.inputs, extraWarnings)
@@ -299,40 +300,6 @@ async function quantizeWeights(ctx: ModeContext): Promise<ModeResult> {
   return { ...result, accuracy }
 }
 
-interface RealSamples {
-  samples: Feeds[]
-  inputs: 'calibration' | 'given' | 'generated'
-}
-
-/**
- * Inputs that stand for the model's real use: the caller's samples, the cfg's calibration data,
- * else, when `allowGenerated` (the accuracy target runs), generated natural-looking inputs
- * (src/runtime/natural-inputs.ts: on PP-OCR det at 8 bit, bias correction and the accuracy target
- * on them took the realistic-input cosine from 0.99920 to 0.99987; on uniform noise det's output
- * map is empty and the same pass ranks the wrong layers).
- */
-async function realSamples(specs: InputSpec[], cfg: QuantConfig, given: Feeds[] | undefined, warnings: string[], allowGenerated: boolean): Promise<RealSamples | null> {
-  if (given) return { samples: given, inputs: 'given' }
-  if (!cfg.dataPreprocess) {
-    if (!allowGenerated) return null
-    try {
-      return { samples: tuningFeeds(specs), inputs: 'generated' }
-    } catch (err) {
-      warnings.push(`generated inputs could not be made: ${(err as Error).message.split('\n')[0]}`)
-      return null
-    }
-  }
-  try {
-    const { samples, inputs } = await verificationSamples(specs, cfg, 8, warnings)
-    return { samples, inputs }
-  } catch (err) {
-    // bad calibration data is the user's to fix
-    if (err instanceof QuantizeError) throw err
-    warnings.push(`calibration inputs could not be made: ${(err as Error).message.split('\n')[0]}`)
-    return null
-  }
-}
-
 /** Run a data-driven refinement; a model that cannot run on the inputs skips it with a warning. */
 async function guarded<T>(work: () => Promise<T>, fallback: T, what: string, inputs: string, warnings: string[]): Promise<T> {
   try {
@@ -346,7 +313,7 @@ async function guarded<T>(work: () => Promise<T>, fallback: T, what: string, inp
 
 async function meetAccuracyTarget(
   bytes: Uint8Array, planned: PlannedWeight[], low: Map<PlannedWeight, EncodedWeight>, target: number, highBits: number,
-  real: RealSamples, means: Map<PlannedWeight, Float64Array>,
+  real: RefinementSamples, means: Map<PlannedWeight, Float64Array>,
 ): Promise<{ report: AccuracyReport | null; escalated: Set<PlannedWeight>; warnings: string[] }> {
   // Aim past the target on these samples (half its error budget), so that it holds on inputs
   // the search did not see: on silero v5 at 6 bit, 0.999 reached here gave 0.9988 held out.

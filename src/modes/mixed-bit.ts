@@ -10,7 +10,8 @@ import { escalateSensitiveWeights } from '../quant/sensitivity.js'
 import { planWeights, type EncodedWeight, type PlannedWeight, type WeightPlan } from '../quant/weight-quant.js'
 import type { AccuracyReport } from '../quantize-model.js'
 import { compareModels } from '../runtime/compare-models.js'
-import { tuningFeeds, type Feeds } from '../runtime/feeds.js'
+import type { Feeds } from '../runtime/feeds.js'
+import { refinementSamples, type RefinementSamples } from '../runtime/refinement-samples.js'
 import { verificationSamples } from '../runtime/verify.js'
 import type { ModeContext, ModeResult } from './mode.js'
 
@@ -106,7 +107,7 @@ export async function quantizeMixedBit(ctx: ModeContext): Promise<ModeResult> {
   ctx.options.onProgress?.(`mixed-bit quantization at init_scale ${initScale}`)
   const p = plan(ctx.model, ctx)
   let encoded = encodeMixedBit(p, initScale)
-  const real = await realSamples(ctx)
+  const real = await refinementSamples(ctx.specs, ctx.cfg, ctx.options.samples, ctx.warnings, ctx.options.accuracyTarget !== false)
   let means = new Map<PlannedWeight, Float64Array>()
   if (real && encoded.length && ctx.options.biasCorrection !== false) {
     ctx.options.onProgress?.('mixed bit: measuring input means for bias correction')
@@ -143,32 +144,6 @@ export async function quantizeMixedBit(ctx: ModeContext): Promise<ModeResult> {
  * weights go to fixed 8 bit, at most 25% of the weight elements. Without data it runs on
  * generated natural-looking inputs; off with `accuracyTarget: false`.
  */
-interface RealSamples {
-  samples: Feeds[]
-  inputs: AccuracyReport['inputs']
-}
-
-/**
- * The caller's samples or the cfg's calibration data; without either, while the accuracy target
- * is on, generated natural-looking inputs (src/runtime/natural-inputs.ts: images with flat areas,
- * edges and strokes, speech-like audio), as fixed-bit WEIGHT_QUANT does. On them PP-OCRv4 det at
- * init_scale 0.02 reached 0.99733 on held-out rendered pages, against 0.99443 unchecked.
- */
-async function realSamples(ctx: ModeContext): Promise<RealSamples | null> {
-  if (ctx.options.samples) return { samples: ctx.options.samples, inputs: 'given' }
-  if (!ctx.cfg.dataPreprocess) {
-    if (ctx.options.accuracyTarget === false) return null
-    try {
-      return { samples: tuningFeeds(ctx.specs), inputs: 'generated' }
-    } catch (err) {
-      ctx.warnings.push(`mixed bit: generated inputs could not be made: ${(err as Error).message.split('\n')[0]}`)
-      return null
-    }
-  }
-  const { samples, inputs } = await verificationSamples(ctx.specs, ctx.cfg, 8, ctx.warnings)
-  return { samples, inputs }
-}
-
 /** A data-driven refinement; a model that cannot run on the inputs skips it with a warning. */
 async function guarded<T>(ctx: ModeContext, inputs: string, what: string, work: () => Promise<T>, fallback: T): Promise<T> {
   try {
@@ -181,7 +156,7 @@ async function guarded<T>(ctx: ModeContext, inputs: string, what: string, work: 
 }
 
 async function accuracyGuard(
-  ctx: ModeContext, encoded: MixedBitEncoded[], real: RealSamples, means: Map<PlannedWeight, Float64Array>,
+  ctx: ModeContext, encoded: MixedBitEncoded[], real: RefinementSamples, means: Map<PlannedWeight, Float64Array>,
 ): Promise<{ escalated: Set<PlannedWeight>; report: AccuracyReport } | null> {
   const target = ctx.options.accuracyTarget === false ? null : ctx.options.accuracyTarget ?? AUTO_TUNE_GOAL
   if (target === null || encoded.length === 0) return null
