@@ -16,7 +16,7 @@ import { ExposedRunner } from '../src/report/debug-csv/exposed-values.js'
 import { decodeModelProto } from '../src/onnx/codec.js'
 import type { Feeds } from '../src/runtime/feeds.js'
 import { greedyCtc, loadOcrKeys } from '../test/helpers/ctc-decode.js'
-import { clsSamples, recSamples } from '../test/helpers/model-inputs.js'
+import { clsSamples, padWidth, recCropSamples } from '../test/helpers/model-inputs.js'
 import { writeResultsSection } from './results-section.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -145,8 +145,9 @@ const top1 = (t: ort.Tensor) => { const d = t.data as Float32Array; return d.ind
 const top1Agrees = (a: ort.Tensor, b: ort.Tensor) => top1(a) === top1(b)
 
 const rows: Row[] = []
-const recCalib = await recSamples(CALIBRATION, 500)
-const recFresh = await recSamples(FRESH, 5000)
+// rec reads word crops as its app feeds them (48 high, each its own width; see bench/full-quant.ts)
+const recCalib = await recCropSamples(CALIBRATION, 500)
+const recFresh = await recCropSamples(FRESH, 5000)
 const clsCalib = await clsSamples(CALIBRATION, 700)
 const clsFresh = await clsSamples(FRESH, 7000)
 // BENCH_ONLY=<text> runs the rows whose label contains it and leaves RESULTS.md alone
@@ -157,6 +158,8 @@ const cases: [string, () => Promise<Row>][] = [
   ['rec WEIGHT_QUANT 4-bit, min_cosine 0.99', () => guardRow('rec WEIGHT_QUANT 4-bit, min_cosine 0.99', REC, recCalib, recFresh, 'WEIGHT_QUANT', 4, 0.99, 40, textAgrees, 'texts same')],
   ['rec WEIGHT_QUANT 5-bit, min_cosine 0.995', () => guardRow('rec WEIGHT_QUANT 5-bit, min_cosine 0.995', REC, recCalib, recFresh, 'WEIGHT_QUANT', 5, 0.995, 20, textAgrees, 'texts same')],
   ['rec FULL_QUANT 8-bit, min_cosine 0.995 (target row)', () => guardRow('rec FULL_QUANT 8-bit, min_cosine 0.995 (target row)', REC, recCalib, recFresh, 'FULL_QUANT', 8, 0.995, 40, textAgrees, 'texts same')],
+  // the same words padded to 320 as PaddleOCR pads a batch: plain FULL_QUANT loses text there
+  ['rec FULL_QUANT 8-bit, crops padded to 320, min_cosine 0.995', () => guardRow('rec FULL_QUANT 8-bit, crops padded to 320, min_cosine 0.995', REC, recCalib.map((f) => padWidth(f, 320)), recFresh.map((f) => padWidth(f, 320)), 'FULL_QUANT', 8, 0.995, 40, textAgrees, 'texts same')],
 ]
 for (const [label, run] of cases) {
   if (!want(label)) continue
@@ -167,7 +170,8 @@ for (const [label, run] of cases) {
 if (only) process.exit(0)
 
 writeResultsSection('accuracy-guard', 'Accuracy guard (bench/accuracy-guard.ts)', `
-${CALIBRATION} calibration images per model (rendered words), the last quarter held back by the guard; agreement with
+${CALIBRATION} calibration images per model (rendered words; rec: word crops 48 high, each its own width, as @gutenye/ocr feeds
+them; cls: 48x192), the last quarter held back by the guard; agreement with
 fp32 measured on ${FRESH} fresh inputs of other seeds (rec: greedy CTC text, cls: top-1). "in float": nodes the guard
 returned to float; "tries": quantizations run (the first is the plain one). FULL_QUANT ranks nodes by output cost
 (gated rounding, src/guard/output-cost.ts), the other modes by the error each node adds. When the target is missed,

@@ -23,7 +23,7 @@ import { cosineSimilarity } from '../src/runtime/cosine.js'
 import { seededRandom, type Feeds } from '../src/runtime/feeds.js'
 import { greedyCtc, loadOcrKeys } from './helpers/ctc-decode.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
-import { clsSamples, detSamples, recSamples } from './helpers/model-inputs.js'
+import { clsSamples, detSamples, recCropSamples } from './helpers/model-inputs.js'
 import { makeTmpDir, ROOT } from './helpers/run-cli.js'
 import { renderPage } from './helpers/text-images.js'
 
@@ -56,7 +56,8 @@ beforeAll(async () => {
   clsBins = path.join(tmp, 'cls')
   writeBins(clsBins, await clsSamples(16, 700))
   recBins = path.join(tmp, 'rec')
-  writeBins(recBins, await recSamples(12, 500))
+  // word crops of different widths in one folder: BIN takes the dynamic W from each file's size
+  writeBins(recBins, await recCropSamples(12, 500))
   heldDet = await detSamples(3, 900, DET_SIZE)
   heldCls = await clsSamples(8, 7000)
 }, 60_000)
@@ -378,7 +379,7 @@ describe('FULL_QUANT options (PP-OCR cls, BIN calibration)', () => {
 })
 
 describe('FULL_QUANT on PP-OCRv4 rec (opset 9, MatMul attention)', () => {
-  it('lifts the opset, quantizes the MatMuls and keeps most decoded text', async () => {
+  it('lifts the opset, quantizes the MatMuls and keeps the decoded text of word crops', async () => {
     const r = await quantize(REC, binCfg(recBins, 12))
     const f = r.report.full!
     expect(f.opsetUpgradedFrom).toBe(9)
@@ -386,7 +387,7 @@ describe('FULL_QUANT on PP-OCRv4 rec (opset 9, MatMul attention)', () => {
     const g = graphOf(r.model)
     const matmul = g.nodes.find((n) => n.op_type === 'MatMul' && g.init.get(g.producer.get(n.input![1]!)?.input?.[0] ?? '')?.data_type === DataType.INT8)!
     expect(axisOf(dqInput(g, matmul, 1).dq)).toBe(1)
-    const held = await recSamples(12, 9000)
+    const held = await recCropSamples(12, 9000)
     const keys = loadOcrKeys()
     const a = await ort.InferenceSession.create(REC, { logSeverityLevel: 3 })
     const b = await ort.InferenceSession.create(r.model, { logSeverityLevel: 3 })
@@ -400,8 +401,9 @@ describe('FULL_QUANT on PP-OCRv4 rec (opset 9, MatMul attention)', () => {
     }
     await a.release()
     await b.release()
-    expect(cos).toBeGreaterThan(0.95)
-    expect(same).toBeGreaterThanOrEqual(held.length / 2)
+    // measured: 12/12 texts, cosine 0.98 (bench:full, 100 calibration crops: 99-100% of 300)
+    expect(cos).toBeGreaterThan(0.96)
+    expect(same).toBeGreaterThanOrEqual(held.length - 1)
   }, 90_000)
 })
 

@@ -1,7 +1,7 @@
 import ort from 'onnxruntime-node'
 import sharp from 'sharp'
 import { seededRandom, type Feeds } from '../../src/runtime/feeds.js'
-import { renderPage, renderWord, toNchw } from './text-images.js'
+import { renderPage, renderWord, renderWordCrop, toNchw } from './text-images.js'
 
 const IMAGENET = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }
 const HALF = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] }
@@ -24,6 +24,30 @@ export async function recSamples(n: number, seed = 500): Promise<Feeds[]> {
     out.push({ x: new ort.Tensor('float32', toNchw(img, HALF.mean, HALF.std), [1, 3, 48, 320]) })
   }
   return out
+}
+
+/** PP-OCR rec as its app feeds it: tight word crops, height 48, each its own width (dynamic W). */
+export async function recCropSamples(n: number, seed = 500): Promise<Feeds[]> {
+  const out: Feeds[] = []
+  for (let i = 0; i < n; i++) {
+    const img = await renderWordCrop(seed + i)
+    out.push({ x: new ort.Tensor('float32', toNchw(img, HALF.mean, HALF.std), [1, 3, 48, img.width]) })
+  }
+  return out
+}
+
+/**
+ * A rec crop padded on the right with 0 (mid grey after (x - 0.5) / 0.5) to `width`, as
+ * PaddleOCR's predict_rec pads a batch to at least 320.
+ */
+export function padWidth(feeds: Feeds, width: number): Feeds {
+  const x = feeds.x!
+  const [n, c, h, w] = x.dims as [number, number, number, number]
+  if (w >= width) return feeds
+  const src = x.data as Float32Array
+  const out = new Float32Array(n * c * h * width)
+  for (let row = 0; row < n * c * h; row++) out.set(src.subarray(row * w, (row + 1) * w), row * width)
+  return { x: new ort.Tensor('float32', out, [n, c, h, width]) }
 }
 
 /** PP-OCR direction classifier: word crops resized to 48x192. */

@@ -48,6 +48,35 @@ export async function renderWord(seed: number): Promise<{ data: Uint8Array; widt
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, text }
 }
 
+/**
+ * A word as a detector box gives it to the recognizer: the rendered word cut to its inked columns
+ * plus `margin` pixels each side, full 48-pixel height. This is what @gutenye/ocr feeds PP-OCR rec
+ * (each detected line resized to height 48, width by aspect ratio, no padding); the 320-wide
+ * canvas of `renderWord` adds a blank stretch the model never sees in that pipeline.
+ */
+export async function renderWordCrop(seed: number, margin = 6): Promise<{ data: Uint8Array; width: number; height: number; text: string }> {
+  const word = await renderWord(seed)
+  const { data, width, height } = word
+  let first = width
+  let last = -1
+  for (let x = 0; x < width; x++) {
+    for (let y = 0; y < height; y++) {
+      if (data[(y * width + x) * 3]! < 200) {
+        if (x < first) first = x
+        last = x
+        break
+      }
+    }
+  }
+  if (last < 0) return word
+  const x0 = Math.max(0, first - margin)
+  const x1 = Math.min(width, last + 1 + margin)
+  const cropWidth = x1 - x0
+  const crop = new Uint8Array(cropWidth * height * 3)
+  for (let y = 0; y < height; y++) crop.set(data.subarray((y * width + x0) * 3, (y * width + x1) * 3), y * cropWidth * 3)
+  return { data: crop, width: cropWidth, height, text: word.text }
+}
+
 /** HWC uint8 RGB to NCHW float32 with (x / 255 - mean) / std per channel. */
 export function toNchw(img: { data: Uint8Array; width: number; height: number }, mean: number[], std: number[]): Float32Array {
   const { data, width, height } = img
