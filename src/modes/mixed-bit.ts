@@ -4,10 +4,10 @@ import type { ModelProto } from '../onnx/onnx-types.js'
 import { isExternal } from '../onnx/tensor-data.js'
 import { forEachTensor } from '../onnx/tensors.js'
 import { tuneInitScale, type TunePoint } from '../quant/mixed-bit/auto-tune.js'
-import { applyMixedBit, encodeMixedBit, fixedEightBit, type MixedBitEncoded, type MixedBitLayer } from '../quant/mixed-bit/mixed-bit-weights.js'
+import { applyMixedBit, encodeMixedBit, type MixedBitEncoded, type MixedBitLayer } from '../quant/mixed-bit/mixed-bit-weights.js'
+import { refineSensitiveWeights } from '../quant/mixed-bit/sensitive-refinement.js'
 import { inputChannelMeans } from '../quant/bias-correction.js'
-import { escalateSensitiveWeights } from '../quant/sensitivity.js'
-import { planWeights, type EncodedWeight, type PlannedWeight, type WeightPlan } from '../quant/weight-quant.js'
+import { planWeights, type PlannedWeight, type WeightPlan } from '../quant/weight-quant.js'
 import type { AccuracyReport } from '../quantize-model.js'
 import { compareModels } from '../runtime/compare-models.js'
 import type { Feeds } from '../runtime/feeds.js'
@@ -30,9 +30,9 @@ export interface MixedBitTuning {
 export interface MixedBitReport {
   /** The init_scale the weights were quantized with (auto_tune's choice when it ran). */
   initScale: number
-  /** Per weight: step, range, relative error, effective bits, storage type, fallback. */
+  /** Per weight: step, range, relative error, effective bits, storage type, fallback, and the accuracy guard's finer relative error (`refinedTo`). */
   layers: MixedBitLayer[]
-  /** Weights that fell back to fixed 8 bit. */
+  /** Weights stored at fixed 8 bit: no step met their relative error, or the accuracy guard chose it. */
   fallbacks: number
   /** Element-weighted mean of the layers' effective bits. */
   meanEffectiveBits: number
@@ -86,7 +86,8 @@ async function autoTune(ctx: ModeContext): Promise<MixedBitTuning> {
  * bit_num=0: each weight gets the one quantization step whose relative error is init_scale
  * (within 1%), its integers stored as int8 (plus a mostly-zero high int8 plane for codes past
  * ±127) and its per-channel scales and zero points as float16; with auto_tune the
- * init_scale giving the most compression at output cosine >= 0.995 is searched first.
+ * init_scale giving the most compression at output cosine >= 0.995 is searched first. With inputs
+ * (given, calibration or generated), bias correction and the accuracy guard follow.
  */
 export async function quantizeMixedBit(ctx: ModeContext): Promise<ModeResult> {
   const notes: string[] = []
@@ -119,9 +120,10 @@ export async function quantizeMixedBit(ctx: ModeContext): Promise<ModeResult> {
   if (!real && encoded.length && ctx.options.accuracyTarget !== false) {
     ctx.warnings.push('mixed bit: accuracy target not checked: give calibration data (calibrate_path) or samples to enable it')
   }
-  const guard = real ? await guarded(ctx, real.inputs, 'accuracy target', () => accuracyGuard(ctx, encoded, real, means), null) : null
+  const guard = real ? await guarded(ctx, real.inputs, 'accuracy target', () => accuracyGuard(ctx, encoded, initScale, real, means), null) : null
   if (guard) {
-    encoded = encoded.map((e) => (guard.escalated.has(e.w) ? fixedEightBit(e.w, e.layer, 'output-sensitive: stored at fixed 8 bit to keep the accuracy target') : e))
+    encoded = guard.encoded
+    if (guard.note) notes.push(guard.note)
     if (!guard.report.reached) ctx.warnings.push(`mixed bit: accuracy target ${guard.report.target} not reached on ${guard.report.inputs} inputs (cosine ${guard.report.cosineAfter.toFixed(6)})`)
   }
   const { layers, mixed, biasCorrected } = applyMixedBit(ctx.model, encoded, means)
@@ -136,14 +138,6 @@ export async function quantizeMixedBit(ctx: ModeContext): Promise<ModeResult> {
   return { layers, skipped: p.skipped, warnings: p.warnings, biasCorrected, accuracy: guard?.report ?? null, mixedBit: report }
 }
 
-/**
- * With real inputs (the caller's samples or the cfg's calibration data), the same guard as fixed-bit
- * WEIGHT_QUANT's accuracy target: a relative weight error says little about a layer's effect on
- * the output (on PP-OCRv4 det one 48x48 pointwise conv decides most of it, and its error pattern
- * matters more than its size), so when output cosine misses the target the most sensitive
- * weights go to fixed 8 bit, at most 25% of the weight elements. Without data it runs on
- * generated natural-looking inputs; off with `accuracyTarget: false`.
- */
 /** A data-driven refinement; a model that cannot run on the inputs skips it with a warning. */
 async function guarded<T>(ctx: ModeContext, inputs: string, what: string, work: () => Promise<T>, fallback: T): Promise<T> {
   try {
@@ -155,20 +149,35 @@ async function guarded<T>(ctx: ModeContext, inputs: string, what: string, work: 
   }
 }
 
+/**
+ * The accuracy target on real inputs (the caller's samples or the cfg's calibration data; without
+ * data, generated natural-looking inputs): a relative weight error says little about a layer's
+ * effect on the output (on PP-OCRv4 det one 48x48 pointwise conv decides most of it), so when the
+ * output cosine misses the target the most output-sensitive weights get finer steps
+ * (init_scale / 2 or / 4) or fixed 8 bit, chosen by predicted cosine gained per byte, at most
+ * 25% of the weight elements (src/quant/mixed-bit/sensitive-refinement.ts). Off with
+ * `accuracyTarget: false`. The report's `escalated` lists the weights it stored at fixed 8 bit;
+ * each layer's `refinedTo` the ones it gave a finer step.
+ */
 async function accuracyGuard(
-  ctx: ModeContext, encoded: MixedBitEncoded[], real: RefinementSamples, means: Map<PlannedWeight, Float64Array>,
-): Promise<{ escalated: Set<PlannedWeight>; report: AccuracyReport } | null> {
+  ctx: ModeContext, encoded: MixedBitEncoded[], initScale: number, real: RefinementSamples, means: Map<PlannedWeight, Float64Array>,
+): Promise<{ encoded: MixedBitEncoded[]; report: AccuracyReport; note: string | null } | null> {
   const target = ctx.options.accuracyTarget === false ? null : ctx.options.accuracyTarget ?? AUTO_TUNE_GOAL
   if (target === null || encoded.length === 0) return null
   ctx.options.onProgress?.('mixed bit: measuring layer sensitivity in onnxruntime-node')
-  const low = new Map<PlannedWeight, EncodedWeight>(encoded.map((e) => [e.w, { q: e.q, params: e.params, relativeError: e.layer.relativeError }]))
   // aim at half the error budget so that the target holds on inputs the search did not see
   const aim = 1 - (1 - target) / 2
-  const esc = await escalateSensitiveWeights(ctx.bytes, encoded.map((e) => e.w), low, real.samples.slice(0, TUNE_SAMPLES), { target: aim, highBits: 8, maxShare: 0.25 }, means)
-  if (!esc) return null
-  const escalated = encoded.filter((e) => esc.escalated.has(e.w)).map((e) => e.w.site.name)
+  const ref = await refineSensitiveWeights(ctx.bytes, encoded, real.samples.slice(0, TUNE_SAMPLES), { target: aim, initScale }, means)
+  if (!ref) return null
+  const changed = ref.encoded.filter((e, i) => e !== encoded[i])
+  const fixed = changed.filter((e) => e.layer.refinedTo === null).map((e) => e.w.site.name)
+  const finer = changed.filter((e) => e.layer.refinedTo !== null).map((e) => `${e.w.site.name} (${e.layer.refinedTo})`)
+  const note = changed.length
+    ? `accuracy guard: ${finer.length} weight(s) given finer steps${finer.length ? ` (relative error): ${finer.join(', ')}` : ''}; ${fixed.length} stored at fixed 8 bit${fixed.length ? `: ${fixed.join(', ')}` : ''}`
+    : null
   return {
-    escalated: esc.escalated,
-    report: { target, inputs: real.inputs, cosineBefore: esc.cosineBefore, cosineAfter: esc.cosineAfter, reached: esc.cosineAfter >= target, escalatedBits: 8, escalated, sessions: esc.sessions },
+    encoded: ref.encoded,
+    note,
+    report: { target, inputs: real.inputs, cosineBefore: ref.cosineBefore, cosineAfter: ref.cosineAfter, reached: ref.cosineAfter >= target, escalatedBits: 8, escalated: fixed, sessions: ref.sessions },
   }
 }

@@ -39,6 +39,12 @@ export interface MixedBitLayer {
   storage: 'int8' | 'int8x2'
   /** Why the weight fell back to fixed 8-bit per-channel codes, or null. */
   fallback: string | null
+  /**
+   * The relative error, finer than init_scale, the accuracy guard searched this weight's step for
+   * because the output is sensitive to it (init_scale / 2 or / 4); null when it kept init_scale's
+   * step (or the guard stored it at fixed 8 bit: then `fallback` says so).
+   */
+  refinedTo: number | null
 }
 
 export interface MixedBitEncoded {
@@ -58,7 +64,7 @@ export interface MixedBitEncoded {
 export function encodeMixedBitWeight(w: PlannedWeight, initScale: number): MixedBitEncoded {
   const values = w.readValues()
   const { min, max } = range(values)
-  const base = { tensor: w.site.name, nodes: w.site.uses.map((u) => u.node.name ?? ''), opType: w.site.uses[0]?.node.op_type ?? '', dims: w.site.dims, elements: w.elements, min, max }
+  const base = { tensor: w.site.name, nodes: w.site.uses.map((u) => u.node.name ?? ''), opType: w.site.uses[0]?.node.op_type ?? '', dims: w.site.dims, elements: w.elements, min, max, refinedTo: null }
   // Each output channel is divided by its RMS before the search, so that one step serves
   // every channel at the same relative error. On the raw values a tensor-wide step rounds whole
   // low-magnitude channels (common after BatchNorm folding) to zero: PP-OCRv4 det output

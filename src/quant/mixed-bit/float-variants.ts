@@ -1,0 +1,91 @@
+import ort from 'onnxruntime-node'
+import { decodeModelProto, encodeModelProto } from '../../onnx/codec.js'
+import { allNames } from '../../onnx/graph-walk.js'
+import { DataType, type TensorProto } from '../../onnx/onnx-types.js'
+import { isExternal } from '../../onnx/tensor-data.js'
+import { cosineSimilarity } from '../../runtime/cosine.js'
+import type { Feeds } from '../../runtime/feeds.js'
+import { biasSlot, outputShift, setBias, type BiasSlot } from '../bias-correction.js'
+import { NameAllocator } from '../dequant-nodes.js'
+import type { PlannedWeight } from '../weight-quant.js'
+import { findWeightSites } from '../weight-sites.js'
+
+/**
+ * Runs variants of a float model in which some weights hold other (dequantized) values, and
+ * scores each by its mean output cosine vs the original on fixed samples (the worst output per
+ * sample). A variant is written into a float copy of the model: the same values onnxruntime folds
+ * a decode subgraph into, at a fraction of the rewrite cost. With input `means`, each weight's op
+ * bias absorbs the mean output shift its values cause, as the written file's bias correction does.
+ */
+export interface FloatVariants {
+  /** Mean output cosine with `values(w)` in every weight (`float(w)` keeps it as it is). */
+  score(values: (w: PlannedWeight) => Float32Array): Promise<number>
+  /** The weight's float values, as held in the copy. */
+  float(w: PlannedWeight): Float32Array
+  /** onnxruntime sessions created so far. */
+  readonly sessions: number
+}
+
+/** Null when a weight is not raw float32 in the model (float16, double or external data). */
+export async function floatVariants(
+  original: Uint8Array, planned: readonly PlannedWeight[], samples: readonly Feeds[], means: ReadonlyMap<PlannedWeight, Float64Array> = new Map(),
+): Promise<FloatVariants | null> {
+  const copy = decodeModelProto(original)
+  const sites = findWeightSites(copy)
+  const names = new NameAllocator(allNames(copy))
+  const tensors = new Map<PlannedWeight, TensorProto>()
+  for (const w of planned) {
+    const t = sites[w.index]?.definition.tensor
+    if (!t || t.data_type !== DataType.FLOAT || isExternal(t)) return null
+    tensors.set(w, t)
+  }
+  const options: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 }
+  const reference = await ort.InferenceSession.create(original, options)
+  const refOutputs: Record<string, ort.Tensor>[] = []
+  try {
+    for (const feeds of samples) refOutputs.push(await reference.run(feeds))
+  } finally {
+    await reference.release()
+  }
+  const floats = new Map(planned.map((w) => [w, w.readValues().slice()]))
+  const slots = new Map<PlannedWeight, BiasSlot>()
+  for (const [w, m] of means) {
+    const slot = m && biasSlot(copy, sites[w.index]!, names)
+    if (slot) slots.set(w, slot)
+  }
+  // shifts are cached per values array: the caller hands the same array for the same encoding
+  const shifts = new WeakMap<Float32Array, Float64Array | null>()
+  let sessions = 0
+  const score = async (values: (w: PlannedWeight) => Float32Array): Promise<number> => {
+    for (const w of planned) {
+      const v = values(w)
+      const t = tensors.get(w)!
+      t.raw_data = new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
+      if (t.float_data?.length) t.float_data = []
+      const slot = slots.get(w)
+      if (!slot) continue
+      let shift = v === floats.get(w) ? null : shifts.get(v)
+      if (shift === undefined) shifts.set(v, (shift = outputShift(w.site, floats.get(w)!, v, means.get(w)!)))
+      setBias(slot, shift)
+    }
+    const session = await ort.InferenceSession.create(encodeModelProto(copy), options)
+    sessions++
+    try {
+      let sum = 0
+      for (const [i, feeds] of samples.entries()) {
+        const out = await session.run(feeds)
+        let worst = 1
+        for (const name of session.outputNames) {
+          const a = refOutputs[i]![name]!.data
+          const b = out[name]!.data
+          if (a instanceof Float32Array && b instanceof Float32Array) worst = Math.min(worst, cosineSimilarity(a, b))
+        }
+        sum += worst
+      }
+      return sum / samples.length
+    } finally {
+      await session.release()
+    }
+  }
+  return { score, float: (w) => floats.get(w)!, get sessions() { return sessions } }
+}
