@@ -197,6 +197,21 @@ describe('renderReportHtml', () => {
     sizeIn: 4000, sizeOut: 1000, status: 'cache miss', message: null,
   }
 
+  it("names the weights mixed bit's guard gave a finer step, with the relative error it gave them", () => {
+    const mixed = (tensor: string, refinedTo: number | null) => ({
+      tensor, nodes: ['n'], opType: 'Conv', dims: [4, 4], elements: 16, min: -1, max: 1, step: 0.01,
+      relativeError: refinedTo ?? 0.02, effectiveBits: 5.8, codeBits: 7, storage: 'int8' as const, fallback: null, refinedTo,
+    })
+    const withGuard: QuantizeReport = {
+      ...report, bitNum: 0, accuracy: null,
+      mixedBit: { initScale: 0.02, layers: [mixed('w_plain', null), mixed('w<fine>', 0.005)], fallbacks: 0, meanEffectiveBits: 5.8, autoTune: null, notes: [] },
+    }
+    const html = renderReportHtml([{ ...model, report: withGuard }])
+    expect(html).toContain('finer steps')
+    expect(html).toContain('w&#60;fine&#62; (relative error 0.005)')
+    expect(html).not.toContain('w_plain (relative error')
+  })
+
   it('escapes every name and sorts layers by relative error, largest first', () => {
     const html = renderReportHtml([model])
     expect(html).not.toMatch(/<script/i)
@@ -208,6 +223,7 @@ describe('renderReportHtml', () => {
     expect(html).toContain('not verified')
     expect(html).toContain('bias corrections')
     expect(html).toContain('escalated weights')
+    expect(html).not.toContain('finer steps')
     expect(html).toContain('25.0%')
     expect(html).toContain('1.23 s')
     expectSelfContained(html)

@@ -114,6 +114,11 @@ function modelSection(m: ReportModel, index: number): string {
     if (r.accuracy && r.accuracy.escalated.length > 0) {
       facts.push(['escalated weights', `${r.accuracy.escalated.length} to ${r.accuracy.escalatedBits}-bit: <span class="mono">${escapeHtml(r.accuracy.escalated.join(', '))}</span>`])
     }
+    // mixed bit's guard may also give a weight a finer relative error than init_scale
+    const finer = r.mixedBit?.layers.filter((l) => l.refinedTo !== null) ?? []
+    if (finer.length > 0) {
+      facts.push(['finer steps', `${finer.length} weight${finer.length === 1 ? '' : 's'}: <span class="mono">${finer.map((l) => escapeHtml(`${l.tensor} (relative error ${l.refinedTo})`)).join(', ')}</span>`])
+    }
     if (r.accuracy) {
       facts.push(['accuracy target', `${r.accuracy.target} (${r.accuracy.reached ? 'reached' : 'not reached'}; cosine ${r.accuracy.cosineBefore.toFixed(6)} → ${r.accuracy.cosineAfter.toFixed(6)}, ${escapeHtml(r.accuracy.inputs)} inputs)`])
     }
