@@ -10,7 +10,8 @@ import { collectActivationRanges, type TensorRange } from '../src/calibrate/acti
 import { openCalibrationSet, type CalibrationSet } from '../src/calibrate/calibration-set.js'
 import { elementCounts, exposeTensors, forEachExposedTensor } from '../src/calibrate/exposed-tensors.js'
 import { withMinMaxProbes } from '../src/calibrate/graph-probes.js'
-import { addAbsHistogram, HISTOGRAM_BINS } from '../src/calibrate/histogram.js'
+import { ChannelMeanExtremes } from '../src/calibrate/channel-means.js'
+import { HISTOGRAM_BINS, SignedHistogram } from '../src/calibrate/histogram.js'
 import { klDivergences, klThreshold, klThresholdBin } from '../src/calibrate/kl-divergence.js'
 import { MaxMinStat } from '../src/calibrate/max-min.js'
 import { quantileInPlace } from '../src/calibrate/quantile.js'
@@ -133,45 +134,113 @@ describe('kernels', () => {
     expect(stat.max).toBeLessThan(6)
   })
 
-  it('|x| histogram: 2048 bins over [0, max], the max in the last bin, strided reads', () => {
+  /** Each side's bins written out: floor(|v| / width), the top bin for values at or past it, zeros and NaN left out. */
+  function sides(values: ArrayLike<number>, width: number, stride = 1): { pos: number[]; neg: number[] } {
+    const pos = new Array<number>(HISTOGRAM_BINS).fill(0)
+    const neg = new Array<number>(HISTOGRAM_BINS).fill(0)
+    for (let i = 0; i < values.length; i += stride) {
+      const v = values[i]!
+      if (v === 0 || Number.isNaN(v)) continue
+      const b = Math.min(HISTOGRAM_BINS - 1, Math.floor(Math.abs(v) / width))
+      ;(v > 0 ? pos : neg)[b]!++
+    }
+    return { pos, neg }
+  }
+
+  it('signed histogram: 2048 bins a side over [0, max|x|], zeros left out, the max in the top bin, strided reads', () => {
     const rand = seededRandom(4)
-    const values = Float32Array.from({ length: 50_000 }, () => gaussian(rand))
+    // a Relu-like spike of exact zeros, both signs, and -0
+    const values = Float32Array.from({ length: 50_001 }, (_, i) => (i % 3 === 0 ? (i % 2 ? -0 : 0) : gaussian(rand) * (i % 5 ? 1 : 3)))
     const absMax = values.reduce((m, v) => Math.max(m, Math.abs(v)), 0)
-    const h = new Float64Array(HISTOGRAM_BINS)
-    addAbsHistogram(h, values, absMax)
-    expect(Array.from(h)).toEqual(absHistogram(values, absMax))
-    const strided = new Float64Array(HISTOGRAM_BINS)
-    addAbsHistogram(strided, values, absMax, 7)
-    expect(Array.from(strided)).toEqual(absHistogram(values.filter((_, i) => i % 7 === 0), absMax))
+    for (const stride of [1, 7]) {
+      const h = new SignedHistogram()
+      h.add(values, stride)
+      const kept = values.filter((_, i) => i % stride === 0)
+      // the largest |x| / 2048, a hair wider so that it lies inside the top bin
+      const width = h.width
+      expect(width / (kept.reduce((m, v) => Math.max(m, Math.abs(v)), 0) / HISTOGRAM_BINS)).toBeCloseTo(1, 5)
+      const expected = sides(kept, width)
+      expect(Array.from(h.side(true)), `stride ${stride}`).toEqual(expected.pos)
+      expect(Array.from(h.side(false)), `stride ${stride}`).toEqual(expected.neg)
+      expect(Array.from(h.abs())).toEqual(expected.pos.map((c, b) => c + expected.neg[b]!))
+      // every non-zero value is counted once
+      expect(h.counts.reduce((a, c) => a + c, 0)).toBe(kept.filter((v) => v !== 0).length)
+    }
+    expect(SignedHistogram.spanning(absMax).width / (absMax / HISTOGRAM_BINS)).toBeCloseTo(1, 5)
   })
 
-  it('|x| histogram: any length and stride, NaN skipped, ±Infinity and values past the max in the last bin, other bin counts', () => {
+  it('signed histogram: one pass doubling its width is exactly the histogram at the final width; NaN skipped, ±Infinity in the top bins', () => {
     const rand = seededRandom(41)
-    // the bin a value belongs in, written out: floor(|v| x bins / absMax), the top bin for the max and beyond
-    const expected = (bins: number, values: ArrayLike<number>, absMax: number, stride: number): number[] => {
-      const h = new Array<number>(bins).fill(0)
-      for (let i = 0; i < values.length; i += stride) {
-        const x = Math.abs(values[i]!) * (bins / absMax)
-        if (Number.isNaN(x)) continue
-        h[x >= bins - 1 ? bins - 1 : Math.floor(x)]!++
-      }
-      return h
+    // maxima growing sample by sample (x1, x3, x10, x2.5): the width doubles mid-way, more than once
+    const samples = [1, 3, 10, 2.5].map((scale, s) => Float32Array.from({ length: 3001 + s }, (_, i) => (i % 11 === 0 ? 0 : gaussian(rand) * scale)))
+    samples[2]![5] = Number.NaN
+    samples[2]![6] = Number.POSITIVE_INFINITY
+    samples[3]![7] = Number.NEGATIVE_INFINITY
+    for (const stride of [1, 2, 5]) {
+      const h = new SignedHistogram()
+      for (const s of samples) h.add(s, stride)
+      const first = SignedHistogram.spanning(samples[0]!.filter((_, i) => i % stride === 0).reduce((m, v) => Math.max(m, Math.abs(v)), 0)).width
+      const all = samples.flatMap((s) => Array.from(s).filter((_, i) => i % stride === 0))
+      const finite = all.filter(Number.isFinite)
+      const reach = finite.reduce((m, v) => Math.max(m, Math.abs(v)), 0)
+      // the first sample's width, doubled until every later value fits
+      let width = first
+      while (reach >= HISTOGRAM_BINS * width) width *= 2
+      expect(h.width).toBe(width)
+      expect(width).toBeGreaterThan(first * 4)
+      const expected = sides(finite, width)
+      expected.pos[HISTOGRAM_BINS - 1]! += all.filter((v) => v === Number.POSITIVE_INFINITY).length
+      expected.neg[HISTOGRAM_BINS - 1]! += all.filter((v) => v === Number.NEGATIVE_INFINITY).length
+      expect(Array.from(h.side(true)), `stride ${stride}`).toEqual(expected.pos)
+      expect(Array.from(h.side(false)), `stride ${stride}`).toEqual(expected.neg)
     }
-    for (const bins of [HISTOGRAM_BINS, 300]) {
-      for (const length of [0, 1, 2, 3, 4, 5, 1001]) {
-        const values = Float32Array.from({ length }, () => gaussian(rand))
-        const specials = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, 2.5, -2.5, 7]
-        for (let k = 0; k < specials.length && k * 3 < length; k++) values[k * 3] = specials[k]!
-        for (const stride of [1, 2, 3, 5]) {
-          const h = new Float64Array(bins)
-          addAbsHistogram(h, values, 2.5, stride)
-          expect(Array.from(h), `${bins} bins, ${length} values, stride ${stride}`).toEqual(expected(bins, values, 2.5, stride))
-          // a second call adds the same counts again: nothing of the first call is left over
-          addAbsHistogram(h, values, 2.5, stride)
-          expect(Array.from(h)).toEqual(expected(bins, values, 2.5, stride).map((c) => 2 * c))
+    // nothing but zeros: no width, nothing counted, until a value arrives
+    const h = new SignedHistogram()
+    h.add(new Float32Array(100))
+    expect(h.width).toBe(0)
+    h.add(Float32Array.from([0, -2, 1, 0]))
+    expect(h.width).toBe(SignedHistogram.spanning(2).width)
+    expect(h.side(false)[HISTOGRAM_BINS - 1]).toBe(1)
+    // 1 is half of 2, a hair below bin 1024 (the headroom)
+    expect(h.side(true)[HISTOGRAM_BINS / 2 - 1]).toBe(1)
+  })
+
+  it('channel means: the largest and smallest over samples, channels on axis 1 (and the last axis at rank 3), from strided values', () => {
+    const rand = seededRandom(43)
+    // channel c of axis `axis` holds values around offset(c), counted element by element
+    const expected = (data: Float32Array, dims: number[], stride: number, axes: number[]): [number, number] => {
+      let lo = 0
+      let hi = 0
+      for (const axis of axes) {
+        const inner = dims.slice(axis + 1).reduce((a, d) => a * d, 1)
+        const sums = new Array<number>(dims[axis]!).fill(0)
+        const counts = new Array<number>(dims[axis]!).fill(0)
+        for (let e = 0; e < data.length; e += stride) {
+          const c = Math.floor(e / inner) % dims[axis]!
+          sums[c]! += data[e]!
+          counts[c]!++
         }
+        for (let c = 0; c < sums.length; c++) if (counts[c]) { lo = Math.min(lo, sums[c]! / counts[c]!); hi = Math.max(hi, sums[c]! / counts[c]!) }
+      }
+      return [lo, hi]
+    }
+    for (const [dims, axes] of [[[2, 5, 7, 9], [1]], [[1, 6, 1, 1], [1]], [[1, 13, 8], [1, 2]], [[3, 11], [1]]] as [number[], number[]][]) {
+      for (const stride of [1, 3, 7, 13]) {
+        const total = dims.reduce((a, d) => a * d, 1)
+        const data = Float32Array.from({ length: total }, (_, e) => gaussian(rand) + (Math.floor(e / dims.slice(2).reduce((a, d) => a * d, 1)) % dims[1]!) - 2)
+        const kept = data.filter((_, i) => i % stride === 0)
+        const m = new ChannelMeanExtremes()
+        m.add(kept, dims, stride)
+        const [lo, hi] = expected(data, dims, stride, axes)
+        expect(m.min, `${dims} stride ${stride}`).toBeCloseTo(lo, 5)
+        expect(m.max, `${dims} stride ${stride}`).toBeCloseTo(hi, 5)
       }
     }
+    // over samples: the extremes of every sample's channel means
+    const m = new ChannelMeanExtremes()
+    m.add(Float32Array.from([1, 1, -4, -4]), [1, 2, 2])
+    m.add(Float32Array.from([3, 3, 0, 0]), [1, 2, 2])
+    expect([m.min, m.max]).toEqual([-4, 3])
   })
 
   it('KL: every candidate\'s divergence equals the straightforward sums, on smooth and on sparse histograms', () => {
@@ -268,12 +337,17 @@ describe('ranges from real models in onnxruntime-node', () => {
     return truths.get(key)!
   }
 
+  /** Each exposed tensor's shape, per model (det and cls at a fixed input size: the same on every sample; both name their input x). */
+  const shapesOf = new Map<unknown, Map<string, number[]>>()
   async function exposed(model: { bytes: Uint8Array; set: CalibrationSet; tensors: string[] }, sampleIndices?: number[]): Promise<Map<string, Float32Array[]>> {
     const seen = new Map<string, Float32Array[]>()
-    await forEachExposedTensor(model.bytes, model.tensors, model.set, (name, data) => {
+    const shapes = shapesOf.get(model) ?? new Map<string, number[]>()
+    shapesOf.set(model, shapes)
+    await forEachExposedTensor(model.bytes, model.tensors, model.set, (name, data, dims) => {
       const list = seen.get(name) ?? []
       list.push(Float32Array.from(data))
       seen.set(name, list)
+      shapes.set(name, [...dims])
     }, { sampleIndices })
     return seen
   }
@@ -358,32 +432,76 @@ describe('ranges from real models in onnxruntime-node', () => {
     }
   })
 
-  it('KL agrees with the threshold of histograms built from the exposed tensors', async () => {
+  it('KL agrees with thresholds of per-sign histograms built from the exposed tensors, widened to every channel mean', async () => {
     const model = det
     const truth = await truthOf(model)
     // the straightforward KL is slow: check every 30th tensor through the network
     const chosen = model.tensors.filter((_, k) => k % 30 === 0)
     const ranges = await collectActivationRanges(model.bytes, chosen, model.set, 'KL')
+    // a symmetric grid (target_device=NVGPU): one threshold from TensorRT's |x| histogram, the sides added
+    const symmetric = await collectActivationRanges(model.bytes, chosen, model.set, 'KL', { symmetric: true })
     expect(ranges.size).toBe(chosen.length)
     let compared = 0
+    let strided = 0
+    let oneSided = 0
     for (const name of chosen) {
       const list = truth.get(name)!
-      const absMax = list.reduce((m, d) => d.reduce((mm, v) => Math.max(mm, Math.abs(v)), m), 0)
-      if (absMax === 0) continue
-      const hist = new Array<number>(HISTOGRAM_BINS).fill(0)
-      for (const d of list) absHistogram(d, absMax).forEach((c, b) => (hist[b]! += c))
-      const t = Math.min(absMax, ((referenceKlBin(hist) + 0.5) * absMax) / HISTOGRAM_BINS)
+      const dims = shapesOf.get(det)!.get(name)!
+      // the values KL reads: every stride-th (a prime, for tensors above 2^16 values)
+      const stride = strideFor(list[0]!.length)
+      if (stride > 1) strided++
+      const kept = list.map((d) => d.filter((_, i) => i % stride === 0))
+      // one pass: the first non-zero sample's max|x| / 2048, doubled until each later sample fits
+      let width = 0
+      for (const d of kept) {
+        const m = d.reduce((mm, v) => Math.max(mm, Math.abs(v)), 0)
+        if (width === 0) width = SignedHistogram.spanning(m).width
+        else while (m >= HISTOGRAM_BINS * width) width *= 2
+      }
+      if (width === 0) continue
+      const pos = new Array<number>(HISTOGRAM_BINS).fill(0)
+      const neg = new Array<number>(HISTOGRAM_BINS).fill(0)
+      for (const d of kept) for (const v of d) {
+        if (v === 0) continue // zeros are exact on the grid: left out, as MindSpore Lite's KL does
+        ;(v > 0 ? pos : neg)[Math.min(HISTOGRAM_BINS - 1, Math.floor(Math.abs(v) / width))]!++
+      }
+      // each side: TensorRT's threshold, at most the end of its last non-empty bin
+      const side = (h: number[]): number => {
+        let top = h.length - 1
+        while (top >= 0 && h[top] === 0) top--
+        return top < 0 ? 0 : Math.min((top + 1) * width, (referenceKlBin(h) + 0.5) * width)
+      }
+      // every channel mean (axis 1; the last axis too at rank 3) stays inside the range
+      let meanMin = 0
+      let meanMax = 0
+      for (const axis of dims.length < 2 ? [] : dims.length === 3 ? [1, 2] : [1]) {
+        const inner = dims.slice(axis + 1).reduce((a, d) => a * d, 1)
+        for (const d of list) {
+          const sums = new Array<number>(dims[axis]!).fill(0)
+          const counts = new Array<number>(dims[axis]!).fill(0)
+          for (let e = 0; e < d.length; e += stride) {
+            sums[Math.floor(e / inner) % dims[axis]!]! += d[e]!
+            counts[Math.floor(e / inner) % dims[axis]!]!++
+          }
+          sums.forEach((sum, c) => { if (counts[c]) { meanMin = Math.min(meanMin, sum / counts[c]!); meanMax = Math.max(meanMax, sum / counts[c]!) } })
+        }
+      }
+      const expected = { min: -Math.max(side(neg), -meanMin), max: Math.max(side(pos), meanMax) }
+      if (expected.min === 0 || expected.max === 0) oneSided++
       const r = ranges.get(name)!
-      // [-T, T] cut to the seen extremes: a side the tensor never reaches gets no codes
-      const seenMin = list.reduce((m, d) => d.reduce((mm, v) => Math.min(mm, v), m), 0)
-      const seenMax = list.reduce((m, d) => d.reduce((mm, v) => Math.max(mm, v), m), 0)
-      // one bin of slack: the reductions and the exposed run may round the max differently
-      const slack = 1.0001 * (absMax / HISTOGRAM_BINS) + 1e-6
-      expect(Math.abs(r.max - Math.min(t, seenMax)), `${name}: max ${r.max} vs ${t}`).toBeLessThanOrEqual(slack)
-      expect(Math.abs(r.min - Math.max(-t, seenMin)), `${name}: min ${r.min} vs ${-t}`).toBeLessThanOrEqual(slack)
+      // one bin of slack: the exposed run and the strided probes may round differently
+      const slack = 1.0001 * width + 1e-6
+      expect(Math.abs(r.max - expected.max), `${name}: max ${r.max} vs ${expected.max}`).toBeLessThanOrEqual(slack)
+      expect(Math.abs(r.min - expected.min), `${name}: min ${r.min} vs ${expected.min}`).toBeLessThanOrEqual(slack)
+      const t = Math.max(side(pos.map((c, b) => c + neg[b]!)), meanMax, -meanMin)
+      expect(Math.abs(symmetric.get(name)!.max - t), `${name}: symmetric ${symmetric.get(name)!.max} vs ${t}`).toBeLessThanOrEqual(slack)
+      expect(symmetric.get(name)!.min).toBe(-symmetric.get(name)!.max)
       compared++
     }
     expect(compared).toBeGreaterThan(8)
+    // det at 96x96: no chosen tensor is above 2^16 values (strides: the kernel tests above)
+    expect(strided).toBe(0)
+    expect(oneSided).toBeGreaterThan(0)
   })
 
   it('sampleIndices holds samples back: ranges over samples [0, 2] equal exposing just those', async () => {
@@ -434,6 +552,10 @@ describe('ranges from real models in onnxruntime-node', () => {
     const strided = new Map<string, Float32Array>()
     await exposeTensors(det.bytes, det.tensors.slice(0, 60), det.set, (name, data) => strided.set(name, Float32Array.from(data)), { sampleIndices: [1], stride: () => 7 })
     for (const name of det.tensors.slice(1, 60)) expectArraysClose(strided.get(name), whole.get(name)![1]!.filter((_, i) => i % 7 === 0), name)
+    // `shapes`: the strided values come with their tensor's own shape (KL's channel means need it)
+    const stridedShapes = new Map<string, number[]>()
+    await exposeTensors(det.bytes, det.tensors.slice(0, 60), det.set, (name, data, dims) => stridedShapes.set(name, [...dims]), { sampleIndices: [1], stride: () => 7, shapes: true })
+    for (const name of det.tensors.slice(0, 60)) expect(stridedShapes.get(name), name).toEqual(shapesOf.get(det)!.get(name))
     // element counts handed in (KL takes them from its first pass) stride exactly as measured ones
     const counts = await elementCounts(decodeModelProto(det.bytes), det.tensors.slice(1, 60), await det.set.sample(1))
     const stride = (_name: string, n: number): number => strideFor(n, 4096)

@@ -255,9 +255,10 @@ describe('FULL_QUANT options (PP-OCR cls, BIN calibration)', () => {
     return r
   }
 
-  // KL's threshold clips these activations hard (measured: cls 0.82, rec 0.68 held-out cosine;
-  // README), so it only has to run and stay recognisably the same model
-  const floor = { MAX_MIN: 0.97, REMOVAL_OUTLIER: 0.97, KL: 0.7 }
+  // KL once clipped these activations hard (cls 0.82 held-out cosine, rec empty text) until
+  // zeros were left out of its histograms, each sign got its own threshold and channel means
+  // stayed in range (README, "Activation ranges"; test/kl-calibration.test.ts)
+  const floor = { MAX_MIN: 0.97, REMOVAL_OUTLIER: 0.97, KL: 0.97 }
   for (const method of ['MAX_MIN', 'KL', 'REMOVAL_OUTLIER'] as const) {
     it(`activation_quant_method=${method} calibrates and runs close to fp32`, async () => {
       const r = await run(method, { activation_quant_method: method })
@@ -266,7 +267,7 @@ describe('FULL_QUANT options (PP-OCR cls, BIN calibration)', () => {
     }, 60_000)
   }
 
-  it('ranges differ by method: KL is symmetric unless cut to the seen extremes, REMOVAL_OUTLIER narrower than MAX_MIN', () => {
+  it('ranges differ by method: KL within MAX_MIN\'s (each sign clipped on its own), REMOVAL_OUTLIER narrower than MAX_MIN', () => {
     const byMethod = (m: string) => new Map(results.get(m)!.report.full!.activations.map((a) => [a.tensor, a]))
     const maxMin = byMethod('MAX_MIN')
     const kl = byMethod('KL')
@@ -276,10 +277,9 @@ describe('FULL_QUANT options (PP-OCR cls, BIN calibration)', () => {
       const k = kl.get(name)
       // the float fallback may keep a tensor float under one method and not another
       if (!k || !outlier.has(name)) continue
-      // [-T, T], cut on a side to the seen extreme (MAX_MIN's, same samples)
-      const near = (x: number, y: number) => Math.abs(x - y) <= 1e-4 * Math.max(1, Math.abs(y))
-      expect(Math.abs(k.min + k.max) <= 1e-6 * Math.max(1, k.max) || near(k.min, a.min) || near(k.max, a.max), name).toBe(true)
-      expect(k.min >= a.min - 1e-4 * Math.max(1, -a.min) && k.max <= a.max + 1e-4 * Math.max(1, a.max), name).toBe(true)
+      // each side at most the side's largest value, known to its histogram bin (up to 2 max|x| / 2048)
+      const bin = (2 * Math.max(a.max, -a.min)) / 2048 + 1e-6
+      expect(k.min >= a.min - bin && k.max <= a.max + bin, name).toBe(true)
       if (outlier.get(name)!.max - outlier.get(name)!.min < a.max - a.min) narrower++
     }
     expect(narrower).toBeGreaterThan(maxMin.size / 2)

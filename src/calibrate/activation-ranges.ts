@@ -7,10 +7,11 @@ import type { Feeds } from '../runtime/feeds.js'
 import { prefetch, type CalibrationSet } from './calibration-set.js'
 import { exposeTensors } from './exposed-tensors.js'
 import { mainGraphTensors, withMinMaxProbes } from './graph-probes.js'
-import { addAbsHistogram, HISTOGRAM_BINS } from './histogram.js'
+import { ChannelMeanExtremes } from './channel-means.js'
+import { SignedHistogram } from './histogram.js'
 import { klThreshold } from './kl-divergence.js'
 import { MaxMinStat } from './max-min.js'
-import { elementCountOf, tensorFloats, scalarOf } from './ort-values.js'
+import { tensorFloats, scalarOf } from './ort-values.js'
 import { outlierQuantiles, withOutlierProbes } from './outlier-probes.js'
 import { OUTLIER_SHARE, RemovalOutlierStat } from './removal-outlier.js'
 import { strideFor } from './subsample.js'
@@ -23,14 +24,19 @@ export interface TensorRange {
 export interface RangeOptions {
   /** Which samples of the set to calibrate on (others can be held back for evaluation). @default every sample */
   sampleIndices?: number[]
+  /**
+   * KL only: the grid is symmetric (one threshold for both signs, from the |x| histogram, as
+   * TensorRT's entropy calibration), rather than each side clipped on its own. @default false
+   */
+  symmetric?: boolean
   onProgress?: (message: string) => void
 }
 
 /**
  * The activation range of each tensor over the calibration samples, by the cfg's method:
  * MAX_MIN the global extremes; REMOVAL_OUTLIER the 0.01% and 99.99% quantiles of each sample,
- * averaged; KL TensorRT's entropy threshold T of a 2048-bin |x| histogram, range [-T, T] cut to
- * the seen [min, max] (a non-negative tensor gets [0, T]).
+ * averaged; KL TensorRT's entropy threshold of 2048-bin histograms, zeros left out, one per
+ * sign (klRanges).
  * Every range includes 0. Each sample is folded into running statistics as it is run; no
  * sample's activations are kept. Graph inputs among `tensors` are ranged from the feeds.
  */
@@ -46,7 +52,7 @@ export async function collectActivationRanges(model: Uint8Array, tensors: string
   let found: Map<string, TensorRange>
   if (method === 'MAX_MIN') found = await maxMinRanges(proto, names, set, indices, options)
   else if (method === 'REMOVAL_OUTLIER') found = await outlierRanges(proto, model, names, set, indices, options)
-  else found = await klRanges(proto, model, names, set, indices, options)
+  else found = await klRanges(model, names, set, indices, options)
   for (const name of names) {
     const r = found.get(name)
     // a tensor never seen (no elements) gets the degenerate range [0, 0]
@@ -92,17 +98,14 @@ function reporter(label: string, total: number, onProgress?: (message: string) =
  * tensor, so onnxruntime copies out nothing large and the calibration run costs about one
  * inference plus the reductions.
  */
-async function maxMinRanges(proto: ModelProto, names: string[], set: CalibrationSet, indices: number[], options: RangeOptions, elements?: Map<string, number>): Promise<Map<string, TensorRange>> {
+async function maxMinRanges(proto: ModelProto, names: string[], set: CalibrationSet, indices: number[], options: RangeOptions): Promise<Map<string, TensorRange>> {
   const { fromFeeds, inner } = splitInputs(proto, names)
   const stats = new Map(names.map((n) => [n, new MaxMinStat()]))
-  // `elements` asks for the inner tensors' element counts on the first sample as well (KL's
-  // strides), from Shape outputs of the same runs rather than a run of their own
-  const probe = withMinMaxProbes(proto, inner, { shapes: elements !== undefined })
-  const fetches = [...[...probe.outputs.values()].flat(), ...probe.shapes.values()]
-  await runProbe(probe.model, fetches, set, indices, (feeds, out, sample) => {
+  const probe = withMinMaxProbes(proto, inner)
+  const fetches = [...probe.outputs.values()].flat()
+  await runProbe(probe.model, fetches, set, indices, (feeds, out) => {
     for (const name of fromFeeds) stats.get(name)!.add(tensorFloats(feeds[name]!))
     for (const [name, [lo, hi]] of probe.outputs) stats.get(name)!.addExtremes(scalarOf(out[lo]!), scalarOf(out[hi]!))
-    if (elements && sample === indices[0]) for (const [name, o] of probe.shapes) elements.set(name, elementCountOf(out[o]!))
   }, reporter('calibrating ranges (MAX_MIN)', indices.length, options.onProgress))
   return stats
 }
@@ -142,38 +145,60 @@ async function outlierRanges(proto: ModelProto, bytes: Uint8Array, names: string
 }
 
 /**
- * KL: a first pass finds each tensor's |x| maximum over all samples (the min/max reductions);
- * the second builds each tensor's 2048-bin |x| histogram over [0, max] from exposed values,
- * strided inside the graph for tensors larger than the subsample size, and picks TensorRT's
- * entropy threshold.
+ * KL, in one pass over the samples: each tensor's values (strided inside the graph for tensors
+ * larger than the subsample size) go into a SignedHistogram that doubles its bin width when a
+ * sample reaches past it, so no first pass over the maxima is needed. Each side's threshold is
+ * TensorRT's entropy threshold of that side's 2048 bins (`symmetric`: of the |x| histogram, the
+ * sides added), cut to the side's largest value seen (to the bin), and widened to cover every
+ * channel mean seen (ChannelMeanExtremes).
  */
-async function klRanges(proto: ModelProto, bytes: Uint8Array, names: string[], set: CalibrationSet, indices: number[], options: RangeOptions): Promise<Map<string, TensorRange>> {
-  const elements = new Map<string, number>()
-  const extremes = await maxMinRanges(proto, names, set, indices, { onProgress: options.onProgress ? (m) => options.onProgress!(`${m} (KL pass 1: |x| max)`) : undefined }, elements)
-  const absMax = new Map(names.map((n) => {
-    const r = extremes.get(n)!
-    const m = Math.max(Math.abs(r.min), Math.abs(r.max))
-    return [n, Number.isFinite(m) ? m : 0]
-  }))
-  const hists = new Map(names.map((n) => [n, new Float64Array(HISTOGRAM_BINS)]))
-  const progress = reporter('calibrating ranges (KL pass 2: histograms)', indices.length, options.onProgress)
+async function klRanges(bytes: Uint8Array, names: string[], set: CalibrationSet, indices: number[], options: RangeOptions): Promise<Map<string, TensorRange>> {
+  const hists = new Map(names.map((n) => [n, new SignedHistogram()]))
+  const channels = new Map(names.map((n) => [n, new ChannelMeanExtremes()]))
+  const strides = new Map<string, number>()
+  const progress = reporter('calibrating ranges (KL histograms)', indices.length, options.onProgress)
   let last = -1
   let done = 0
-  await exposeTensors(bytes, names, set, (name, data, _dims, sample) => {
+  await exposeTensors(bytes, names, set, (name, data, dims, sample) => {
     // graph inputs come from the feeds at full length: stride them here like the rest
-    addAbsHistogram(hists.get(name)!, data, absMax.get(name)!, data.length > 0 ? strideFor(data.length) : 1)
+    const whole = data.length === dims.reduce((a, d) => a * d, 1)
+    const stride = whole ? strideFor(data.length) : strides.get(name) ?? 1
+    hists.get(name)!.add(data, stride)
+    channels.get(name)!.add(data, dims, whole ? 1 : stride)
     if (sample !== last) {
       last = sample
       progress(done++)
     }
-  }, { sampleIndices: indices, stride: (_name, count) => strideFor(count), elements })
+  }, {
+    sampleIndices: indices,
+    shapes: true,
+    stride: (name, count) => {
+      const s = strideFor(count)
+      strides.set(name, s)
+      return s
+    },
+  })
   const ranges = new Map<string, TensorRange>()
   for (const name of names) {
-    const t = klThreshold(hists.get(name)!, absMax.get(name)!)
-    // The threshold is on |x|; a side the tensor never reaches (a Relu output's negatives, a
-    // HardSwish's below -0.375) would only waste codes, so [-T, T] is cut to the seen extremes.
-    const seen = extremes.get(name)!
-    ranges.set(name, { min: Math.max(-t, Math.min(seen.min, 0)), max: Math.min(t, Math.max(seen.max, 0)) })
+    const h = hists.get(name)!
+    const c = channels.get(name)!
+    if (options.symmetric) {
+      const t = Math.max(klSideThreshold(h.abs(), h.width), c.max, -c.min)
+      ranges.set(name, { min: -t, max: t })
+    } else {
+      ranges.set(name, { min: -Math.max(klSideThreshold(h.side(false), h.width), -c.min), max: Math.max(klSideThreshold(h.side(true), h.width), c.max) })
+    }
   }
   return ranges
+}
+
+/**
+ * The KL threshold of one side's bins from 0 outwards, cut to the end of its last non-empty bin
+ * (the side's largest value, to the bin); 0 for an empty side.
+ */
+export function klSideThreshold(bins: Float64Array, width: number): number {
+  let top = bins.length - 1
+  while (top >= 0 && !(bins[top]! > 0)) top--
+  if (top < 0 || !(width > 0)) return 0
+  return Math.min((top + 1) * width, klThreshold(bins, bins.length * width))
 }

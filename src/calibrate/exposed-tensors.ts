@@ -38,6 +38,8 @@ export interface StridedExposeOptions extends ExposeOptions {
   stride: (name: string, elements: number) => number
   /** Element counts of the tensors on the first sample, when an earlier run already measured them (saves a run). @default measured by a shape run */
   elements?: ReadonlyMap<string, number>
+  /** Hand `visit` each tensor's own shape on each sample, strided or not (Shape nodes in the probe). @default false: [length] for strided groups */
+  shapes?: boolean
 }
 
 /** `forEachExposedTensor` with in-graph strided subsampling of large tensors. */
@@ -59,17 +61,17 @@ export async function exposeTensors(modelBytes: Uint8Array, tensors: string[], s
   const strides = new Map(inner.map((t) => [t, Math.max(1, Math.floor(options.stride(t, elements.get(t) ?? 0)))]))
   const groups = groupBySize(inner, (t) => (4 * (elements.get(t) ?? 0)) / strides.get(t)!, maxBytes)
 
-  const sessions: { session: ort.InferenceSession; outputs: Map<string, string>; strided: boolean }[] = []
+  const sessions: { session: ort.InferenceSession; outputs: Map<string, string>; shapes: Map<string, string>; strided: boolean }[] = []
   try {
     for (const group of groups) {
       const strided = group.some((t) => strides.get(t)! > 1)
-      const probe = strided ? withStridedProbes(model, new Map(group.map((t) => [t, strides.get(t)!]))) : { model: withOutputs(model, group), outputs: new Map(group.map((t) => [t, t])) }
+      const probe = strided ? withStridedProbes(model, new Map(group.map((t) => [t, strides.get(t)!])), { shapes: options.shapes }) : { model: withOutputs(model, group), outputs: new Map(group.map((t) => [t, t])), shapes: new Map<string, string>() }
       // With several groups, no arena: each group's outputs are freed after its run instead of
       // staying reserved per session for the whole calibration. One session keeps the arena, as
       // an ordinary inference does: without it every run allocates and frees each feature map
       // anew (det 640x640 with KL's strided probes: 5% to 30% slower, interleaved runs).
       const session = await ort.InferenceSession.create(encodeModelProto(probe.model), { enableCpuMemArena: groups.length === 1 })
-      sessions.push({ session, outputs: probe.outputs, strided })
+      sessions.push({ session, outputs: probe.outputs, shapes: probe.shapes, strided })
     }
     let next: Promise<Feeds> = Promise.resolve(first)
     for (let k = 0; k < indices.length; k++) {
@@ -81,12 +83,14 @@ export async function exposeTensors(modelBytes: Uint8Array, tensors: string[], s
         const t = feeds[name]
         if (t) visit(name, tensorFloats(t), t.dims, sample)
       }
-      for (const { session, outputs, strided } of sessions) {
-        const result = await session.run(feeds, [...new Set(outputs.values())])
+      for (const { session, outputs, shapes, strided } of sessions) {
+        const result = await session.run(feeds, [...new Set([...outputs.values(), ...shapes.values()])])
         for (const [name, out] of outputs) {
           const t = result[out]
           if (!t) continue
-          visit(name, tensorFloats(t), strided ? [t.size] : t.dims, sample)
+          const shape = shapes.get(name)
+          const dims = shape ? Array.from(result[shape]!.data as BigInt64Array, Number) : strided && out !== name ? [t.size] : t.dims
+          visit(name, tensorFloats(t), dims, sample)
         }
       }
     }

@@ -127,13 +127,16 @@ export function withMinMaxProbes(model: ModelProto, names: readonly string[], op
 /**
  * The model with every `stride`-th element of each listed tensor (flattened) as an output,
  * so onnxruntime copies out a sample of a huge tensor rather than all of it. Needs Slice with
- * steps (opset 10); below that the whole tensors are exposed.
+ * steps (opset 10); below that the whole tensors are exposed. With `shapes`, a Shape output
+ * per tensor too (`shapes` maps each tensor to it; empty below opset 10, where the tensors
+ * themselves carry their shapes).
  */
-export function withStridedProbes(model: ModelProto, strides: ReadonlyMap<string, number>): { model: ModelProto; outputs: Map<string, string> } {
+export function withStridedProbes(model: ModelProto, strides: ReadonlyMap<string, number>, options: { shapes?: boolean } = {}): { model: ModelProto; outputs: Map<string, string>; shapes: Map<string, string> } {
   const outputs = new Map<string, string>()
+  const shapes = new Map<string, string>()
   if (opsetVersion(model) < 10) {
     for (const name of strides.keys()) outputs.set(name, name)
-    return { model: withOutputs(model, [...strides.keys()]), outputs }
+    return { model: withOutputs(model, [...strides.keys()]), outputs, shapes }
   }
   const namer = new Namer(model)
   const nodes: NodeProto[] = []
@@ -157,6 +160,11 @@ export function withStridedProbes(model: ModelProto, strides: ReadonlyMap<string
     nodes.push({ op_type: 'Reshape', name: namer.fresh(`${name}__calib_flat_node`), input: [name, flat], output: [flatOut] })
     nodes.push({ op_type: 'Slice', name: namer.fresh(`${name}__calib_strided_node`), input: [flatOut, zero, end, zero, steps.get(stride)!], output: [out] })
     outputs.set(name, out)
+    if (options.shapes) {
+      const shape = namer.fresh(`${name}__calib_shape`)
+      nodes.push({ op_type: 'Shape', name: namer.fresh(`${name}__calib_shape_node`), input: [name], output: [shape] })
+      shapes.set(name, shape)
+    }
   }
-  return { model: extend(model, nodes, inits, [...outputs.values()]), outputs }
+  return { model: extend(model, nodes, inits, [...outputs.values(), ...shapes.values()]), outputs, shapes }
 }

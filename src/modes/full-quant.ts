@@ -146,7 +146,7 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
 
   t = performance.now()
   progress?.(`calibrating ${prepared.plan.rangeTensors.length} activation ranges on ${set.count} samples (${fq.activationQuantMethod})`)
-  const ranges = await collectActivationRanges(floatBytes, prepared.plan.rangeTensors, set, fq.activationQuantMethod, { onProgress: progress })
+  const ranges = await collectActivationRanges(floatBytes, prepared.plan.rangeTensors, set, fq.activationQuantMethod, { onProgress: progress, symmetric: prepared.profile.symmetricActivations })
   const calibrationMs = performance.now() - t
 
   let params = activationQuantParams(prepared, ranges)
