@@ -376,7 +376,62 @@ describe('FULL_QUANT options (PP-OCR cls, BIN calibration)', () => {
     expect(r.report.full!.floatNodes.some((n) => /next to skip_quant_node p2o.Conv.5/.test(n.why))).toBe(true)
     expect(await heldOutCosine(CLS, r.model, heldCls)).toBeGreaterThan(0.97)
   }, 60_000)
+
+  it('a conv float only because a neighbouring tensor is kept float keeps int8 weights, decoded by Cast and Mul that onnxruntime folds at load', async () => {
+    // skipping the Relu between the squeeze-excite convs Conv.29 and Conv.30 keeps both its tensors
+    // float, so both convs run float
+    const r = await run('skip-relu', {}, { skip_quant_node: 'p2o.Relu.10', min_quant_weight_channel: 0 })
+    const skipped = await run('skip-convs', {}, { skip_quant_node: 'p2o.Relu.10,p2o.Conv.29,p2o.Conv.30', min_quant_weight_channel: 0 })
+    const g = graphOf(r.model)
+    for (const name of ['p2o.Conv.29', 'p2o.Conv.30']) {
+      const conv = g.nodes.find((n) => n.name === name)!
+      const mul = g.producer.get(conv.input![1]!)!
+      expect(mul.op_type).toBe('Mul')
+      const cast = g.producer.get(mul.input![0]!)!
+      expect(cast.op_type).toBe('Cast')
+      const codes = g.init.get(cast.input![0]!)!
+      expect(codes.data_type).toBe(DataType.INT8)
+      // one scale per output channel, broadcast along the weight's other axes
+      const scale = g.init.get(mul.input![1]!)!
+      expect(tensorDims(scale)).toEqual([codes.dims!.map(Number)[0], 1, 1, 1])
+      const why = r.report.full!.floatNodes.find((n) => n.name === name)!.why
+      expect(why).toMatch(/next to skip_quant_node p2o.Relu.10.*weight stays int8/)
+      expect(r.report.full!.quantizedNodes.some((n) => n.name === name)).toBe(false)
+      // the decoded weight is the (folded) float weight to within half a step of its channel
+      const float = floatWeight(skipped, name)
+      const q = new Int8Array(codes.raw_data!.buffer, codes.raw_data!.byteOffset, codes.raw_data!.byteLength)
+      const s = tensorToFloat32(scale)
+      const per = q.length / s.length
+      let worst = 0
+      for (let i = 0; i < q.length; i++) worst = Math.max(worst, Math.abs(q[i]! * s[Math.floor(i / per)]! - float[i]!) / s[Math.floor(i / per)]!)
+      expect(q.length).toBe(float.length)
+      expect(worst).toBeLessThanOrEqual(0.5001)
+    }
+    // the weights cost a byte each: no float copy is left in the file, as initializer or Constant
+    const floatNames = new Set([...g.init.values()].filter((t) => t.data_type === DataType.FLOAT && (t.raw_data?.byteLength ?? 0) > 1024).map((t) => t.name))
+    for (const n of g.nodes) if (n.op_type === 'Constant') floatNames.add(n.output![0]!)
+    for (const name of ['p2o.Conv.29', 'p2o.Conv.30']) {
+      const conv = skipped.report.full!.floatNodes.find((n) => n.name === name)
+      expect(conv?.why).toBe('skip_quant_node')
+      const weight = graphOf(skipped.model).nodes.find((n) => n.name === name)!.input![1]!
+      expect(floatNames.has(weight)).toBe(false)
+    }
+    // onnxruntime folds Cast and Mul into a float weight when the session loads (a weight's
+    // DequantizeLinear it leaves to run on every inference, and the float kernel unpacked)
+    const ops = await optimizedOps(r.model)
+    expect(ops.get('Cast') ?? 0).toBe(0)
+    expect(await heldOutCosine(CLS, r.model, heldCls)).toBeGreaterThan(0.97)
+  }, 60_000)
 })
+
+/** The float weight of `node` in a model where it stayed float. */
+function floatWeight(r: QuantizeResult, node: string): Float32Array {
+  const g = graphOf(r.model)
+  const conv = g.nodes.find((n) => n.name === node)!
+  const w = g.init.get(conv.input![1]!) ?? g.producer.get(conv.input![1]!)?.attribute?.find((a) => a.name === 'value')?.t
+  return tensorToFloat32(w!)
+}
+
 
 describe('FULL_QUANT on PP-OCRv4 rec (opset 9, MatMul attention)', () => {
   it('lifts the opset, quantizes the MatMuls and keeps the decoded text of word crops', async () => {

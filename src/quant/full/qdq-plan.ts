@@ -38,6 +38,13 @@ export interface FloatNode {
 
 export interface QdqPlan {
   quantized: QuantizedNode[]
+  /**
+   * Weighted ops that run float only because a tensor next to them is kept float (not skipped
+   * themselves): their activations stay float, their weights are stored int8 and decoded to float
+   * by constants onnxruntime folds at load (qdq-rewrite.ts), so keeping a tensor float costs
+   * neither its neighbours' weights in file size nor a per-inference decode. Also in `leftFloat`.
+   */
+  weightOnly: QuantizedNode[]
   tensors: Map<string, PlannedTensor>
   /** Relu/Clip nodes that onnxruntime removes: their range became the op output's zero point. */
   absorbed: string[]
@@ -106,6 +113,7 @@ export function planQdq(index: GraphIndex, options: PlanOptions): QdqPlan {
     if (node.domain || !options.skipQuantNode.has(name)) continue
     for (const t of [...(node.input ?? []), ...(node.output ?? [])]) if (isFloatActivation(t) && !floatTensors.has(t)) floatTensors.set(t, `next to skip_quant_node ${name}`)
   }
+  const weightOnly: QuantizedNode[] = []
   if (floatTensors.size) {
     for (let k = quantized.length - 1; k >= 0; k--) {
       const q = quantized[k]!
@@ -114,7 +122,9 @@ export function planQdq(index: GraphIndex, options: PlanOptions): QdqPlan {
       const touched = [...q.activationInputs, out, ...(clamp ? [clamp.output![0]!] : [])].find((t) => floatTensors.has(t))
       if (touched === undefined) continue
       quantized.splice(k, 1)
-      leftFloat.push({ node: q.node.name ?? '', op: q.node.op_type ?? '', why: `reads or writes '${touched}', kept float (${floatTensors.get(touched)})` })
+      if (q.kind === 'weighted') weightOnly.unshift(q)
+      const weights = q.kind === 'weighted' ? '; its weight stays int8 (decoded to float when the model loads)' : ''
+      leftFloat.push({ node: q.node.name ?? '', op: q.node.op_type ?? '', why: `reads or writes '${touched}', kept float (${floatTensors.get(touched)})${weights}` })
     }
   }
 
@@ -144,7 +154,7 @@ export function planQdq(index: GraphIndex, options: PlanOptions): QdqPlan {
   }
   for (const t of tensors.values()) if (t.sharesWith === null && !isFloatActivation(t.name)) tensors.delete(t.name)
   const rangeTensors = [...new Set([...tensors.values()].filter((t) => t.sharesWith === null).map((t) => t.rangeOf))]
-  return { quantized, tensors, absorbed, leftFloat, rangeTensors }
+  return { quantized, weightOnly, tensors, absorbed, leftFloat, rangeTensors }
 }
 
 function weightedNode(node: NodeProto, index: GraphIndex, isFloatActivation: (n: string) => boolean, options: PlanOptions): QuantizedNode | string {
