@@ -365,6 +365,11 @@ describe('recognising hard-swish and hard-sigmoid chains', () => {
     expect(report).toMatchObject({ hardSwish: 1, hardSigmoid: 2, notes: [] })
     expect(model.graph!.node!.map((n) => n.op_type).sort()).toEqual(['HardSigmoid', 'HardSigmoid', 'HardSwish', 'Mul', 'Relu'])
     expect(producerOf(model, 'gate')?.op_type).toBe('HardSigmoid')
+    // each chain's last node lends its name to what replaces it: a skip_quant_node line written
+    // against the original model (Div_hs, Mul_gated, Mul_gate) still names the same tensor's writer
+    expect(producerOf(model, 'hs')?.name).toBe('Div_hs')
+    expect(producerOf(model, 'gated')?.name).toBe('Mul_gated')
+    expect(producerOf(model, 'gate')?.name).toBe('Mul_gate')
     expect(model.graph!.initializer).toEqual([])
     await expectSameOutputs(original, folded, feeds())
   })
@@ -380,6 +385,7 @@ describe('recognising hard-swish and hard-sigmoid chains', () => {
       expect(ops.get('HardSigmoid')).toBe(3)
       expect(ops.get('Clip') ?? 0).toBe(0)
       expect(ops.get('Div') ?? 0).toBe(0)
+      expect(producerOf(model, 'hs')).toMatchObject({ op_type: 'Mul', name: 'Div_hs' })
       await expectSameOutputs(original, folded, feeds())
     }
   })
@@ -394,7 +400,7 @@ describe('recognising hard-swish and hard-sigmoid chains', () => {
     })
     const swish = fold(model(14, 1 / 6))
     expect(swish.report.hardSwish).toBe(1)
-    expect(swish.model.graph!.node!.map((n) => n.op_type)).toEqual(['HardSwish'])
+    expect(swish.model.graph!.node!.map((n) => [n.op_type, n.name])).toEqual([['HardSwish', 'Mul_y']])
     await expectSameOutputs(model(14, 1 / 6), swish.folded, randomFeeds('x', [2, 8], 2))
     expect(fold(model(14, 0.2)).report.hardSwish).toBe(0)
     expect(fold(model(13, 1 / 6)).report.hardSwish).toBe(0)

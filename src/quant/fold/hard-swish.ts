@@ -124,20 +124,23 @@ function matchClipChain(add: NodeProto, index: GraphIndex, opset: number, counts
   } else return
   if (chain.some((n) => counts.removed.includes(n))) return
   const out = last.output![0]!
+  // the node that writes the chain's output keeps the name of the node it replaces, so a
+  // skip_quant_node line written against the original model (as a graph viewer shows it) names it
+  const outName = (suffix: string) => last.name || index.newNodeName(`${out}_${suffix}`)
   const replacement: NodeProto[] = []
   if (multiplier === x) {
     counts.hardSwish++
-    if (opset >= 14) replacement.push({ name: index.newNodeName(`${out}_HardSwish`), op_type: 'HardSwish', input: [x], output: [out] })
+    if (opset >= 14) replacement.push({ name: outName('HardSwish'), op_type: 'HardSwish', input: [x], output: [out] })
     else {
       const h = index.newNodeName(`${out}_hardsigmoid`)
-      replacement.push(hardSigmoidNode(index, x, h), { name: index.newNodeName(`${out}_Mul`), op_type: 'Mul', input: [x, h], output: [out] })
+      replacement.push(hardSigmoidNode(index, x, h), { name: outName('Mul'), op_type: 'Mul', input: [x, h], output: [out] })
     }
   } else {
     counts.hardSigmoid++
-    if (multiplier === null) replacement.push(hardSigmoidNode(index, x, out))
+    if (multiplier === null) replacement.push({ ...hardSigmoidNode(index, x, out), name: outName('HardSigmoid') })
     else {
       const h = index.newNodeName(`${out}_hardsigmoid`)
-      replacement.push(hardSigmoidNode(index, x, h), { name: index.newNodeName(`${out}_Mul`), op_type: 'Mul', input: [multiplier, h], output: [out] })
+      replacement.push(hardSigmoidNode(index, x, h), { name: outName('Mul'), op_type: 'Mul', input: [multiplier, h], output: [out] })
     }
   }
   counts.removed.push(...chain)
@@ -155,5 +158,5 @@ function matchHardSigmoidMul(hs: NodeProto, index: GraphIndex, counts: HardSwish
   if (counts.removed.includes(hs) || counts.removed.includes(mul)) return
   counts.hardSwish++
   counts.removed.push(hs, mul)
-  counts.replacements.set(mul, [{ name: index.newNodeName(`${out}_HardSwish`), op_type: 'HardSwish', input: [x], output: [out] }])
+  counts.replacements.set(mul, [{ name: mul.name || index.newNodeName(`${out}_HardSwish`), op_type: 'HardSwish', input: [x], output: [out] }])
 }
