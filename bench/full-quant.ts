@@ -68,8 +68,6 @@ interface ChildResult {
   peak: number
   timings: Record<string, number>
   biasCorrection: { applied: boolean; cosineWithout: number | null; cosineWith: number | null }
-  floatFallback: { samples: number; screenSamples: number; tensors: { tensor: string; min: number; max: number; cosineAlone: number }[]; cosineBefore: number | null; cosineAfter: number | null }
-  floatNodes: string[]
   warnings: string[]
 }
 
@@ -218,12 +216,6 @@ async function main(): Promise<void> {
   const detRows: string[] = []
   const detModels = new Map<string, Uint8Array>()
   const costRows: string[] = []
-  const fallbackRows: string[] = []
-  const fallbackRow = (label: string, r: ChildResult): string => {
-    const f = r.floatFallback
-    const tensors = f.tensors.map((t) => `${t.tensor} [${t.min.toFixed(1)}, ${t.max.toFixed(1)}] alone ${t.cosineAlone.toFixed(4)}`).join('; ') || 'none'
-    return `| ${label} | ${tensors} | ${r.floatNodes.join(', ') || '-'} | ${f.cosineBefore === null ? 'no candidate' : `${f5(f.cosineBefore)} → ${f5(f.cosineAfter!)}`} (screened on ${f.screenSamples}, judged on ${f.samples} samples) | ${((r.timings.floatFallback ?? 0) / 1000).toFixed(1)} s |`
-  }
   // the third run is the skip row (DET_SKIP)
   for (const [method, label, common] of [['MAX_MIN', 'MAX_MIN', []], ['KL', 'KL', []], ['MAX_MIN', SKIP_LABEL, [DET_SKIP]]] as const) {
     log(`det ${label}: quantizing with ${CALIBRATE} pages`)
@@ -235,7 +227,6 @@ async function main(): Promise<void> {
     const bytes = new Uint8Array(fs.readFileSync(out))
     detModels.set(label, bytes)
     const acc = await detAccuracy(bytes, heldDet)
-    if (!common.length) fallbackRows.push(fallbackRow(`det ${method}`, r))
     const budget = method === 'KL' ? 3 : 2
     const ratio = r.ms / (CALIBRATE * fp32Det)
     const bc = r.biasCorrection
@@ -267,7 +258,6 @@ async function main(): Promise<void> {
     const agree = await recAgreement(bytes, heldRec)
     const padded = await recAgreement(bytes, heldRecPadded)
     const canvas = await recAgreement(bytes, heldRecCanvas)
-    fallbackRows.push(fallbackRow(`rec ${label}`, r))
     const ratio = r.ms / (CALIBRATE * fp32Rec)
     recRows.push(`| rec ${label} | ${(agree.same * 100).toFixed(0)}% | ${mark(agree.same >= 0.95)} | ${f5(agree.cosine)} | ${(padded.same * 100).toFixed(0)}% (${f5(padded.cosine)}) | ${(canvas.same * 100).toFixed(0)}% (${f5(canvas.cosine)}) | ${f3(bytes.byteLength / recSize)} | ${(r.ms / 1000).toFixed(1)} s = ${ratio.toFixed(2)}x of ${CALIBRATE} fp32 runs | ${r.biasCorrection.applied ? 'kept' : 'left out'} (${r.biasCorrection.cosineWithout?.toFixed(5)} → ${r.biasCorrection.cosineWith?.toFixed(5)}) |`)
   }
@@ -348,12 +338,6 @@ async function main(): Promise<void> {
     '| model | text identical to fp32, word crops | ≥ 95% | output cosine | crops padded to 320: text (cosine) | white 320 canvas: text (cosine) | file vs fp32 | FULL_QUANT time | bias correction (cosine on check samples without → with) |',
     '|---|---|---|---|---|---|---|---|---|',
     ...recRows,
-    '',
-    '### Float fallback (off: FLOAT_FALLBACK in src/modes/full-quant.ts; README, "How FULL_QUANT works")',
-    '',
-    '| run | tensors kept float (calibrated range, output cosine when only it is rounded) | nodes left float for them | mean output cosine on the judging samples without → with | time |',
-    '|---|---|---|---|---|',
-    ...fallbackRows,
     '',
     `### Per-op-type choices on rec (100 calibration word crops, ${HELD_WORDS} held-out word crops, 1 thread, same run)`,
     '',

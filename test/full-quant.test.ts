@@ -8,16 +8,10 @@ import ort from 'onnxruntime-node'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { CfgObject } from '../src/cfg/index.js'
-import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
+import { decodeModelProto } from '../src/onnx/codec.js'
 import { DataType, int64ToNumber, type ModelProto, type NodeProto, type TensorProto } from '../src/onnx/onnx-types.js'
 import { makeTensor, tensorDims, tensorToFloat32 } from '../src/onnx/tensor-data.js'
-import { collectActivationRanges } from '../src/calibrate/activation-ranges.js'
-import { deviceProfile } from '../src/quant/full/device-profile.js'
-import { chooseFloatTensors } from '../src/quant/full/float-fallback.js'
-import { defaultOpPolicy } from '../src/quant/full/op-policy.js'
-import { clearlyWorse, OutputJudge } from '../src/quant/full/output-cosines.js'
-import { activationQuantParams, applyQdq, prepareQdq } from '../src/quant/full/qdq-model.js'
-import type { QuantParams, ValueRange } from '../src/quant/full/quant-params.js'
+import { clearlyWorse } from '../src/quant/full/output-cosines.js'
 import { quantizeModel, type QuantizeResult } from '../src/quantize-model.js'
 import { cosineSimilarity } from '../src/runtime/cosine.js'
 import { seededRandom, type Feeds } from '../src/runtime/feeds.js'
@@ -225,25 +219,6 @@ describe('FULL_QUANT on PP-OCRv4 det (IMAGE calibration, CPU profile)', () => {
     expect(f.floatNodes.filter((n) => /min_quant_weight_channel/.test(n.why)).length).toBeGreaterThan(0)
     expect(result.report.skipped.some((s) => s.reason === 'min_quant_weight_channel')).toBe(true)
     expect(f.absorbedActivations.length).toBeGreaterThan(0)
-  })
-
-  it('float fallback: off by default (FLOAT_FALLBACK), nothing measured', () => {
-    const fb = result.report.full!.floatFallback
-    // off by default (it lowered det's held-out cosine at 640x640): nothing chosen, nothing measured
-    expect(fb.enabled).toBe(false)
-    expect(fb.samples).toBe(0)
-    expect(fb.screenSamples).toBe(0)
-    expect(fb.tensors).toEqual([])
-    expect(fb.tensors.length).toBeLessThanOrEqual(8)
-    if (fb.cosineBefore !== null) expect(fb.cosineAfter!).toBeGreaterThanOrEqual(fb.cosineBefore)
-    for (const t of fb.tensors) {
-      expect(t.cosineAlone).toBeLessThan(0.995)
-      expect(t.max).toBeGreaterThan(t.min)
-      // no Q/DQ pair on it, and the nodes around it are reported float for it
-      expect(g.producer.get(t.tensor)?.op_type).not.toBe('DequantizeLinear')
-      expect(result.report.full!.activations.some((a) => a.tensor === t.tensor)).toBe(false)
-      expect(result.report.full!.floatNodes.some((n) => n.why.includes(`'${t.tensor}'`) && /float fallback/.test(n.why))).toBe(true)
-    }
   })
 })
 
@@ -495,55 +470,9 @@ function noiseInputs(n: number, seed: number): Feeds[] {
   })
 }
 
-describe('FULL_QUANT float fallback (src/quant/full/float-fallback.ts; off in quantizeFull)', () => {
-  const settings = { profile: deviceProfile('CPU', true), policy: defaultOpPolicy(), skipQuantNode: new Set<string>(), minQuantWeightSize: 0, minQuantWeightChannel: 0 }
-  let floatModel: Uint8Array
-  let params: Map<string, QuantParams>
-  let rangeTensors: string[]
-  const calib = noiseInputs(12, 300)
-  /** The real QDQ model of the outlier model with these tensors kept float. */
-  const qdqWith = (floatTensors: ReadonlySet<string>): Uint8Array => {
-    const p = prepareQdq(decodeModelProto(floatModel), { ...settings, floatTensors: new Map([...floatTensors].map((n) => [n, 'test'])) })
-    applyQdq(p, activationQuantParams(p, ranges), null)
-    return encodeModelProto(p.model)
-  }
-  let ranges: Map<string, ValueRange>
 
-  beforeAll(async () => {
-    floatModel = outlierModel()
-    const prepared = prepareQdq(decodeModelProto(floatModel), settings)
-    rangeTensors = prepared.plan.rangeTensors
-    ranges = await collectActivationRanges(floatModel, rangeTensors, { count: calib.length, files: () => [], sample: async (i) => calib[i]! }, 'MAX_MIN')
-    params = activationQuantParams(prepared, ranges)
-  })
-
-  it('keeps the outlier tensor float, judged on samples it did not screen on, and held-out inputs agree better', async () => {
-    const judge = await OutputJudge.create(floatModel, calib.slice(8))
-    const fb = await chooseFloatTensors(floatModel, rangeTensors, params, DataType.UINT8, calib.slice(6, 8), (f) => judge.cosines(qdqWith(f)))
-    expect(fb.tensors.map((t) => t.tensor)).toEqual(['t'])
-    expect(fb.cosineAfter!).toBeGreaterThan(fb.cosineBefore!)
-    // `t` has no Q/DQ pair: the convs on either side of it run float, the others stay int8
-    const p = prepareQdq(decodeModelProto(floatModel), { ...settings, floatTensors: new Map([['t', 'test']]) })
-    expect(p.plan.quantized.map((q) => q.node.name).sort()).toEqual(['Conv_a', 'Conv_y'])
-    expect(p.plan.tensors.has('t')).toBe(false)
-    const file = path.join(tmp, 'outlier.onnx')
-    fs.writeFileSync(file, floatModel)
-    const held = noiseInputs(8, 9000)
-    const before = await heldOutCosine(file, qdqWith(new Set()), held)
-    const after = await heldOutCosine(file, qdqWith(new Set(fb.tensors.map((t) => t.tensor))), held)
-    expect(before).toBeLessThan(0.99)
-    expect(after).toBeGreaterThan(before + 0.01)
-  }, 60_000)
-
-  it('rejects a float set that raises the mean but lowers one judging sample (rounding errors cancel page by page on det)', async () => {
-    const fb = await chooseFloatTensors(floatModel, rangeTensors, params, DataType.UINT8, calib.slice(6, 8),
-      async (f) => (f.size === 0 ? [0.9, 0.9, 0.9, 0.9] : [0.99, 0.99, 0.99, 0.85]))
-    expect(fb.cosineBefore).toBeCloseTo(0.9)
-    expect(fb.tensors).toEqual([])
-    expect(fb.cosineAfter).toBeCloseTo(0.9)
-  }, 60_000)
-
-  it('bias-correction check: a mean drop within the samples\' spread is noise, a consistent one is not', () => {
+describe('FULL_QUANT bias-correction check (src/quant/full/output-cosines.ts)', () => {
+  it('a mean drop within the samples\' spread is noise, a consistent one is not', () => {
     // rec's 4 check samples without → with the correction: left out by their mean, yet it wins on 100 held-out words
     expect(clearlyWorse([0.964, 0.928, 0.983, 0.975], [0.942, 0.935, 0.978, 0.990])).toBe(false)
     expect(clearlyWorse([0.964, 0.928, 0.983, 0.975], [0.960, 0.925, 0.979, 0.971])).toBe(true)

@@ -7,7 +7,7 @@ import { fullQuantSettings, type FullQuantReport } from '../modes/full-quant.js'
 import { foldForInt8 } from '../quant/fold/fold-model.js'
 import { gatedModel } from '../quant/full/gated-rounding.js'
 import type { ConstantDef } from '../quant/full/graph-index.js'
-import { prepareQdq, type QdqSettings } from '../quant/full/qdq-model.js'
+import { prepareQdq } from '../quant/full/qdq-model.js'
 import { planQdq, type QdqPlan } from '../quant/full/qdq-plan.js'
 import { ExposedRunner } from '../report/debug-csv/exposed-values.js'
 import { cosineSimilarity } from '../runtime/cosine.js'
@@ -78,10 +78,7 @@ export async function outputCostRanker(reference: Uint8Array, quantized: Uint8Ar
   // the float model as FULL_QUANT plans it: folded and lifted, so that tensor and node names match
   const model = decodeModelProto(reference)
   foldForInt8(model)
-  const settings: QdqSettings = {
-    ...fullQuantSettings(cfg),
-    floatTensors: new Map(full.floatFallback.tensors.map((t) => [t.tensor, 'float fallback'])),
-  }
+  const settings = fullQuantSettings(cfg)
   const prepared = prepareQdq(model, settings)
   const floatBytes = encodeModelProto(model)
   const base = prepared.plan

@@ -11,7 +11,6 @@ import { foldForInt8, type FoldReport } from '../quant/fold/fold-model.js'
 import { meanRequest, outputShift } from '../quant/full/bias-shift.js'
 import { channelMeans, type ChannelRequest } from '../quant/full/channel-means.js'
 import { deviceProfile } from '../quant/full/device-profile.js'
-import { chooseFloatTensors, type FloatFallbackResult } from '../quant/full/float-fallback.js'
 import { defaultOpPolicy } from '../quant/full/op-policy.js'
 import { clearlyWorse, mean, OutputJudge } from '../quant/full/output-cosines.js'
 import { activationQuantParams, applyQdq, prepareQdq, QdqUnsupportedError, type QdqSettings } from '../quant/full/qdq-model.js'
@@ -70,24 +69,7 @@ export interface FullQuantReport {
     cosineWithout: number | null
     cosineWith: number | null
   }
-  /**
-   * Activation tensors kept float because rounding them cost the most output accuracy, measured
-   * on calibration samples (README, "How FULL_QUANT works"); the nodes that read or write them
-   * are in `floatNodes`.
-   */
-  floatFallback: {
-    /** Off (see FLOAT_FALLBACK in src/modes/full-quant.ts). */
-    enabled: boolean
-    /** Calibration samples the gated screening ran on. */
-    screenSamples: number
-    /** Calibration samples (others than the screening ones when the set has 6 or more) the choice was judged on. */
-    samples: number
-    tensors: { tensor: string; min: number; max: number; cosineAlone: number; why: string }[]
-    /** Mean output cosine vs float on the judging samples without and with the fallback; null when no tensor was a candidate. */
-    cosineBefore: number | null
-    cosineAfter: number | null
-  }
-  timingsMs: { fold: number; calibration: number; floatFallback: number; biasCorrection: number; rewrite: number }
+  timingsMs: { fold: number; calibration: number; biasCorrection: number; rewrite: number }
   notes: string[]
 }
 
@@ -95,15 +77,6 @@ export interface FullQuantReport {
 const STATISTICS_SAMPLES = 16
 /** Calibration samples the bias-correction check compares the two variants on. */
 const BIAS_CHECK_SAMPLES = 4
-/** Calibration samples the float fallback screens on (gated runs), taken just before the judging samples. */
-const FALLBACK_SCREEN_SAMPLES = 2
-/**
- * The float fallback is off: even screened on 2 calibration pages and judged on 4 others (every
- * one of them must not get worse), the tensors it kept float lowered det's held-out cosine at
- * 640x640 (0.976 → 0.959; calibration pages with light backgrounds chose it, held-out pages with
- * dark ones lost), and on rec it kept nothing. README, "How FULL_QUANT works".
- */
-const FLOAT_FALLBACK = false
 
 /**
  * FULL_QUANT: fold exact float simplifications, calibrate activation ranges on the calibration
@@ -151,40 +124,9 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
 
   let params = activationQuantParams(prepared, ranges)
 
-  // Float fallback (off, see FLOAT_FALLBACK): the few tensors whose rounding costs the most
-  // output accuracy stay float. Screened on some samples, judged on others.
-  const fallbackOn = FLOAT_FALLBACK
-  t = performance.now()
-  if (fallbackOn) progress?.(`measuring which of ${prepared.plan.rangeTensors.length} activations cost the most accuracy rounded`)
-  // judged on the bias-correction check samples
-  const judgeSamples = checkSamples
-  const screenSamples = Array.from({ length: Math.min(FALLBACK_SCREEN_SAMPLES, set.count) }, (_, i) => {
-    const k = set.count - 1 - judgeSamples.length - i
-    return k >= 0 ? k : set.count - 1 - i
-  })
-  const qdqWith = (s: QdqSettings): Uint8Array => {
-    const p = prepareQdq(decodeModelProto(floatBytes), s)
-    applyQdq(p, activationQuantParams(p, ranges), null)
-    return encodeModelProto(p.model)
-  }
   // the float model's outputs on the check samples, computed once for every judgement
   let judgeOnce: Promise<OutputJudge> | null = null
   const checkJudge = (): Promise<OutputJudge> => (judgeOnce ??= (async () => OutputJudge.create(floatBytes, await Promise.all(checkSamples.map((i) => set.sample(i)))))())
-  let fallback: FloatFallbackResult = { tensors: [], cosineBefore: null, cosineAfter: null, runs: 0, models: 0 }
-  if (fallbackOn) {
-    const screen = await Promise.all(screenSamples.map((i) => set.sample(i)))
-    const judge = await checkJudge()
-    fallback = await chooseFloatTensors(floatBytes, prepared.plan.rangeTensors, params, prepared.profile.activationType, screen,
-      (floatTensors) => judge.cosines(qdqWith({ ...settings, floatTensors: new Map([...floatTensors].map((n) => [n, ''])) })))
-  }
-  const floatTensors = new Map(fallback.tensors.map((f) => [f.tensor, `float fallback: ${f.why}`]))
-  const finalSettings: QdqSettings = { ...settings, floatTensors }
-  if (floatTensors.size) {
-    const upgradedFrom = prepared.upgradedFrom
-    prepared = { ...prepareQdq(decodeModelProto(floatBytes), finalSettings), upgradedFrom, warnings: prepared.warnings }
-    params = activationQuantParams(prepared, ranges)
-  }
-  const fallbackMs = performance.now() - t
   const plan = prepared.plan
 
   t = performance.now()
@@ -208,7 +150,7 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
   t = performance.now()
   progress?.('inserting QuantizeLinear/DequantizeLinear')
   // without correction: the same plan on a copy of the float model (names are allocated alike)
-  const plain = shift ? prepareQdq(decodeModelProto(floatBytes), finalSettings) : prepared
+  const plain = shift ? prepareQdq(decodeModelProto(floatBytes), settings) : prepared
   const plainWeights = applyQdq(plain, params, null)
   const correctedWeights = shift ? applyQdq(prepared, params, shift) : plainWeights
   const rewriteMs = performance.now() - t
@@ -266,15 +208,7 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
       cosineWithout,
       cosineWith,
     },
-    floatFallback: {
-      enabled: fallbackOn,
-      screenSamples: fallbackOn ? screenSamples.length : 0,
-      samples: fallbackOn ? judgeSamples.length : 0,
-      tensors: fallback.tensors.map((f) => ({ tensor: f.tensor, min: ranges.get(f.tensor)!.min, max: ranges.get(f.tensor)!.max, cosineAlone: f.cosineAlone, why: f.why })),
-      cosineBefore: fallback.cosineBefore,
-      cosineAfter: fallback.cosineAfter,
-    },
-    timingsMs: { fold: foldMs, calibration: calibrationMs, floatFallback: fallbackMs, biasCorrection: biasMs, rewrite: rewriteMs },
+    timingsMs: { fold: foldMs, calibration: calibrationMs, biasCorrection: biasMs, rewrite: rewriteMs },
     notes: [...fold.notes, ...(prepared.upgradedFrom !== null ? [`opset ${prepared.upgradedFrom} lifted to 13 for per-channel DequantizeLinear`] : [])],
   }
   return {
