@@ -32,6 +32,7 @@ export function reportJson(r: QuantizeReport, output: string) {
     skipped: r.skipped,
     biasCorrected: r.biasCorrected,
     accuracy: r.accuracy,
+    errorFeedback: r.errorFeedback ?? null,
     dynamic: r.dynamic,
     mixedBit: r.mixedBit,
     guard: r.guard ?? null,
