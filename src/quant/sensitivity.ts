@@ -1,14 +1,6 @@
-import ort from 'onnxruntime-node'
-import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
-import { DataType, type TensorProto } from '../onnx/onnx-types.js'
-import { isExternal } from '../onnx/tensor-data.js'
-import { cosineSimilarity } from '../runtime/cosine.js'
 import type { Feeds } from '../runtime/feeds.js'
+import { floatVariants } from './float-variants.js'
 import { decodedValues, encodeWeight, type EncodedWeight, type PlannedWeight } from './weight-quant.js'
-import { findWeightSites } from './weight-sites.js'
-import { biasSlot, outputShift, setBias, type BiasSlot } from './bias-correction.js'
-import { NameAllocator } from './dequant-nodes.js'
-import { allNames } from '../onnx/graph-walk.js'
 
 export interface EscalationOptions {
   /** Output cosine vs fp32 the quantized model must reach on `samples`. */
@@ -56,8 +48,7 @@ export interface Escalation {
  * misses `target`, measure each weight's effect alone, rank the weights by that effect (or by it
  * per element, see `perElement`), then store the shortest prefix of the ranking at `highBits`
  * that brings the whole model to the target (bisection).
- * The variants are built by writing the dequantized floats into a float copy of the model: the
- * same values onnxruntime folds the decode subgraph into, at a fraction of the rewrite cost.
+ * The variants are scored in a float copy of the model (src/quant/float-variants.ts).
  */
 export async function escalateSensitiveWeights(
   original: Uint8Array,
@@ -67,63 +58,12 @@ export async function escalateSensitiveWeights(
   opts: EscalationOptions,
   means: Map<PlannedWeight, Float64Array> = new Map(),
 ): Promise<Escalation | null> {
-  const copy = decodeModelProto(original)
-  const copySites = findWeightSites(copy)
-  const copyNames = new NameAllocator(allNames(copy))
-  const tensors = new Map<PlannedWeight, TensorProto>()
-  for (const w of planned) {
-    const t = copySites[w.index]?.definition.tensor
-    // Variants overwrite raw float32 data in place; other storage is left to the plain encoding.
-    if (!t || t.data_type !== DataType.FLOAT || isExternal(t)) return null
-    tensors.set(w, t)
-  }
-  const options: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 }
-  const reference = await ort.InferenceSession.create(original, options)
-  const refOutputs: Record<string, ort.Tensor>[] = []
-  try {
-    for (const feeds of samples) refOutputs.push(await reference.run(feeds))
-  } finally {
-    await reference.release()
-  }
+  const variants = await floatVariants(original, planned, samples, means)
+  // variants overwrite raw float32 data in place; other storage is left to the plain encoding
+  if (!variants) return null
   const high = new Map<PlannedWeight, Float32Array>()
-  const floats = new Map(planned.map((w) => [w, w.readValues().slice()]))
-  // Each variant carries the bias correction its weights imply (none for float weights).
-  const slots = new Map<PlannedWeight, BiasSlot>()
-  for (const [w, m] of means) {
-    const slot = biasSlot(copy, copySites[w.index]!, copyNames)
-    if (slot && m) slots.set(w, slot)
-  }
-  const shifts = new WeakMap<Float32Array, Float64Array | null>()
-  let sessions = 0
-  const evaluate = async (values: (w: PlannedWeight) => Float32Array, count = samples.length): Promise<number> => {
-    for (const w of planned) {
-      const v = values(w)
-      setFloat(tensors.get(w)!, v)
-      const slot = slots.get(w)
-      if (!slot) continue
-      let shift = v === floats.get(w) ? null : shifts.get(v)
-      if (shift === undefined) shifts.set(v, (shift = outputShift(w.site, floats.get(w)!, v, means.get(w)!)))
-      setBias(slot, shift)
-    }
-    const session = await ort.InferenceSession.create(encodeModelProto(copy), options)
-    sessions++
-    try {
-      let sum = 0
-      for (const [i, feeds] of samples.slice(0, count).entries()) {
-        const out = await session.run(feeds)
-        let worst = 1
-        for (const name of session.outputNames) {
-          const a = refOutputs[i]![name]!.data
-          const b = out[name]!.data
-          if (a instanceof Float32Array && b instanceof Float32Array) worst = Math.min(worst, cosineSimilarity(a, b))
-        }
-        sum += worst
-      }
-      return sum / count
-    } finally {
-      await session.release()
-    }
-  }
+  const floats = (w: PlannedWeight) => variants.float(w)
+  const evaluate = variants.score
   const lowDecoded = new Map<PlannedWeight, Float32Array>()
   const lowOf = (w: PlannedWeight): Float32Array => {
     let v = lowDecoded.get(w)
@@ -138,10 +78,10 @@ export async function escalateSensitiveWeights(
   const cosineBefore = await evaluate(lowOf)
   const sensitivity = new Map<PlannedWeight, number>()
   if (cosineBefore >= opts.target) {
-    return { escalated: new Set(), cosineBefore, cosineAfter: cosineBefore, reached: true, sensitivity, sessions }
+    return { escalated: new Set(), cosineBefore, cosineAfter: cosineBefore, reached: true, sensitivity, sessions: variants.sessions }
   }
   const rankCount = Math.min(samples.length, opts.rankSamples ?? samples.length)
-  for (const w of planned) sensitivity.set(w, 1 - (await evaluate((x) => (x === w ? lowOf(x) : floats.get(x)!), rankCount)))
+  for (const w of planned) sensitivity.set(w, 1 - (await evaluate((x) => (x === w ? lowOf(x) : floats(x)), rankCount)))
   const total = planned.reduce((n, w) => n + w.elements, 0)
   const budget = total * opts.maxShare
   const ranked: PlannedWeight[] = []
@@ -189,11 +129,6 @@ export async function escalateSensitiveWeights(
     cosineAfter: best.cosine,
     reached: best.cosine >= opts.target,
     sensitivity,
-    sessions,
+    sessions: variants.sessions,
   }
-}
-
-function setFloat(t: TensorProto, values: Float32Array): void {
-  t.raw_data = new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
-  if (t.float_data?.length) t.float_data = []
 }

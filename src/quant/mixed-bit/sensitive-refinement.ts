@@ -1,7 +1,7 @@
 import type { Feeds } from '../../runtime/feeds.js'
 import { decodeWeights } from '../weight-correction.js'
 import type { PlannedWeight } from '../weight-quant.js'
-import { floatVariants } from './float-variants.js'
+import { floatVariants } from '../float-variants.js'
 import { encodeMixedBitWeight, fixedEightBit, type MixedBitEncoded } from './mixed-bit-weights.js'
 
 export interface RefinementOptions {

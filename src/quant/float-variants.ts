@@ -1,14 +1,14 @@
 import ort from 'onnxruntime-node'
-import { decodeModelProto, encodeModelProto } from '../../onnx/codec.js'
-import { allNames } from '../../onnx/graph-walk.js'
-import { DataType, type TensorProto } from '../../onnx/onnx-types.js'
-import { isExternal } from '../../onnx/tensor-data.js'
-import { cosineSimilarity } from '../../runtime/cosine.js'
-import type { Feeds } from '../../runtime/feeds.js'
-import { biasSlot, outputShift, setBias, type BiasSlot } from '../bias-correction.js'
-import { NameAllocator } from '../dequant-nodes.js'
-import type { PlannedWeight } from '../weight-quant.js'
-import { findWeightSites } from '../weight-sites.js'
+import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
+import { allNames } from '../onnx/graph-walk.js'
+import { DataType, type TensorProto } from '../onnx/onnx-types.js'
+import { isExternal } from '../onnx/tensor-data.js'
+import { cosineSimilarity } from '../runtime/cosine.js'
+import type { Feeds } from '../runtime/feeds.js'
+import { biasSlot, outputShift, setBias, type BiasSlot } from './bias-correction.js'
+import { NameAllocator } from './dequant-nodes.js'
+import type { PlannedWeight } from './weight-quant.js'
+import { findWeightSites } from './weight-sites.js'
 
 /**
  * Runs variants of a float model in which some weights hold other (dequantized) values, and
@@ -18,8 +18,11 @@ import { findWeightSites } from '../weight-sites.js'
  * bias absorbs the mean output shift its values cause, as the written file's bias correction does.
  */
 export interface FloatVariants {
-  /** Mean output cosine with `values(w)` in every weight (`float(w)` keeps it as it is). */
-  score(values: (w: PlannedWeight) => Float32Array): Promise<number>
+  /**
+   * Mean output cosine with `values(w)` in every weight (`float(w)` keeps it as it is), on the
+   * first `count` samples (default: all).
+   */
+  score(values: (w: PlannedWeight) => Float32Array, count?: number): Promise<number>
   /** The weight's float values, as held in the copy. */
   float(w: PlannedWeight): Float32Array
   /** onnxruntime sessions created so far. */
@@ -56,7 +59,7 @@ export async function floatVariants(
   // shifts are cached per values array: the caller hands the same array for the same encoding
   const shifts = new WeakMap<Float32Array, Float64Array | null>()
   let sessions = 0
-  const score = async (values: (w: PlannedWeight) => Float32Array): Promise<number> => {
+  const score = async (values: (w: PlannedWeight) => Float32Array, count = samples.length): Promise<number> => {
     for (const w of planned) {
       const v = values(w)
       const t = tensors.get(w)!
@@ -72,7 +75,7 @@ export async function floatVariants(
     sessions++
     try {
       let sum = 0
-      for (const [i, feeds] of samples.entries()) {
+      for (const [i, feeds] of samples.slice(0, count).entries()) {
         const out = await session.run(feeds)
         let worst = 1
         for (const name of session.outputNames) {
@@ -82,7 +85,7 @@ export async function floatVariants(
         }
         sum += worst
       }
-      return sum / samples.length
+      return sum / count
     } finally {
       await session.release()
     }
