@@ -231,8 +231,8 @@ describe('FULL_QUANT options (PP-OCR cls, BIN calibration)', () => {
   }
 
   // KL once clipped these activations hard (cls 0.82 held-out cosine, rec empty text) until
-  // zeros were left out of its histograms, each sign got its own threshold and channel means
-  // stayed in range (README, "Activation ranges"; test/kl-calibration.test.ts)
+  // zeros were left out of its histogram and channel means stayed in range (README, "Calibration
+  // data and activation ranges"; test/kl-calibration.test.ts)
   const floor = { MAX_MIN: 0.97, REMOVAL_OUTLIER: 0.97, KL: 0.97 }
   for (const method of ['MAX_MIN', 'KL', 'REMOVAL_OUTLIER'] as const) {
     it(`activation_quant_method=${method} calibrates and runs close to fp32`, async () => {
@@ -242,7 +242,7 @@ describe('FULL_QUANT options (PP-OCR cls, BIN calibration)', () => {
     }, 60_000)
   }
 
-  it('ranges differ by method: KL within MAX_MIN\'s (each sign clipped on its own), REMOVAL_OUTLIER narrower than MAX_MIN', () => {
+  it('ranges differ by method: KL within MAX_MIN\'s ([-T, T] cut to each side), REMOVAL_OUTLIER narrower than MAX_MIN', () => {
     const byMethod = (m: string) => new Map(results.get(m)!.report.full!.activations.map((a) => [a.tensor, a]))
     const maxMin = byMethod('MAX_MIN')
     const kl = byMethod('KL')
