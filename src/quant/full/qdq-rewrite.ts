@@ -105,14 +105,17 @@ export function rewriteQdq(index: GraphIndex, plan: QdqPlan, params: Map<string,
   return rewritten
 }
 
+/** A weighted op's float weight as the plan found it: its name, dims, values and channel axis. */
+function floatWeight(index: GraphIndex, q: QuantizedNode): { wName: string; dims: number[]; original: Float32Array; axis: number } {
+  const wName = q.weight!
+  const wTensor = index.constants.get(wName)!.tensor
+  return { wName, dims: tensorDims(wTensor), original: tensorToFloat32(wTensor), axis: q.channelAxis! }
+}
+
 function rewriteWeighted(index: GraphIndex, q: QuantizedNode, inputScale: number, profile: DeviceProfile, names: NameAllocator, pending: Pending, shift: BiasShift | null): RewrittenWeight {
   const node = q.node
   const graph = index.graph
-  const wName = q.weight!
-  const wTensor = index.constants.get(wName)!.tensor
-  const dims = tensorDims(wTensor)
-  const original = tensorToFloat32(wTensor)
-  const axis = q.channelAxis!
+  const { wName, dims, original, axis } = floatWeight(index, q)
   const channels = dims[axis]!
   let bias: Float32Array | null = q.bias ? tensorToFloat32(index.constants.get(q.bias)!.tensor).slice() : null
   let weight = encodeIntWeight(original, dims, axis, profile, bias, inputScale)
@@ -175,11 +178,7 @@ function rewriteWeighted(index: GraphIndex, q: QuantizedNode, inputScale: number
  */
 function rewriteWeightOnly(index: GraphIndex, q: QuantizedNode, profile: DeviceProfile, names: NameAllocator, pending: Pending): RewrittenWeight {
   const node = q.node
-  const wName = q.weight!
-  const wTensor = index.constants.get(wName)!.tensor
-  const dims = tensorDims(wTensor)
-  const original = tensorToFloat32(wTensor)
-  const axis = q.channelAxis!
+  const { wName, dims, original, axis } = floatWeight(index, q)
   const weight = encodeIntWeight(original, dims, axis, profile, null, 1)
   const graph = index.graph
   const wq = names.take(`${wName}_quantized`)
