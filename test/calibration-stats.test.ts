@@ -6,7 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { collectActivationRanges, type TensorRange } from '../src/calibrate/activation-ranges.js'
+import { collectActivationRanges, foldKlValues, type TensorRange } from '../src/calibrate/activation-ranges.js'
 import { openCalibrationSet, type CalibrationSet } from '../src/calibrate/calibration-set.js'
 import { elementCounts, exposeTensors, forEachExposedTensor } from '../src/calibrate/exposed-tensors.js'
 import { withMinMaxProbes } from '../src/calibrate/graph-probes.js'
@@ -167,6 +167,30 @@ describe('kernels', () => {
       expect(h.counts.reduce((a, c) => a + c, 0)).toBe(kept.filter((v) => v !== 0).length)
     }
     expect(SignedHistogram.spanning(absMax).width / (absMax / HISTOGRAM_BINS)).toBeCloseTo(1, 5)
+  })
+
+  it('KL folds a whole tensor strided to at most 2^16 values, and a tensor strided in the graph as it is', () => {
+    const dims = [1, 4, 128, 160] // 81920 values: over the subsample size
+    const total = 4 * 128 * 160
+    const stride = strideFor(total)
+    expect(stride).toBeGreaterThan(1)
+    const rand = seededRandom(43)
+    const whole = Float32Array.from({ length: total }, () => 0.5 + rand())
+    const counted = (h: SignedHistogram) => [...h.side(true), ...h.side(false)].reduce((a, b) => a + b, 0)
+    // a graph input: the fold strides it itself
+    const a = new SignedHistogram()
+    foldKlValues(a, new ChannelMeanExtremes(), whole, dims, null)
+    expect(counted(a)).toBe(Math.ceil(total / stride))
+    // a probe's output: every stride-th element already; every one of them counts, none is dropped again
+    const strided = whole.filter((_, i) => i % stride === 0)
+    const b = new SignedHistogram()
+    const c = new ChannelMeanExtremes()
+    foldKlValues(b, c, strided, dims, stride)
+    expect(counted(b)).toBe(strided.length)
+    expect(Array.from(b.side(true))).toEqual(Array.from(a.side(true)))
+    // the channel means know where each kept value sat: all positive, so the largest is near 1
+    expect(c.max).toBeGreaterThan(0.9)
+    expect(c.max).toBeLessThan(1.1)
   })
 
   it('signed histogram: one pass doubling its width is exactly the histogram at the final width; NaN skipped, ±Infinity in the top bins', () => {

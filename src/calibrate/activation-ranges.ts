@@ -162,11 +162,8 @@ async function klRanges(bytes: Uint8Array, names: string[], set: CalibrationSet,
   let last = -1
   let done = 0
   await exposeTensors(bytes, names, set, (name, data, dims, sample) => {
-    // graph inputs come from the feeds at full length: stride them here like the rest
     const whole = data.length === dims.reduce((a, d) => a * d, 1)
-    const stride = whole ? strideFor(data.length) : strides.get(name) ?? 1
-    hists.get(name)!.add(data, stride)
-    channels.get(name)!.add(data, dims, whole ? 1 : stride)
+    foldKlValues(hists.get(name)!, channels.get(name)!, data, dims, whole ? null : strides.get(name) ?? 1)
     if (sample !== last) {
       last = sample
       progress(done++)
@@ -194,6 +191,22 @@ async function klRanges(bytes: Uint8Array, names: string[], set: CalibrationSet,
     }
   }
   return ranges
+}
+
+/**
+ * Fold one sample of a tensor into its KL statistics. `data` is either the whole tensor (a graph
+ * input, straight from the feeds: strided here like the rest) or, with `inGraphStride`, every
+ * inGraphStride-th element already (the probe strided it inside the graph, so the histogram takes
+ * all of it and only the channel means need to know where each value sat).
+ */
+export function foldKlValues(h: SignedHistogram, c: ChannelMeanExtremes, data: Float32Array, dims: readonly number[], inGraphStride: number | null): void {
+  if (inGraphStride === null) {
+    h.add(data, strideFor(data.length))
+    c.add(data, dims, 1)
+  } else {
+    h.add(data, 1)
+    c.add(data, dims, inGraphStride)
+  }
 }
 
 /** The end of a side's last non-empty bin: its largest value, to the bin (0 for an empty side). */
