@@ -25,8 +25,8 @@ export interface RangeOptions {
   /** Which samples of the set to calibrate on (others can be held back for evaluation). @default every sample */
   sampleIndices?: number[]
   /**
-   * KL only: the grid is symmetric (one threshold for both signs, from the |x| histogram, as
-   * TensorRT's entropy calibration), rather than each side clipped on its own. @default false
+   * KL only: the grid is symmetric, so [-T, T] is not cut to the side each sign reaches (the
+   * zero point must stay 0). @default false
    */
   symmetric?: boolean
   onProgress?: (message: string) => void
@@ -35,8 +35,8 @@ export interface RangeOptions {
 /**
  * The activation range of each tensor over the calibration samples, by the cfg's method:
  * MAX_MIN the global extremes; REMOVAL_OUTLIER the 0.01% and 99.99% quantiles of each sample,
- * averaged; KL TensorRT's entropy threshold of 2048-bin histograms, zeros left out, one per
- * sign (klRanges).
+ * averaged; KL TensorRT's entropy threshold of a 2048-bin |x| histogram, zeros left out
+ * (klRanges).
  * Every range includes 0. Each sample is folded into running statistics as it is run; no
  * sample's activations are kept. Graph inputs among `tensors` are ranged from the feeds.
  */

@@ -4,8 +4,8 @@ export const HISTOGRAM_BINS = 2048
 /**
  * A tensor's values in 2 x 2048 bins of one width w: bins [2048, 4096) hold x in [0, 2048 w)
  * from 0 up, bins [0, 2048) hold x in [-2048 w, 0) from 0 down. TensorRT's |x| histogram is
- * the two halves added (`abs`); kept apart, each side gets its own threshold (`side`), as an
- * asymmetric grid clips each end on its own.
+ * the two halves added (`abs`); a side alone (`side`) tells how far that sign reaches, so a
+ * range can be cut to it.
  *
  * Built in one pass: the width is set by the first sample with a non-zero value (its largest
  * |x| lands in the top bin of its side) and doubles whenever a later value falls outside,

@@ -122,11 +122,8 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
   const ranges = await collectActivationRanges(floatBytes, prepared.plan.rangeTensors, set, fq.activationQuantMethod, { onProgress: progress, symmetric: prepared.profile.symmetricActivations })
   const calibrationMs = performance.now() - t
 
-  let params = activationQuantParams(prepared, ranges)
+  const params = activationQuantParams(prepared, ranges)
 
-  // the float model's outputs on the check samples, computed once for every judgement
-  let judgeOnce: Promise<OutputJudge> | null = null
-  const checkJudge = (): Promise<OutputJudge> => (judgeOnce ??= (async () => OutputJudge.create(floatBytes, await Promise.all(checkSamples.map((i) => set.sample(i)))))())
   const plan = prepared.plan
 
   t = performance.now()
@@ -166,7 +163,7 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
   let applied = false
   if (shift) {
     progress?.('checking bias correction on calibration samples')
-    const judge = await checkJudge()
+    const judge = await OutputJudge.create(floatBytes, await Promise.all(checkSamples.map((i) => set.sample(i))))
     const without = await judge.cosines(encodeModelProto(plain.model))
     const withIt = await judge.cosines(encodeModelProto(prepared.model))
     cosineWithout = mean(without)

@@ -66,9 +66,9 @@ function shapeNeutral(name: string, x: string, index: GraphIndex): boolean {
   return c.dims.length === 0 || (index.rankOf(x) ?? -1) >= c.dims.length
 }
 
-function hardSigmoidNode(index: GraphIndex, x: string, out: string): NodeProto {
+function hardSigmoidNode(index: GraphIndex, x: string, out: string, name?: string): NodeProto {
   return {
-    name: index.newNodeName(`${out}_HardSigmoid`), op_type: 'HardSigmoid', input: [x], output: [out],
+    name: name ?? index.newNodeName(`${out}_HardSigmoid`), op_type: 'HardSigmoid', input: [x], output: [out],
     attribute: [{ name: 'alpha', type: AttributeType.FLOAT, f: SIXTH }, { name: 'beta', type: AttributeType.FLOAT, f: 0.5 }],
   }
 }
@@ -137,7 +137,7 @@ function matchClipChain(add: NodeProto, index: GraphIndex, opset: number, counts
     }
   } else {
     counts.hardSigmoid++
-    if (multiplier === null) replacement.push({ ...hardSigmoidNode(index, x, out), name: outName('HardSigmoid') })
+    if (multiplier === null) replacement.push(hardSigmoidNode(index, x, out, outName('HardSigmoid')))
     else {
       const h = index.newNodeName(`${out}_hardsigmoid`)
       replacement.push(hardSigmoidNode(index, x, h), { name: outName('Mul'), op_type: 'Mul', input: [multiplier, h], output: [out] })

@@ -15,8 +15,6 @@ export interface QdqSettings {
   skipQuantNode: ReadonlySet<string>
   minQuantWeightSize: number
   minQuantWeightChannel: number
-  /** Activation tensors kept float, with the reason (see PlanOptions). @default none */
-  floatTensors?: ReadonlyMap<string, string>
 }
 
 /** A float model prepared for QDQ: lifted to the opset it needs and planned, not yet rewritten. */

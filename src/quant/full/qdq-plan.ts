@@ -59,12 +59,6 @@ export interface PlanOptions {
   skipQuantNode: ReadonlySet<string>
   minQuantWeightSize: number
   minQuantWeightChannel: number
-  /**
-   * Activation tensors that stay float, with the reason: no Q/DQ pair on them, and the nodes that
-   * read or write them run float (an int8 kernel needs its inputs and output quantized).
-   * @default none
-   */
-  floatTensors?: ReadonlyMap<string, string>
 }
 
 const QUANTIZABLE = new Set([...WEIGHTED_OPS, ...ACTIVATION_OPS])
@@ -103,11 +97,10 @@ export function planQdq(index: GraphIndex, options: PlanOptions): QdqPlan {
     quantized.push({ node, kind: 'activations', activationInputs: [...new Set(inputs)] })
   }
 
-  // A float tensor, and every tensor a skip_quant_node node reads or writes, keeps its float
-  // values: the quantized nodes on either side of it would otherwise still round it, and a
+  // Every tensor a skip_quant_node node reads or writes keeps its float values: the quantized nodes on either side of it would otherwise still round it, and a
   // skipped node would change nothing but its kernel (measured: 40 skipped nodes moved PP-OCRv4
   // rec's cosine from 0.958 to 0.964 before this rule).
-  const floatTensors = new Map(options.floatTensors ?? [])
+  const floatTensors = new Map<string, string>()
   for (const node of index.order) {
     const name = node.name ?? ''
     if (node.domain || !options.skipQuantNode.has(name)) continue

@@ -19,8 +19,6 @@ export interface RewrittenWeight {
   biasCodes: Int32Array | null
   /** For a MatMul: whether the correction went into the constant of the Add after it. */
   correctedAdd: boolean
-  /** The op runs float (QdqPlan.weightOnly): int8 weight, float activations and bias. */
-  weightOnly: boolean
 }
 
 /**
@@ -163,7 +161,7 @@ function rewriteWeighted(index: GraphIndex, q: QuantizedNode, inputScale: number
   const inputs = [...(node.input ?? [])]
   inputs[1] = wOut
   node.input = inputs
-  return { q, dims, original, weight, inputScale, bias, biasCodes, correctedAdd, weightOnly: false }
+  return { q, dims, original, weight, inputScale, bias, biasCodes, correctedAdd }
 }
 
 /**
@@ -202,7 +200,7 @@ function rewriteWeightOnly(index: GraphIndex, q: QuantizedNode, profile: DeviceP
   inputs[1] = wOut
   node.input = inputs
   const bias = q.bias ? tensorToFloat32(index.constants.get(q.bias)!.tensor) : null
-  return { q, dims, original, weight, inputScale: Number.NaN, bias, biasCodes: null, correctedAdd: false, weightOnly: true }
+  return { q, dims, original, weight, inputScale: Number.NaN, bias, biasCodes: null, correctedAdd: false }
 }
 
 /** Subtract a MatMul's shift from the float constant of the single Add after it; false when there is none. */
