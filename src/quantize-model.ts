@@ -20,9 +20,9 @@ import type { CsvFile } from './report/debug-csv/debug-csv-files.js'
 import { debugStep } from './report/debug-csv/debug-step.js'
 import type { DebugSummary } from './report/debug-csv/debug-summary.js'
 import { runAccuracyGuard, type GuardReport } from './guard/accuracy-guard.js'
-import { inputSpecs, type Feeds, type InputSpec } from './runtime/feeds.js'
+import { inputSpecs, type Feeds } from './runtime/feeds.js'
 import { refinementSamples, type RefinementSamples } from './runtime/refinement-samples.js'
-import { verificationSamples, verifyModels, type Verification } from './runtime/verify.js'
+import { verifyModels, type Verification } from './runtime/verify.js'
 
 export interface QuantizeOptions {
   /**
@@ -286,10 +286,10 @@ async function quantizeWeights(ctx: ModeContext): Promise<ModeResult> {
   const highBits = cfg.bitNum < 8 ? 8 : 12
   let escalated = new Set<PlannedWeight>()
   let means = new Map<PlannedWeight, Float64Array>()
-  const wantsData = plan.planned.length > 0 && (options.biasCorrection !== false || options.errorFeedback !== false || (target !== false && highBits > cfg.bitNum))
   // generated inputs stand in for data only where the accuracy target runs, so that turning the
   // target off leaves a quantization that never runs the model
   const targetRuns = target !== false && highBits > cfg.bitNum
+  const wantsData = plan.planned.length > 0 && (options.biasCorrection !== false || options.errorFeedback !== false || targetRuns)
   const real = wantsData ? await refinementSamples(specs, cfg, options.samples, extraWarnings, targetRuns) : null
   if (real && options.biasCorrection !== false) {
     options.onProgress?.('measuring input means for bias correction')
@@ -302,7 +302,7 @@ async function quantizeWeights(ctx: ModeContext): Promise<ModeResult> {
     options.onProgress?.('error-feedback rounding on input moments')
     errorFeedback = await guarded(() => roundWithErrorFeedback(bytes, model, plan.planned, low, real.samples.slice(0, 8), real.inputs), null, 'error-feedback rounding', real.inputs, extraWarnings)
   }
-  if (target !== false && plan.planned.length > 0 && highBits > cfg.bitNum) {
+  if (targetRuns && plan.planned.length > 0) {
     if (!real) extraWarnings.push('accuracy target not checked: give calibration data (calibrate_path) or samples to enable it')
     else {
       options.onProgress?.('measuring layer sensitivity in onnxruntime-node')
@@ -347,7 +347,7 @@ async function meetAccuracyTarget(
   // not silently mean 10 bits): on det the 25% share bought 0.99987 instead of 0.99960 held out,
   // still short of 0.9999, at 0.34x. Below 8 bit the wider code is int8 too and costs no bytes.
   const unreachedShare = highBits > 8 ? 0.06 : undefined
-  const esc = await escalateSensitiveWeights(bytes, planned, low, real.samples.slice(0, 8), { target: aim, highBits, maxShare: 0.25, unreachedShare, rankSamples: 4, perElement: true }, means)
+  const esc = await escalateSensitiveWeights(bytes, planned, low, real.samples.slice(0, 8), { target: aim, highBits, maxShare: 0.25, unreachedShare, rankSamples: 4 }, means)
   if (!esc) return { report: null, escalated: new Set(), warnings: ['accuracy target skipped: weights stored as float16, double or external data are not measured'] }
   const report: AccuracyReport = {
     target, inputs: real.inputs, cosineBefore: esc.cosineBefore, cosineAfter: esc.cosineAfter, reached: esc.cosineAfter >= target, escalatedBits: highBits,

@@ -1,6 +1,7 @@
 import type { QuantConfig } from '../cfg/index.js'
 import type { FileExternalData } from '../onnx/external-data.js'
 import type { ModelProto } from '../onnx/onnx-types.js'
+import type { ErrorFeedbackReport } from '../quant/error-feedback/feedback-weights.js'
 import type { WeightQuantResult } from '../quant/weight-quant.js'
 import type { AccuracyReport, QuantizeOptions } from '../quantize-model.js'
 import type { InputSpec } from '../runtime/feeds.js'
@@ -33,4 +34,6 @@ export interface ModeResult extends WeightQuantResult {
   full?: FullQuantReport
   dynamic?: DynamicQuantReport
   mixedBit?: MixedBitReport
+  /** What WEIGHT_QUANT's error-feedback rounding did; absent or null when it did not run. */
+  errorFeedback?: ErrorFeedbackReport | null
 }

@@ -25,6 +25,24 @@ function constantNode(name: string, output: string, tensor: TensorProto): NodePr
 }
 
 /**
+ * Cast(codes) [- zeroPoint] * scale into `out`: the decode onnxruntime folds into one float
+ * constant at load when its inputs are constants (see replaceWithDequantNodes).
+ */
+export function decodeNodes(names: NameAllocator, base: string, codes: string, scale: string, zeroPoint: string | null, out: string): NodeProto[] {
+  const cast = names.take(`${base}_cast`)
+  const nodes: NodeProto[] = [
+    { name: names.take(`${base}_Cast`), op_type: 'Cast', input: [codes], output: [cast], attribute: [{ name: 'to', type: AttributeType.INT, i: DataType.FLOAT }] },
+  ]
+  let value = cast
+  if (zeroPoint !== null) {
+    value = names.take(`${base}_shifted`)
+    nodes.push({ name: names.take(`${base}_SubZeroPoint`), op_type: 'Sub', input: [cast, zeroPoint], output: [value] })
+  }
+  nodes.push({ name: names.take(`${base}_MulScale`), op_type: 'Mul', input: [value, scale], output: [out] })
+  return nodes
+}
+
+/**
  * Replace a float weight by integer codes and the nodes that turn them back into float:
  * Cast(codes) [- zero_point] * scale, whose output keeps the weight's name so every consumer
  * reads it unchanged. All inputs of these nodes are constants, so onnxruntime folds them into one
@@ -40,10 +58,8 @@ export function replaceWithDequantNodes(site: WeightSite, q: ChannelQuantized, p
   const base = site.name
   const codesName = names.take(`${base}_quantized`)
   const scaleName = names.take(`${base}_scale`)
-  const castName = names.take(`${base}_cast`)
   const hasZeroPoint = params.zeroPoint.some((z) => z !== 0)
   const zpName = hasZeroPoint ? names.take(`${base}_zero_point`) : ''
-  const shiftedName = hasZeroPoint ? names.take(`${base}_shifted`) : ''
   const paramShape = broadcastShape(rank, q.axis, q.scale.length)
 
   const tensors: TensorProto[] = [
@@ -52,14 +68,10 @@ export function replaceWithDequantNodes(site: WeightSite, q: ChannelQuantized, p
   ]
   if (hasZeroPoint) tensors.push(makeTensor(zpName, DataType.FLOAT, paramShape, params.zeroPoint))
 
-  const nodes: NodeProto[] = [
-    { name: names.take(`${base}_Cast`), op_type: 'Cast', input: [codesName], output: [castName], attribute: [{ name: 'to', type: AttributeType.INT, i: DataType.FLOAT }] },
-  ]
-  if (hasZeroPoint) nodes.push({ name: names.take(`${base}_SubZeroPoint`), op_type: 'Sub', input: [castName, zpName], output: [shiftedName] })
   // float16/bfloat16/double weights go back to their own type so consumers see what they expect
   const originalType = def.tensor.data_type ?? DataType.FLOAT
   const scaledName = originalType === DataType.FLOAT ? site.name : names.take(`${base}_scaled`)
-  nodes.push({ name: names.take(`${base}_MulScale`), op_type: 'Mul', input: [hasZeroPoint ? shiftedName : castName, scaleName], output: [scaledName] })
+  const nodes = decodeNodes(names, base, codesName, scaleName, hasZeroPoint ? zpName : null, scaledName)
   if (originalType !== DataType.FLOAT) {
     nodes.push({ name: names.take(`${base}_CastBack`), op_type: 'Cast', input: [scaledName], output: [site.name], attribute: [{ name: 'to', type: AttributeType.INT, i: originalType }] })
   }

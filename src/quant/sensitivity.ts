@@ -16,14 +16,6 @@ export interface EscalationOptions {
    */
   rankSamples?: number
   /**
-   * Rank by output error per weight element (what escalating buys per stored byte) and pass over
-   * weights that do not fit `maxShare`, instead of ranking by output error and stopping at the
-   * first weight that does not fit (on PP-OCRv4 rec at 6 bit, a 120x6625 head first in the
-   * ranking then ended the search after 7 weights: 0.929 held out, against 0.998 per element).
-   * @default false
-   */
-  perElement?: boolean
-  /**
    * When even `maxShare` does not reach the target, escalate only the ranked prefix within this
    * smaller share: bytes that buy a target are worth more than bytes that only narrow a miss.
    * @default maxShare (no second budget)
@@ -45,8 +37,8 @@ export interface Escalation {
 /**
  * Some layers carry far more of a model's rounding error than others (measured on PP-OCRv4 det
  * at 8 bit: one 48x48 pointwise conv gives half of the output error). When the quantized model
- * misses `target`, measure each weight's effect alone, rank the weights by that effect (or by it
- * per element, see `perElement`), then store the shortest prefix of the ranking at `highBits`
+ * misses `target`, measure each weight's effect alone, rank the weights by that effect per
+ * element, then store the shortest prefix of the ranking at `highBits`
  * that brings the whole model to the target (bisection).
  * The variants are scored in a float copy of the model (src/quant/float-variants.ts).
  */
@@ -62,8 +54,6 @@ export async function escalateSensitiveWeights(
   // variants overwrite raw float32 data in place; other storage is left to the plain encoding
   if (!variants) return null
   const high = new Map<PlannedWeight, Float32Array>()
-  const floats = (w: PlannedWeight) => variants.float(w)
-  const evaluate = variants.score
   const lowDecoded = new Map<PlannedWeight, Float32Array>()
   const lowOf = (w: PlannedWeight): Float32Array => {
     let v = lowDecoded.get(w)
@@ -75,34 +65,29 @@ export async function escalateSensitiveWeights(
     if (!v) high.set(w, (v = decodedValues(w, encodeWeight(w, opts.highBits))))
     return v
   }
-  const cosineBefore = await evaluate(lowOf)
+  const cosineBefore = await variants.score(lowOf)
   const sensitivity = new Map<PlannedWeight, number>()
   if (cosineBefore >= opts.target) {
     return { escalated: new Set(), cosineBefore, cosineAfter: cosineBefore, reached: true, sensitivity, sessions: variants.sessions }
   }
   const rankCount = Math.min(samples.length, opts.rankSamples ?? samples.length)
-  for (const w of planned) sensitivity.set(w, 1 - (await evaluate((x) => (x === w ? lowOf(x) : floats(x)), rankCount)))
+  for (const w of planned) sensitivity.set(w, 1 - (await variants.score((x) => (x === w ? lowOf(x) : variants.float(x)), rankCount)))
   const total = planned.reduce((n, w) => n + w.elements, 0)
   const budget = total * opts.maxShare
+  // Ranked by output error per weight element (what escalating buys per stored byte), passing
+  // over weights that do not fit the budget: ranked by output error alone, a 120x6625 head first
+  // in PP-OCRv4 rec's ranking at 6 bit ended the search after 7 weights (0.929 held out, against
+  // 0.998 per element).
   const ranked: PlannedWeight[] = []
-  if (opts.perElement) {
-    let used = 0
-    for (const w of [...planned].sort((a, b) => sensitivity.get(b)! / b.elements - sensitivity.get(a)! / a.elements)) {
-      if (sensitivity.get(w)! <= 0 || used + w.elements > budget) continue
-      ranked.push(w)
-      used += w.elements
-    }
-  } else {
-    let used = 0
-    for (const w of [...planned].sort((a, b) => sensitivity.get(b)! - sensitivity.get(a)!)) {
-      if (used + w.elements > budget) break
-      ranked.push(w)
-      used += w.elements
-    }
+  let used = 0
+  for (const w of [...planned].sort((a, b) => sensitivity.get(b)! / b.elements - sensitivity.get(a)! / a.elements)) {
+    if (sensitivity.get(w)! <= 0 || used + w.elements > budget) continue
+    ranked.push(w)
+    used += w.elements
   }
   const cap = ranked.length
   const position = new Map(ranked.map((w, i) => [w, i]))
-  const withTop = (k: number) => evaluate((w) => ((position.get(w) ?? Infinity) < k ? highOf(w) : lowOf(w)))
+  const withTop = (k: number) => variants.score((w) => ((position.get(w) ?? Infinity) < k ? highOf(w) : lowOf(w)))
   // Smallest k whose top-k escalation reaches the target; the cosine is close to monotone in k.
   let best = { k: cap, cosine: cap > 0 ? await withTop(cap) : cosineBefore }
   if (best.cosine >= opts.target) {

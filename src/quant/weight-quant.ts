@@ -7,7 +7,6 @@ import { quantizePerChannel, type ChannelQuantized } from './per-channel.js'
 import { correctedDecodeParams, decodeWeights, type DecodeParams } from './weight-correction.js'
 import { findWeightSites, type WeightSite } from './weight-sites.js'
 import { biasSlot, outputShift, setBias } from './bias-correction.js'
-import type { ErrorFeedbackReport } from './error-feedback/feedback-weights.js'
 
 export interface WeightQuantOptions {
   /** 1-16; codes are stored as int8 up to 8 bits and int16 above. */
@@ -52,8 +51,6 @@ export interface WeightQuantResult {
   layers: QuantizedLayer[]
   skipped: SkippedWeight[]
   warnings: string[]
-  /** What error-feedback rounding did; absent or null when it did not run. */
-  errorFeedback?: ErrorFeedbackReport | null
 }
 
 function nodesOf(site: WeightSite): { name: string; opType: string }[] {

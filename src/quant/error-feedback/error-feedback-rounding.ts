@@ -43,9 +43,8 @@ export function errorFeedbackCodes(weight: Float64Array, grid: RowGrid, hessian:
       let q = Math.round(w[i]! * inv) + z
       q = q < qmin ? qmin : q > qmax ? qmax : q
       codes[base + i] = q
-      const d = u[i * cols + i]!
-      if (!(d > 0)) continue
-      const e = (w[i]! - (q - z) * s) / d
+      // U's diagonal is positive: the Cholesky factorization throws otherwise
+      const e = (w[i]! - (q - z) * s) / u[i * cols + i]!
       if (e === 0) continue
       const row = i * cols
       for (let j = i + 1; j < cols; j++) w[j]! -= e * u[row + j]!
@@ -60,7 +59,7 @@ export function errorFeedbackCodes(weight: Float64Array, grid: RowGrid, hessian:
  * inputs (zero diagonal) get a unit diagonal so H stays invertible; their U row then spreads
  * nothing, as their off-diagonal moments are zero.
  */
-export function inverseCholeskyUpper(hessian: Float64Array, n: number, damp: number): Float64Array {
+function inverseCholeskyUpper(hessian: Float64Array, n: number, damp: number): Float64Array {
   const h = Float64Array.from(hessian)
   let mean = 0
   for (let i = 0; i < n; i++) mean += h[i * n + i]! / n

@@ -24,7 +24,7 @@ export interface FeedbackSite {
 }
 
 /** The planned weights error feedback applies to: main-graph ops only (a subgraph's activations cannot be exposed to measure them). */
-export function feedbackSites(model: ModelProto, planned: readonly PlannedWeight[]): FeedbackSite[] {
+function feedbackSites(model: ModelProto, planned: readonly PlannedWeight[]): FeedbackSite[] {
   const main = new Set(model.graph?.node ?? [])
   const sites: FeedbackSite[] = []
   for (const w of planned) {
@@ -63,13 +63,13 @@ export interface FeedbackOptions {
 }
 
 /** A feedback site with the second moments of its input over the refinement samples. */
-export interface MeasuredSite {
+interface MeasuredSite {
   site: FeedbackSite
   moments: Moments
 }
 
 /** Measure the input moments of every feedback site over `samples` (one float-model session). */
-export async function measureSites(original: Uint8Array, sites: readonly FeedbackSite[], samples: readonly Feeds[]): Promise<Map<PlannedWeight, MeasuredSite>> {
+async function measureSites(original: Uint8Array, sites: readonly FeedbackSite[], samples: readonly Feeds[]): Promise<Map<PlannedWeight, MeasuredSite>> {
   const moments = await inputMoments(original, sites.map((s) => s.input), samples)
   const out = new Map<PlannedWeight, MeasuredSite>()
   for (const site of sites) {
@@ -84,7 +84,7 @@ export async function measureSites(original: Uint8Array, sites: readonly Feedbac
  * `samples`, on the grid of their nearest-rounding encoding in `nearest` (same scales and zero
  * points, so only the codes change). Returns the new encodings, keyed like `nearest`.
  */
-export async function errorFeedbackEncodings(
+async function errorFeedbackEncodings(
   original: Uint8Array, sites: readonly FeedbackSite[], nearest: ReadonlyMap<PlannedWeight, EncodedWeight>, samples: readonly Feeds[], options: FeedbackOptions = {},
 ): Promise<Map<PlannedWeight, EncodedWeight>> {
   const out = new Map<PlannedWeight, EncodedWeight>()
@@ -102,7 +102,7 @@ export async function errorFeedbackEncodings(
 }
 
 /** One weight's error-feedback encoding on the grid of `q`. */
-export function feedbackEncoding(site: FeedbackSite, q: ChannelQuantized, hessian: Float64Array, options: FeedbackOptions = {}): EncodedWeight {
+function feedbackEncoding(site: FeedbackSite, q: ChannelQuantized, hessian: Float64Array, options: FeedbackOptions = {}): EncodedWeight {
   const { rows, cols, rowStride, colStride } = site
   const values = site.weight.readValues()
   const dense = new Float64Array(rows * cols)

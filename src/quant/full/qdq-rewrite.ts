@@ -1,6 +1,6 @@
 import { AttributeType, DataType, type NodeProto, type TensorProto } from '../../onnx/onnx-types.js'
 import { makeTensor, tensorDims, tensorToFloat32 } from '../../onnx/tensor-data.js'
-import type { NameAllocator } from '../dequant-nodes.js'
+import { decodeNodes, type NameAllocator } from '../dequant-nodes.js'
 import type { DeviceProfile } from './device-profile.js'
 import type { GraphIndex } from './graph-index.js'
 import type { QdqPlan, QuantizedNode } from './qdq-plan.js'
@@ -186,16 +186,12 @@ function rewriteWeightOnly(index: GraphIndex, q: QuantizedNode, profile: DeviceP
   graph.initializer!.push(makeTensor(wq, weight.type, dims, weight.codes), makeTensor(ws, DataType.FLOAT, scaleDims, weight.scale))
   const wOut = soleReader(index, wName, node) ? wName : names.take(`${wName}_dequantized`)
   if (wOut === wName) pending.dropConstants.add(wName)
-  let codes = names.take(`${wName}_float_codes`)
-  pending.before.push({ name: names.take(`${wName}_Cast`), op_type: 'Cast', input: [wq], output: [codes], attribute: [{ name: 'to', type: AttributeType.INT, i: DataType.FLOAT }] })
+  let wz: string | null = null
   if (weight.zeroPoint.some((z) => z !== 0)) {
-    const wz = names.take(`${wName}_zero_point`)
+    wz = names.take(`${wName}_zero_point`)
     graph.initializer!.push(makeTensor(wz, DataType.FLOAT, scaleDims, Float32Array.from(weight.zeroPoint)))
-    const centred = names.take(`${wName}_centred_codes`)
-    pending.before.push({ name: names.take(`${wName}_Sub`), op_type: 'Sub', input: [codes, wz], output: [centred] })
-    codes = centred
   }
-  pending.before.push({ name: names.take(`${wName}_Mul`), op_type: 'Mul', input: [codes, ws], output: [wOut] })
+  pending.before.push(...decodeNodes(names, wName, wq, ws, wz, wOut))
   const inputs = [...(node.input ?? [])]
   inputs[1] = wOut
   node.input = inputs

@@ -24,7 +24,6 @@ export interface Refinement {
   encoded: MixedBitEncoded[]
   cosineBefore: number
   cosineAfter: number
-  reached: boolean
   /** onnxruntime sessions run. */
   sessions: number
 }
@@ -78,7 +77,7 @@ export async function refineSensitiveWeights(
   const base = new Map(encoded.map((e) => [e.w, e]))
   const cosineBefore = await variants.score((w) => valuesOf(base.get(w)!))
   const done = (chosen: Map<PlannedWeight, MixedBitEncoded>, cosine: number): Refinement => ({
-    encoded: planned.map((w) => chosen.get(w)!), cosineBefore, cosineAfter: cosine, reached: cosine >= opts.target, sessions: variants.sessions,
+    encoded: planned.map((w) => chosen.get(w)!), cosineBefore, cosineAfter: cosine, sessions: variants.sessions,
   })
   if (cosineBefore >= opts.target) return done(base, cosineBefore)
 
