@@ -152,7 +152,7 @@ async function outlierRanges(proto: ModelProto, bytes: Uint8Array, names: string
  * cut to each side's largest value seen (to the bin; `symmetric`: not cut), widened to cover
  * every channel mean seen (ChannelMeanExtremes). A threshold per sign was tried: it saved rec's
  * hard-swish tails but widened det's ranges (held-out cosine 0.918 with one |x| threshold, 0.837
- * per sign, ranges alone on bench:full's pages).
+ * per sign, ranges alone on bench:full's pages, README "Calibration data and activation ranges").
  */
 async function klRanges(bytes: Uint8Array, names: string[], set: CalibrationSet, indices: number[], options: RangeOptions): Promise<Map<string, TensorRange>> {
   const hists = new Map(names.map((n) => [n, new SignedHistogram()]))
