@@ -43,19 +43,19 @@ interface StrideCheck {
   samples: number
   tensors: number
   strided: number
-  /** Side thresholds compared (both signs of every tensor with values on that side). */
-  sides: number
+  /** |x| thresholds compared (every tensor with values). */
+  thresholds: number
   /** One pass (width doubling) vs two passes (width max / 2048 from a first pass), same strided values: final width over the two-pass width (mean, max). */
   meanWidthRatio: number
   maxWidthRatio: number
-  /** |T one-pass - T two-pass| / max|x| of the tensor: mean, max, and sides moved by more than 1% of it. */
+  /** |T one-pass - T two-pass| / max|x| of the tensor: mean, max, and tensors moved by more than 1% of it. */
   meanPassShift: number
   maxPassShift: number
-  sidesMovedPass: number
-  /** The same for strided values vs whole tensors (both one pass), over strided tensors' sides. */
+  movedPass: number
+  /** The same for strided values vs whole tensors (both one pass), over strided tensors. */
   meanStrideShift: number
   maxStrideShift: number
-  sidesMovedStride: number
+  movedStride: number
   fullMs: number
   stridedMs: number
   /** SignedHistogram.add's own time per value over the strided pass, ns, and the plain |x| kernel's (a sign test, counts per call) on the same values. */
@@ -246,8 +246,9 @@ async function strideChild(count: number, dir: string): Promise<void> {
   let previousSearchMs = 0
   let thresholdsDiffering = 0
   let searched = 0
+  // KL's threshold is TensorRT's single |x| threshold (both sides' bins added), what the engine uses
   for (const h of strided.hists.values()) {
-    for (const side of [h.side(true), h.side(false)]) {
+    for (const side of [h.abs()]) {
       if (!side.some((c) => c > 0)) continue
       let t = performance.now()
       const bin = klThresholdBin(side)
@@ -267,20 +268,19 @@ async function strideChild(count: number, dir: string): Promise<void> {
     const two = strided.twoPass.get(name)!
     const whole = full.hists.get(name)!
     pass.width.push(one.width / two.width)
-    for (const positive of [true, false]) {
-      const reference = klSideThreshold(two.side(positive), two.width)
-      if (!(reference > 0)) continue
-      pass.shift.push(Math.abs(klSideThreshold(one.side(positive), one.width) - reference) / m)
-      if ((strides.get(name) ?? 1) > 1) strideShift.push(Math.abs(klSideThreshold(one.side(positive), one.width) - klSideThreshold(whole.side(positive), whole.width)) / m)
-    }
+    const reference = klSideThreshold(two.abs(), two.width)
+    if (!(reference > 0)) continue
+    const threshold = klSideThreshold(one.abs(), one.width)
+    pass.shift.push(Math.abs(threshold - reference) / m)
+    if ((strides.get(name) ?? 1) > 1) strideShift.push(Math.abs(threshold - klSideThreshold(whole.abs(), whole.width)) / m)
   }
   const max = (v: number[]): number => v.reduce((a, x) => Math.max(a, x), 0)
   const mean = (v: number[]): number => (v.length ? v.reduce((a, x) => a + x, 0) / v.length : 0)
   const result: StrideCheck = {
-    samples: det.set.count, tensors: pass.width.length, strided: [...strides.values()].filter((s) => s > 1).length, sides: pass.shift.length,
+    samples: det.set.count, tensors: pass.width.length, strided: [...strides.values()].filter((s) => s > 1).length, thresholds: pass.shift.length,
     meanWidthRatio: mean(pass.width), maxWidthRatio: max(pass.width),
-    meanPassShift: mean(pass.shift), maxPassShift: max(pass.shift), sidesMovedPass: pass.shift.filter((d) => d > 0.01).length,
-    meanStrideShift: mean(strideShift), maxStrideShift: max(strideShift), sidesMovedStride: strideShift.filter((d) => d > 0.01).length,
+    meanPassShift: mean(pass.shift), maxPassShift: max(pass.shift), movedPass: pass.shift.filter((d) => d > 0.01).length,
+    meanStrideShift: mean(strideShift), maxStrideShift: max(strideShift), movedStride: strideShift.filter((d) => d > 0.01).length,
     fullMs: full.ms, stridedMs: strided.ms,
     histogramNsPerValue: (strided.kernelMs * 1e6) / strided.values, previousHistogramNsPerValue: (strided.previousMs * 1e6) / strided.values,
     klSearchMs: searchMs / searched, previousKlSearchMs: previousSearchMs / searched, thresholdsDiffering,
@@ -354,7 +354,7 @@ async function main(): Promise<void> {
   const check = Number(args.check)
   console.log(`KL strided vs full histograms on ${check} images…`)
   const stride = JSON.parse(await runChild(['stride', '--count', String(check), '--dir', dir])) as StrideCheck
-  console.log(`  one pass vs two: width x${stride.meanWidthRatio.toFixed(2)} (max x${stride.maxWidthRatio.toFixed(2)}), threshold shift ${(stride.meanPassShift * 100).toFixed(2)}% of max|x| (max ${(stride.maxPassShift * 100).toFixed(1)}%, ${stride.sidesMovedPass}/${stride.sides} sides > 1%); strided vs whole: ${(stride.meanStrideShift * 100).toFixed(2)}% (max ${(stride.maxStrideShift * 100).toFixed(1)}%, ${stride.sidesMovedStride} sides > 1%); full ${(stride.fullMs / 1000).toFixed(1)} s vs strided ${(stride.stridedMs / 1000).toFixed(1)} s; histogram kernel ${stride.histogramNsPerValue.toFixed(2)} ns/value (plain |x| ${stride.previousHistogramNsPerValue.toFixed(2)}); KL search ${stride.klSearchMs.toFixed(2)} ms/side (level by level ${stride.previousKlSearchMs.toFixed(2)}, ${stride.thresholdsDiffering} differ)`)
+  console.log(`  one pass vs two: width x${stride.meanWidthRatio.toFixed(2)} (max x${stride.maxWidthRatio.toFixed(2)}), threshold shift ${(stride.meanPassShift * 100).toFixed(2)}% of max|x| (max ${(stride.maxPassShift * 100).toFixed(1)}%, ${stride.movedPass}/${stride.thresholds} tensors > 1%); strided vs whole: ${(stride.meanStrideShift * 100).toFixed(2)}% (max ${(stride.maxStrideShift * 100).toFixed(1)}%, ${stride.movedStride} tensors > 1%); full ${(stride.fullMs / 1000).toFixed(1)} s vs strided ${(stride.stridedMs / 1000).toFixed(1)} s; histogram kernel ${stride.histogramNsPerValue.toFixed(2)} ns/value (plain |x| ${stride.previousHistogramNsPerValue.toFixed(2)}); KL search ${stride.klSearchMs.toFixed(2)} ms/tensor (level by level ${stride.previousKlSearchMs.toFixed(2)}, ${stride.thresholdsDiffering} differ)`)
 
   const table = [
     '| method | samples | tensors | fp32 inference | calibration | calibration / (samples x fp32) | same in CPU time | peak RSS | RSS before calibration |',
@@ -379,7 +379,7 @@ Calibration time includes reading and preprocessing every image. These rows are 
 
 ${fullTable}
 
-KL (one pass: each tensor's values go into a histogram of 2 x 2048 bins, one half per sign, zeros left out, whose bin width doubles when a later sample reaches past it) reads tensors larger than 2^${Math.log2(KL_SUBSAMPLE)} values at a prime stride (in the graph: Reshape + Slice, so only the kept values leave onnxruntime). Checked on ${stride.samples} images, ${stride.tensors} tensors (${stride.strided} strided), ${stride.sides} sides with values: against two passes (the width fixed beforehand at max|x| / 2048 from a MAX_MIN pass, as KL did before) on the same strided values, the one-pass width is ${stride.meanWidthRatio.toFixed(2)}x the two-pass width on average (at most ${stride.maxWidthRatio.toFixed(2)}x), and a side's threshold moves by ${(stride.meanPassShift * 100).toFixed(2)}% of the tensor's max|x| on average (at most ${(stride.maxPassShift * 100).toFixed(1)}%; ${stride.sidesMovedPass} sides by more than 1%). Strided values against whole tensors (both one pass) move a strided tensor's side threshold by ${(stride.meanStrideShift * 100).toFixed(2)}% of max|x| on average (at most ${(stride.maxStrideShift * 100).toFixed(1)}%; ${stride.sidesMovedStride} sides by more than 1%). The histogram pass took ${(stride.stridedMs / 1000).toFixed(1)} s strided vs ${(stride.fullMs / 1000).toFixed(1)} s on whole tensors. On the strided values of that pass, side by side: the histogram kernel (SignedHistogram.add) took ${stride.histogramNsPerValue.toFixed(2)} ns a value against ${stride.previousHistogramNsPerValue.toFixed(2)} ns for a plain |x| kernel (kept in this script); the KL threshold search (per-width sums, near-ties settled level by level) ${stride.klSearchMs.toFixed(2)} ms a side against ${stride.previousKlSearchMs.toFixed(2)} ms summing level by level (test/helpers/kl-level-by-level.ts), choosing a different threshold bin for ${stride.thresholdsDiffering} sides.`
+KL (one pass: each tensor's values go into a histogram of 2 x 2048 bins, one half per sign, zeros left out, whose bin width doubles when a later sample reaches past it) reads tensors larger than 2^${Math.log2(KL_SUBSAMPLE)} values at a prime stride (in the graph: Reshape + Slice, so only the kept values leave onnxruntime). Checked on ${stride.samples} images, ${stride.tensors} tensors (${stride.strided} strided), ${stride.thresholds} with values: against two passes (the width fixed beforehand at max|x| / 2048 from a MAX_MIN pass, as KL did before) on the same strided values, the one-pass width is ${stride.meanWidthRatio.toFixed(2)}x the two-pass width on average (at most ${stride.maxWidthRatio.toFixed(2)}x), and a tensor's |x| threshold (the one KL uses) moves by ${(stride.meanPassShift * 100).toFixed(2)}% of the tensor's max|x| on average (at most ${(stride.maxPassShift * 100).toFixed(1)}%; ${stride.movedPass} tensors by more than 1%). Strided values against whole tensors (both one pass) move a strided tensor's |x| threshold by ${(stride.meanStrideShift * 100).toFixed(2)}% of max|x| on average (at most ${(stride.maxStrideShift * 100).toFixed(1)}%; ${stride.movedStride} tensors by more than 1%). The histogram pass took ${(stride.stridedMs / 1000).toFixed(1)} s strided vs ${(stride.fullMs / 1000).toFixed(1)} s on whole tensors. On the strided values of that pass, side by side: the histogram kernel (SignedHistogram.add) took ${stride.histogramNsPerValue.toFixed(2)} ns a value against ${stride.previousHistogramNsPerValue.toFixed(2)} ns for a plain |x| kernel (kept in this script); the KL threshold search (per-width sums, near-ties settled level by level) ${stride.klSearchMs.toFixed(2)} ms a tensor against ${stride.previousKlSearchMs.toFixed(2)} ms summing level by level (test/helpers/kl-level-by-level.ts), choosing a different threshold bin for ${stride.thresholdsDiffering} tensors.`
   writeResultsSection('calibration', 'Calibration cost (PP-OCRv4 det)', body)
   console.log('written to bench/RESULTS.md (section calibration)')
 }
