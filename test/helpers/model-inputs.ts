@@ -16,21 +16,20 @@ export async function detSamples(n: number, seed = 100, size = 640): Promise<Fee
   return out
 }
 
-/** PP-OCR rec: rendered word crops 48x320, (x/255 - 0.5)/0.5. */
-export async function recSamples(n: number, seed = 500): Promise<Feeds[]> {
-  const out: Feeds[] = []
-  for (let i = 0; i < n; i++) {
-    const img = await renderWord(seed + i)
-    out.push({ x: new ort.Tensor('float32', toNchw(img, HALF.mean, HALF.std), [1, 3, 48, 320]) })
-  }
-  return out
+/** PP-OCR rec: rendered words on a 48x320 canvas, (x/255 - 0.5)/0.5. */
+export function recSamples(n: number, seed = 500): Promise<Feeds[]> {
+  return recFeeds(renderWord, n, seed)
 }
 
 /** PP-OCR rec as its app feeds it: tight word crops, height 48, each its own width (dynamic W). */
-export async function recCropSamples(n: number, seed = 500): Promise<Feeds[]> {
+export function recCropSamples(n: number, seed = 500): Promise<Feeds[]> {
+  return recFeeds(renderWordCrop, n, seed)
+}
+
+async function recFeeds(render: (seed: number) => Promise<{ data: Uint8Array; width: number; height: number }>, n: number, seed: number): Promise<Feeds[]> {
   const out: Feeds[] = []
   for (let i = 0; i < n; i++) {
-    const img = await renderWordCrop(seed + i)
+    const img = await render(seed + i)
     out.push({ x: new ort.Tensor('float32', toNchw(img, HALF.mean, HALF.std), [1, 3, 48, img.width]) })
   }
   return out
