@@ -200,7 +200,7 @@ async function fullChild(method: Method, count: number, dir: string): Promise<vo
  * |x| kernel kept above, the KL search against the level-by-level one.
  */
 async function strideChild(count: number, dir: string): Promise<void> {
-  const { collectActivationRanges, klSideThreshold } = await import('../src/calibrate/activation-ranges.js')
+  const { collectActivationRanges, klAbsThreshold } = await import('../src/calibrate/activation-ranges.js')
   const { exposeTensors } = await import('../src/calibrate/exposed-tensors.js')
   const { SignedHistogram, HISTOGRAM_BINS } = await import('../src/calibrate/histogram.js')
   const { klThresholdBin } = await import('../src/calibrate/kl-divergence.js')
@@ -248,16 +248,15 @@ async function strideChild(count: number, dir: string): Promise<void> {
   let searched = 0
   // KL's threshold is TensorRT's single |x| threshold (both sides' bins added), what the engine uses
   for (const h of strided.hists.values()) {
-    for (const side of [h.abs()]) {
-      if (!side.some((c) => c > 0)) continue
-      let t = performance.now()
-      const bin = klThresholdBin(side)
-      searchMs += performance.now() - t
-      t = performance.now()
-      if (levelByLevelKlBin(side) !== bin) thresholdsDiffering++
-      previousSearchMs += performance.now() - t
-      searched++
-    }
+    const bins = h.abs()
+    if (!bins.some((c) => c > 0)) continue
+    let t = performance.now()
+    const bin = klThresholdBin(bins)
+    searchMs += performance.now() - t
+    t = performance.now()
+    if (levelByLevelKlBin(bins) !== bin) thresholdsDiffering++
+    previousSearchMs += performance.now() - t
+    searched++
   }
   const pass = { width: [] as number[], shift: [] as number[] }
   const strideShift: number[] = []
@@ -268,11 +267,11 @@ async function strideChild(count: number, dir: string): Promise<void> {
     const two = strided.twoPass.get(name)!
     const whole = full.hists.get(name)!
     pass.width.push(one.width / two.width)
-    const reference = klSideThreshold(two.abs(), two.width)
+    const reference = klAbsThreshold(two)
     if (!(reference > 0)) continue
-    const threshold = klSideThreshold(one.abs(), one.width)
+    const threshold = klAbsThreshold(one)
     pass.shift.push(Math.abs(threshold - reference) / m)
-    if ((strides.get(name) ?? 1) > 1) strideShift.push(Math.abs(threshold - klSideThreshold(whole.abs(), whole.width)) / m)
+    if ((strides.get(name) ?? 1) > 1) strideShift.push(Math.abs(threshold - klAbsThreshold(whole)) / m)
   }
   const max = (v: number[]): number => v.reduce((a, x) => Math.max(a, x), 0)
   const mean = (v: number[]): number => (v.length ? v.reduce((a, x) => a + x, 0) / v.length : 0)

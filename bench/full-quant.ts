@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url'
 import ort from 'onnxruntime-node'
 import sharp from 'sharp'
 import { collectActivationRanges } from '../src/calibrate/activation-ranges.js'
-import type { CalibrationSet } from '../src/calibrate/calibration-set.js'
+import { samplesSet } from '../src/calibrate/calibration-set.js'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { DataType } from '../src/onnx/onnx-types.js'
 import { foldForInt8 } from '../src/quant/fold/fold-model.js'
@@ -177,8 +177,7 @@ async function detVariant(calib: Feeds[], change: { quantize?: string[]; profile
   const prepared = prepareQdq(model, {
     profile: { ...deviceProfile('CPU', true), ...change.profile }, policy, skipQuantNode: new Set(), minQuantWeightSize: 0, minQuantWeightChannel: 16,
   })
-  const set: CalibrationSet = { count: calib.length, files: () => [], sample: async (i) => calib[i]! }
-  const ranges = await collectActivationRanges(encodeModelProto(model), prepared.plan.rangeTensors, set, 'MAX_MIN')
+  const ranges = await collectActivationRanges(encodeModelProto(model), prepared.plan.rangeTensors, samplesSet(calib), 'MAX_MIN')
   applyQdq(prepared, activationQuantParams(prepared, ranges), null)
   return encodeModelProto(prepared.model)
 }

@@ -181,12 +181,12 @@ async function klRanges(bytes: Uint8Array, names: string[], set: CalibrationSet,
   for (const name of names) {
     const h = hists.get(name)!
     const c = channels.get(name)!
+    const t = klAbsThreshold(h)
     if (options.symmetric) {
-      const t = Math.max(klSideThreshold(h.abs(), h.width), c.max, -c.min)
-      ranges.set(name, { min: -t, max: t })
+      const s = Math.max(t, c.max, -c.min)
+      ranges.set(name, { min: -s, max: s })
     } else {
       // [-T, T] cut to each side's extent: a side the tensor never reaches gets no codes
-      const t = klSideThreshold(h.abs(), h.width)
       ranges.set(name, { min: -Math.max(Math.min(t, sideExtent(h.side(false), h.width)), -c.min), max: Math.max(Math.min(t, sideExtent(h.side(true), h.width)), c.max) })
     }
   }
@@ -217,11 +217,12 @@ function sideExtent(bins: Float64Array, width: number): number {
 }
 
 /**
- * The KL threshold of one side's bins from 0 outwards, cut to the end of its last non-empty bin
- * (the side's largest value, to the bin); 0 for an empty side.
+ * TensorRT's KL threshold of the histogram's |x| bins (both signs added), cut to the end of the
+ * last non-empty bin (the largest |x|, to the bin); 0 when every value was zero.
  */
-export function klSideThreshold(bins: Float64Array, width: number): number {
-  const extent = sideExtent(bins, width)
+export function klAbsThreshold(h: SignedHistogram): number {
+  const bins = h.abs()
+  const extent = sideExtent(bins, h.width)
   if (!(extent > 0)) return 0
-  return Math.min(extent, klThreshold(bins, bins.length * width))
+  return Math.min(extent, klThreshold(bins, bins.length * h.width))
 }

@@ -17,6 +17,19 @@ export interface CalibrationSet {
   sample(i: number): Promise<Feeds>
 }
 
+/** Samples the caller already holds as a set (library use, the accuracy guard's split, the float-model runs of data-driven refinements). */
+export function samplesSet(samples: readonly Feeds[]): CalibrationSet {
+  return {
+    count: samples.length,
+    files: () => [],
+    sample: async (i) => {
+      const s = samples[i]
+      if (!s) throw new RangeError(`calibration sample ${i} is out of range 0..${samples.length - 1}`)
+      return s
+    },
+  }
+}
+
 /**
  * Open the cfg's `[data_preprocess_param]` calibration data for a model with inputs `specs`:
  * each input's folder, its files in sorted order, the first `calibrate_size`. Fewer files than

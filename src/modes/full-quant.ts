@@ -1,5 +1,5 @@
 import { collectActivationRanges } from '../calibrate/activation-ranges.js'
-import { openCalibrationSet, type CalibrationSet } from '../calibrate/calibration-set.js'
+import { openCalibrationSet, samplesSet } from '../calibrate/calibration-set.js'
 import type { ActivationQuantMethod, QuantConfig, TargetDevice } from '../cfg/index.js'
 import { QuantizeError } from '../errors.js'
 import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
@@ -91,7 +91,7 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
   forEachTensor(model, (tensor) => { if (isExternal(tensor)) external = true })
   // the rewrite reads every weight as float from the protobuf; external data is not read here
   if (external) throw new QuantizeError(ctx.label, 'FULL_QUANT does not support models with external data yet', 'unsupported')
-  const set = options.samples ? feedsSet(options.samples) : await openCalibrationSet(ctx.specs, cfg, ctx.warnings)
+  const set = options.samples ? samplesSet(options.samples) : await openCalibrationSet(ctx.specs, cfg, ctx.warnings)
   if (set.count === 0) throw new QuantizeError(cfg.source, 'FULL_QUANT needs at least one calibration sample', 'config')
 
   let t = performance.now()
@@ -230,19 +230,6 @@ export function fullQuantSettings(cfg: QuantConfig): QdqSettings {
     skipQuantNode: new Set(cfg.skipQuantNode),
     minQuantWeightSize: cfg.minQuantWeightSize,
     minQuantWeightChannel: cfg.minQuantWeightChannel,
-  }
-}
-
-/** Calibration samples the caller passed in (library use, and the accuracy guard's split). */
-function feedsSet(samples: Feeds[]): CalibrationSet {
-  return {
-    count: samples.length,
-    files: () => [],
-    sample: async (i) => {
-      const s = samples[i]
-      if (!s) throw new RangeError(`calibration sample ${i} is out of range 0..${samples.length - 1}`)
-      return s
-    },
   }
 }
 

@@ -1,5 +1,5 @@
-import ort from 'onnxruntime-node'
-import { decodeModelProto, encodeModelProto } from '../../onnx/codec.js'
+import { samplesSet } from '../../calibrate/calibration-set.js'
+import { forEachExposedTensor } from '../../calibrate/exposed-tensors.js'
 import type { Feeds } from '../../runtime/feeds.js'
 
 /** An activation whose channel second moments are wanted: channels on axis 1 (Conv input) or on the last axis (MatMul / Gemm rows). */
@@ -21,39 +21,26 @@ export interface Moments {
 /**
  * Uncentered second moments H = sum x x^T of each requested activation of the float model over
  * `samples`, where x is the channel vector at one position (Conv: every batch item and spatial
- * position; MatMul: every row). One session with the activations exposed as outputs; each sample
- * is folded into running sums, so memory is one C x C matrix per activation whatever the number
- * of samples. Row-major C x C. An activation whose shape does not match its request is left out.
+ * position; MatMul: every row). The activations are exposed by forEachExposedTensor (in runs of
+ * bounded size) and each sample is folded into running sums, so memory is one C x C matrix per
+ * activation whatever the number of samples. Row-major C x C. An activation whose shape does not
+ * match its request is left out.
  */
 export async function inputMoments(original: Uint8Array, requests: readonly MomentRequest[], samples: readonly Feeds[]): Promise<Map<string, Moments>> {
   const results = new Map<string, Moments>()
   if (requests.length === 0 || samples.length === 0) return results
-  const probe = decodeModelProto(original)
-  const graph = probe.graph!
-  const outputs = graph.output ?? (graph.output = [])
-  const existing = new Set(outputs.map((o) => o.name ?? ''))
-  const wanted = [...new Map(requests.map((r) => [r.tensor, r])).values()]
-  for (const r of wanted) if (!existing.has(r.tensor)) outputs.push({ name: r.tensor })
-  const session = await ort.InferenceSession.create(encodeModelProto(probe), { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 })
+  const wanted = new Map(requests.map((r) => [r.tensor, r]))
   const bad = new Set<string>()
-  try {
-    for (const feeds of samples) {
-      const out = await session.run(feeds, wanted.map((r) => r.tensor))
-      for (const r of wanted) {
-        const t = out[r.tensor]
-        const dims = t?.dims as number[] | undefined
-        const c = r.channels
-        const fits = t && t.data instanceof Float32Array && dims && (r.layout === 'channelsFirst' ? dims.length >= 2 && dims[1] === c : dims[dims.length - 1] === c)
-        if (!fits) { bad.add(r.tensor); continue }
-        let m = results.get(r.tensor)
-        if (!m) results.set(r.tensor, (m = { h: new Float64Array(c * c), channels: c, count: 0 }))
-        if (r.layout === 'channelsFirst') m.count += accumulateChannelsFirst(m, t.data as Float32Array, dims, c)
-        else m.count += accumulateRows(m, t.data as Float32Array, c)
-      }
-    }
-  } finally {
-    await session.release()
-  }
+  await forEachExposedTensor(original, [...wanted.keys()], samplesSet(samples), (name, data, dims) => {
+    const r = wanted.get(name)!
+    const c = r.channels
+    const fits = r.layout === 'channelsFirst' ? dims.length >= 2 && dims[1] === c : dims[dims.length - 1] === c
+    if (!fits) { bad.add(name); return }
+    let m = results.get(name)
+    if (!m) results.set(name, (m = { h: new Float64Array(c * c), channels: c, count: 0 }))
+    if (r.layout === 'channelsFirst') m.count += accumulateChannelsFirst(m, data, dims, c)
+    else m.count += accumulateRows(m, data, c)
+  })
   for (const name of bad) results.delete(name)
   for (const { h, channels: c } of results.values()) {
     for (let i = 0; i < c; i++) for (let j = 0; j < i; j++) h[i * c + j] = h[j * c + i]!
