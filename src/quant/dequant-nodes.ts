@@ -1,5 +1,6 @@
 import { AttributeType, DataType, type GraphProto, type NodeProto, type TensorProto } from '../onnx/onnx-types.js'
 import { makeTensor } from '../onnx/tensor-data.js'
+import { packCodes, packedCodeNodes, type SharedConstant } from './packed-codes.js'
 import type { ChannelQuantized } from './per-channel.js'
 import type { DecodeParams } from './weight-correction.js'
 import type { WeightSite } from './weight-sites.js'
@@ -21,7 +22,7 @@ function broadcastShape(rank: number, axis: number, channels: number): number[] 
 }
 
 function constantNode(name: string, output: string, tensor: TensorProto): NodeProto {
-  return { name, op_type: 'Constant', input: [], output: [output], attribute: [{ name: 'value', type: AttributeType.TENSOR, t: tensor }] }
+  return { ...(name ? { name } : {}), op_type: 'Constant', input: [], output: [output], attribute: [{ name: 'value', type: AttributeType.TENSOR, t: tensor }] }
 }
 
 /**
@@ -30,48 +31,86 @@ function constantNode(name: string, output: string, tensor: TensorProto): NodePr
  */
 export function decodeNodes(names: NameAllocator, base: string, codes: string, scale: string, zeroPoint: string | null, out: string): NodeProto[] {
   const cast = names.take(`${base}_cast`)
-  const nodes: NodeProto[] = [
+  return [
     { name: names.take(`${base}_Cast`), op_type: 'Cast', input: [codes], output: [cast], attribute: [{ name: 'to', type: AttributeType.INT, i: DataType.FLOAT }] },
+    ...scaleNodes(names, base, cast, scale, zeroPoint, out),
   ]
-  let value = cast
+}
+
+/** (codes [- zeroPoint]) * scale into `out`, from codes already in float. */
+function scaleNodes(names: NameAllocator, base: string, codes: string, scale: string, zeroPoint: string | null, out: string): NodeProto[] {
+  const nodes: NodeProto[] = []
+  let value = codes
   if (zeroPoint !== null) {
     value = names.take(`${base}_shifted`)
-    nodes.push({ name: names.take(`${base}_SubZeroPoint`), op_type: 'Sub', input: [cast, zeroPoint], output: [value] })
+    nodes.push({ name: names.take(`${base}_SubZeroPoint`), op_type: 'Sub', input: [codes, zeroPoint], output: [value] })
   }
   nodes.push({ name: names.take(`${base}_MulScale`), op_type: 'Mul', input: [value, scale], output: [out] })
   return nodes
 }
 
+const sharedByGraph = new WeakMap<GraphProto, Map<string, string>>()
+
+/**
+ * Constants shared by the decodes of one graph, made once: a Constant node at the head of the
+ * node list where the graph keeps its weights in Constant nodes (PaddleOCR), else an initializer.
+ */
+function sharedConstants(graph: GraphProto, asNodes: boolean, names: NameAllocator): SharedConstant {
+  let made = sharedByGraph.get(graph)
+  if (!made) sharedByGraph.set(graph, (made = new Map()))
+  const known = made
+  return (key, make) => {
+    let name = known.get(key)
+    if (name === undefined) {
+      name = names.take(`pk_${key}`)
+      const tensor = make(name)
+      if (asNodes) (graph.node ?? (graph.node = [])).unshift(constantNode('', name, tensor))
+      else (graph.initializer ?? (graph.initializer = [])).push(tensor)
+      known.set(key, name)
+    }
+    return name
+  }
+}
+
 /**
  * Replace a float weight by integer codes and the nodes that turn them back into float:
  * Cast(codes) [- zero_point] * scale, whose output keeps the weight's name so every consumer
- * reads it unchanged. All inputs of these nodes are constants, so onnxruntime folds them into one
+ * reads it unchanged (9-12 bit codes: an int8 plane and packed low bits, src/quant/packed-codes.ts,
+ * joined back into the same float codes). All inputs of these nodes are constants, so onnxruntime folds them into one
  * float initializer when it loads the model: inference runs the original float kernels (with their
  * fast layouts) at the original speed, while the file carries only the integers. A
  * DequantizeLinear node would not be folded (ORT keeps it for QDQ fusion) and would run on every
  * inference.
  */
-export function replaceWithDequantNodes(site: WeightSite, q: ChannelQuantized, params: DecodeParams, names: NameAllocator): void {
+export function replaceWithDequantNodes(site: WeightSite, q: ChannelQuantized, params: DecodeParams, names: NameAllocator, opset: number): void {
   const def = site.definition
   const graph: GraphProto = def.graph
   const rank = site.dims.length
   const base = site.name
-  const codesName = names.take(`${base}_quantized`)
   const scaleName = names.take(`${base}_scale`)
   const hasZeroPoint = params.zeroPoint.some((z) => z !== 0)
   const zpName = hasZeroPoint ? names.take(`${base}_zero_point`) : ''
   const paramShape = broadcastShape(rank, q.axis, q.scale.length)
+  // 9-12 bit codes go as an int8 plane plus packed low bits where the count fills whole bytes
+  const packed = q.codes instanceof Int16Array ? packCodes(q.codes, q.bits) : null
 
-  const tensors: TensorProto[] = [
-    makeTensor(codesName, q.bits <= 8 ? DataType.INT8 : DataType.INT16, site.dims, q.codes),
-    makeTensor(scaleName, DataType.FLOAT, paramShape, params.scale),
-  ]
-  if (hasZeroPoint) tensors.push(makeTensor(zpName, DataType.FLOAT, paramShape, params.zeroPoint))
-
+  const tensors: TensorProto[] = []
+  const nodes: NodeProto[] = []
   // float16/bfloat16/double weights go back to their own type so consumers see what they expect
   const originalType = def.tensor.data_type ?? DataType.FLOAT
   const scaledName = originalType === DataType.FLOAT ? site.name : names.take(`${base}_scaled`)
-  const nodes = decodeNodes(names, base, codesName, scaleName, hasZeroPoint ? zpName : null, scaledName)
+  if (packed) {
+    const floatCodes = names.take(`${base}_codes_float`)
+    const unpack = packedCodeNodes(names, base, packed, site.dims, floatCodes, sharedConstants(def.graph, def.kind === 'constant', names), opset)
+    tensors.push(...unpack.tensors)
+    nodes.push(...unpack.nodes, ...scaleNodes(names, base, floatCodes, scaleName, hasZeroPoint ? zpName : null, scaledName))
+  } else {
+    const codesName = names.take(`${base}_quantized`)
+    tensors.push(makeTensor(codesName, q.bits <= 8 ? DataType.INT8 : DataType.INT16, site.dims, q.codes))
+    nodes.push(...decodeNodes(names, base, codesName, scaleName, hasZeroPoint ? zpName : null, scaledName))
+  }
+  tensors.push(makeTensor(scaleName, DataType.FLOAT, paramShape, params.scale))
+  if (hasZeroPoint) tensors.push(makeTensor(zpName, DataType.FLOAT, paramShape, params.zeroPoint))
   if (originalType !== DataType.FLOAT) {
     nodes.push({ name: names.take(`${base}_CastBack`), op_type: 'Cast', input: [scaledName], output: [site.name], attribute: [{ name: 'to', type: AttributeType.INT, i: originalType }] })
   }
@@ -79,7 +118,8 @@ export function replaceWithDequantNodes(site: WeightSite, q: ChannelQuantized, p
   const list = graph.node ?? (graph.node = [])
   if (def.kind === 'constant') {
     const at = list.indexOf(def.node)
-    const constants = tensors.map((t) => constantNode(names.take(`${t.name}_Constant`), t.name!, t))
+    // the packed planes' Constant nodes go unnamed: a name would repeat the weight's, for nothing
+    const constants = tensors.map((t) => constantNode(packed ? '' : names.take(`${t.name}_Constant`), t.name!, t))
     list.splice(at, 1, ...constants, ...nodes)
   } else {
     const inits = graph.initializer ?? (graph.initializer = [])

@@ -161,6 +161,7 @@ export function applyWeightPlan(
 ): WeightQuantResult {
   const names = new NameAllocator(allNames(model))
   const layers: QuantizedLayer[] = []
+  const opset = opsetVersion(model)
   let biasCorrected = 0
   for (const w of plan.planned) {
     const b = bitsFor(w)
@@ -180,7 +181,7 @@ export function applyWeightPlan(
       relativeError: enc.relativeError,
       clip: 0, // the range is each channel's own min..max, so nothing is clipped
     })
-    replaceWithDequantNodes(w.site, enc.q, enc.params, names)
+    replaceWithDequantNodes(w.site, enc.q, enc.params, names, opset)
   }
   return { layers, skipped: plan.skipped, warnings: plan.warnings, biasCorrected }
 }
