@@ -12,7 +12,7 @@ import { compareOutputs } from './accuracy.js'
 import { realisticFeeds } from './inputs.js'
 import { BIT_WIDTHS, MODELS, weightQuantCfg } from './models.js'
 import { writeResultsSection } from './results-section.js'
-import { fixed, mark, renderTable } from './table.js'
+import { fixed, mark, renderTable, widthCounts } from './table.js'
 
 ort.env.logLevel = 'error'
 const IDS = ['ppocr-v4-det', 'ppocr-v4-rec', 'ppocr-cls', 'silero-v5', 'silero-legacy', 'silero-op18-ifless']
@@ -33,7 +33,7 @@ for (const id of IDS) {
     const fb = def.report.errorFeedback
     rows.push([id, bits, m.samples, fixed(p!.cosine, 6), `${fixed(d!.cosine, 6)} ${mark(d!.cosine >= goal(bits))}`, fixed(d!.worst, 6),
       `${fixed(plain.model.byteLength / fp32.byteLength, 3)}x`, `${fixed(def.model.byteLength / fp32.byteLength, 3)}x`,
-      a ? `${a.escalated.length} to ${a.escalatedBits} bit; ${fixed(a.cosineBefore, 6)} -> ${fixed(a.cosineAfter, 6)}` : 'off', def.report.biasCorrected,
+      a ? `${widthCounts(a.widths)}; ${fixed(a.cosineBefore, 6)} -> ${fixed(a.cosineAfter, 6)}` : 'off', def.report.biasCorrected,
       fb ? `${fb.weights.length} weights, ${fixed(fb.ms / 1000, 1)} s` : 'off', fixed(seconds, 1)])
   }
 }

@@ -26,7 +26,7 @@ import { measurePeakRss, type PeakRss } from './peak-rss.js'
 import { timeQuantization, type QuantTiming } from './quant-time.js'
 import { WEIGHT_DOMINATED, downloadSizesAsync, floatWeightBytes } from './sizes.js'
 import { MB } from './stats.js'
-import { type Cell, fixed, mark, mb, ms, pct, ratio, renderTable } from './table.js'
+import { type Cell, fixed, mark, mb, ms, pct, ratio, renderTable, widthCounts } from './table.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const { values: args } = parseArgs({
@@ -293,7 +293,7 @@ const escalation = (q: Quantized): string => {
     const why = q.report.warnings.find((w) => w.startsWith('accuracy target')) ?? 'off'
     return why.length > 100 ? `${why.slice(0, 97)}...` : why
   }
-  return `${a.escalated.length} to ${a.escalatedBits} bit; ${a.inputs} ${fixed(a.cosineBefore, 6)} -> ${fixed(a.cosineAfter, 6)}`
+  return `${widthCounts(a.widths)}; ${a.inputs} ${fixed(a.cosineBefore, 6)} -> ${fixed(a.cosineAfter, 6)}`
 }
 const accuracyTable = renderTable(
   ['model', 'bits', 'samples', 'cosine', 'worst sample', 'escalated (default: generated inputs)', 'tuned: cosine', 'worst sample', 'escalated (realistic inputs)', 'tuned raw / fp32'],

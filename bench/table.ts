@@ -22,3 +22,9 @@ export const mb = (bytes: number): string => fixed(bytes / (1024 * 1024), 2)
 export const ms = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3))
 export const pct = (x: number): string => `${(x * 100).toFixed(1)}%`
 export const ratio = (x: number): string => `${fixed(x, 2)}x`
+/** How many escalated weights went to each width: "9 bit x5, 12 bit x2", or "none". */
+export function widthCounts(widths: Readonly<Record<string, number>>): string {
+  const counts = new Map<number, number>()
+  for (const b of Object.values(widths)) counts.set(b, (counts.get(b) ?? 0) + 1)
+  return counts.size ? [...counts].sort((a, b) => a[0] - b[0]).map(([b, n]) => `${b} bit x${n}`).join(', ') : 'none'
+}
