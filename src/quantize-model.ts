@@ -370,7 +370,8 @@ async function meetAccuracyTarget(
   const base = planned.reduce((n, w) => n + (free ? w.elements : storedCodeBytes(bits, w.elements, opset)), 0)
   const cost = free
     ? (w: PlannedWeight) => w.elements
-    : (w: PlannedWeight, from: number, to: number) => storedCodeBytes(to, w.elements, opset) - storedCodeBytes(from, w.elements, opset)
+    // never below 0: at bit_num 9-10 an int16 weight can pack at a wider width and shrink
+    : (w: PlannedWeight, from: number, to: number) => Math.max(0, storedCodeBytes(to, w.elements, opset) - storedCodeBytes(from, w.elements, opset))
   const esc = await escalateSensitiveWeights(bytes, planned, low, real.samples.slice(0, 8), {
     target: aim, bits, widths: escalationWidths(bits), cost, budget: () => escalationBudget(free, base, bytes.byteLength, plainBytes), rankSamples: 4,
   }, means)

@@ -1,6 +1,6 @@
 import { AttributeType, DataType, type GraphProto, type NodeProto, type TensorProto } from '../onnx/onnx-types.js'
 import { makeTensor } from '../onnx/tensor-data.js'
-import { packCodes, packedCodeNodes, type SharedConstant } from './packed-codes.js'
+import { packCodes, packedCodeNodes, packs, type SharedConstant } from './packed-codes.js'
 import type { ChannelQuantized } from './per-channel.js'
 import type { DecodeParams } from './weight-correction.js'
 import type { WeightSite } from './weight-sites.js'
@@ -59,10 +59,13 @@ function sharedConstants(graph: GraphProto, asNodes: boolean, names: NameAllocat
   let made = sharedByGraph.get(graph)
   if (!made) sharedByGraph.set(graph, (made = new Map()))
   const known = made
-  return (key, make) => {
+  // keyed by form too: decode nodes of an initializer weight go to the head of the node list, where
+  // a Constant node they read would come after them
+  return (base, make) => {
+    const key = `${asNodes ? 'node' : 'init'}:${base}`
     let name = known.get(key)
     if (name === undefined) {
-      name = names.take(`pk_${key}`)
+      name = names.take(`pk_${base}`)
       const tensor = make(name)
       if (asNodes) (graph.node ?? (graph.node = [])).unshift(constantNode('', name, tensor))
       else (graph.initializer ?? (graph.initializer = [])).push(tensor)
@@ -92,7 +95,7 @@ export function replaceWithDequantNodes(site: WeightSite, q: ChannelQuantized, p
   const zpName = hasZeroPoint ? names.take(`${base}_zero_point`) : ''
   const paramShape = broadcastShape(rank, q.axis, q.scale.length)
   // 9-12 bit codes go as an int8 plane plus packed low bits where the count fills whole bytes
-  const packed = q.codes instanceof Int16Array ? packCodes(q.codes, q.bits) : null
+  const packed = q.codes instanceof Int16Array && packs(q.bits, q.codes.length, opset) ? packCodes(q.codes, q.bits) : null
 
   const tensors: TensorProto[] = []
   const nodes: NodeProto[] = []

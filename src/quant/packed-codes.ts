@@ -37,10 +37,20 @@ export function packedDecodeBytes(opset: number): number {
   return opset >= 10 ? 450 : 600
 }
 
+/**
+ * Whether a `bits`-bit weight of `elements` codes is stored packed: the width packs, the count
+ * fills whole bytes of low bits, and the planes with their decode nodes come out smaller than
+ * int16 (a small weight, a depthwise kernel of a few hundred values, stays int16).
+ */
+export function packs(bits: number, elements: number, opset: number): boolean {
+  const k = packedLowBits(bits)
+  return k > 0 && elements % (8 / k) === 0 && elements * (1 + k / 8) + packedDecodeBytes(opset) < elements * 2
+}
+
 /** Bytes one weight's codes take in the file at `bits`, with the packed form's decode nodes. */
 export function storedCodeBytes(bits: number, elements: number, opset: number): number {
-  const bytes = codeBytes(bits, elements)
-  return bits > 8 && bytes < elements * 2 ? bytes + packedDecodeBytes(opset) : bytes
+  if (bits <= 8) return elements
+  return packs(bits, elements, opset) ? codeBytes(bits, elements) + packedDecodeBytes(opset) : elements * 2
 }
 
 /**

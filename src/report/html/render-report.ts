@@ -112,7 +112,7 @@ function modelSection(m: ReportModel, index: number): string {
     facts.push(['nodes', `${r.nodesQuantized} quantized, ${r.nodesSkipped} skipped`])
     if (r.biasCorrected > 0) facts.push(['bias corrections', String(r.biasCorrected)])
     if (r.accuracy && r.accuracy.escalated.length > 0) {
-      const list = r.accuracy.escalated.map((n) => `${n} (${r.accuracy!.widths[n] ?? r.accuracy!.escalatedBits}-bit)`).join(', ')
+      const list = r.accuracy.escalated.map((n) => `${n} (${r.accuracy!.widths?.[n] ?? r.accuracy!.escalatedBits}-bit)`).join(', ')
       facts.push(['escalated weights', `${r.accuracy.escalated.length} widened: <span class="mono">${escapeHtml(list)}</span>`])
     }
     // mixed bit's guard may also give a weight a finer relative error than init_scale
