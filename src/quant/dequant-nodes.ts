@@ -87,7 +87,6 @@ function sharedConstants(graph: GraphProto, asNodes: boolean, names: NameAllocat
  */
 export function replaceWithDequantNodes(site: WeightSite, q: ChannelQuantized, params: DecodeParams, names: NameAllocator, opset: number): void {
   const def = site.definition
-  const graph: GraphProto = def.graph
   const rank = site.dims.length
   const base = site.name
   const scaleName = names.take(`${base}_scale`)
@@ -118,11 +117,22 @@ export function replaceWithDequantNodes(site: WeightSite, q: ChannelQuantized, p
     nodes.push({ name: names.take(`${base}_CastBack`), op_type: 'Cast', input: [scaledName], output: [site.name], attribute: [{ name: 'to', type: AttributeType.INT, i: originalType }] })
   }
 
+  // the packed planes' Constant nodes go unnamed: a name would repeat the weight's, for nothing
+  putDecodeInPlace(site, tensors, nodes, packed ? () => '' : (t) => names.take(`${t.name}_Constant`))
+}
+
+/**
+ * Put a weight's decode where the weight was: its tensors as Constant nodes in its own place
+ * when it was a Constant (named by `constantName`), else as initializers in its place with the
+ * nodes at the head of the graph. The decode's last node outputs the weight's name.
+ */
+export function putDecodeInPlace(site: WeightSite, tensors: TensorProto[], nodes: NodeProto[], constantName: (t: TensorProto) => string): void {
+  const def = site.definition
+  const graph: GraphProto = def.graph
   const list = graph.node ?? (graph.node = [])
   if (def.kind === 'constant') {
     const at = list.indexOf(def.node)
-    // the packed planes' Constant nodes go unnamed: a name would repeat the weight's, for nothing
-    const constants = tensors.map((t) => constantNode(packed ? '' : names.take(`${t.name}_Constant`), t.name!, t))
+    const constants = tensors.map((t) => constantNode(constantName(t), t.name!, t))
     list.splice(at, 1, ...constants, ...nodes)
   } else {
     const inits = graph.initializer ?? (graph.initializer = [])

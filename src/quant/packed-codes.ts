@@ -17,15 +17,21 @@ export interface PackedCodes {
 }
 
 /** Low bits split off a `bits`-bit code, or 0 where the code is not packed (int8 or int16 as is). */
-export function packedLowBits(bits: number): number {
+function packedLowBits(bits: number): number {
   return bits === 9 ? 1 : bits === 10 ? 2 : bits === 11 || bits === 12 ? 4 : 0
+}
+
+/** Low bits split off the codes of a `bits`-bit tensor of `elements` codes, 0 where they stay whole (int8 or int16). */
+function lowBitsFor(bits: number, elements: number): number {
+  const k = packedLowBits(bits)
+  return k && elements % (8 / k) === 0 ? k : 0
 }
 
 /** Bytes a code of `bits` stores at `elements` codes a tensor (the packed form where it applies). */
 export function codeBytes(bits: number, elements: number): number {
   if (bits <= 8) return elements
-  const k = packedLowBits(bits)
-  return k && elements % (8 / k) === 0 ? elements * (1 + k / 8) : elements * 2
+  const k = lowBitsFor(bits, elements)
+  return k ? elements * (1 + k / 8) : elements * 2
 }
 
 /**
@@ -43,8 +49,7 @@ export function packedDecodeBytes(opset: number): number {
  * int16 (a small weight, a depthwise kernel of a few hundred values, stays int16).
  */
 export function packs(bits: number, elements: number, opset: number): boolean {
-  const k = packedLowBits(bits)
-  return k > 0 && elements % (8 / k) === 0 && elements * (1 + k / 8) + packedDecodeBytes(opset) < elements * 2
+  return lowBitsFor(bits, elements) > 0 && codeBytes(bits, elements) + packedDecodeBytes(opset) < elements * 2
 }
 
 /** Bytes one weight's codes take in the file at `bits`, with the packed form's decode nodes. */
@@ -58,9 +63,9 @@ export function storedCodeBytes(bits: number, elements: number, opset: number): 
  * does not fill whole bytes of low bits (those stay int16).
  */
 export function packCodes(codes: Int16Array, bits: number): PackedCodes | null {
-  const k = packedLowBits(bits)
+  const k = lowBitsFor(bits, codes.length)
+  if (!k) return null
   const per = 8 / k
-  if (!k || codes.length % per !== 0) return null
   const m = codes.length / per
   const high = new Int8Array(codes.length)
   const low = new Uint8Array(m)

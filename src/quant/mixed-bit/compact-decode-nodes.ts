@@ -1,6 +1,6 @@
-import { AttributeType, DataType, type GraphProto, type NodeProto, type TensorProto } from '../../onnx/onnx-types.js'
+import { AttributeType, DataType, type NodeProto, type TensorProto } from '../../onnx/onnx-types.js'
 import { makeTensor } from '../../onnx/tensor-data.js'
-import type { NameAllocator } from '../dequant-nodes.js'
+import { putDecodeInPlace, type NameAllocator } from '../dequant-nodes.js'
 import type { WeightSite } from '../weight-sites.js'
 import type { CompactParams } from './compact-params.js'
 
@@ -31,10 +31,6 @@ export function splitCodes(codes: Int8Array | Int16Array): { low: Int8Array; hig
   return { low, high: any ? high : null }
 }
 
-function constantNode(name: string, output: string, tensor: TensorProto): NodeProto {
-  return { name, op_type: 'Constant', input: [], output: [output], attribute: [{ name: 'value', type: AttributeType.TENSOR, t: tensor }] }
-}
-
 const cast = (name: string, input: string, output: string, to: DataType): NodeProto => ({
   name, op_type: 'Cast', input: [input], output: [output], attribute: [{ name: 'to', type: AttributeType.INT, i: to }],
 })
@@ -48,7 +44,6 @@ const cast = (name: string, input: string, output: string, to: DataType): NodePr
  */
 export function replaceWithCompactDecode(site: WeightSite, codes: Int8Array | Int16Array, axis: number, compact: CompactParams, names: NameAllocator): void {
   const def = site.definition
-  const graph: GraphProto = def.graph
   const base = site.name
   const rank = site.dims.length
   const channels = compact.scale16.length
@@ -94,16 +89,5 @@ export function replaceWithCompactDecode(site: WeightSite, codes: Int8Array | In
   nodes.push({ name: names.take(`${base}_MulScale`), op_type: 'Mul', input: [q, s], output: [scaled] })
   if (originalType !== DataType.FLOAT) nodes.push(cast(names.take(`${base}_CastBack`), scaled, site.name, originalType))
 
-  const list = graph.node ?? (graph.node = [])
-  if (def.kind === 'constant') {
-    const at = list.indexOf(def.node)
-    const constants = tensors.map((t) => constantNode(names.take(`${t.name}_Constant`), t.name!, t))
-    list.splice(at, 1, ...constants, ...nodes)
-  } else {
-    const inits = graph.initializer ?? (graph.initializer = [])
-    inits.splice(inits.indexOf(def.tensor), 1, ...tensors)
-    list.unshift(...nodes)
-    // IR < 4 exporters list initializers as graph inputs; the weight is now computed, not fed
-    if (graph.input) graph.input = graph.input.filter((i) => i.name !== site.name)
-  }
+  putDecodeInPlace(site, tensors, nodes, (t) => names.take(`${t.name}_Constant`))
 }
