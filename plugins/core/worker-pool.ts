@@ -1,10 +1,8 @@
-import fs from 'node:fs'
-import { createRequire } from 'node:module'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
 import type { QuantConfig } from '../../src/cfg/index.js'
 import { QuantizeError } from '../../src/errors.js'
 import { quantizeModel, type QuantizeResult } from '../../src/quantize-model.js'
+import { workerStart, type WorkerStart } from '../../src/runtime/worker-start.js'
 import type { WorkerError, WorkerJob, WorkerMessage } from './worker-protocol.js'
 
 /** One `quantizeModel` call for the pool. */
@@ -38,34 +36,6 @@ interface Slot {
 
 // an idle worker holds the engine and onnxruntime in memory: let it go after a while
 const IDLE_MS = 30_000
-
-type WorkerStart = { ok: true; start: () => Worker } | { ok: false; reason: string }
-
-/**
- * How to start the worker from where this module runs: the compiled `quantize-worker.js` beside
- * it in dist/, or, when running from the TypeScript sources (tests, `tsx`), the `.ts` entry
- * through tsx's loader, which the worker registers itself (loaders given by `--import` in a
- * worker's execArgv do not apply to its entry module in Node 20).
- */
-function workerStart(): WorkerStart {
-  const here = import.meta.url
-  if (here.endsWith('.js')) {
-    const entry = new URL('./quantize-worker.js', here)
-    if (!fs.existsSync(fileURLToPath(entry))) return { ok: false, reason: `${fileURLToPath(entry)} is missing` }
-    return { ok: true, start: () => new Worker(entry) }
-  }
-  const entry = new URL('./quantize-worker.ts', here).href
-  let api: string
-  try {
-    const resolved = createRequire(here).resolve('tsx/esm/api')
-    const esm = resolved.replace(/\.cjs$/, '.mjs')
-    api = pathToFileURL(fs.existsSync(esm) ? esm : resolved).href
-  } catch {
-    return { ok: false, reason: 'running from TypeScript sources and tsx (needed to load the worker entry) is not installed' }
-  }
-  const code = `import(${JSON.stringify(api)}).then((tsx) => tsx.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(here)}))`
-  return { ok: true, start: () => new Worker(code, { eval: true }) }
-}
 
 const shared = new Map<number, WorkerPool>()
 
@@ -117,7 +87,7 @@ export class WorkerPool {
 
   /** `start` replaces how a worker is started (the tests start one that cannot load). */
   constructor(private readonly size: number, private readonly log: (message: string) => void, start?: () => Worker) {
-    const how: WorkerStart = start ? { ok: true, start } : workerStart()
+    const how: WorkerStart = start ? { ok: true, start } : workerStart(import.meta.url, 'quantize-worker')
     this.start = how.ok ? how.start : null
     this.fallback = how.ok ? null : how.reason
     if (!how.ok) this.log(`quantizing on the main thread: ${how.reason}`)
