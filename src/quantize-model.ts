@@ -10,6 +10,7 @@ import { forEachTensor } from './onnx/tensors.js'
 import { opsetVersion } from './onnx/graph-walk.js'
 import { inputChannelMeans } from './quant/bias-correction.js'
 import { escalateSensitiveWeights } from './quant/sensitivity.js'
+import { scoreThreads } from './quant/rank-weights.js'
 import { storedCodeBytes } from './quant/packed-codes.js'
 import { roundWithErrorFeedback, type ErrorFeedbackReport } from './quant/error-feedback/feedback-weights.js'
 import { applyWeightPlan, encodeWeight, planWeights, type EncodedWeight, type PlannedWeight, type QuantizedLayer, type SkippedWeight, type WeightQuantOptions, type WeightQuantResult } from './quant/weight-quant.js'
@@ -74,6 +75,14 @@ export interface QuantizeOptions {
    * @default true
    */
   sizes?: boolean
+  /**
+   * Worker threads the accuracy target may rank weights on, each scoring with its own
+   * onnxruntime session (the output is the same for any count; only the time changes). Used when
+   * ranking on one thread would take over 2 s, e.g. PP-OCRv4 det and rec. 1 keeps all the work on
+   * the calling thread.
+   * @default os.availableParallelism(), at most 4
+   */
+  threads?: number
   /** Called with short progress messages for long work (the CLI shows them on a TTY). */
   onProgress?: (message: string) => void
   /**
@@ -134,6 +143,8 @@ export interface AccuracyReport {
   /** Each escalated weight's width (9, 10 or 12 from 8 bit; 8 below). */
   widths: Record<string, number>
   sessions: number
+  /** Threads the weights were ranked on: 1, or the worker threads used (see `threads`). */
+  rankingThreads: number
 }
 
 export interface QuantizeResult {
@@ -312,7 +323,7 @@ async function quantizeWeights(ctx: ModeContext): Promise<ModeResult> {
     if (!real) extraWarnings.push('accuracy target not checked: give calibration data (calibrate_path) or samples to enable it')
     else {
       options.onProgress?.('measuring layer sensitivity in onnxruntime-node')
-      const esc = await guarded(() => meetAccuracyTarget(bytes, plan.planned, low, target, cfg.bitNum, real, means, opsetVersion(model), () => plainFileSize(bytes, ext ?? undefined, planOptions, low, means)), null, 'accuracy target', real.inputs, extraWarnings)
+      const esc = await guarded(() => meetAccuracyTarget(bytes, plan.planned, low, target, cfg.bitNum, real, means, opsetVersion(model), () => plainFileSize(bytes, ext ?? undefined, planOptions, low, means), scoreThreads(options.threads)), null, 'accuracy target', real.inputs, extraWarnings)
       if (esc) {
         accuracy = esc.report
         escalated = esc.widths
@@ -358,7 +369,7 @@ function escalationBudget(free: boolean, base: number, inputBytes: number, plain
 
 async function meetAccuracyTarget(
   bytes: Uint8Array, planned: PlannedWeight[], low: Map<PlannedWeight, EncodedWeight>, target: number, bits: number,
-  real: RefinementSamples, means: Map<PlannedWeight, Float64Array>, opset: number, plainBytes: () => number,
+  real: RefinementSamples, means: Map<PlannedWeight, Float64Array>, opset: number, plainBytes: () => number, threads: number,
 ): Promise<{ report: AccuracyReport | null; widths: Map<PlannedWeight, number>; warnings: string[] }> {
   const free = bits < 8
   // Aim past the target on these samples (half its error budget), so that the plain encoding
@@ -373,7 +384,7 @@ async function meetAccuracyTarget(
     // never below 0: at bit_num 9-10 an int16 weight can pack at a wider width and shrink
     : (w: PlannedWeight, from: number, to: number) => Math.max(0, storedCodeBytes(to, w.elements, opset) - storedCodeBytes(from, w.elements, opset))
   const esc = await escalateSensitiveWeights(bytes, planned, low, real.samples.slice(0, 8), {
-    target: aim, bits, widths: escalationWidths(bits), cost, budget: () => escalationBudget(free, base, bytes.byteLength, plainBytes), rankSamples: 4,
+    target: aim, bits, widths: escalationWidths(bits), cost, budget: () => escalationBudget(free, base, bytes.byteLength, plainBytes), rankSamples: 4, threads,
   }, means)
   if (!esc) return { report: null, widths: new Map(), warnings: ['accuracy target skipped: weights stored as float16, double or external data are not measured'] }
   const escalated = planned.filter((w) => esc.widths.has(w))
@@ -383,6 +394,7 @@ async function meetAccuracyTarget(
     escalated: escalated.map((w) => w.site.name),
     widths: Object.fromEntries(escalated.map((w) => [w.site.name, esc.widths.get(w)!])),
     sessions: esc.sessions,
+    rankingThreads: esc.rankingThreads,
   }
   const spent = free ? `${((100 * esc.spent) / base).toFixed(1)}% of the weight elements to 8 bit` : `${((100 * esc.spent) / base).toFixed(1)}% more code bytes`
   const warnings = esc.cosineAfter >= target ? [] : [`accuracy target ${target} not reached on ${real.inputs} inputs: cosine ${esc.cosineAfter.toFixed(6)} with ${esc.widths.size} weights widened (${spent})`]

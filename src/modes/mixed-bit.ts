@@ -6,6 +6,7 @@ import { forEachTensor } from '../onnx/tensors.js'
 import { tuneInitScale, type TunePoint } from '../quant/mixed-bit/auto-tune.js'
 import { applyMixedBit, encodeMixedBit, type MixedBitEncoded, type MixedBitLayer } from '../quant/mixed-bit/mixed-bit-weights.js'
 import { refineSensitiveWeights } from '../quant/mixed-bit/sensitive-refinement.js'
+import { scoreThreads } from '../quant/rank-weights.js'
 import { inputChannelMeans } from '../quant/bias-correction.js'
 import { planWeights, type PlannedWeight, type WeightPlan } from '../quant/weight-quant.js'
 import type { AccuracyReport } from '../quantize-model.js'
@@ -167,7 +168,7 @@ async function accuracyGuard(
   ctx.options.onProgress?.('mixed bit: measuring layer sensitivity in onnxruntime-node')
   // aim at half the error budget so that the target holds on inputs the search did not see
   const aim = 1 - (1 - target) / 2
-  const ref = await refineSensitiveWeights(ctx.bytes, encoded, real.samples.slice(0, TUNE_SAMPLES), { target: aim, initScale }, means)
+  const ref = await refineSensitiveWeights(ctx.bytes, encoded, real.samples.slice(0, TUNE_SAMPLES), { target: aim, initScale, threads: scoreThreads(ctx.options.threads) }, means)
   if (!ref) return null
   const changed = ref.encoded.filter((e, i) => e !== encoded[i])
   const fixed = changed.filter((e) => e.layer.refinedTo === null).map((e) => e.w.site.name)
@@ -178,6 +179,6 @@ async function accuracyGuard(
   return {
     encoded: ref.encoded,
     note,
-    report: { target, inputs: real.inputs, cosineBefore: ref.cosineBefore, cosineAfter: ref.cosineAfter, reached: ref.cosineAfter >= target, escalatedBits: 8, escalated: fixed, widths: Object.fromEntries(fixed.map((n) => [n, 8])), sessions: ref.sessions },
+    report: { target, inputs: real.inputs, cosineBefore: ref.cosineBefore, cosineAfter: ref.cosineAfter, reached: ref.cosineAfter >= target, escalatedBits: 8, escalated: fixed, widths: Object.fromEntries(fixed.map((n) => [n, 8])), sessions: ref.sessions, rankingThreads: ref.rankingThreads },
   }
 }

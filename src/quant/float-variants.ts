@@ -1,10 +1,11 @@
-import ort from 'onnxruntime-node'
+import type { Worker } from 'node:worker_threads'
 import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
 import { allNames } from '../onnx/graph-walk.js'
 import { DataType, type TensorProto } from '../onnx/onnx-types.js'
 import { isExternal } from '../onnx/tensor-data.js'
-import { cosineSimilarity } from '../runtime/cosine.js'
 import type { Feeds } from '../runtime/feeds.js'
+import { ScorePool } from '../runtime/score-pool.js'
+import { referenceOutputs, scoreVariant } from '../runtime/variant-score.js'
 import { biasSlot, outputShift, setBias, type BiasSlot } from './bias-correction.js'
 import { NameAllocator } from './dequant-nodes.js'
 import type { PlannedWeight } from './weight-quant.js'
@@ -27,6 +28,14 @@ export interface FloatVariants {
   float(w: PlannedWeight): Float32Array
   /** onnxruntime sessions created so far. */
   readonly sessions: number
+  /**
+   * Score on up to `threads` worker threads from now on, so that concurrent `score` calls run
+   * side by side (same scores, less time). False when workers cannot start here. `start`
+   * replaces how a worker is started (see ScorePool.open).
+   */
+  parallel(threads: number, start?: () => Worker): boolean
+  /** Stop the workers `parallel` started; scoring goes on, on the calling thread. */
+  close(): Promise<void>
 }
 
 /** Null when a weight is not raw float32 in the model (float16, double or external data). */
@@ -42,14 +51,7 @@ export async function floatVariants(
     if (!t || t.data_type !== DataType.FLOAT || isExternal(t)) return null
     tensors.set(w, t)
   }
-  const options: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 }
-  const reference = await ort.InferenceSession.create(original, options)
-  const refOutputs: Record<string, ort.Tensor>[] = []
-  try {
-    for (const feeds of samples) refOutputs.push(await reference.run(feeds))
-  } finally {
-    await reference.release()
-  }
+  const reference = await referenceOutputs(original, samples)
   const floats = new Map(planned.map((w) => [w, w.readValues().slice()]))
   const slots = new Map<PlannedWeight, BiasSlot>()
   for (const [w, m] of means) {
@@ -71,24 +73,34 @@ export async function floatVariants(
       if (shift === undefined) shifts.set(v, (shift = outputShift(w.site, floats.get(w)!, v, means.get(w)!)))
       setBias(slot, shift)
     }
-    const session = await ort.InferenceSession.create(encodeModelProto(copy), options)
+    // encoded before any await: concurrent calls each score the values they set
+    const model = encodeModelProto(copy)
     sessions++
-    try {
-      let sum = 0
-      for (const [i, feeds] of samples.slice(0, count).entries()) {
-        const out = await session.run(feeds)
-        let worst = 1
-        for (const name of session.outputNames) {
-          const a = refOutputs[i]![name]!.data
-          const b = out[name]!.data
-          if (a instanceof Float32Array && b instanceof Float32Array) worst = Math.min(worst, cosineSimilarity(a, b))
-        }
-        sum += worst
+    if (pool) {
+      try {
+        return await pool.score(model, count)
+      } catch {
+        // a worker that failed (out of memory, say) leaves the rest of the work to this thread,
+        // where a model that cannot run fails with its own error
+        await closePool()
       }
-      return sum / count
-    } finally {
-      await session.release()
     }
+    return scoreVariant(model, samples, reference, count)
   }
-  return { score, float: (w) => floats.get(w)!, get sessions() { return sessions } }
+  let pool: ScorePool | null = null
+  const closePool = async (): Promise<void> => {
+    const p = pool
+    pool = null
+    await p?.close()
+  }
+  return {
+    score,
+    float: (w) => floats.get(w)!,
+    get sessions() { return sessions },
+    parallel(threads, start) {
+      if (!pool && threads > 1) pool = ScorePool.open(threads, samples, reference, start)
+      return pool !== null
+    },
+    close: closePool,
+  }
 }

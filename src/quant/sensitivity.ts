@@ -1,5 +1,6 @@
 import type { Feeds } from '../runtime/feeds.js'
 import { floatVariants } from './float-variants.js'
+import { rankWeights } from './rank-weights.js'
 import { decodedValues, encodeWeight, type EncodedWeight, type PlannedWeight } from './weight-quant.js'
 
 /** Which wider codes a weight may get, and what each costs. */
@@ -23,6 +24,12 @@ export interface EscalationOptions extends WidthChoices {
    * @default every sample
    */
   rankSamples?: number
+  /**
+   * Worker threads the ranking may score on, side by side (the result is the same for any
+   * count). Used only when the ranking would take long enough to repay starting them.
+   * @default 1
+   */
+  threads?: number
 }
 
 export interface Escalation {
@@ -36,6 +43,8 @@ export interface Escalation {
   /** Per weight: 1 - output cosine with only that weight quantized, on the ranking samples (see `rankSamples`). */
   sensitivity: Map<PlannedWeight, number>
   sessions: number
+  /** Threads the ranking ran on: 1, or the worker threads it used. */
+  rankingThreads: number
 }
 
 /** One upgrade of the allocation: `w` to `bits`, with the cost of every upgrade so far. */
@@ -75,15 +84,19 @@ export async function escalateSensitiveWeights(
     if (!v) byWidth.set(bits, (v = decodedValues(w, bits === opts.bits ? low.get(w)! : encodeWeight(w, bits))))
     return v
   }
+  const started = performance.now()
   const cosineBefore = await variants.score((w) => valuesAt(w, opts.bits))
+  const scoreMs = performance.now() - started
   const sensitivity = new Map<PlannedWeight, number>()
+  let lanes = 1
   const done = (widths: Map<PlannedWeight, number>, cosineAfter: number, spent: number): Escalation =>
-    ({ widths, cosineBefore, cosineAfter, reached: cosineAfter >= opts.target, spent, sensitivity, sessions: variants.sessions })
+    ({ widths, cosineBefore, cosineAfter, reached: cosineAfter >= opts.target, spent, sensitivity, sessions: variants.sessions, rankingThreads: lanes })
   if (cosineBefore >= opts.target) return done(new Map(), cosineBefore, 0)
   const rankCount = Math.min(samples.length, opts.rankSamples ?? samples.length)
-  for (const w of planned) {
-    sensitivity.set(w, 1 - (await variants.score((x) => (x === w ? valuesAt(x, opts.bits) : variants.float(x)), rankCount)))
-  }
+  const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesAt(x, opts.bits) : variants.float(x)), rankCount, opts.threads ?? 1, (scoreMs * rankCount) / samples.length)
+  lanes = ranking.threads
+  const scores = ranking.scores
+  for (const [i, w] of planned.entries()) sensitivity.set(w, 1 - scores[i]!)
   // Allocated by error bought per unit of cost: ranked by error alone, a 120x6625 head first in
   // PP-OCRv4 rec's ranking at 6 bit ended the search after 7 weights (0.929 held out, against
   // 0.998 per element).

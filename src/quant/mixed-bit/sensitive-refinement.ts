@@ -2,6 +2,7 @@ import type { Feeds } from '../../runtime/feeds.js'
 import { decodeWeights } from '../weight-correction.js'
 import type { PlannedWeight } from '../weight-quant.js'
 import { floatVariants } from '../float-variants.js'
+import { rankWeights } from '../rank-weights.js'
 import { encodeMixedBitWeight, fixedEightBit, type MixedBitEncoded } from './mixed-bit-weights.js'
 
 export interface RefinementOptions {
@@ -17,6 +18,8 @@ export interface RefinementOptions {
   divisors?: readonly number[]
   /** At most this share of the weight elements may change encoding. @default 0.25 */
   maxShare?: number
+  /** Worker threads the ranking may use (src/quant/rank-weights.ts). @default 1 */
+  threads?: number
 }
 
 export interface Refinement {
@@ -26,6 +29,8 @@ export interface Refinement {
   cosineAfter: number
   /** onnxruntime sessions run. */
   sessions: number
+  /** Threads the weights were ranked on. */
+  rankingThreads: number
 }
 
 /** One way to store a weight: its encoding, estimated bytes, and predicted output error. */
@@ -75,15 +80,20 @@ export async function refineSensitiveWeights(
     return v
   }
   const base = new Map(encoded.map((e) => [e.w, e]))
+  const started = performance.now()
   const cosineBefore = await variants.score((w) => valuesOf(base.get(w)!))
+  const scoreMs = performance.now() - started
+  let threads = 1
   const done = (chosen: Map<PlannedWeight, MixedBitEncoded>, cosine: number): Refinement => ({
-    encoded: planned.map((w) => chosen.get(w)!), cosineBefore, cosineAfter: cosine, sessions: variants.sessions,
+    encoded: planned.map((w) => chosen.get(w)!), cosineBefore, cosineAfter: cosine, sessions: variants.sessions, rankingThreads: threads,
   })
   if (cosineBefore >= opts.target) return done(base, cosineBefore)
 
+  const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesOf(base.get(w)!) : variants.float(x)), samples.length, opts.threads ?? 1, scoreMs)
+  threads = ranking.threads
   const upgrades: Upgrade[] = []
-  for (const e of encoded) {
-    const loss = 1 - (await variants.score((w) => (w === e.w ? valuesOf(e) : variants.float(w))))
+  for (const [i, e] of encoded.entries()) {
+    const loss = 1 - ranking.scores[i]!
     if (!(loss > 0) || !(e.layer.relativeError > 0)) continue
     upgrades.push(...upgradeChain(e, loss, opts))
   }

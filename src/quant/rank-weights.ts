@@ -1,0 +1,49 @@
+import os from 'node:os'
+import type { FloatVariants } from './float-variants.js'
+import type { PlannedWeight } from './weight-quant.js'
+
+/**
+ * Workers cost their start-up (loading onnxruntime, and the engine from sources under tsx), so
+ * the ranking uses them only when one thread would spend longer than this on it.
+ */
+const PARALLEL_FROM_MS = 2000
+
+export interface Ranking {
+  /** Per weight, in the order given: the score of the variant where only it is changed. */
+  scores: number[]
+  /** Threads the variants were scored on: 1, or the worker threads used. */
+  threads: number
+}
+
+/**
+ * Score one variant per weight, `alone(w)` giving its values: the measurement behind every
+ * accuracy refinement (which weights carry the output error). With `threads` > 1 and an
+ * estimated `scoreMs` per variant that makes the ranking long, the variants are scored side by
+ * side on worker threads, with the same scores as on one. The workers stop before this returns.
+ */
+export async function rankWeights(
+  variants: FloatVariants, planned: readonly PlannedWeight[], alone: (w: PlannedWeight) => (x: PlannedWeight) => Float32Array,
+  count: number, threads: number, scoreMs: number,
+): Promise<Ranking> {
+  const size = Math.min(threads, planned.length)
+  const lanes = size > 1 && scoreMs * planned.length >= PARALLEL_FROM_MS && variants.parallel(size) ? size : 1
+  const scores = new Array<number>(planned.length)
+  let next = 0
+  try {
+    await Promise.all(Array.from({ length: lanes }, async () => {
+      while (next < planned.length) {
+        const i = next++
+        scores[i] = await variants.score(alone(planned[i]!), count)
+      }
+    }))
+  } finally {
+    await variants.close()
+  }
+  return { scores, threads: lanes }
+}
+
+/** `threads` as given (a whole number, at least 1), else the machine's cores, at most 4. */
+export function scoreThreads(threads: number | undefined): number {
+  if (threads !== undefined && Number.isFinite(threads)) return Math.max(1, Math.floor(threads))
+  return Math.min(4, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length)
+}

@@ -1,0 +1,101 @@
+import type { Worker } from 'node:worker_threads'
+import type { Feeds } from './feeds.js'
+import type { PlainFeeds, ScoreReply, ScoreRequest } from './score-protocol.js'
+import type { ReferenceOutputs } from './variant-score.js'
+import { workerStart } from './worker-start.js'
+
+interface Job {
+  id: number
+  model: Uint8Array
+  count: number
+  resolve: (score: number) => void
+  reject: (err: Error) => void
+}
+
+interface Slot {
+  worker: Worker
+  job: Job | null
+}
+
+/**
+ * Worker threads that score model variants (src/runtime/variant-score.ts) side by side: the
+ * accuracy target ranks every weight with a session of its own, and onnxruntime-node runs one
+ * session's work at a time per thread. Each worker gets the samples and reference outputs once.
+ * A score is the same number on any worker as on the calling thread (one intra-op thread per
+ * session), so how many workers run changes the time, never the result.
+ */
+export class ScorePool {
+  private readonly slots: Slot[] = []
+  private readonly queue: Job[] = []
+  private nextId = 1
+  private failure: Error | null = null
+
+  private constructor(start: () => Worker, size: number, samples: readonly Feeds[], reference: ReferenceOutputs) {
+    const plain: PlainFeeds[] = samples.map((f) => Object.fromEntries(Object.entries(f).map(([n, t]) => [n, { type: t.type, data: t.data, dims: t.dims }])))
+    for (let i = 0; i < size; i++) {
+      const slot: Slot = { worker: start(), job: null }
+      slot.worker.postMessage({ type: 'init', samples: plain, reference } satisfies ScoreRequest)
+      slot.worker.on('message', (m: ScoreReply) => this.onReply(slot, m))
+      slot.worker.on('error', (err: Error) => this.fail(slot, err))
+      slot.worker.on('exit', (code) => this.fail(slot, new Error(`a scoring worker exited with code ${code}`)))
+      this.slots.push(slot)
+    }
+  }
+
+  /**
+   * `size` workers, or null when they cannot start here (the caller scores on its own thread).
+   * `start` replaces how a worker is started (the tests start ones that fail).
+   */
+  static open(size: number, samples: readonly Feeds[], reference: ReferenceOutputs, start?: () => Worker): ScorePool | null {
+    if (start) return new ScorePool(start, size, samples, reference)
+    const how = workerStart(import.meta.url, 'score-worker')
+    return how.ok ? new ScorePool(how.start, size, samples, reference) : null
+  }
+
+  get size(): number {
+    return this.slots.length
+  }
+
+  /** The variant's score; rejects once any worker has failed (then every later call does too). */
+  score(model: Uint8Array, count: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      if (this.failure) return reject(this.failure)
+      this.queue.push({ id: this.nextId++, model, count, resolve, reject })
+      this.pump()
+    })
+  }
+
+  async close(): Promise<void> {
+    this.failure ??= new Error('the scoring pool was closed')
+    for (const job of [...this.slots.flatMap((s) => (s.job ? [s.job] : [])), ...this.queue.splice(0)]) job.reject(this.failure)
+    const workers = this.slots.map((s) => s.worker)
+    this.slots.length = 0
+    await Promise.all(workers.map((w) => w.terminate()))
+  }
+
+  private pump(): void {
+    for (const slot of this.slots) {
+      if (slot.job || this.queue.length === 0) continue
+      const job = this.queue.shift()!
+      slot.job = job
+      slot.worker.postMessage({ type: 'score', id: job.id, model: job.model, count: job.count } satisfies ScoreRequest)
+    }
+  }
+
+  private onReply(slot: Slot, m: ScoreReply): void {
+    const job = slot.job
+    if (!job || job.id !== m.id) return
+    slot.job = null
+    if (m.type === 'scored') job.resolve(m.score)
+    else job.reject(new Error(m.message))
+    this.pump()
+  }
+
+  private fail(slot: Slot, err: Error): void {
+    if (!this.slots.includes(slot)) return
+    this.failure ??= err
+    slot.job?.reject(err)
+    slot.job = null
+    for (const job of this.queue.splice(0)) job.reject(err)
+  }
+}

