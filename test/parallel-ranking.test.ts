@@ -64,7 +64,7 @@ describe('ranking weights on worker threads', () => {
     const valuesFor = (v: typeof here, w: PlannedWeight) => (x: PlannedWeight) => alone(w)(x) ?? v.float(x)
     const expected: number[] = []
     for (const w of planned) expected.push(await here.score(valuesFor(here, w)))
-    expect(broken.parallel(2, exits(3))).toBe(true)
+    expect(broken.parallel(2, { start: exits(3) })).toBe(true)
     expect(await Promise.all(planned.map((w) => broken.score(valuesFor(broken, w))))).toEqual(expected)
     await broken.close()
   })

@@ -30,10 +30,11 @@ export interface FloatVariants {
   readonly sessions: number
   /**
    * Score on up to `threads` worker threads from now on, so that concurrent `score` calls run
-   * side by side (same scores, less time). False when workers cannot start here. `start`
-   * replaces how a worker is started (see ScorePool.open).
+   * side by side (same scores, less time), for scores on at most `samples` samples (the
+   * workers hold only those). False when workers cannot start here. `start` replaces how a
+   * worker is started (see ScorePool.open).
    */
-  parallel(threads: number, start?: () => Worker): boolean
+  parallel(threads: number, opts?: { samples?: number; start?: () => Worker }): boolean
   /** Stop the workers `parallel` started; scoring goes on, on the calling thread. */
   close(): Promise<void>
 }
@@ -76,7 +77,7 @@ export async function floatVariants(
     // encoded before any await: concurrent calls each score the values they set
     const model = encodeModelProto(copy)
     sessions++
-    if (pool) {
+    if (pool && count <= poolSamples) {
       try {
         return await pool.score(model, count)
       } catch {
@@ -88,6 +89,7 @@ export async function floatVariants(
     return scoreVariant(model, samples, reference, count)
   }
   let pool: ScorePool | null = null
+  let poolSamples = 0
   const closePool = async (): Promise<void> => {
     const p = pool
     pool = null
@@ -97,8 +99,11 @@ export async function floatVariants(
     score,
     float: (w) => floats.get(w)!,
     get sessions() { return sessions },
-    parallel(threads, start) {
-      if (!pool && threads > 1) pool = ScorePool.open(threads, samples, reference, start)
+    parallel(threads, opts = {}) {
+      if (!pool && threads > 1) {
+        poolSamples = Math.min(samples.length, opts.samples ?? samples.length)
+        pool = ScorePool.open(threads, samples.slice(0, poolSamples), reference.slice(0, poolSamples), opts.start)
+      }
       return pool !== null
     },
     close: closePool,

@@ -26,7 +26,7 @@ export async function rankWeights(
   count: number, threads: number, scoreMs: number,
 ): Promise<Ranking> {
   const size = Math.min(threads, planned.length)
-  const lanes = size > 1 && scoreMs * planned.length >= PARALLEL_FROM_MS && variants.parallel(size) ? size : 1
+  const lanes = size > 1 && scoreMs * planned.length >= PARALLEL_FROM_MS && variants.parallel(size, { samples: count }) ? size : 1
   const scores = new Array<number>(planned.length)
   let next = 0
   try {
