@@ -2,7 +2,8 @@ import fs from 'node:fs'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { decodeModelProto } from '../src/onnx/codec.js'
-import { floatVariants } from '../src/quant/float-variants.js'
+import { floatVariants, type FloatVariants } from '../src/quant/float-variants.js'
+import { rankWeights } from '../src/quant/rank-weights.js'
 import { decodedValues, encodeWeight, planWeights, type PlannedWeight } from '../src/quant/weight-quant.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { ScorePool } from '../src/runtime/score-pool.js'
@@ -67,6 +68,30 @@ describe('ranking weights on worker threads', () => {
     expect(broken.parallel(2, { start: exits(3) })).toBe(true)
     expect(await Promise.all(planned.map((w) => broken.score(valuesFor(broken, w))))).toEqual(expected)
     await broken.close()
+  })
+
+  it('a score that fails stops every lane: the ranking rethrows it, closes the workers and scores nothing more', async () => {
+    let calls = 0
+    let closed = 0
+    const variants: FloatVariants = {
+      async score() {
+        const n = ++calls
+        await new Promise((r) => setTimeout(r, 5))
+        if (n === 3) throw new Error('session failed')
+        return 0.5
+      },
+      float: () => new Float32Array(0),
+      sessions: 0,
+      parallel: () => true,
+      async close() { closed++ },
+    }
+    const planned = Array.from({ length: 20 }, (_, index) => ({ index }) as unknown as PlannedWeight)
+    await expect(rankWeights(variants, planned, () => () => new Float32Array(0), 1, 2, 10_000)).rejects.toThrow('session failed')
+    const after = calls
+    await new Promise((r) => setTimeout(r, 50))
+    expect(calls).toBe(after)
+    expect(calls).toBeLessThanOrEqual(4)
+    expect(closed).toBe(1)
   })
 
   it('quantizeModel: the accuracy target ranked on 2 workers writes the same file as on one thread', async () => {

@@ -29,16 +29,23 @@ export async function rankWeights(
   const lanes = size > 1 && scoreMs * planned.length >= PARALLEL_FROM_MS && variants.parallel(size, { samples: count }) ? size : 1
   const scores = new Array<number>(planned.length)
   let next = 0
-  try {
-    await Promise.all(Array.from({ length: lanes }, async () => {
-      while (next < planned.length) {
-        const i = next++
+  let failed = false
+  // every lane stops at the first failure and is waited for, so that no scoring goes on after
+  // this has thrown
+  const settled = await Promise.allSettled(Array.from({ length: lanes }, async () => {
+    while (!failed && next < planned.length) {
+      const i = next++
+      try {
         scores[i] = await variants.score(alone(planned[i]!), count)
+      } catch (err) {
+        failed = true
+        throw err
       }
-    }))
-  } finally {
-    await variants.close()
-  }
+    }
+  }))
+  await variants.close()
+  const failure = settled.find((r) => r.status === 'rejected')
+  if (failure) throw failure.reason
   return { scores, threads: lanes }
 }
 
