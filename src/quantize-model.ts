@@ -24,6 +24,7 @@ import { debugStep } from './report/debug-csv/debug-step.js'
 import type { DebugSummary } from './report/debug-csv/debug-summary.js'
 import { runAccuracyGuard, type GuardReport } from './guard/accuracy-guard.js'
 import { inputSpecs, type Feeds } from './runtime/feeds.js'
+import { int8DotSaturates } from './runtime/int8-saturation.js'
 import { refinementSamples, type RefinementSamples } from './runtime/refinement-samples.js'
 import { verifyModels, type Verification } from './runtime/verify.js'
 
@@ -249,6 +250,10 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
   if (options.verify !== false) {
     options.onProgress?.('verifying in onnxruntime-node')
     verification = await verifyModels(reference, out, externalData, cfg, { specs, samples: options.verifySamples ?? 4, given: options.samples })
+    // only FULL_QUANT and DYNAMIC_QUANT compute in int8; weight-only models run float kernels
+    if (cfg.quantType !== 'WEIGHT_QUANT' && int8DotSaturates()) {
+      extraWarnings.push('this CPU has no VNNI, where onnxruntime\'s int8 kernels saturate: the cosine measured here, and the int8 measurements that shaped this model (bias-correction check, accuracy guard), are off; quantize on a CPU with VNNI (README, "int8 on CPUs without VNNI")')
+    }
   }
   // a separate step after verification: the debug statistics, CSVs and their summary
   const debug = await debugStep({

@@ -9,6 +9,7 @@ import { build } from 'esbuild'
 import ort from 'onnxruntime-node'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { INT8_SATURATES } from './helpers/int8-cpu.js'
 import quantizeEsbuild from '../plugins/esbuild.js'
 import { parseCfg } from '../src/cfg/index.js'
 import { QuantizeError } from '../src/errors.js'
@@ -256,6 +257,8 @@ function costModel(): Uint8Array {
   })
 }
 
+// The ranking tests below compare int8 compute in onnxruntime-node with float exactly; on x86 without
+// VNNI those kernels saturate (src/runtime/int8-saturation.ts), so there they cannot tell.
 describe('[accuracy_guard] on FULL_QUANT: nodes ranked by what their rounding costs the output', () => {
   const model = costModel()
   const feeds: Feeds[] = Array.from({ length: 8 }, (_, k) => {
@@ -278,7 +281,7 @@ describe('[accuracy_guard] on FULL_QUANT: nodes ranked by what their rounding co
     fs.rmSync(dir, { recursive: true, force: true })
   })
 
-  it('returns to float the node whose tensor costs the output, not the one that adds the most error itself', async () => {
+  it.skipIf(INT8_SATURATES)('returns to float the node whose tensor costs the output, not the one that adds the most error itself', async () => {
     const r = await quantizeModel(model, fullCfg({ accuracy_guard: { min_cosine: 0.999, max_skipped_nodes: 4 } }), { ...run, samples: feeds })
     const g = r.report.guard!
     expect(g.rankedBy).toBe('output-cost')
@@ -307,7 +310,7 @@ describe('[accuracy_guard] on FULL_QUANT: nodes ranked by what their rounding co
     expect(g.ranking.some((x) => x.node === 'Conv_d' && x.cost > 0.001)).toBe(false)
   })
 
-  it('measures on a gated model that is the float model with every gate 0 and the quantized model with every gate 1', async () => {
+  it.skipIf(INT8_SATURATES)('measures on a gated model that is the float model with every gate 0 and the quantized model with every gate 1', async () => {
     const q = await quantizeModel(model, fullCfg(), { ...run, samples: feeds.slice(0, 6) })
     const full = q.report.full!
     const constants = roundedConstants(decodeModelProto(model), decodeModelProto(q.model))
@@ -330,7 +333,7 @@ describe('[accuracy_guard] on FULL_QUANT: nodes ranked by what their rounding co
     }
   })
 
-  it('fails naming the best result when the target is out of reach', async () => {
+  it.skipIf(INT8_SATURATES)('fails naming the best result when the target is out of reach', async () => {
     const err = await quantizeModel(model, fullCfg({ accuracy_guard: { min_cosine: 0.99999999, max_skipped_nodes: 1 } }), { ...run, samples: feeds }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(QuantizeError)
     expect((err as Error).message).toMatch(/\[accuracy_guard\] min_cosine=0\.99999999 not reached: output cosine 0\.\d{6} on 2 held-out sample\(s\); max_skipped_nodes=1 reached; best 0\.999\d{3} with 1 node\(s\) in float \(skip_quant_node=Conv_u\)$/)

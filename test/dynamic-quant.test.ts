@@ -6,6 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import ort from 'onnxruntime-node'
 import { afterAll, describe, expect, it } from 'vitest'
+import { INT8_SATURATES, expectInt8Cosine } from './helpers/int8-cpu.js'
 import { CfgError } from '../src/cfg/index.js'
 import { decodeModelProto } from '../src/onnx/codec.js'
 import { allGraphScopes, opsetVersion } from '../src/onnx/graph-walk.js'
@@ -169,7 +170,7 @@ describe('DYNAMIC_QUANT on Gemm, skip_quant_node and thresholds', () => {
     const { model, report } = await quantizeModel(float, DYNAMIC, { sizes: false })
     expect(report.dynamic!.int8.map((n) => [n.opType, n.dims])).toEqual([['Gemm', [64, 48]], ['MatMul', [48, 32]]])
     expect(count(decodeModelProto(model), 'Gemm')).toBe(0)
-    expect(report.cosineSimilarity).toBeGreaterThanOrEqual(0.999)
+    expectInt8Cosine(report.cosineSimilarity, 0.999)
   })
 
   it('skip_quant_node keeps a node float; the size thresholds are forced to 0 as the format says', async () => {
@@ -178,7 +179,7 @@ describe('DYNAMIC_QUANT on Gemm, skip_quant_node and thresholds', () => {
     expect(report.dynamic!.int8.map((n) => n.node)).toEqual(['Gemm_h'])
     expect(report.dynamic!.float).toEqual([{ nodes: ['MatMul_m'], opType: 'MatMul', tensor: 'W2', reason: 'skip_quant_node' }])
     expect(count(decodeModelProto(model), 'MatMul')).toBe(1)
-    expect(report.cosineSimilarity).toBeGreaterThanOrEqual(0.999)
+    expectInt8Cosine(report.cosineSimilarity, 0.999)
   })
 })
 
@@ -198,14 +199,14 @@ describe('DYNAMIC_QUANT on old opsets', () => {
     const { model, report } = await quantizeModel(float, DYNAMIC, { sizes: false })
     expect(report.dynamic!.opsetUpgrade).toEqual({ from: 9, to: 11, rewritten: { Pad: 1, Clip: 1 } })
     expect(report.dynamic!.int8).toHaveLength(1)
-    expect(report.cosineSimilarity).toBeGreaterThanOrEqual(0.999)
+    expectInt8Cosine(report.cosineSimilarity, 0.999)
     // the padded rows hold the pad value and the clip bounds hold: compare with float directly
     const x = new ort.Tensor('float32', Float32Array.from({ length: 128 }, (_, i) => Math.sin(i)), [1, 4, 32])
     const a = (await runOnce(float, { x })).y!.data as Float32Array
     const b = (await runOnce(model, { x })).y!.data as Float32Array
     expect(Math.max(...b)).toBe(Math.fround(0.3))
     expect(Math.min(...b)).toBe(Math.fround(-0.2))
-    for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!)).toBeLessThan(0.02)
+    if (!INT8_SATURATES) for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!)).toBeLessThan(0.02)
   })
 
   it('keeps opset 9 when Upsample is present: MatMul weights int8 stored, float compute, and a warning', async () => {

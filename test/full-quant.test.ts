@@ -7,6 +7,7 @@ import path from 'node:path'
 import ort from 'onnxruntime-node'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { INT8_SATURATES, expectInt8Cosine } from './helpers/int8-cpu.js'
 import type { CfgObject } from '../src/cfg/index.js'
 import { decodeModelProto } from '../src/onnx/codec.js'
 import { DataType, int64ToNumber, type ModelProto, type NodeProto, type TensorProto } from '../src/onnx/onnx-types.js'
@@ -313,7 +314,9 @@ describe('FULL_QUANT options (PP-OCR cls, BIN calibration)', () => {
     expect(await heldOutCosine(CLS, results.get('MAX_MIN')!.model, heldCls)).toBeGreaterThan(await heldOutCosine(CLS, offResult.model, heldCls))
   }, 60_000)
 
-  it('runs in onnxruntime-web (wasm, in Node) with the same outputs as onnxruntime-node', async () => {
+  // without VNNI onnxruntime-node's int8 kernels saturate (src/runtime/int8-saturation.ts): node and web
+  // then disagree, and the engine's own int8 measurements that shaped this model mislead it too
+  it.skipIf(INT8_SATURATES)('runs in onnxruntime-web (wasm, in Node) with the same outputs as onnxruntime-node', async () => {
     const model = (results.get('MAX_MIN') ?? (await run('MAX_MIN', {}))).model
     const ortWeb = await import('onnxruntime-web')
     ortWeb.env.wasm.numThreads = 1
@@ -349,7 +352,7 @@ describe('FULL_QUANT options (PP-OCR cls, BIN calibration)', () => {
     expect(g.producer.get(conv.input![0]!)?.op_type).not.toBe('DequantizeLinear')
     for (const reader of g.nodes.filter((n) => n.input?.includes(conv.output![0]!))) expect(reader.op_type).not.toBe('QuantizeLinear')
     expect(r.report.full!.floatNodes.some((n) => /next to skip_quant_node p2o.Conv.5/.test(n.why))).toBe(true)
-    expect(await heldOutCosine(CLS, r.model, heldCls)).toBeGreaterThan(0.97)
+    expectInt8Cosine(await heldOutCosine(CLS, r.model, heldCls), 0.97)
   }, 60_000)
 
   it('a conv float only because a neighbouring tensor is kept float keeps int8 weights, decoded by Cast and Mul that onnxruntime folds at load', async () => {
@@ -395,7 +398,7 @@ describe('FULL_QUANT options (PP-OCR cls, BIN calibration)', () => {
     // DequantizeLinear it leaves to run on every inference, and the float kernel unpacked)
     const ops = await optimizedOps(r.model)
     expect(ops.get('Cast') ?? 0).toBe(0)
-    expect(await heldOutCosine(CLS, r.model, heldCls)).toBeGreaterThan(0.97)
+    expectInt8Cosine(await heldOutCosine(CLS, r.model, heldCls), 0.97)
   }, 60_000)
 })
 
