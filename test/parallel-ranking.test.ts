@@ -44,6 +44,7 @@ describe('ranking weights on worker threads', () => {
     } finally {
       await other.close()
     }
+    expect(other.workerScores).toBe(6)
     // real measurements: every variant moves the output, not all by the same amount
     for (const s of expected) expect(s).toBeLessThan(1)
     expect(new Set(expected).size).toBeGreaterThan(1)
@@ -66,6 +67,7 @@ describe('ranking weights on worker threads', () => {
     expect(other.parallel(2, { start: exits(3) })).toBe(true)
     expect(await scoreOther()).toEqual(expected)
     await other.close()
+    expect(other.workerScores).toBe(0)
   })
 
   it('a score that fails stops every lane: the ranking rethrows it, closes the workers and scores nothing more', async () => {
@@ -80,6 +82,7 @@ describe('ranking weights on worker threads', () => {
       },
       float: () => new Float32Array(0),
       sessions: 0,
+      workerScores: 0,
       parallel: () => true,
       async close() { closed++ },
     }

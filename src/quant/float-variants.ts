@@ -31,12 +31,14 @@ export interface FloatVariants {
   /**
    * Score on up to `threads` worker threads from now on, so that concurrent `score` calls run
    * side by side (same scores, less time), for scores on at most `samples` samples (the
-   * workers hold only those). False when workers cannot start here. `start` replaces how a
+   * workers hold only those; default every sample). False when workers cannot start here. `start` replaces how a
    * worker is started (see ScorePool.open).
    */
   parallel(threads: number, opts?: { samples?: number; start?: () => Worker }): boolean
   /** Stop the workers `parallel` started; scoring goes on, on the calling thread. */
   close(): Promise<void>
+  /** Scores the workers have returned (0 when every score ran on the calling thread). */
+  readonly workerScores: number
 }
 
 /** Null when a weight is not raw float32 in the model (float16, double or external data). */
@@ -90,15 +92,18 @@ export async function floatVariants(
   }
   let pool: ScorePool | null = null
   let poolSamples = 0
+  let workerScores = 0
   const closePool = async (): Promise<void> => {
     const p = pool
     pool = null
+    workerScores += p?.scored ?? 0
     await p?.close()
   }
   return {
     score,
     float: (w) => floats.get(w)!,
     get sessions() { return sessions },
+    get workerScores() { return workerScores + (pool?.scored ?? 0) },
     parallel(threads, opts = {}) {
       if (!pool && threads > 1) {
         poolSamples = Math.min(samples.length, opts.samples ?? samples.length)

@@ -46,7 +46,8 @@ export async function rankWeights(
   await variants.close()
   const failure = settled.find((r) => r.status === 'rejected')
   if (failure) throw failure.reason
-  return { scores, threads: lanes }
+  // workers that all failed left every score to this thread
+  return { scores, threads: lanes > 1 && variants.workerScores > 0 ? lanes : 1 }
 }
 
 /** `threads` as given (a whole number, at least 1), else the machine's cores, at most 4. */

@@ -36,6 +36,7 @@ export class ScorePool {
   private readonly queue: Job[] = []
   private nextId = 1
   private failure: Error | null = null
+  private done = 0
 
   private constructor(start: () => Worker, size: number, samples: readonly Feeds[], reference: ReferenceOutputs) {
     // Reference outputs go once into shared memory that every worker reads in place (copies cost
@@ -43,13 +44,20 @@ export class ScorePool {
     // process on a tensor over a SharedArrayBuffer, so each worker gets its own copy.
     const plain: PlainFeeds[] = samples.map((f) => Object.fromEntries(Object.entries(f).map(([n, t]) => [n, { type: t.type, data: t.data, dims: t.dims }])))
     const sharedReference: ReferenceOutputs = reference.map((r) => Object.fromEntries(Object.entries(r).map(([n, d]) => [n, d && shared(d)])))
-    for (let i = 0; i < size; i++) {
-      const slot: Slot = { worker: start(), job: null }
-      slot.worker.postMessage({ type: 'init', samples: plain, reference: sharedReference } satisfies ScoreRequest)
-      slot.worker.on('message', (m: ScoreReply) => this.onReply(slot, m))
-      slot.worker.on('error', (err: Error) => this.fail(slot, err))
-      slot.worker.on('exit', (code) => this.fail(slot, new Error(`a scoring worker exited with code ${code}`)))
-      this.slots.push(slot)
+    try {
+      for (let i = 0; i < size; i++) {
+        const slot: Slot = { worker: start(), job: null }
+        this.slots.push(slot)
+        slot.worker.on('message', (m: ScoreReply) => this.onReply(slot, m))
+        slot.worker.on('messageerror', (err: Error) => this.fail(slot, err))
+        slot.worker.on('error', (err: Error) => this.fail(slot, err))
+        slot.worker.on('exit', (code) => this.fail(slot, new Error(`a scoring worker exited with code ${code}`)))
+        slot.worker.postMessage({ type: 'init', samples: plain, reference: sharedReference } satisfies ScoreRequest)
+      }
+    } catch (err) {
+      // workers already started would otherwise run on, unreferenced, and keep the process alive
+      for (const s of this.slots.splice(0)) void s.worker.terminate()
+      throw err
     }
   }
 
@@ -58,13 +66,18 @@ export class ScorePool {
    * `start` replaces how a worker is started (the tests start ones that fail).
    */
   static open(size: number, samples: readonly Feeds[], reference: ReferenceOutputs, start?: () => Worker): ScorePool | null {
-    if (start) return new ScorePool(start, size, samples, reference)
-    const how = workerStart(import.meta.url, 'score-worker')
-    return how.ok ? new ScorePool(how.start, size, samples, reference) : null
+    const how: ReturnType<typeof workerStart> = start ? { ok: true, start } : workerStart(import.meta.url, 'score-worker')
+    if (!how.ok) return null
+    try {
+      return new ScorePool(how.start, size, samples, reference)
+    } catch {
+      return null
+    }
   }
 
-  get size(): number {
-    return this.slots.length
+  /** Scores the workers returned so far. */
+  get scored(): number {
+    return this.done
   }
 
   /** The variant's score; rejects once any worker has failed (then every later call does too). */
@@ -97,7 +110,10 @@ export class ScorePool {
     const job = slot.job
     if (!job || job.id !== m.id) return
     slot.job = null
-    if (m.type === 'scored') job.resolve(m.score)
+    if (m.type === 'scored') {
+      this.done++
+      job.resolve(m.score)
+    }
     else job.reject(new Error(m.message))
     this.pump()
   }

@@ -27,6 +27,7 @@ export function workerStart(here: string, name: string): WorkerStart {
   } catch {
     return { ok: false, reason: 'running from TypeScript sources and tsx (needed to load the worker entry) is not installed' }
   }
-  const code = `import(${JSON.stringify(api)}).then((tsx) => tsx.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(here)}))`
+  // a failed import exits the worker (its parent sees the exit), whatever --unhandled-rejections says
+  const code = `import(${JSON.stringify(api)}).then((tsx) => tsx.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(here)})).catch((e) => { console.error(e); process.exit(1) })`
   return { ok: true, start: () => new Worker(code, { eval: true }) }
 }
