@@ -1,5 +1,5 @@
-import os from 'node:os'
 import type { CfgObject } from '../../src/cfg/index.js'
+import { availableCores } from '../../src/runtime/cores.js'
 import { DEFAULT_CACHE_DIR } from '../../src/cache/index.js'
 
 /** A glob (`*`, `**`, `?`, matched against the path relative to the project root, or absolute), a RegExp, or a list of them. */
@@ -107,8 +107,7 @@ function patterns(option: string, v: unknown, fallback: readonly (string | RegEx
 }
 
 function defaultConcurrency(): number {
-  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length
-  return Math.max(1, cores - 1)
+  return Math.max(1, availableCores() - 1)
 }
 
 /**

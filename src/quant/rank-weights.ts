@@ -1,4 +1,4 @@
-import os from 'node:os'
+import { availableCores } from '../runtime/cores.js'
 import type { FloatVariants } from './float-variants.js'
 import type { PlannedWeight } from './weight-quant.js'
 
@@ -7,6 +7,15 @@ import type { PlannedWeight } from './weight-quant.js'
  * the ranking uses them only when one thread would spend longer than this on it.
  */
 const PARALLEL_FROM_MS = 2000
+
+export interface RankingOptions {
+  /** Samples each variant is scored on (the first this many). */
+  count: number
+  /** Worker threads the variants may be scored on; 1 keeps them on the calling thread. */
+  threads: number
+  /** Estimated time of one variant's score on one thread, which decides whether workers pay. */
+  scoreMs: number
+}
 
 export interface Ranking {
   /** Per weight, in the order given: the score of the variant where only it is changed. */
@@ -23,7 +32,7 @@ export interface Ranking {
  */
 export async function rankWeights(
   variants: FloatVariants, planned: readonly PlannedWeight[], alone: (w: PlannedWeight) => (x: PlannedWeight) => Float32Array,
-  count: number, threads: number, scoreMs: number,
+  { count, threads, scoreMs }: RankingOptions,
 ): Promise<Ranking> {
   const size = Math.min(threads, planned.length)
   const lanes = size > 1 && scoreMs * planned.length >= PARALLEL_FROM_MS && variants.parallel(size, { samples: count }) ? size : 1
@@ -53,5 +62,5 @@ export async function rankWeights(
 /** `threads` as given (a whole number, at least 1), else the machine's cores, at most 4. */
 export function scoreThreads(threads: number | undefined): number {
   if (threads !== undefined && Number.isFinite(threads)) return Math.max(1, Math.floor(threads))
-  return Math.min(4, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length)
+  return Math.min(4, availableCores())
 }

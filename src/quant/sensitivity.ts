@@ -93,7 +93,7 @@ export async function escalateSensitiveWeights(
     ({ widths, cosineBefore, cosineAfter, reached: cosineAfter >= opts.target, spent, sensitivity, sessions: variants.sessions, rankingThreads: lanes })
   if (cosineBefore >= opts.target) return done(new Map(), cosineBefore, 0)
   const rankCount = Math.min(samples.length, opts.rankSamples ?? samples.length)
-  const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesAt(x, opts.bits) : variants.float(x)), rankCount, opts.threads ?? 1, (scoreMs * rankCount) / samples.length)
+  const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesAt(x, opts.bits) : variants.float(x)), { count: rankCount, threads: opts.threads ?? 1, scoreMs: (scoreMs * rankCount) / samples.length })
   lanes = ranking.threads
   const scores = ranking.scores
   for (const [i, w] of planned.entries()) sensitivity.set(w, 1 - scores[i]!)

@@ -1,9 +1,10 @@
+import type ort from 'onnxruntime-node'
 import type { ReferenceOutputs } from './variant-score.js'
 
 /** An onnxruntime tensor as structured clone carries it (ort.Tensor instances lose their class). */
 export interface PlainTensor {
-  type: string
-  data: unknown
+  type: ort.Tensor.Type
+  data: ort.Tensor.DataType
   dims: readonly number[]
 }
 export type PlainFeeds = Record<string, PlainTensor>

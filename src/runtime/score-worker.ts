@@ -12,6 +12,8 @@ if (!port) throw new Error('score-worker is a worker thread entry, not a module 
 let samples: Feeds[] = []
 let reference: ReferenceOutputs = []
 
+// the Tensor constructor's overloads pair each type with its data array; a clone carries them as a
+// pair the compiler cannot see, so one cast stands for any matching pair
 const toFeeds = (plain: PlainFeeds): Feeds =>
   Object.fromEntries(Object.entries(plain).map(([name, t]) => [name, new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims)]))
 

@@ -89,7 +89,7 @@ export async function refineSensitiveWeights(
   })
   if (cosineBefore >= opts.target) return done(base, cosineBefore)
 
-  const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesOf(base.get(w)!) : variants.float(x)), samples.length, opts.threads ?? 1, scoreMs)
+  const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesOf(base.get(w)!) : variants.float(x)), { count: samples.length, threads: opts.threads ?? 1, scoreMs })
   threads = ranking.threads
   const upgrades: Upgrade[] = []
   for (const [i, e] of encoded.entries()) {
