@@ -63,6 +63,12 @@ describe('vite plugin', () => {
     expect(onnxFiles(first).filter((f) => f.startsWith('assets/hello_deepa-'))).toEqual([quantName])
   })
 
+  it('`threads` changes how the ranking runs, not the model: a build with threads 1 reuses the cache entry', async () => {
+    const again = await viteBuild({ threads: 1 })
+    expect(again.stats).toMatchObject({ quantized: 0, reused: 1 })
+    expect(again.files.get(quantName)!.equals(first.files.get(quantName)!)).toBe(true)
+  })
+
   it('emits <name>.quant.json beside the model', () => {
     const reportName = quantName.replace(/\.onnx$/, '.quant.json')
     const report = JSON.parse(first.files.get(reportName)!.toString('utf8')) as Record<string, unknown>
@@ -141,6 +147,7 @@ describe('options', () => {
   it.each<[Record<string, unknown>, RegExp]>([
     [{ onError: 'x' }, /option 'onError' must be 'error' or 'warn' \(got 'x'\)/],
     [{ concurrency: 0 }, /option 'concurrency' must be an integer >= 1 \(got 0\)/],
+    [{ threads: 1.5 }, /option 'threads' must be an integer >= 1 \(got 1.5\)/],
     [{ cache: 'no' }, /option 'cache' must be true or false/],
     [{ reports: ['csv'] }, /option 'reports' must be false or an array of 'json'/],
     [{ include: 5 }, /option 'include' must be a glob string, a RegExp or an array of them/],

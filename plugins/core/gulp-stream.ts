@@ -104,7 +104,8 @@ export function quantizeGulp(userOptions?: Options): QuantizeGulpStream {
       computed = true
       // the process's pool: the next run (gulp watch) reuses its warm worker
       const pool = sharedPool(options.concurrency, (message) => info(`[${NAME}] ${message}`))
-      const result = await runQuantization(pool, stats, rel(model), { model: bytes, cfg, options: quantizeOptions }, info)
+      const runOptions = options.threads === null ? quantizeOptions : { ...quantizeOptions, threads: options.threads }
+      const result = await runQuantization(pool, stats, rel(model), { model: bytes, cfg, options: runOptions }, info)
       if (result.externalData) throw new QuantizeError(model, 'models with external data are not supported by the gulp plugin', 'unsupported')
       return resultBlobs(result, cfg)
     }))

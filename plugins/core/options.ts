@@ -44,6 +44,13 @@ export interface Options {
    */
   concurrency?: number
   /**
+   * Worker threads one model's accuracy target may rank its weights on (the library's
+   * `threads`). The quantized model is byte for byte the same for any value, so it is not part
+   * of the cache key.
+   * @default the cores shared between the models quantizing at once, at least 1, at most 4
+   */
+  threads?: number
+  /**
    * `'error'` fails the build when a model cannot be quantized; `'warn'` emits the original model
    * and a warning.
    * @default 'error'
@@ -71,12 +78,14 @@ export interface ResolvedOptions {
   cacheDir: string
   cache: boolean
   concurrency: number
+  /** null: each model gets its share of the cores when it starts (plugins/core/thread-share.ts) */
+  threads: number | null
   onError: 'error' | 'warn'
   reports: readonly ReportKind[]
   verify: boolean
 }
 
-const KNOWN = ['include', 'exclude', 'defaultConfig', 'cacheDir', 'cache', 'concurrency', 'onError', 'reports', 'verify'] as const
+const KNOWN = ['include', 'exclude', 'defaultConfig', 'cacheDir', 'cache', 'concurrency', 'threads', 'onError', 'reports', 'verify'] as const
 const REPORT_KINDS: readonly ReportKind[] = ['json', 'html']
 
 export class OptionsError extends TypeError {
@@ -124,7 +133,7 @@ export function resolveOptions(input: Options | undefined): ResolvedOptions {
       throw new OptionsError(`unplugin-quantize: unknown option '${key}'; allowed: ${KNOWN.join(', ')}`)
     }
   }
-  const { defaultConfig, cacheDir, cache, concurrency, onError, reports, verify } = o
+  const { defaultConfig, cacheDir, cache, concurrency, threads, onError, reports, verify } = o
   if (defaultConfig !== undefined && typeof defaultConfig !== 'string' && (typeof defaultConfig !== 'object' || defaultConfig === null || Array.isArray(defaultConfig))) {
     fail('defaultConfig', 'a cfg file path or a cfg object ({ common_quant_param: { ... } })', defaultConfig)
   }
@@ -133,6 +142,9 @@ export function resolveOptions(input: Options | undefined): ResolvedOptions {
   if (cache !== undefined && typeof cache !== 'boolean') fail('cache', 'true or false', cache)
   if (concurrency !== undefined && (typeof concurrency !== 'number' || !Number.isInteger(concurrency) || concurrency < 1)) {
     fail('concurrency', 'an integer >= 1', concurrency)
+  }
+  if (threads !== undefined && (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 1)) {
+    fail('threads', 'an integer >= 1', threads)
   }
   if (onError !== undefined && onError !== 'error' && onError !== 'warn') fail('onError', `'error' or 'warn'`, onError)
   let reportList: readonly ReportKind[] = ['json', 'html']
@@ -151,6 +163,7 @@ export function resolveOptions(input: Options | undefined): ResolvedOptions {
     cacheDir: (cacheDir as string | undefined) ?? DEFAULT_CACHE_DIR,
     cache: (cache as boolean | undefined) ?? true,
     concurrency: (concurrency as number | undefined) ?? defaultConcurrency(),
+    threads: (threads as number | undefined) ?? null,
     onError: (onError as 'error' | 'warn' | undefined) ?? 'error',
     reports: reportList,
     verify: (verify as boolean | undefined) ?? true,

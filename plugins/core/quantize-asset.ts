@@ -199,7 +199,8 @@ export class ModelQuantizer {
         computed = true
         const pool = sharedPool(this.options.concurrency, (message) => this.logger.info(`[unplugin-quantize] ${message}`))
         const name = path.relative(this.root, model).split(path.sep).join('/')
-        const result = await runQuantization(pool, this.stats, name, { model, cfg, options: quantizeOptions }, this.logger.info)
+        const options = this.options.threads === null ? quantizeOptions : { ...quantizeOptions, threads: this.options.threads }
+        const result = await runQuantization(pool, this.stats, name, { model, cfg, options }, this.logger.info)
         if (result.externalData) {
           // the model would refer to its data file by a name the bundler's hashing changes
           throw new QuantizeError(model, 'models with external data are not supported by the bundler plugins yet', 'unsupported')

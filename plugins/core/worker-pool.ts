@@ -3,13 +3,15 @@ import type { QuantConfig } from '../../src/cfg/index.js'
 import { QuantizeError } from '../../src/errors.js'
 import { quantizeModel, type QuantizeResult } from '../../src/quantize-model.js'
 import { workerStart, type WorkerStart } from '../../src/runtime/worker-start.js'
+import { rankingThreadShare } from './thread-share.js'
 import type { WorkerError, WorkerJob, WorkerMessage } from './worker-protocol.js'
 
 /** One `quantizeModel` call for the pool. */
 export interface PoolJob {
   model: string | Uint8Array
   cfg: QuantConfig
-  options: { verify: boolean }
+  /** `threads` unset: the pool gives the job its share of the cores when it starts. */
+  options: { verify: boolean; threads?: number }
 }
 
 export interface PoolResult {
@@ -84,6 +86,8 @@ export class WorkerPool {
   private fallback: string | null
   private start: (() => Worker) | null
   private closed = false
+  /** Jobs running on the main thread (the fallback), counted for the thread share. */
+  private runningHere = 0
 
   /** `start` replaces how a worker is started (the tests start one that cannot load). */
   constructor(private readonly size: number, private readonly log: (message: string) => void, start?: () => Worker) {
@@ -120,28 +124,39 @@ export class WorkerPool {
   }
 
   private runHere(p: Pending): void {
-    quantizeModel(p.job.model, p.job.cfg, { ...p.job.options, onProgress: p.onProgress }).then(
-      (result) => p.resolve({ result, threadId: 0 }),
-      p.reject,
-    )
+    this.runningHere++
+    const threads = p.job.options.threads ?? rankingThreadShare(this.runningHere)
+    quantizeModel(p.job.model, p.job.cfg, { ...p.job.options, threads, onProgress: p.onProgress })
+      .finally(() => this.runningHere--)
+      .then((result) => p.resolve({ result, threadId: 0 }), p.reject)
   }
 
   private pump(): void {
+    // a model's share is fixed when it starts: the cores divided by the models running then
+    // (itself and any queued behind it that start now)
+    const running = Math.min(this.size, this.busy() + this.queue.length)
     while (this.queue.length > 0) {
       let slot = this.idle.pop()
       if (!slot && this.slots.size < this.size && this.start) slot = this.spawn(this.start)
       if (!slot) return
-      this.assign(slot, this.queue.shift()!)
+      this.assign(slot, this.queue.shift()!, running)
     }
   }
 
-  private assign(slot: Slot, p: Pending): void {
+  private busy(): number {
+    let n = 0
+    for (const s of this.slots) if (s.current) n++
+    return n
+  }
+
+  private assign(slot: Slot, p: Pending, running: number): void {
     if (slot.idleTimer) clearTimeout(slot.idleTimer)
     slot.idleTimer = null
     slot.current = p
     // a busy worker keeps the process alive (the bundler awaits its result)
     slot.worker.ref()
-    const message: WorkerJob = { id: p.id, model: p.job.model, cfg: p.job.cfg, options: p.job.options }
+    const options = { verify: p.job.options.verify, threads: p.job.options.threads ?? rankingThreadShare(running) }
+    const message: WorkerJob = { id: p.id, model: p.job.model, cfg: p.job.cfg, options }
     slot.worker.postMessage(message)
   }
 

@@ -7,7 +7,8 @@ export interface WorkerJob {
   /** A path (the worker reads the file and its external data) or the model's bytes. */
   model: string | Uint8Array
   cfg: QuantConfig
-  options: { verify: boolean }
+  /** `threads`: the ranking threads this job may use (its share of the cores, or the user's). */
+  options: { verify: boolean; threads: number }
 }
 
 /** An error as it crosses the thread boundary: enough to rebuild the message the user sees. */
