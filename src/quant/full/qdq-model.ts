@@ -5,6 +5,7 @@ import type { DeviceProfile } from './device-profile.js'
 import { indexGraph, type GraphIndex } from './graph-index.js'
 import type { OpPolicy } from './op-policy.js'
 import { raiseOpset } from '../opset-upgrade.js'
+import { guardFloatInputs } from './float-input-guard.js'
 import { planQdq, type QdqPlan } from './qdq-plan.js'
 import { rewriteQdq, type BiasShift, type RewrittenWeight } from './qdq-rewrite.js'
 import { activationParams, type QuantParams, type ValueRange } from './quant-params.js'
@@ -75,5 +76,10 @@ export function activationQuantParams(prepared: PreparedQdq, ranges: ReadonlyMap
 
 /** Rewrite the prepared model in QDQ form in place. */
 export function applyQdq(prepared: PreparedQdq, params: Map<string, QuantParams>, shift: BiasShift | null): RewrittenWeight[] {
-  return rewriteQdq(prepared.index, prepared.plan, params, prepared.profile, prepared.names, shift)
+  const rewritten = rewriteQdq(prepared.index, prepared.plan, params, prepared.profile, prepared.names, shift)
+  if (opsetVersion(prepared.model) >= 13) {
+    const decoded = new Map(rewritten.filter((r) => Number.isNaN(r.inputScale)).map((r) => [r.q.node.input![1]!, r.dims]))
+    guardFloatInputs(prepared.index.graph, prepared.names, decoded)
+  }
+  return rewritten
 }
