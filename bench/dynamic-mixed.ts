@@ -19,6 +19,7 @@ import { planWeights, type PlannedWeight } from '../src/quant/weight-quant.js'
 import { quantizeModel, type QuantizeOptions, type QuantizeResult } from '../src/quantize-model.js'
 import { downloadSizes } from '../src/report/sizes.js'
 import { cosineSimilarity } from '../src/runtime/cosine.js'
+import { exactInt8Options, exactInt8Twin } from '../src/runtime/exact-int8.js'
 import { inputSpecs, type Feeds } from '../src/runtime/feeds.js'
 import { buildTransformer, TINYBERT, tokenIds } from '../test/helpers/build-transformer.js'
 import { greedyCtc, loadOcrKeys } from '../test/helpers/ctc-decode.js'
@@ -42,8 +43,10 @@ const HELD_PAGES = 6
 const log = (m: string) => process.stderr.write(`${m}\n`)
 
 /** Mean (over samples) of the minimum (over outputs) cosine, and each sample's outputs. */
+// int8 compute as its ops define it, not as a CPU without VNNI computes it (src/runtime/exact-int8.ts)
 async function runAll(model: string | Uint8Array, samples: Feeds[]): Promise<Record<string, ort.Tensor>[]> {
-  const s = typeof model === 'string' ? await ort.InferenceSession.create(model, { intraOpNumThreads: 1 }) : await ort.InferenceSession.create(model, { intraOpNumThreads: 1 })
+  const options = exactInt8Options({ intraOpNumThreads: 1 })
+  const s = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(exactInt8Twin(model), options)
   try {
     const out: Record<string, ort.Tensor>[] = []
     for (const f of samples) out.push(await s.run(f))

@@ -250,10 +250,12 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
   if (options.verify !== false) {
     options.onProgress?.('verifying in onnxruntime-node')
     verification = await verifyModels(reference, out, externalData, cfg, { specs, samples: options.verifySamples ?? 4, given: options.samples })
-    // only FULL_QUANT and DYNAMIC_QUANT compute in int8; weight-only models run float kernels
-    if (cfg.quantType !== 'WEIGHT_QUANT' && int8DotSaturates()) {
-      extraWarnings.push('this CPU has no VNNI, where onnxruntime\'s int8 kernels saturate: the cosine measured here, and the int8 measurements that shaped this model (bias-correction check, accuracy guard), are off; quantize on a CPU with VNNI (README, "int8 on CPUs without VNNI")')
-    }
+  }
+  // only FULL_QUANT and DYNAMIC_QUANT compute in int8; weight-only models run float kernels
+  if (cfg.quantType !== 'WEIGHT_QUANT' && int8DotSaturates()) {
+    const native = verification?.nativeInt8Cosine
+    const measured = native === null || native === undefined ? '' : ` (output cosine vs fp32 ${native.toFixed(6)} there, against ${verification!.cosine!.toFixed(6)} as the model's ops define it)`
+    extraWarnings.push(`this CPU has no VNNI: onnxruntime-node's int8 kernels saturate here, so onnxruntime-node on this machine computes the model differently${measured}; the engine measured it as its ops define it, as onnxruntime-web computes it (README, "int8 on CPUs without VNNI")`)
   }
   // a separate step after verification: the debug statistics, CSVs and their summary
   const debug = await debugStep({

@@ -9,7 +9,6 @@ import { build } from 'esbuild'
 import ort from 'onnxruntime-node'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { INT8_SATURATES } from './helpers/int8-cpu.js'
 import quantizeEsbuild from '../plugins/esbuild.js'
 import { parseCfg } from '../src/cfg/index.js'
 import { QuantizeError } from '../src/errors.js'
@@ -48,11 +47,11 @@ function cosine(a: Float32Array, b: Float32Array): number {
 const argmax = (v: Float32Array) => v.indexOf(Math.max(...v))
 
 /** Mean over the samples of the first output's cosine, float vs quantized, run here independently. */
-async function heldOutCosine(float: string | Uint8Array, quantized: Uint8Array, feeds: Feeds[]): Promise<number> {
+async function heldOutCosine(float: string | Uint8Array, quantized: Uint8Array, feeds: Feeds[], int8: 'kernels' | 'exact' = 'kernels'): Promise<number> {
   let sum = 0
   for (const f of feeds) {
     const a = Object.values(await runOnce(float, f))[0]!.data as Float32Array
-    const b = Object.values(await runOnce(quantized, f))[0]!.data as Float32Array
+    const b = Object.values(await runOnce(quantized, f, int8))[0]!.data as Float32Array
     sum += cosine(a, b)
   }
   return sum / feeds.length
@@ -257,8 +256,8 @@ function costModel(): Uint8Array {
   })
 }
 
-// The ranking tests below compare int8 compute in onnxruntime-node with float exactly; on x86 without
-// VNNI those kernels saturate (src/runtime/int8-saturation.ts), so there they cannot tell.
+// The ranking tests below compare int8 compute with float exactly, so they run the int8 models as
+// their ops define them, as the engine does (src/runtime/exact-int8.ts): the same on every CPU.
 describe('[accuracy_guard] on FULL_QUANT: nodes ranked by what their rounding costs the output', () => {
   const model = costModel()
   const feeds: Feeds[] = Array.from({ length: 8 }, (_, k) => {
@@ -281,7 +280,7 @@ describe('[accuracy_guard] on FULL_QUANT: nodes ranked by what their rounding co
     fs.rmSync(dir, { recursive: true, force: true })
   })
 
-  it.skipIf(INT8_SATURATES)('returns to float the node whose tensor costs the output, not the one that adds the most error itself', async () => {
+  it('returns to float the node whose tensor costs the output, not the one that adds the most error itself', async () => {
     const r = await quantizeModel(model, fullCfg({ accuracy_guard: { min_cosine: 0.999, max_skipped_nodes: 4 } }), { ...run, samples: feeds })
     const g = r.report.guard!
     expect(g.rankedBy).toBe('output-cost')
@@ -296,7 +295,7 @@ describe('[accuracy_guard] on FULL_QUANT: nodes ranked by what their rounding co
     // 12x12 pixels x output channels x input channels, of Conv_t and Conv_u
     expect(g.ranking[0]!.floatFlops).toBe(144 * (32 * 16 + 16 * 32))
     expect(r.report.full!.quantizedNodes.map((n) => n.name).sort()).toEqual(['Add_y', 'Conv_a', 'Conv_d', 'Conv_y0', 'Conv_z'])
-    const after = await heldOutCosine(model, r.model, feeds.slice(6))
+    const after = await heldOutCosine(model, r.model, feeds.slice(6), 'exact')
     expect(after).toBeCloseTo(g.cosineAfter, 6)
     expect(after).toBeGreaterThanOrEqual(0.999)
 
@@ -306,11 +305,11 @@ describe('[accuracy_guard] on FULL_QUANT: nodes ranked by what their rounding co
     const layers = summarizeDebug(await collectDebugStats(model, plain.model, feeds.slice(0, 2), { quantiles: false, histograms: false }), plain.report.layers, { quantType: 'FULL_QUANT', skipQuantNode: [], inputs: 'calibration' }).layers
     expect(rankNodes(layers, [])[0]!.node).toBe('Conv_d')
     const decoy = await quantizeModel(model, { data_preprocess_param: fullCfg().data_preprocess_param, common_quant_param: { quant_type: 'FULL_QUANT', bit_num: 8, min_quant_weight_channel: 0, skip_quant_node: 'Conv_d' } }, { ...run, samples: feeds.slice(0, 6) })
-    expect(await heldOutCosine(model, decoy.model, feeds.slice(6))).toBeCloseTo(g.cosineBefore, 2)
+    expect(await heldOutCosine(model, decoy.model, feeds.slice(6), 'exact')).toBeCloseTo(g.cosineBefore, 2)
     expect(g.ranking.some((x) => x.node === 'Conv_d' && x.cost > 0.001)).toBe(false)
   })
 
-  it.skipIf(INT8_SATURATES)('measures on a gated model that is the float model with every gate 0 and the quantized model with every gate 1', async () => {
+  it('measures on a gated model that is the float model with every gate 0 and the quantized model with every gate 1', async () => {
     const q = await quantizeModel(model, fullCfg(), { ...run, samples: feeds.slice(0, 6) })
     const full = q.report.full!
     const constants = roundedConstants(decodeModelProto(model), decodeModelProto(q.model))
@@ -323,7 +322,7 @@ describe('[accuracy_guard] on FULL_QUANT: nodes ranked by what their rounding co
     const gated = (on: number) => Object.fromEntries(gates.map((g) => [g, new ort.Tensor('float32', Float32Array.of(on), [])]))
     for (const f of feeds.slice(6)) {
       const float = (await runOnce(model, f)).y!.data as Float32Array
-      const quantized = (await runOnce(q.model, f)).y!.data as Float32Array
+      const quantized = (await runOnce(q.model, f, 'exact')).y!.data as Float32Array
       const off = (await runOnce(bytes, { ...f, ...gated(0) })).y!.data as Float32Array
       const on = (await runOnce(bytes, { ...f, ...gated(1) })).y!.data as Float32Array
       // the same float arithmetic, up to the kernel a computed (not constant) weight gets
@@ -333,7 +332,7 @@ describe('[accuracy_guard] on FULL_QUANT: nodes ranked by what their rounding co
     }
   })
 
-  it.skipIf(INT8_SATURATES)('fails naming the best result when the target is out of reach', async () => {
+  it('fails naming the best result when the target is out of reach', async () => {
     const err = await quantizeModel(model, fullCfg({ accuracy_guard: { min_cosine: 0.99999999, max_skipped_nodes: 1 } }), { ...run, samples: feeds }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(QuantizeError)
     expect((err as Error).message).toMatch(/\[accuracy_guard\] min_cosine=0\.99999999 not reached: output cosine 0\.\d{6} on 2 held-out sample\(s\); max_skipped_nodes=1 reached; best 0\.999\d{3} with 1 node\(s\) in float \(skip_quant_node=Conv_u\)$/)

@@ -95,7 +95,7 @@ let constructedModel: ReportModel
 beforeAll(async () => {
   const stats = await collectDebugStats(floatModel, await qdqModel(), [sample])
   summary = summarizeDebug(stats, [], { quantType: 'FULL_QUANT', skipQuantNode: ['already'], inputs: 'given' })
-  constructedModel = { source: 'constructed.onnx', emitted: 'assets/constructed-1a2b.onnx', config: 'constructed.cfg', kind: 'quantized', report: emptyReport({ debug: summary, verification: { cosine: 0.91, outputs: [], samples: 3, inputs: 'held-out', error: null } }), sizeIn: 9000, sizeOut: 3000, status: 'cache miss', message: null }
+  constructedModel = { source: 'constructed.onnx', emitted: 'assets/constructed-1a2b.onnx', config: 'constructed.cfg', kind: 'quantized', report: emptyReport({ debug: summary, verification: { cosine: 0.91, outputs: [], samples: 3, inputs: 'held-out', error: null, nativeInt8Cosine: null } }), sizeIn: 9000, sizeOut: 3000, status: 'cache miss', message: null }
   // a real model's page: PP-OCR cls at 4-bit weights, statistics on real word images
   const samples = await clsSamples(2)
   const r = await quantizeModel(CLS, { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 4 } }, { samples, debug: true })

@@ -1,5 +1,6 @@
 import ort from 'onnxruntime-node'
 import { cosineSimilarity } from './cosine.js'
+import { exactInt8Options, exactInt8Twin } from './exact-int8.js'
 import type { Feeds } from './feeds.js'
 
 export interface OutputComparison {
@@ -17,10 +18,25 @@ export interface ComparisonResult {
 
 export type ModelSource = string | Uint8Array
 
-async function createSession(model: ModelSource, threads: number): Promise<ort.InferenceSession> {
+async function createSession(model: ModelSource, threads: number, exact: boolean): Promise<ort.InferenceSession> {
   // severity 4 (fatal only): a model that fails on the samples is reported through the thrown error
-  const options: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, logSeverityLevel: 4 }
+  const plain: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, logSeverityLevel: 4 }
+  const options = exact ? exactInt8Options(plain) : plain
   return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options)
+}
+
+export interface CompareOptions {
+  /** intra-op threads of each session @default 1 */
+  threads?: number
+  /**
+   * How the candidate's int8 compute runs: `'exact'` as its ops define it, the same on every CPU
+   * and in onnxruntime-web (src/runtime/exact-int8.ts; a candidate given as a path must already
+   * be the MatMulInteger twin),
+   * `'kernels'` with onnxruntime-node's default fusions into its int8 kernels, which saturate on
+   * x86 CPUs without VNNI.
+   * @default 'kernels'
+   */
+  int8?: 'exact' | 'kernels'
 }
 
 function toNumbers(t: ort.Tensor): ArrayLike<number> {
@@ -34,12 +50,14 @@ function toNumbers(t: ort.Tensor): ArrayLike<number> {
  * Run the float and the quantized model on the same inputs in onnxruntime-node and compare every
  * output: cosine similarity (numeric outputs) averaged over the samples.
  */
-export async function compareModels(reference: ModelSource, candidate: ModelSource, samples: Feeds[], threads = 1): Promise<ComparisonResult> {
-  const a = await createSession(reference, threads)
+export async function compareModels(reference: ModelSource, candidate: ModelSource, samples: Feeds[], options: CompareOptions = {}): Promise<ComparisonResult> {
+  const threads = options.threads ?? 1
+  const a = await createSession(reference, threads, false)
   try {
     let b: ort.InferenceSession
     try {
-      b = await createSession(candidate, threads)
+      const exact = options.int8 === 'exact'
+      b = await createSession(exact && typeof candidate !== 'string' ? exactInt8Twin(candidate) : candidate, threads, exact)
     } catch (err) {
       throw new CandidateRunError(`onnxruntime-node cannot load the quantized model: ${firstLine(err)}`, { cause: err })
     }

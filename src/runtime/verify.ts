@@ -5,6 +5,8 @@ import type { QuantConfig } from '../cfg/index.js'
 import { openCalibrationSet } from '../calibrate/calibration-set.js'
 import { QuantizeError } from '../errors.js'
 import { CandidateRunError, compareModels, type OutputComparison } from './compare-models.js'
+import { exactInt8Twin } from './exact-int8.js'
+import { int8DotSaturates } from './int8-saturation.js'
 import { generatedFeeds, type Feeds, type InputSpec } from './feeds.js'
 
 export interface Verification {
@@ -20,6 +22,13 @@ export interface Verification {
   inputs: 'held-out' | 'calibration' | 'generated' | 'given'
   /** Why the models could not be compared, when they could not. */
   error: string | null
+  /**
+   * FULL_QUANT and DYNAMIC_QUANT models are compared as their int8 ops define them (the same on
+   * every CPU and in onnxruntime-web; src/runtime/exact-int8.ts). On an x86 CPU without VNNI,
+   * whose int8 kernels saturate, this is the cosine onnxruntime-node's default session gives on
+   * this machine; null elsewhere.
+   */
+  nativeInt8Cosine: number | null
 }
 
 export interface VerifyOptions {
@@ -79,23 +88,31 @@ export async function verifyModels(reference: string | Uint8Array, candidate: Ui
     else ({ samples, inputs } = await heldOutOrCalibrationSamples(options.specs, cfg, options.samples))
   } catch (err) {
     if (err instanceof QuantizeError) throw err
-    return { cosine: null, outputs: [], samples: 0, inputs: 'generated', error: `verification could not make inputs: ${(err as Error).message.split('\n')[0]}` }
+    return { cosine: null, outputs: [], samples: 0, inputs: 'generated', error: `verification could not make inputs: ${(err as Error).message.split('\n')[0]}`, nativeInt8Cosine: null }
   }
+  const int8 = cfg.quantType !== 'WEIGHT_QUANT'
   let tmp: string | null = null
   try {
-    let candidateSource: string | Uint8Array = candidate
+    const exact = int8 ? exactInt8Twin(candidate) : candidate
+    let candidateSource: string | Uint8Array = exact
+    let nativeSource: string | Uint8Array = candidate
     if (externalData) {
       // onnxruntime resolves external data relative to the model file, so lay both out on disk
       tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'unplugin-quantize-verify-'))
       fs.writeFileSync(path.join(tmp, externalData.location), externalData.bytes)
-      candidateSource = path.join(tmp, 'model.onnx')
+      candidateSource = nativeSource = path.join(tmp, 'model.onnx')
       fs.writeFileSync(candidateSource, candidate)
+      if (exact !== candidate) {
+        candidateSource = path.join(tmp, 'model-exact-int8.onnx')
+        fs.writeFileSync(candidateSource, exact)
+      }
     }
-    const result = await compareModels(reference, candidateSource, samples)
-    return { cosine: result.cosine, outputs: result.outputs, samples: result.samples, inputs, error: null }
+    const result = await compareModels(reference, candidateSource, samples, { int8: int8 ? 'exact' : 'kernels' })
+    const native = int8 && int8DotSaturates() ? (await compareModels(reference, nativeSource, samples)).cosine : null
+    return { cosine: result.cosine, outputs: result.outputs, samples: result.samples, inputs, error: null, nativeInt8Cosine: native }
   } catch (err) {
     if (err instanceof CandidateRunError) throw new QuantizeError(typeof reference === 'string' ? reference : '<bytes>', `${err.message} (please report this with the model and cfg)`, 'runtime', { cause: err })
-    return { cosine: null, outputs: [], samples: 0, inputs, error: `verification could not run the models: ${(err as Error).message.split('\n')[0]}` }
+    return { cosine: null, outputs: [], samples: 0, inputs, error: `verification could not run the models: ${(err as Error).message.split('\n')[0]}`, nativeInt8Cosine: null }
   } finally {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true })
   }

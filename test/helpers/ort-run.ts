@@ -3,6 +3,7 @@
 import ort from 'onnxruntime-node'
 import { DataType, type Int64, type TensorProto, int64ToNumber } from '../../src/onnx/onnx-types.js'
 import { elementBytes } from '../../src/onnx/tensor-data.js'
+import { exactInt8Options, exactInt8Twin } from '../../src/runtime/exact-int8.js'
 
 export type Feeds = Record<string, ort.Tensor>
 export type Outputs = Record<string, ort.Tensor>
@@ -61,9 +62,12 @@ export function tensorProtoToOrt(t: TensorProto): ort.Tensor | null {
 
 
 /** Create a session (from a path, so external data resolves, or from bytes), run once, release. */
-export async function runOnce(model: string | Uint8Array, feeds: Feeds | ort.Tensor[]): Promise<Outputs> {
-  const options: ort.InferenceSession.SessionOptions = { logSeverityLevel: 4, intraOpNumThreads: 1, interOpNumThreads: 1 }
-  const session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options)
+export async function runOnce(model: string | Uint8Array, feeds: Feeds | ort.Tensor[], int8: 'kernels' | 'exact' = 'kernels'): Promise<Outputs> {
+  const plain: ort.InferenceSession.SessionOptions = { logSeverityLevel: 4, intraOpNumThreads: 1, interOpNumThreads: 1 }
+  // 'exact': int8 compute as its ops define it, the same on every CPU (src/runtime/exact-int8.ts)
+  const options = int8 === 'exact' ? exactInt8Options(plain) : plain
+  const source = int8 === 'exact' && typeof model !== 'string' ? exactInt8Twin(model) : model
+  const session = typeof source === 'string' ? await ort.InferenceSession.create(source, options) : await ort.InferenceSession.create(source, options)
   try {
     const named: Feeds = Array.isArray(feeds) ? Object.fromEntries(feeds.map((t, i) => [session.inputNames[i] ?? `#${i}`, t])) : feeds
     return await session.run(named)

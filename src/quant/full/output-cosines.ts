@@ -1,5 +1,6 @@
 import ort from 'onnxruntime-node'
 import { cosineSimilarity } from '../../runtime/cosine.js'
+import { exactInt8Options } from '../../runtime/exact-int8.js'
 import type { Feeds } from '../../runtime/feeds.js'
 
 /**
@@ -28,7 +29,7 @@ export class OutputJudge {
 
   /** Output cosine vs the reference, one per sample (the least over the outputs). */
   async cosines(candidate: Uint8Array): Promise<number[]> {
-    const s = await ort.InferenceSession.create(candidate, SESSION)
+    const s = await ort.InferenceSession.create(candidate, CANDIDATE_SESSION)
     try {
       const out: number[] = []
       for (const [k, feeds] of this.samples.entries()) {
@@ -46,6 +47,10 @@ export class OutputJudge {
 }
 
 const SESSION: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3 }
+// candidates are QDQ models: judged as their ops define them, not as this CPU's int8 kernels
+// compute them, so the bias-correction check and the float fallback decide the same on every
+// CPU (src/runtime/exact-int8.ts)
+const CANDIDATE_SESSION = exactInt8Options(SESSION)
 
 function numericOutputs(result: ort.InferenceSession.OnnxValueMapType, names: readonly string[]): Map<string, ArrayLike<number>> {
   const out = new Map<string, ArrayLike<number>>()

@@ -116,7 +116,7 @@ export async function collectDebugStats(floatModel: Uint8Array, quantModel: Uint
   const rounds: DebugRound[] = []
   const histograms = new Map<string, TensorHistogram>()
   try {
-    dequant = await ExposedRunner.create(quantModel, names)
+    dequant = await ExposedRunner.create(quantModel, names, true)
     for (const [round, feeds] of samples.entries()) {
       const a = await origin.run(feeds)
       const b = await dequant.run(feeds)

@@ -3,6 +3,7 @@ import { decodeModelProto, encodeModelProto } from '../../onnx/codec.js'
 import type { ModelProto } from '../../onnx/onnx-types.js'
 import { isExternal, tensorToFloat32 } from '../../onnx/tensor-data.js'
 import type { Feeds } from '../../runtime/feeds.js'
+import { exactInt8Options, exactInt8Twin } from '../../runtime/exact-int8.js'
 
 /** A main-graph tensor's float values and dims, as one run (or the stored initializer) gives them. */
 export interface TensorValues {
@@ -26,8 +27,9 @@ export class ExposedRunner {
     private readonly stored: Map<string, TensorValues>,
   ) {}
 
-  static async create(model: Uint8Array, names: readonly string[]): Promise<ExposedRunner> {
-    const proto: ModelProto = decodeModelProto(model)
+  /** `exactInt8`: run int8 compute as its ops define it, as verification does (src/runtime/exact-int8.ts). */
+  static async create(model: Uint8Array, names: readonly string[], exactInt8 = false): Promise<ExposedRunner> {
+    const proto: ModelProto = decodeModelProto(exactInt8 ? exactInt8Twin(model) : model)
     const graph = proto.graph
     if (!graph) throw new Error('model has no graph')
     const stored = new Map<string, TensorValues>()
@@ -46,7 +48,8 @@ export class ExposedRunner {
     // graph inputs cannot be graph outputs as well; they are taken from the feeds instead
     const add = fetch.filter((n) => produced.has(n) && !outputs.has(n))
     graph.output = [...(graph.output ?? []), ...add.map((name) => ({ name }))]
-    const session = await ort.InferenceSession.create(encodeModelProto(proto), { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 })
+    const options: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 }
+    const session = await ort.InferenceSession.create(encodeModelProto(proto), exactInt8 ? exactInt8Options(options) : options)
     return new ExposedRunner(session, fetch, stored)
   }
 
