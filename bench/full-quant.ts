@@ -11,6 +11,7 @@
 // against the default).
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import ort from 'onnxruntime-node'
@@ -25,6 +26,7 @@ import { defaultOpPolicy } from '../src/quant/full/op-policy.js'
 import { activationQuantParams, applyQdq, prepareQdq } from '../src/quant/full/qdq-model.js'
 import { cosineSimilarity } from '../src/runtime/cosine.js'
 import { exactInt8Options } from '../src/runtime/exact-int8.js'
+import { int8DotSaturates } from '../src/runtime/int8-saturation.js'
 import type { Feeds } from '../src/runtime/feeds.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { greedyCtc, loadOcrKeys } from '../test/helpers/ctc-decode.js'
@@ -312,7 +314,7 @@ async function main(): Promise<void> {
   }
 
   const body = [
-    `Measured by \`npm run bench:full\` (${new Date().toISOString().slice(0, 10)}, onnxruntime-node ${ort.env.versions.common ?? ''}, ${process.arch}).`,
+    `Measured by \`npm run bench:full\` (${new Date().toISOString().slice(0, 10)}, onnxruntime-node ${ort.env.versions.common ?? ''}, ${process.arch}, ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${os.cpus().length} cores, ${int8DotSaturates() ? 'no VNNI: int8 kernels saturate and run slower; accuracy is measured exactly (src/runtime/exact-int8.ts)' : 'int8 kernels without saturation'}).`,
     `Calibration: ${CALIBRATE} rendered pages (det, IMAGE, 640x640) / ${CALIBRATE} rendered word crops (rec, BIN, 48 high, each its own width); evaluation on ${HELD_PAGES} / ${HELD_WORDS} other renders.`,
     '',
     '### PP-OCRv4 det accuracy and size (held-out pages)',

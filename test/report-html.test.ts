@@ -167,6 +167,15 @@ describe('the page', () => {
     expect(html).toContain('33.3%')
   })
 
+  it('gives the cosine of onnxruntime-node\'s saturating int8 kernels beside the exact one when they were measured', () => {
+    const verification = { cosine: 0.98, outputs: [], samples: 4, inputs: 'held-out' as const, error: null }
+    const saturating = renderReportHtml([{ ...constructedModel, report: emptyReport({ cosineSimilarity: 0.98, verification: { ...verification, nativeInt8Cosine: 0.9512 } }) }])
+    expect(saturating).toContain('int8 kernels of this CPU')
+    expect(saturating).toContain('0.951200: onnxruntime-node here saturates int8 sums (no VNNI)')
+    const exact = renderReportHtml([{ ...constructedModel, report: emptyReport({ cosineSimilarity: 0.98, verification: { ...verification, nativeInt8Cosine: null } }) }])
+    expect(exact).not.toContain('int8 kernels of this CPU')
+  })
+
   it('a real model (PP-OCR cls, 4-bit weights) gets the per-layer chart, bits and histograms', () => {
     const d = realModel.report!.debug!
     expect(d.layers.length).toBeGreaterThan(50)

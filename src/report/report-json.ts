@@ -25,6 +25,7 @@ export function reportJson(r: QuantizeReport, output: string) {
       samples: r.verification.samples,
       outputs: r.verification.outputs.map((o) => ({ name: o.name, cosine: o.cosine, maxAbsDiff: round(o.maxAbsDiff) })),
       error: r.verification.error,
+      nativeInt8Cosine: r.verification.nativeInt8Cosine,
     },
     layers: r.layers.map((l) => ({
       nodes: l.nodes, tensor: l.tensor, dims: l.dims, bits: l.bits, axis: l.axis, relativeError: round(l.relativeError, 4),

@@ -102,6 +102,9 @@ function modelSection(m: ReportModel, index: number): string {
     const v = r.verification
     const on = v && v.cosine !== null ? ` on ${v.samples} ${v.inputs} input sample${v.samples === 1 ? '' : 's'}` : ''
     facts.push(['cosine similarity', escapeHtml(`${formatCosine(m)}${on}`)])
+    if (v && v.nativeInt8Cosine !== null && v.nativeInt8Cosine !== undefined) {
+      facts.push(['int8 kernels of this CPU', escapeHtml(`${v.nativeInt8Cosine.toFixed(6)}: onnxruntime-node here saturates int8 sums (no VNNI); the cosine above is the model as its ops define it, as onnxruntime-web runs it`)])
+    }
     if (r.debug && r.debug.outputs.length > 1) {
       facts.push(['outputs', r.debug.outputs.map((o) => `<span class="mono">${escapeHtml(o.tensor)}</span> ${o.cosine.toFixed(6)}`).join(' · ')])
     }
