@@ -3,7 +3,7 @@ import { DataType } from '../src/onnx/onnx-types.js'
 import { decodeModelProto } from '../src/onnx/codec.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { storedCodeBytes } from '../src/quant/packed-codes.js'
-import { allocateWidths, type WidthChoices } from '../src/quant/sensitivity.js'
+import { allocateWidths, candidateAllocations, type WidthChoices } from '../src/quant/sensitivity.js'
 import type { PlannedWeight } from '../src/quant/weight-quant.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { recSamples } from './helpers/model-inputs.js'
@@ -59,6 +59,26 @@ describe('accuracy target: wider codes where they buy the most error per byte', 
     const sens = new Map([[ws[0]!, 1e-3], [ws[1]!, 2e-3], [ws[2]!, 1e-5]])
     const steps = allocateWidths(ws, sens, { bits: 6, widths: [8], cost: (w) => w.elements }, 1100)
     expect(steps.map((s) => [s.w, s.bits])).toEqual([[ws[0], 8], [ws[1], 8]])
+  })
+
+  it('scores a second allocation over the widest code alone, unless it is the same', () => {
+    // a model can respond to a weight's width unevenly (silero legacy's STFT basis on speech:
+    // 8.4e-5 at 9 bit, 1.5e-3 at 10, 1.0e-6 at 12), so the whole-model score picks between them
+    const ws = weights([4096, 8192])
+    const sens = new Map([[ws[0]!, 1e-3], [ws[1]!, 1e-4]])
+    const [mixed, widest, ...more] = candidateAllocations(ws, sens, choices8, 6000)
+    expect(more).toEqual([])
+    expect(mixed).toEqual(allocateWidths(ws, sens, choices8, 6000))
+    expect(mixed!.some((s) => s.bits !== 12)).toBe(true)
+    expect(widest!.length).toBeGreaterThan(0)
+    expect(widest!.every((s) => s.bits === 12)).toBe(true)
+    expect(widest!.at(-1)!.spent).toBeLessThanOrEqual(6000)
+    // a budget for which both end at 12 bit on the same weights gives one candidate
+    const odd = weights([4097])
+    expect(candidateAllocations(odd, new Map([[odd[0]!, 1e-3]]), choices8, 1e6)).toHaveLength(1)
+    // one wider width (below 8 bit): one candidate; nothing worth widening: none
+    expect(candidateAllocations(ws, sens, { bits: 6, widths: [8], cost: (w) => w.elements }, 5000)).toHaveLength(1)
+    expect(candidateAllocations(ws, new Map([[ws[0]!, 0], [ws[1]!, 0]]), choices8, 6000)).toEqual([])
   })
 
   it('PP-OCRv4 rec at 8 bit on 3 rendered words: widened weights are stored packed, the file stays within 0.30x of fp32, held-out cosine rises', async () => {
