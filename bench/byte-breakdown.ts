@@ -29,7 +29,7 @@ export async function byteBreakdown(model: Uint8Array, weights: readonly string[
   const partOf = new Map<string, BreakdownPart>()
   for (const w of weights) {
     for (const s of ['_quantized', '_quantized_high']) partOf.set(w + s, 'codes')
-    for (const s of ['_scale', '_scale_power']) partOf.set(w + s, 'scales')
+    for (const s of ['_scale', '_scale16', '_scale_power']) partOf.set(w + s, 'scales')
     partOf.set(`${w}_zero_point`, 'zero points')
   }
   const parts = new Map<BreakdownPart, Uint8Array[]>(BREAKDOWN_PARTS.map((p) => [p, []]))

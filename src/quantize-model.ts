@@ -12,6 +12,7 @@ import { inputChannelMeans } from './quant/bias-correction.js'
 import { escalateSensitiveWeights } from './quant/sensitivity.js'
 import { scoreThreads } from './quant/rank-weights.js'
 import { storedCodeBytes } from './quant/packed-codes.js'
+import { HALF_SCALE_MAX_BITS } from './quant/weight-correction.js'
 import { roundWithErrorFeedback, type ErrorFeedbackReport } from './quant/error-feedback/feedback-weights.js'
 import { applyWeightPlan, encodeWeight, planWeights, type EncodedWeight, type PlannedWeight, type QuantizedLayer, type SkippedWeight, type WeightQuantOptions, type WeightQuantResult } from './quant/weight-quant.js'
 import type { ModeContext, ModeResult } from './modes/mode.js'
@@ -389,11 +390,13 @@ async function meetAccuracyTarget(
   const aim = 1 - (1 - target) / (free ? 4 : 2)
   // Rank on 4 samples (a session per weight), judge on up to 8, so that the escalation is judged
   // on more than the ranking saw.
-  const base = planned.reduce((n, w) => n + (free ? w.elements : storedCodeBytes(bits, w.elements, opset)), 0)
+  // codes, plus the per-channel scales where a wider code takes them from float16 to float32
+  const stored = (w: PlannedWeight, b: number) => storedCodeBytes(b, w.elements, opset) + (w.site.dims[w.axis] ?? 1) * (b <= HALF_SCALE_MAX_BITS ? 2 : 4)
+  const base = planned.reduce((n, w) => n + (free ? w.elements : stored(w, bits)), 0)
   const cost = free
     ? (w: PlannedWeight) => w.elements
     // never below 0: at bit_num 9-10 an int16 weight can pack at a wider width and shrink
-    : (w: PlannedWeight, from: number, to: number) => Math.max(0, storedCodeBytes(to, w.elements, opset) - storedCodeBytes(from, w.elements, opset))
+    : (w: PlannedWeight, from: number, to: number) => Math.max(0, stored(w, to) - stored(w, from))
   const esc = await escalateSensitiveWeights(bytes, planned, low, real.samples.slice(0, 8), {
     target: aim, bits, widths: escalationWidths(bits), cost, budget: () => escalationBudget(bits, base, bytes.byteLength, plainBytes), rankSamples: 4, threads,
   }, means)

@@ -85,7 +85,9 @@ describe('fixed-bit weight quantization on real models, run in onnxruntime-node'
     const file = `${OCR}/ch_PP-OCRv4_rec_infer.onnx`
     const r8 = (await quantizeModel(file, cfg(8), { verify: false, accuracyTarget: false })).report
     const r4 = (await quantizeModel(file, cfg(4), { verify: false, accuracyTarget: false })).report
-    expect(r4.sizeOut).toBe(r8.sizeOut)
+    // the same int8 codes and float16 scales; only a tensor's power-of-two scale factor node
+    // (when its 4-bit scales leave float16's normal range and its 8-bit ones do not) may differ
+    expect(Math.abs(r4.sizeOut - r8.sizeOut)).toBeLessThan(r8.sizeOut * 0.001)
     expect(r4.sizesOut.brotli).toBeLessThan(r8.sizesOut.brotli! * 0.8)
     expect(r4.sizesOut.gzip).toBeLessThan(r8.sizesOut.gzip!)
   })

@@ -2,7 +2,8 @@ import { AttributeType, DataType, type GraphProto, type NodeProto, type TensorPr
 import { makeTensor } from '../onnx/tensor-data.js'
 import { packCodes, packedCodeNodes, packs, type SharedConstant } from './packed-codes.js'
 import type { ChannelQuantized } from './per-channel.js'
-import type { DecodeParams } from './weight-correction.js'
+import { halfScales, type HalfScales } from './half-scales.js'
+import { HALF_SCALE_MAX_BITS, type DecodeParams } from './weight-correction.js'
 import type { WeightSite } from './weight-sites.js'
 
 /** Generates names no tensor or node of the model uses yet. */
@@ -46,6 +47,23 @@ function scaleNodes(names: NameAllocator, base: string, codes: string, scale: st
     nodes.push({ name: names.take(`${base}_SubZeroPoint`), op_type: 'Sub', input: [codes, zeroPoint], output: [value] })
   }
   nodes.push({ name: names.take(`${base}_MulScale`), op_type: 'Mul', input: [value, scale], output: [out] })
+  return nodes
+}
+
+/**
+ * Cast(scale16) [* power] into `out`: float16 scales (see HALF_SCALE_MAX_BITS) made float again,
+ * folded at load with the rest of the decode. Pushes the float16 tensor onto `tensors`.
+ */
+function halfScaleNodes(names: NameAllocator, base: string, half: HalfScales, shape: number[], out: string, tensors: TensorProto[]): NodeProto[] {
+  const stored = names.take(`${base}_scale16`)
+  tensors.push(makeTensor(stored, DataType.FLOAT16, shape, half.bits))
+  const cast = half.power === 1 ? out : names.take(`${base}_scale_unit`)
+  const nodes: NodeProto[] = [{ name: names.take(`${base}_CastScale`), op_type: 'Cast', input: [stored], output: [cast], attribute: [{ name: 'to', type: AttributeType.INT, i: DataType.FLOAT }] }]
+  if (half.power !== 1) {
+    const power = names.take(`${base}_scale_power`)
+    tensors.push(makeTensor(power, DataType.FLOAT, [], Float32Array.of(half.power)))
+    nodes.push({ name: names.take(`${base}_MulPower`), op_type: 'Mul', input: [cast, power], output: [out] })
+  }
   return nodes
 }
 
@@ -98,6 +116,8 @@ export function replaceWithDequantNodes(site: WeightSite, q: ChannelQuantized, p
 
   const tensors: TensorProto[] = []
   const nodes: NodeProto[] = []
+  const half = q.bits <= HALF_SCALE_MAX_BITS ? halfScales(params.scale) : null
+  if (half) nodes.push(...halfScaleNodes(names, base, half, paramShape, scaleName, tensors))
   // float16/bfloat16/double weights go back to their own type so consumers see what they expect
   const originalType = def.tensor.data_type ?? DataType.FLOAT
   const scaledName = originalType === DataType.FLOAT ? site.name : names.take(`${base}_scaled`)
@@ -111,7 +131,7 @@ export function replaceWithDequantNodes(site: WeightSite, q: ChannelQuantized, p
     tensors.push(makeTensor(codesName, q.bits <= 8 ? DataType.INT8 : DataType.INT16, site.dims, q.codes))
     nodes.push(...decodeNodes(names, base, codesName, scaleName, hasZeroPoint ? zpName : null, scaledName))
   }
-  tensors.push(makeTensor(scaleName, DataType.FLOAT, paramShape, params.scale))
+  if (!half) tensors.push(makeTensor(scaleName, DataType.FLOAT, paramShape, params.scale))
   if (hasZeroPoint) tensors.push(makeTensor(zpName, DataType.FLOAT, paramShape, params.zeroPoint))
   if (originalType !== DataType.FLOAT) {
     nodes.push({ name: names.take(`${base}_CastBack`), op_type: 'Cast', input: [scaledName], output: [site.name], attribute: [{ name: 'to', type: AttributeType.INT, i: originalType }] })

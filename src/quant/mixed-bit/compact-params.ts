@@ -1,5 +1,6 @@
 import { floatToHalf } from '../../calibrate/input-layout.js'
 import { halfToFloat } from '../../onnx/tensor-data.js'
+import { halfScalePower } from '../half-scales.js'
 import { axisLayout, type ChannelQuantized, type ChannelSums } from '../per-channel.js'
 import { decodeWeights, type DecodeParams } from '../weight-correction.js'
 
@@ -18,8 +19,6 @@ export interface CompactParams {
   zeroPoint16: Uint16Array | null
 }
 
-const HALF_MIN_NORMAL = 2 ** -14
-const HALF_MAX = 65504
 /**
  * Zero points are rounded to 1/256 of a code before float16: the mean they correct is typically
  * 0.02 codes, a 1/512 error leaves it 0.3% of the rounding noise (0.29 codes RMS), and the
@@ -40,14 +39,7 @@ const ZERO_POINT_GRID = 256
  */
 export function compactParams(values: Float32Array, q: ChannelQuantized, sums: ChannelSums, params: DecodeParams, dims: readonly number[]): CompactParams {
   const channels = params.scale.length
-  let max = 0
-  let min = Infinity
-  for (const s of params.scale) {
-    if (s > max) max = s
-    if (s > 0 && s < min) min = s
-  }
-  const inRange = max === 0 || (min >= HALF_MIN_NORMAL && max <= HALF_MAX)
-  const power = inRange ? 1 : 2 ** Math.ceil(Math.log2(max))
+  const power = halfScalePower(params.scale)
   const scale16 = new Uint16Array(channels)
   const zeroPoint16 = new Uint16Array(channels)
   const scale = new Float32Array(channels)
