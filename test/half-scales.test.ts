@@ -1,8 +1,8 @@
 import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
 import { decodeModelProto } from '../src/onnx/codec.js'
-import { DataType, type TensorProto } from '../src/onnx/onnx-types.js'
-import { makeTensor } from '../src/onnx/tensor-data.js'
+import { AttributeType, DataType, type NodeProto, type TensorProto } from '../src/onnx/onnx-types.js'
+import { halfToFloat, makeTensor } from '../src/onnx/tensor-data.js'
 import { halfScalePower, halfScales, roundToHalf } from '../src/quant/half-scales.js'
 import { decodedValues, encodeWeight, planWeights } from '../src/quant/weight-quant.js'
 import { quantizeModel } from '../src/quantize-model.js'
@@ -25,16 +25,20 @@ function table(): Float32Array {
   for (let r = 0; r < ROWS; r++) {
     // rows 0-59 from 10 down to about 1e-7; row 60 dead but not zero (1e-40); row 61 zero
     const size = r === 60 ? 1e-40 : r === 61 ? 0 : 10 * 10 ** (-r / 7.5)
-    for (let i = 0; i < DIM; i++) out[r * DIM + i] = (rand() * 2 - 1) * size
+    // skewed (-0.2 to 1 of the size), so that zero points sit far from the mean code
+    for (let i = 0; i < DIM; i++) out[r * DIM + i] = (rand() * 1.2 - 0.2) * size
   }
   return out
 }
 
-function tableModel(values: Float32Array): Uint8Array {
+/** The table as an initializer, or (as PaddleOCR stores weights) as a Constant node. */
+function tableModel(values: Float32Array, asConstant = false): Uint8Array {
   const t: TensorProto = makeTensor('table', DataType.FLOAT, [ROWS, DIM], values)
+  const gather = node('Gather', ['table', 'ids'], ['rows'], { axis: 0 })
+  const constant: NodeProto = { op_type: 'Constant', input: [], output: ['table'], attribute: [{ name: 'value', type: AttributeType.TENSOR, t }] }
   return buildModel({
-    nodes: [node('Gather', ['table', 'ids'], ['rows'], { axis: 0 })],
-    initializers: [t],
+    nodes: asConstant ? [constant, gather] : [gather],
+    initializers: asConstant ? [] : [t],
     inputs: [valueInfo('ids', DataType.INT64, [ROWS])],
     outputs: [valueInfo('rows', DataType.FLOAT, [ROWS, DIM])],
   })
@@ -49,7 +53,16 @@ async function decodedInOrt(model: Uint8Array): Promise<Float32Array> {
 }
 
 function storedTypes(model: Uint8Array): Map<string, number> {
-  return new Map((decodeModelProto(model).graph?.initializer ?? []).map((t) => [t.name ?? '', t.data_type ?? 0]))
+  const graph = decodeModelProto(model).graph
+  const tensors = [...(graph?.initializer ?? []), ...(graph?.node ?? []).flatMap((n) => n.attribute?.find((a) => a.name === 'value')?.t ?? [])]
+  return new Map(tensors.map((t) => [t.name ?? '', t.data_type ?? 0]))
+}
+
+/** The engine's decode of the table at `bits`, with its per-row scales. */
+function engineDecode(float: Uint8Array, bits: number) {
+  const plan = planWeights(decodeModelProto(float), undefined, { bits, minQuantWeightSize: 0, minQuantWeightChannel: 0, skipQuantNode: [] })
+  const enc = encodeWeight(plan.planned[0]!, bits)
+  return { values: decodedValues(plan.planned[0]!, enc), scale: enc.params.scale }
 }
 
 describe('float16 scales', () => {
@@ -64,7 +77,12 @@ describe('float16 scales', () => {
     for (let c = 0; c < small.length; c++) expect(Math.abs(rounded[c]! / small[c]! - 1)).toBeLessThanOrEqual(2 ** -11)
     const half = halfScales(rounded)!
     expect(half.power).toBe(power)
-    expect(Array.from(half.bits, (h, c) => roundToHalf(rounded[c]!, power) === rounded[c] && h > 0)).toEqual([true, true, true])
+    // what Cast(float16) * power computes in float32 is the rounded scale itself
+    expect(Array.from(half.bits, (h) => Math.fround(Math.fround(halfToFloat(h)) * power))).toEqual(Array.from(rounded))
+    // a tensor of nothing but ~1e-42 scales: the power stays a float32 normal, so it is stored as is
+    const tiny = halfScalePower(Float32Array.of(1e-42, 5e-43))
+    expect(Math.fround(tiny)).toBe(tiny)
+    expect(tiny).toBeGreaterThan(0)
     // a scale float16 cannot hold exactly is not passed off as one
     expect(halfScales(Float32Array.of(0.1))).toBeNull()
   })
@@ -78,10 +96,9 @@ describe('float16 scales', () => {
     expect(types.get('table_scale16')).toBe(DataType.FLOAT16)
     expect(types.has('table_scale')).toBe(false)
     expect(types.get('table_scale_power')).toBe(DataType.FLOAT) // rows down to 1e-7 need one
-    const plan = planWeights(decodeModelProto(float), undefined, { bits: 8, minQuantWeightSize: 0, minQuantWeightChannel: 0, skipQuantNode: [] })
-    const expected = decodedValues(plan.planned[0]!, encodeWeight(plan.planned[0]!, 8))
+    const expected = engineDecode(float, 8)
     const got = await decodedInOrt(model)
-    expect(Array.from(got)).toEqual(Array.from(expected))
+    expect(Array.from(got)).toEqual(Array.from(expected.values))
     expect(got.every(Number.isFinite)).toBe(true)
     for (const r of [60, 61]) expect(Array.from(got.subarray(r * DIM, (r + 1) * DIM)).every((v) => v === 0)).toBe(true)
     // each live row keeps 8-bit precision of its own range: float16 took nothing from it
@@ -93,6 +110,28 @@ describe('float16 scales', () => {
         err = Math.max(err, Math.abs(got[i]! - values[i]!))
       }
       expect(err / max, `row ${r}`).toBeLessThan(1.5 / 255)
+    }
+    // the zero point is derived from the rounded scale: each row's decoded mean is its float mean
+    // (from the unrounded scale it would be off by up to 2^-11 of the zero point's distance from
+    // the mean code, here about 90 codes)
+    for (let r = 0; r < 60; r++) {
+      let d = 0
+      for (let i = r * DIM; i < (r + 1) * DIM; i++) d += got[i]! - values[i]!
+      expect(Math.abs(d / DIM) / expected.scale[r]!, `row ${r}`).toBeLessThan(1e-4)
+    }
+  })
+
+  it('scales already in float16 range need no power; weights in Constant nodes decode the same', async () => {
+    const values = table()
+    // rows 0-15 only (10 down to 0.1), repeated: every scale is a normal float16
+    for (let r = 16; r < ROWS; r++) values.copyWithin(r * DIM, (r % 16) * DIM, (r % 16 + 1) * DIM)
+    for (const asConstant of [false, true]) {
+      const float = tableModel(values, asConstant)
+      const { model } = await quantizeModel(float, cfg(8), run)
+      const types = storedTypes(model)
+      expect(types.get('table_scale16'), `constant: ${asConstant}`).toBe(DataType.FLOAT16)
+      expect(types.has('table_scale_power')).toBe(false)
+      expect(Array.from(await decodedInOrt(model))).toEqual(Array.from(engineDecode(float, 8).values))
     }
   })
 

@@ -9,14 +9,15 @@ export interface HalfScales {
 
 const HALF_MIN_NORMAL = 2 ** -14
 const HALF_MAX = 65504
+const F32_MIN_NORMAL = 2 ** -126
 
 /**
  * The power of two a tensor's scales are divided by so that they land in float16's normal range:
  * 1 when they already do, else the one that puts the largest near the top of the range (weight
- * scales are small), which keeps every channel within 2^30 of the largest in full precision.
- * Channels below that (PP-OCRv4 rec has 7 tensors with a channel of weights around 1e-40, dead
- * but not zero) decode through a subnormal or zero scale: an error under 1e-9 of the largest
- * channel's step.
+ * scales are small), which keeps every channel within 2^29 of the largest in full precision.
+ * Channels further below (PP-OCRv4 rec has 7 tensors with a channel of weights around 1e-40,
+ * dead but not zero) decode through a subnormal float16 scale at reduced precision, or a zero
+ * one: an error under 2^-29 of the largest channel's step.
  */
 export function halfScalePower(scales: ArrayLike<number>): number {
   let max = 0
@@ -27,7 +28,8 @@ export function halfScalePower(scales: ArrayLike<number>): number {
     if (s > 0 && s < min) min = s
   }
   if (max === 0 || (min >= HALF_MIN_NORMAL && max <= HALF_MAX)) return 1
-  return 2 ** Math.ceil(Math.log2(max / HALF_MAX))
+  // never below float32's smallest normal: the power is itself stored as a float32
+  return Math.max(F32_MIN_NORMAL, 2 ** Math.ceil(Math.log2(max / HALF_MAX)))
 }
 
 /** `scale` rounded to the nearest float16 value times `power`, as the decode graph computes it. */
