@@ -114,29 +114,32 @@ describe('fixed-bit weight quantization on real models, run in onnxruntime-node'
     expect(Number(after.ir_version)).toBe(Number(before.ir_version))
   })
 
-  it('quantized model loads in onnxruntime-node as the same graph as fp32: weights folded back to float, same kernels', async () => {
+  it('quantized models load in onnxruntime-node as the same graph as fp32: weights folded back to float, same kernels', async () => {
     // ORT's optimized-model dump shows what it runs. After load-time folding the quantized model
     // must run exactly the fp32 model's nodes (op types, attributes) on initializers of the same
     // shapes: its latency is then fp32's by construction, whatever a noisy timer says. Compared as
     // sorted lists: on AVX2 (NCHWc blocks of 8) ORT lists a ReorderOutput at another place in the
     // dump, on AVX-512 (blocks of 16) at the same; the nodes and their count are what it runs.
-    const file = `${OCR}/ch_ppocr_mobile_v2.0_cls_infer.onnx`
-    const { model } = await quantizeModel(file, cfg(8), { verify: false, accuracyTarget: false })
+    // cls keeps its weights in Constant nodes; silero v5 in initializers inside If branches, whose
+    // float16 scale casts must fold there too.
     const dir = fs.mkdtempSync('/tmp/uq-fold-')
     const optimizedGraph = async (bytes: Uint8Array, tag: string) => {
       const out = `${dir}/${tag}.onnx`
       const session = await ort.InferenceSession.create(bytes, { optimizedModelFilePath: out, logSeverityLevel: 3 })
       await session.release()
-      const g = decodeModelProto(fs.readFileSync(out)).graph!
+      const scopes = allGraphScopes(decodeModelProto(fs.readFileSync(out)))
       return {
-        nodes: (g.node ?? []).map((n) => JSON.stringify([n.op_type, n.domain ?? '', (n.attribute ?? []).map((a) => [a.name, a.i, a.f, a.ints, a.s])], (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).sort(),
-        initializers: (g.initializer ?? []).map((t) => (t.dims ?? []).map(Number).join('x')).sort(),
+        nodes: scopes.flatMap(({ graph: g }) => (g.node ?? []).map((n) => JSON.stringify([n.op_type, n.domain ?? '', (n.attribute ?? []).map((a) => [a.name, a.i, a.f, a.ints, a.s])], (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)))).sort(),
+        initializers: scopes.flatMap(({ graph: g }) => (g.initializer ?? []).map((t) => (t.dims ?? []).map(Number).join('x'))).sort(),
       }
     }
-    const fp32 = await optimizedGraph(fs.readFileSync(file), 'fp32')
-    const q8 = await optimizedGraph(model, 'q8')
+    for (const [tag, file] of [['cls', `${OCR}/ch_ppocr_mobile_v2.0_cls_infer.onnx`], ['v5', 'node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx']]) {
+      const { model } = await quantizeModel(file, cfg(8), { verify: false, accuracyTarget: false })
+      const fp32 = await optimizedGraph(fs.readFileSync(file), `${tag}-fp32`)
+      const q8 = await optimizedGraph(model, `${tag}-q8`)
+      expect(q8.nodes, tag).toEqual(fp32.nodes)
+      expect(q8.initializers, tag).toEqual(fp32.initializers)
+    }
     fs.rmSync(dir, { recursive: true, force: true })
-    expect(q8.nodes).toEqual(fp32.nodes)
-    expect(q8.initializers).toEqual(fp32.initializers)
   })
 })
