@@ -9,7 +9,7 @@ import { isExternal, type ExternalDataSource } from './onnx/tensor-data.js'
 import { forEachTensor } from './onnx/tensors.js'
 import { opsetVersion } from './onnx/graph-walk.js'
 import { inputChannelMeans } from './quant/bias-correction.js'
-import { escalateSensitiveWeights } from './quant/sensitivity.js'
+import { costliestWeights, escalateSensitiveWeights } from './quant/sensitivity.js'
 import { scoreThreads } from './quant/rank-weights.js'
 import { storedCodeBytes } from './quant/packed-codes.js'
 import { HALF_SCALE_MAX_BITS } from './quant/weight-correction.js'
@@ -411,8 +411,16 @@ async function meetAccuracyTarget(
     rankingThreads: esc.rankingThreads,
   }
   const spent = free ? `${((100 * esc.spent) / base).toFixed(1)}% of the weight elements to 8 bit` : `${((100 * esc.spent) / base).toFixed(1)}% more code bytes`
-  const warnings = esc.cosineAfter >= target ? [] : [`accuracy target ${target} not reached on ${real.inputs} inputs: cosine ${esc.cosineAfter.toFixed(6)} with ${esc.widths.size} weights widened (${spent})`]
+  const warnings = esc.cosineAfter >= target ? [] : [`accuracy target ${target} not reached on ${real.inputs} inputs: cosine ${esc.cosineAfter.toFixed(6)} with ${esc.widths.size} weights widened (${spent})${costliestHint(costliestWeights(esc, bits))}`]
   return { report, widths: esc.widths, warnings }
+}
+
+/** Which weights cost the most, and the skip_quant_node line that keeps them float. */
+function costliestHint(weights: PlannedWeight[]): string {
+  if (!weights.length) return ''
+  const nodes = [...new Set(weights.flatMap((w) => w.site.uses.map((u) => u.node.name ?? '')))].filter((n) => n !== '' && !n.includes(','))
+  const list = weights.map((w) => `'${w.site.name}'`).join(', ')
+  return `; the weights that still cost the most are ${list}${nodes.length ? `: skip_quant_node=${nodes.join(',')} keeps them float` : ''}`
 }
 
 /**

@@ -68,3 +68,28 @@ describe('weight roles beyond the real models', () => {
     expect(cmp.cosine).toBeLessThan(0.99999)
   })
 })
+
+describe('a missed accuracy target says what to keep float', () => {
+  it('names the costliest weights and a skip_quant_node line that, used, keeps them float and raises the cosine', async () => {
+    const float = embeddingModel()
+    // out of reach on purpose: 8-bit rounding of random weights leaves far more error than 1e-9
+    const opts = { verify: false, sizes: false, accuracyTarget: 1 - 1e-9 } as const
+    const first = await quantizeModel(float, cfg, opts)
+    const warning = first.report.warnings.find((w) => w.startsWith('accuracy target'))
+    expect(warning).toMatch(/not reached on generated inputs/)
+    const line = /skip_quant_node=([^ ]+) keeps them float/.exec(warning ?? '')?.[1]
+    expect(line).toBeTruthy()
+    const nodes = line!.split(',')
+    // the named nodes read the named weights, costliest first
+    const named = [...(warning ?? '').matchAll(/'([^']+)'/g)].map((m) => m[1]!)
+    expect(named.length).toBeGreaterThan(0)
+    const readers = new Map(first.report.layers.map((l) => [l.tensor, l.nodes.map((n) => n.name)]))
+    for (const t of named) expect(readers.get(t)?.some((n) => nodes.includes(n)), t).toBe(true)
+    const second = await quantizeModel(float, { common_quant_param: { ...cfg.common_quant_param, skip_quant_node: line! } }, opts)
+    const skipped = second.report.skipped.filter((s) => s.reason === 'skip_quant_node').map((s) => s.tensor)
+    expect(skipped.sort()).toEqual([...named].sort())
+    expect(named.length).toBeLessThanOrEqual(3)
+    const [a, b] = [await compareModels(float, first.model, idFeeds(4)), await compareModels(float, second.model, idFeeds(4))]
+    expect(b.cosine!).toBeGreaterThan(a.cosine!)
+  })
+})

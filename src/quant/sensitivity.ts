@@ -141,7 +141,7 @@ export function candidateAllocations(planned: readonly PlannedWeight[], sensitiv
  * that no longer fit. Weights whose effect alone is nil are left as they are.
  */
 export function allocateWidths(planned: readonly PlannedWeight[], sensitivity: ReadonlyMap<PlannedWeight, number>, choices: WidthChoices, budget: number): Step[] {
-  const error = (w: PlannedWeight, bits: number) => sensitivity.get(w)! * 4 ** (choices.bits - bits)
+  const error = (w: PlannedWeight, bits: number) => modelledError(sensitivity.get(w)!, choices.bits, bits)
   const current = new Map<PlannedWeight, number>()
   const steps: Step[] = []
   let spent = 0
@@ -163,4 +163,18 @@ export function allocateWidths(planned: readonly PlannedWeight[], sensitivity: R
     current.set(pick.w, pick.bits)
     steps.push({ w: pick.w, bits: pick.bits, spent })
   }
+}
+
+/** A weight's modelled effect on the output at `width`, from its effect alone at `bits`: rounding noise power falls 4x a bit. */
+export function modelledError(sensitivity: number, bits: number, width: number): number {
+  return sensitivity * 4 ** (bits - width)
+}
+
+/**
+ * The weights that still cost the most after the escalation (by modelled error at their final
+ * width), costliest first, at most `count`: what a user who misses the target can keep float.
+ */
+export function costliestWeights(esc: Escalation, bits: number, count = 3): PlannedWeight[] {
+  const left = [...esc.sensitivity].map(([w, s]) => ({ w, e: modelledError(s, bits, esc.widths.get(w) ?? bits) }))
+  return left.filter((x) => x.e > 0).sort((a, b) => b.e - a.e).slice(0, count).map((x) => x.w)
 }
