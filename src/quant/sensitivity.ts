@@ -126,12 +126,12 @@ export function candidateAllocations(planned: readonly PlannedWeight[], sensitiv
   const out = all.length ? [all] : []
   if (choices.widths.length < 2) return out
   const widest = allocateWidths(planned, sensitivity, { ...choices, widths: choices.widths.slice(-1) }, budget)
-  const same = (a: Step[], b: Step[]) => {
-    const final = (s: Step[]) => new Map(s.map((x) => [x.w, x.bits]))
-    const fa = final(a), fb = final(b)
-    return fa.size === fb.size && [...fa].every(([w, bits]) => fb.get(w) === bits)
-  }
-  if (widest.length && !(all.length && same(all, widest))) out.push(widest)
+  // the same final widths (an allocation that went to the widest code anyway) need no second score
+  const final = (steps: Step[]) => new Map(steps.map((x) => [x.w, x.bits]))
+  const a = final(all)
+  const b = final(widest)
+  const same = a.size === b.size && [...a].every(([w, bits]) => b.get(w) === bits)
+  if (widest.length && !same) out.push(widest)
   return out
 }
 

@@ -69,8 +69,9 @@ export function correctedDecodeParams(q: ChannelQuantized, sums: ChannelSums): D
 /**
  * The widest codes whose scales are stored as float16. A float16 scale is within 2^-11 of its
  * value; with the zero point re-derived to keep the channel mean, that moves an 8-bit weight by
- * (q - mean q) * 2^-11 steps, at most 1/8 of a code step against the rounding's half step, and halves what the scales cost: they do not compress (PP-OCRv4 det: 15
- * KB of 1.35 MB). Held out, plain 8 bit: det 0.999203 vs 0.999197, rec 0.997917 vs 0.998046.
+ * (q - mean q) * 2^-11 steps, at most 1/8 of a code step against the rounding's half step, and
+ * halves what the scales cost, as they do not compress (PP-OCRv4 det: 15 KB of 1.35 MB). Held
+ * out, plain 8 bit: det 0.999203 vs 0.999197, rec 0.997917 vs 0.998046.
  * Wider codes keep float32 scales: their finer steps would feel it (at 12 bit the float16 error
  * would be about a fifth of the rounding noise power).
  */
