@@ -1,6 +1,7 @@
 import ort from 'onnxruntime-node'
 import { DataType } from '../onnx/onnx-types.js'
 import type { InputSpec } from '../runtime/feeds.js'
+import { floatToHalf } from '../onnx/float16.js'
 
 export const ORT_TYPES: Partial<Record<number, ort.Tensor.Type>> = {
   [DataType.FLOAT]: 'float32', [DataType.DOUBLE]: 'float64', [DataType.INT64]: 'int64', [DataType.INT32]: 'int32',
@@ -67,34 +68,6 @@ export function arrangeImage(hwc: Float32Array, height: number, width: number, c
     for (let p = 0, s = c; p < plane; p++, s += channels) out[base + p] = hwc[s]!
   }
   return out
-}
-
-/** float32 to IEEE half bits, round to nearest even. */
-export function floatToHalf(value: number): number {
-  const f32 = new Float32Array(1)
-  const u32 = new Uint32Array(f32.buffer)
-  f32[0] = value
-  const x = u32[0]!
-  const sign = (x >>> 16) & 0x8000
-  const exp = (x >>> 23) & 0xff
-  let mant = x & 0x7fffff
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0)
-  const e = exp - 127 + 15
-  if (e >= 0x1f) return sign | 0x7c00
-  if (e <= 0) {
-    if (e < -10) return sign
-    mant |= 0x800000
-    const shift = 14 - e
-    const half = 1 << (shift - 1)
-    let r = mant >>> shift
-    const rest = mant & ((1 << shift) - 1)
-    if (rest > half || (rest === half && (r & 1))) r++
-    return sign | r
-  }
-  let r = (e << 10) | (mant >>> 13)
-  const rest = mant & 0x1fff
-  if (rest > 0x1000 || (rest === 0x1000 && (r & 1))) r++
-  return sign | r
 }
 
 const INT_RANGES: Partial<Record<ort.Tensor.Type, [number, number]>> = {

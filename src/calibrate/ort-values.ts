@@ -1,5 +1,5 @@
 import type ort from 'onnxruntime-node'
-import { halfToFloat } from '../onnx/tensor-data.js'
+import { halfToFloat } from '../onnx/float16.js'
 
 /** A tensor's values as float32 (a view when they already are). */
 export function tensorFloats(t: ort.Tensor): Float32Array {

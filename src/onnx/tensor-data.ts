@@ -1,3 +1,4 @@
+import { halfToFloat } from './float16.js'
 import { DataType, type TensorProto, int64ToNumber } from './onnx-types.js'
 
 /** Reads the bytes that a tensor's external_data entry points at (see external-data.ts). */
@@ -145,15 +146,6 @@ export function rawBytes(t: TensorProto, ext?: ExternalDataSource): Uint8Array |
   }
   const raw = t.raw_data
   return raw && (raw.byteLength > 0 || elementCount(tensorDims(t)) === 0) && Object.prototype.hasOwnProperty.call(t, 'raw_data') ? raw : null
-}
-
-export function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1
-  const e = (h >> 10) & 0x1f
-  const f = h & 0x3ff
-  if (e === 0) return s * f * 2 ** -24
-  if (e === 31) return f ? NaN : s * Infinity
-  return s * (1 + f / 1024) * 2 ** (e - 15)
 }
 
 /** A new tensor with little-endian raw_data. */

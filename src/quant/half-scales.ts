@@ -1,5 +1,4 @@
-import { floatToHalf } from '../calibrate/input-layout.js'
-import { halfToFloat } from '../onnx/tensor-data.js'
+import { floatToHalf, halfToFloat } from '../onnx/float16.js'
 
 /** Per-channel scales as float16 bits times one power of two: scale = half(bits) * power exactly. */
 export interface HalfScales {

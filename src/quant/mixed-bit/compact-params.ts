@@ -1,5 +1,4 @@
-import { floatToHalf } from '../../calibrate/input-layout.js'
-import { halfToFloat } from '../../onnx/tensor-data.js'
+import { floatToHalf, halfToFloat } from '../../onnx/float16.js'
 import { halfScalePower } from '../half-scales.js'
 import { axisLayout, type ChannelQuantized, type ChannelSums } from '../per-channel.js'
 import { decodeWeights, type DecodeParams } from '../weight-correction.js'
