@@ -78,10 +78,10 @@ export interface QuantizeOptions {
    */
   sizes?: boolean
   /**
-   * Worker threads the accuracy target may rank weights on, each scoring with its own
-   * onnxruntime session (the output is the same for any count; only the time changes). Used when
-   * ranking on one thread would take over 2 s, e.g. PP-OCRv4 det and rec. 1 keeps all the work on
-   * the calling thread.
+   * Threads the accuracy target may rank weights on, each scoring with its own onnxruntime
+   * session: the calling thread and `threads` - 1 workers (the output is the same for any count;
+   * only the time changes). Used when ranking on one thread would take over 2 s, e.g. PP-OCRv4
+   * det and rec. 1 keeps all the work on the calling thread.
    * @default os.availableParallelism(), at most 4
    */
   threads?: number
@@ -145,7 +145,7 @@ export interface AccuracyReport {
   /** Each escalated weight's width (9, 10 or 12 from 8 bit; 8 below). */
   widths: Record<string, number>
   sessions: number
-  /** Threads the weights were ranked on: 1, or the worker threads used (see `threads`). */
+  /** Threads the weights were ranked on: 1, or the calling thread plus the workers used (see `threads`). */
   rankingThreads: number
 }
 

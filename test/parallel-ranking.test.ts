@@ -50,6 +50,19 @@ describe('ranking weights on worker threads', () => {
     expect(new Set(expected).size).toBeGreaterThan(1)
   })
 
+  it('the calling thread scores beside the workers, with the same scores', async () => {
+    const { planned, other, expected } = await fourBitVariants(bytes, 4, await recSamples(2, 800))
+    expect(other.parallel(1)).toBe(true)
+    const values = (w: PlannedWeight) => (x: PlannedWeight) => (x === w ? decodedValues(w, encodeWeight(w, 4)) : other.float(x))
+    try {
+      // weights 0 and 2 on this thread, 1 and 3 on the worker, all four in flight at once
+      expect(await Promise.all(planned.map((w, i) => other.score(values(w), undefined, i % 2 === 0)))).toEqual(expected)
+    } finally {
+      await other.close()
+    }
+    expect(other.workerScores).toBe(2)
+  })
+
   it('a worker that dies fails its job and every later one with the exit code', async () => {
     const samples = await recSamples(1, 800)
     const reference = await referenceOutputs(bytes, samples)
@@ -95,7 +108,7 @@ describe('ranking weights on worker threads', () => {
     expect(closed).toBe(1)
   })
 
-  it('quantizeModel: the accuracy target ranked on 2 workers writes the same file as on one thread', async () => {
+  it('quantizeModel: the accuracy target ranked on 2 threads writes the same file as on one', async () => {
     const samples = await recSamples(3, 500)
     const one = await quantizeModel(REC, cfg, { verify: false, sizes: false, samples, threads: 1 })
     const two = await quantizeModel(REC, cfg, { verify: false, sizes: false, samples, threads: 2 })

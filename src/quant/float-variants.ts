@@ -21,15 +21,16 @@ import { findWeightSites } from './weight-sites.js'
 export interface FloatVariants {
   /**
    * Mean output cosine with `values(w)` in every weight (`float(w)` keeps it as it is), on the
-   * first `count` samples (default: all).
+   * first `count` samples (default: all); `here` scores it on the calling thread even while
+   * workers run.
    */
-  score(values: (w: PlannedWeight) => Float32Array, count?: number): Promise<number>
+  score(values: (w: PlannedWeight) => Float32Array, count?: number, here?: boolean): Promise<number>
   /** The weight's float values, as held in the copy. */
   float(w: PlannedWeight): Float32Array
   /** onnxruntime sessions created so far. */
   readonly sessions: number
   /**
-   * Score on up to `threads` worker threads from now on, so that concurrent `score` calls run
+   * Score on `threads` worker threads from now on, so that concurrent `score` calls run
    * side by side (same scores, less time), for scores on at most `samples` samples (the
    * workers hold only those; default every sample). False when workers cannot start here. `start` replaces how a
    * worker is started (see ScorePool.open).
@@ -64,7 +65,7 @@ export async function floatVariants(
   // shifts are cached per values array: the caller hands the same array for the same encoding
   const shifts = new WeakMap<Float32Array, Float64Array | null>()
   let sessions = 0
-  const score = async (values: (w: PlannedWeight) => Float32Array, count = samples.length): Promise<number> => {
+  const score = async (values: (w: PlannedWeight) => Float32Array, count = samples.length, here = false): Promise<number> => {
     for (const w of planned) {
       const v = values(w)
       const t = tensors.get(w)!
@@ -79,7 +80,7 @@ export async function floatVariants(
     // encoded before any await: concurrent calls each score the values they set
     const model = encodeModelProto(copy)
     sessions++
-    if (pool && count <= poolSamples) {
+    if (pool && !here && count <= poolSamples) {
       try {
         return await pool.score(model, count)
       } catch {
@@ -105,7 +106,7 @@ export async function floatVariants(
     get sessions() { return sessions },
     get workerScores() { return workerScores + (pool?.scored ?? 0) },
     parallel(threads, opts = {}) {
-      if (!pool && threads > 1) {
+      if (!pool && threads >= 1) {
         poolSamples = Math.min(samples.length, opts.samples ?? samples.length)
         pool = ScorePool.open(threads, samples.slice(0, poolSamples), reference.slice(0, poolSamples), opts.start)
       }

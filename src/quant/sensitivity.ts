@@ -25,8 +25,8 @@ export interface EscalationOptions extends WidthChoices {
    */
   rankSamples?: number
   /**
-   * Worker threads the ranking may score on, side by side (the result is the same for any
-   * count). Used only when the ranking would take long enough to repay starting them.
+   * Threads the ranking may score on side by side, the calling thread included (the result is
+   * the same for any count). Used only when the ranking would take long enough to repay starting them.
    * @default 1
    */
   threads?: number
@@ -43,7 +43,7 @@ export interface Escalation {
   /** Per weight: 1 - output cosine with only that weight quantized, on the ranking samples (see `rankSamples`). */
   sensitivity: Map<PlannedWeight, number>
   sessions: number
-  /** Threads the ranking ran on: 1, or the worker threads it used. */
+  /** Threads the ranking ran on: 1, or the calling thread plus the workers it used. */
   rankingThreads: number
 }
 

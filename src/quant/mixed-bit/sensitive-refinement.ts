@@ -18,7 +18,7 @@ export interface RefinementOptions {
   divisors?: readonly number[]
   /** At most this share of the weight elements may change encoding. @default 0.25 */
   maxShare?: number
-  /** Worker threads the ranking may use (src/quant/rank-weights.ts). @default 1 */
+  /** Threads the ranking may use, the calling thread included (src/quant/rank-weights.ts). @default 1 */
   threads?: number
 }
 
