@@ -1,9 +1,6 @@
-import ort from 'onnxruntime-node'
-import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
 import { attr } from '../onnx/graph-walk.js'
 import { DataType, int64ToNumber, type ModelProto, type NodeProto, type TensorProto } from '../onnx/onnx-types.js'
 import { makeTensor, tensorDims, tensorToFloat32 } from '../onnx/tensor-data.js'
-import type { Feeds } from '../runtime/feeds.js'
 import type { NameAllocator } from './dequant-nodes.js'
 import type { PlannedWeight } from './weight-quant.js'
 import type { WeightSite } from './weight-sites.js'
@@ -17,81 +14,6 @@ import type { WeightSite } from './weight-sites.js'
  * 8 bit and 0.926 -> 0.986 at 6 bit. Only ops in the main graph take part: a subgraph's
  * activations cannot be exposed as model outputs to measure them.
  */
-
-/** Which ops are corrected, and the input whose channel means they need. */
-function correctable(node: NodeProto): boolean {
-  if (node.domain) return false
-  if (node.op_type === 'Conv') return true
-  if (node.op_type === 'Gemm') return !int64ToNumber(attr(node, 'transA')?.i)
-  return node.op_type === 'MatMul'
-}
-
-/**
- * Mean of every input channel feeding the planned weights' ops, over the samples: one run of the
- * float model with those inputs exposed as outputs, folded into running sums.
- */
-export async function inputChannelMeans(model: ModelProto, original: Uint8Array, planned: PlannedWeight[], samples: Feeds[]): Promise<Map<PlannedWeight, Float64Array>> {
-  const mainNodes = new Set(model.graph?.node ?? [])
-  const inputs = new Map<PlannedWeight, string>()
-  for (const w of planned) {
-    const use = w.site.uses[0]!
-    if (w.site.uses.length !== 1 || !mainNodes.has(use.node) || !correctable(use.node)) continue
-    const x = use.node.input?.[0]
-    if (x) inputs.set(w, x)
-  }
-  const means = new Map<PlannedWeight, Float64Array>()
-  if (inputs.size === 0 || samples.length === 0) return means
-  const probe = decodeModelProto(original)
-  const exposed = new Set(inputs.values())
-  const outputs = probe.graph!.output ?? (probe.graph!.output = [])
-  const already = new Set(outputs.map((o) => o.name))
-  for (const name of exposed) if (!already.has(name)) outputs.push({ name })
-  const session = await ort.InferenceSession.create(encodeModelProto(probe), { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 })
-  const sums = new Map<string, Float64Array>()
-  try {
-    for (const feeds of samples) {
-      const out = await session.run(feeds, [...exposed])
-      for (const name of exposed) {
-        const t = out[name]
-        if (!t || !(t.data instanceof Float32Array)) continue
-        const acc = accumulateMeans(t.data, t.dims as number[], sums.get(name), samples.length)
-        if (acc) sums.set(name, acc)
-      }
-    }
-  } finally {
-    await session.release()
-  }
-  for (const [w, name] of inputs) {
-    const m = sums.get(name)
-    if (m) means.set(w, m)
-  }
-  return means
-}
-
-/** Per-channel mean of one activation: axis 1 for NC... tensors (Conv), the last axis otherwise. */
-function accumulateMeans(data: Float32Array, dims: number[], acc: Float64Array | undefined, count: number): Float64Array | null {
-  if (dims.length < 2) return null
-  const convLike = dims.length >= 3
-  const channels = convLike ? dims[1]! : dims[dims.length - 1]!
-  const out = acc ?? new Float64Array(channels)
-  if (out.length !== channels) return null
-  if (convLike) {
-    const inner = dims.slice(2).reduce((a, b) => a * b, 1)
-    const batches = dims[0]!
-    for (let b = 0; b < batches; b++) {
-      for (let c = 0; c < channels; c++) {
-        let s = 0
-        const base = (b * channels + c) * inner
-        for (let i = 0; i < inner; i++) s += data[base + i]!
-        out[c] += s / inner / batches / count
-      }
-    }
-  } else {
-    const rows = data.length / channels
-    for (let r = 0; r < rows; r++) for (let c = 0; c < channels; c++) out[c] += data[r * channels + c]! / rows / count
-  }
-  return out
-}
 
 /**
  * The shift of each output channel caused by replacing `original` weights with `decoded` ones,
