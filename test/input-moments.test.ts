@@ -3,7 +3,7 @@ import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { DataType } from '../src/onnx/onnx-types.js'
-import { inputMoments, type MomentRequest } from '../src/quant/error-feedback/input-moments.js'
+import { inputMoments, momentKey, type MomentRequest } from '../src/quant/error-feedback/input-moments.js'
 import type { Feeds } from '../src/runtime/feeds.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { clsSamples } from './helpers/model-inputs.js'
@@ -79,11 +79,11 @@ describe('input second moments for error-feedback rounding', () => {
     const acts = await exposed(bytes, requests.map((r) => r.tensor), samples)
     for (const [i, r] of requests.slice(0, 6).entries()) {
       const want = gram(acts.map((a) => a[i]!), true)
-      const m = got.get(r.tensor)!
+      const m = got.get(momentKey(r))!
       expect(m.count, r.tensor).toBe(want.count)
       expectClose(m.h, want.h, r.tensor)
     }
-    expect(got.size).toBe(new Set(requests.map((r) => r.tensor)).size)
+    expect(got.size).toBe(new Set(requests.map(momentKey)).size)
   })
 
   it('a 3-D MatMul input: one vector per token; a request whose channels do not match is left out', async () => {
@@ -94,12 +94,39 @@ describe('input second moments for error-feedback rounding', () => {
       outputs: [valueInfo('u', DataType.FLOAT, [2, 5, 6])],
     })
     const samples: Feeds[] = [0, 1].map((s) => ({ t_in: new ort.Tensor('float32', Float32Array.from({ length: 80 }, (_, i) => Math.cos(i * 0.3 + s) + 0.2), [2, 5, 8]) }))
-    const got = await inputMoments(bytes, [{ tensor: 't', channels: 8, layout: 'channelsLast' }, { tensor: 't_in', channels: 4, layout: 'channelsLast' }], samples)
+    const rows: MomentRequest = { tensor: 't', channels: 8, layout: 'channelsLast' }
+    // the same activation read as [N, C, L] as well (a Conv1d would): filed apart
+    const conv1d: MomentRequest = { tensor: 't', channels: 5, layout: 'channelsFirst', rank: 3 }
+    const wrong: MomentRequest = { tensor: 't_in', channels: 4, layout: 'channelsLast' }
+    const got = await inputMoments(bytes, [rows, conv1d, wrong], samples)
     const acts = await exposed(bytes, ['t'], samples)
-    const want = gram(acts.map((a) => a[0]!), false)
-    expect(got.get('t')!.count).toBe(20)
-    expectClose(got.get('t')!.h, want.h, 't')
+    expect(got.get(momentKey(rows))!.count).toBe(20) // 2 samples x 10 tokens
+    expectClose(got.get(momentKey(rows))!.h, gram(acts.map((a) => a[0]!), false).h, 't as rows')
+    expect(got.get(momentKey(conv1d))!.count).toBe(32) // 2 samples x 2 items x 8 positions
+    expectClose(got.get(momentKey(conv1d))!.h, gram(acts.map((a) => a[0]!), true).h, 't as [N, C, L]')
     // 4 "channels" reshape [2, 5, 8] fine, but the last axis is 8: not the activation's channels
-    expect(got.has('t_in')).toBe(false)
+    expect(got.has(momentKey(wrong))).toBe(false)
+  })
+
+  it('a float16 activation is measured in float32 (its sums would overflow float16)', async () => {
+    // x [6, 8] float -> Cast float16 -> MatMul with a float16 weight
+    const w16 = { name: 'w', data_type: DataType.FLOAT16, dims: [8, 4], raw_data: new Uint8Array(new Uint16Array(32).fill(0x3c00).buffer) }
+    const bytes = buildModel({
+      nodes: [node('Cast', ['x'], ['h'], { to: DataType.FLOAT16 }), node('MatMul', ['h', 'w'], ['y'])],
+      initializers: [w16],
+      inputs: [valueInfo('x', DataType.FLOAT, [6, 8])],
+      outputs: [valueInfo('y', DataType.FLOAT16, [6, 4])],
+    })
+    // values up to 300: x x^T summed over 6 rows reaches 5.4e5, past float16's 65504
+    const samples: Feeds[] = [{ x: new ort.Tensor('float32', Float32Array.from({ length: 48 }, (_, i) => 300 - i * 6), [6, 8]) }]
+    const r: MomentRequest = { tensor: 'h', channels: 8, layout: 'channelsLast' }
+    const m = (await inputMoments(bytes, [r], samples)).get(momentKey(r))!
+    expect(m.count).toBe(6)
+    const x = samples[0]!.x!.data as Float32Array
+    const want = new Float64Array(64)
+    // every input is a multiple of 6 up to 300: exact in float16
+    for (let row = 0; row < 6; row++) for (let i = 0; i < 8; i++) for (let j = 0; j < 8; j++) want[i * 8 + j] += x[row * 8 + i]! * x[row * 8 + j]!
+    expect(Math.max(...want)).toBeGreaterThan(65504)
+    expectClose(m.h, want, 'h')
   })
 })

@@ -44,8 +44,8 @@ export interface Options {
    */
   concurrency?: number
   /**
-   * Worker threads one model's accuracy target may rank its weights on (the library's
-   * `threads`). The quantized model is byte for byte the same for any value, so it is not part
+   * Threads one model's accuracy target may rank its weights on: its own quantize thread and
+   * `threads` - 1 scoring workers (the library's `threads`). The quantized model is byte for byte the same for any value, so it is not part
    * of the cache key.
    * @default the cores shared between the models quantizing at once, at least 1, at most 4
    */

@@ -1,6 +1,6 @@
 import { availableCores } from '../../src/runtime/cores.js'
 
-// the engine's own cap on ranking workers (src/quant/rank-weights.ts scoreThreads)
+// the engine's own cap on ranking threads (src/quant/rank-weights.ts scoreThreads)
 const MAX_RANKING_THREADS = 4
 
 /**

@@ -3,7 +3,11 @@
 const F32 = new Float32Array(1)
 const U32 = new Uint32Array(F32.buffer)
 
-/** float32 to IEEE half bits, round to nearest even. */
+/**
+ * IEEE half bits, round to nearest even, of `value` as float32 holds it: a float64 is rounded to
+ * float32 first, so a value within 2^-24 of a tie between two halves may take the other one.
+ * Callers store the bits they get and decode from them, so nothing depends on which.
+ */
 export function floatToHalf(value: number): number {
   F32[0] = value
   const x = U32[0]!

@@ -5,7 +5,7 @@ import type { ChannelQuantized, ChannelSums } from '../per-channel.js'
 import { correctedDecodeParams } from '../weight-correction.js'
 import type { EncodedWeight, PlannedWeight } from '../weight-quant.js'
 import { errorFeedbackCodes } from './error-feedback-rounding.js'
-import { inputMoments, type MomentRequest, type Moments } from './input-moments.js'
+import { inputMoments, momentKey, type MomentRequest, type Moments } from './input-moments.js'
 
 /**
  * A planned weight whose op is a plain matrix product of one input vector per position, so that
@@ -73,7 +73,7 @@ async function measureSites(original: Uint8Array, sites: readonly FeedbackSite[]
   const moments = await inputMoments(original, sites.map((s) => s.input), samples)
   const out = new Map<PlannedWeight, MeasuredSite>()
   for (const site of sites) {
-    const m = moments.get(site.input.tensor)
+    const m = moments.get(momentKey(site.input))
     if (m) out.set(site.weight, { site, moments: m })
   }
   return out

@@ -14,6 +14,11 @@ export type MomentRequest =
   | { tensor: string; channels: number; layout: 'channelsFirst'; rank: number }
   | { tensor: string; channels: number; layout: 'channelsLast' }
 
+/** The key `inputMoments` files a request's moments under: one tensor may be read as two layouts. */
+export function momentKey(r: MomentRequest): string {
+  return `${r.layout}:${r.channels}:${r.tensor}`
+}
+
 /** Second moments of one activation's channel vectors. */
 export interface Moments {
   /** sum x x^T, row-major C x C */
@@ -26,11 +31,14 @@ export interface Moments {
 /**
  * Uncentered second moments H = sum x x^T of each requested activation of the float model over
  * `samples`, where x is the channel vector at one position (Conv: every batch item and spatial
- * position; MatMul: every row). Each H is a MatMul inside the graph, the activation as a C x P
- * matrix times its transpose, exposed with the activation's Shape; the samples' matrices are
- * summed in float64 here. Computing them in JavaScript from exposed activations took a third
- * of PP-OCRv4 rec's 6-bit quantization (7 of 22 s). An activation whose shape does not match its
- * request is left out; before opset 5 (Reshape without a shape input) nothing is measured.
+ * position; MatMul: every row), keyed by `momentKey`. Each H is a MatMul inside the graph, the
+ * activation (cast to float32, as float16 sums would overflow) as a C x P matrix times its
+ * transpose, exposed with the activation's Shape; the samples' matrices are summed in float64
+ * here. Computing them in JavaScript from exposed activations took a third of PP-OCRv4 rec's
+ * 6-bit quantization (7 of 22 s). The requests come from the ops that read the activations, so
+ * their shapes fit in any valid model; one whose shape still does not match is left out when
+ * the reshape runs at all, and otherwise fails the run (the caller then skips error feedback
+ * with a warning). Before opset 5 (Reshape without a shape input) nothing is measured.
  */
 export async function inputMoments(original: Uint8Array, requests: readonly MomentRequest[], samples: readonly Feeds[]): Promise<Map<string, Moments>> {
   const results = new Map<string, Moments>()
@@ -40,21 +48,21 @@ export async function inputMoments(original: Uint8Array, requests: readonly Mome
   const graph = probe.graph!
   const names = new NameAllocator(allNames(probe))
   const probes = new Map<string, { request: MomentRequest; gram: string; shape: string }>()
-  for (const r of requests) if (!probes.has(r.tensor)) probes.set(r.tensor, { request: r, ...addGram(graph, names, r) })
+  for (const r of requests) if (!probes.has(momentKey(r))) probes.set(momentKey(r), { request: r, ...addGram(graph, names, r) })
   const session = await ort.InferenceSession.create(encodeModelProto(probe), { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 })
   const bad = new Set<string>()
   try {
     const fetch = [...probes.values()].flatMap((p) => [p.gram, p.shape])
     for (const feeds of samples) {
       const out = await session.run(feeds, fetch)
-      for (const [tensor, { request: r, gram, shape }] of probes) {
+      for (const [key, { request: r, gram, shape }] of probes) {
         const c = r.channels
         const dims = Array.from(out[shape]!.data as BigInt64Array, Number)
         const g = out[gram]!.data
         const fits = (r.layout === 'channelsFirst' ? dims.length === r.rank && dims[1] === c : dims.at(-1) === c) && g instanceof Float32Array && g.length === c * c
-        if (!fits) { bad.add(tensor); continue }
-        let m = results.get(tensor)
-        if (!m) results.set(tensor, (m = { h: new Float64Array(c * c), channels: c, count: 0 }))
+        if (!fits) { bad.add(key); continue }
+        let m = results.get(key)
+        if (!m) results.set(key, (m = { h: new Float64Array(c * c), channels: c, count: 0 }))
         for (let i = 0; i < c * c; i++) m.h[i] += g[i]!
         m.count += dims.reduce((a, b) => a * b, 1) / c
       }
@@ -79,17 +87,18 @@ function addGram(graph: GraphProto, names: NameAllocator, r: MomentRequest): { g
   }
   const perm = (p: number[]) => [{ name: 'perm', type: AttributeType.INTS, ints: p }]
   const shapeConst = names.take(`${x}_moments_matrix_shape`)
+  const float = add('Cast', [x], [{ name: 'to', type: AttributeType.INT, i: DataType.FLOAT }])
   let gram: string
   if (r.layout === 'channelsFirst') {
     // [N, C, ...] -> [C, N, ...] -> [C, P]; H = A A^T
     initializers.push(makeTensor(shapeConst, DataType.INT64, [2], BigInt64Array.from([BigInt(r.channels), -1n])))
-    const channelsFirst = add('Transpose', [x], perm([1, 0, ...Array.from({ length: r.rank - 2 }, (_, i) => i + 2)]))
+    const channelsFirst = add('Transpose', [float], perm([1, 0, ...Array.from({ length: r.rank - 2 }, (_, i) => i + 2)]))
     const a = add('Reshape', [channelsFirst, shapeConst])
     gram = add('MatMul', [a, add('Transpose', [a], perm([1, 0]))])
   } else {
     // [..., C] -> [P, C]; H = A^T A
     initializers.push(makeTensor(shapeConst, DataType.INT64, [2], BigInt64Array.from([-1n, BigInt(r.channels)])))
-    const a = add('Reshape', [x, shapeConst])
+    const a = add('Reshape', [float, shapeConst])
     gram = add('MatMul', [add('Transpose', [a], perm([1, 0])), a])
   }
   const shape = add('Shape', [x])
