@@ -61,7 +61,17 @@ export function orderProbes(nodes: readonly NodeProto[], probes: readonly NodePr
   return [...nodes, ...sorted.map((s) => s.p)]
 }
 
-function extend(model: ModelProto, nodes: NodeProto[], inits: TensorProto[], outputs: string[]): ModelProto {
+/** Probe nodes and the constants they read, gathered for `withProbes`. */
+export interface ProbeNodes {
+  nodes: NodeProto[]
+  inits: TensorProto[]
+}
+
+/**
+ * The model with probe `nodes` (reading its tensors), the constants they take (`inits`) and the
+ * `outputs` they expose, each probe placed to run as soon as its input exists (orderProbes).
+ */
+export function withProbes(model: ModelProto, nodes: NodeProto[], inits: TensorProto[], outputs: string[]): ModelProto {
   const graph = model.graph ?? {}
   const existing = new Set((graph.output ?? []).map((o) => o.name))
   const added = [...new Set(outputs)].filter((o) => !existing.has(o)).map((name) => ({ name }))
@@ -79,7 +89,7 @@ function extend(model: ModelProto, nodes: NodeProto[], inits: TensorProto[], out
 
 /** The model with `names` as extra graph outputs. */
 export function withOutputs(model: ModelProto, names: readonly string[]): ModelProto {
-  return extend(model, [], [], [...names])
+  return withProbes(model, [], [], [...names])
 }
 
 /** The model with a Shape output per tensor; returns the output name of each tensor's shape. */
@@ -92,7 +102,7 @@ export function withShapeProbes(model: ModelProto, names: readonly string[]): { 
     nodes.push({ op_type: 'Shape', name: namer.fresh(`${name}__calib_shape_node`), input: [name], output: [out] })
     outputs.set(name, out)
   }
-  return { model: extend(model, nodes, [], [...outputs.values()]), outputs }
+  return { model: withProbes(model, nodes, [], [...outputs.values()]), outputs }
 }
 
 /**
@@ -121,7 +131,7 @@ export function withMinMaxProbes(model: ModelProto, names: readonly string[], op
       shapes.set(name, shape)
     }
   }
-  return { model: extend(model, nodes, [], [...[...outputs.values()].flat(), ...shapes.values()]), outputs, shapes }
+  return { model: withProbes(model, nodes, [], [...[...outputs.values()].flat(), ...shapes.values()]), outputs, shapes }
 }
 
 /**
@@ -166,5 +176,5 @@ export function withStridedProbes(model: ModelProto, strides: ReadonlyMap<string
       shapes.set(name, shape)
     }
   }
-  return { model: extend(model, nodes, inits, [...outputs.values(), ...shapes.values()]), outputs, shapes }
+  return { model: withProbes(model, nodes, inits, [...outputs.values(), ...shapes.values()]), outputs, shapes }
 }

@@ -1,7 +1,8 @@
 import ort from 'onnxruntime-node'
 import { decodeModelProto, encodeModelProto } from '../../onnx/codec.js'
 import { allNames, opsetVersion } from '../../onnx/graph-walk.js'
-import { AttributeType, DataType, type GraphProto, type NodeProto } from '../../onnx/onnx-types.js'
+import { withProbes, type ProbeNodes } from '../../calibrate/graph-probes.js'
+import { AttributeType, DataType, type NodeProto } from '../../onnx/onnx-types.js'
 import { makeTensor } from '../../onnx/tensor-data.js'
 import type { Feeds } from '../../runtime/feeds.js'
 import { NameAllocator } from '../dequant-nodes.js'
@@ -43,16 +44,17 @@ export interface Moments {
 export async function inputMoments(original: Uint8Array, requests: readonly MomentRequest[], samples: readonly Feeds[]): Promise<Map<string, Moments>> {
   const results = new Map<string, Moments>()
   if (requests.length === 0 || samples.length === 0) return results
-  const probe = decodeModelProto(original)
-  if (opsetVersion(probe) < 5) return results
-  const graph = probe.graph!
-  const names = new NameAllocator(allNames(probe))
+  const copy = decodeModelProto(original)
+  if (opsetVersion(copy) < 5) return results
+  const names = new NameAllocator(allNames(copy))
+  const nodes: ProbeNodes = { nodes: [], inits: [] }
   const probes = new Map<string, { request: MomentRequest; gram: string; shape: string }>()
-  for (const r of requests) if (!probes.has(momentKey(r))) probes.set(momentKey(r), { request: r, ...addGram(graph, names, r) })
+  for (const r of requests) if (!probes.has(momentKey(r))) probes.set(momentKey(r), { request: r, ...addGram(nodes, names, r) })
+  const fetch = [...probes.values()].flatMap((p) => [p.gram, p.shape])
+  const probe = withProbes(copy, nodes.nodes, nodes.inits, fetch)
   const session = await ort.InferenceSession.create(encodeModelProto(probe), { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 })
   const bad = new Set<string>()
   try {
-    const fetch = [...probes.values()].flatMap((p) => [p.gram, p.shape])
     for (const feeds of samples) {
       const out = await session.run(feeds, fetch)
       for (const [key, { request: r, gram, shape }] of probes) {
@@ -74,15 +76,12 @@ export async function inputMoments(original: Uint8Array, requests: readonly Mome
   return results
 }
 
-/** Appends the nodes of `x`'s C x C channel Gram matrix and of its shape; returns their outputs. */
-function addGram(graph: GraphProto, names: NameAllocator, r: MomentRequest): { gram: string; shape: string } {
-  const nodes = graph.node ?? (graph.node = [])
-  const initializers = graph.initializer ?? (graph.initializer = [])
-  const outputs = graph.output ?? (graph.output = [])
+/** Adds the probes of `x`'s C x C channel Gram matrix and of its shape; returns their outputs. */
+function addGram(probes: ProbeNodes, names: NameAllocator, r: MomentRequest): { gram: string; shape: string } {
   const x = r.tensor
   const add = (op: string, input: string[], attribute: NodeProto['attribute'] = []): string => {
     const out = names.take(`${x}_moments_${op.toLowerCase()}`)
-    nodes.push({ name: names.take(`${out}_node`), op_type: op, input, output: [out], attribute })
+    probes.nodes.push({ name: names.take(`${out}_node`), op_type: op, input, output: [out], attribute })
     return out
   }
   const perm = (p: number[]) => [{ name: 'perm', type: AttributeType.INTS, ints: p }]
@@ -91,17 +90,15 @@ function addGram(graph: GraphProto, names: NameAllocator, r: MomentRequest): { g
   let gram: string
   if (r.layout === 'channelsFirst') {
     // [N, C, ...] -> [C, N, ...] -> [C, P]; H = A A^T
-    initializers.push(makeTensor(shapeConst, DataType.INT64, [2], BigInt64Array.from([BigInt(r.channels), -1n])))
+    probes.inits.push(makeTensor(shapeConst, DataType.INT64, [2], BigInt64Array.from([BigInt(r.channels), -1n])))
     const channelsFirst = add('Transpose', [float], perm([1, 0, ...Array.from({ length: r.rank - 2 }, (_, i) => i + 2)]))
     const a = add('Reshape', [channelsFirst, shapeConst])
     gram = add('MatMul', [a, add('Transpose', [a], perm([1, 0]))])
   } else {
     // [..., C] -> [P, C]; H = A^T A
-    initializers.push(makeTensor(shapeConst, DataType.INT64, [2], BigInt64Array.from([-1n, BigInt(r.channels)])))
+    probes.inits.push(makeTensor(shapeConst, DataType.INT64, [2], BigInt64Array.from([-1n, BigInt(r.channels)])))
     const a = add('Reshape', [float, shapeConst])
     gram = add('MatMul', [add('Transpose', [a], perm([1, 0])), a])
   }
-  const shape = add('Shape', [x])
-  outputs.push({ name: gram }, { name: shape })
-  return { gram, shape }
+  return { gram, shape: add('Shape', [x]) }
 }
