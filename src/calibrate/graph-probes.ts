@@ -1,4 +1,4 @@
-import { allNames, opsetVersion } from '../onnx/graph-walk.js'
+import { NameAllocator, opsetVersion } from '../onnx/graph-walk.js'
 import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../onnx/onnx-types.js'
 import { makeTensor } from '../onnx/tensor-data.js'
 
@@ -16,19 +16,6 @@ export function mainGraphTensors(model: ModelProto): Set<string> {
   for (const t of graph?.initializer ?? []) if (t.name) out.add(t.name)
   for (const n of graph?.node ?? []) for (const o of n.output ?? []) if (o) out.add(o)
   return out
-}
-
-class Namer {
-  private used: Set<string>
-  constructor(model: ModelProto) {
-    this.used = allNames(model)
-  }
-  fresh(base: string): string {
-    let name = base
-    for (let k = 1; this.used.has(name); k++) name = `${base}_${k}`
-    this.used.add(name)
-    return name
-  }
 }
 
 /**
@@ -94,12 +81,12 @@ export function withOutputs(model: ModelProto, names: readonly string[]): ModelP
 
 /** The model with a Shape output per tensor; returns the output name of each tensor's shape. */
 export function withShapeProbes(model: ModelProto, names: readonly string[]): { model: ModelProto; outputs: Map<string, string> } {
-  const namer = new Namer(model)
+  const namer = NameAllocator.forModel(model)
   const nodes: NodeProto[] = []
   const outputs = new Map<string, string>()
   for (const name of names) {
-    const out = namer.fresh(`${name}__calib_shape`)
-    nodes.push({ op_type: 'Shape', name: namer.fresh(`${name}__calib_shape_node`), input: [name], output: [out] })
+    const out = namer.take(`${name}__calib_shape`)
+    nodes.push({ op_type: 'Shape', name: namer.take(`${name}__calib_shape_node`), input: [name], output: [out] })
     outputs.set(name, out)
   }
   return { model: withProbes(model, nodes, [], [...outputs.values()]), outputs }
@@ -114,20 +101,20 @@ export function withShapeProbes(model: ModelProto, names: readonly string[]): { 
  * instead of 0.5 GB).
  */
 export function withMinMaxProbes(model: ModelProto, names: readonly string[], options: { shapes?: boolean } = {}): { model: ModelProto; outputs: Map<string, [string, string]>; shapes: Map<string, string> } {
-  const namer = new Namer(model)
+  const namer = NameAllocator.forModel(model)
   const nodes: NodeProto[] = []
   const outputs = new Map<string, [string, string]>()
   const shapes = new Map<string, string>()
   const keepdims = { name: 'keepdims', type: 2, i: 0 }
   for (const name of names) {
-    const lo = namer.fresh(`${name}__calib_min`)
-    const hi = namer.fresh(`${name}__calib_max`)
-    nodes.push({ op_type: 'ReduceMin', name: namer.fresh(`${name}__calib_min_node`), input: [name], output: [lo], attribute: [keepdims] })
-    nodes.push({ op_type: 'ReduceMax', name: namer.fresh(`${name}__calib_max_node`), input: [name], output: [hi], attribute: [keepdims] })
+    const lo = namer.take(`${name}__calib_min`)
+    const hi = namer.take(`${name}__calib_max`)
+    nodes.push({ op_type: 'ReduceMin', name: namer.take(`${name}__calib_min_node`), input: [name], output: [lo], attribute: [keepdims] })
+    nodes.push({ op_type: 'ReduceMax', name: namer.take(`${name}__calib_max_node`), input: [name], output: [hi], attribute: [keepdims] })
     outputs.set(name, [lo, hi])
     if (options.shapes) {
-      const shape = namer.fresh(`${name}__calib_shape`)
-      nodes.push({ op_type: 'Shape', name: namer.fresh(`${name}__calib_shape_node`), input: [name], output: [shape] })
+      const shape = namer.take(`${name}__calib_shape`)
+      nodes.push({ op_type: 'Shape', name: namer.take(`${name}__calib_shape_node`), input: [name], output: [shape] })
       shapes.set(name, shape)
     }
   }
@@ -148,11 +135,11 @@ export function withStridedProbes(model: ModelProto, strides: ReadonlyMap<string
     for (const name of strides.keys()) outputs.set(name, name)
     return { model: withOutputs(model, [...strides.keys()]), outputs, shapes }
   }
-  const namer = new Namer(model)
+  const namer = NameAllocator.forModel(model)
   const nodes: NodeProto[] = []
   const inits: TensorProto[] = []
   const i64 = (name: string, values: number[]): string => {
-    const n = namer.fresh(name)
+    const n = namer.take(name)
     inits.push(makeTensor(n, DataType.INT64, [values.length], BigInt64Array.from(values.map(BigInt))))
     return n
   }
@@ -165,14 +152,14 @@ export function withStridedProbes(model: ModelProto, strides: ReadonlyMap<string
     // output changes onnxruntime's execution order and keeps other tensors alive (det: 1.3 GB)
     const stride = Math.max(1, Math.floor(s))
     if (!steps.has(stride)) steps.set(stride, i64(`calib_step_${stride}`, [stride]))
-    const flatOut = namer.fresh(`${name}__calib_flat`)
-    const out = namer.fresh(`${name}__calib_strided`)
-    nodes.push({ op_type: 'Reshape', name: namer.fresh(`${name}__calib_flat_node`), input: [name, flat], output: [flatOut] })
-    nodes.push({ op_type: 'Slice', name: namer.fresh(`${name}__calib_strided_node`), input: [flatOut, zero, end, zero, steps.get(stride)!], output: [out] })
+    const flatOut = namer.take(`${name}__calib_flat`)
+    const out = namer.take(`${name}__calib_strided`)
+    nodes.push({ op_type: 'Reshape', name: namer.take(`${name}__calib_flat_node`), input: [name, flat], output: [flatOut] })
+    nodes.push({ op_type: 'Slice', name: namer.take(`${name}__calib_strided_node`), input: [flatOut, zero, end, zero, steps.get(stride)!], output: [out] })
     outputs.set(name, out)
     if (options.shapes) {
-      const shape = namer.fresh(`${name}__calib_shape`)
-      nodes.push({ op_type: 'Shape', name: namer.fresh(`${name}__calib_shape_node`), input: [name], output: [shape] })
+      const shape = namer.take(`${name}__calib_shape`)
+      nodes.push({ op_type: 'Shape', name: namer.take(`${name}__calib_shape_node`), input: [name], output: [shape] })
       shapes.set(name, shape)
     }
   }

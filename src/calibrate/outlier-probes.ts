@@ -1,5 +1,5 @@
 import type ort from 'onnxruntime-node'
-import { allNames } from '../onnx/graph-walk.js'
+import { NameAllocator } from '../onnx/graph-walk.js'
 import { AttributeType, DataType, type ModelProto, type NodeProto, type TensorProto } from '../onnx/onnx-types.js'
 import { makeTensor } from '../onnx/tensor-data.js'
 import { orderProbes } from './graph-probes.js'
@@ -20,13 +20,8 @@ export interface OutlierOutputs {
  * gives the tensor. Needs opset 11 (TopK's `largest`).
  */
 export function withOutlierProbes(model: ModelProto, names: readonly string[], share: number): { model: ModelProto; outputs: Map<string, OutlierOutputs>; fetches: string[] } {
-  const used = allNames(model)
-  const fresh = (base: string): string => {
-    let name = base
-    for (let k = 1; used.has(name); k++) name = `${base}_${k}`
-    used.add(name)
-    return name
-  }
+  const namer = NameAllocator.forModel(model)
+  const fresh = (base: string): string => namer.take(base)
   const inits: TensorProto[] = []
   const constant = (base: string, type: DataType, dims: number[], data: ArrayBufferView): string => {
     const n = fresh(base)

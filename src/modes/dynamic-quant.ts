@@ -1,10 +1,9 @@
-import { allGraphScopes, allNames, opsetVersion } from '../onnx/graph-walk.js'
+import { allGraphScopes, allNames, opsetVersion, NameAllocator } from '../onnx/graph-walk.js'
 import type { GraphProto, NodeProto } from '../onnx/onnx-types.js'
 import { quantizeColumnsInt8 } from '../quant/dynamic/column-int8.js'
 import { rewriteToMatMulInteger } from '../quant/dynamic/matmul-integer.js'
 import { raiseOpset, type OpsetUpgrade } from '../quant/opset-upgrade.js'
 import { gemmBeta, outputHeads, routeWeight, type DynamicConvPolicy, type DynamicHeadPolicy, type DynamicRoute } from '../quant/dynamic/plan-dynamic.js'
-import { NameAllocator } from '../quant/dequant-nodes.js'
 import { applyWeightPlan, planWeights, type PlannedWeight, type QuantizedLayer } from '../quant/weight-quant.js'
 import type { ModeContext, ModeResult } from './mode.js'
 

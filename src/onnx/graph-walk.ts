@@ -96,3 +96,17 @@ export function allNames(model: ModelProto): Set<string> {
   }
   return used
 }
+
+/** Generates names no tensor or node of the model uses yet (node and tensor names share one pool). */
+export class NameAllocator {
+  constructor(private readonly used: Set<string>) {}
+  static forModel(model: ModelProto): NameAllocator {
+    return new NameAllocator(allNames(model))
+  }
+  take(base: string): string {
+    let name = base
+    for (let i = 1; this.used.has(name); i++) name = `${base}_${i}`
+    this.used.add(name)
+    return name
+  }
+}

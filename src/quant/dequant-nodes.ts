@@ -1,3 +1,4 @@
+import { NameAllocator } from '../onnx/graph-walk.js'
 import { AttributeType, DataType, type GraphProto, type NodeProto, type TensorProto } from '../onnx/onnx-types.js'
 import { makeTensor } from '../onnx/tensor-data.js'
 import { packCodes, packedCodeNodes, packs, type SharedConstant } from './packed-codes.js'
@@ -5,17 +6,6 @@ import type { ChannelQuantized } from './per-channel.js'
 import { halfScales, type HalfScales } from './half-scales.js'
 import { HALF_SCALE_MAX_BITS, type DecodeParams } from './weight-correction.js'
 import type { WeightSite } from './weight-sites.js'
-
-/** Generates names no tensor or node of the model uses yet. */
-export class NameAllocator {
-  constructor(private readonly used: Set<string>) {}
-  take(base: string): string {
-    let name = base
-    for (let i = 1; this.used.has(name); i++) name = `${base}_${i}`
-    this.used.add(name)
-    return name
-  }
-}
 
 function broadcastShape(rank: number, axis: number, channels: number): number[] {
   // trailing-aligned broadcasting: [C, 1, ..., 1] with (rank - 1 - axis) ones

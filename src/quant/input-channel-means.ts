@@ -1,11 +1,10 @@
 import ort from 'onnxruntime-node'
 import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
-import { allNames, attr, opsetVersion } from '../onnx/graph-walk.js'
+import { allNames, attr, opsetVersion, NameAllocator } from '../onnx/graph-walk.js'
 import { withProbes, type ProbeNodes } from '../calibrate/graph-probes.js'
 import { AttributeType, DataType, int64ToNumber, type ModelProto, type NodeProto } from '../onnx/onnx-types.js'
 import { makeTensor } from '../onnx/tensor-data.js'
 import type { Feeds } from '../runtime/feeds.js'
-import { NameAllocator } from './dequant-nodes.js'
 import type { PlannedWeight } from './weight-quant.js'
 
 /** Which ops bias correction covers (src/quant/bias-correction.ts): their input's channel means are measured. */

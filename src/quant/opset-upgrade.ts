@@ -1,7 +1,6 @@
-import { allGraphScopes, attr, opsetVersion } from '../onnx/graph-walk.js'
+import { allGraphScopes, attr, opsetVersion, type NameAllocator } from '../onnx/graph-walk.js'
 import { AttributeType, DataType, int64ToNumber, type AttributeProto, type GraphProto, type ModelProto, type NodeProto } from '../onnx/onnx-types.js'
 import { makeTensor } from '../onnx/tensor-data.js'
-import type { NameAllocator } from './dequant-nodes.js'
 
 /** What raising the opset did. */
 export interface OpsetUpgrade {

@@ -1,6 +1,6 @@
 import { AttributeType, DataType, type NodeProto, type TensorProto } from '../onnx/onnx-types.js'
 import { makeTensor } from '../onnx/tensor-data.js'
-import type { NameAllocator } from './dequant-nodes.js'
+import { type NameAllocator } from '../onnx/graph-walk.js'
 
 /**
  * Codes of 9-12 bits split into a high int8 plane and the low bits packed into bytes: code =

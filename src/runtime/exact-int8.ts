@@ -1,9 +1,8 @@
 import type ort from 'onnxruntime-node'
 import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
-import { allGraphScopes, allNames } from '../onnx/graph-walk.js'
+import { allGraphScopes, allNames, NameAllocator } from '../onnx/graph-walk.js'
 import { AttributeType, DataType, type GraphProto, type NodeProto } from '../onnx/onnx-types.js'
 import { tensorDims } from '../onnx/tensor-data.js'
-import { NameAllocator } from '../quant/dequant-nodes.js'
 
 /**
  * Session options that run a QDQ model as its ops define it. onnxruntime fuses

@@ -1,6 +1,6 @@
 import { AttributeType, DataType, type GraphProto, type NodeProto, type TensorProto } from '../../onnx/onnx-types.js'
 import { makeTensor } from '../../onnx/tensor-data.js'
-import type { NameAllocator } from '../dequant-nodes.js'
+import { type NameAllocator } from '../../onnx/graph-walk.js'
 import type { WeightSite } from '../weight-sites.js'
 import type { ColumnInt8 } from './column-int8.js'
 

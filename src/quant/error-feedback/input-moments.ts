@@ -1,11 +1,10 @@
 import ort from 'onnxruntime-node'
 import { decodeModelProto, encodeModelProto } from '../../onnx/codec.js'
-import { allNames, opsetVersion } from '../../onnx/graph-walk.js'
+import { allNames, opsetVersion, NameAllocator } from '../../onnx/graph-walk.js'
 import { withProbes, type ProbeNodes } from '../../calibrate/graph-probes.js'
 import { AttributeType, DataType, type NodeProto } from '../../onnx/onnx-types.js'
 import { makeTensor } from '../../onnx/tensor-data.js'
 import type { Feeds } from '../../runtime/feeds.js'
-import { NameAllocator } from '../dequant-nodes.js'
 
 /**
  * An activation whose channel second moments are wanted: channels on axis 1 of a `rank`-dim

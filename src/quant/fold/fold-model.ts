@@ -1,9 +1,9 @@
-import { allGraphScopes, allNames, opsetVersion } from '../../onnx/graph-walk.js'
+import { allGraphScopes, NameAllocator, opsetVersion } from '../../onnx/graph-walk.js'
 import { int64ToNumber, type ModelProto, type NodeProto } from '../../onnx/onnx-types.js'
 import type { ExternalDataSource } from '../../onnx/tensor-data.js'
 import { foldConvAffines } from './conv-affine.js'
 import { foldConvInputAffines } from './conv-input-affine.js'
-import { GraphIndex, NameAllocator } from './graph-index.js'
+import { GraphIndex } from './graph-index.js'
 import { removeIdentityArithmetic } from './identity-arithmetic.js'
 import { recogniseHardSwish } from './hard-swish.js'
 import { pruneGraph } from './prune.js'
@@ -48,7 +48,7 @@ export function foldForInt8(model: ModelProto, options: FoldOptions = {}): FoldR
   const report: FoldReport = { batchNorms: 0, affines: 0, hardSwish: 0, hardSigmoid: 0, removed: 0, notes: [] }
   if (!model.graph) return report
   const opset = opsetVersion(model)
-  const names = new NameAllocator(allNames(model))
+  const names = NameAllocator.forModel(model)
   const unreadable = new Set<string>()
   const indexOptions = { external: options.external, constantNodes: int64ToNumber(model.ir_version) < 4, unreadable }
   const nodesBefore = countNodes(model)

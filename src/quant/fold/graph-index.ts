@@ -1,7 +1,7 @@
 // What the fold passes need to know about one graph: who produces and who reads each name, which
 // names are constants (initializers or `Constant` nodes, never overridable graph inputs), and a
 // way to add new constants under names that collide with nothing in the model.
-import { attr, consumersOf } from '../../onnx/graph-walk.js'
+import { attr, consumersOf, type NameAllocator } from '../../onnx/graph-walk.js'
 import { AttributeType, DataType, int64ToNumber, type GraphProto, type NodeProto, type TensorProto } from '../../onnx/onnx-types.js'
 import { isExternal, makeTensor, tensorDims, tensorToFloat32, type ExternalDataSource } from '../../onnx/tensor-data.js'
 
@@ -113,11 +113,11 @@ export class GraphIndex {
 
   /** A new float constant (initializer or Constant node); the caller points inputs at the returned name. */
   addConstant(hint: string, dims: readonly number[], values: Float32Array): string {
-    const name = this.names.fresh(hint)
+    const name = this.names.take(hint)
     const tensor = makeTensor(name, DataType.FLOAT, dims, values)
     if (this.options.constantNodes) {
       // first in the list, so that a topologically sorted graph stays sorted
-      const node: NodeProto = { name: this.names.fresh(`${name}_Constant`), op_type: 'Constant', input: [], output: [name], attribute: [{ name: 'value', type: AttributeType.TENSOR, t: tensor }] }
+      const node: NodeProto = { name: this.names.take(`${name}_Constant`), op_type: 'Constant', input: [], output: [name], attribute: [{ name: 'value', type: AttributeType.TENSOR, t: tensor }] }
       this.graph.node = [node, ...(this.graph.node ?? [])]
       this.producer.set(name, node)
     } else {
@@ -128,18 +128,7 @@ export class GraphIndex {
   }
 
   newNodeName(hint: string): string {
-    return this.names.fresh(hint)
-  }
-}
-
-/** Hands out names unused anywhere in the model (node names and tensor names share one pool). */
-export class NameAllocator {
-  constructor(private readonly used: Set<string>) {}
-  fresh(hint: string): string {
-    let name = hint
-    for (let i = 1; this.used.has(name); i++) name = `${hint}_${i}`
-    this.used.add(name)
-    return name
+    return this.names.take(hint)
   }
 }
 

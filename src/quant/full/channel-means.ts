@@ -1,10 +1,9 @@
 import ort from 'onnxruntime-node'
 import type { CalibrationSet } from '../../calibrate/calibration-set.js'
 import { decodeModelProto, encodeModelProto } from '../../onnx/codec.js'
-import { allNames, opsetVersion } from '../../onnx/graph-walk.js'
+import { allNames, opsetVersion, NameAllocator } from '../../onnx/graph-walk.js'
 import { AttributeType, DataType, type NodeProto } from '../../onnx/onnx-types.js'
 import { makeTensor } from '../../onnx/tensor-data.js'
-import { NameAllocator } from '../dequant-nodes.js'
 
 /** A tensor whose per-channel mean is wanted: channels on axis 1 of a rank-`rank` tensor (Conv), or on the last axis of size `channels` (MatMul/Gemm). */
 export interface ChannelRequest {

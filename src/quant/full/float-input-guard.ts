@@ -1,6 +1,6 @@
 import { AttributeType, DataType, type GraphProto, type NodeProto, type TensorProto } from '../../onnx/onnx-types.js'
 import { makeTensor, tensorDims, tensorToFloat32 } from '../../onnx/tensor-data.js'
-import type { NameAllocator } from '../dequant-nodes.js'
+import { type NameAllocator } from '../../onnx/graph-walk.js'
 
 const WEIGHTED = new Set(['Conv', 'ConvTranspose', 'Gemm'])
 

@@ -1,8 +1,7 @@
 import { decodeModelProto, encodeModelProto } from '../../onnx/codec.js'
-import { allNames } from '../../onnx/graph-walk.js'
+import { allNames, NameAllocator } from '../../onnx/graph-walk.js'
 import { DataType, type NodeProto } from '../../onnx/onnx-types.js'
 import { makeTensor, tensorToFloat32 } from '../../onnx/tensor-data.js'
-import { NameAllocator } from '../dequant-nodes.js'
 import type { QuantParams } from './quant-params.js'
 
 /**

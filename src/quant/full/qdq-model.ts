@@ -1,6 +1,5 @@
-import { allNames, opsetVersion } from '../../onnx/graph-walk.js'
+import { allNames, opsetVersion, NameAllocator } from '../../onnx/graph-walk.js'
 import type { ModelProto } from '../../onnx/onnx-types.js'
-import { NameAllocator } from '../dequant-nodes.js'
 import type { DeviceProfile } from './device-profile.js'
 import { indexGraph, type GraphIndex } from './graph-index.js'
 import type { OpPolicy } from './op-policy.js'

@@ -1,6 +1,7 @@
 import { AttributeType, DataType, type NodeProto, type TensorProto } from '../../onnx/onnx-types.js'
 import { makeTensor, tensorDims, tensorToFloat32 } from '../../onnx/tensor-data.js'
-import { decodeNodes, type NameAllocator } from '../dequant-nodes.js'
+import { type NameAllocator } from '../../onnx/graph-walk.js'
+import { decodeNodes } from '../dequant-nodes.js'
 import type { DeviceProfile } from './device-profile.js'
 import type { GraphIndex } from './graph-index.js'
 import type { QdqPlan, QuantizedNode } from './qdq-plan.js'

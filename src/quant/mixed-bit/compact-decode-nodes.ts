@@ -1,6 +1,7 @@
 import { AttributeType, DataType, type NodeProto, type TensorProto } from '../../onnx/onnx-types.js'
 import { makeTensor } from '../../onnx/tensor-data.js'
-import { putDecodeInPlace, type NameAllocator } from '../dequant-nodes.js'
+import { type NameAllocator } from '../../onnx/graph-walk.js'
+import { putDecodeInPlace } from '../dequant-nodes.js'
 import type { WeightSite } from '../weight-sites.js'
 import type { CompactParams } from './compact-params.js'
 

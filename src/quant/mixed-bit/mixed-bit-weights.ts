@@ -1,6 +1,5 @@
-import { allNames } from '../../onnx/graph-walk.js'
+import { allNames, NameAllocator } from '../../onnx/graph-walk.js'
 import type { ModelProto } from '../../onnx/onnx-types.js'
-import { NameAllocator } from '../dequant-nodes.js'
 import { axisLayout, type ChannelQuantized } from '../per-channel.js'
 import { biasSlot, outputShift, setBias } from '../bias-correction.js'
 import { correctedDecodeParams, decodeWeights, type DecodeParams } from '../weight-correction.js'
