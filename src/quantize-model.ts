@@ -144,7 +144,8 @@ export interface AccuracyReport {
   escalated: string[]
   /** Each escalated weight's width (9, 10 or 12 from 8 bit; 8 below). */
   widths: Record<string, number>
-  sessions: number
+  /** Model variants scored in onnxruntime (one inference per sample each) to rank the weights and judge the choice. */
+  scored: number
   /** Threads the weights were ranked on: 1, or the calling thread plus the workers used (see `threads`). */
   rankingThreads: number
 }
@@ -407,7 +408,7 @@ async function meetAccuracyTarget(
     escalatedBits: Math.max(bits, ...esc.widths.values()),
     escalated: escalated.map((w) => w.site.name),
     widths: Object.fromEntries(escalated.map((w) => [w.site.name, esc.widths.get(w)!])),
-    sessions: esc.sessions,
+    scored: esc.scored,
     rankingThreads: esc.rankingThreads,
   }
   const spent = free ? `${((100 * esc.spent) / base).toFixed(1)}% of the weight elements to 8 bit` : `${((100 * esc.spent) / base).toFixed(1)}% more code bytes`

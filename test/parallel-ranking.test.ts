@@ -7,7 +7,6 @@ import { rankWeights } from '../src/quant/rank-weights.js'
 import { decodedValues, encodeWeight, planWeights, type PlannedWeight } from '../src/quant/weight-quant.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { ScorePool } from '../src/runtime/score-pool.js'
-import { referenceOutputs } from '../src/runtime/variant-score.js'
 import type { Feeds } from '../src/runtime/feeds.js'
 import { recSamples } from './helpers/model-inputs.js'
 
@@ -65,11 +64,10 @@ describe('ranking weights on worker threads', () => {
 
   it('a worker that dies fails its job and every later one with the exit code', async () => {
     const samples = await recSamples(1, 800)
-    const reference = await referenceOutputs(bytes, samples)
-    const pool = ScorePool.open(2, samples, reference, exits(7))!
+    const pool = ScorePool.open(2, bytes, {}, samples, [], exits(7))!
     try {
-      await expect(pool.score(bytes, 1)).rejects.toThrow(/exited with code 7/)
-      await expect(pool.score(bytes, 1)).rejects.toThrow(/exited with code 7/)
+      await expect(pool.score({}, 1)).rejects.toThrow(/exited with code 7/)
+      await expect(pool.score({}, 1)).rejects.toThrow(/exited with code 7/)
     } finally {
       await pool.close()
     }
@@ -94,10 +92,11 @@ describe('ranking weights on worker threads', () => {
         return 0.5
       },
       float: () => new Float32Array(0),
-      sessions: 0,
+      scored: 0,
       workerScores: 0,
       parallel: () => true,
       async close() { closed++ },
+      async dispose() {},
     }
     const planned = Array.from({ length: 20 }, (_, index) => ({ index }) as unknown as PlannedWeight)
     await expect(rankWeights(variants, planned, () => () => new Float32Array(0), { count: 1, threads: 2, scoreMs: 10_000 })).rejects.toThrow('session failed')

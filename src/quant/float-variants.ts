@@ -1,21 +1,23 @@
 import type { Worker } from 'node:worker_threads'
 import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
-import { allNames, NameAllocator } from '../onnx/graph-walk.js'
-import { DataType, type TensorProto } from '../onnx/onnx-types.js'
-import { isExternal } from '../onnx/tensor-data.js'
+import { constantsAsInputs, type ConstantDefinition } from '../onnx/constants-as-inputs.js'
+import { NameAllocator } from '../onnx/graph-walk.js'
+import { DataType, type GraphProto, type TensorProto } from '../onnx/onnx-types.js'
+import { isExternal, tensorDims } from '../onnx/tensor-data.js'
 import type { Feeds } from '../runtime/feeds.js'
 import { ScorePool } from '../runtime/score-pool.js'
-import { referenceOutputs, scoreVariant } from '../runtime/variant-score.js'
-import { biasSlot, outputShift, setBias, type BiasSlot } from './bias-correction.js'
+import { VariantScorer, type FedTensor } from '../runtime/variant-score.js'
+import { biasSlot, outputShift, type BiasSlot } from './bias-correction.js'
 import type { PlannedWeight } from './weight-quant.js'
 import { findWeightSites } from './weight-sites.js'
 
 /**
  * Runs variants of a float model in which some weights hold other (dequantized) values, and
  * scores each by its mean output cosine vs the original on fixed samples (the worst output per
- * sample). A variant is written into a float copy of the model: the same values onnxruntime folds
- * a decode subgraph into, at a fraction of the rewrite cost. With input `means`, each weight's op
- * bias absorbs the mean output shift its values cause, as the written file's bias correction does.
+ * sample). The variants run in a float copy of the model whose weights (and corrected biases) are
+ * graph inputs, fed the same values onnxruntime folds a decode subgraph into: one session serves
+ * every variant. With input `means`, each weight's op bias absorbs the mean output shift its
+ * values cause, as the written file's bias correction does.
  */
 export interface FloatVariants {
   /**
@@ -26,8 +28,8 @@ export interface FloatVariants {
   score(values: (w: PlannedWeight) => Float32Array, count?: number, here?: boolean): Promise<number>
   /** The weight's float values, as held in the copy. */
   float(w: PlannedWeight): Float32Array
-  /** onnxruntime sessions created so far. */
-  readonly sessions: number
+  /** Variants scored so far (each one inference per sample). */
+  readonly scored: number
   /**
    * Score on `threads` worker threads from now on, so that concurrent `score` calls run
    * side by side (same scores, less time), for scores on at most `samples` samples (the
@@ -37,6 +39,8 @@ export interface FloatVariants {
   parallel(threads: number, opts?: { samples?: number; start?: () => Worker }): boolean
   /** Stop the workers `parallel` started; scoring goes on, on the calling thread. */
   close(): Promise<void>
+  /** Stop the workers and release the calling thread's session: no scoring after this. */
+  dispose(): Promise<void>
   /** Scores the workers have returned (0 when every score ran on the calling thread). */
   readonly workerScores: number
 }
@@ -47,48 +51,69 @@ export async function floatVariants(
 ): Promise<FloatVariants | null> {
   const copy = decodeModelProto(original)
   const sites = findWeightSites(copy)
-  const names = new NameAllocator(allNames(copy))
-  const tensors = new Map<PlannedWeight, TensorProto>()
+  const names = NameAllocator.forModel(copy)
   for (const w of planned) {
     const t = sites[w.index]?.definition.tensor
     if (!t || t.data_type !== DataType.FLOAT || isExternal(t)) return null
-    tensors.set(w, t)
   }
-  const reference = await referenceOutputs(original, samples)
   const floats = new Map(planned.map((w) => [w, w.readValues().slice()]))
   const slots = new Map<PlannedWeight, BiasSlot>()
   for (const [w, m] of means) {
     const slot = m && biasSlot(copy, sites[w.index]!, names)
     if (slot) slots.set(w, slot)
   }
-  // shifts are cached per values array: the caller hands the same array for the same encoding
-  const shifts = new WeakMap<Float32Array, Float64Array | null>()
-  let sessions = 0
+  const weightDefs = planned.map((w) => {
+    const d = sites[w.index]!.definition
+    return d.kind === 'constant' ? { graph: d.graph, tensor: d.tensor, node: d.node } : { graph: d.graph, tensor: d.tensor }
+  })
+  const biasDefs = [...slots.values()].map((slot) => biasDefinition(copy.graph!, slot.tensor))
+  const inputs = constantsAsInputs(copy, [...weightDefs, ...biasDefs], names)
+  const weightInput = new Map(planned.map((w, i) => [w, inputs[i]!]))
+  const biasInput = new Map([...slots.keys()].map((w, i) => [w, inputs[planned.length + i]!]))
+  const fedFloats: Record<string, FedTensor> = {}
+  for (const w of planned) fedFloats[weightInput.get(w)!] = { data: floats.get(w)!, dims: w.site.dims }
+  for (const [w, slot] of slots) fedFloats[biasInput.get(w)!] = { data: slot.base, dims: tensorDims(slot.tensor) }
+  const model = encodeModelProto(copy)
+  const scorer = await VariantScorer.create(model, fedFloats)
+  let reference
+  try {
+    reference = await scorer.outputs(samples)
+  } catch (err) {
+    await scorer.release()
+    throw err
+  }
+  // corrected biases are cached per values array: the caller hands the same array for the same encoding
+  const biases = new WeakMap<Float32Array, Float32Array | null>()
+  const biasFor = (w: PlannedWeight, v: Float32Array): Float32Array | null => {
+    let b = biases.get(v)
+    if (b === undefined) {
+      const shift = outputShift(w.site, floats.get(w)!, v, means.get(w)!)
+      biases.set(v, (b = shift && shiftedBias(slots.get(w)!.base, shift)))
+    }
+    return b
+  }
+  let scored = 0
   const score = async (values: (w: PlannedWeight) => Float32Array, count = samples.length, here = false): Promise<number> => {
+    // only what differs from the float model travels: a worker holds the floats already
+    const changed: Record<string, Float32Array> = {}
     for (const w of planned) {
       const v = values(w)
-      const t = tensors.get(w)!
-      t.raw_data = new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
-      if (t.float_data?.length) t.float_data = []
-      const slot = slots.get(w)
-      if (!slot) continue
-      let shift = v === floats.get(w) ? null : shifts.get(v)
-      if (shift === undefined) shifts.set(v, (shift = outputShift(w.site, floats.get(w)!, v, means.get(w)!)))
-      setBias(slot, shift)
+      if (v === floats.get(w)) continue
+      changed[weightInput.get(w)!] = v
+      const bias = slots.has(w) ? biasFor(w, v) : null
+      if (bias) changed[biasInput.get(w)!] = bias
     }
-    // encoded before any await: concurrent calls each score the values they set
-    const model = encodeModelProto(copy)
-    sessions++
+    scored++
     if (pool && !here && count <= poolSamples) {
       try {
-        return await pool.score(model, count)
+        return await pool.score(changed, count)
       } catch {
         // a worker that failed (out of memory, say) leaves the rest of the work to this thread,
         // where a model that cannot run fails with its own error
         await closePool()
       }
     }
-    return scoreVariant(model, samples, reference, count)
+    return scorer.score(changed, samples, reference, count)
   }
   let pool: ScorePool | null = null
   let poolSamples = 0
@@ -102,15 +127,34 @@ export async function floatVariants(
   return {
     score,
     float: (w) => floats.get(w)!,
-    get sessions() { return sessions },
+    get scored() { return scored },
     get workerScores() { return workerScores + (pool?.scored ?? 0) },
     parallel(threads, opts = {}) {
       if (!pool && threads >= 1) {
         poolSamples = Math.min(samples.length, opts.samples ?? samples.length)
-        pool = ScorePool.open(threads, samples.slice(0, poolSamples), reference.slice(0, poolSamples), opts.start)
+        pool = ScorePool.open(threads, model, fedFloats, samples.slice(0, poolSamples), reference.slice(0, poolSamples), opts.start)
       }
       return pool !== null
     },
     close: closePool,
+    async dispose() {
+      await closePool()
+      await scorer.release()
+    },
   }
+}
+
+/** Where the main graph defines a bias tensor (biasSlot finds biases of the main graph only). */
+function biasDefinition(graph: GraphProto, tensor: TensorProto): ConstantDefinition {
+  if ((graph.initializer ?? []).includes(tensor)) return { graph, tensor }
+  const node = (graph.node ?? []).find((n) => n.op_type === 'Constant' && n.attribute?.some((a) => a.t === tensor))
+  if (!node) throw new Error(`bias '${tensor.name ?? ''}' is defined neither as an initializer nor by a Constant node`)
+  return { graph, tensor, node }
+}
+
+/** base - shift, as float32. */
+function shiftedBias(base: Float32Array, shift: Float64Array): Float32Array {
+  const out = new Float32Array(base.length)
+  for (let c = 0; c < out.length; c++) out[c] = base[c]! - shift[c]!
+  return out
 }

@@ -42,7 +42,8 @@ export interface Escalation {
   spent: number
   /** Per weight: 1 - output cosine with only that weight quantized, on the ranking samples (see `rankSamples`). */
   sensitivity: Map<PlannedWeight, number>
-  sessions: number
+  /** Model variants scored (one inference per sample each). */
+  scored: number
   /** Threads the ranking ran on: 1, or the calling thread plus the workers it used. */
   rankingThreads: number
 }
@@ -76,42 +77,46 @@ export async function escalateSensitiveWeights(
   const variants = await floatVariants(original, planned, samples, means)
   // variants overwrite raw float32 data in place; other storage is left to the plain encoding
   if (!variants) return null
-  const decoded = new Map<PlannedWeight, Map<number, Float32Array>>()
-  const valuesAt = (w: PlannedWeight, bits: number): Float32Array => {
-    let byWidth = decoded.get(w)
-    if (!byWidth) decoded.set(w, (byWidth = new Map()))
-    let v = byWidth.get(bits)
-    if (!v) byWidth.set(bits, (v = decodedValues(w, bits === opts.bits ? low.get(w)! : encodeWeight(w, bits))))
-    return v
+  try {
+    const decoded = new Map<PlannedWeight, Map<number, Float32Array>>()
+    const valuesAt = (w: PlannedWeight, bits: number): Float32Array => {
+      let byWidth = decoded.get(w)
+      if (!byWidth) decoded.set(w, (byWidth = new Map()))
+      let v = byWidth.get(bits)
+      if (!v) byWidth.set(bits, (v = decodedValues(w, bits === opts.bits ? low.get(w)! : encodeWeight(w, bits))))
+      return v
+    }
+    const started = performance.now()
+    const cosineBefore = await variants.score((w) => valuesAt(w, opts.bits))
+    const scoreMs = performance.now() - started
+    const sensitivity = new Map<PlannedWeight, number>()
+    let lanes = 1
+    const done = (widths: Map<PlannedWeight, number>, cosineAfter: number, spent: number): Escalation =>
+      ({ widths, cosineBefore, cosineAfter, reached: cosineAfter >= opts.target, spent, sensitivity, scored: variants.scored, rankingThreads: lanes })
+    if (cosineBefore >= opts.target) return done(new Map(), cosineBefore, 0)
+    const rankCount = Math.min(samples.length, opts.rankSamples ?? samples.length)
+    const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesAt(x, opts.bits) : variants.float(x)), { count: rankCount, threads: opts.threads ?? 1, scoreMs: (scoreMs * rankCount) / samples.length })
+    lanes = ranking.threads
+    const scores = ranking.scores
+    for (const [i, w] of planned.entries()) sensitivity.set(w, 1 - scores[i]!)
+    // Allocated by error bought per unit of cost: ranked by error alone, a 120x6625 head first in
+    // PP-OCRv4 rec's ranking at 6 bit ended the search after 7 weights (0.929 held out, against
+    // 0.998 per element).
+    const budget = opts.budget()
+    const candidates = candidateAllocations(planned, sensitivity, opts, budget)
+    let best = done(new Map(), cosineBefore, 0)
+    for (const steps of candidates) {
+      const widths = new Map(steps.map((s) => [s.w, s.bits]))
+      const cosine = await variants.score((w) => valuesAt(w, widths.get(w) ?? opts.bits))
+      // a few samples can score a widened model below the plain one: then the plain one stays.
+      // Picking the best of two on the samples that judge it leans the reported cosine up a
+      // little; the held-out figures in bench/RESULTS.md are what to trust.
+      if (cosine > best.cosineAfter) best = done(widths, cosine, steps.at(-1)!.spent)
+    }
+    return best
+  } finally {
+    await variants.dispose()
   }
-  const started = performance.now()
-  const cosineBefore = await variants.score((w) => valuesAt(w, opts.bits))
-  const scoreMs = performance.now() - started
-  const sensitivity = new Map<PlannedWeight, number>()
-  let lanes = 1
-  const done = (widths: Map<PlannedWeight, number>, cosineAfter: number, spent: number): Escalation =>
-    ({ widths, cosineBefore, cosineAfter, reached: cosineAfter >= opts.target, spent, sensitivity, sessions: variants.sessions, rankingThreads: lanes })
-  if (cosineBefore >= opts.target) return done(new Map(), cosineBefore, 0)
-  const rankCount = Math.min(samples.length, opts.rankSamples ?? samples.length)
-  const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesAt(x, opts.bits) : variants.float(x)), { count: rankCount, threads: opts.threads ?? 1, scoreMs: (scoreMs * rankCount) / samples.length })
-  lanes = ranking.threads
-  const scores = ranking.scores
-  for (const [i, w] of planned.entries()) sensitivity.set(w, 1 - scores[i]!)
-  // Allocated by error bought per unit of cost: ranked by error alone, a 120x6625 head first in
-  // PP-OCRv4 rec's ranking at 6 bit ended the search after 7 weights (0.929 held out, against
-  // 0.998 per element).
-  const budget = opts.budget()
-  const candidates = candidateAllocations(planned, sensitivity, opts, budget)
-  let best = done(new Map(), cosineBefore, 0)
-  for (const steps of candidates) {
-    const widths = new Map(steps.map((s) => [s.w, s.bits]))
-    const cosine = await variants.score((w) => valuesAt(w, widths.get(w) ?? opts.bits))
-    // a few samples can score a widened model below the plain one: then the plain one stays.
-    // Picking the best of two on the samples that judge it leans the reported cosine up a
-    // little; the held-out figures in bench/RESULTS.md are what to trust.
-    if (cosine > best.cosineAfter) best = done(widths, cosine, steps.at(-1)!.spent)
-  }
-  return best
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Worker } from 'node:worker_threads'
 import type { Feeds } from './feeds.js'
 import type { PlainFeeds, ScoreReply, ScoreRequest } from './score-protocol.js'
-import type { ReferenceOutputs } from './variant-score.js'
+import type { FedTensor, ReferenceOutputs } from './variant-score.js'
 import { workerStart } from './worker-start.js'
 
 /** A copy in a SharedArrayBuffer. */
@@ -13,7 +13,7 @@ function shared(data: Float32Array): Float32Array {
 
 interface Job {
   id: number
-  model: Uint8Array
+  changed: Record<string, Float32Array>
   count: number
   resolve: (score: number) => void
   reject: (err: Error) => void
@@ -26,8 +26,10 @@ interface Slot {
 
 /**
  * Worker threads that score model variants (src/runtime/variant-score.ts) side by side: the
- * accuracy target ranks every weight with a session of its own, and onnxruntime-node runs one
- * session's work at a time per thread. Each worker gets the samples and reference outputs once.
+ * accuracy target scores a variant per weight, and onnxruntime-node runs one session's work at a
+ * time per thread. Each worker gets the model (its weights as inputs), their float values, the
+ * samples and the reference outputs once, creates its own session, and then receives only the
+ * values each variant changes.
  * A score is the same number on any worker as on the calling thread (one intra-op thread per
  * session), so how many workers run changes the time, never the result.
  */
@@ -38,7 +40,7 @@ export class ScorePool {
   private failure: Error | null = null
   private done = 0
 
-  private constructor(start: () => Worker, size: number, samples: readonly Feeds[], reference: ReferenceOutputs) {
+  private constructor(start: () => Worker, size: number, model: Uint8Array, floats: Record<string, FedTensor>, samples: readonly Feeds[], reference: ReferenceOutputs) {
     // Reference outputs go once into shared memory that every worker reads in place (copies cost
     // PP-OCRv4 det's 640x640 outputs 13 MB a worker). Inputs cannot: onnxruntime-node aborts the
     // process on a tensor over a SharedArrayBuffer, so each worker gets its own copy.
@@ -52,7 +54,7 @@ export class ScorePool {
         slot.worker.on('messageerror', (err: Error) => this.fail(slot, err))
         slot.worker.on('error', (err: Error) => this.fail(slot, err))
         slot.worker.on('exit', (code) => this.fail(slot, new Error(`a scoring worker exited with code ${code}`)))
-        slot.worker.postMessage({ type: 'init', samples: plain, reference: sharedReference } satisfies ScoreRequest)
+        slot.worker.postMessage({ type: 'init', model, floats, samples: plain, reference: sharedReference } satisfies ScoreRequest)
       }
     } catch (err) {
       // workers already started would otherwise run on, unreferenced, and keep the process alive
@@ -65,11 +67,11 @@ export class ScorePool {
    * `size` workers, or null when they cannot start here (the caller scores on its own thread).
    * `start` replaces how a worker is started (the tests start ones that fail).
    */
-  static open(size: number, samples: readonly Feeds[], reference: ReferenceOutputs, start?: () => Worker): ScorePool | null {
+  static open(size: number, model: Uint8Array, floats: Record<string, FedTensor>, samples: readonly Feeds[], reference: ReferenceOutputs, start?: () => Worker): ScorePool | null {
     const how: ReturnType<typeof workerStart> = start ? { ok: true, start } : workerStart(import.meta.url, 'score-worker')
     if (!how.ok) return null
     try {
-      return new ScorePool(how.start, size, samples, reference)
+      return new ScorePool(how.start, size, model, floats, samples, reference)
     } catch {
       return null
     }
@@ -80,11 +82,14 @@ export class ScorePool {
     return this.done
   }
 
-  /** The variant's score; rejects once any worker has failed (then every later call does too). */
-  score(model: Uint8Array, count: number): Promise<number> {
+  /**
+   * The score of the variant with `changed` values in those inputs; rejects once any worker has
+   * failed (then every later call does too).
+   */
+  score(changed: Record<string, Float32Array>, count: number): Promise<number> {
     return new Promise((resolve, reject) => {
       if (this.failure) return reject(this.failure)
-      this.queue.push({ id: this.nextId++, model, count, resolve, reject })
+      this.queue.push({ id: this.nextId++, changed, count, resolve, reject })
       this.pump()
     })
   }
@@ -102,7 +107,7 @@ export class ScorePool {
       if (slot.job || this.queue.length === 0) continue
       const job = this.queue.shift()!
       slot.job = job
-      slot.worker.postMessage({ type: 'score', id: job.id, model: job.model, count: job.count } satisfies ScoreRequest)
+      slot.worker.postMessage({ type: 'score', id: job.id, changed: job.changed, count: job.count } satisfies ScoreRequest)
     }
   }
 

@@ -1,5 +1,5 @@
 import type ort from 'onnxruntime-node'
-import type { ReferenceOutputs } from './variant-score.js'
+import type { FedTensor, ReferenceOutputs } from './variant-score.js'
 
 /** An onnxruntime tensor as structured clone carries it (ort.Tensor instances lose their class). */
 export interface PlainTensor {
@@ -10,8 +10,8 @@ export interface PlainTensor {
 export type PlainFeeds = Record<string, PlainTensor>
 
 export type ScoreRequest =
-  | { type: 'init'; samples: PlainFeeds[]; reference: ReferenceOutputs }
-  | { type: 'score'; id: number; model: Uint8Array; count: number }
+  | { type: 'init'; model: Uint8Array; floats: Record<string, FedTensor>; samples: PlainFeeds[]; reference: ReferenceOutputs }
+  | { type: 'score'; id: number; changed: Record<string, Float32Array>; count: number }
 
 export type ScoreReply =
   | { type: 'scored'; id: number; score: number }

@@ -5,42 +5,66 @@ import type { Feeds } from './feeds.js'
 /** Per sample, each output's float32 data; other outputs are not compared (null). */
 export type ReferenceOutputs = Record<string, Float32Array | null>[]
 
+/** A fed constant's float values and shape. */
+export interface FedTensor {
+  data: Float32Array
+  dims: readonly number[]
+}
+
 /**
  * One thread per session: scores are compared across sessions, so each must compute the same
  * floats whichever thread or worker runs it, and several sessions may run side by side.
  */
 export const SCORE_SESSION_OPTIONS: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 }
 
-/** The outputs of `model` on every sample, kept as what scoreVariant compares against. */
-export async function referenceOutputs(model: Uint8Array, samples: readonly Feeds[]): Promise<ReferenceOutputs> {
-  const session = await ort.InferenceSession.create(model, SCORE_SESSION_OPTIONS)
-  const out: ReferenceOutputs = []
-  try {
+/**
+ * Scores variants of a model whose weights are graph inputs (src/onnx/constants-as-inputs.ts):
+ * one session for every variant, each fed its values. A variant names only the inputs it
+ * changes; the others keep their float values.
+ */
+export class VariantScorer {
+  private constructor(private readonly session: ort.InferenceSession, private readonly floats: Readonly<Record<string, ort.Tensor>>, private readonly dims: ReadonlyMap<string, readonly number[]>) {}
+
+  static async create(model: Uint8Array, floats: Readonly<Record<string, FedTensor>>): Promise<VariantScorer> {
+    const session = await ort.InferenceSession.create(model, SCORE_SESSION_OPTIONS)
+    const tensors: Record<string, ort.Tensor> = {}
+    const dims = new Map<string, readonly number[]>()
+    for (const [name, t] of Object.entries(floats)) {
+      tensors[name] = new ort.Tensor('float32', t.data, t.dims)
+      dims.set(name, t.dims)
+    }
+    return new VariantScorer(session, tensors, dims)
+  }
+
+  /** The outputs with every fed input at its float values, kept as what `score` compares against. */
+  async outputs(samples: readonly Feeds[]): Promise<ReferenceOutputs> {
+    const out: ReferenceOutputs = []
     for (const feeds of samples) {
-      const result = await session.run(feeds)
-      out.push(Object.fromEntries(session.outputNames.map((name) => {
+      const result = await this.session.run({ ...feeds, ...this.floats })
+      out.push(Object.fromEntries(this.session.outputNames.map((name) => {
         const data = result[name]!.data
         return [name, data instanceof Float32Array ? data : null]
       })))
     }
-  } finally {
-    await session.release()
+    return out
   }
-  return out
-}
 
-/**
- * Mean over the first `count` samples of the worst float output's cosine vs the reference: how
- * close a variant of the model (weights replaced by their decoded values) stays to the original.
- */
-export async function scoreVariant(model: Uint8Array, samples: readonly Feeds[], reference: ReferenceOutputs, count: number): Promise<number> {
-  const session = await ort.InferenceSession.create(model, SCORE_SESSION_OPTIONS)
-  try {
+  /**
+   * Mean over the first `count` samples of the worst float output's cosine vs the reference, with
+   * `changed` values in those inputs: how close the variant stays to the original.
+   */
+  async score(changed: Readonly<Record<string, Float32Array>>, samples: readonly Feeds[], reference: ReferenceOutputs, count: number): Promise<number> {
+    const fed: Record<string, ort.Tensor> = { ...this.floats }
+    for (const [name, data] of Object.entries(changed)) {
+      const dims = this.dims.get(name)
+      if (!dims) throw new Error(`'${name}' is not an input this scorer feeds`)
+      fed[name] = new ort.Tensor('float32', data, dims)
+    }
     let sum = 0
     for (let i = 0; i < count; i++) {
-      const out = await session.run(samples[i]!)
+      const out = await this.session.run({ ...samples[i]!, ...fed })
       let worst = 1
-      for (const name of session.outputNames) {
+      for (const name of this.session.outputNames) {
         const a = reference[i]![name]
         const b = out[name]!.data
         if (a && b instanceof Float32Array) worst = Math.min(worst, cosineSimilarity(a, b))
@@ -48,7 +72,9 @@ export async function scoreVariant(model: Uint8Array, samples: readonly Feeds[],
       sum += worst
     }
     return sum / count
-  } finally {
-    await session.release()
+  }
+
+  release(): Promise<void> {
+    return this.session.release()
   }
 }

