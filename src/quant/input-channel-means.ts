@@ -6,6 +6,7 @@ import { AttributeType, DataType, int64ToNumber, type ModelProto, type NodeProto
 import { makeTensor } from '../onnx/tensor-data.js'
 import type { Feeds } from '../runtime/feeds.js'
 import type { PlannedWeight } from './weight-quant.js'
+import { ONE_THREAD_SESSION } from '../runtime/session-options.js'
 
 /** Which ops bias correction covers (src/quant/bias-correction.ts): their input's channel means are measured. */
 function correctable(node: NodeProto): boolean {
@@ -68,7 +69,7 @@ export async function inputChannelMeans(model: ModelProto, original: Uint8Array,
   if (reduced.size === 0) return means
   const fetch = [...reduced.values()]
   const probe = withProbes(copy, probes.nodes, probes.inits, fetch)
-  const session = await ort.InferenceSession.create(encodeModelProto(probe), { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 })
+  const session = await ort.InferenceSession.create(encodeModelProto(probe), ONE_THREAD_SESSION)
   const sums = new Map<string, Float64Array>()
   try {
     for (const feeds of samples) {

@@ -1,6 +1,7 @@
 import ort from 'onnxruntime-node'
 import { cosineSimilarity } from './cosine.js'
 import type { Feeds } from './feeds.js'
+import { ONE_THREAD_SESSION } from './session-options.js'
 
 /** Per sample, each output's float32 data; other outputs are not compared (null). */
 export type ReferenceOutputs = Record<string, Float32Array | null>[]
@@ -12,12 +13,6 @@ export interface FedTensor {
 }
 
 /**
- * One thread per session: scores are compared across sessions, so each must compute the same
- * floats whichever thread or worker runs it, and several sessions may run side by side.
- */
-export const SCORE_SESSION_OPTIONS: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 }
-
-/**
  * Scores variants of a model whose weights are graph inputs (src/onnx/constants-as-inputs.ts):
  * one session for every variant, each fed its values. A variant names only the inputs it
  * changes; the others keep their float values.
@@ -26,7 +21,7 @@ export class VariantScorer {
   private constructor(private readonly session: ort.InferenceSession, private readonly floats: Readonly<Record<string, ort.Tensor>>, private readonly dims: ReadonlyMap<string, readonly number[]>) {}
 
   static async create(model: Uint8Array, floats: Readonly<Record<string, FedTensor>>): Promise<VariantScorer> {
-    const session = await ort.InferenceSession.create(model, SCORE_SESSION_OPTIONS)
+    const session = await ort.InferenceSession.create(model, ONE_THREAD_SESSION)
     const tensors: Record<string, ort.Tensor> = {}
     const dims = new Map<string, readonly number[]>()
     for (const [name, t] of Object.entries(floats)) {

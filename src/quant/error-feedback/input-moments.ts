@@ -5,6 +5,7 @@ import { withProbes, type ProbeNodes } from '../../calibrate/graph-probes.js'
 import { AttributeType, DataType, type NodeProto } from '../../onnx/onnx-types.js'
 import { makeTensor } from '../../onnx/tensor-data.js'
 import type { Feeds } from '../../runtime/feeds.js'
+import { ONE_THREAD_SESSION } from '../../runtime/session-options.js'
 
 /**
  * An activation whose channel second moments are wanted: channels on axis 1 of a `rank`-dim
@@ -51,7 +52,7 @@ export async function inputMoments(original: Uint8Array, requests: readonly Mome
   for (const r of requests) if (!probes.has(momentKey(r))) probes.set(momentKey(r), { request: r, ...addGram(nodes, names, r) })
   const fetch = [...probes.values()].flatMap((p) => [p.gram, p.shape])
   const probe = withProbes(copy, nodes.nodes, nodes.inits, fetch)
-  const session = await ort.InferenceSession.create(encodeModelProto(probe), { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 })
+  const session = await ort.InferenceSession.create(encodeModelProto(probe), ONE_THREAD_SESSION)
   const bad = new Set<string>()
   try {
     for (const feeds of samples) {

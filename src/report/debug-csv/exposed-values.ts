@@ -4,6 +4,7 @@ import type { ModelProto } from '../../onnx/onnx-types.js'
 import { isExternal, tensorToFloat32 } from '../../onnx/tensor-data.js'
 import type { Feeds } from '../../runtime/feeds.js'
 import { exactInt8Options, exactInt8Twin } from '../../runtime/exact-int8.js'
+import { ONE_THREAD_SESSION } from '../../runtime/session-options.js'
 
 /** A main-graph tensor's float values and dims, as one run (or the stored initializer) gives them. */
 export interface TensorValues {
@@ -48,7 +49,7 @@ export class ExposedRunner {
     // graph inputs cannot be graph outputs as well; they are taken from the feeds instead
     const add = fetch.filter((n) => produced.has(n) && !outputs.has(n))
     graph.output = [...(graph.output ?? []), ...add.map((name) => ({ name }))]
-    const options: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 }
+    const options = ONE_THREAD_SESSION
     const session = await ort.InferenceSession.create(encodeModelProto(proto), exactInt8 ? exactInt8Options(options) : options)
     return new ExposedRunner(session, fetch, stored)
   }
