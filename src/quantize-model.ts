@@ -389,7 +389,7 @@ async function meetAccuracyTarget(
   // counts as meeting it only with room to spare on inputs these samples do not cover; below
   // 8 bit, where widening costs no stored bytes, a quarter of it.
   const aim = 1 - (1 - target) / (free ? 4 : 2)
-  // Rank on 4 samples (a session per weight), judge on up to 8, so that the escalation is judged
+  // Rank on 4 samples (a variant per weight), judge on up to 8, so that the escalation is judged
   // on more than the ranking saw.
   // codes, plus the per-channel scales where a wider code takes them from float16 to float32
   const stored = (w: PlannedWeight, b: number) => storedCodeBytes(b, w.elements, opset) + (w.site.dims[w.axis] ?? 1) * (b <= HALF_SCALE_MAX_BITS ? 2 : 4)

@@ -29,6 +29,7 @@ async function fourBitVariants(bytes: Uint8Array, count: number, samples: Feeds[
   const alone = (v: FloatVariants, w: PlannedWeight) => (x: PlannedWeight) => (x === w ? values.get(w)! : v.float(x))
   const expected: number[] = []
   for (const w of planned) expected.push(await here.score(alone(here, w)))
+  await here.dispose()
   return { planned, other, expected, scoreOther: () => Promise.all(planned.map((w) => other.score(alone(other, w)))) }
 }
 
@@ -41,7 +42,7 @@ describe('ranking weights on worker threads', () => {
     try {
       expect(await scoreOther()).toEqual(expected)
     } finally {
-      await other.close()
+      await other.dispose()
     }
     expect(other.workerScores).toBe(6)
     // real measurements: every variant moves the output, not all by the same amount
@@ -57,7 +58,7 @@ describe('ranking weights on worker threads', () => {
       // weights 0 and 2 on this thread, 1 and 3 on the worker, all four in flight at once
       expect(await Promise.all(planned.map((w, i) => other.score(values(w), undefined, i % 2 === 0)))).toEqual(expected)
     } finally {
-      await other.close()
+      await other.dispose()
     }
     expect(other.workerScores).toBe(2)
   })
@@ -77,7 +78,7 @@ describe('ranking weights on worker threads', () => {
     const { other, expected, scoreOther } = await fourBitVariants(bytes, 3, await recSamples(1, 800))
     expect(other.parallel(2, { start: exits(3) })).toBe(true)
     expect(await scoreOther()).toEqual(expected)
-    await other.close()
+    await other.dispose()
     expect(other.workerScores).toBe(0)
   })
 

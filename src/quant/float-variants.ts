@@ -26,7 +26,7 @@ export interface FloatVariants {
    * workers run.
    */
   score(values: (w: PlannedWeight) => Float32Array, count?: number, here?: boolean): Promise<number>
-  /** The weight's float values, as held in the copy. */
+  /** The weight's float values, as the model holds them (what a variant feeds to keep it float). */
   float(w: PlannedWeight): Float32Array
   /** Variants scored so far (each one inference per sample). */
   readonly scored: number
@@ -58,9 +58,11 @@ export async function floatVariants(
   }
   const floats = new Map(planned.map((w) => [w, w.readValues().slice()]))
   const slots = new Map<PlannedWeight, BiasSlot>()
+  // a bias that is itself a planned weight (read as one in a subgraph) is fed as that weight
+  const weightTensors = new Set(planned.map((w) => sites[w.index]!.definition.tensor))
   for (const [w, m] of means) {
     const slot = m && biasSlot(copy, sites[w.index]!, names)
-    if (slot) slots.set(w, slot)
+    if (slot && !weightTensors.has(slot.tensor)) slots.set(w, slot)
   }
   const weightDefs = planned.map((w) => {
     const d = sites[w.index]!.definition

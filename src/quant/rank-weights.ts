@@ -39,8 +39,8 @@ export async function rankWeights(
   // The calling thread is one of the lanes: it would otherwise only wait, and a worker costs its
   // start-up and its own onnxruntime and engine. PP-OCRv4 det / rec at 8 bit, threads 2: peak
   // RSS over the baseline 432 / 433 MB with two workers, 314 / 332 MB with one, same time.
-  // While it encodes a variant, creates its session or runs one inference (onnxruntime-node
-  // runs on the calling thread), replies from the workers wait.
+  // While it runs one inference (onnxruntime-node runs on the calling thread), replies from the
+  // workers wait.
   const lanes = size > 1 && scoreMs * planned.length >= PARALLEL_FROM_MS && variants.parallel(size - 1, { samples: count }) ? size : 1
   const scores = new Array<number>(planned.length)
   let next = 0

@@ -19,8 +19,8 @@ export interface EscalationOptions extends WidthChoices {
   /** The most the escalation may cost in all, in `cost`'s units; asked only when the target is missed. */
   budget: () => number
   /**
-   * Rank the weights on the first this many samples (one session per weight); the whole-model
-   * scores use every sample.
+   * Rank the weights on the first this many samples (one scored variant per weight); the
+   * whole-model scores use every sample.
    * @default every sample
    */
   rankSamples?: number
@@ -75,7 +75,7 @@ export async function escalateSensitiveWeights(
   means: Map<PlannedWeight, Float64Array> = new Map(),
 ): Promise<Escalation | null> {
   const variants = await floatVariants(original, planned, samples, means)
-  // variants overwrite raw float32 data in place; other storage is left to the plain encoding
+  // only raw float32 weights can be fed as float32 inputs; other storage keeps the plain encoding
   if (!variants) return null
   try {
     const decoded = new Map<PlannedWeight, Map<number, Float32Array>>()

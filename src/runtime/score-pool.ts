@@ -89,7 +89,9 @@ export class ScorePool {
   score(changed: Record<string, Float32Array>, count: number): Promise<number> {
     return new Promise((resolve, reject) => {
       if (this.failure) return reject(this.failure)
-      this.queue.push({ id: this.nextId++, changed, count, resolve, reject })
+      // a clone carries a view's whole buffer: a view into the model's bytes would copy the model
+      const own = Object.fromEntries(Object.entries(changed).map(([n, v]) => [n, v.byteLength === v.buffer.byteLength ? v : v.slice()]))
+      this.queue.push({ id: this.nextId++, changed: own, count, resolve, reject })
       this.pump()
     })
   }

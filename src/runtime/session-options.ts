@@ -7,4 +7,4 @@ import type ort from 'onnxruntime-node'
  * across sessions; parallelism comes from running sessions side by side (the ranking's lanes,
  * the plugins' models), which several threads per session would oversubscribe.
  */
-export const ONE_THREAD_SESSION: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 }
+export const ONE_THREAD_SESSION: Readonly<ort.InferenceSession.SessionOptions> = Object.freeze({ intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 })

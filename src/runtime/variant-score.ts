@@ -21,14 +21,14 @@ export class VariantScorer {
   private constructor(private readonly session: ort.InferenceSession, private readonly floats: Readonly<Record<string, ort.Tensor>>, private readonly dims: ReadonlyMap<string, readonly number[]>) {}
 
   static async create(model: Uint8Array, floats: Readonly<Record<string, FedTensor>>): Promise<VariantScorer> {
-    const session = await ort.InferenceSession.create(model, ONE_THREAD_SESSION)
+    // the tensors first: a mismatched one throws before there is a session to release
     const tensors: Record<string, ort.Tensor> = {}
     const dims = new Map<string, readonly number[]>()
     for (const [name, t] of Object.entries(floats)) {
       tensors[name] = new ort.Tensor('float32', t.data, t.dims)
       dims.set(name, t.dims)
     }
-    return new VariantScorer(session, tensors, dims)
+    return new VariantScorer(await ort.InferenceSession.create(model, ONE_THREAD_SESSION), tensors, dims)
   }
 
   /** The outputs with every fed input at its float values, kept as what `score` compares against. */
