@@ -90,8 +90,9 @@ export interface QuantizeOptions {
   /**
    * Collect per-tensor debug statistics (float vs quantized, every tensor of the main graph) for
    * the report's `debug` summary (the HTML report's per-layer chart, histograms and
-   * recommendations) and `debugCsv` (the format's debug CSVs). Costs one more run of both
-   * models with every tensor exposed, per round.
+   * recommendations) and, when asked for (true, or the cfg's debug_info_save_path), `debugCsv`
+   * (the format's debug CSVs). Costs one more run of both models with every tensor exposed, per
+   * round. Unasked, it leaves out the quartiles that only the CSVs show.
    * @default on with debug_info_save_path; else on when verification ran on inputs of at most 1 Mi elements
    */
   debug?: boolean
@@ -155,7 +156,7 @@ export interface QuantizeResult {
   /** The external data file's bytes when the input kept weights outside the protobuf. */
   externalData: { location: string; bytes: Uint8Array } | null
   report: QuantizeReport
-  /** The format's debug CSVs (output_summary, report_<round>, quant_param) when debug statistics were collected. */
+  /** The format's debug CSVs (output_summary, report_<round>, quant_param), when asked for (`debug: true` or debug_info_save_path). */
   debugCsv?: CsvFile[]
 }
 
@@ -291,7 +292,7 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
     debug: debug?.summary ?? null,
     warnings: [...cfg.warnings.map((w) => w.message), ...result.warnings, ...extraWarnings, ...(verification?.error ? [verification.error] : [])],
   }
-  return { model: out, externalData, report, ...(debug ? { debugCsv: debug.csv } : {}) }
+  return { model: out, externalData, report, ...(debug?.csv.length ? { debugCsv: debug.csv } : {}) }
 }
 
 /** WEIGHT_QUANT at a fixed bit_num (1-16): the weights are rewritten in place in `ctx.model`. */

@@ -14,7 +14,7 @@ import { ChannelMeanExtremes } from '../src/calibrate/channel-means.js'
 import { HISTOGRAM_BINS, SignedHistogram } from '../src/calibrate/histogram.js'
 import { klDivergences, klThreshold, klThresholdBin } from '../src/calibrate/kl-divergence.js'
 import { MaxMinStat } from '../src/calibrate/max-min.js'
-import { quantileInPlace } from '../src/calibrate/quantile.js'
+import { exactQuantiles, quantileInPlace } from '../src/calibrate/quantile.js'
 import { RemovalOutlierStat } from '../src/calibrate/removal-outlier.js'
 import { KL_SUBSAMPLE, strideFor } from '../src/calibrate/subsample.js'
 import { cfgFromObject } from '../src/cfg/index.js'
@@ -109,6 +109,38 @@ describe('kernels', () => {
     for (const n of [1, 2, 3, 10, 1001, 20000]) {
       const values = Float32Array.from({ length: n }, () => Math.round(gaussian(rand) * 8) / 4) // many ties
       for (const q of [0, 0.0001, 0.3, 0.5, 0.9999, 1]) expect(quantileInPlace(Float32Array.from(values), q)).toBeCloseTo(sortedQuantile(values, q), 6)
+    }
+  })
+
+  it('exactQuantiles: the order statistics of a sorted copy, NaN left out, values unchanged (radix path from 32 Ki values, selection below)', () => {
+    const rand = seededRandom(3)
+    const ps = [0, 0.0001, 0.25, 0.5, 0.75, 0.9999, 1]
+    const kinds: Record<string, () => number> = {
+      gaussian: () => gaussian(rand),
+      relu: () => Math.max(0, gaussian(rand)), // half exact zeros: one radix bucket holds them all
+      ties: () => Math.round(gaussian(rand) * 4) / 4,
+      negative: () => -Math.abs(gaussian(rand)) - 1e-30,
+      special: () => { const u = rand(); return u < 0.1 ? NaN : u < 0.12 ? -Infinity : u < 0.14 ? Infinity : u < 0.3 ? -0 : gaussian(rand) * 1e-39 }, // subnormals too
+    }
+    for (const n of [0, 1, 2, 1001, 40000, 100003]) {
+      for (const [kind, draw] of Object.entries(kinds)) {
+        const values = Float32Array.from({ length: n }, draw)
+        const before = Float32Array.from(values)
+        const numbers = values.filter((x) => !Number.isNaN(x))
+        const sorted = Float64Array.from(numbers).sort()
+        // numpy's interpolation, none at a whole position (-Infinity at p = 0 stays -Infinity)
+        const reference = (p: number) => {
+          const pos = p * (sorted.length - 1)
+          const k = Math.floor(pos)
+          return pos > k ? sorted[k]! + (sorted[k + 1]! - sorted[k]!) * (pos - k) : sorted[k]!
+        }
+        const got = exactQuantiles(values, ps)
+        ps.forEach((p, i) => {
+          const want = numbers.length ? reference(p) : NaN
+          expect(Object.is(got[i], want) || got[i] === want, `${kind} n=${n} p=${p}: ${got[i]} vs ${want}`).toBe(true)
+        })
+        expect(Buffer.from(values.buffer).equals(Buffer.from(before.buffer))).toBe(true)
+      }
     }
   })
 

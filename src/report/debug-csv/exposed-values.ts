@@ -49,7 +49,9 @@ export class ExposedRunner {
     // graph inputs cannot be graph outputs as well; they are taken from the feeds instead
     const add = fetch.filter((n) => produced.has(n) && !outputs.has(n))
     graph.output = [...(graph.output ?? []), ...add.map((name) => ({ name }))]
-    const options = ONE_THREAD_SESSION
+    // no arena: a session keeps its arena at its largest run, and the debug pass holds a session
+    // pair per batch of tensors, run one after another
+    const options = { ...ONE_THREAD_SESSION, enableCpuMemArena: false }
     const session = await ort.InferenceSession.create(encodeModelProto(proto), exactInt8 ? exactInt8Options(options) : options)
     return new ExposedRunner(session, fetch, stored)
   }
