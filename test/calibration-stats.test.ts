@@ -140,6 +140,8 @@ describe('kernels', () => {
           expect(Object.is(got[i], want) || got[i] === want, `${kind} n=${n} p=${p}: ${got[i]} vs ${want}`).toBe(true)
         })
         expect(Buffer.from(values.buffer).equals(Buffer.from(before.buffer))).toBe(true)
+        // any order of ps
+        expect(exactQuantiles(values, [...ps].reverse())).toEqual([...got].reverse())
       }
     }
   })

@@ -59,6 +59,8 @@ const BUCKETS = 1 << 16
 let high = new Uint32Array(0)
 let low = new Uint32Array(0)
 let copy = new Float32Array(0)
+/** Per upper-half bucket, its row in `low`, or -1; all -1 between calls. */
+let slotOf = new Int32Array(0)
 const bitsOf = new Uint32Array(1)
 const floatOf = new Float32Array(bitsOf.buffer)
 
@@ -79,6 +81,7 @@ function fromKey(key: number): number {
  */
 export function exactQuantiles(values: Float32Array, ps: readonly number[]): number[] {
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length)
+  // below RADIX_FROM values a Hoare selection on a reused copy is cheaper than clearing histograms
   if (values.length < RADIX_FROM) return quantilesOfCopy(values, ps)
   if (high.length === 0) high = new Uint32Array(BUCKETS)
   else high.fill(0)
@@ -114,7 +117,7 @@ export function exactQuantiles(values: Float32Array, ps: readonly number[]): num
   const slots = [...new Set(bucketOf)]
   if (low.length < slots.length * BUCKETS) low = new Uint32Array(slots.length * BUCKETS)
   else low.fill(0, 0, slots.length * BUCKETS)
-  const slotOf = new Int32Array(BUCKETS).fill(-1)
+  if (slotOf.length === 0) slotOf = new Int32Array(BUCKETS).fill(-1)
   slots.forEach((b, s) => (slotOf[b] = s))
   for (let i = 0; i < bits.length; i++) {
     const u = bits[i]!
@@ -123,6 +126,7 @@ export function exactQuantiles(values: Float32Array, ps: readonly number[]): num
     const s = slotOf[key >>> 16]!
     if (s >= 0) low[s * BUCKETS + (key & 0xffff)]++
   }
+  for (const b of slots) slotOf[b] = -1
   const valueAt = new Map<number, number>()
   wanted.forEach((r, i) => {
     const base = slots.indexOf(bucketOf[i]!) * BUCKETS
@@ -150,6 +154,8 @@ function quantilesOfCopy(values: Float32Array, ps: readonly number[]): number[] 
   return ps.map((p) => {
     const pos = p * (n - 1)
     const k = Math.floor(pos)
+    // an ascending p only needs the part right of the last rank; a smaller one starts over
+    if (k < from) from = 0
     const lower = selectInPlace(a, k, from, n - 1)
     from = k
     if (pos === k || k + 1 >= n) return lower

@@ -76,7 +76,7 @@ export interface DebugStatsOptions {
   /** Bins per histogram. @default 48 */
   bins?: number
   /**
-   * Compute the quartiles (a selection per tensor, the bulk of the cost on large models); off,
+   * Compute the quartiles (two more passes over each tensor, src/calibrate/quantile.ts); off,
    * they are NaN, for callers that need only cosines and ranges (the accuracy guard's ranking).
    * @default true
    */
@@ -113,50 +113,48 @@ export async function collectDebugStats(floatModel: Uint8Array, quantModel: Uint
   const readers = new Map<string, string[]>()
   for (const n of nodes) for (const i of n.inputs) readers.set(i, [...(readers.get(i) ?? []), n.opType])
   const reluRead = new Set([...quantized].filter((t) => !modelOutputs.includes(t) && (readers.get(t) ?? []).length > 0 && readers.get(t)!.every((op) => op === 'Relu')))
-  const rounds: DebugRound[] = []
   const histograms = new Map<string, TensorHistogram>()
   // Every tensor of both models exposed at once were all alive together, in onnxruntime and
   // again in JavaScript (PP-OCRv4 det, one 320x320 sample: 164 MB of tensors per model, 620 MB
   // over the baseline at the peak). Exposed in interleaved batches, a session pair each, only
   // one batch's tensors live at a time: onnxruntime computes every exposed output of a session
-  // whichever ones a run fetches, so smaller fetches of one session would not do.
-  const batches = interleaved(names, Math.ceil(names.length / (options.batchNames ?? BATCH_NAMES)))
-  const runners: ExposedRunner[] = []
-  try {
-    const pairs: { origin: ExposedRunner; dequant: ExposedRunner }[] = []
-    for (const batch of batches) {
+  // whichever ones a run fetches, so smaller fetches of one session would not do. One pair is
+  // alive at a time and runs every round, so that a heavy model's weights are held twice, not
+  // twice per batch.
+  const batches = interleaved(names, Math.ceil(names.length / Math.max(1, options.batchNames ?? BATCH_NAMES)))
+  const figures: Figures[] = samples.map((): Figures => new Map())
+  for (const batch of batches) {
+    const runners: ExposedRunner[] = []
+    try {
       const origin = await ExposedRunner.create(floatModel, batch)
       runners.push(origin)
       const dequant = await ExposedRunner.create(quantModel, batch, true)
       runners.push(dequant)
-      pairs.push({ origin, dequant })
-    }
-    for (const [round, feeds] of samples.entries()) {
-      const figures: Figures = new Map()
-      for (const { origin, dequant } of pairs) {
+      for (const [round, feeds] of samples.entries()) {
         const a = await origin.run(feeds)
         const b = await dequant.run(feeds)
-        addFigures(figures, a, b, quantized, reluRead, options.quantiles !== false)
+        addFigures(figures[round]!, a, b, quantized, reluRead, options.quantiles !== false)
         if (round === 0 && options.histograms !== false) {
           for (const [name, va] of a) {
             const vb = b.get(name)
-            if (vb && vb.data.length === va.data.length) histograms.set(name, jointHistogram(name, va.data, vb.data, bins, figures.get(name)))
+            if (vb && vb.data.length === va.data.length) histograms.set(name, jointHistogram(name, va.data, vb.data, bins, figures[0]!.get(name)))
           }
         }
       }
-      rounds.push(roundRows(round, nodes, weights, modelOutputs, figures))
+    } finally {
+      // every session is released, and a failed release does not hide the run's own error
+      await Promise.allSettled(runners.map((r) => r.release()))
     }
-  } finally {
-    for (const r of runners) await r.release()
   }
+  const rounds = figures.map((f, round) => roundRows(round, nodes, weights, modelOutputs, f))
   return { rounds, histograms, nodes, weights, quantized, reluRead, modelOutputs }
 }
 
 /**
- * Tensors exposed by one session pair. PP-OCRv4 det has 673 (3 batches): the process that
- * quantizes it and then collects the statistics peaked at 547 MB instead of 721 MB, in the same
- * time within noise (one 320x320 sample, 2.3-2.8 s either way); PP-OCR cls (472) takes 2 batches,
- * the silero models one.
+ * Tensors exposed by one session pair. PP-OCRv4 det has 673 (3 batches): a process that
+ * quantizes it and then collects the statistics of one 320x320 sample peaked at 507-547 MB
+ * instead of 721 MB, in 2.3-3.8 s either way (a shared machine); PP-OCR cls (472) takes 2
+ * batches, the silero models one.
  */
 const BATCH_NAMES = 256
 
@@ -232,9 +230,12 @@ function jointHistogram(tensor: string, origin: Float32Array, dequant: Float32Ar
   let lo = Infinity
   let hi = -Infinity
   if (known?.dequant) {
-    // NaN-free ranges, as the scan below finds them (a NaN compares false)
-    lo = Math.min(known.origin.min, known.dequant.stats.min)
-    hi = Math.max(known.origin.max, known.dequant.stats.max)
+    // NaN-free ranges, as the scan below finds them (a NaN compares false): a side without a
+    // number (min and max NaN) adds nothing
+    const lows = [known.origin.min, known.dequant.stats.min].filter((x) => !Number.isNaN(x))
+    const highs = [known.origin.max, known.dequant.stats.max].filter((x) => !Number.isNaN(x))
+    lo = Math.min(Infinity, ...lows)
+    hi = Math.max(-Infinity, ...highs)
   } else {
     for (const v of [origin, dequant]) {
       for (let i = 0; i < v.length; i++) {

@@ -19,7 +19,7 @@ export interface TensorValues {
  *
  * A local helper of the debug reports: the calibration code's `forEachExposedTensor` did not
  * exist when this was written; it holds one run's tensors at once (the debug reports need the
- * float and quantized values of every tensor side by side).
+ * float and quantized values of a tensor side by side, one batch of tensors at a time).
  */
 export class ExposedRunner {
   private constructor(
@@ -49,9 +49,10 @@ export class ExposedRunner {
     // graph inputs cannot be graph outputs as well; they are taken from the feeds instead
     const add = fetch.filter((n) => produced.has(n) && !outputs.has(n))
     graph.output = [...(graph.output ?? []), ...add.map((name) => ({ name }))]
-    // no arena: a session keeps its arena at its largest run, and the debug pass holds a session
-    // pair per batch of tensors, run one after another
-    const options = { ...ONE_THREAD_SESSION, enableCpuMemArena: false }
+    // No arena: a session keeps its arena at its largest run. 'basic' optimization on the float
+    // side too (the int8 side needs it, see exact-int8.ts): which tensors a batch exposes then
+    // barely changes what onnxruntime fuses around them.
+    const options = { ...ONE_THREAD_SESSION, enableCpuMemArena: false, graphOptimizationLevel: 'basic' as const }
     const session = await ort.InferenceSession.create(encodeModelProto(proto), exactInt8 ? exactInt8Options(options) : options)
     return new ExposedRunner(session, fetch, stored)
   }
