@@ -231,6 +231,7 @@ describe('constants as graph inputs', () => {
         return sum / samples.length
       }
       const values = new Map(chosen.map((w) => [w, decodedValues(w, encodeWeight(w, 4))]))
+      // the first score runs with its values written in, the others fed: both against the oracle
       for (const w of chosen) {
         const fed = await variants.score((x) => (x === w ? values.get(w)! : variants.float(x)))
         expect(fed).toBeLessThan(1)
@@ -239,8 +240,9 @@ describe('constants as graph inputs', () => {
       // all four at once, their corrected biases now taken from the cache
       const together = await variants.score((x) => values.get(x) ?? variants.float(x))
       expect(Math.abs(together - await written(values))).toBeLessThan(1e-6)
-      // every weight at its float values is the reference itself
-      expect(await variants.score((x) => variants.float(x))).toBeCloseTo(1, 12)
+      // every weight at its float values: the reference, up to the float noise of a session that
+      // fuses differently (the reference runs with the weights written in)
+      expect(await variants.score((x) => variants.float(x))).toBeCloseTo(1, 9)
       expect(variants.scored).toBe(6)
     } finally {
       await variants.dispose()

@@ -44,7 +44,8 @@ describe('ranking weights on worker threads', () => {
     } finally {
       await other.dispose()
     }
-    expect(other.workerScores).toBe(6)
+    // the first variant runs on the calling thread with its values written in, the rest fed on workers
+    expect(other.workerScores).toBe(5)
     // real measurements: every variant moves the output, not all by the same amount
     for (const s of expected) expect(s).toBeLessThan(1)
     expect(new Set(expected).size).toBeGreaterThan(1)

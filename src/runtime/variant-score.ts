@@ -12,6 +12,50 @@ export interface FedTensor {
   dims: readonly number[]
 }
 
+/** The outputs of `model` (weights written in) on every sample, kept as what variants are compared against. */
+export async function referenceOutputs(model: Uint8Array, samples: readonly Feeds[]): Promise<ReferenceOutputs> {
+  const session = await ort.InferenceSession.create(model, ONE_THREAD_SESSION)
+  const out: ReferenceOutputs = []
+  try {
+    for (const feeds of samples) {
+      const result = await session.run(feeds)
+      out.push(Object.fromEntries(session.outputNames.map((name) => {
+        const data = result[name]!.data
+        return [name, data instanceof Float32Array ? data : null]
+      })))
+    }
+  } finally {
+    await session.release()
+  }
+  return out
+}
+
+/** A variant scored in a session of its own, its values written into `model`. */
+export async function scoreWritten(model: Uint8Array, samples: readonly Feeds[], reference: ReferenceOutputs, count: number): Promise<number> {
+  const session = await ort.InferenceSession.create(model, ONE_THREAD_SESSION)
+  try {
+    return await meanWorstCosine(session, (i) => samples[i]!, reference, count)
+  } finally {
+    await session.release()
+  }
+}
+
+/** Mean over the first `count` samples of the worst float output's cosine vs the reference. */
+async function meanWorstCosine(session: ort.InferenceSession, feeds: (i: number) => Feeds, reference: ReferenceOutputs, count: number): Promise<number> {
+  let sum = 0
+  for (let i = 0; i < count; i++) {
+    const out = await session.run(feeds(i))
+    let worst = 1
+    for (const name of session.outputNames) {
+      const a = reference[i]![name]
+      const b = out[name]!.data
+      if (a && b instanceof Float32Array) worst = Math.min(worst, cosineSimilarity(a, b))
+    }
+    sum += worst
+  }
+  return sum / count
+}
+
 /**
  * Scores variants of a model whose weights are graph inputs (src/onnx/constants-as-inputs.ts):
  * one session for every variant, each fed its values. A variant names only the inputs it
@@ -31,19 +75,6 @@ export class VariantScorer {
     return new VariantScorer(await ort.InferenceSession.create(model, ONE_THREAD_SESSION), tensors, dims)
   }
 
-  /** The outputs with every fed input at its float values, kept as what `score` compares against. */
-  async outputs(samples: readonly Feeds[]): Promise<ReferenceOutputs> {
-    const out: ReferenceOutputs = []
-    for (const feeds of samples) {
-      const result = await this.session.run({ ...feeds, ...this.floats })
-      out.push(Object.fromEntries(this.session.outputNames.map((name) => {
-        const data = result[name]!.data
-        return [name, data instanceof Float32Array ? data : null]
-      })))
-    }
-    return out
-  }
-
   /**
    * Mean over the first `count` samples of the worst float output's cosine vs the reference, with
    * `changed` values in those inputs: how close the variant stays to the original.
@@ -55,18 +86,7 @@ export class VariantScorer {
       if (!dims) throw new Error(`'${name}' is not an input this scorer feeds`)
       fed[name] = new ort.Tensor('float32', data, dims)
     }
-    let sum = 0
-    for (let i = 0; i < count; i++) {
-      const out = await this.session.run({ ...samples[i]!, ...fed })
-      let worst = 1
-      for (const name of this.session.outputNames) {
-        const a = reference[i]![name]
-        const b = out[name]!.data
-        if (a && b instanceof Float32Array) worst = Math.min(worst, cosineSimilarity(a, b))
-      }
-      sum += worst
-    }
-    return sum / count
+    return meanWorstCosine(this.session, (i) => ({ ...samples[i]!, ...fed }), reference, count)
   }
 
   release(): Promise<void> {
