@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { constantsAsInputs, type ConstantDefinition } from '../src/onnx/constants-as-inputs.js'
 import { NameAllocator } from '../src/onnx/graph-walk.js'
+import { seededRandom } from '../src/runtime/feeds.js'
 import { AttributeType, DataType, type GraphProto, type ModelProto } from '../src/onnx/onnx-types.js'
 import { tensorToFloat32 } from '../src/onnx/tensor-data.js'
 import { biasSlot, outputShift, setBias } from '../src/quant/bias-correction.js'
@@ -244,6 +245,45 @@ describe('constants as graph inputs', () => {
       // fuses differently (the reference runs with the weights written in)
       expect(await variants.score((x) => variants.float(x))).toBeCloseTo(1, 9)
       expect(variants.scored).toBe(6)
+    } finally {
+      await variants.dispose()
+    }
+  })
+
+  it('float variants: the first score (values written in) and a later one (fed) agree, for a Conv whose bias correction had to create its bias', async () => {
+    const rand = seededRandom(11)
+    const bytes = buildModel({
+      nodes: [
+        { ...node('Conv', ['x', 'w1'], ['h']), attribute: [{ name: 'pads', type: AttributeType.INTS, ints: [1, 1, 1, 1] }] }, // no bias input
+        node('Relu', ['h'], ['r']),
+        node('Conv', ['r', 'w2', 'b2'], ['y']),
+      ],
+      initializers: [randomTensor('w1', [24, 8, 3, 3], 1, 0.3), randomTensor('w2', [24, 24, 1, 1], 2, 0.3), randomTensor('b2', [24], 3)],
+      inputs: [valueInfo('x', DataType.FLOAT, [1, 8, 12, 12])],
+      outputs: [valueInfo('y', DataType.FLOAT, [1, 24, 12, 12])],
+    })
+    const model = decodeModelProto(bytes)
+    const planned = planWeights(model, undefined, { bits: 3, minQuantWeightSize: 0, minQuantWeightChannel: 0, skipQuantNode: [] }).planned
+    // inputs with a clear mean, so that the rounding's mean shift (and its correction) matters
+    const samples = [1, 2].map(() => ({ x: new ort.Tensor('float32', Float32Array.from({ length: 8 * 144 }, () => 0.5 + rand()), [1, 8, 12, 12]) }))
+    const means = await inputChannelMeans(model, bytes, planned, samples)
+    expect(means.size).toBe(2)
+    const variants = (await floatVariants(bytes, planned, samples, means))!
+    try {
+      const values = new Map(planned.map((w) => [w, decodedValues(w, encodeWeight(w, 3))]))
+      const all = (x: PlannedWeight) => values.get(x)!
+      const first = await variants.score(all)
+      const again = await variants.score(all)
+      expect(first).toBeLessThan(0.9999)
+      expect(Math.abs(first - again)).toBeLessThan(1e-6)
+      // without the correction the same values score differently: the bias is in both paths
+      const plain = (await floatVariants(bytes, planned, samples))!
+      try {
+        await plain.score(all)
+        expect(Math.abs((await plain.score(all)) - again)).toBeGreaterThan(1e-5)
+      } finally {
+        await plain.dispose()
+      }
     } finally {
       await variants.dispose()
     }

@@ -16,8 +16,9 @@ import { findWeightSites } from './weight-sites.js'
  * scores each by its mean output cosine vs the original on fixed samples (the worst output per
  * sample). The variants run in a float copy of the model whose weights (and corrected biases) are
  * graph inputs, fed the same values onnxruntime folds a decode subgraph into: one session serves
- * every variant after the first, which runs with its values written in. With input `means`, each weight's op bias absorbs the mean output shift its
- * values cause, as the written file's bias correction does.
+ * every variant after the first, which runs with its values written in. With input `means`, each
+ * weight's op bias absorbs the mean output shift its values cause, as the written file's bias
+ * correction does.
  */
 export interface FloatVariants {
   /**
@@ -77,13 +78,18 @@ export async function floatVariants(
   for (const [w, slot] of slots) fedFloats[biasInput.get(w)!] = { data: slot.base, dims: tensorDims(slot.tensor) }
   const model = encodeModelProto(copy)
   const reference = await referenceOutputs(original, samples)
-  // The first score (every weight at its plain encoding) runs with the values written in, and
-  // the fed session starts only when more scores follow (a ranking): fed weights cannot use
+  // The first score (in the callers: every weight at its plain encoding) runs with the values
+  // written in, and the fed session starts only when more scores follow (a ranking): fed weights cannot use
   // onnxruntime's depthwise-conv kernel, which needs constant weights, and a model that meets
   // the target at once needs no other score (PP-OCR cls, 8 bit: 1.30-1.34 s with a session per
   // variant, 1.62-1.66 s with 16 fed runs).
   let scorer: Promise<VariantScorer> | null = null
-  const fed = (): Promise<VariantScorer> => (scorer ??= VariantScorer.create(model, fedFloats))
+  let disposed = false
+  const fed = (): Promise<VariantScorer> => {
+    // a session started after dispose() would never be released
+    if (disposed) return Promise.reject(new Error('float variants scored after dispose()'))
+    return (scorer ??= VariantScorer.create(model, fedFloats))
+  }
   const written = async (changed: Readonly<Record<string, Float32Array>>, count: number): Promise<number> => {
     const m = decodeModelProto(original)
     const s = findWeightSites(m)
@@ -96,7 +102,8 @@ export async function floatVariants(
       if (slot) tensorOf.set(biasInput.get(w)!, slot.tensor)
     }
     for (const [name, v] of Object.entries(changed)) {
-      const t = tensorOf.get(name)!
+      const t = tensorOf.get(name)
+      if (!t) throw new Error(`fed input '${name}' has no tensor in the written model`)
       t.raw_data = new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
       t.float_data = []
     }
@@ -158,6 +165,7 @@ export async function floatVariants(
     },
     close: closePool,
     async dispose() {
+      disposed = true
       await closePool()
       const s = scorer
       scorer = null
