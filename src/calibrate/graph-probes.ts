@@ -1,6 +1,10 @@
+import ort from 'onnxruntime-node'
+import { encodeModelProto } from '../onnx/codec.js'
 import { NameAllocator, opsetVersion } from '../onnx/graph-walk.js'
 import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../onnx/onnx-types.js'
 import { makeTensor } from '../onnx/tensor-data.js'
+import type { Feeds } from '../runtime/feeds.js'
+import { ONE_THREAD_SESSION } from '../runtime/session-options.js'
 
 /**
  * Copies of a model with calibration probes added to its main graph: extra outputs, and small
@@ -71,6 +75,19 @@ export function withProbes(model: ModelProto, nodes: NodeProto[], inits: TensorP
       // onnxruntime infers the type of an output declared by name only
       output: [...added, ...(graph.output ?? [])],
     },
+  }
+}
+
+/**
+ * Run `model` with the probes added (withProbes) in one single-thread session, once per sample,
+ * handing each run's `fetch` outputs to `each`; the session is released however it ends.
+ */
+export async function runProbes(model: ModelProto, probes: { nodes: NodeProto[]; inits: TensorProto[] }, fetch: string[], samples: readonly Feeds[], each: (out: ort.InferenceSession.OnnxValueMapType) => void): Promise<void> {
+  const session = await ort.InferenceSession.create(encodeModelProto(withProbes(model, probes.nodes, probes.inits, fetch)), ONE_THREAD_SESSION)
+  try {
+    for (const feeds of samples) each(await session.run(feeds, fetch))
+  } finally {
+    await session.release()
   }
 }
 

@@ -143,25 +143,11 @@ export function exactQuantiles(values: Float32Array, ps: readonly number[]): num
   })
 }
 
-/** exactQuantiles for few values: selections on a NaN-free copy. */
+/** exactQuantiles for few values: quantileInPlace on a NaN-free copy (any order of ps). */
 function quantilesOfCopy(values: Float32Array, ps: readonly number[]): number[] {
   if (copy.length < values.length) copy = new Float32Array(Math.max(values.length, 1024))
   let n = 0
   for (let i = 0; i < values.length; i++) if (!Number.isNaN(values[i]!)) copy[n++] = values[i]!
-  if (n === 0) return ps.map(() => NaN)
   const a = copy.subarray(0, n)
-  let from = 0
-  return ps.map((p) => {
-    const pos = p * (n - 1)
-    const k = Math.floor(pos)
-    // an ascending p only needs the part right of the last rank; a smaller one starts over
-    if (k < from) from = 0
-    const lower = selectInPlace(a, k, from, n - 1)
-    from = k
-    if (pos === k || k + 1 >= n) return lower
-    // after selection everything right of k is >= a[k]: the next order statistic is their minimum
-    let next = Infinity
-    for (let i = k + 1; i < n; i++) if (a[i]! < next) next = a[i]!
-    return lower + (next - lower) * (pos - k)
-  })
+  return ps.map((p) => quantileInPlace(a, p))
 }

@@ -108,10 +108,16 @@ export function biasSlot(model: ModelProto, site: WeightSite, names: NameAllocat
   return usable(t, other) ? { tensor: t, base: tensorToFloat32(t).slice() } : null
 }
 
+/** base - shift as float32 (base itself, copied, without a shift). */
+export function shiftedBias(base: Float32Array, shift: Float64Array | null): Float32Array {
+  const values = new Float32Array(base.length)
+  for (let c = 0; c < values.length; c++) values[c] = base[c]! - (shift ? shift[c]! : 0)
+  return values
+}
+
 /** Write base - shift into the bias tensor. */
 export function setBias(slot: BiasSlot, shift: Float64Array | null): void {
-  const values = new Float32Array(slot.base.length)
-  for (let c = 0; c < values.length; c++) values[c] = slot.base[c]! - (shift ? shift[c]! : 0)
+  const values = shiftedBias(slot.base, shift)
   slot.tensor.raw_data = new Uint8Array(values.buffer)
   if (slot.tensor.float_data?.length) slot.tensor.float_data = []
 }

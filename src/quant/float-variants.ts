@@ -7,7 +7,7 @@ import { isExternal, tensorDims } from '../onnx/tensor-data.js'
 import type { Feeds } from '../runtime/feeds.js'
 import { ScorePool } from '../runtime/score-pool.js'
 import { referenceOutputs, scoreWritten, VariantScorer, type FedTensor } from '../runtime/variant-score.js'
-import { biasSlot, outputShift, type BiasSlot } from './bias-correction.js'
+import { biasSlot, outputShift, shiftedBias, type BiasSlot } from './bias-correction.js'
 import type { PlannedWeight } from './weight-quant.js'
 import { findWeightSites } from './weight-sites.js'
 
@@ -181,11 +181,4 @@ function biasDefinition(graph: GraphProto, tensor: TensorProto): ConstantDefinit
   const node = (graph.node ?? []).find((n) => n.op_type === 'Constant' && n.attribute?.some((a) => a.t === tensor))
   if (!node) throw new Error(`bias '${tensor.name ?? ''}' is defined neither as an initializer nor by a Constant node`)
   return { graph, tensor, node }
-}
-
-/** base - shift, as float32. */
-function shiftedBias(base: Float32Array, shift: Float64Array): Float32Array {
-  const out = new Float32Array(base.length)
-  for (let c = 0; c < out.length; c++) out[c] = base[c]! - shift[c]!
-  return out
 }

@@ -1,12 +1,10 @@
-import ort from 'onnxruntime-node'
-import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
-import { allNames, attr, opsetVersion, NameAllocator } from '../onnx/graph-walk.js'
-import { withProbes, type ProbeNodes } from '../calibrate/graph-probes.js'
+import { decodeModelProto } from '../onnx/codec.js'
+import { attr, opsetVersion, NameAllocator } from '../onnx/graph-walk.js'
+import { runProbes, type ProbeNodes } from '../calibrate/graph-probes.js'
 import { AttributeType, DataType, int64ToNumber, type ModelProto, type NodeProto } from '../onnx/onnx-types.js'
 import { makeTensor } from '../onnx/tensor-data.js'
 import type { Feeds } from '../runtime/feeds.js'
 import type { PlannedWeight } from './weight-quant.js'
-import { ONE_THREAD_SESSION } from '../runtime/session-options.js'
 
 /** Which ops bias correction covers (src/quant/bias-correction.ts): their input's channel means are measured. */
 function correctable(node: NodeProto): boolean {
@@ -50,7 +48,7 @@ export async function inputChannelMeans(model: ModelProto, original: Uint8Array,
   const mainNodes = new Set(model.graph?.node ?? [])
   const copy = decodeModelProto(original)
   const opset = opsetVersion(copy)
-  const names = new NameAllocator(allNames(copy))
+  const names = NameAllocator.forModel(copy)
   const probes: ProbeNodes = { nodes: [], inits: [] }
   // one reduction per input and layout, shared by the weights that read it alike
   const reduced = new Map<string, string>()
@@ -68,25 +66,18 @@ export async function inputChannelMeans(model: ModelProto, original: Uint8Array,
   }
   if (reduced.size === 0) return means
   const fetch = [...reduced.values()]
-  const probe = withProbes(copy, probes.nodes, probes.inits, fetch)
-  const session = await ort.InferenceSession.create(encodeModelProto(probe), ONE_THREAD_SESSION)
   const sums = new Map<string, Float64Array>()
-  try {
-    for (const feeds of samples) {
-      const out = await session.run(feeds, fetch)
-      for (const name of fetch) {
-        const t = out[name]
-        // a MatMul input of more than 2 dims reduces to [tokens, K]: not corrected (see Reduction)
-        if (!t || !(t.data instanceof Float32Array) || t.dims.length !== 1) continue
-        let acc = sums.get(name)
-        if (!acc) sums.set(name, (acc = new Float64Array(t.data.length)))
-        if (acc.length !== t.data.length) continue
-        for (let c = 0; c < acc.length; c++) acc[c] += t.data[c]! / samples.length
-      }
+  await runProbes(copy, probes, fetch, samples, (out) => {
+    for (const name of fetch) {
+      const t = out[name]
+      // a MatMul input of more than 2 dims reduces to [tokens, K]: not corrected (see Reduction)
+      if (!t || !(t.data instanceof Float32Array) || t.dims.length !== 1) continue
+      let acc = sums.get(name)
+      if (!acc) sums.set(name, (acc = new Float64Array(t.data.length)))
+      if (acc.length !== t.data.length) continue
+      for (let c = 0; c < acc.length; c++) acc[c] += t.data[c]! / samples.length
     }
-  } finally {
-    await session.release()
-  }
+  })
   for (const [w, name] of outputOf) {
     const m = sums.get(name)
     if (m) means.set(w, m)

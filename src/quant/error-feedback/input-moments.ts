@@ -1,11 +1,9 @@
-import ort from 'onnxruntime-node'
-import { decodeModelProto, encodeModelProto } from '../../onnx/codec.js'
-import { allNames, opsetVersion, NameAllocator } from '../../onnx/graph-walk.js'
-import { withProbes, type ProbeNodes } from '../../calibrate/graph-probes.js'
+import { decodeModelProto } from '../../onnx/codec.js'
+import { opsetVersion, NameAllocator } from '../../onnx/graph-walk.js'
+import { runProbes, type ProbeNodes } from '../../calibrate/graph-probes.js'
 import { AttributeType, DataType, type NodeProto } from '../../onnx/onnx-types.js'
 import { makeTensor } from '../../onnx/tensor-data.js'
 import type { Feeds } from '../../runtime/feeds.js'
-import { ONE_THREAD_SESSION } from '../../runtime/session-options.js'
 
 /**
  * An activation whose channel second moments are wanted: channels on axis 1 of a `rank`-dim
@@ -46,32 +44,25 @@ export async function inputMoments(original: Uint8Array, requests: readonly Mome
   if (requests.length === 0 || samples.length === 0) return results
   const copy = decodeModelProto(original)
   if (opsetVersion(copy) < 5) return results
-  const names = new NameAllocator(allNames(copy))
+  const names = NameAllocator.forModel(copy)
   const nodes: ProbeNodes = { nodes: [], inits: [] }
   const probes = new Map<string, { request: MomentRequest; gram: string; shape: string }>()
   for (const r of requests) if (!probes.has(momentKey(r))) probes.set(momentKey(r), { request: r, ...addGram(nodes, names, r) })
   const fetch = [...probes.values()].flatMap((p) => [p.gram, p.shape])
-  const probe = withProbes(copy, nodes.nodes, nodes.inits, fetch)
-  const session = await ort.InferenceSession.create(encodeModelProto(probe), ONE_THREAD_SESSION)
   const bad = new Set<string>()
-  try {
-    for (const feeds of samples) {
-      const out = await session.run(feeds, fetch)
-      for (const [key, { request: r, gram, shape }] of probes) {
-        const c = r.channels
-        const dims = Array.from(out[shape]!.data as BigInt64Array, Number)
-        const g = out[gram]!.data
-        const fits = (r.layout === 'channelsFirst' ? dims.length === r.rank && dims[1] === c : dims.at(-1) === c) && g instanceof Float32Array && g.length === c * c
-        if (!fits) { bad.add(key); continue }
-        let m = results.get(key)
-        if (!m) results.set(key, (m = { h: new Float64Array(c * c), channels: c, count: 0 }))
-        for (let i = 0; i < c * c; i++) m.h[i] += g[i]!
-        m.count += dims.reduce((a, b) => a * b, 1) / c
-      }
+  await runProbes(copy, nodes, fetch, samples, (out) => {
+    for (const [key, { request: r, gram, shape }] of probes) {
+      const c = r.channels
+      const dims = Array.from(out[shape]!.data as BigInt64Array, Number)
+      const g = out[gram]!.data
+      const fits = (r.layout === 'channelsFirst' ? dims.length === r.rank && dims[1] === c : dims.at(-1) === c) && g instanceof Float32Array && g.length === c * c
+      if (!fits) { bad.add(key); continue }
+      let m = results.get(key)
+      if (!m) results.set(key, (m = { h: new Float64Array(c * c), channels: c, count: 0 }))
+      for (let i = 0; i < c * c; i++) m.h[i] += g[i]!
+      m.count += dims.reduce((a, b) => a * b, 1) / c
     }
-  } finally {
-    await session.release()
-  }
+  })
   for (const name of bad) results.delete(name)
   return results
 }
