@@ -10,7 +10,7 @@ import { forEachTensor } from './onnx/tensors.js'
 import { opsetVersion } from './onnx/graph-walk.js'
 import { inputChannelMeans } from './quant/input-channel-means.js'
 import { costliestWeights, escalateSensitiveWeights } from './quant/sensitivity.js'
-import { scoreThreads } from './quant/rank-weights.js'
+import { rankingSampleCount, scoreThreads } from './quant/rank-weights.js'
 import { storedCodeBytes } from './quant/packed-codes.js'
 import { HALF_SCALE_MAX_BITS } from './quant/weight-correction.js'
 import { roundWithErrorFeedback, type ErrorFeedbackReport } from './quant/error-feedback/feedback-weights.js'
@@ -390,8 +390,8 @@ async function meetAccuracyTarget(
   // counts as meeting it only with room to spare on inputs these samples do not cover; below
   // 8 bit, where widening costs no stored bytes, a quarter of it.
   const aim = 1 - (1 - target) / (free ? 4 : 2)
-  // Rank on 4 samples (a variant per weight), judge on up to 8, so that the escalation is judged
-  // on more than the ranking saw.
+  // Rank on up to 4 samples (a variant per weight; fewer when they are large), judge on up to 8,
+  // so that the escalation is judged on more than the ranking saw.
   // codes, plus the per-channel scales where a wider code takes them from float16 to float32
   const stored = (w: PlannedWeight, b: number) => storedCodeBytes(b, w.elements, opset) + (w.site.dims[w.axis] ?? 1) * (b <= HALF_SCALE_MAX_BITS ? 2 : 4)
   const base = planned.reduce((n, w) => n + (free ? w.elements : stored(w, bits)), 0)
@@ -400,7 +400,7 @@ async function meetAccuracyTarget(
     // never below 0: at bit_num 9-10 an int16 weight can pack at a wider width and shrink
     : (w: PlannedWeight, from: number, to: number) => Math.max(0, stored(w, to) - stored(w, from))
   const esc = await escalateSensitiveWeights(bytes, planned, low, real.samples.slice(0, 8), {
-    target: aim, bits, widths: escalationWidths(bits), cost, budget: () => escalationBudget(bits, base, bytes.byteLength, plainBytes), rankSamples: 4, threads,
+    target: aim, bits, widths: escalationWidths(bits), cost, budget: () => escalationBudget(bits, base, bytes.byteLength, plainBytes), rankSamples: rankingSampleCount(real.samples, 4), threads,
   }, means)
   if (!esc) return { report: null, widths: new Map(), warnings: ['accuracy target skipped: weights stored as float16, double or external data are not measured'] }
   const escalated = planned.filter((w) => esc.widths.has(w))

@@ -3,6 +3,8 @@ import { DataType } from '../src/onnx/onnx-types.js'
 import { decodeModelProto } from '../src/onnx/codec.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { storedCodeBytes } from '../src/quant/packed-codes.js'
+import ort from 'onnxruntime-node'
+import { rankingSampleCount } from '../src/quant/rank-weights.js'
 import { allocateWidths, candidateAllocations, type WidthChoices } from '../src/quant/sensitivity.js'
 import type { PlannedWeight } from '../src/quant/weight-quant.js'
 import { quantizeModel } from '../src/quantize-model.js'
@@ -79,6 +81,22 @@ describe('accuracy target: wider codes where they buy the most error per byte', 
     // one wider width (below 8 bit): one candidate; nothing worth widening: none
     expect(candidateAllocations(ws, sens, { bits: 6, widths: [8], cost: (w) => w.elements }, 5000)).toHaveLength(1)
     expect(candidateAllocations(ws, new Map([[ws[0]!, 0], [ws[1]!, 0]]), choices8, 6000)).toEqual([])
+  })
+
+  it('ranks on up to 4 samples, fewer when they are larger than four 320x320 RGB images in all', () => {
+    const image = (side: number, extra: Record<string, ort.Tensor> = {}) => ({ x: new ort.Tensor('float32', new Float32Array(3 * side * side), [1, 3, side, side]), ...extra })
+    expect(rankingSampleCount(Array.from({ length: 8 }, () => image(320)), 4)).toBe(4)
+    expect(rankingSampleCount(Array.from({ length: 8 }, () => image(48)), 4)).toBe(4)
+    expect(rankingSampleCount(Array.from({ length: 3 }, () => image(48)), 4)).toBe(3)
+    // a 640x640 page holds as many values as four 320x320 images: the first alone is ranked on
+    expect(rankingSampleCount(Array.from({ length: 4 }, () => image(640)), 4)).toBe(1)
+    expect(rankingSampleCount(Array.from({ length: 4 }, () => image(452)), 4)).toBe(2)
+    // a sample larger than the whole allowance is still ranked on (alone)
+    expect(rankingSampleCount([image(1024), image(16)], 4)).toBe(1)
+    // every input of a sample counts
+    const state = { state: new ort.Tensor('float32', new Float32Array(3 * 320 * 320), [3, 320, 320]) }
+    expect(rankingSampleCount(Array.from({ length: 4 }, () => image(320, state)), 4)).toBe(2)
+    expect(rankingSampleCount([], 4)).toBe(0)
   })
 
   it('PP-OCRv4 rec at 8 bit on 3 rendered words: widened weights are stored packed, the file stays within 0.30x of fp32, held-out cosine rises', async () => {
