@@ -2,7 +2,7 @@ import type { Feeds } from '../../runtime/feeds.js'
 import { decodeWeights } from '../weight-correction.js'
 import type { PlannedWeight } from '../weight-quant.js'
 import { floatVariants } from '../float-variants.js'
-import { rankWeights } from '../rank-weights.js'
+import { rankWeights, rankingSampleCount } from '../rank-weights.js'
 import { encodeMixedBitWeight, fixedEightBit, type MixedBitEncoded } from './mixed-bit-weights.js'
 
 export interface RefinementOptions {
@@ -90,7 +90,9 @@ export async function refineSensitiveWeights(
     })
     if (cosineBefore >= opts.target) return done(base, cosineBefore)
 
-    const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesOf(base.get(w)!) : variants.float(x)), { count: samples.length, threads: opts.threads ?? 1, scoreMs })
+    // large samples (PP-OCRv4 det's 640x640 pages) are ranked on fewer: see rankingSampleCount
+    const count = rankingSampleCount(samples, samples.length)
+    const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesOf(base.get(w)!) : variants.float(x)), { count, threads: opts.threads ?? 1, scoreMs: (scoreMs * count) / samples.length })
     threads = ranking.threads
     const upgrades: Upgrade[] = []
     for (const [i, e] of encoded.entries()) {
