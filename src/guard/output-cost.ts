@@ -12,6 +12,7 @@ import { planQdq, type QdqPlan } from '../quant/full/qdq-plan.js'
 import { ExposedRunner } from '../report/debug-csv/exposed-values.js'
 import { cosineSimilarity } from '../runtime/cosine.js'
 import type { Feeds } from '../runtime/feeds.js'
+import { tensorOutputs } from '../runtime/tensor-outputs.js'
 import type { RankedNode } from './rank-nodes.js'
 import { roundedConstants } from './rounded-constants.js'
 
@@ -153,12 +154,13 @@ export async function outputCostRanker(reference: Uint8Array, quantized: Uint8Ar
   const { bytes, gates } = gatedModel(floatBytes, tensors, params, activationType, constants)
   const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 3, intraOpNumThreads: 1, interOpNumThreads: 1 })
   let runs = 0
+  const fetch = tensorOutputs(session)
   const run = async (off: ReadonlySet<number>, feeds: Feeds): Promise<Float32Array[]> => {
     const all: Feeds = { ...feeds }
     gates.forEach((g, i) => { all[g] = new ort.Tensor('float32', Float32Array.of(off.has(i) ? 0 : 1), []) })
     runs++
-    const out = await session.run(all)
-    return session.outputNames.map((n) => out[n]!.data as Float32Array)
+    const out = await session.run(all, fetch)
+    return fetch.map((n) => out[n]!.data as Float32Array)
   }
   // every gate off: the float model's outputs
   const allOff = new Set(gates.map((_, i) => i))
@@ -171,7 +173,7 @@ export async function outputCostRanker(reference: Uint8Array, quantized: Uint8Ar
   }
   /** Minimum over outputs of the mean cosine vs float over the samples, like the guard's measurement. */
   const cosine = async (off: ReadonlySet<number>): Promise<number> => {
-    const sums = new Float64Array(session.outputNames.length)
+    const sums = new Float64Array(fetch.length)
     for (const [k, s] of samples.entries()) {
       const got = await run(off, s)
       got.forEach((o, j) => { sums[j] += cosineSimilarity(floatOutputs[k]![j]!, o) })

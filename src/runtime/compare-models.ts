@@ -2,6 +2,7 @@ import ort from 'onnxruntime-node'
 import { cosineSimilarity } from './cosine.js'
 import { exactInt8Options, exactInt8Twin } from './exact-int8.js'
 import type { Feeds } from './feeds.js'
+import { tensorOutputs } from './tensor-outputs.js'
 
 export interface OutputComparison {
   name: string
@@ -62,16 +63,18 @@ export async function compareModels(reference: ModelSource, candidate: ModelSour
       throw new CandidateRunError(`onnxruntime-node cannot load the quantized model: ${firstLine(err)}`, { cause: err })
     }
     try {
+      const fetch = tensorOutputs(a)
+      if (!fetch.length) throw new Error('the model has no tensor outputs to compare (only sequences, maps or optionals)')
       const sums = new Map<string, { cos: number; maxAbs: number }>()
       for (const feeds of samples) {
-        const ra = await a.run(feeds)
+        const ra = await a.run(feeds, fetch)
         let rb: ort.InferenceSession.OnnxValueMapType
         try {
-          rb = await b.run(feeds)
+          rb = await b.run(feeds, fetch)
         } catch (err) {
           throw new CandidateRunError(`onnxruntime-node runs the float model but fails on the quantized one: ${firstLine(err)}`, { cause: err })
         }
-        for (const name of a.outputNames) {
+        for (const name of fetch) {
           const x = toNumbers(ra[name]!)
           const y = toNumbers(rb[name]!)
           let maxAbs = 0

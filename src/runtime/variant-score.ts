@@ -2,6 +2,7 @@ import ort from 'onnxruntime-node'
 import { cosineSimilarity } from './cosine.js'
 import type { Feeds } from './feeds.js'
 import { ONE_THREAD_SESSION } from './session-options.js'
+import { tensorOutputs } from './tensor-outputs.js'
 
 /** Per sample, each output's float32 data; other outputs are not compared (null). */
 export type ReferenceOutputs = Record<string, Float32Array | null>[]
@@ -17,9 +18,10 @@ export async function referenceOutputs(model: Uint8Array, samples: readonly Feed
   const session = await ort.InferenceSession.create(model, ONE_THREAD_SESSION)
   const out: ReferenceOutputs = []
   try {
+    const fetch = tensorOutputs(session)
     for (const feeds of samples) {
-      const result = await session.run(feeds)
-      out.push(Object.fromEntries(session.outputNames.map((name) => {
+      const result = await session.run(feeds, fetch)
+      out.push(Object.fromEntries(fetch.map((name) => {
         const data = result[name]!.data
         return [name, data instanceof Float32Array ? data : null]
       })))
@@ -43,10 +45,11 @@ export async function scoreWritten(model: Uint8Array, samples: readonly Feeds[],
 /** Mean over the first `count` samples of the worst float output's cosine vs the reference. */
 async function meanWorstCosine(session: ort.InferenceSession, feeds: (i: number) => Feeds, reference: ReferenceOutputs, count: number): Promise<number> {
   let sum = 0
+  const fetch = tensorOutputs(session)
   for (let i = 0; i < count; i++) {
-    const out = await session.run(feeds(i))
+    const out = await session.run(feeds(i), fetch)
     let worst = 1
-    for (const name of session.outputNames) {
+    for (const name of fetch) {
       const a = reference[i]![name]
       const b = out[name]!.data
       if (a && b instanceof Float32Array) worst = Math.min(worst, cosineSimilarity(a, b))

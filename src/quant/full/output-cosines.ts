@@ -2,6 +2,7 @@ import ort from 'onnxruntime-node'
 import { cosineSimilarity } from '../../runtime/cosine.js'
 import { exactInt8Options } from '../../runtime/exact-int8.js'
 import type { Feeds } from '../../runtime/feeds.js'
+import { tensorOutputs } from '../../runtime/tensor-outputs.js'
 
 /**
  * Judges candidate models against one reference on fixed samples: the reference's outputs are
@@ -16,7 +17,8 @@ export class OutputJudge {
     const s = await ort.InferenceSession.create(model, SESSION)
     try {
       const reference: Map<string, ArrayLike<number>>[] = []
-      for (const feeds of samples) reference.push(numericOutputs(await s.run(feeds), s.outputNames))
+      const fetch = tensorOutputs(s)
+      for (const feeds of samples) reference.push(numericOutputs(await s.run(feeds, fetch), fetch))
       return new OutputJudge(samples, reference)
     } finally {
       await s.release()
