@@ -160,7 +160,11 @@ export async function outputCostRanker(reference: Uint8Array, quantized: Uint8Ar
     gates.forEach((g, i) => { all[g] = new ort.Tensor('float32', Float32Array.of(off.has(i) ? 0 : 1), []) })
     runs++
     const out = await session.run(all, fetch)
-    return fetch.map((n) => out[n]!.data as Float32Array)
+    return fetch.map((n) => {
+      // an integer output (indices, a count) is compared as numbers too
+      const d = out[n]!.data
+      return d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number | bigint>, Number)
+    })
   }
   // every gate off: the float model's outputs
   const allOff = new Set(gates.map((_, i) => i))

@@ -49,7 +49,7 @@ function toNumbers(t: ort.Tensor): ArrayLike<number> {
 
 /**
  * Run the float and the quantized model on the same inputs in onnxruntime-node and compare every
- * output: cosine similarity (numeric outputs) averaged over the samples.
+ * tensor output: cosine similarity (numeric outputs) averaged over the samples.
  */
 export async function compareModels(reference: ModelSource, candidate: ModelSource, samples: Feeds[], options: CompareOptions = {}): Promise<ComparisonResult> {
   const threads = options.threads ?? 1
@@ -64,7 +64,8 @@ export async function compareModels(reference: ModelSource, candidate: ModelSour
     }
     try {
       const fetch = tensorOutputs(a)
-      if (!fetch.length) throw new Error('the model has no tensor outputs to compare (only sequences, maps or optionals)')
+      const missing = fetch.filter((name) => !b.outputNames.includes(name))
+      if (missing.length) throw new CandidateRunError(`the quantized model lacks the float model's output '${missing[0]}'`)
       const sums = new Map<string, { cos: number; maxAbs: number }>()
       for (const feeds of samples) {
         const ra = await a.run(feeds, fetch)

@@ -1,12 +1,18 @@
 import type ort from 'onnxruntime-node'
 
-/**
- * The outputs of `session` a run may fetch: those of `names` that are tensors (all its outputs by
- * default). onnxruntime-node 1.30 ends the process with SIGSEGV when a run returns an optional
- * value (the ONNX backend test `test_if_opt`) and cannot return sequences or maps, so the engine's
- * runs name what they fetch instead of taking every output.
- */
-export function tensorOutputs(session: ort.InferenceSession, names: readonly string[] = session.outputNames): string[] {
+// onnxruntime-node 1.30 ends the process with SIGSEGV when a run returns an empty optional (the
+// ONNX backend test `test_if_opt`) and throws on sequences and maps, so the engine's runs name
+// what they fetch instead of taking every output.
+
+/** Those of `names`, outputs of `session`, that are tensors. */
+export function tensorsAmong(session: ort.InferenceSession, names: readonly string[]): string[] {
   const isTensor = new Map(session.outputMetadata.map((m) => [m.name, m.isTensor]))
   return names.filter((name) => isTensor.get(name) !== false)
+}
+
+/** The outputs of `session` a run compares: its tensor outputs. Throws when it has none. */
+export function tensorOutputs(session: ort.InferenceSession): string[] {
+  const names = tensorsAmong(session, session.outputNames)
+  if (!names.length) throw new Error('the model has no tensor outputs to compare (only sequences, maps or optionals)')
+  return names
 }

@@ -4,7 +4,7 @@ import type { Feeds } from './feeds.js'
 import { ONE_THREAD_SESSION } from './session-options.js'
 import { tensorOutputs } from './tensor-outputs.js'
 
-/** Per sample, each output's float32 data; other outputs are not compared (null). */
+/** Per sample, each tensor output's float32 data; other tensor outputs are not compared (null), and outputs that are not tensors are absent. */
 export type ReferenceOutputs = Record<string, Float32Array | null>[]
 
 /** A fed constant's float values and shape. */

@@ -5,7 +5,7 @@ import { isExternal, tensorToFloat32 } from '../../onnx/tensor-data.js'
 import type { Feeds } from '../../runtime/feeds.js'
 import { exactInt8Options, exactInt8Twin } from '../../runtime/exact-int8.js'
 import { ONE_THREAD_SESSION } from '../../runtime/session-options.js'
-import { tensorOutputs } from '../../runtime/tensor-outputs.js'
+import { tensorsAmong } from '../../runtime/tensor-outputs.js'
 
 /** A main-graph tensor's float values and dims, as one run (or the stored initializer) gives them. */
 export interface TensorValues {
@@ -56,7 +56,7 @@ export class ExposedRunner {
     const options = { ...ONE_THREAD_SESSION, enableCpuMemArena: false, graphOptimizationLevel: 'basic' as const }
     const session = await ort.InferenceSession.create(encodeModelProto(proto), exactInt8 ? exactInt8Options(options) : options)
     // a graph input is taken from the feeds, so only produced values are checked for tensors
-    const tensors = new Set(tensorOutputs(session, fetch.filter((n) => produced.has(n))))
+    const tensors = new Set(tensorsAmong(session, fetch.filter((n) => produced.has(n))))
     return new ExposedRunner(session, fetch.filter((n) => !produced.has(n) || tensors.has(n)), stored)
   }
 
