@@ -149,6 +149,8 @@ export interface AccuracyReport {
   scored: number
   /** Threads the weights were ranked on: 1, or the calling thread plus the workers used (see `threads`). */
   rankingThreads: number
+  /** Samples each weight's variant was scored on: up to 4, fewer when they are large; 0 when no ranking was needed. */
+  rankingSamples: number
 }
 
 export interface QuantizeResult {
@@ -411,6 +413,7 @@ async function meetAccuracyTarget(
     widths: Object.fromEntries(escalated.map((w) => [w.site.name, esc.widths.get(w)!])),
     scored: esc.scored,
     rankingThreads: esc.rankingThreads,
+    rankingSamples: esc.rankingSamples,
   }
   const spent = free ? `${((100 * esc.spent) / base).toFixed(1)}% of the weight elements to 8 bit` : `${((100 * esc.spent) / base).toFixed(1)}% more code bytes`
   const warnings = esc.cosineAfter >= target ? [] : [`accuracy target ${target} not reached on ${real.inputs} inputs: cosine ${esc.cosineAfter.toFixed(6)} with ${esc.widths.size} weights widened (${spent})${costliestHint(costliestWeights(esc, bits))}`]

@@ -179,6 +179,6 @@ async function accuracyGuard(
   return {
     encoded: ref.encoded,
     note,
-    report: { target, inputs: real.inputs, cosineBefore: ref.cosineBefore, cosineAfter: ref.cosineAfter, reached: ref.cosineAfter >= target, escalatedBits: 8, escalated: fixed, widths: Object.fromEntries(fixed.map((n) => [n, 8])), scored: ref.scored, rankingThreads: ref.rankingThreads },
+    report: { target, inputs: real.inputs, cosineBefore: ref.cosineBefore, cosineAfter: ref.cosineAfter, reached: ref.cosineAfter >= target, escalatedBits: 8, escalated: fixed, widths: Object.fromEntries(fixed.map((n) => [n, 8])), scored: ref.scored, rankingThreads: ref.rankingThreads, rankingSamples: ref.rankingSamples },
   }
 }

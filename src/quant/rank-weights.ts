@@ -10,13 +10,15 @@ import type { PlannedWeight } from './weight-quant.js'
 const PARALLEL_FROM_MS = 2000
 
 /**
- * Input elements a variant is scored on during a ranking, at most (past its first sample): four
- * 320x320 RGB images, the generated inputs of an image model. A ranking's cost grows with its
- * inputs' size, and what it learns (which weights carry the error) does not: PP-OCRv4 det at 8 bit
- * with 4 real 640x640 pages as samples, ranked on the first page alone, held 0.999919 and 0.999948
- * out on two page sets (ranked on all 4: 0.999932 and 0.999914), in 16 s instead of 35-39 s.
+ * Input values a variant is scored on during a ranking, at most (past its first sample): room for
+ * the four generated samples of an image model (320x320, up to 4 channels, with small other
+ * inputs beside), not for two 640x640 RGB pages. A ranking's cost grows with its inputs' size,
+ * and what it learns (which weights carry the error) does not: PP-OCRv4 det at 8 bit with 4 real
+ * 640x640 pages as samples, ranked on the first page alone, held 0.999919 and 0.999948 out on two
+ * page sets (ranked on all 4: 0.999932 and 0.999914); quantizeModel on 2 threads took 16-17 s
+ * instead of 35-39 s.
  */
-const RANKING_ELEMENTS = 4 * 3 * 320 * 320
+const RANKING_ELEMENTS = 6 * 3 * 320 * 320
 
 /**
  * How many of `samples`, from the first, a ranking scores each variant on: at most `most`, and

@@ -46,6 +46,8 @@ export interface Escalation {
   scored: number
   /** Threads the ranking ran on: 1, or the calling thread plus the workers it used. */
   rankingThreads: number
+  /** Samples each weight's variant was scored on (0: the target was met without a ranking). */
+  rankingSamples: number
 }
 
 /** One upgrade of the allocation: `w` to `bits`, with the cost of every upgrade so far. */
@@ -91,10 +93,11 @@ export async function escalateSensitiveWeights(
     const scoreMs = performance.now() - started
     const sensitivity = new Map<PlannedWeight, number>()
     let lanes = 1
+    let rankCount = 0
     const done = (widths: Map<PlannedWeight, number>, cosineAfter: number, spent: number): Escalation =>
-      ({ widths, cosineBefore, cosineAfter, reached: cosineAfter >= opts.target, spent, sensitivity, scored: variants.scored, rankingThreads: lanes })
+      ({ widths, cosineBefore, cosineAfter, reached: cosineAfter >= opts.target, spent, sensitivity, scored: variants.scored, rankingThreads: lanes, rankingSamples: rankCount })
     if (cosineBefore >= opts.target) return done(new Map(), cosineBefore, 0)
-    const rankCount = Math.min(samples.length, opts.rankSamples ?? samples.length)
+    rankCount = Math.min(samples.length, opts.rankSamples ?? samples.length)
     const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesAt(x, opts.bits) : variants.float(x)), { count: rankCount, threads: opts.threads ?? 1, scoreMs: (scoreMs * rankCount) / samples.length })
     lanes = ranking.threads
     const scores = ranking.scores

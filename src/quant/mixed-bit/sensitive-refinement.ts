@@ -31,6 +31,8 @@ export interface Refinement {
   scored: number
   /** Threads the weights were ranked on. */
   rankingThreads: number
+  /** Samples each weight's variant was scored on (0: the target was met without a ranking). */
+  rankingSamples: number
 }
 
 /** One way to store a weight: its encoding, estimated bytes, and predicted output error. */
@@ -85,13 +87,14 @@ export async function refineSensitiveWeights(
     const cosineBefore = await variants.score((w) => valuesOf(base.get(w)!))
     const scoreMs = performance.now() - started
     let threads = 1
+    let count = 0
     const done = (chosen: Map<PlannedWeight, MixedBitEncoded>, cosine: number): Refinement => ({
-      encoded: planned.map((w) => chosen.get(w)!), cosineBefore, cosineAfter: cosine, scored: variants.scored, rankingThreads: threads,
+      encoded: planned.map((w) => chosen.get(w)!), cosineBefore, cosineAfter: cosine, scored: variants.scored, rankingThreads: threads, rankingSamples: count,
     })
     if (cosineBefore >= opts.target) return done(base, cosineBefore)
 
     // large samples (PP-OCRv4 det's 640x640 pages) are ranked on fewer: see rankingSampleCount
-    const count = rankingSampleCount(samples, samples.length)
+    count = rankingSampleCount(samples, samples.length)
     const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesOf(base.get(w)!) : variants.float(x)), { count, threads: opts.threads ?? 1, scoreMs: (scoreMs * count) / samples.length })
     threads = ranking.threads
     const upgrades: Upgrade[] = []
