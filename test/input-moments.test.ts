@@ -4,10 +4,12 @@ import { describe, expect, it } from 'vitest'
 import { decodeModelProto } from '../src/onnx/codec.js'
 import { DataType } from '../src/onnx/onnx-types.js'
 import { inputMoments, momentKey, type MomentRequest } from '../src/quant/error-feedback/input-moments.js'
-import type { Feeds } from '../src/runtime/feeds.js'
+import { generatedFeeds, inputSpecs, type Feeds } from '../src/runtime/feeds.js'
+import { quantizeModel } from '../src/quantize-model.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { clsSamples } from './helpers/model-inputs.js'
 import { exposedActivations } from './helpers/ort-run.js'
+import { MODELS } from './helpers/run-cli.js'
 
 // Error-feedback rounding needs H = sum x x^T of each fed weight's input channel vectors. It is a
 // MatMul inside the graph; checked here against the activations themselves, summed in float64.
@@ -94,6 +96,23 @@ describe('input second moments for error-feedback rounding', () => {
     expectClose(got.get(momentKey(conv1d))!.h, gram(acts.map((a) => a[0]!), true).h, 't as [N, C, L]')
     // 4 "channels" reshape [2, 5, 8] fine, but the last axis is 8: not the activation's channels
     expect(got.has(momentKey(wrong))).toBe(false)
+  })
+
+  it('a wide input the samples cannot fill is not measured (openWakeWord head: one 2400-wide row a sample)', async () => {
+    const bytes = new Uint8Array(fs.readFileSync(MODELS.helloDeepa))
+    const model = decodeModelProto(bytes)
+    const gemm = model.graph!.node!.find((n) => n.op_type === 'Gemm')!
+    const wide: MomentRequest = { tensor: gemm.input![0]!, channels: 2400, layout: 'channelsLast' }
+    const samples = [1, 2].map((seed) => generatedFeeds(inputSpecs(model), seed))
+    const measured = async (minVectorsPerChannel: number) => (await inputMoments(bytes, [wide], samples, { minVectorsPerChannel })).get(momentKey(wide))
+    // 2 rows in all: 4 per channel would take 9,600
+    expect(await measured(4)).toBeUndefined()
+    // at a minimum 2 rows can meet (1.2 vectors in all), and with none, it is measured
+    expect((await measured(1.2 / 2400))?.count).toBe(2)
+    expect((await measured(0))?.count).toBe(2)
+    // error-feedback rounding asks for 4 per channel: at 6 bit nothing is measured for the head
+    const r = await quantizeModel(bytes, { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 6 } }, { verify: false, sizes: false, accuracyTarget: false, samples })
+    expect(r.report.errorFeedback!.weights).toEqual([])
   })
 
   it('a float16 activation is measured in float32 (its sums would overflow float16)', async () => {

@@ -69,8 +69,8 @@ interface MeasuredSite {
 }
 
 /** Measure the input moments of every feedback site over `samples` (one float-model session). */
-async function measureSites(original: Uint8Array, sites: readonly FeedbackSite[], samples: readonly Feeds[]): Promise<Map<PlannedWeight, MeasuredSite>> {
-  const moments = await inputMoments(original, sites.map((s) => s.input), samples)
+async function measureSites(original: Uint8Array, sites: readonly FeedbackSite[], samples: readonly Feeds[], minVectorsPerChannel: number): Promise<Map<PlannedWeight, MeasuredSite>> {
+  const moments = await inputMoments(original, sites.map((s) => s.input), samples, { minVectorsPerChannel })
   const out = new Map<PlannedWeight, MeasuredSite>()
   for (const site of sites) {
     const m = moments.get(momentKey(site.input))
@@ -88,9 +88,10 @@ async function errorFeedbackEncodings(
   original: Uint8Array, sites: readonly FeedbackSite[], nearest: ReadonlyMap<PlannedWeight, EncodedWeight>, samples: readonly Feeds[], options: FeedbackOptions = {},
 ): Promise<Map<PlannedWeight, EncodedWeight>> {
   const out = new Map<PlannedWeight, EncodedWeight>()
-  for (const [w, m] of await measureSites(original, sites, samples)) {
+  const minVectors = options.minVectorsPerChannel ?? 4
+  for (const [w, m] of await measureSites(original, sites, samples, minVectors)) {
     const enc = nearest.get(w)
-    if (!enc || m.moments.count < (options.minVectorsPerChannel ?? 4) * m.site.cols) continue
+    if (!enc || m.moments.count < minVectors * m.site.cols) continue
     try {
       out.set(w, feedbackEncoding(m.site, enc.q, m.moments.h, options))
     } catch (err) {

@@ -1,7 +1,8 @@
 import { decodeModelProto } from '../../onnx/codec.js'
 import { opsetVersion, NameAllocator } from '../../onnx/graph-walk.js'
+import { elementCounts } from '../../calibrate/exposed-tensors.js'
 import { runProbes, type ProbeNodes } from '../../calibrate/graph-probes.js'
-import { AttributeType, DataType, type NodeProto } from '../../onnx/onnx-types.js'
+import { AttributeType, DataType, type ModelProto, type NodeProto } from '../../onnx/onnx-types.js'
 import { makeTensor } from '../../onnx/tensor-data.js'
 import type { Feeds } from '../../runtime/feeds.js'
 
@@ -39,15 +40,17 @@ export interface Moments {
  * the reshape runs at all, and otherwise fails the run (the caller then skips error feedback
  * with a warning). Before opset 5 (Reshape without a shape input) nothing is measured.
  */
-export async function inputMoments(original: Uint8Array, requests: readonly MomentRequest[], samples: readonly Feeds[]): Promise<Map<string, Moments>> {
+export async function inputMoments(original: Uint8Array, requests: readonly MomentRequest[], samples: readonly Feeds[], options: MomentOptions = {}): Promise<Map<string, Moments>> {
   const results = new Map<string, Moments>()
   if (requests.length === 0 || samples.length === 0) return results
   const copy = decodeModelProto(original)
   if (opsetVersion(copy) < 5) return results
+  const wanted = await fillable(copy, requests, samples, options.minVectorsPerChannel ?? 0)
+  if (wanted.length === 0) return results
   const names = NameAllocator.forModel(copy)
   const nodes: ProbeNodes = { nodes: [], inits: [] }
   const probes = new Map<string, { request: MomentRequest; gram: string; shape: string }>()
-  for (const r of requests) if (!probes.has(momentKey(r))) probes.set(momentKey(r), { request: r, ...addGram(nodes, names, r) })
+  for (const r of wanted) if (!probes.has(momentKey(r))) probes.set(momentKey(r), { request: r, ...addGram(nodes, names, r) })
   const fetch = [...probes.values()].flatMap((p) => [p.gram, p.shape])
   const bad = new Set<string>()
   await runProbes(copy, nodes, fetch, samples, (out) => {
@@ -65,6 +68,31 @@ export async function inputMoments(original: Uint8Array, requests: readonly Mome
   })
   for (const name of bad) results.delete(name)
   return results
+}
+
+export interface MomentOptions {
+  /**
+   * Requests of LARGE_GRAM_CHANNELS channels or more whose samples cannot sum this many vectors
+   * per channel (counted on the first sample) are not measured.
+   * @default 0
+   */
+  minVectorsPerChannel?: number
+}
+
+/**
+ * Channels from which a Gram matrix (C x C float32 per run) is large enough to count the vectors
+ * before measuring it: an openWakeWord head's 2400-wide Gemm input, one row a sample, cost 46 MB
+ * a run and 0.6 s of a 1 s quantization for moments error feedback could not use.
+ */
+const LARGE_GRAM_CHANNELS = 512
+
+/** `requests` less the large ones that `samples` cannot fill: one Shape probe run on the first sample. */
+async function fillable(model: ModelProto, requests: readonly MomentRequest[], samples: readonly Feeds[], minVectorsPerChannel: number): Promise<MomentRequest[]> {
+  const large = requests.filter((r) => r.channels >= LARGE_GRAM_CHANNELS)
+  if (minVectorsPerChannel <= 0 || large.length === 0) return [...requests]
+  const elements = await elementCounts(model, [...new Set(large.map((r) => r.tensor))], samples[0]!)
+  const short = new Set(large.filter((r) => ((elements.get(r.tensor) ?? 0) / r.channels) * samples.length < minVectorsPerChannel * r.channels))
+  return requests.filter((r) => !short.has(r))
 }
 
 /** Adds the probes of `x`'s C x C channel Gram matrix and of its shape; returns their outputs. */
