@@ -10,7 +10,7 @@ import { forEachTensor } from './onnx/tensors.js'
 import { opsetVersion } from './onnx/graph-walk.js'
 import { inputChannelMeans } from './quant/input-channel-means.js'
 import { costliestWeights, escalateSensitiveWeights } from './quant/sensitivity.js'
-import { rankingSampleCount, scoreThreads } from './quant/rank-weights.js'
+import { scoreThreads } from './quant/rank-weights.js'
 import { storedCodeBytes } from './quant/packed-codes.js'
 import { HALF_SCALE_MAX_BITS } from './quant/weight-correction.js'
 import { roundWithErrorFeedback, type ErrorFeedbackReport } from './quant/error-feedback/feedback-weights.js'
@@ -27,6 +27,7 @@ import { runAccuracyGuard, type GuardReport } from './guard/accuracy-guard.js'
 import { inputSpecs, type Feeds } from './runtime/feeds.js'
 import { int8DotSaturates } from './runtime/int8-saturation.js'
 import { refinementSamples, type RefinementSamples } from './runtime/refinement-samples.js'
+import { skipReason } from './runtime/tensor-outputs.js'
 import { verifyModels, type Verification } from './runtime/verify.js'
 
 export interface QuantizeOptions {
@@ -110,7 +111,7 @@ export interface QuantizeReport {
   durationMs: number
   nodesQuantized: number
   nodesSkipped: number
-  /** Minimum over outputs of the mean cosine vs fp32; null only when the model could not run. */
+  /** Minimum over tensor outputs of the mean cosine vs fp32; null when the model could not run or has no tensor output. */
   cosineSimilarity: number | null
   verification: Verification | null
   layers: QuantizedLayer[]
@@ -145,7 +146,7 @@ export interface AccuracyReport {
   escalated: string[]
   /** Each escalated weight's width (9, 10 or 12 from 8 bit; 8 below). */
   widths: Record<string, number>
-  /** Model variants scored in onnxruntime (one inference per sample each) to rank the weights and judge the choice. */
+  /** Model variants scored in onnxruntime to rank the weights and judge the choice (one inference per ranking sample each to rank, per sample to judge). */
   scored: number
   /** Threads the weights were ranked on: 1, or the calling thread plus the workers used (see `threads`). */
   rankingThreads: number
@@ -353,7 +354,7 @@ async function guarded<T>(work: () => Promise<T>, fallback: T, what: string, inp
     return await work()
   } catch (err) {
     if (err instanceof QuantizeError) throw err
-    warnings.push(`${what} skipped: the model could not run on ${inputs} inputs (${(err as Error).message.split('\n')[0]})`)
+    warnings.push(`${what} skipped: ${skipReason(err, inputs)}`)
     return fallback
   }
 }
@@ -392,8 +393,6 @@ async function meetAccuracyTarget(
   // counts as meeting it only with room to spare on inputs these samples do not cover; below
   // 8 bit, where widening costs no stored bytes, a quarter of it.
   const aim = 1 - (1 - target) / (free ? 4 : 2)
-  // Rank on up to 4 samples (a variant per weight; fewer when they are large), judge on up to 8,
-  // so that the escalation is judged on more than the ranking saw.
   // codes, plus the per-channel scales where a wider code takes them from float16 to float32
   const stored = (w: PlannedWeight, b: number) => storedCodeBytes(b, w.elements, opset) + (w.site.dims[w.axis] ?? 1) * (b <= HALF_SCALE_MAX_BITS ? 2 : 4)
   const base = planned.reduce((n, w) => n + (free ? w.elements : stored(w, bits)), 0)
@@ -401,8 +400,10 @@ async function meetAccuracyTarget(
     ? (w: PlannedWeight) => w.elements
     // never below 0: at bit_num 9-10 an int16 weight can pack at a wider width and shrink
     : (w: PlannedWeight, from: number, to: number) => Math.max(0, stored(w, to) - stored(w, from))
+  // Rank on up to 4 samples (a variant per weight; fewer when they are large), judge on up to 8,
+  // so that the escalation is judged on more than the ranking saw.
   const esc = await escalateSensitiveWeights(bytes, planned, low, real.samples.slice(0, 8), {
-    target: aim, bits, widths: escalationWidths(bits), cost, budget: () => escalationBudget(bits, base, bytes.byteLength, plainBytes), rankSamples: rankingSampleCount(real.samples, 4), threads,
+    target: aim, bits, widths: escalationWidths(bits), cost, budget: () => escalationBudget(bits, base, bytes.byteLength, plainBytes), threads,
   }, means)
   if (!esc) return { report: null, widths: new Map(), warnings: ['accuracy target skipped: weights stored as float16, double or external data are not measured'] }
   const escalated = planned.filter((w) => esc.widths.has(w))

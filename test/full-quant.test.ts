@@ -19,7 +19,7 @@ import { exactInt8Options } from '../src/runtime/exact-int8.js'
 import { seededRandom, type Feeds } from '../src/runtime/feeds.js'
 import { greedyCtc, loadOcrKeys } from './helpers/ctc-decode.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
-import { clsSamples, detSamples, recCropSamples } from './helpers/model-inputs.js'
+import { clsSamples, detSamples, recCropSamples, writeBins } from './helpers/model-inputs.js'
 import { makeTmpDir, ROOT } from './helpers/run-cli.js'
 import { renderPage } from './helpers/text-images.js'
 
@@ -35,11 +35,6 @@ let clsBins: string
 let recBins: string
 let heldDet: Feeds[]
 let heldCls: Feeds[]
-
-function writeBins(dir: string, samples: Feeds[]): void {
-  fs.mkdirSync(dir, { recursive: true })
-  samples.forEach((s, i) => fs.writeFileSync(path.join(dir, `s${String(i).padStart(3, '0')}.bin`), s.x!.data as Float32Array))
-}
 
 beforeAll(async () => {
   tmp = makeTmpDir('full-quant')

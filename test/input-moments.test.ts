@@ -5,7 +5,6 @@ import { decodeModelProto } from '../src/onnx/codec.js'
 import { DataType } from '../src/onnx/onnx-types.js'
 import { inputMoments, momentKey, type MomentRequest } from '../src/quant/error-feedback/input-moments.js'
 import { generatedFeeds, inputSpecs, type Feeds } from '../src/runtime/feeds.js'
-import { quantizeModel } from '../src/quantize-model.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { clsSamples } from './helpers/model-inputs.js'
 import { exposedActivations } from './helpers/ort-run.js'
@@ -110,9 +109,6 @@ describe('input second moments for error-feedback rounding', () => {
     // at a minimum 2 rows can meet (1.2 vectors in all), and with none, it is measured
     expect((await measured(1.2 / 2400))?.count).toBe(2)
     expect((await measured(0))?.count).toBe(2)
-    // error-feedback rounding asks for 4 per channel: at 6 bit nothing is measured for the head
-    const r = await quantizeModel(bytes, { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 6 } }, { verify: false, sizes: false, accuracyTarget: false, samples })
-    expect(r.report.errorFeedback!.weights).toEqual([])
   })
 
   it('a float16 activation is measured in float32 (its sums would overflow float16)', async () => {

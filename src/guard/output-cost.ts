@@ -12,6 +12,7 @@ import { planQdq, type QdqPlan } from '../quant/full/qdq-plan.js'
 import { ExposedRunner } from '../report/debug-csv/exposed-values.js'
 import { cosineSimilarity } from '../runtime/cosine.js'
 import type { Feeds } from '../runtime/feeds.js'
+import { numericData } from '../runtime/numeric-data.js'
 import { tensorOutputs } from '../runtime/tensor-outputs.js'
 import type { RankedNode } from './rank-nodes.js'
 import { roundedConstants } from './rounded-constants.js'
@@ -154,22 +155,19 @@ export async function outputCostRanker(reference: Uint8Array, quantized: Uint8Ar
   const { bytes, gates } = gatedModel(floatBytes, tensors, params, activationType, constants)
   const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 3, intraOpNumThreads: 1, interOpNumThreads: 1 })
   let runs = 0
-  const fetch = tensorOutputs(session)
-  const run = async (off: ReadonlySet<number>, feeds: Feeds): Promise<Float32Array[]> => {
+  let fetch: string[] = []
+  const run = async (off: ReadonlySet<number>, feeds: Feeds): Promise<ArrayLike<number>[]> => {
     const all: Feeds = { ...feeds }
     gates.forEach((g, i) => { all[g] = new ort.Tensor('float32', Float32Array.of(off.has(i) ? 0 : 1), []) })
     runs++
     const out = await session.run(all, fetch)
-    return fetch.map((n) => {
-      // an integer output (indices, a count) is compared as numbers too
-      const d = out[n]!.data
-      return d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number | bigint>, Number)
-    })
+    return fetch.map((n) => numericData(out[n]!))
   }
   // every gate off: the float model's outputs
   const allOff = new Set(gates.map((_, i) => i))
-  let floatOutputs: Float32Array[][]
+  let floatOutputs: ArrayLike<number>[][]
   try {
+    fetch = tensorOutputs(session)
     floatOutputs = await Promise.all(samples.map((s) => run(allOff, s)))
   } catch (err) {
     await session.release()

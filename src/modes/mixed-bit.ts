@@ -13,6 +13,7 @@ import type { AccuracyReport } from '../quantize-model.js'
 import { compareModels } from '../runtime/compare-models.js'
 import type { Feeds } from '../runtime/feeds.js'
 import { refinementSamples, type RefinementSamples } from '../runtime/refinement-samples.js'
+import { skipReason } from '../runtime/tensor-outputs.js'
 import { verificationSamples } from '../runtime/verify.js'
 import type { ModeContext, ModeResult } from './mode.js'
 
@@ -145,7 +146,7 @@ async function guarded<T>(ctx: ModeContext, inputs: string, what: string, work: 
     return await work()
   } catch (err) {
     if (err instanceof QuantizeError) throw err
-    ctx.warnings.push(`mixed bit: ${what} skipped: the model could not run on ${inputs} inputs (${(err as Error).message.split('\n')[0]})`)
+    ctx.warnings.push(`mixed bit: ${what} skipped: ${skipReason(err, inputs)}`)
     return fallback
   }
 }

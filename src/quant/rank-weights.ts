@@ -9,16 +9,21 @@ import type { PlannedWeight } from './weight-quant.js'
  */
 const PARALLEL_FROM_MS = 2000
 
+/** Samples a ranking scores each variant on, at most. */
+export const RANKING_SAMPLES = 4
+
 /**
- * Input values a variant is scored on during a ranking, at most (past its first sample): room for
- * the four generated samples of an image model (320x320, up to 4 channels, with small other
- * inputs beside), not for two 640x640 RGB pages. A ranking's cost grows with its inputs' size,
- * and what it learns (which weights carry the error) does not: PP-OCRv4 det at 8 bit with 4 real
- * 640x640 pages as samples, ranked on the first page alone, held 0.999919 and 0.999948 out on two
- * page sets (ranked on all 4: 0.999932 and 0.999914); quantizeModel on 2 threads took 16-17 s
- * instead of 35-39 s.
+ * Input values a variant is scored on during a ranking, at most (past its first sample): two
+ * 640x640 RGB pages, where the four generated 320x320 samples of an image model fit with room to
+ * spare. A ranking's cost grows with its inputs' size, and what it learns (which weights carry
+ * the error) much less. PP-OCRv4 det with 4 real 640x640 pages as samples (quantizeModel,
+ * threads 2, held out on 4 other pages, three page sets), ranked on 4 / 2 / 1 of them:
+ * - 8 bit: 0.999932 / 0.999919 / 0.999919, 0.999914 / 0.999914 / 0.999948 and 0.999947 /
+ *   0.999943 / 0.999936, in 35-39 / 24-25 / 16-17 s;
+ * - 6 bit: 0.998729 / 0.998706 / 0.998705, 0.999196 / 0.999190 / 0.999159 and 0.999092 /
+ *   0.999064 / 0.998799: one page is too few.
  */
-const RANKING_ELEMENTS = 6 * 3 * 320 * 320
+const RANKING_ELEMENTS = 2 * 3 * 640 * 640
 
 /**
  * How many of `samples`, from the first, a ranking scores each variant on: at most `most`, and
@@ -36,11 +41,13 @@ export function rankingSampleCount(samples: readonly Feeds[], most: number): num
 }
 
 export interface RankingOptions {
-  /** Samples each variant is scored on (the first this many). */
-  count: number
+  /** The samples the variants score on: each is scored on the first rankingSampleCount(samples, most). */
+  samples: readonly Feeds[]
+  /** @default RANKING_SAMPLES */
+  most?: number
   /** Threads the variants may be scored on: the calling thread and `threads` - 1 workers; 1 keeps them on the calling thread. */
   threads: number
-  /** Estimated time of one variant's score on one thread, which decides whether workers pay. */
+  /** Time of one score on every sample, on one thread: it decides whether workers pay. */
   scoreMs: number
 }
 
@@ -49,6 +56,8 @@ export interface Ranking {
   scores: number[]
   /** Threads the variants were scored on: 1, or the calling thread plus the workers used. */
   threads: number
+  /** Samples each variant was scored on. */
+  samples: number
 }
 
 /**
@@ -60,15 +69,17 @@ export interface Ranking {
  */
 export async function rankWeights(
   variants: FloatVariants, planned: readonly PlannedWeight[], alone: (w: PlannedWeight) => (x: PlannedWeight) => Float32Array,
-  { count, threads, scoreMs }: RankingOptions,
+  { samples, most = RANKING_SAMPLES, threads, scoreMs }: RankingOptions,
 ): Promise<Ranking> {
+  const count = rankingSampleCount(samples, most)
+  const variantMs = samples.length ? (scoreMs * count) / samples.length : 0
   const size = Math.min(threads, planned.length)
   // The calling thread is one of the lanes: it would otherwise only wait, and a worker costs its
   // start-up and its own onnxruntime and engine. PP-OCRv4 det / rec at 8 bit, threads 2: peak
   // RSS over the baseline 432 / 433 MB with two workers, 314 / 332 MB with one, same time.
   // While it runs one inference (onnxruntime-node runs on the calling thread), replies from the
   // workers wait.
-  const lanes = size > 1 && scoreMs * planned.length >= PARALLEL_FROM_MS && variants.parallel(size - 1, { samples: count }) ? size : 1
+  const lanes = size > 1 && variantMs * planned.length >= PARALLEL_FROM_MS && variants.parallel(size - 1, { samples: count }) ? size : 1
   const scores = new Array<number>(planned.length)
   let next = 0
   let failed = false
@@ -89,7 +100,7 @@ export async function rankWeights(
   const failure = settled.find((r) => r.status === 'rejected')
   if (failure) throw failure.reason
   // workers that all failed left every score to this thread
-  return { scores, threads: lanes > 1 && variants.workerScores > 0 ? lanes : 1 }
+  return { scores, threads: lanes > 1 && variants.workerScores > 0 ? lanes : 1, samples: count }
 }
 
 /** `threads` as given (a whole number, at least 1), else the machine's cores, at most 4. */

@@ -19,9 +19,10 @@ export interface EscalationOptions extends WidthChoices {
   /** The most the escalation may cost in all, in `cost`'s units; asked only when the target is missed. */
   budget: () => number
   /**
-   * Rank the weights on the first this many samples (one scored variant per weight); the
-   * whole-model scores use every sample.
-   * @default every sample
+   * Rank the weights on at most this many samples, from the first (one scored variant per
+   * weight; fewer when they are large, see rankingSampleCount); the whole-model scores use
+   * every sample.
+   * @default RANKING_SAMPLES (4)
    */
   rankSamples?: number
   /**
@@ -97,8 +98,8 @@ export async function escalateSensitiveWeights(
     const done = (widths: Map<PlannedWeight, number>, cosineAfter: number, spent: number): Escalation =>
       ({ widths, cosineBefore, cosineAfter, reached: cosineAfter >= opts.target, spent, sensitivity, scored: variants.scored, rankingThreads: lanes, rankingSamples: rankCount })
     if (cosineBefore >= opts.target) return done(new Map(), cosineBefore, 0)
-    rankCount = Math.min(samples.length, opts.rankSamples ?? samples.length)
-    const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesAt(x, opts.bits) : variants.float(x)), { count: rankCount, threads: opts.threads ?? 1, scoreMs: (scoreMs * rankCount) / samples.length })
+    const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesAt(x, opts.bits) : variants.float(x)), { samples, most: opts.rankSamples, threads: opts.threads ?? 1, scoreMs })
+    rankCount = ranking.samples
     lanes = ranking.threads
     const scores = ranking.scores
     for (const [i, w] of planned.entries()) sensitivity.set(w, 1 - scores[i]!)

@@ -2,6 +2,7 @@ import ort from 'onnxruntime-node'
 import { cosineSimilarity } from './cosine.js'
 import { exactInt8Options, exactInt8Twin } from './exact-int8.js'
 import type { Feeds } from './feeds.js'
+import { numericData } from './numeric-data.js'
 import { tensorOutputs } from './tensor-outputs.js'
 
 export interface OutputComparison {
@@ -40,13 +41,6 @@ export interface CompareOptions {
   int8?: 'exact' | 'kernels'
 }
 
-function toNumbers(t: ort.Tensor): ArrayLike<number> {
-  const d = t.data
-  if (d instanceof BigInt64Array || d instanceof BigUint64Array) return Float64Array.from(d, Number)
-  if (Array.isArray(d)) return d.map(Number)
-  return d as ArrayLike<number>
-}
-
 /**
  * Run the float and the quantized model on the same inputs in onnxruntime-node and compare every
  * tensor output: cosine similarity (numeric outputs) averaged over the samples.
@@ -76,8 +70,8 @@ export async function compareModels(reference: ModelSource, candidate: ModelSour
           throw new CandidateRunError(`onnxruntime-node runs the float model but fails on the quantized one: ${firstLine(err)}`, { cause: err })
         }
         for (const name of fetch) {
-          const x = toNumbers(ra[name]!)
-          const y = toNumbers(rb[name]!)
+          const x = numericData(ra[name]!)
+          const y = numericData(rb[name]!)
           let maxAbs = 0
           for (let i = 0; i < x.length; i++) maxAbs = Math.max(maxAbs, Math.abs(x[i]! - y[i]!))
           const acc = sums.get(name) ?? { cos: 0, maxAbs: 0 }

@@ -4,15 +4,29 @@ import type ort from 'onnxruntime-node'
 // ONNX backend test `test_if_opt`) and throws on sequences and maps, so the engine's runs name
 // what they fetch instead of taking every output.
 
-/** Those of `names`, outputs of `session`, that are tensors. */
+/** Those of `names` that are tensors (names the session does not output are kept). */
 export function tensorsAmong(session: ort.InferenceSession, names: readonly string[]): string[] {
   const isTensor = new Map(session.outputMetadata.map((m) => [m.name, m.isTensor]))
   return names.filter((name) => isTensor.get(name) !== false)
 }
 
-/** The outputs of `session` a run compares: its tensor outputs. Throws when it has none. */
+/** A model whose outputs are all sequences, maps or optionals: there is nothing to compare. */
+export class NoTensorOutputs extends Error {
+  override name = 'NoTensorOutputs'
+  constructor() {
+    super('the model has no tensor outputs to compare (only sequences, maps or optionals)')
+  }
+}
+
+/** The outputs of `session` a run compares: its tensor outputs. Throws NoTensorOutputs when it has none. */
 export function tensorOutputs(session: ort.InferenceSession): string[] {
   const names = tensorsAmong(session, session.outputNames)
-  if (!names.length) throw new Error('the model has no tensor outputs to compare (only sequences, maps or optionals)')
+  if (!names.length) throw new NoTensorOutputs()
   return names
+}
+
+/** Why a data-driven refinement was skipped, for its warning: nothing to compare, or the model could not run on the inputs. */
+export function skipReason(err: unknown, inputs: string): string {
+  const first = (err as Error).message.split('\n')[0]
+  return err instanceof NoTensorOutputs ? first! : `the model could not run on ${inputs} inputs (${first})`
 }

@@ -1,3 +1,5 @@
+import fs from 'node:fs'
+import path from 'node:path'
 import ort from 'onnxruntime-node'
 import sharp from 'sharp'
 import { seededRandom, type Feeds } from '../../src/runtime/feeds.js'
@@ -76,15 +78,16 @@ export function audioFrame(seed: number, length: number): Float32Array {
 }
 
 /**
- * Silero VAD inputs by declared input names: audio `input` [1, 512], recurrent state zeros
- * (`state` [2,1,128] in v5, `h`/`c` [2,1,64] in the legacy model), `sr` int64 16000.
+ * Silero VAD inputs by declared input names: audio `input` [1, length] (512 samples, 32 ms, by
+ * default), recurrent state zeros (`state` [2,1,128] in v5, `h`/`c` [2,1,64] in the legacy
+ * model), `sr` int64 16000.
  */
-export function sileroSamples(inputNames: readonly string[], n: number, seed = 900): Feeds[] {
+export function sileroSamples(inputNames: readonly string[], n: number, seed = 900, length = 512): Feeds[] {
   const out: Feeds[] = []
   for (let i = 0; i < n; i++) {
     const feeds: Feeds = {}
     for (const name of inputNames) {
-      if (name === 'input') feeds[name] = new ort.Tensor('float32', audioFrame(seed + i, 512), [1, 512])
+      if (name === 'input') feeds[name] = new ort.Tensor('float32', audioFrame(seed + i, length), [1, length])
       else if (name === 'sr') feeds[name] = new ort.Tensor('int64', BigInt64Array.from([16000n]), [])
       else if (name === 'state') feeds[name] = new ort.Tensor('float32', new Float32Array(256), [2, 1, 128])
       else if (name === 'h' || name === 'c') feeds[name] = new ort.Tensor('float32', new Float32Array(128), [2, 1, 64])
@@ -93,4 +96,13 @@ export function sileroSamples(inputNames: readonly string[], n: number, seed = 9
     out.push(feeds)
   }
   return out
+}
+
+/** BIN calibration files of one input (`input`'s raw values) in `dir`, created if missing: s000.bin, s001.bin, ... */
+export function writeBins(dir: string, samples: readonly Feeds[], input = 'x'): void {
+  fs.mkdirSync(dir, { recursive: true })
+  samples.forEach((s, i) => {
+    const data = s[input]!.data as Float32Array
+    fs.writeFileSync(path.join(dir, `s${String(i).padStart(3, '0')}.bin`), new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+  })
 }

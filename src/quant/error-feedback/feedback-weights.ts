@@ -68,7 +68,7 @@ interface MeasuredSite {
   moments: Moments
 }
 
-/** Measure the input moments of every feedback site over `samples` (one float-model session). */
+/** Measure the input moments of every feedback site over `samples` (one float-model session, after a Shape probe run when an input is wide). */
 async function measureSites(original: Uint8Array, sites: readonly FeedbackSite[], samples: readonly Feeds[], minVectorsPerChannel: number): Promise<Map<PlannedWeight, MeasuredSite>> {
   const moments = await inputMoments(original, sites.map((s) => s.input), samples, { minVectorsPerChannel })
   const out = new Map<PlannedWeight, MeasuredSite>()

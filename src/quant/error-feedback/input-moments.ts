@@ -5,6 +5,7 @@ import { runProbes, type ProbeNodes } from '../../calibrate/graph-probes.js'
 import { AttributeType, DataType, type ModelProto, type NodeProto } from '../../onnx/onnx-types.js'
 import { makeTensor } from '../../onnx/tensor-data.js'
 import type { Feeds } from '../../runtime/feeds.js'
+import { ONE_THREAD_SESSION } from '../../runtime/session-options.js'
 
 /**
  * An activation whose channel second moments are wanted: channels on axis 1 of a `rank`-dim
@@ -38,7 +39,8 @@ export interface Moments {
  * 6-bit quantization (7 of 22 s). The requests come from the ops that read the activations, so
  * their shapes fit in any valid model; one whose shape still does not match is left out when
  * the reshape runs at all, and otherwise fails the run (the caller then skips error feedback
- * with a warning). Before opset 5 (Reshape without a shape input) nothing is measured.
+ * with a warning). Before opset 5 (Reshape without a shape input) nothing is measured. With
+ * `options.minVectorsPerChannel`, wide inputs are first counted (see MomentOptions).
  */
 export async function inputMoments(original: Uint8Array, requests: readonly MomentRequest[], samples: readonly Feeds[], options: MomentOptions = {}): Promise<Map<string, Moments>> {
   const results = new Map<string, Moments>()
@@ -73,16 +75,18 @@ export async function inputMoments(original: Uint8Array, requests: readonly Mome
 export interface MomentOptions {
   /**
    * Requests of LARGE_GRAM_CHANNELS channels or more whose samples cannot sum this many vectors
-   * per channel (counted on the first sample) are not measured.
+   * per channel are not measured. The count is the first sample's times the number of samples:
+   * samples smaller than the first can leave out a request the whole set would have filled.
    * @default 0
    */
   minVectorsPerChannel?: number
 }
 
 /**
- * Channels from which a Gram matrix (C x C float32 per run) is large enough to count the vectors
- * before measuring it: an openWakeWord head's 2400-wide Gemm input, one row a sample, cost 46 MB
- * a run and 0.6 s of a 1 s quantization for moments error feedback could not use.
+ * Channels from which a Gram matrix (C x C, float32 from each run, summed in float64) is large
+ * enough to count the vectors before measuring it: an openWakeWord head's 2400-wide Gemm input,
+ * one row a sample, took 23 MB from each run into a 46 MB sum, and 0.7 of a 1.0 s quantization,
+ * for moments error feedback could not use.
  */
 const LARGE_GRAM_CHANNELS = 512
 
@@ -90,7 +94,7 @@ const LARGE_GRAM_CHANNELS = 512
 async function fillable(model: ModelProto, requests: readonly MomentRequest[], samples: readonly Feeds[], minVectorsPerChannel: number): Promise<MomentRequest[]> {
   const large = requests.filter((r) => r.channels >= LARGE_GRAM_CHANNELS)
   if (minVectorsPerChannel <= 0 || large.length === 0) return [...requests]
-  const elements = await elementCounts(model, [...new Set(large.map((r) => r.tensor))], samples[0]!)
+  const elements = await elementCounts(model, [...new Set(large.map((r) => r.tensor))], samples[0]!, ONE_THREAD_SESSION)
   const short = new Set(large.filter((r) => ((elements.get(r.tensor) ?? 0) / r.channels) * samples.length < minVectorsPerChannel * r.channels))
   return requests.filter((r) => !short.has(r))
 }

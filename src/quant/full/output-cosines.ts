@@ -2,6 +2,7 @@ import ort from 'onnxruntime-node'
 import { cosineSimilarity } from '../../runtime/cosine.js'
 import { exactInt8Options } from '../../runtime/exact-int8.js'
 import type { Feeds } from '../../runtime/feeds.js'
+import { numericData } from '../../runtime/numeric-data.js'
 import { tensorOutputs } from '../../runtime/tensor-outputs.js'
 
 /**
@@ -57,9 +58,8 @@ const CANDIDATE_SESSION = exactInt8Options(SESSION)
 function numericOutputs(result: ort.InferenceSession.OnnxValueMapType, names: readonly string[]): Map<string, ArrayLike<number>> {
   const out = new Map<string, ArrayLike<number>>()
   for (const name of names) {
-    const d = result[name]!.data
-    if (d instanceof BigInt64Array || d instanceof BigUint64Array) out.set(name, Float64Array.from(d, Number))
-    else if (!Array.isArray(d)) out.set(name, (d as Float32Array).slice())
+    // string outputs are not compared
+    if (!Array.isArray(result[name]!.data)) out.set(name, numericData(result[name]!))
   }
   return out
 }

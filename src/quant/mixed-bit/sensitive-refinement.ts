@@ -2,7 +2,7 @@ import type { Feeds } from '../../runtime/feeds.js'
 import { decodeWeights } from '../weight-correction.js'
 import type { PlannedWeight } from '../weight-quant.js'
 import { floatVariants } from '../float-variants.js'
-import { rankWeights, rankingSampleCount } from '../rank-weights.js'
+import { rankWeights } from '../rank-weights.js'
 import { encodeMixedBitWeight, fixedEightBit, type MixedBitEncoded } from './mixed-bit-weights.js'
 
 export interface RefinementOptions {
@@ -27,7 +27,7 @@ export interface Refinement {
   encoded: MixedBitEncoded[]
   cosineBefore: number
   cosineAfter: number
-  /** Model variants scored (one inference per sample each). */
+  /** Model variants scored (one inference per ranking sample each to rank, per sample otherwise). */
   scored: number
   /** Threads the weights were ranked on. */
   rankingThreads: number
@@ -93,9 +93,8 @@ export async function refineSensitiveWeights(
     })
     if (cosineBefore >= opts.target) return done(base, cosineBefore)
 
-    // large samples (PP-OCRv4 det's 640x640 pages) are ranked on fewer: see rankingSampleCount
-    count = rankingSampleCount(samples, samples.length)
-    const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesOf(base.get(w)!) : variants.float(x)), { count, threads: opts.threads ?? 1, scoreMs: (scoreMs * count) / samples.length })
+    const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesOf(base.get(w)!) : variants.float(x)), { samples, threads: opts.threads ?? 1, scoreMs })
+    count = ranking.samples
     threads = ranking.threads
     const upgrades: Upgrade[] = []
     for (const [i, e] of encoded.entries()) {
