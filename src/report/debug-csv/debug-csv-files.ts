@@ -16,7 +16,7 @@ export interface CsvFile {
   text: string
 }
 
-/** `output_summary.csv`: each model output's cosine vs fp32, per round. */
+/** `output_summary.csv`: each float32 tensor output's cosine vs fp32, per round. */
 export function outputSummaryCsv(rounds: readonly DebugRound[]): string {
   return csvText(OUTPUT_SUMMARY_HEADER, rounds.flatMap((r) => r.outputs.map((o) => [r.round, o.tensor, o.cosine])))
 }
