@@ -27,7 +27,7 @@ import { runAccuracyGuard, type GuardReport } from './guard/accuracy-guard.js'
 import { inputSpecs, type Feeds } from './runtime/feeds.js'
 import { int8DotSaturates } from './runtime/int8-saturation.js'
 import { refinementSamples, type RefinementSamples } from './runtime/refinement-samples.js'
-import { skipReason } from './runtime/tensor-outputs.js'
+import { guarded } from './runtime/guarded-refinement.js'
 import { verifyModels, type Verification } from './runtime/verify.js'
 
 export interface QuantizeOptions {
@@ -346,17 +346,6 @@ async function quantizeWeights(ctx: ModeContext): Promise<ModeResult> {
   }
   const result = applyWeightPlan(model, plan, cfg.bitNum, (w) => escalated.get(w) ?? cfg.bitNum, low, means)
   return { ...result, accuracy, errorFeedback }
-}
-
-/** Run a data-driven refinement; a model that cannot run on the inputs skips it with a warning. */
-async function guarded<T>(work: () => Promise<T>, fallback: T, what: string, inputs: string, warnings: string[]): Promise<T> {
-  try {
-    return await work()
-  } catch (err) {
-    if (err instanceof QuantizeError) throw err
-    warnings.push(`${what} skipped: ${skipReason(err, inputs)}`)
-    return fallback
-  }
 }
 
 /**

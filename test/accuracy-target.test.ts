@@ -88,23 +88,23 @@ describe('accuracy target: wider codes where they buy the most error per byte', 
   it('ranks on up to 4 samples, past the first only while they hold as many values as two 640x640 RGB pages or fewer', () => {
     const image = (side: number, c = 3, extra: Record<string, ort.Tensor> = {}) => ({ x: new ort.Tensor('float32', new Float32Array(c * side * side), [1, c, side, side]), ...extra })
     const many = (k: number, make: () => Record<string, ort.Tensor>) => Array.from({ length: k }, make)
-    expect(rankingSampleCount(many(8, () => image(320)), 4)).toBe(4)
-    expect(rankingSampleCount(many(8, () => image(48)), 4)).toBe(4)
-    expect(rankingSampleCount(many(3, () => image(48)), 4)).toBe(3)
+    expect(rankingSampleCount(many(8, () => image(320)))).toBe(4)
+    expect(rankingSampleCount(many(8, () => image(48)))).toBe(4)
+    expect(rankingSampleCount(many(3, () => image(48)))).toBe(3)
     // generated samples of an image model: up to 4 channels, and small inputs beside
-    expect(rankingSampleCount(many(8, () => image(320, 4)), 4)).toBe(4)
-    expect(rankingSampleCount(many(8, () => image(320, 3, { size: new ort.Tensor('float32', new Float32Array(2), [1, 2]) })), 4)).toBe(4)
+    expect(rankingSampleCount(many(8, () => image(320, 4)))).toBe(4)
+    expect(rankingSampleCount(many(8, () => image(320, 3, { size: new ort.Tensor('float32', new Float32Array(2), [1, 2]) })))).toBe(4)
     // two 640x640 RGB pages, not three; a page and a half, not two
-    expect(rankingSampleCount(many(4, () => image(640)), 4)).toBe(2)
-    expect(rankingSampleCount(many(4, () => image(784)), 4)).toBe(1)
-    expect(rankingSampleCount(many(4, () => image(452)), 4)).toBe(4)
-    expect(rankingSampleCount(many(4, () => image(512)), 4)).toBe(3)
+    expect(rankingSampleCount(many(4, () => image(640)))).toBe(2)
+    expect(rankingSampleCount(many(4, () => image(784)))).toBe(1)
+    expect(rankingSampleCount(many(4, () => image(452)))).toBe(4)
+    expect(rankingSampleCount(many(4, () => image(512)))).toBe(3)
     // a sample larger than the whole allowance is still ranked on (alone)
-    expect(rankingSampleCount([image(1024), image(16)], 4)).toBe(1)
+    expect(rankingSampleCount([image(1024), image(16)])).toBe(1)
     // every input of a sample counts
     const state = { state: new ort.Tensor('float32', new Float32Array(3 * 640 * 640), [3, 640, 640]) }
-    expect(rankingSampleCount(many(4, () => image(320, 3, state)), 4)).toBe(1)
-    expect(rankingSampleCount([], 4)).toBe(0)
+    expect(rankingSampleCount(many(4, () => image(320, 3, state)))).toBe(1)
+    expect(rankingSampleCount([])).toBe(0)
   })
 
   it('quantizeModel ranks on one sample when they are large, on each otherwise, in fixed bit and in mixed bit (silero op18)', async () => {

@@ -26,7 +26,7 @@ const V5 = 'node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx'
 /** Every weight site's definition, with the float values it holds. */
 function weightDefinitions(model: ModelProto): { def: ConstantDefinition; values: Float32Array; dims: number[] }[] {
   return findWeightSites(model).map((s) => ({
-    def: s.definition.kind === 'constant' ? { graph: s.definition.graph, tensor: s.definition.tensor, node: s.definition.node } : { graph: s.definition.graph, tensor: s.definition.tensor },
+    def: s.definition,
     values: tensorToFloat32(s.definition.tensor).slice(),
     dims: s.dims,
   }))

@@ -13,6 +13,7 @@ import { ExposedRunner } from '../report/debug-csv/exposed-values.js'
 import { cosineSimilarity } from '../runtime/cosine.js'
 import type { Feeds } from '../runtime/feeds.js'
 import { numericData } from '../runtime/numeric-data.js'
+import { ONE_THREAD_SESSION } from '../runtime/session-options.js'
 import { tensorOutputs } from '../runtime/tensor-outputs.js'
 import type { RankedNode } from './rank-nodes.js'
 import { roundedConstants } from './rounded-constants.js'
@@ -153,7 +154,7 @@ export async function outputCostRanker(reference: Uint8Array, quantized: Uint8Ar
 
   const activationType = full.profile.activations === 'int8' ? DataType.INT8 : DataType.UINT8
   const { bytes, gates } = gatedModel(floatBytes, tensors, params, activationType, constants)
-  const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 3, intraOpNumThreads: 1, interOpNumThreads: 1 })
+  const session = await ort.InferenceSession.create(bytes, { ...ONE_THREAD_SESSION, logSeverityLevel: 3 })
   let runs = 0
   let fetch: string[] = []
   const run = async (off: ReadonlySet<number>, feeds: Feeds): Promise<ArrayLike<number>[]> => {

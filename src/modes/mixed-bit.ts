@@ -13,7 +13,7 @@ import type { AccuracyReport } from '../quantize-model.js'
 import { compareModels } from '../runtime/compare-models.js'
 import type { Feeds } from '../runtime/feeds.js'
 import { refinementSamples, type RefinementSamples } from '../runtime/refinement-samples.js'
-import { skipReason } from '../runtime/tensor-outputs.js'
+import { guarded } from '../runtime/guarded-refinement.js'
 import { verificationSamples } from '../runtime/verify.js'
 import type { ModeContext, ModeResult } from './mode.js'
 
@@ -114,7 +114,7 @@ export async function quantizeMixedBit(ctx: ModeContext): Promise<ModeResult> {
   let means = new Map<PlannedWeight, Float64Array>()
   if (real && encoded.length && ctx.options.biasCorrection !== false) {
     ctx.options.onProgress?.('mixed bit: measuring input means for bias correction')
-    means = await guarded(ctx, real.inputs, 'bias correction', () => inputChannelMeans(ctx.model, ctx.bytes, p.planned, real.samples.slice(0, 8)), means)
+    means = await guarded(() => inputChannelMeans(ctx.model, ctx.bytes, p.planned, real.samples.slice(0, 8)), means, 'mixed bit: bias correction', real.inputs, ctx.warnings)
   }
   // Without any inputs nothing checks the output: near init_scale 0.02 PP-OCRv4 det's cosine is
   // anywhere from 0.976 to 0.994 as init_scale moves by 5% (one small conv's rounding shifts the
@@ -122,7 +122,7 @@ export async function quantizeMixedBit(ctx: ModeContext): Promise<ModeResult> {
   if (!real && encoded.length && ctx.options.accuracyTarget !== false) {
     ctx.warnings.push('mixed bit: accuracy target not checked: give calibration data (calibrate_path) or samples to enable it')
   }
-  const guard = real ? await guarded(ctx, real.inputs, 'accuracy target', () => accuracyGuard(ctx, encoded, initScale, real, means), null) : null
+  const guard = real ? await guarded(() => accuracyGuard(ctx, encoded, initScale, real, means), null, 'mixed bit: accuracy target', real.inputs, ctx.warnings) : null
   if (guard) {
     encoded = guard.encoded
     if (guard.note) notes.push(guard.note)
@@ -138,17 +138,6 @@ export async function quantizeMixedBit(ctx: ModeContext): Promise<ModeResult> {
     autoTune: tuning, notes,
   }
   return { layers, skipped: p.skipped, warnings: p.warnings, biasCorrected, accuracy: guard?.report ?? null, mixedBit: report }
-}
-
-/** A data-driven refinement; a model that cannot run on the inputs skips it with a warning. */
-async function guarded<T>(ctx: ModeContext, inputs: string, what: string, work: () => Promise<T>, fallback: T): Promise<T> {
-  try {
-    return await work()
-  } catch (err) {
-    if (err instanceof QuantizeError) throw err
-    ctx.warnings.push(`mixed bit: ${what} skipped: ${skipReason(err, inputs)}`)
-    return fallback
-  }
 }
 
 /**

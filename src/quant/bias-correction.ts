@@ -61,6 +61,8 @@ export function outputShift(site: WeightSite, original: Float32Array, decoded: F
 /** Where an op's bias lives: a float tensor of one value per output channel, owned by that op alone. */
 export interface BiasSlot {
   tensor: TensorProto
+  /** The main-graph `Constant` node whose value `tensor` is; absent for an initializer. */
+  node?: NodeProto
   base: Float32Array
 }
 
@@ -76,23 +78,18 @@ export function biasSlot(model: ModelProto, site: WeightSite, names: NameAllocat
   const nodes = graph.node ?? []
   const channels = node.op_type === 'Conv' ? site.dims[0]! : node.op_type === 'Gemm' && int64ToNumber(attr(node, 'transB')?.i) ? site.dims[0]! : site.dims[1]!
   const readers = (name: string) => nodes.filter((n) => n.input?.includes(name)).length
-  const findConstant = (name: string): TensorProto | null => {
-    const init = graph.initializer?.find((t) => t.name === name)
-    if (init) return init
-    const c = nodes.find((n) => n.op_type === 'Constant' && n.output?.[0] === name)
-    return c?.attribute?.find((a) => a.name === 'value')?.t ?? null
-  }
-  const usable = (t: TensorProto | null, name: string): t is TensorProto => {
-    if (!t || t.data_type !== DataType.FLOAT || readers(name) !== 1) return false
-    const d = tensorDims(t)
-    return d.reduce((a, b) => a * b, 1) === channels && d[d.length - 1] === channels
+  const slotOf = (name: string): BiasSlot | null => {
+    let tensor = graph.initializer?.find((t) => t.name === name)
+    const node = tensor ? undefined : nodes.find((n) => n.op_type === 'Constant' && n.output?.[0] === name)
+    tensor ??= node?.attribute?.find((a) => a.name === 'value')?.t
+    if (!tensor || tensor.data_type !== DataType.FLOAT || readers(name) !== 1) return null
+    const d = tensorDims(tensor)
+    if (d.reduce((a, b) => a * b, 1) !== channels || d[d.length - 1] !== channels) return null
+    return { tensor, ...(node ? { node } : {}), base: tensorToFloat32(tensor).slice() }
   }
   if (node.op_type === 'Conv' || node.op_type === 'Gemm') {
     const name = node.input?.[2]
-    if (name) {
-      const t = findConstant(name)
-      return usable(t, name) ? { tensor: t, base: tensorToFloat32(t).slice() } : null
-    }
+    if (name) return slotOf(name)
     const tensor = makeTensor(names.take(`${site.name}_bias`), DataType.FLOAT, [channels], new Float32Array(channels))
     ;(graph.initializer ??= []).push(tensor)
     node.input = [...(node.input ?? []).slice(0, 2), tensor.name!]
@@ -104,8 +101,7 @@ export function biasSlot(model: ModelProto, site: WeightSite, names: NameAllocat
   if (!out || adds.length !== 1 || adds[0]!.op_type !== 'Add') return null
   const other = adds[0]!.input?.find((i) => i !== out)
   if (!other) return null
-  const t = findConstant(other)
-  return usable(t, other) ? { tensor: t, base: tensorToFloat32(t).slice() } : null
+  return slotOf(other)
 }
 
 /** base - shift as float32 (base itself, copied, without a shift). */

@@ -1,8 +1,8 @@
 import type { Worker } from 'node:worker_threads'
 import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
-import { constantsAsInputs, type ConstantDefinition } from '../onnx/constants-as-inputs.js'
+import { constantsAsInputs } from '../onnx/constants-as-inputs.js'
 import { NameAllocator } from '../onnx/graph-walk.js'
-import { DataType, type GraphProto, type TensorProto } from '../onnx/onnx-types.js'
+import { DataType, type TensorProto } from '../onnx/onnx-types.js'
 import { isExternal, tensorDims } from '../onnx/tensor-data.js'
 import type { Feeds } from '../runtime/feeds.js'
 import { ScorePool } from '../runtime/score-pool.js'
@@ -65,11 +65,9 @@ export async function floatVariants(
     const slot = m && biasSlot(copy, sites[w.index]!, names)
     if (slot && !weightTensors.has(slot.tensor)) slots.set(w, slot)
   }
-  const weightDefs = planned.map((w) => {
-    const d = sites[w.index]!.definition
-    return d.kind === 'constant' ? { graph: d.graph, tensor: d.tensor, node: d.node } : { graph: d.graph, tensor: d.tensor }
-  })
-  const biasDefs = [...slots.values()].map((slot) => biasDefinition(copy.graph!, slot.tensor))
+  const weightDefs = planned.map((w) => sites[w.index]!.definition)
+  // biasSlot finds biases of the main graph only
+  const biasDefs = [...slots.values()].map((slot) => ({ graph: copy.graph!, tensor: slot.tensor, node: slot.node }))
   const inputs = constantsAsInputs(copy, [...weightDefs, ...biasDefs], names)
   const weightInput = new Map(planned.map((w, i) => [w, inputs[i]!]))
   const biasInput = new Map([...slots.keys()].map((w, i) => [w, inputs[planned.length + i]!]))
@@ -173,12 +171,4 @@ export async function floatVariants(
       await s?.then((x) => x.release(), () => {})
     },
   }
-}
-
-/** Where the main graph defines a bias tensor (biasSlot finds biases of the main graph only). */
-function biasDefinition(graph: GraphProto, tensor: TensorProto): ConstantDefinition {
-  if ((graph.initializer ?? []).includes(tensor)) return { graph, tensor }
-  const node = (graph.node ?? []).find((n) => n.op_type === 'Constant' && n.attribute?.some((a) => a.t === tensor))
-  if (!node) throw new Error(`bias '${tensor.name ?? ''}' is defined neither as an initializer nor by a Constant node`)
-  return { graph, tensor, node }
 }

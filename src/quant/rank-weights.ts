@@ -10,7 +10,7 @@ import type { PlannedWeight } from './weight-quant.js'
 const PARALLEL_FROM_MS = 2000
 
 /** Samples a ranking scores each variant on, at most. */
-export const RANKING_SAMPLES = 4
+const RANKING_SAMPLES = 4
 
 /**
  * Input values a variant is scored on during a ranking, at most (past its first sample): two
@@ -26,13 +26,14 @@ export const RANKING_SAMPLES = 4
 const RANKING_ELEMENTS = 2 * 3 * 640 * 640
 
 /**
- * How many of `samples`, from the first, a ranking scores each variant on: at most `most`, and
- * past the first only while their inputs hold RANKING_ELEMENTS values or fewer in all.
+ * How many of `samples`, from the first, a ranking scores each variant on: at most
+ * RANKING_SAMPLES, and past the first only while their inputs hold RANKING_ELEMENTS values or
+ * fewer in all.
  */
-export function rankingSampleCount(samples: readonly Feeds[], most: number): number {
+export function rankingSampleCount(samples: readonly Feeds[]): number {
   let count = 0
   let elements = 0
-  for (const sample of samples.slice(0, most)) {
+  for (const sample of samples.slice(0, RANKING_SAMPLES)) {
     for (const tensor of Object.values(sample)) elements += tensor.size
     if (count > 0 && elements > RANKING_ELEMENTS) break
     count++
@@ -41,10 +42,8 @@ export function rankingSampleCount(samples: readonly Feeds[], most: number): num
 }
 
 export interface RankingOptions {
-  /** The samples the variants score on: each is scored on the first rankingSampleCount(samples, most). */
+  /** The samples the variants score on: each is scored on the first rankingSampleCount(samples). */
   samples: readonly Feeds[]
-  /** @default RANKING_SAMPLES */
-  most?: number
   /** Threads the variants may be scored on: the calling thread and `threads` - 1 workers; 1 keeps them on the calling thread. */
   threads: number
   /** Time of one score on every sample, on one thread: it decides whether workers pay. */
@@ -69,9 +68,9 @@ export interface Ranking {
  */
 export async function rankWeights(
   variants: FloatVariants, planned: readonly PlannedWeight[], alone: (w: PlannedWeight) => (x: PlannedWeight) => Float32Array,
-  { samples, most = RANKING_SAMPLES, threads, scoreMs }: RankingOptions,
+  { samples, threads, scoreMs }: RankingOptions,
 ): Promise<Ranking> {
-  const count = rankingSampleCount(samples, most)
+  const count = rankingSampleCount(samples)
   const variantMs = samples.length ? (scoreMs * count) / samples.length : 0
   const size = Math.min(threads, planned.length)
   // The calling thread is one of the lanes: it would otherwise only wait, and a worker costs its

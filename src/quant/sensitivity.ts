@@ -19,13 +19,6 @@ export interface EscalationOptions extends WidthChoices {
   /** The most the escalation may cost in all, in `cost`'s units; asked only when the target is missed. */
   budget: () => number
   /**
-   * Rank the weights on at most this many samples, from the first (one scored variant per
-   * weight; fewer when they are large, see rankingSampleCount); the whole-model scores use
-   * every sample.
-   * @default RANKING_SAMPLES (4)
-   */
-  rankSamples?: number
-  /**
    * Threads the ranking may score on side by side, the calling thread included (the result is
    * the same for any count). Used only when the ranking would take long enough to repay starting them.
    * @default 1
@@ -41,9 +34,9 @@ export interface Escalation {
   reached: boolean
   /** What the chosen widths cost, in `cost`'s units. */
   spent: number
-  /** Per weight: 1 - output cosine with only that weight quantized, on the ranking samples (see `rankSamples`). */
+  /** Per weight: 1 - output cosine with only that weight quantized, on the ranking samples (src/quant/rank-weights.ts `rankingSampleCount`). */
   sensitivity: Map<PlannedWeight, number>
-  /** Model variants scored (one inference per sample each). */
+  /** Model variants scored (one inference per ranking sample each to rank, per sample to judge). */
   scored: number
   /** Threads the ranking ran on: 1, or the calling thread plus the workers it used. */
   rankingThreads: number
@@ -98,7 +91,7 @@ export async function escalateSensitiveWeights(
     const done = (widths: Map<PlannedWeight, number>, cosineAfter: number, spent: number): Escalation =>
       ({ widths, cosineBefore, cosineAfter, reached: cosineAfter >= opts.target, spent, sensitivity, scored: variants.scored, rankingThreads: lanes, rankingSamples: rankCount })
     if (cosineBefore >= opts.target) return done(new Map(), cosineBefore, 0)
-    const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesAt(x, opts.bits) : variants.float(x)), { samples, most: opts.rankSamples, threads: opts.threads ?? 1, scoreMs })
+    const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesAt(x, opts.bits) : variants.float(x)), { samples, threads: opts.threads ?? 1, scoreMs })
     rankCount = ranking.samples
     lanes = ranking.threads
     const scores = ranking.scores

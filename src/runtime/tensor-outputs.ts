@@ -24,9 +24,3 @@ export function tensorOutputs(session: ort.InferenceSession): string[] {
   if (!names.length) throw new NoTensorOutputs()
   return names
 }
-
-/** Why a data-driven refinement was skipped, for its warning: nothing to compare, or the model could not run on the inputs. */
-export function skipReason(err: unknown, inputs: string): string {
-  const first = (err as Error).message.split('\n')[0]
-  return err instanceof NoTensorOutputs ? first! : `the model could not run on ${inputs} inputs (${first})`
-}

@@ -44,8 +44,10 @@ export async function scoreWritten(model: Uint8Array, samples: readonly Feeds[],
 
 /** Mean over the first `count` samples of the worst float output's cosine vs the reference. */
 async function meanWorstCosine(session: ort.InferenceSession, feeds: (i: number) => Feeds, reference: ReferenceOutputs, count: number): Promise<number> {
+  // the outputs the reference holds as float32: the only ones compared
+  const fetch = Object.keys(reference[0] ?? {}).filter((name) => reference[0]![name])
+  if (fetch.length === 0) return 1
   let sum = 0
-  const fetch = tensorOutputs(session)
   for (let i = 0; i < count; i++) {
     const out = await session.run(feeds(i), fetch)
     let worst = 1
@@ -65,17 +67,13 @@ async function meanWorstCosine(session: ort.InferenceSession, feeds: (i: number)
  * changes; the others keep their float values.
  */
 export class VariantScorer {
-  private constructor(private readonly session: ort.InferenceSession, private readonly floats: Readonly<Record<string, ort.Tensor>>, private readonly dims: ReadonlyMap<string, readonly number[]>) {}
+  private constructor(private readonly session: ort.InferenceSession, private readonly floats: Readonly<Record<string, ort.Tensor>>) {}
 
   static async create(model: Uint8Array, floats: Readonly<Record<string, FedTensor>>): Promise<VariantScorer> {
     // the tensors first: a mismatched one throws before there is a session to release
     const tensors: Record<string, ort.Tensor> = {}
-    const dims = new Map<string, readonly number[]>()
-    for (const [name, t] of Object.entries(floats)) {
-      tensors[name] = new ort.Tensor('float32', t.data, t.dims)
-      dims.set(name, t.dims)
-    }
-    return new VariantScorer(await ort.InferenceSession.create(model, ONE_THREAD_SESSION), tensors, dims)
+    for (const [name, t] of Object.entries(floats)) tensors[name] = new ort.Tensor('float32', t.data, t.dims)
+    return new VariantScorer(await ort.InferenceSession.create(model, ONE_THREAD_SESSION), tensors)
   }
 
   /**
@@ -85,9 +83,9 @@ export class VariantScorer {
   async score(changed: Readonly<Record<string, Float32Array>>, samples: readonly Feeds[], reference: ReferenceOutputs, count: number): Promise<number> {
     const fed: Record<string, ort.Tensor> = { ...this.floats }
     for (const [name, data] of Object.entries(changed)) {
-      const dims = this.dims.get(name)
-      if (!dims) throw new Error(`'${name}' is not an input this scorer feeds`)
-      fed[name] = new ort.Tensor('float32', data, dims)
+      const float = Object.hasOwn(this.floats, name) ? this.floats[name] : undefined
+      if (!float) throw new Error(`'${name}' is not an input this scorer feeds`)
+      fed[name] = new ort.Tensor('float32', data, float.dims)
     }
     return meanWorstCosine(this.session, (i) => ({ ...samples[i]!, ...fed }), reference, count)
   }

@@ -123,12 +123,14 @@ export async function collectDebugStats(floatModel: Uint8Array, quantModel: Uint
   // twice per batch.
   const batches = interleaved(names, Math.ceil(names.length / Math.max(1, options.batchNames ?? BATCH_NAMES)))
   const figures: Figures[] = samples.map((): Figures => new Map())
+  const floatProto = ExposedRunner.decode(floatModel)
+  const quantProto = ExposedRunner.decode(quantModel, true)
   for (const batch of batches) {
     const runners: ExposedRunner[] = []
     try {
-      const origin = await ExposedRunner.create(floatModel, batch)
+      const origin = await ExposedRunner.forModel(floatProto, batch)
       runners.push(origin)
-      const dequant = await ExposedRunner.create(quantModel, batch, true)
+      const dequant = await ExposedRunner.forModel(quantProto, batch)
       runners.push(dequant)
       for (const [round, feeds] of samples.entries()) {
         const a = await origin.run(feeds)
@@ -137,7 +139,9 @@ export async function collectDebugStats(floatModel: Uint8Array, quantModel: Uint
         if (round === 0 && options.histograms !== false) {
           for (const [name, va] of a) {
             const vb = b.get(name)
-            if (vb && vb.data.length === va.data.length) histograms.set(name, jointHistogram(name, va.data, vb.data, bins, figures[0]!.get(name)))
+            const known = figures[0]!.get(name)
+            // addFigures compared the two exactly when they have the same length
+            if (vb && known?.dequant) histograms.set(name, jointHistogram(name, va.data, vb.data, bins, { ...known, dequant: known.dequant }))
           }
         }
       }
@@ -226,25 +230,12 @@ function roundRows(round: number, nodes: DebugNode[], weights: Set<string>, mode
 }
 
 /** `known`: the tensor's figures of this round, whose ranges spare a pass over both. */
-function jointHistogram(tensor: string, origin: Float32Array, dequant: Float32Array, bins: number, known?: TensorFigures): TensorHistogram {
-  let lo = Infinity
-  let hi = -Infinity
-  if (known?.dequant) {
-    // NaN-free ranges, as the scan below finds them (a NaN compares false): a side without a
-    // number (min and max NaN) adds nothing
-    const lows = [known.origin.min, known.dequant.stats.min].filter((x) => !Number.isNaN(x))
-    const highs = [known.origin.max, known.dequant.stats.max].filter((x) => !Number.isNaN(x))
-    lo = Math.min(Infinity, ...lows)
-    hi = Math.max(-Infinity, ...highs)
-  } else {
-    for (const v of [origin, dequant]) {
-      for (let i = 0; i < v.length; i++) {
-        const x = v[i]!
-        if (x < lo) lo = x
-        if (x > hi) hi = x
-      }
-    }
-  }
+function jointHistogram(tensor: string, origin: Float32Array, dequant: Float32Array, bins: number, known: TensorFigures & { dequant: NonNullable<TensorFigures['dequant']> }): TensorHistogram {
+  // NaN-free ranges (a NaN compares false): a side without a number (min and max NaN) adds nothing
+  const lows = [known.origin.min, known.dequant.stats.min].filter((x) => !Number.isNaN(x))
+  const highs = [known.origin.max, known.dequant.stats.max].filter((x) => !Number.isNaN(x))
+  let lo = Math.min(Infinity, ...lows)
+  let hi = Math.max(-Infinity, ...highs)
   if (!Number.isFinite(lo) || !Number.isFinite(hi)) lo = hi = 0
   return { tensor, lo, hi, origin: histogram(origin, lo, hi, bins), dequant: histogram(dequant, lo, hi, bins) }
 }

@@ -30,8 +30,17 @@ export class ExposedRunner {
   ) {}
 
   /** `exactInt8`: run int8 compute as its ops define it, as verification does (src/runtime/exact-int8.ts). */
-  static async create(model: Uint8Array, names: readonly string[], exactInt8 = false): Promise<ExposedRunner> {
-    const proto: ModelProto = decodeModelProto(exactInt8 ? exactInt8Twin(model) : model)
+  static create(model: Uint8Array, names: readonly string[], exactInt8 = false): Promise<ExposedRunner> {
+    return ExposedRunner.forModel(ExposedRunner.decode(model, exactInt8), names)
+  }
+
+  /** The model `forModel` takes: decoded, as its exact-int8 twin with `exactInt8`. Decode once for several runners. */
+  static decode(model: Uint8Array, exactInt8 = false): ModelProto {
+    return decodeModelProto(exactInt8 ? exactInt8Twin(model) : model)
+  }
+
+  /** A runner of `proto` (from `decode`, which it leaves as it is) with `names` exposed. */
+  static async forModel(proto: ModelProto, names: readonly string[]): Promise<ExposedRunner> {
     const graph = proto.graph
     if (!graph) throw new Error('model has no graph')
     const stored = new Map<string, TensorValues>()
@@ -49,12 +58,11 @@ export class ExposedRunner {
     const fetch = names.filter((n) => !inits.has(n) && (produced.has(n) || inputs.has(n)))
     // graph inputs cannot be graph outputs as well; they are taken from the feeds instead
     const add = fetch.filter((n) => produced.has(n) && !outputs.has(n))
-    graph.output = [...(graph.output ?? []), ...add.map((name) => ({ name }))]
-    // No arena: a session keeps its arena at its largest run. 'basic' optimization on the float
-    // side too (the int8 side needs it, see exact-int8.ts): which tensors a batch exposes then
-    // barely changes what onnxruntime fuses around them.
-    const options = { ...ONE_THREAD_SESSION, enableCpuMemArena: false, graphOptimizationLevel: 'basic' as const }
-    const session = await ort.InferenceSession.create(encodeModelProto(proto), exactInt8 ? exactInt8Options(options) : options)
+    const exposed: ModelProto = { ...proto, graph: { ...graph, output: [...(graph.output ?? []), ...add.map((name) => ({ name }))] } }
+    // No arena: a session keeps its arena at its largest run. The exact-int8 options ('basic'
+    // optimization, which the int8 side needs, see exact-int8.ts) on the float side too: which
+    // tensors a batch exposes then barely changes what onnxruntime fuses around them.
+    const session = await ort.InferenceSession.create(encodeModelProto(exposed), exactInt8Options({ ...ONE_THREAD_SESSION, enableCpuMemArena: false }))
     // a graph input is taken from the feeds, so only produced values are checked for tensors
     const tensors = new Set(tensorsAmong(session, fetch.filter((n) => produced.has(n))))
     return new ExposedRunner(session, fetch.filter((n) => !produced.has(n) || tensors.has(n)), stored)
