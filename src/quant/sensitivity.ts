@@ -34,7 +34,7 @@ export interface Escalation {
   reached: boolean
   /** What the chosen widths cost, in `cost`'s units. */
   spent: number
-  /** Per weight: 1 - output cosine with only that weight quantized, on the ranking samples (src/quant/rank-weights.ts `rankingSampleCount`). */
+  /** Per weight: the output cosine lost with only that weight quantized (src/quant/rank-weights.ts `Ranking.losses`), on the ranking samples (src/quant/rank-weights.ts `rankingSampleCount`). */
   sensitivity: Map<PlannedWeight, number>
   /** Model variants scored (one inference per ranking sample each to rank, per sample to judge). */
   scored: number
@@ -94,8 +94,7 @@ export async function escalateSensitiveWeights(
     const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesAt(x, opts.bits) : variants.float(x)), { samples, threads: opts.threads ?? 1, scoreMs })
     rankCount = ranking.samples
     lanes = ranking.threads
-    const scores = ranking.scores
-    for (const [i, w] of planned.entries()) sensitivity.set(w, 1 - scores[i]!)
+    for (const [i, w] of planned.entries()) sensitivity.set(w, ranking.losses[i]!)
     // Allocated by error bought per unit of cost: ranked by error alone, a 120x6625 head first in
     // PP-OCRv4 rec's ranking at 6 bit ended the search after 7 weights (0.929 held out, against
     // 0.998 per element).
@@ -117,25 +116,48 @@ export async function escalateSensitiveWeights(
 }
 
 /**
- * The allocations worth scoring whole: the greedy one over every width, and, where there is more
- * than one wider width, the greedy one over the widest alone. A model is not always smoother than
- * the 4x-a-bit rule assumes: in silero legacy at 8 bit on speech, the STFT basis alone cost
- * 5.1e-4 of cosine at 8 bit, 8.4e-5 at 9, 1.5e-3 at 10 and 1.0e-6 at 12, so the greedy mix (basis
- * at 10) scored below the plain model and nothing was widened; the basis at 12 meets the target.
+ * The allocations worth scoring whole: the greedy one over every width; where there is more than
+ * one wider width, the greedy one over the widest alone; and when one weight carries half the
+ * loss or more, that weight at each width it can take with the rest greedy in what is left. A
+ * model is not always as smooth as the 4x-a-bit rule assumes. Silero legacy's STFT basis carries
+ * 99% of its 8-bit loss on speech, and what it costs a frame is heavy-tailed: over 24 frames, 3.6e-4
+ * of cosine at 8 bit, 4.5e-5 at 9, 2.6e-4 at 10 (one frame 6e-3) and 1.8e-6 at 12. With that frame
+ * among 4 samples, the greedy mix (the basis at 10) scored below the plain model, 12 bit did not
+ * fit the budget, and the widest allocation, the basis left at 8, was kept: 0.99971 held out
+ * on 24 frames, against 0.99991 with the basis at 9 (bench audio, tuned on 4 frames).
  */
 export function candidateAllocations(planned: readonly PlannedWeight[], sensitivity: ReadonlyMap<PlannedWeight, number>, choices: WidthChoices, budget: number): Step[][] {
-  const all = allocateWidths(planned, sensitivity, choices, budget)
-  const out = all.length ? [all] : []
+  const out: Step[][] = []
+  const seen: Map<PlannedWeight, number>[] = []
+  const add = (steps: Step[]) => {
+    const final = new Map(steps.map((x) => [x.w, x.bits]))
+    // the same final widths (an allocation that went to the widest code anyway) need no second score
+    if (!steps.length || seen.some((m) => m.size === final.size && [...final].every(([w, bits]) => m.get(w) === bits))) return
+    seen.push(final)
+    out.push(steps)
+  }
+  add(allocateWidths(planned, sensitivity, choices, budget))
   if (choices.widths.length < 2) return out
-  const widest = allocateWidths(planned, sensitivity, { ...choices, widths: choices.widths.slice(-1) }, budget)
-  // the same final widths (an allocation that went to the widest code anyway) need no second score
-  const final = (steps: Step[]) => new Map(steps.map((x) => [x.w, x.bits]))
-  const a = final(all)
-  const b = final(widest)
-  const same = a.size === b.size && [...a].every(([w, bits]) => b.get(w) === bits)
-  if (widest.length && !same) out.push(widest)
+  add(allocateWidths(planned, sensitivity, { ...choices, widths: choices.widths.slice(-1) }, budget))
+  let top: PlannedWeight | null = null
+  let total = 0
+  for (const w of planned) {
+    total += sensitivity.get(w)!
+    if (!top || sensitivity.get(w)! > sensitivity.get(top)!) top = w
+  }
+  if (!top || !(total > 0) || sensitivity.get(top)! < DOMINANT_SHARE * total) return out
+  for (const bits of choices.widths) {
+    const cost = choices.cost(top, choices.bits, bits)
+    // a width that costs as much as a wider one (codes that cannot pack stay int16) is never worth it
+    if (cost > budget || choices.widths.some((b) => b > bits && choices.cost(top, choices.bits, b) <= cost)) continue
+    const rest = allocateWidths(planned.filter((w) => w !== top), sensitivity, choices, budget - cost)
+    add([{ w: top, bits, spent: cost }, ...rest.map((x) => ({ ...x, spent: x.spent + cost }))])
+  }
   return out
 }
+
+/** The share of the summed loss from which one weight's width is tried at every width. */
+const DOMINANT_SHARE = 0.5
 
 /**
  * Greedy width allocation within `budget`: repeatedly take the upgrade (a weight from its width

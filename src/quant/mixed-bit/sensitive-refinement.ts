@@ -98,7 +98,7 @@ export async function refineSensitiveWeights(
     threads = ranking.threads
     const upgrades: Upgrade[] = []
     for (const [i, e] of encoded.entries()) {
-      const loss = 1 - ranking.scores[i]!
+      const loss = ranking.losses[i]!
       if (!(loss > 0) || !(e.layer.relativeError > 0)) continue
       upgrades.push(...upgradeChain(e, loss, opts))
     }
