@@ -72,13 +72,16 @@ describe('accuracy target: wider codes where they buy the most error per byte', 
     // no weight carries half the loss: the greedy mix and the widest code alone
     const ws = weights([4096, 8192, 4096])
     const sens = new Map([[ws[0]!, 1e-3], [ws[1]!, 8e-4], [ws[2]!, 6e-4]])
-    const [mixed, widest, ...more] = candidateAllocations(ws, sens, choices8, 6000)
+    const [mixed, widest, narrowest, ...more] = candidateAllocations(ws, sens, choices8, 6000)
     expect(more).toEqual([])
     expect(mixed).toEqual(allocateWidths(ws, sens, choices8, 6000))
     expect(mixed!.some((s) => s.bits !== 12)).toBe(true)
     expect(widest!.length).toBeGreaterThan(0)
     expect(widest!.every((s) => s.bits === 12)).toBe(true)
     expect(widest!.at(-1)!.spent).toBeLessThanOrEqual(6000)
+    // and over the narrowest alone (below 8 bit: 8, what a weight could get before 9-12 were allowed there)
+    expect(narrowest).toEqual(allocateWidths(ws, sens, { ...choices8, widths: [9] }, 6000))
+    expect(narrowest!.every((s) => s.bits === 9)).toBe(true)
     // a budget for which both end at 12 bit on the same weights gives one candidate
     const odd = weights([4097])
     expect(candidateAllocations(odd, new Map([[odd[0]!, 1e-3]]), choices8, 1e6)).toHaveLength(1)
@@ -101,17 +104,15 @@ describe('accuracy target: wider codes where they buy the most error per byte', 
     // the basis at 9 and at 10 (both fit), and left at 8 by the widest-only allocation
     expect(new Set(finals.map((f) => f.get(ws[0]!) ?? 8))).toEqual(new Set([8, 9, 10]))
     for (const bits of [9, 10]) {
-      const forced = candidates.find((steps) => steps[0]!.w === ws[0] && steps[0]!.bits === bits && steps.filter((s) => s.w === ws[0]).length === 1)
       const cost = byteCost(ws[0]!, 8, bits)
       const rest = allocateWidths(ws.slice(1), sens, choices8, budget - cost)
-      // the greedy mix can coincide with one of them; then it stands in for it
-      const same = finals.find((f) => f.get(ws[0]!) === bits)!
-      expect(JSON.stringify(ws.map((w) => same.get(w) ?? 8))).toBe(JSON.stringify([bits, ...ws.slice(1).map((w) => new Map(rest.map((s) => [s.w, s.bits])).get(w) ?? 8)]))
-      if (forced) expect(forced.slice(1).map((s) => [s.w, s.bits, s.spent])).toEqual(rest.map((s) => [s.w, s.bits, s.spent + cost]))
+      // another candidate can end at the same widths; then it stands in for it
+      const want = JSON.stringify([bits, ...ws.slice(1).map((w) => new Map(rest.map((s) => [s.w, s.bits])).get(w) ?? 8)])
+      expect(keys).toContain(want)
     }
     // the same weights with the loss spread out: no extra candidates
     const spread = new Map([[ws[0]!, 5e-4], [ws[1]!, 4e-4], [ws[2]!, 2e-4]])
-    expect(candidateAllocations(ws, spread, choices8, budget).length).toBeLessThanOrEqual(2)
+    expect(candidateAllocations(ws, spread, choices8, budget).length).toBeLessThanOrEqual(3)
   })
 
   it('ranks on up to 4 samples, past the first only while they hold as many values as two 640x640 RGB pages or fewer', () => {
