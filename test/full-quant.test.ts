@@ -50,7 +50,10 @@ beforeAll(async () => {
   // word crops of different widths in one folder: BIN takes the dynamic W from each file's size
   writeBins(recBins, await recCropSamples(12, 500))
   heldDet = await detSamples(3, 900, DET_SIZE)
-  heldCls = await clsSamples(8, 7000)
+  // 64, not 8: one of the first 8 reads 0.73 under MAX_MIN, and whether it does depends on the
+  // CPU's float kernels in calibration (on an AVX-512 VNNI machine the mean of 8 fell to 0.966,
+  // below the 0.97 floor, and bias correction read as a loss; over 64, 0.9946 with it, 0.9934 without)
+  heldCls = await clsSamples(64, 7000)
 }, 60_000)
 
 afterAll(() => {
