@@ -12,8 +12,8 @@ export interface BenchModel {
    * How many realistic samples the accuracy check runs: as many as the model's cost allows, since
    * quantization errors are heavy-tailed per sample. On 64 inputs, one of PP-OCRv4 rec's word
    * crops read 0.982 (a near-tie in its softmax flips) and took the mean from 0.99995 on the
-   * first 6 to 0.99962; silero's LSTM cells flip sign on one frame in a few (op18 at 8 bit:
-   * 0.99996 on 8 frames, 0.99982 on 64).
+   * first 6 to 0.99962; silero's LSTM cells flip sign on one frame in a few (op18 at 8 bit, as
+   * quantized before a16400b: 0.99996 on 8 frames, 0.99982 on 64).
    */
   samples: number
 }

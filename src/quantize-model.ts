@@ -11,8 +11,7 @@ import { opsetVersion } from './onnx/graph-walk.js'
 import { inputChannelMeans } from './quant/input-channel-means.js'
 import { costliestWeights, escalateSensitiveWeights } from './quant/sensitivity.js'
 import { scoreThreads } from './quant/rank-weights.js'
-import { storedCodeBytes } from './quant/packed-codes.js'
-import { HALF_SCALE_MAX_BITS } from './quant/weight-correction.js'
+import { escalationBudget, escalationCosts, escalationWidths } from './quant/escalation-costs.js'
 import { roundWithErrorFeedback, type ErrorFeedbackReport } from './quant/error-feedback/feedback-weights.js'
 import { applyWeightPlan, encodeWeight, planWeights, type EncodedWeight, type PlannedWeight, type QuantizedLayer, type SkippedWeight, type WeightQuantOptions, type WeightQuantResult } from './quant/weight-quant.js'
 import type { ModeContext, ModeResult } from './modes/mode.js'
@@ -144,7 +143,7 @@ export interface AccuracyReport {
   /** The widest code any escalated weight got. */
   escalatedBits: number
   escalated: string[]
-  /** Each escalated weight's width (9, 10 or 12 from 8 bit; 8 below). */
+  /** Each escalated weight's width (9, 10 or 12; below 8 bit also 8). */
   widths: Record<string, number>
   /** Model variants scored in onnxruntime to rank the weights and judge the choice (one inference per ranking sample each to rank, per sample to judge). */
   scored: number
@@ -348,39 +347,6 @@ async function quantizeWeights(ctx: ModeContext): Promise<ModeResult> {
   return { ...result, accuracy, errorFeedback }
 }
 
-/**
- * The wider codes the accuracy target may give a weight: 8 (int8 storage, as below 8 bit), 9, 10
- * and 12 (packed, 1.125-1.5 bytes a code), those wider than `bits`. None from 12 bit up. Below
- * 8 bit, 8 alone was not enough for silero: the LSTM cells that flip on a few frames need their
- * input weights at 10-12 bit (op18 at 6 bit, 64 held-out frames: 0.9959 with 8 only, 0.9993).
- */
-function escalationWidths(bits: number): number[] {
-  return [8, 9, 10, 12].filter((b) => b > bits)
-}
-
-/**
- * What the accuracy target may spend, in its cost units. Below 8 bit, a share of the weight
- * elements, each counted at the bits it gains over the ones 8 bit would add (going to 8 bit
- * costs its elements, to 12 at 6 bit three times that; to 8 the raw file does not grow, the
- * compressed one does): a quarter at 7 bit, half at 6, where rounding noise is 4x as strong. Held out (bench/inputs.ts), a quarter
- * left 6-bit det, rec, silero v5 and op18 at 0.9983-0.9987 and half reached 0.9991-0.9998 for
- * 8% more brotli bytes (det 0.215x → 0.232x of fp32's brotli size; 8 bit is 0.28x); at 7 bit a
- * quarter already held det 0.99911 and rec 0.99945. From 8 bit, stored bytes: as much as keeps
- * the file within 0.30x of the input (the size an 8-bit file should have), at least 6% and at most
- * 25% more code bytes. A fixed share did not fit both OCR models: 6% kept PP-OCRv4 det at 0.2995x
- * (0.99984 held out) but left rec at 0.99990 where its 10% (0.2998x) held 0.99996 out.
- * Where the plain file is already over 0.30x, no budget keeps it there, and 12%: on 64 held-out
- * speech-like frames, 6% left silero v5 at 0.99967 and op18 at 0.99982, whose errors are rare
- * and large (an LSTM cell that flips sign on one frame in a few); 12% held 0.99993 and 0.99995,
- * for 0.331x → 0.344x and 0.450x → 0.460x of fp32.
- */
-function escalationBudget(bits: number, base: number, inputBytes: number, plainBytes: () => number): number {
-  if (bits < 8) return base * (bits <= 6 ? 0.5 : 0.25)
-  const room = 0.3 * inputBytes - plainBytes()
-  if (room < 0) return base * 0.12
-  return Math.min(base * 0.25, Math.max(base * 0.06, room))
-}
-
 async function meetAccuracyTarget(
   bytes: Uint8Array, planned: PlannedWeight[], low: Map<PlannedWeight, EncodedWeight>, target: number, bits: number,
   real: RefinementSamples, means: Map<PlannedWeight, Float64Array>, opset: number, plainBytes: () => number, threads: number,
@@ -388,15 +354,9 @@ async function meetAccuracyTarget(
   const free = bits < 8
   // Aim past the target on these samples (half its error budget), so that the plain encoding
   // counts as meeting it only with room to spare on inputs these samples do not cover; below
-  // 8 bit, where widening costs no stored bytes, a quarter of it.
+  // 8 bit, where going to 8 bit costs no stored bytes, a quarter of it.
   const aim = 1 - (1 - target) / (free ? 4 : 2)
-  // codes, plus the per-channel scales where a wider code takes them from float16 to float32
-  const stored = (w: PlannedWeight, b: number) => storedCodeBytes(b, w.elements, opset) + (w.site.dims[w.axis] ?? 1) * (b <= HALF_SCALE_MAX_BITS ? 2 : 4)
-  const base = planned.reduce((n, w) => n + (free ? w.elements : stored(w, bits)), 0)
-  const cost = free
-    ? (w: PlannedWeight, from: number, to: number) => (w.elements * (to - from)) / (8 - bits)
-    // never below 0: at bit_num 9-10 an int16 weight can pack at a wider width and shrink
-    : (w: PlannedWeight, from: number, to: number) => Math.max(0, stored(w, to) - stored(w, from))
+  const { base, cost } = escalationCosts(planned, bits, opset)
   // Rank on up to 4 samples (a variant per weight; fewer when they are large), judge on up to 8,
   // so that the escalation is judged on more than the ranking saw.
   const esc = await escalateSensitiveWeights(bytes, planned, low, real.samples.slice(0, 8), {
@@ -413,7 +373,7 @@ async function meetAccuracyTarget(
     rankingThreads: esc.rankingThreads,
     rankingSamples: esc.rankingSamples,
   }
-  const spent = free ? `wider codes worth ${((100 * esc.spent) / base).toFixed(1)}% of the weight elements at 8 bit` : `${((100 * esc.spent) / base).toFixed(1)}% more code bytes`
+  const spent = free ? `costing as much as ${((100 * esc.spent) / base).toFixed(1)}% of the weight elements going to 8 bit` : `${((100 * esc.spent) / base).toFixed(1)}% more code bytes`
   const warnings = esc.cosineAfter >= target ? [] : [`accuracy target ${target} not reached on ${real.inputs} inputs: cosine ${esc.cosineAfter.toFixed(6)} with ${esc.widths.size} weights widened (${spent})${costliestHint(costliestWeights(esc, bits))}`]
   return { report, widths: esc.widths, warnings }
 }

@@ -5,6 +5,7 @@ import { DataType, type NodeProto } from '../src/onnx/onnx-types.js'
 import { decodeModelProto } from '../src/onnx/codec.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { storedCodeBytes } from '../src/quant/packed-codes.js'
+import { escalationBudget, escalationCosts, escalationWidths } from '../src/quant/escalation-costs.js'
 import { floatVariants } from '../src/quant/float-variants.js'
 import { rankingSampleCount, rankWeights } from '../src/quant/rank-weights.js'
 import { allocateWidths, candidateAllocations, type WidthChoices } from '../src/quant/sensitivity.js'
@@ -61,15 +62,15 @@ describe('accuracy target: wider codes where they buy the most error per byte', 
     expect(steps[0]!.spent).toBe(4097)
   })
 
-  it('below 8 bit the wider code is 8 bit, ranked by error per element', () => {
+  it('with one wider width the allocation ranks by error per unit of cost', () => {
     const ws = weights([100, 1000, 10])
     const sens = new Map([[ws[0]!, 1e-3], [ws[1]!, 2e-3], [ws[2]!, 1e-5]])
     const steps = allocateWidths(ws, sens, { bits: 6, widths: [8], cost: (w) => w.elements }, 1100)
     expect(steps.map((s) => [s.w, s.bits])).toEqual([[ws[0], 8], [ws[1], 8]])
   })
 
-  it('scores a second allocation over the widest code alone, unless it is the same', () => {
-    // no weight carries half the loss: the greedy mix and the widest code alone
+  it('scores the greedy allocations over the widest and over the narrowest width alone too, unless they are the same', () => {
+    // no weight carries half the loss: the greedy mix, the widest and the narrowest code alone
     const ws = weights([4096, 8192, 4096])
     const sens = new Map([[ws[0]!, 1e-3], [ws[1]!, 8e-4], [ws[2]!, 6e-4]])
     const [mixed, widest, narrowest, ...more] = candidateAllocations(ws, sens, choices8, 6000)
@@ -82,10 +83,10 @@ describe('accuracy target: wider codes where they buy the most error per byte', 
     // and over the narrowest alone (below 8 bit: 8, what a weight could get before 9-12 were allowed there)
     expect(narrowest).toEqual(allocateWidths(ws, sens, { ...choices8, widths: [9] }, 6000))
     expect(narrowest!.every((s) => s.bits === 9)).toBe(true)
-    // a budget for which both end at 12 bit on the same weights gives one candidate
+    // a count whose 9-10 bit codes cannot pack (int16, as dear as 12 bit): every candidate ends at 12, one is scored
     const odd = weights([4097])
     expect(candidateAllocations(odd, new Map([[odd[0]!, 1e-3]]), choices8, 1e6)).toHaveLength(1)
-    // one wider width (below 8 bit): one candidate; nothing worth widening: none
+    // one wider width: one candidate; nothing worth widening: none
     expect(candidateAllocations(ws, sens, { bits: 6, widths: [8], cost: (w) => w.elements }, 5000)).toHaveLength(1)
     expect(candidateAllocations(ws, new Map(ws.map((w) => [w, 0])), choices8, 6000)).toEqual([])
   })
@@ -101,8 +102,9 @@ describe('accuracy target: wider codes where they buy the most error per byte', 
     // no two candidates end at the same widths
     const keys = finals.map((f) => JSON.stringify(ws.map((w) => f.get(w) ?? 8)))
     expect(new Set(keys).size).toBe(keys.length)
-    // the basis at 9 and at 10 (both fit), and left at 8 by the widest-only allocation
-    expect(new Set(finals.map((f) => f.get(ws[0]!) ?? 8))).toEqual(new Set([8, 9, 10]))
+    // the greedy mix (basis at 10), the widest alone (basis left at 8), the narrowest alone (all
+    // at 9) and the basis forced to 9 with the rest greedy; forced to 10 is the mix again
+    expect(keys.sort()).toEqual(['[10,10,12]', '[8,12,12]', '[9,12,12]', '[9,9,9]'])
     for (const bits of [9, 10]) {
       const cost = byteCost(ws[0]!, 8, bits)
       const rest = allocateWidths(ws.slice(1), sens, choices8, budget - cost)
@@ -113,6 +115,45 @@ describe('accuracy target: wider codes where they buy the most error per byte', 
     // the same weights with the loss spread out: no extra candidates
     const spread = new Map([[ws[0]!, 5e-4], [ws[1]!, 4e-4], [ws[2]!, 2e-4]])
     expect(candidateAllocations(ws, spread, choices8, budget).length).toBeLessThanOrEqual(3)
+  })
+
+  it('what widening costs: stored bytes from 8 bit, bits gained below it, int16 where codes cannot pack', () => {
+    expect(escalationWidths(6)).toEqual([8, 9, 10, 12])
+    expect(escalationWidths(8)).toEqual([9, 10, 12])
+    expect(escalationWidths(12)).toEqual([])
+    // stand-ins with their output channels on axis 0
+    const w = (channels: number, elements: number) => ({ index: 0, elements, axis: 0, site: { dims: [channels, elements / channels] } }) as unknown as PlannedWeight
+    const big = w(64, 65536)
+    const odd = w(6, 6006) // whole bytes of low bits at 12 bit, not at 9 or 10
+    const six = escalationCosts([big, odd], 6, 13)
+    expect(six.base).toBe(65536 + 6006)
+    expect(six.cost(big, 6, 8)).toBe(65536)
+    // to 12: three times the bits 8 adds, plus the packed decode and float32 scales
+    expect(six.cost(big, 6, 12)).toBeGreaterThan(3 * 65536)
+    expect(six.cost(big, 6, 12)).toBeLessThan(3.1 * 65536)
+    // costs add up along a chain of widths
+    expect(six.cost(big, 6, 8) + six.cost(big, 8, 12)).toBeCloseTo(six.cost(big, 6, 12), 6)
+    // codes that cannot pack at 9 bit stay int16: as dear as 12 bit, which then wins
+    expect(six.cost(odd, 6, 9)).toBeGreaterThanOrEqual(six.cost(odd, 6, 12))
+    const eight = escalationCosts([big], 8, 13)
+    expect(eight.base).toBe(storedCodeBytes(8, 65536, 13) + 64 * 2)
+    expect(eight.cost(big, 8, 12)).toBe(storedCodeBytes(12, 65536, 13) + 64 * 4 - eight.base)
+  })
+
+  it('what the target may spend: a share of the elements below 8 bit; from 8, the room under 0.30x, 6-25%, and 12% where 6% already passes 0.30x', () => {
+    expect(escalationBudget(6, 1000, 1e6, () => 0)).toBe(500)
+    expect(escalationBudget(7, 1000, 1e6, () => 0)).toBe(250)
+    const base = 100_000
+    // the room under 0.30x of a 2 MB input, between 6% and 25% of the plain codes
+    expect(escalationBudget(8, base, 2e6, () => 0.3 * 2e6 - 10_000)).toBe(10_000)
+    expect(escalationBudget(8, base, 2e6, () => 0.3 * 2e6 - 50_000)).toBe(25_000)
+    // 6% fits under 0.30x only just: the room
+    expect(escalationBudget(8, base, 2e6, () => 0.3 * 2e6 - 6_000)).toBe(6_000)
+    // under 6% of room (or none), the size is lost anyway: 12%
+    expect(escalationBudget(8, base, 2e6, () => 0.3 * 2e6 - 5_999)).toBeCloseTo(12_000, 6)
+    expect(escalationBudget(8, base, 2e6, () => 0.3 * 2e6 + 1)).toBeCloseTo(12_000, 6)
+    // above 8 bit, plain files are over 0.30x anyway: 6%
+    expect(escalationBudget(10, base, 2e6, () => 0.3 * 2e6 + 1)).toBeCloseTo(6_000, 6)
   })
 
   it('ranks on up to 4 samples, past the first only while they hold as many values as two 640x640 RGB pages or fewer', () => {
@@ -153,20 +194,24 @@ describe('accuracy target: wider codes where they buy the most error per byte', 
     const unreached = plan.planned.filter((w) => w.site.uses.every((u) => eightK.has(u.node)))
     expect(unreached.map((w) => w.site.name)).toContain('model_8k.feature_extractor.forward_basis_buffer')
     const samples = sileroSamples(['input', 'sr', 'h', 'c'], 2, 900)
-    const variants = (await floatVariants(bytes, plan.planned, samples))!
-    try {
-      const values = new Map(plan.planned.map((w) => [w, decodedValues(w, encodeWeight(w, 8))]))
-      const ranking = await rankWeights(variants, plan.planned, (w) => (x) => (x === w ? values.get(w)! : variants.float(x)), { samples, threads: 1, scoreMs: 0 })
-      const loss = new Map(plan.planned.map((w, i) => [w, ranking.losses[i]!]))
-      for (const w of unreached) expect(loss.get(w)).toBe(0)
-      expect(loss.get(plan.planned.find((w) => w.site.name === 'model.feature_extractor.forward_basis_buffer')!)).toBeGreaterThan(1e-5)
-      // and so the whole budget goes to weights that run
-      const budget = plan.planned.reduce((n, w) => n + w.elements, 0)
-      const widened = candidateAllocations(plan.planned, loss, choices8, budget).flat().map((s) => s.w)
-      expect(widened.length).toBeGreaterThan(0)
-      expect(widened.filter((w) => unreached.includes(w))).toEqual([])
-    } finally {
-      await variants.dispose()
+    const values = new Map(plan.planned.map((w) => [w, decodedValues(w, encodeWeight(w, 8))]))
+    // on this thread, and on a worker beside it (the float score is this thread's)
+    for (const threads of [1, 2]) {
+      const variants = (await floatVariants(bytes, plan.planned, samples))!
+      try {
+        const ranking = await rankWeights(variants, plan.planned, (w) => (x) => (x === w ? values.get(w)! : variants.float(x)), { samples, threads, scoreMs: threads > 1 ? 1e6 : 0 })
+        expect(ranking.threads).toBe(threads)
+        const loss = new Map(plan.planned.map((w, i) => [w, ranking.losses[i]!]))
+        for (const w of unreached) expect(loss.get(w)).toBe(0)
+        expect(loss.get(plan.planned.find((w) => w.site.name === 'model.feature_extractor.forward_basis_buffer')!)).toBeGreaterThan(1e-5)
+        // and so the whole budget goes to weights that run
+        const budget = plan.planned.reduce((n, w) => n + w.elements, 0)
+        const widened = candidateAllocations(plan.planned, loss, choices8, budget).flat().map((s) => s.w)
+        expect(widened.length).toBeGreaterThan(0)
+        expect(widened.filter((w) => unreached.includes(w))).toEqual([])
+      } finally {
+        await variants.dispose()
+      }
     }
   })
 

@@ -53,7 +53,8 @@ export interface RankingOptions {
 export interface Ranking {
   /**
    * Per weight, in the order given: the output cosine lost by the variant where only it is
-   * changed, against the float model scored the same way (0 when it changes nothing).
+   * changed, against the float model scored the same way (0 when it changes nothing, and when
+   * the variant scores above the float model).
    */
   losses: number[]
   /** Threads the variants were scored on: 1, or the calling thread plus the workers used. */

@@ -7,9 +7,9 @@ import { decodedValues, encodeWeight, type EncodedWeight, type PlannedWeight } f
 export interface WidthChoices {
   /** The width every weight has now (the cfg's bit_num). */
   bits: number
-  /** Wider widths a weight may move to, narrowest first (8 bit: 9, 10, 12; 6-7 bit: 8). */
+  /** Wider widths a weight may move to, narrowest first (8 bit: 9, 10, 12; 6-7 bit: 8, 9, 10, 12). */
   widths: readonly number[]
-  /** What storing `w` at `to` instead of `from` costs (stored bytes, or elements where storage does not grow). */
+  /** What storing `w` at `to` instead of `from` costs (src/quant/escalation-costs.ts: stored bytes from 8 bit, bit-weighted elements below). */
   cost: (w: PlannedWeight, from: number, to: number) => number
 }
 
@@ -105,8 +105,9 @@ export async function escalateSensitiveWeights(
       const widths = new Map(steps.map((s) => [s.w, s.bits]))
       const cosine = await variants.score((w) => valuesAt(w, widths.get(w) ?? opts.bits))
       // a few samples can score a widened model below the plain one: then the plain one stays.
-      // Picking the best of two on the samples that judge it leans the reported cosine up a
-      // little; the held-out figures in bench/RESULTS.md are what to trust.
+      // Picking the best of up to 3 + widths candidates on the samples that judge it (which
+      // include the ranking's) leans the reported cosine up; the held-out figures in
+      // bench/RESULTS.md are what to trust.
       if (cosine > best.cosineAfter) best = done(widths, cosine, steps.at(-1)!.spent)
     }
     return best
@@ -119,8 +120,9 @@ export async function escalateSensitiveWeights(
  * The allocations worth scoring whole: the greedy one over every width; where there is more than
  * one wider width, the greedy ones over the widest alone and over the narrowest alone (below 8
  * bit, 8: on PP-OCRv4 det at 6 bit the mix scored 0.99752 on its samples against 0.99883 for 8 bit
- * alone); and when one weight carries half the
- * loss or more, that weight at each width it can take with the rest greedy in what is left. A
+ * alone; a width as dear as a wider one, for codes that cannot pack, left out); and when one
+ * weight carries half the loss or more, that weight at each width it can take with the rest
+ * greedy in what is left. A
  * model is not always as smooth as the 4x-a-bit rule assumes. Silero legacy's STFT basis carries
  * 99% of its 8-bit loss on speech, and what it costs a frame is heavy-tailed: over 24 frames, 3.6e-4
  * of cosine at 8 bit, 4.5e-5 at 9, 2.6e-4 at 10 (one frame 6e-3) and 1.8e-6 at 12. With that frame

@@ -39,7 +39,7 @@ export interface Refinement {
 interface Option {
   enc: MixedBitEncoded
   bytes: number
-  /** Predicted 1 - cosine this weight alone causes when stored this way. */
+  /** Predicted output cosine this weight alone loses when stored this way. */
   loss: number
 }
 
@@ -58,7 +58,8 @@ const bytesOf = (enc: MixedBitEncoded) => (enc.layer.elements * enc.layer.effect
 
 /**
  * The mixed-bit accuracy guard. When the model misses `target` on the samples, measure each
- * weight's effect alone (1 - output cosine with only that weight quantized), then spend bytes where
+ * weight's effect alone (the output cosine lost with only that weight quantized, against the
+ * float model's own score: src/quant/rank-weights.ts), then spend bytes where
  * they buy the most cosine: a sensitive weight gets a finer step (its step searched for
  * init_scale / 2 or / 4, about one or two bits more per element) or fixed 8 bit, whichever the
  * predicted gain per byte favours. The prediction scales a weight's effect by its squared
