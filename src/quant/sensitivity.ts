@@ -36,7 +36,7 @@ export interface Escalation {
   spent: number
   /** Per weight: the output cosine lost with only that weight quantized (src/quant/rank-weights.ts `Ranking.losses`), on the ranking samples (src/quant/rank-weights.ts `rankingSampleCount`). */
   sensitivity: Map<PlannedWeight, number>
-  /** Model variants scored (one inference per ranking sample each to rank, per sample to judge). */
+  /** Model variants scored, the ranking's float reference included (one inference per ranking sample each to rank, per sample to judge). */
   scored: number
   /** Threads the ranking ran on: 1, or the calling thread plus the workers it used. */
   rankingThreads: number
@@ -91,7 +91,7 @@ export async function escalateSensitiveWeights(
     const done = (widths: Map<PlannedWeight, number>, cosineAfter: number, spent: number): Escalation =>
       ({ widths, cosineBefore, cosineAfter, reached: cosineAfter >= opts.target, spent, sensitivity, scored: variants.scored, rankingThreads: lanes, rankingSamples: rankCount })
     if (cosineBefore >= opts.target) return done(new Map(), cosineBefore, 0)
-    const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesAt(x, opts.bits) : variants.float(x)), { samples, threads: opts.threads ?? 1, scoreMs })
+    const ranking = await rankWeights(variants, planned, (w) => valuesAt(w, opts.bits), { samples, threads: opts.threads ?? 1, scoreMs })
     rankCount = ranking.samples
     lanes = ranking.threads
     for (const [i, w] of planned.entries()) sensitivity.set(w, ranking.losses[i]!)
@@ -127,7 +127,8 @@ export async function escalateSensitiveWeights(
  * 99% of its 8-bit loss on speech, and what it costs a frame is heavy-tailed: over 24 frames, 3.6e-4
  * of cosine at 8 bit, 4.5e-5 at 9, 2.6e-4 at 10 (one frame 6e-3) and 1.8e-6 at 12. With that frame
  * among 4 samples, the greedy mix (the basis at 10) scored below the plain model, 12 bit did not
- * fit the budget, and the widest allocation, the basis left at 8, was kept: 0.99971 held out
+ * fit the budget (the 6% of 4937201; legacy gets 12% since a16400b), and the widest allocation,
+ * the basis left at 8, was kept: 0.99971 held out
  * on 24 frames, against 0.99991 with the basis at 9 (bench audio, tuned on 4 frames).
  */
 export function candidateAllocations(planned: readonly PlannedWeight[], sensitivity: ReadonlyMap<PlannedWeight, number>, choices: WidthChoices, budget: number): Step[][] {

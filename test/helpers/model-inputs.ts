@@ -2,7 +2,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import ort from 'onnxruntime-node'
 import sharp from 'sharp'
-import { seededRandom, type Feeds } from '../../src/runtime/feeds.js'
+import { decodeModelProto } from '../../src/onnx/codec.js'
+import { inputSpecs, seededRandom, type Feeds } from '../../src/runtime/feeds.js'
 import { renderPage, renderWord, renderWordCrop, toNchw } from './text-images.js'
 
 const IMAGENET = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }
@@ -96,6 +97,12 @@ export function sileroSamples(inputNames: readonly string[], n: number, seed = 9
     out.push(feeds)
   }
   return out
+}
+
+/** sileroSamples for the inputs `file` declares (v5: input, state, sr; legacy: input, sr, h, c). */
+export function sileroSamplesFor(file: string, n: number, seed = 900, length = 512): Feeds[] {
+  const names = inputSpecs(decodeModelProto(fs.readFileSync(file))).map((s) => s.name)
+  return sileroSamples(names, n, seed, length)
 }
 
 /** BIN calibration files of one input (`input`'s raw values) in `dir`, created if missing: s000.bin, s001.bin, ... */

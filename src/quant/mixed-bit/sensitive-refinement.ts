@@ -94,7 +94,7 @@ export async function refineSensitiveWeights(
     })
     if (cosineBefore >= opts.target) return done(base, cosineBefore)
 
-    const ranking = await rankWeights(variants, planned, (w) => (x) => (x === w ? valuesOf(base.get(w)!) : variants.float(x)), { samples, threads: opts.threads ?? 1, scoreMs })
+    const ranking = await rankWeights(variants, planned, (w) => valuesOf(base.get(w)!), { samples, threads: opts.threads ?? 1, scoreMs })
     count = ranking.samples
     threads = ranking.threads
     const upgrades: Upgrade[] = []
