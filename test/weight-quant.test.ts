@@ -44,7 +44,7 @@ const CASES: Case[] = [
   { name: 'silero VAD v5 (weights inside If branches)', file: MODELS.sileroV5, samples: async (held) => sileroSamplesFor(MODELS.sileroV5, held ? HELD_FRAMES : 3, held ? 950 : 900), min8: 0.9996, min6: 0.98 },
   { name: 'silero VAD legacy (LSTM, If)', file: MODELS.sileroLegacy, samples: async (held) => sileroSamplesFor(MODELS.sileroLegacy, held ? HELD_FRAMES : 3, held ? 950 : 900), min8: 0.9999, min6: 0.999 },
   { name: 'silero VAD opset 18 (Gemm, initializers)', file: MODELS.sileroOp18, samples: async (held) => sileroSamplesFor(MODELS.sileroOp18, held ? HELD_FRAMES : 3, held ? 950 : 900), min8: 0.9999, min6: 0.998 },
-  { name: 'openWakeWord hello_deepa (Gemm head)', file: 'node_modules/openwakeword-js/models/hello_deepa.onnx', samples: async (held) => [0, 1, 2].map((i) => generatedFeeds(inputSpecs(decodeModelProto(fs.readFileSync('node_modules/openwakeword-js/models/hello_deepa.onnx'))), (held ? 60 : 40) + i)), min8: 0.9999, min6: 0.999 },
+  { name: 'openWakeWord hello_deepa (Gemm head)', file: MODELS.helloDeepa, samples: async (held) => [0, 1, 2].map((i) => generatedFeeds(inputSpecs(decodeModelProto(fs.readFileSync(MODELS.helloDeepa))), (held ? 60 : 40) + i)), min8: 0.9999, min6: 0.999 },
 ]
 
 function integerWeightCount(bytes: Uint8Array): number {
@@ -81,7 +81,7 @@ describe('fixed-bit weight quantization on real models, run in onnxruntime-node'
   }
 
   it('8-bit file of a weight-dominated model is <= 0.30x the fp32 file (plain encoding, no accuracy escalation)', async () => {
-    for (const file of [`${OCR}/ch_PP-OCRv4_det_infer.onnx`, `${OCR}/ch_PP-OCRv4_rec_infer.onnx`, 'node_modules/openwakeword-js/models/hello_deepa.onnx']) {
+    for (const file of [`${OCR}/ch_PP-OCRv4_det_infer.onnx`, `${OCR}/ch_PP-OCRv4_rec_infer.onnx`, MODELS.helloDeepa]) {
       const { report } = await quantizeModel(file, cfg(8, { min_quant_weight_channel: 0 }), { verify: false, accuracyTarget: false })
       expect(report.sizeOut / report.sizeIn, file).toBeLessThanOrEqual(0.3)
     }

@@ -29,6 +29,12 @@ export interface FloatVariants {
   score(values: (w: PlannedWeight) => Float32Array, count?: number, here?: boolean): Promise<number>
   /** The weight's float values, as the model holds them (what a variant feeds to keep it float). */
   float(w: PlannedWeight): Float32Array
+  /**
+   * The float model's own score on the first `count` samples, fed as the variants after the
+   * first are (fed weights can run other kernels than written ones, so it differs from 1 in the
+   * last bits): what a variant's loss is measured against. Counts as a scored variant.
+   */
+  floatScore(count?: number): Promise<number>
   /** Variants scored so far (each one inference per sample). */
   readonly scored: number
   /**
@@ -152,6 +158,10 @@ export async function floatVariants(
   return {
     score,
     float: (w) => floats.get(w)!,
+    floatScore: async (count = samples.length) => {
+      scored++
+      return (await fed()).score({}, samples, reference, count)
+    },
     get scored() { return scored },
     get workerScores() { return workerScores + (pool?.scored ?? 0) },
     parallel(threads, opts = {}) {

@@ -1,5 +1,5 @@
 import { availableCores } from '../runtime/cores.js'
-import type { Feeds } from '../runtime/feeds.js'
+import { sampleElements, type Feeds } from '../runtime/feeds.js'
 import type { FloatVariants } from './float-variants.js'
 import type { PlannedWeight } from './weight-quant.js'
 
@@ -17,7 +17,8 @@ const RANKING_SAMPLES = 4
  * 640x640 RGB pages, where the four generated 320x320 samples of an image model fit with room to
  * spare. A ranking's cost grows with its inputs' size, and what it learns (which weights carry
  * the error) much less. PP-OCRv4 det with 4 real 640x640 pages as samples (quantizeModel,
- * threads 2, held out on 4 other pages, three page sets), ranked on 4 / 2 / 1 of them:
+ * threads 2, held out on 4 other pages, three page sets; at e83e057, when 6 bit could widen a
+ * weight to 8 bit only), ranked on 4 / 2 / 1 of them:
  * - 8 bit: 0.999932 / 0.999919 / 0.999919, 0.999914 / 0.999914 / 0.999948 and 0.999947 /
  *   0.999943 / 0.999936, in 35-39 / 24-25 / 16-17 s;
  * - 6 bit: 0.998729 / 0.998706 / 0.998705, 0.999196 / 0.999190 / 0.999159 and 0.999092 /
@@ -34,7 +35,7 @@ export function rankingSampleCount(samples: readonly Feeds[]): number {
   let count = 0
   let elements = 0
   for (const sample of samples.slice(0, RANKING_SAMPLES)) {
-    for (const tensor of Object.values(sample)) elements += tensor.size
+    elements += sampleElements(sample)
     if (count > 0 && elements > RANKING_ELEMENTS) break
     count++
   }
@@ -80,10 +81,7 @@ export async function rankWeights(
   // Against the float model's own score rather than 1: a weight the samples never reach (silero
   // legacy's 8 kHz branch, on 16 kHz samples) then loses exactly nothing, where against 1 its
   // variant lost the 6e-15 of rounding in the cosine and took wider codes from the budget.
-  // (fed like the variants: a FloatVariants' first score runs on a written model, whose outputs
-  // differ in the last bits, and in the callers that is the plain model's)
-  if (variants.scored === 0) await variants.score(variants.float, count, true)
-  const floatScore = await variants.score(variants.float, count, true)
+  const floatScore = await variants.floatScore(count)
   const size = Math.min(threads, planned.length)
   // The calling thread is one of the lanes: it would otherwise only wait, and a worker costs its
   // start-up and its own onnxruntime and engine. PP-OCRv4 det / rec at 8 bit, threads 2: peak

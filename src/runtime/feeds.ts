@@ -5,6 +5,13 @@ import { seededRandom } from './seeded-random.js'
 
 export type Feeds = Record<string, ort.Tensor>
 
+/** Values in one sample, over all its inputs. */
+export function sampleElements(feeds: Feeds): number {
+  let n = 0
+  for (const t of Object.values(feeds)) n += t.size
+  return n
+}
+
 export interface InputSpec {
   name: string
   elemType: number

@@ -1,7 +1,7 @@
 import type { QuantConfig } from '../../cfg/index.js'
 import { QuantizeError } from '../../errors.js'
 import type { QuantizedLayer } from '../../quant/weight-quant.js'
-import type { Feeds, InputSpec } from '../../runtime/feeds.js'
+import { sampleElements, type Feeds, type InputSpec } from '../../runtime/feeds.js'
 import { verificationSamples } from '../../runtime/verify.js'
 import { debugCsvFiles, type CsvFile } from './debug-csv-files.js'
 import { collectDebugStats } from './debug-stats.js'
@@ -81,10 +81,4 @@ export async function debugStep(input: DebugStepInput): Promise<DebugStepResult 
   }
   const written = cfg.debugInfoSavePath ? writeDebugCsv(cfg.debugInfoSavePath, csv) : []
   return { summary, csv, written }
-}
-
-function sampleElements(feeds: Feeds): number {
-  let n = 0
-  for (const t of Object.values(feeds)) n += t.size
-  return n
 }
