@@ -2,22 +2,17 @@
 import ort from 'onnxruntime-node'
 import { cosineSimilarity } from '../src/runtime/cosine.js'
 import type { Feeds } from '../src/runtime/feeds.js'
+import { numericData } from '../src/runtime/numeric-data.js'
+import { comparedAcrossSamples, OutputCosines } from '../src/runtime/output-cosine.js'
 
 export interface Accuracy {
-  /** min over outputs of the mean cosine over samples (the library's report figure) */
+  /** min over outputs of the mean cosine over samples, or the cosine across samples for an output of one element a sample (the library's report figure) */
   cosine: number
-  /** the lowest cosine of any output on any single sample */
+  /** the lowest cosine of any output compared per sample on any single sample (1 when every output is compared across samples) */
   worst: number
-  /** mean cosine per output name */
+  /** cosine per output name, as in `cosine` */
   outputs: Record<string, number>
   samples: number
-}
-
-function numbers(t: ort.Tensor): ArrayLike<number> {
-  const d = t.data
-  if (d instanceof BigInt64Array || d instanceof BigUint64Array) return Float64Array.from(d, Number)
-  if (Array.isArray(d)) return d.map(Number)
-  return d as ArrayLike<number>
 }
 
 /** Cosine of each candidate's outputs vs the reference's, over `samples`. */
@@ -26,22 +21,23 @@ export async function compareOutputs(reference: Uint8Array, candidates: readonly
   const cands: ort.InferenceSession[] = []
   try {
     for (const c of candidates) cands.push(await ort.InferenceSession.create(c))
-    const sums = cands.map(() => new Map<string, number>())
+    const cosines = cands.map(() => new OutputCosines())
     const worst = cands.map(() => 1)
     for (const feeds of samples) {
       const want = await ref.run(feeds)
       for (const [i, s] of cands.entries()) {
         const got = await s.run(feeds)
         for (const name of ref.outputNames) {
-          const cos = cosineSimilarity(numbers(want[name]!), numbers(got[name]!))
-          sums[i]!.set(name, (sums[i]!.get(name) ?? 0) + cos)
-          worst[i] = Math.min(worst[i]!, cos)
+          const x = numericData(want[name]!)
+          const y = numericData(got[name]!)
+          cosines[i]!.add(name, x, y)
+          if (!comparedAcrossSamples(x.length)) worst[i] = Math.min(worst[i]!, cosineSimilarity(x, y))
         }
       }
     }
-    return sums.map((m, i) => {
-      const outputs = Object.fromEntries([...m].map(([k, v]) => [k, v / samples.length]))
-      return { cosine: Math.min(...Object.values(outputs)), worst: worst[i]!, outputs, samples: samples.length }
+    return cosines.map((c, i) => {
+      const outputs = Object.fromEntries(c.names().map((name) => [name, c.cosine(name)]))
+      return { cosine: c.least(), worst: worst[i]!, outputs, samples: samples.length }
     })
   } finally {
     await ref.release()

@@ -368,7 +368,7 @@ Columns: **weights** = share of the file that is floating-point tensor data (W =
 medians of ${TIMING.minRuns}-${TIMING.maxRuns} interleaved runs. **MB/s** = file size / quantize time.
 **peak RSS Δ** = peak RSS of a child process that quantizes once, minus its peak after imports.
 **latency** = quantized / fp32 inference time in onnxruntime-node with default session options, intraOpNumThreads 1 and 2.
-**cosine** = output cosine vs fp32 on realistic inputs (min over outputs of the mean over samples) for the default path;
+**cosine** = output cosine vs fp32 on realistic inputs (min over outputs of the mean over samples; an output of one element a sample, a score or probability, as one vector across the samples) for the default path;
 **cosine, tuned on samples** = the same evaluation for a model quantized with \`samples:\` ${TUNE_SAMPLES} other realistic inputs (information, no goal).
 **raw / brotli q/fp32** = quantized file size / fp32 file size (brotli quality 11).
 

@@ -110,7 +110,7 @@ export interface QuantizeReport {
   durationMs: number
   nodesQuantized: number
   nodesSkipped: number
-  /** Minimum over tensor outputs of the mean cosine vs fp32; null when the model could not run or has no tensor output. */
+  /** Minimum over tensor outputs of the mean cosine vs fp32 (outputs of one element a sample: across the samples); null when the model could not run or has no tensor output. */
   cosineSimilarity: number | null
   verification: Verification | null
   layers: QuantizedLayer[]

@@ -1,15 +1,11 @@
 import type ort from 'onnxruntime-node'
-import { halfToFloat } from '../onnx/float16.js'
+import { halfsToFloats, halfToFloat } from '../onnx/float16.js'
 
 /** A tensor's values as float32 (a view when they already are). */
 export function tensorFloats(t: ort.Tensor): Float32Array {
   const data = t.data
   if (data instanceof Float32Array) return data
-  if (t.type === 'float16' && data instanceof Uint16Array) {
-    const out = new Float32Array(data.length)
-    for (let i = 0; i < data.length; i++) out[i] = halfToFloat(data[i]!)
-    return out
-  }
+  if (t.type === 'float16' && data instanceof Uint16Array) return halfsToFloats(data)
   if (data instanceof BigInt64Array || data instanceof BigUint64Array) return Float32Array.from(data, (v) => Number(v))
   if (Array.isArray(data)) throw new Error(`tensor of type ${t.type} has no numeric values`)
   return Float32Array.from(data as ArrayLike<number>)

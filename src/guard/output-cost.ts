@@ -10,9 +10,9 @@ import type { ConstantDef } from '../quant/full/graph-index.js'
 import { prepareQdq } from '../quant/full/qdq-model.js'
 import { planQdq, type QdqPlan } from '../quant/full/qdq-plan.js'
 import { ExposedRunner } from '../report/debug-csv/exposed-values.js'
-import { cosineSimilarity } from '../runtime/cosine.js'
 import type { Feeds } from '../runtime/feeds.js'
 import { numericData } from '../runtime/numeric-data.js'
+import { OutputCosines } from '../runtime/output-cosine.js'
 import { ONE_THREAD_SESSION } from '../runtime/session-options.js'
 import { tensorOutputs } from '../runtime/tensor-outputs.js'
 import type { RankedNode } from './rank-nodes.js'
@@ -174,14 +174,14 @@ export async function outputCostRanker(reference: Uint8Array, quantized: Uint8Ar
     await session.release()
     throw err
   }
-  /** Minimum over outputs of the mean cosine vs float over the samples, like the guard's measurement. */
+  /** Minimum over outputs of the cosine vs float on the samples, as the guard measures it (compareModels). */
   const cosine = async (off: ReadonlySet<number>): Promise<number> => {
-    const sums = new Float64Array(fetch.length)
+    const cosines = new OutputCosines()
     for (const [k, s] of samples.entries()) {
       const got = await run(off, s)
-      got.forEach((o, j) => { sums[j] += cosineSimilarity(floatOutputs[k]![j]!, o) })
+      got.forEach((o, j) => cosines.add(fetch[j]!, floatOutputs[k]![j]!, o))
     }
-    return Math.min(...Array.from(sums, (v) => v / samples.length))
+    return cosines.least()
   }
 
   let promising: Set<string> | null = null

@@ -45,3 +45,10 @@ export function halfToFloat(h: number): number {
   if (e === 31) return f ? NaN : s * Infinity
   return s * (1 + f / 1024) * EXPONENT[e]!
 }
+
+/** Float values of IEEE half bits, as onnxruntime-node hands out float16 tensors. */
+export function halfsToFloats(bits: Uint16Array): Float32Array {
+  const out = new Float32Array(bits.length)
+  for (let i = 0; i < bits.length; i++) out[i] = halfToFloat(bits[i]!)
+  return out
+}

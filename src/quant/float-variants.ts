@@ -13,8 +13,8 @@ import { findWeightSites } from './weight-sites.js'
 
 /**
  * Runs variants of a float model in which some weights hold other (dequantized) values, and
- * scores each by its mean output cosine vs the original on fixed samples (the worst output per
- * sample). The variants run in a float copy of the model whose weights (and corrected biases) are
+ * scores each by its output cosine vs the original on fixed samples (the worst output per
+ * sample, averaged; outputs of one element a sample across the samples). The variants run in a float copy of the model whose weights (and corrected biases) are
  * graph inputs, fed the same values onnxruntime folds a decode subgraph into: one session serves
  * every variant after the first, which runs with its values written in. With input `means`, each
  * weight's op bias absorbs the mean output shift its values cause, as the written file's bias

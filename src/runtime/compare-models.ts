@@ -1,8 +1,8 @@
 import ort from 'onnxruntime-node'
-import { cosineSimilarity } from './cosine.js'
 import { exactInt8Options, exactInt8Twin } from './exact-int8.js'
 import type { Feeds } from './feeds.js'
 import { numericData } from './numeric-data.js'
+import { OutputCosines } from './output-cosine.js'
 import { tensorOutputs } from './tensor-outputs.js'
 
 export interface OutputComparison {
@@ -12,7 +12,11 @@ export interface OutputComparison {
 }
 
 export interface ComparisonResult {
-  /** Mean over samples of each output's cosine; the model-level figure is the minimum output. */
+  /**
+   * Each output's cosine: the mean over samples, or for an output of one element a sample the
+   * cosine of its values across the samples (src/runtime/output-cosine.ts); the model-level
+   * figure is the minimum output.
+   */
   outputs: OutputComparison[]
   cosine: number
   samples: number
@@ -43,7 +47,8 @@ export interface CompareOptions {
 
 /**
  * Run the float and the quantized model on the same inputs in onnxruntime-node and compare every
- * tensor output: cosine similarity (numeric outputs) averaged over the samples.
+ * tensor output: cosine similarity (numeric outputs) averaged over the samples, or across them for
+ * outputs of one element a sample.
  */
 export async function compareModels(reference: ModelSource, candidate: ModelSource, samples: Feeds[], options: CompareOptions = {}): Promise<ComparisonResult> {
   const threads = options.threads ?? 1
@@ -60,7 +65,8 @@ export async function compareModels(reference: ModelSource, candidate: ModelSour
       const fetch = tensorOutputs(a)
       const missing = fetch.filter((name) => !b.outputNames.includes(name))
       if (missing.length) throw new CandidateRunError(`the quantized model lacks the float model's output '${missing[0]}'`)
-      const sums = new Map<string, { cos: number; maxAbs: number }>()
+      const cosines = new OutputCosines()
+      const maxAbs = new Map<string, number>()
       for (const feeds of samples) {
         const ra = await a.run(feeds, fetch)
         let rb: ort.InferenceSession.OnnxValueMapType
@@ -72,16 +78,14 @@ export async function compareModels(reference: ModelSource, candidate: ModelSour
         for (const name of fetch) {
           const x = numericData(ra[name]!)
           const y = numericData(rb[name]!)
-          let maxAbs = 0
-          for (let i = 0; i < x.length; i++) maxAbs = Math.max(maxAbs, Math.abs(x[i]! - y[i]!))
-          const acc = sums.get(name) ?? { cos: 0, maxAbs: 0 }
-          acc.cos += cosineSimilarity(x, y)
-          acc.maxAbs = Math.max(acc.maxAbs, maxAbs)
-          sums.set(name, acc)
+          let most = maxAbs.get(name) ?? 0
+          for (let i = 0; i < x.length; i++) most = Math.max(most, Math.abs(x[i]! - y[i]!))
+          maxAbs.set(name, most)
+          cosines.add(name, x, y)
         }
       }
-      const outputs = [...sums].map(([name, s]) => ({ name, cosine: s.cos / samples.length, maxAbsDiff: s.maxAbs }))
-      return { outputs, cosine: Math.min(...outputs.map((o) => o.cosine)), samples: samples.length }
+      const outputs = cosines.names().map((name) => ({ name, cosine: cosines.cosine(name), maxAbsDiff: maxAbs.get(name)! }))
+      return { outputs, cosine: cosines.least(), samples: samples.length }
     } finally {
       await b.release()
     }

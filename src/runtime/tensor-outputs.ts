@@ -10,11 +10,14 @@ export function tensorsAmong(session: ort.InferenceSession, names: readonly stri
   return names.filter((name) => isTensor.get(name) !== false)
 }
 
-/** A model whose outputs are all sequences, maps or optionals: there is nothing to compare. */
+/**
+ * A model with nothing to compare: its outputs are all sequences, maps or optionals, or (for a
+ * measure that needs continuous values) none of its tensor outputs is floating point.
+ */
 export class NoTensorOutputs extends Error {
   override name = 'NoTensorOutputs'
-  constructor() {
-    super('the model has no tensor outputs to compare (only sequences, maps or optionals)')
+  constructor(message = 'the model has no tensor outputs to compare (only sequences, maps or optionals)') {
+    super(message)
   }
 }
 
