@@ -5,6 +5,7 @@ import sharp from 'sharp'
 import type { ModelProto } from '../src/onnx/onnx-types.js'
 import { DataType } from '../src/onnx/onnx-types.js'
 import { generatedFeeds, inputSpecs, seededRandom, type Feeds, type InputSpec } from '../src/runtime/feeds.js'
+import { sileroFrameLength } from '../test/helpers/model-inputs.js'
 import { renderPage, renderWord, toNchw } from '../test/helpers/text-images.js'
 import type { InputKind } from './models.js'
 
@@ -12,7 +13,6 @@ const IMAGENET_MEAN = [0.485, 0.456, 0.406]
 const IMAGENET_STD = [0.229, 0.224, 0.225]
 const HALF = [0.5, 0.5, 0.5]
 const SAMPLE_RATE = 16000
-const FRAME = 512
 
 function only(specs: InputSpec[], what: string): InputSpec {
   if (specs.length !== 1) throw new Error(`${what}: expected one input, the model has ${specs.length}`)
@@ -46,8 +46,8 @@ async function clsFeeds(specs: InputSpec[], seed: number): Promise<Feeds> {
   return image(only(specs, 'cls').name, toNchw(img, HALF, HALF), img.height, img.width)
 }
 
-/** 32 ms of audio-like signal at 16 kHz: a few harmonics of a voice-range pitch plus noise. */
-export function audioFrame(seed: number, length = FRAME): Float32Array {
+/** Audio-like signal at 16 kHz: a few harmonics of a voice-range pitch plus noise. */
+export function audioFrame(seed: number, length: number): Float32Array {
   const rand = seededRandom(seed)
   const f0 = 90 + rand() * 200
   const harmonics = Array.from({ length: 4 }, (_, h) => ({ f: f0 * (h + 1), a: (0.3 * rand()) / (h + 1), p: rand() * 2 * Math.PI }))
@@ -63,16 +63,19 @@ export function audioFrame(seed: number, length = FRAME): Float32Array {
 }
 
 /**
- * silero VAD, any version: the rank-2 float input gets a [1, 512] audio frame, `sr` int64 16000,
- * every other float input (state, h, c) zeros of the declared shape with dynamic dims as 1.
+ * silero VAD, any version: the rank-2 float input gets an audio frame of the length its wrappers
+ * feed (test/helpers/model-inputs.ts, sileroFrameLength: 64 context + 512 samples for v5 and
+ * op18, 1536 for legacy), `sr` int64 16000, every other float input (state, h, c) zeros of the
+ * declared shape with dynamic dims as 1 (the start of a stream).
  */
 function sileroFeeds(specs: InputSpec[], seed: number): Feeds {
   const feeds: Feeds = {}
+  const frame = sileroFrameLength(specs.map((s) => s.name))
   for (const spec of specs) {
     if (spec.elemType === DataType.INT64 && spec.name === 'sr') {
       feeds[spec.name] = new ort.Tensor('int64', BigInt64Array.of(BigInt(SAMPLE_RATE)), spec.dims.map(() => 1))
     } else if (spec.elemType === DataType.FLOAT && spec.dims.length === 2) {
-      feeds[spec.name] = new ort.Tensor('float32', audioFrame(seed), [1, FRAME])
+      feeds[spec.name] = new ort.Tensor('float32', audioFrame(seed, frame), [1, frame])
     } else if (spec.elemType === DataType.FLOAT) {
       const dims = spec.dims.map((d) => (d !== null && d > 0 ? d : 1))
       feeds[spec.name] = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims)

@@ -126,7 +126,7 @@ describe('generated inputs without user data look like natural data', () => {
     let lowPassed = 0
     for (let seed = 1; seed <= 8; seed++) {
       const f = generatedFeeds(AUDIO, seed)
-      expect(f.input!.dims).toEqual([1, 512])
+      expect(f.input!.dims).toEqual([1, 576])
       expect(f.state!.dims).toEqual([2, 1, 128])
       expect(floats(f.state).every((v) => v === 0)).toBe(true)
       expect(f.sr!.data).toEqual(BigInt64Array.of(16000n))
@@ -149,9 +149,11 @@ describe('generated inputs without user data look like natural data', () => {
 
 describe('WEIGHT_QUANT without user data: bias correction and the accuracy target run on generated inputs', () => {
   // Before generated inputs looked natural, these were measured on the same held-out inputs as
-  // 0.891 (silero op18, 6 bit), 0.99966 (silero legacy, 8 bit) and 0.900 (PP-OCRv4 det, 6 bit).
+  // 0.891 (silero op18, 6 bit, on frames of 512 samples), 0.99966 (silero legacy, 8 bit) and 0.900
+  // (PP-OCRv4 det, 6 bit). Generated frames of 512 samples (op18 reads silence on them) left op18 at
+  // 6 bit under 0.999 on these frames.
   it('silero VAD op18 at 6 bit and legacy at 8 bit meet the issue targets on speech-like audio they never saw', async () => {
-    for (const [file, bits, min] of [[OP18, 6, 0.995], [LEGACY, 8, 0.9999]] as const) {
+    for (const [file, bits, min] of [[OP18, 6, 0.999], [LEGACY, 8, 0.9999]] as const) {
       const { model, report } = await quantizeModel(file, cfg(bits), { verify: false, sizes: false })
       expect(report.accuracy?.inputs).toBe('generated')
       const held = sileroSamplesFor(file, 4, 950)

