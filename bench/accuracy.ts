@@ -1,5 +1,6 @@
 // Phase 4: output cosine of quantized models vs fp32 on realistic inputs.
 import ort from 'onnxruntime-node'
+import type { Agreement } from './agreement.js'
 import { cosineSimilarity } from '../src/runtime/cosine.js'
 import type { Feeds } from '../src/runtime/feeds.js'
 import { numericData } from '../src/runtime/numeric-data.js'
@@ -13,20 +14,24 @@ export interface Accuracy {
   /** cosine per output name, as in `cosine` */
   outputs: Record<string, number>
   samples: number
+  /** per-sample decision agreement with fp32 summed (agreement.ts): samples deciding the same, or det's mask IoU */
+  agreement: number
 }
 
-/** Cosine of each candidate's outputs vs the reference's, over `samples`. */
-export async function compareOutputs(reference: Uint8Array, candidates: readonly Uint8Array[], samples: readonly Feeds[]): Promise<Accuracy[]> {
+/** Cosine of each candidate's outputs vs the reference's, over `samples`, and how often they decide the same (`agreement`). */
+export async function compareOutputs(reference: Uint8Array, candidates: readonly Uint8Array[], samples: readonly Feeds[], agreement: Agreement['score']): Promise<Accuracy[]> {
   const ref = await ort.InferenceSession.create(reference)
   const cands: ort.InferenceSession[] = []
   try {
     for (const c of candidates) cands.push(await ort.InferenceSession.create(c))
     const cosines = cands.map(() => new OutputCosines())
     const worst = cands.map(() => 1)
+    const agreed = cands.map(() => 0)
     for (const feeds of samples) {
       const want = await ref.run(feeds)
       for (const [i, s] of cands.entries()) {
         const got = await s.run(feeds)
+        agreed[i]! += agreement(want, got)
         for (const name of ref.outputNames) {
           const x = numericData(want[name]!)
           const y = numericData(got[name]!)
@@ -37,7 +42,7 @@ export async function compareOutputs(reference: Uint8Array, candidates: readonly
     }
     return cosines.map((c, i) => {
       const outputs = Object.fromEntries(c.names().map((name) => [name, c.cosine(name)]))
-      return { cosine: c.least(), worst: worst[i]!, outputs, samples: samples.length }
+      return { cosine: c.least(), worst: worst[i]!, outputs, samples: samples.length, agreement: agreed[i]! }
     })
   } finally {
     await ref.release()

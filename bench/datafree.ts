@@ -9,6 +9,7 @@ import ort from 'onnxruntime-node'
 import { decodeModelProto } from '../src/onnx/codec.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { compareOutputs } from './accuracy.js'
+import { agreementFor, agreementText, outputNames } from './agreement.js'
 import { realisticFeeds } from './inputs.js'
 import { BIT_WIDTHS, MODELS, weightQuantCfg } from './models.js'
 import { writeResultsSection } from './results-section.js'
@@ -28,16 +29,18 @@ for (const id of IDS) {
     const t = performance.now()
     const def = await quantizeModel(fp32, weightQuantCfg(bits), { verify: false, sizes: false })
     const seconds = (performance.now() - t) / 1000
-    const [p, d] = await compareOutputs(fp32, [plain.model, def.model], samples)
+    const agreement = agreementFor(m.inputs, outputNames(fp32))
+    const [p, d] = await compareOutputs(fp32, [plain.model, def.model], samples, agreement.score)
     const a = def.report.accuracy
     const fb = def.report.errorFeedback
     rows.push([id, bits, m.samples, fixed(p!.cosine, 6), `${fixed(d!.cosine, 6)} ${mark(d!.cosine >= goal(bits))}`, fixed(d!.worst, 6),
+      agreementText(agreement, p!.agreement, p!.samples), agreementText(agreement, d!.agreement, d!.samples),
       `${fixed(plain.model.byteLength / fp32.byteLength, 3)}x`, `${fixed(def.model.byteLength / fp32.byteLength, 3)}x`,
       a ? `${widthCounts(a.widths)}; ${fixed(a.cosineBefore, 6)} -> ${fixed(a.cosineAfter, 6)}` : 'off', def.report.biasCorrected,
       fb ? `${fb.weights.length} weights, ${fixed(fb.ms / 1000, 1)} s` : 'off', fixed(seconds, 1)])
   }
 }
-const table = renderTable(['model', 'bits', 'samples', 'plain cosine', 'default cosine', 'worst sample', 'plain raw/fp32', 'default raw/fp32',
+const table = renderTable(['model', 'bits', 'samples', 'plain cosine', 'default cosine', 'worst sample', 'plain agrees with fp32', 'default agrees with fp32', 'plain raw/fp32', 'default raw/fp32',
   'escalated (on generated inputs: before -> after)', 'biases corrected', 'error-feedback rounding', 'default quantize s'], rows)
 const body = `\`npx tsx bench/datafree.ts\` — no samples, no calibration data. "plain" = \`accuracyTarget: false\` (no data-driven
 refinement: what the default path did without data before); "default" = bias correction, error-feedback rounding (below 8 bit:

@@ -18,6 +18,7 @@ import { quantizeModel, type QuantizeReport } from '../src/quantize-model.js'
 import type { MeasuredSizes as DownloadSizes } from '../src/report/sizes.js'
 import type { Feeds } from '../src/runtime/feeds.js'
 import { compareOutputs, type Accuracy } from './accuracy.js'
+import { agreementFor, agreementText, outputNames, type Agreement } from './agreement.js'
 import { GOALS, checkMark, isInconclusive, isMissed, latencyVerdict, summarize, verdictMark, type GoalCheck } from './goals.js'
 import { realisticFeeds } from './inputs.js'
 import { THREAD_SETTINGS, compareLatency, type LatencyResult, type ThreadSetting } from './latency.js'
@@ -138,6 +139,7 @@ for (const p of prepared) {
 // --- phase 4: output cosine on realistic inputs; also with the target tuned on realistic samples
 const tuned = new Map<string, Map<BitWidth, Quantized>>()
 const accuracies = new Map<string, Accuracy[]>()
+const agreements = new Map<string, Agreement>()
 for (const p of prepared) {
   log(`accuracy ${p.model.id} (${p.samples.length} samples; tuning on ${TUNE_SAMPLES} others)`)
   const tuneSamples = await realisticFeeds(p.model.inputs, decodeModelProto(p.fp32), TUNE_SAMPLES, TUNE_SEED)
@@ -148,7 +150,9 @@ for (const p of prepared) {
   }
   tuned.set(p.model.id, perBits)
   const candidates = [...BIT_WIDTHS.map((b) => p.quantized.get(b)!.bytes), ...BIT_WIDTHS.map((b) => perBits.get(b)!.bytes)]
-  accuracies.set(p.model.id, await compareOutputs(p.fp32, candidates, p.samples))
+  const agreement = agreementFor(p.model.inputs, outputNames(p.fp32))
+  agreements.set(p.model.id, agreement)
+  accuracies.set(p.model.id, await compareOutputs(p.fp32, candidates, p.samples, agreement.score))
 }
 
 // --- phases 2 and 5 together: peak RSS children (not timing-sensitive) while brotli 11 runs ------
@@ -250,6 +254,7 @@ const summaryRows = rows.map(({ m, bits, r, id, file }): Cell[] => {
     withMark(by('rss'), typeof r.rss === 'string' ? 'error' : `${mb(r.rss.delta)} (${ratio(r.rss.delta / file)})`),
     withMark(by('latency'), THREAD_SETTINGS.map((t) => fixed(r.latency.get(t)!.ratio, 2)).join(' / ')),
     withMark(by('cosine'), fixed(r.accuracy.cosine, 6)),
+    agreementText(agreements.get(id)!, r.accuracy.agreement, r.accuracy.samples),
     fixed(r.tunedAccuracy.cosine, 6),
     withMark(by('size'), ratio(r.sizes.raw / m.fp32Sizes.raw)),
     ratio(r.sizes.brotli / m.fp32Sizes.brotli),
@@ -258,7 +263,7 @@ const summaryRows = rows.map(({ m, bits, r, id, file }): Cell[] => {
 })
 const summary = renderTable(
   ['model', 'bits', 'file MB', 'weights', 'codec ms', 'quantize ms', 'quant/codec', 'MB/s', 'peak RSS Δ MB (x file)',
-    'latency q/fp32 def / 1T / 2T', 'cosine', 'cosine, tuned on samples', 'raw q/fp32', 'brotli q/fp32', 'goals'],
+    'latency q/fp32 def / 1T / 2T', 'cosine', 'agrees with fp32', 'cosine, tuned on samples', 'raw q/fp32', 'brotli q/fp32', 'goals'],
   summaryRows,
 )
 
@@ -298,11 +303,12 @@ const escalation = (q: Quantized): string => {
   return `${widthCounts(a.widths)}; ${a.inputs} ${fixed(a.cosineBefore, 6)} -> ${fixed(a.cosineAfter, 6)}`
 }
 const accuracyTable = renderTable(
-  ['model', 'bits', 'samples', 'cosine', 'worst sample', 'escalated (default: generated inputs)', 'tuned: cosine', 'worst sample', 'escalated (realistic inputs)', 'tuned raw / fp32'],
+  ['model', 'bits', 'samples', 'cosine', 'worst sample', 'agrees with fp32', 'escalated (default: generated inputs)', 'tuned: cosine', 'worst sample', 'agrees with fp32', 'escalated (realistic inputs)', 'tuned raw / fp32'],
   rows.map(({ m, bits, r, id }): Cell[] => {
     const goal = GOALS.cosine(bits)
-    return [id, bits, r.accuracy.samples, `${fixed(r.accuracy.cosine, 6)} ${mark(r.accuracy.cosine >= goal)}`, fixed(r.accuracy.worst, 6), escalation(r.q),
-      `${fixed(r.tunedAccuracy.cosine, 6)} ${mark(r.tunedAccuracy.cosine >= goal)}`, fixed(r.tunedAccuracy.worst, 6), escalation(r.tuned),
+    const agreed = (a: Accuracy) => agreementText(agreements.get(id)!, a.agreement, a.samples)
+    return [id, bits, r.accuracy.samples, `${fixed(r.accuracy.cosine, 6)} ${mark(r.accuracy.cosine >= goal)}`, fixed(r.accuracy.worst, 6), agreed(r.accuracy), escalation(r.q),
+      `${fixed(r.tunedAccuracy.cosine, 6)} ${mark(r.tunedAccuracy.cosine >= goal)}`, fixed(r.tunedAccuracy.worst, 6), agreed(r.tunedAccuracy), escalation(r.tuned),
       ratio(r.tuned.bytes.byteLength / m.prepared.fp32.byteLength)]
   }),
 )
@@ -369,6 +375,8 @@ medians of ${TIMING.minRuns}-${TIMING.maxRuns} interleaved runs. **MB/s** = file
 **peak RSS Δ** = peak RSS of a child process that quantizes once, minus its peak after imports.
 **latency** = quantized / fp32 inference time in onnxruntime-node with default session options, intraOpNumThreads 1 and 2.
 **cosine** = output cosine vs fp32 on realistic inputs (min over outputs of the mean over samples; an output of one element a sample, a score or probability, as one vector across the samples) for the default path;
+**agrees with fp32** = what a user decides from the output, quantized vs fp32 on the same inputs (bench/agreement.ts): rec the
+greedy-CTC text, cls the class, det the text mask (pixels over 0.3; mean IoU), silero and openWakeWord the decision at 0.5;
 **cosine, tuned on samples** = the same evaluation for a model quantized with \`samples:\` ${TUNE_SAMPLES} other realistic inputs (information, no goal).
 **raw / brotli q/fp32** = quantized file size / fp32 file size (brotli quality 11).
 
@@ -413,7 +421,8 @@ ${latencyTable}
 ## Accuracy on realistic inputs
 
 det: rendered 640x640 text pages, ImageNet mean/std; rec: rendered 48x320 word crops, mean/std 0.5; cls: word crops resized to
-48x192; silero: [1, 512] frames of harmonics + noise (16 kHz), zero state, sr = 16000; openwakeword: generated inputs (seeded
+48x192; silero: frames of harmonics + noise (16 kHz) as long as its wrappers feed (v5 and op18 [1, 576]: 64 context + 512; legacy
+[1, 1536]), zero state, sr = 16000; openwakeword: generated inputs (seeded
 uniform). "tuned": \`quantizeModel(bytes, cfg, { verify: false, samples })\` with ${TUNE_SAMPLES} realistic inputs of other seeds.
 
 ${accuracyTable}
