@@ -5,6 +5,7 @@
 import type ort from 'onnxruntime-node'
 import { decodeModelProto } from '../src/onnx/codec.js'
 import { greedyCtc, loadOcrKeys } from '../test/helpers/ctc-decode.js'
+import { argmax, DET_THRESHOLD, maskIou, SCORE_THRESHOLD } from '../test/helpers/decisions.js'
 import type { InputKind } from './models.js'
 
 type Outputs = ort.InferenceSession.OnnxValueMapType
@@ -18,31 +19,7 @@ export interface Agreement {
   counted: boolean
 }
 
-/** PP-OCR det's binarization threshold (db_thresh): a pixel is text above it. */
-const DET_THRESHOLD = 0.3
-/** silero's speech threshold and openWakeWord's detection threshold, both libraries' defaults. */
-const SCORE_THRESHOLD = 0.5
-
 const first = (o: Outputs, names: readonly string[]): ort.Tensor => o[names[0]!]!
-
-function argmax(data: Float32Array): number {
-  let best = 0
-  for (let i = 1; i < data.length; i++) if (data[i]! > data[best]!) best = i
-  return best
-}
-
-/** Intersection over union of the pixels above the threshold (1 when neither has any). */
-function maskIou(a: Float32Array, b: Float32Array): number {
-  let both = 0
-  let either = 0
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i]! > DET_THRESHOLD
-    const y = b[i]! > DET_THRESHOLD
-    if (x && y) both++
-    if (x || y) either++
-  }
-  return either === 0 ? 1 : both / either
-}
 
 /** How a model of `kind` with outputs `names` is judged (its first output carries the decision). */
 export function agreementFor(kind: InputKind, names: readonly string[]): Agreement {
