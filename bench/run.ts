@@ -19,8 +19,9 @@ import type { MeasuredSizes as DownloadSizes } from '../src/report/sizes.js'
 import type { Feeds } from '../src/runtime/feeds.js'
 import { compareOutputs, type Accuracy } from './accuracy.js'
 import { agreementFor, agreementText, outputNames, type Agreement } from './agreement.js'
+import { compareStreams, streamLength, type StreamComparison } from '../test/helpers/silero-stream.js'
 import { GOALS, checkMark, isInconclusive, isMissed, latencyVerdict, summarize, verdictMark, type GoalCheck } from './goals.js'
-import { realisticFeeds } from './inputs.js'
+import { audioFrame, realisticFeeds } from './inputs.js'
 import { THREAD_SETTINGS, compareLatency, type LatencyResult, type ThreadSetting } from './latency.js'
 import { BIT_WIDTHS, MODELS, type BenchModel, type BitWidth, weightQuantCfg } from './models.js'
 import { measurePeakRss, type PeakRss } from './peak-rss.js'
@@ -48,6 +49,10 @@ const LATENCY = { warmup: 6, rounds: latencyRounds, budgetMs: 3000, maxRounds: 3
 /** realistic samples the accuracy target is tuned on (disjoint from the evaluation samples) */
 const TUNE_SAMPLES = 4
 const TUNE_SEED = 5000
+/** silero streamed: streams of frames each, audio seeds from STREAM_SEED (bench/inputs.ts audioFrame) */
+const STREAMS = 4
+const STREAM_FRAMES = 64
+const STREAM_SEED = 8000
 
 ort.env.logLevel = 'error'
 
@@ -76,6 +81,9 @@ interface BitResult {
   rssNoTarget: PeakRss | string
   accuracy: Accuracy
   tunedAccuracy: Accuracy
+  /** silero streamed (test/helpers/silero-stream.ts), default and tuned; null for other models */
+  stream: StreamComparison | null
+  tunedStream: StreamComparison | null
   sizes: DownloadSizes
   latency: Map<ThreadSetting, LatencyRatios>
 }
@@ -140,6 +148,7 @@ for (const p of prepared) {
 const tuned = new Map<string, Map<BitWidth, Quantized>>()
 const accuracies = new Map<string, Accuracy[]>()
 const agreements = new Map<string, Agreement>()
+const streamed = new Map<string, StreamComparison[]>()
 for (const p of prepared) {
   log(`accuracy ${p.model.id} (${p.samples.length} samples; tuning on ${TUNE_SAMPLES} others)`)
   const tuneSamples = await realisticFeeds(p.model.inputs, decodeModelProto(p.fp32), TUNE_SAMPLES, TUNE_SEED)
@@ -153,6 +162,12 @@ for (const p of prepared) {
   const agreement = agreementFor(p.model.inputs, outputNames(p.fp32))
   agreements.set(p.model.id, agreement)
   accuracies.set(p.model.id, await compareOutputs(p.fp32, candidates, p.samples, agreement.score))
+  if (p.model.inputs === 'silero') {
+    const audio = Array.from({ length: STREAMS }, (_, s) => audioFrame(STREAM_SEED + s, streamLength(p.model.path, STREAM_FRAMES)))
+    const compared: StreamComparison[] = []
+    for (const c of candidates) compared.push(await compareStreams(p.model.path, c, audio))
+    streamed.set(p.model.id, compared)
+  }
 }
 
 // --- phases 2 and 5 together: peak RSS children (not timing-sensitive) while brotli 11 runs ------
@@ -195,6 +210,8 @@ const results: ModelResult[] = prepared.map((p) => {
       rssNoTarget: rss.get(`${id}/${b}/false`)!,
       accuracy: acc[i]!,
       tunedAccuracy: acc[BIT_WIDTHS.length + i]!,
+      stream: streamed.get(id)?.[i] ?? null,
+      tunedStream: streamed.get(id)?.[BIT_WIDTHS.length + i] ?? null,
       sizes: sizes.get(`${id}/${b}`)!,
       latency: new Map(THREAD_SETTINGS.map((t) => {
         const l = latency.get(t)!
@@ -226,6 +243,10 @@ function checks(m: ModelResult, bits: BitWidth, r: BitResult): GoalCheck[] {
       detail: `worst ${fixed(worst.ratio, 3)}x (threads ${worstThreads}) vs <= ${GOALS.latencyRatio}x; there the fastest-run ratio is ${fixed(worst.min, 3)}x and the A/A control fp32 / fp32 ${fixed(worst.control, 3)}x`,
     },
     { name: 'cosine', ok: r.accuracy.cosine >= cosGoal, detail: `${fixed(r.accuracy.cosine, 6)} vs >= ${cosGoal}` },
+    {
+      name: 'stream', ok: r.stream ? Math.min(r.stream.probCosine, r.stream.stateCosine) >= cosGoal : null,
+      detail: r.stream ? `probability ${fixed(r.stream.probCosine, 6)}, state ${fixed(r.stream.stateCosine, 6)} vs >= ${cosGoal}` : 'n/a',
+    },
     { name: 'size', ok: sizeApplies ? sizeRatio <= GOALS.sizeRatio8 : null, detail: sizeApplies ? `${ratio(sizeRatio)} vs <= ${GOALS.sizeRatio8}x (int8 floor ${fixed(m.prepared.int8Floor / file, 3)}x)` : 'n/a' },
   ]
 }
@@ -311,6 +332,12 @@ const accuracyTable = renderTable(
       `${fixed(r.tunedAccuracy.cosine, 6)} ${mark(r.tunedAccuracy.cosine >= goal)}`, fixed(r.tunedAccuracy.worst, 6), agreed(r.tunedAccuracy), escalation(r.tuned),
       ratio(r.tuned.bytes.byteLength / m.prepared.fp32.byteLength)]
   }),
+)
+const streamText = (c: StreamComparison | null, goal: number): Cell[] =>
+  c ? [`${fixed(c.probCosine, 6)} ${mark(c.probCosine >= goal)}`, `${fixed(c.stateCosine, 6)} ${mark(c.stateCosine >= goal)}`, c.decisionFlips] : ['', '', '']
+const streamTable = renderTable(
+  ['model', 'bits', 'frames', 'probability cosine', 'state cosine', 'decisions flipped', 'tuned: probability cosine', 'state cosine', 'decisions flipped'],
+  rows.filter(({ r }) => r.stream).map(({ bits, r, id }): Cell[] => [id, bits, r.stream!.frames, ...streamText(r.stream, GOALS.cosine(bits)), ...streamText(r.tunedStream, GOALS.cosine(bits))]),
 )
 const perOutputTable = renderTable(
   ['model', 'bits', 'per output cosine (default)', 'per output cosine (tuned)'],
@@ -428,6 +455,13 @@ uniform). "tuned": \`quantizeModel(bytes, cfg, { verify: false, samples })\` wit
 ${accuracyTable}
 
 ${perOutputTable}
+
+Silero streamed, as its wrappers run it (test/helpers/silero-stream.ts): ${STREAMS} streams of ${STREAM_FRAMES} frames of the
+same kind of audio (seeds from ${STREAM_SEED}), each model carrying its own recurrent state from frame to frame, so that
+errors can build up through the state. Probability cosine over every frame of every stream; state cosine the mean over
+frames; a decision flips where one model says speech (>= 0.5) and the other not. Goal as for cosine ("stream" in the goals).
+
+${streamTable}
 
 ## Sizes (bytes)
 
