@@ -4,14 +4,13 @@
 // to the same text, the two only by a trailing space.
 import type ort from 'onnxruntime-node'
 import { decodeModelProto } from '../src/onnx/codec.js'
-import { greedyCtc, loadOcrKeys } from '../test/helpers/ctc-decode.js'
-import { argmax, DET_THRESHOLD, maskIou, SCORE_THRESHOLD } from '../test/helpers/decisions.js'
+import { DET_THRESHOLD, sameClass, sameDecision, sameText, SCORE_THRESHOLD, textMaskIou, type DecisionAgreement } from '../test/helpers/decisions.js'
 import type { InputKind } from './models.js'
 
 type Outputs = ort.InferenceSession.OnnxValueMapType
 
 export interface Agreement {
-  /** what is compared, for the table: "same text", "mask IoU" */
+  /** what is compared, for the table: "same text", "text-mask IoU" */
   what: string
   /** per sample: 1 when the decision is the same, 0 when not; det: the IoU of the text masks */
   score: (ref: Outputs, got: Outputs) => number
@@ -19,24 +18,15 @@ export interface Agreement {
   counted: boolean
 }
 
-const first = (o: Outputs, names: readonly string[]): ort.Tensor => o[names[0]!]!
-
 /** How a model of `kind` with outputs `names` is judged (its first output carries the decision). */
 export function agreementFor(kind: InputKind, names: readonly string[]): Agreement {
+  const on = (agree: DecisionAgreement) => (r: Outputs, g: Outputs) => agree(r[names[0]!]!, g[names[0]!]!)
   switch (kind) {
-    case 'ocr-rec': {
-      const keys = loadOcrKeys()
-      return { what: 'same text', counted: true, score: (r, g) => Number(greedyCtc(first(r, names), keys) === greedyCtc(first(g, names), keys)) }
-    }
-    case 'ocr-cls':
-      return { what: 'same class', counted: true, score: (r, g) => Number(argmax(first(r, names).data as Float32Array) === argmax(first(g, names).data as Float32Array)) }
-    case 'ocr-det':
-      return { what: `mask IoU (> ${DET_THRESHOLD})`, counted: false, score: (r, g) => maskIou(first(r, names).data as Float32Array, first(g, names).data as Float32Array) }
+    case 'ocr-rec': return { what: 'same text', counted: true, score: on(sameText) }
+    case 'ocr-cls': return { what: 'same class', counted: true, score: on(sameClass) }
+    case 'ocr-det': return { what: `text-mask IoU (pixels > ${DET_THRESHOLD})`, counted: false, score: on(textMaskIou) }
     case 'silero':
-    case 'generated': {
-      const decide = (o: Outputs) => (first(o, names).data as Float32Array)[0]! >= SCORE_THRESHOLD
-      return { what: `same decision (≥ ${SCORE_THRESHOLD})`, counted: true, score: (r, g) => Number(decide(r) === decide(g)) }
-    }
+    case 'generated': return { what: `same decision (≥ ${SCORE_THRESHOLD})`, counted: true, score: on(sameDecision) }
   }
 }
 
@@ -45,7 +35,7 @@ export function outputNames(model: Uint8Array): string[] {
   return (decodeModelProto(model).graph?.output ?? []).map((o) => o.name ?? '')
 }
 
-/** `agreed` (summed scores over `samples`) as the table shows it: "62/64 same text", "mask IoU (> 0.3) 0.9981". */
+/** `agreed` (summed scores over `samples`) as the table shows it: "62/64 same text", "text-mask IoU (pixels > 0.3) 0.9981". */
 export function agreementText(a: Agreement, agreed: number, samples: number): string {
   return a.counted ? `${Math.round(agreed)}/${samples} ${a.what}` : `${a.what} ${(agreed / samples).toFixed(4)}`
 }

@@ -19,7 +19,7 @@ import type { MeasuredSizes as DownloadSizes } from '../src/report/sizes.js'
 import type { Feeds } from '../src/runtime/feeds.js'
 import { compareOutputs, type Accuracy } from './accuracy.js'
 import { agreementFor, agreementText, outputNames, type Agreement } from './agreement.js'
-import { compareStreams, streamLength, type StreamComparison } from '../test/helpers/silero-stream.js'
+import { compareStreams, streamLength, talkAndPauses, type StreamComparison } from '../test/helpers/silero-stream.js'
 import { GOALS, checkMark, isInconclusive, isMissed, latencyVerdict, summarize, verdictMark, type GoalCheck } from './goals.js'
 import { audioFrame, realisticFeeds } from './inputs.js'
 import { THREAD_SETTINGS, compareLatency, type LatencyResult, type ThreadSetting } from './latency.js'
@@ -163,7 +163,7 @@ for (const p of prepared) {
   agreements.set(p.model.id, agreement)
   accuracies.set(p.model.id, await compareOutputs(p.fp32, candidates, p.samples, agreement.score))
   if (p.model.inputs === 'silero') {
-    const audio = Array.from({ length: STREAMS }, (_, s) => audioFrame(STREAM_SEED + s, streamLength(p.model.path, STREAM_FRAMES)))
+    const audio = Array.from({ length: STREAMS }, (_, s) => talkAndPauses(STREAM_SEED + s, streamLength(p.model.path, STREAM_FRAMES), audioFrame))
     const compared: StreamComparison[] = []
     for (const c of candidates) compared.push(await compareStreams(p.model.path, c, audio))
     streamed.set(p.model.id, compared)
@@ -336,8 +336,8 @@ const accuracyTable = renderTable(
 const streamText = (c: StreamComparison | null, goal: number): Cell[] =>
   c ? [`${fixed(c.probCosine, 6)} ${mark(c.probCosine >= goal)}`, `${fixed(c.stateCosine, 6)} ${mark(c.stateCosine >= goal)}`, c.decisionFlips] : ['', '', '']
 const streamTable = renderTable(
-  ['model', 'bits', 'frames', 'probability cosine', 'state cosine', 'decisions flipped', 'tuned: probability cosine', 'state cosine', 'decisions flipped'],
-  rows.filter(({ r }) => r.stream).map(({ bits, r, id }): Cell[] => [id, bits, r.stream!.frames, ...streamText(r.stream, GOALS.cosine(bits)), ...streamText(r.tunedStream, GOALS.cosine(bits))]),
+  ['model', 'bits', 'frames', 'speech frames (fp32)', 'probability cosine', 'state cosine', 'decisions flipped', 'tuned: probability cosine', 'state cosine', 'decisions flipped'],
+  rows.filter(({ r }) => r.stream).map(({ bits, r, id }): Cell[] => [id, bits, r.stream!.frames, r.stream!.speechFrames, ...streamText(r.stream, GOALS.cosine(bits)), ...streamText(r.tunedStream, GOALS.cosine(bits))]),
 )
 const perOutputTable = renderTable(
   ['model', 'bits', 'per output cosine (default)', 'per output cosine (tuned)'],
@@ -456,8 +456,9 @@ ${accuracyTable}
 
 ${perOutputTable}
 
-Silero streamed, as its wrappers run it (test/helpers/silero-stream.ts): ${STREAMS} streams of ${STREAM_FRAMES} frames of the
-same kind of audio (seeds from ${STREAM_SEED}), each model carrying its own recurrent state from frame to frame, so that
+Silero streamed, as its wrappers run it (test/helpers/silero-stream.ts): ${STREAMS} streams of ${STREAM_FRAMES} frames of half-second
+stretches of the same kind of audio between stretches of faint noise (talkAndPauses, seeds from ${STREAM_SEED}), each model
+carrying its own recurrent state from frame to frame, so that
 errors can build up through the state. Probability cosine over every frame of every stream; state cosine the mean over
 frames; a decision flips where one model says speech (>= 0.5) and the other not. Goal as for cosine ("stream" in the goals).
 

@@ -223,18 +223,19 @@ describe('accuracy target: wider codes where they buy the most error per byte', 
     expect(await rankedOn(512, 0)).toBe(3)
   })
 
-  it('a file already over 0.30x gets 12% more code bytes: silero v5 and op18 at 8 bit without data hold 0.99998 and 0.9999 on 64 held-out frames', async () => {
-    // With the 6% a file within reach of 0.30x gets, v5 read 0.999962 here (op18 0.999958; 12%:
-    // 0.999989 and 0.999973). On frames of 512 samples, shorter than their wrappers feed, 6% had
-    // left them at 0.99971 and 0.99968.
-    for (const [file, min] of [[MODELS.sileroV5, 0.99998], [MODELS.sileroOp18, 0.9999]] as const) {
+  it('a file already over 0.30x gets 12% more code bytes: silero v5 and op18 at 8 bit without data spend past 9% and hold 0.9999 on 64 held-out frames', async () => {
+    // The bytes are the rule's test: on these frames 6% also holds 0.9999, barely (v5 0.99996,
+    // op18 0.99990; 12%: 0.99999 and 0.99996), and on other frames op18 reads 0.99989 with it
+    // (src/quant/escalation-costs.ts). On frames of 512 samples, shorter than their wrappers feed,
+    // 6% had left them at 0.99971 and 0.99968.
+    for (const file of [MODELS.sileroV5, MODELS.sileroOp18]) {
       const bytes = new Uint8Array(fs.readFileSync(file))
       const plain = await quantizeModel(bytes, cfg(8), { verify: false, sizes: false, accuracyTarget: false })
       expect(plain.report.sizeOut / plain.report.sizeIn).toBeGreaterThan(0.3)
       const r = await quantizeModel(bytes, cfg(8), { verify: false, sizes: false })
       expect(r.report.accuracy!.inputs).toBe('generated')
       const cmp = await compareModels(bytes, r.model, sileroSamplesFor(file, 64, 3000))
-      expect(cmp.cosine, file).toBeGreaterThanOrEqual(min)
+      expect(cmp.cosine, file).toBeGreaterThanOrEqual(0.9999)
       // the bytes spent: well past the 6% budget (codes and scales), at most 12% plus the widened scales
       const grown = r.report.sizeOut - plain.report.sizeOut
       const codes = plain.report.layers.reduce((n, l) => n + l.elements, 0)

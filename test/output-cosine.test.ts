@@ -33,7 +33,8 @@ describe('OutputCosines', () => {
   it('an output of several elements: the mean of its per-sample cosines', () => {
     const c = new OutputCosines()
     const pairs = [[[1, 2, 3], [1, 2, 2.5]], [[0, 1, 0], [0.1, 1, 0]], [[4, -1, 2], [-4, 1, -2]]] as const
-    for (const [a, b] of pairs) c.add('y', a, b)
+    // add returns the sample's own cosine
+    for (const [a, b] of pairs) expect(c.add('y', a, b)).toBe(cosineSimilarity(a, b))
     const mean = pairs.reduce((s, [a, b]) => s + cosineSimilarity(a, b), 0) / pairs.length
     expect(c.cosine('y')).toBeCloseTo(mean, 12)
     expect(c.acrossSamples('y')).toBe(false)

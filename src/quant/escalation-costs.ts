@@ -57,8 +57,8 @@ export function escalationCosts(planned: readonly PlannedWeight[], bits: number,
  * 0.30x, the size is lost whatever is spent, and 12%: silero's errors are rare and large (an LSTM
  * cell that flips sign on one frame in a few); over three sets of 64 held-out speech-like frames
  * (as long as their wrappers feed them), 6% held v5, legacy and op18 at 0.99996, 0.99991 and
- * 0.99996 at the worst, 12% at 0.99999, 0.99998 and 0.99997, for 0.331x → 0.344x, 0.344x →
- * 0.359x and 0.449x → 0.461x of fp32. (At 9-11 bit, whose plain files are over 0.30x anyway, 6%.)
+ * 0.99989 at the worst, 12% at 0.99999, 0.99998 and 0.99995, for 0.331x → 0.344x, 0.344x →
+ * 0.359x and 0.448x → 0.461x of fp32. (At 9-11 bit, whose plain files are over 0.30x anyway, 6%.)
  */
 export function escalationBudget(bits: number, base: number, inputBytes: number, plainBytes: () => number): number {
   if (bits < 8) return base * (bits <= 6 ? 0.5 : 0.25)

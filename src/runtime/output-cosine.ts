@@ -4,7 +4,9 @@ import { cosineSimilarity } from './cosine.js'
 // wake-word score, a speech probability) compared sample by sample reads 1.000000 whatever the
 // quantization did to it (openWakeWord's hello_deepa at 4 bit: 1.000000 per sample, 0.9937 over
 // 64 held-out inputs, its score off by up to 0.45). Such an output is compared as one vector
-// across the samples instead; every other output as the mean of its per-sample cosines.
+// across the samples instead; every other output as the mean of its per-sample cosines. Like any
+// cosine it does not see a common scale (scores all 0.85x as large read 1), and on one sample it
+// is the sign again: verification reports each output's largest absolute difference beside it.
 
 /** Whether an output of `elements` values a sample is compared across the samples (see above). */
 export const comparedAcrossSamples = (elements: number): boolean => elements === 1
@@ -26,14 +28,15 @@ interface Sums {
 export class OutputCosines {
   private readonly sums = new Map<string, Sums>()
 
-  /** Add one sample's values of output `name`: the reference's and the compared model's. */
-  add(name: string, ref: ArrayLike<number>, got: ArrayLike<number>): void {
+  /** Add one sample's values of output `name`, the reference's and the compared model's; returns their cosine on this sample. */
+  add(name: string, ref: ArrayLike<number>, got: ArrayLike<number>): number {
     let s = this.sums.get(name)
     if (!s) this.sums.set(name, (s = { samples: 0, cosines: 0, dot: 0, ref: 0, got: 0, single: true }))
+    const cosine = cosineSimilarity(ref, got)
     s.samples++
-    s.cosines += cosineSimilarity(ref, got)
+    s.cosines += cosine
     s.single &&= comparedAcrossSamples(ref.length)
-    if (!s.single) return
+    if (!s.single) return cosine
     for (let i = 0; i < ref.length; i++) {
       const x = ref[i]!
       const y = got[i]!
@@ -41,6 +44,7 @@ export class OutputCosines {
       s.ref += x * x
       s.got += y * y
     }
+    return cosine
   }
 
   /** The output's cosine: over the samples' values as one vector when each sample had one, else the mean over samples. */

@@ -58,9 +58,12 @@ export async function scoreWritten(model: Uint8Array, samples: readonly Feeds[],
  * reads silence, the probability had misled the ranking instead.)
  */
 async function meanWorstCosine(session: ort.InferenceSession, feeds: (i: number) => Feeds, reference: ReferenceOutputs, count: number): Promise<number> {
-  // the outputs the reference holds values of: the only ones compared (referenceOutputs keeps one at least)
+  if (count < 1) throw new RangeError('a variant is scored on one sample at least')
+  // the outputs the reference holds values of (referenceOutputs throws when there is none)
   const fetch = Object.keys(reference[0] ?? {}).filter((name) => reference[0]![name])
-  const across = new OutputCosines()
+  // as OutputCosines decides: across the samples only when every sample holds one element
+  const across = new Set(fetch.filter((name) => reference.slice(0, count).every((r) => comparedAcrossSamples(r[name]?.length ?? 0))))
+  const acrossCosines = new OutputCosines()
   let sum = 0
   for (let i = 0; i < count; i++) {
     const out = await session.run(feeds(i), fetch)
@@ -69,12 +72,12 @@ async function meanWorstCosine(session: ort.InferenceSession, feeds: (i: number)
       const a = reference[i]![name]
       const b = floatOutputData(out[name]!)
       if (!a || !b) continue
-      if (comparedAcrossSamples(a.length)) across.add(name, a, b)
+      if (across.has(name)) acrossCosines.add(name, a, b)
       else worst = Math.min(worst, cosineSimilarity(a, b))
     }
     sum += worst
   }
-  return Math.min(sum / count, across.least())
+  return Math.min(sum / count, acrossCosines.least())
 }
 
 /**

@@ -10,7 +10,7 @@ import { int8DotSaturates } from './int8-saturation.js'
 import { generatedFeeds, type Feeds, type InputSpec } from './feeds.js'
 
 export interface Verification {
-  /** Minimum over tensor outputs of the mean cosine similarity vs fp32; null when the models could not run or have no tensor output. */
+  /** Minimum over tensor outputs of the cosine similarity vs fp32 (compareModels: mean over samples, across them for outputs of one element); null when the models could not run or have no tensor output. */
   cosine: number | null
   outputs: OutputComparison[]
   samples: number

@@ -1,5 +1,6 @@
-// What users decide from a model's output, to check that a quantized model decides as fp32 does
-// (greedy CTC text: ctc-decode.ts).
+// What users decide from a model's output, to check that a quantized model decides as fp32 does.
+import type ort from 'onnxruntime-node'
+import { greedyCtc, loadOcrKeys } from './ctc-decode.js'
 
 /** PP-OCR det's binarization threshold (db_thresh): a pixel is text above it. */
 export const DET_THRESHOLD = 0.3
@@ -25,3 +26,21 @@ export function maskIou(a: ArrayLike<number>, b: ArrayLike<number>, threshold = 
   }
   return either === 0 ? 1 : both / either
 }
+
+/** A comparison of one output of fp32 (`ref`) and of the quantized model (`got`) on one input: 1 when they decide alike, 0 when not, or a share between. */
+export type DecisionAgreement = (ref: ort.Tensor, got: ort.Tensor) => number
+
+const floats = (t: ort.Tensor): Float32Array => t.data as Float32Array
+let keys: string[] | null = null
+
+/** PP-OCR rec: the same greedy-CTC text. */
+export const sameText: DecisionAgreement = (a, b) => {
+  keys ??= loadOcrKeys()
+  return Number(greedyCtc(a, keys) === greedyCtc(b, keys))
+}
+/** A classifier (PP-OCR cls): the same class. */
+export const sameClass: DecisionAgreement = (a, b) => Number(argmax(floats(a)) === argmax(floats(b)))
+/** A score (silero's speech probability, a wake word's score): the same side of SCORE_THRESHOLD. */
+export const sameDecision: DecisionAgreement = (a, b) => Number((floats(a)[0]! >= SCORE_THRESHOLD) === (floats(b)[0]! >= SCORE_THRESHOLD))
+/** PP-OCR det: the IoU of the text masks (pixels over DET_THRESHOLD). */
+export const textMaskIou: DecisionAgreement = (a, b) => maskIou(floats(a), floats(b))

