@@ -9,7 +9,7 @@ import { cfgFromObject } from '../src/cfg/index.js'
 import { QuantizeError } from '../src/errors.js'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { quantizeModel } from '../src/quantize-model.js'
-import { compareModels } from '../src/runtime/compare-models.js'
+import { compareModels, RecordedReference } from '../src/runtime/compare-models.js'
 import { generatedFeeds, inputSpecs, type Feeds } from '../src/runtime/feeds.js'
 import { verifyModels } from '../src/runtime/verify.js'
 import { MODELS } from './helpers/run-cli.js'
@@ -80,5 +80,20 @@ describe('verification', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
     }
+  })
+
+  it('a recorded reference (the float outputs run once) compares candidates as the float model itself does', async () => {
+    const bytes = new Uint8Array(fs.readFileSync(MODELS.sileroOp18))
+    const samples = [0, 1, 2].map((seed) => generatedFeeds(inputSpecs(decodeModelProto(bytes)), 40 + seed))
+    const recorded = await RecordedReference.record(bytes, samples)
+    for (const bits of [8, 4]) {
+      const { model } = await quantizeModel(bytes, { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: bits } }, { verify: false, sizes: false, accuracyTarget: false })
+      const direct = await compareModels(bytes, model, samples)
+      expect(await compareModels(recorded, model, samples)).toEqual(direct)
+      expect(direct.cosine).toBeLessThan(1)
+    }
+    // other samples, even equal ones, are not what it recorded
+    await expect(compareModels(recorded, bytes, samples.slice(1))).rejects.toThrow(/recorded on/)
+    await expect(compareModels(recorded, bytes, [...samples.slice(0, 2), { ...samples[2]! }])).rejects.toThrow(/recorded on/)
   })
 })

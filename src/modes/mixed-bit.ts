@@ -10,7 +10,7 @@ import { scoreThreads } from '../quant/rank-weights.js'
 import { inputChannelMeans } from '../quant/input-channel-means.js'
 import { planWeights, type PlannedWeight, type WeightPlan } from '../quant/weight-quant.js'
 import type { AccuracyReport } from '../quantize-model.js'
-import { compareModels } from '../runtime/compare-models.js'
+import { compareModels, RecordedReference } from '../runtime/compare-models.js'
 import type { Feeds } from '../runtime/feeds.js'
 import { refinementSamples, type RefinementSamples } from '../runtime/refinement-samples.js'
 import { guarded } from '../runtime/guarded-refinement.js'
@@ -67,6 +67,14 @@ async function tuningSamples(ctx: ModeContext): Promise<{ samples: Feeds[]; inpu
 
 async function autoTune(ctx: ModeContext): Promise<MixedBitTuning> {
   const { samples, inputs } = await tuningSamples(ctx)
+  const cannotRun = (err: unknown) => new QuantizeError(ctx.label, `auto_tune could not run the model on ${inputs} inputs: ${(err as Error).message.split('\n')[0]}`, 'input', { cause: err })
+  // the float model's outputs once, not once per init_scale tried
+  let reference: RecordedReference
+  try {
+    reference = await RecordedReference.record(ctx.bytes, samples)
+  } catch (err) {
+    throw cannotRun(err)
+  }
   const tuned = await tuneInitScale(async (initScale) => {
     ctx.options.onProgress?.(`auto_tune: trying init_scale ${initScale}`)
     // each candidate starts from the float model's bytes; the context's model is left untouched
@@ -74,9 +82,9 @@ async function autoTune(ctx: ModeContext): Promise<MixedBitTuning> {
     const { mixed } = applyMixedBit(copy, encodeMixedBit(plan(copy, ctx), initScale))
     let cosine: number
     try {
-      cosine = (await compareModels(ctx.bytes, encodeModelProto(copy), samples)).cosine
+      cosine = (await compareModels(reference, encodeModelProto(copy), samples)).cosine
     } catch (err) {
-      throw new QuantizeError(ctx.label, `auto_tune could not run the model on ${inputs} inputs: ${(err as Error).message.split('\n')[0]}`, 'input', { cause: err })
+      throw cannotRun(err)
     }
     const entropyBytes = Math.round(mixed.reduce((a, l) => a + (l.elements * l.effectiveBits) / 8, 0))
     return { initScale, cosine, entropyBytes }

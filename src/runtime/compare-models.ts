@@ -50,9 +50,11 @@ export interface CompareOptions {
  * tensor output: cosine similarity (numeric outputs) averaged over the samples, or across them for
  * outputs of one element a sample.
  */
-export async function compareModels(reference: ModelSource, candidate: ModelSource, samples: Feeds[], options: CompareOptions = {}): Promise<ComparisonResult> {
+export async function compareModels(reference: ModelSource | RecordedReference, candidate: ModelSource, samples: Feeds[], options: CompareOptions = {}): Promise<ComparisonResult> {
   const threads = options.threads ?? 1
-  const a = await createSession(reference, threads, false)
+  const recorded = reference instanceof RecordedReference ? reference : null
+  if (recorded && !recorded.recordedOn(samples)) throw new RangeError('a recorded reference is compared on the samples it was recorded on')
+  const a = recorded ? null : await createSession(reference as ModelSource, threads, false)
   try {
     let b: ort.InferenceSession
     try {
@@ -62,21 +64,21 @@ export async function compareModels(reference: ModelSource, candidate: ModelSour
       throw new CandidateRunError(`onnxruntime-node cannot load the quantized model: ${firstLine(err)}`, { cause: err })
     }
     try {
-      const fetch = tensorOutputs(a)
+      const fetch = recorded ? recorded.fetch : tensorOutputs(a!)
       const missing = fetch.filter((name) => !b.outputNames.includes(name))
       if (missing.length) throw new CandidateRunError(`the quantized model lacks the float model's output '${missing[0]}'`)
       const cosines = new OutputCosines()
       const maxAbs = new Map<string, number>()
-      for (const feeds of samples) {
-        const ra = await a.run(feeds, fetch)
+      for (const [k, feeds] of samples.entries()) {
+        const xs = recorded ? recorded.outputs[k]! : numericOutputs(await a!.run(feeds, fetch), fetch)
         let rb: ort.InferenceSession.OnnxValueMapType
         try {
           rb = await b.run(feeds, fetch)
         } catch (err) {
           throw new CandidateRunError(`onnxruntime-node runs the float model but fails on the quantized one: ${firstLine(err)}`, { cause: err })
         }
-        for (const name of fetch) {
-          const x = numericData(ra[name]!)
+        for (const [j, name] of fetch.entries()) {
+          const x = xs[j]!
           const y = numericData(rb[name]!)
           let most = maxAbs.get(name) ?? 0
           for (let i = 0; i < x.length; i++) most = Math.max(most, Math.abs(x[i]! - y[i]!))
@@ -90,7 +92,36 @@ export async function compareModels(reference: ModelSource, candidate: ModelSour
       await b.release()
     }
   } finally {
-    await a.release()
+    await a?.release()
+  }
+}
+
+const numericOutputs = (result: ort.InferenceSession.OnnxValueMapType, fetch: readonly string[]): ArrayLike<number>[] => fetch.map((name) => numericData(result[name]!))
+
+/**
+ * The float model's tensor outputs on fixed samples, run once: compared with several candidates
+ * (mixed bit's auto_tune tries one per init_scale), each comparison then runs only the candidate.
+ * onnxruntime computes the same outputs for the same model, inputs and session options, so the
+ * result is the one compareModels gives with the model itself.
+ */
+export class RecordedReference {
+  private constructor(readonly fetch: readonly string[], readonly outputs: readonly ArrayLike<number>[][], private readonly samples: readonly Feeds[]) {}
+
+  static async record(model: ModelSource, samples: Feeds[], threads = 1): Promise<RecordedReference> {
+    const session = await createSession(model, threads, false)
+    try {
+      const fetch = tensorOutputs(session)
+      const outputs: ArrayLike<number>[][] = []
+      for (const feeds of samples) outputs.push(numericOutputs(await session.run(feeds, fetch), fetch))
+      return new RecordedReference(fetch, outputs, samples)
+    } finally {
+      await session.release()
+    }
+  }
+
+  /** Whether `samples` are the very samples (same objects, same order) the outputs were recorded on. */
+  recordedOn(samples: readonly Feeds[]): boolean {
+    return samples.length === this.samples.length && samples.every((s, i) => s === this.samples[i])
   }
 }
 
