@@ -257,6 +257,14 @@ describe('auto_tune', async () => {
     expect(report.mixedBit!.autoTune!.inputs).toBe('given')
     expect((await compareModels(float, model, [ids(50), ids(51), ids(52)])).cosine).toBeGreaterThanOrEqual(0.99)
   })
+
+  it('samples the float model cannot run on: a clear error naming the inputs, before any init_scale is tried', async () => {
+    const progress: string[] = []
+    const wrong = { input_ids: new ort.Tensor('float32', new Float32Array(128), [1, 128]) }
+    await expect(quantizeModel(float, cfg, { sizes: false, verify: false, samples: [wrong], onProgress: (m) => progress.push(m) }))
+      .rejects.toThrow(/auto_tune could not run the model on given inputs/)
+    expect(progress.some((m) => m.startsWith('auto_tune: trying'))).toBe(false)
+  })
 })
 
 describe('mixed-bit cfg errors', () => {

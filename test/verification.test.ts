@@ -93,7 +93,9 @@ describe('verification', () => {
       expect(direct.cosine).toBeLessThan(1)
     }
     // other samples, even equal ones, are not what it recorded
-    await expect(compareModels(recorded, bytes, samples.slice(1))).rejects.toThrow(/recorded on/)
-    await expect(compareModels(recorded, bytes, [...samples.slice(0, 2), { ...samples[2]! }])).rejects.toThrow(/recorded on/)
+    await expect(compareModels(recorded, bytes, samples.slice(1))).rejects.toThrow(/recorded with/)
+    await expect(compareModels(recorded, bytes, [...samples.slice(0, 2), { ...samples[2]! }])).rejects.toThrow(/recorded with/)
+    // nor another thread count
+    await expect(compareModels(recorded, bytes, samples, { threads: 2 })).rejects.toThrow(/recorded with/)
   })
 })

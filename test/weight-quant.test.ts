@@ -34,9 +34,9 @@ interface Case {
    * threshold both ways are in test/streaming-vad.test.ts.
    */
   agree: DecisionAgreement
+  /** The least mean agreement allowed at 8 bit: 1 (every input) unless said otherwise. */
+  agreeFloor: number
 }
-
-
 
 /**
  * Silero's errors on speech-like frames are rare and large (an LSTM cell that flips sign on one
@@ -46,19 +46,26 @@ interface Case {
 const HELD_FRAMES = 64
 
 const CASES: Case[] = [
-  { name: 'PP-OCRv4 det (weights in Constant nodes, opset 11)', file: `${OCR}/ch_PP-OCRv4_det_infer.onnx`, samples: (held) => detSamples(2, held ? 300 : 100), min8: 0.9999, min6: 0.998, agree: textMaskIou },
-  { name: 'PP-OCRv4 rec (opset 9, MatMul heads)', file: `${OCR}/ch_PP-OCRv4_rec_infer.onnx`, samples: (held) => recSamples(3, held ? 600 : 500), min8: 0.9998, min6: 0.998, agree: sameText },
-  { name: 'PP-OCR cls', file: `${OCR}/ch_ppocr_mobile_v2.0_cls_infer.onnx`, samples: (held) => clsSamples(3, held ? 800 : 700), min8: 0.9999, min6: 0.999, agree: sameClass },
-  { name: 'silero VAD v5 (weights inside If branches)', file: MODELS.sileroV5, samples: async (held) => sileroSamplesFor(MODELS.sileroV5, held ? HELD_FRAMES : 3, held ? 950 : 900), min8: 0.9999, min6: 0.999, agree: sameDecision },
-  { name: 'silero VAD legacy (LSTM, If)', file: MODELS.sileroLegacy, samples: async (held) => sileroSamplesFor(MODELS.sileroLegacy, held ? HELD_FRAMES : 3, held ? 950 : 900), min8: 0.9999, min6: 0.999, agree: sameDecision },
-  { name: 'silero VAD opset 18 (Gemm, initializers)', file: MODELS.sileroOp18, samples: async (held) => sileroSamplesFor(MODELS.sileroOp18, held ? HELD_FRAMES : 3, held ? 950 : 900), min8: 0.9999, min6: 0.999, agree: sameDecision },
-  { name: 'openWakeWord hello_deepa (Gemm head)', file: MODELS.helloDeepa, samples: async (held) => [0, 1, 2].map((i) => generatedFeeds(inputSpecs(decodeModelProto(fs.readFileSync(MODELS.helloDeepa))), (held ? 60 : 40) + i)), min8: 0.9999, min6: 0.999, agree: sameDecision },
+  { name: 'PP-OCRv4 det (weights in Constant nodes, opset 11)', file: `${OCR}/ch_PP-OCRv4_det_infer.onnx`, samples: (held) => detSamples(2, held ? 300 : 100), min8: 0.9999, min6: 0.998, agree: textMaskIou, agreeFloor: 0.99 },
+  { name: 'PP-OCRv4 rec (opset 9, MatMul heads)', file: `${OCR}/ch_PP-OCRv4_rec_infer.onnx`, samples: (held) => recSamples(3, held ? 600 : 500), min8: 0.9998, min6: 0.998, agree: sameText, agreeFloor: 1 },
+  { name: 'PP-OCR cls', file: `${OCR}/ch_ppocr_mobile_v2.0_cls_infer.onnx`, samples: (held) => clsSamples(3, held ? 800 : 700), min8: 0.9999, min6: 0.999, agree: sameClass, agreeFloor: 1 },
+  { name: 'silero VAD v5 (weights inside If branches)', file: MODELS.sileroV5, samples: async (held) => sileroSamplesFor(MODELS.sileroV5, held ? HELD_FRAMES : 3, held ? 950 : 900), min8: 0.9999, min6: 0.999, agree: sameDecision, agreeFloor: 1 },
+  { name: 'silero VAD legacy (LSTM, If)', file: MODELS.sileroLegacy, samples: async (held) => sileroSamplesFor(MODELS.sileroLegacy, held ? HELD_FRAMES : 3, held ? 950 : 900), min8: 0.9999, min6: 0.999, agree: sameDecision, agreeFloor: 1 },
+  // one of op18's 64 frames reads 0.49969 in fp32 and 0.50078 quantized: a decision any rounding can flip
+  { name: 'silero VAD opset 18 (Gemm, initializers)', file: MODELS.sileroOp18, samples: async (held) => sileroSamplesFor(MODELS.sileroOp18, held ? HELD_FRAMES : 3, held ? 950 : 900), min8: 0.9999, min6: 0.999, agree: sameDecision, agreeFloor: 1 - 1 / HELD_FRAMES },
+  { name: 'openWakeWord hello_deepa (Gemm head)', file: MODELS.helloDeepa, samples: async (held) => [0, 1, 2].map((i) => generatedFeeds(inputSpecs(decodeModelProto(fs.readFileSync(MODELS.helloDeepa))), (held ? 60 : 40) + i)), min8: 0.9999, min6: 0.999, agree: sameDecision, agreeFloor: 1 },
 ]
 
 /** Mean over `samples` of `agree` on the first output of `reference` and `candidate`. */
 async function meanAgreement(reference: string, candidate: Uint8Array, samples: readonly Feeds[], agree: Case['agree']): Promise<number> {
   const a = await ort.InferenceSession.create(reference)
-  const b = await ort.InferenceSession.create(candidate)
+  let b: ort.InferenceSession
+  try {
+    b = await ort.InferenceSession.create(candidate)
+  } catch (err) {
+    await a.release()
+    throw err
+  }
   try {
     let sum = 0
     for (const feeds of samples) sum += agree((await a.run(feeds))[a.outputNames[0]!]!, (await b.run(feeds))[b.outputNames[0]!]!)
@@ -92,10 +99,7 @@ describe('fixed-bit weight quantization on real models, run in onnxruntime-node'
         const min = bits === 8 ? c.min8 : c.min6
         if (bits === 8) {
           const agreement = await meanAgreement(c.file, model, held, c.agree)
-          // det: mask IoU; silero: one of op18's 64 frames reads 0.49969 in fp32 and 0.50078 quantized, a
-          // decision any rounding can flip, so one frame in 64 may differ; every other input decides the same
-          const floor = c.agree === textMaskIou ? 0.99 : held.length >= HELD_FRAMES ? 1 - 1 / HELD_FRAMES : 1
-          expect(agreement, `${c.name}: decisions as fp32's on held-out inputs`).toBeGreaterThanOrEqual(floor)
+          expect(agreement, `${c.name}: decisions as fp32's on held-out inputs`).toBeGreaterThanOrEqual(c.agreeFloor)
         }
         console.info(`${c.name} ${bits} bit: held-out cosine ${cmp.cosine.toFixed(6)}, ${report.biasCorrected} biases corrected, ${report.accuracy?.escalated.length ?? 0} weights escalated, ${(report.sizeOut / report.sizeIn).toFixed(3)}x fp32`)
         expect(cmp.cosine, `${c.name} ${bits} bit cosine ${cmp.cosine}`).toBeGreaterThanOrEqual(min)

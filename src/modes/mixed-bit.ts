@@ -20,7 +20,7 @@ import type { ModeContext, ModeResult } from './mode.js'
 /** What auto_tune searched and chose. */
 export interface MixedBitTuning {
   chosen: number
-  /** Whether the chosen init_scale keeps mean output cosine >= goal on the tuning inputs. */
+  /** Whether the chosen init_scale keeps output cosine (compareModels: the least output's) >= goal on the tuning inputs. */
   reached: boolean
   goal: number
   inputs: 'calibration' | 'generated' | 'given'
@@ -43,7 +43,7 @@ export interface MixedBitReport {
   notes: string[]
 }
 
-/** auto_tune keeps the mean output cosine vs fp32 at or above this (the format's figure). */
+/** auto_tune keeps output cosine vs fp32 (compareModels: the least output's) at or above this (the format's figure). */
 export const AUTO_TUNE_GOAL = 0.995
 const TUNE_SAMPLES = 4
 

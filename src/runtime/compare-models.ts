@@ -48,13 +48,14 @@ export interface CompareOptions {
 /**
  * Run the float and the quantized model on the same inputs in onnxruntime-node and compare every
  * tensor output: cosine similarity (numeric outputs) averaged over the samples, or across them for
- * outputs of one element a sample.
+ * outputs of one element a sample. The float model may come as a RecordedReference, its outputs
+ * run once on these very samples and thread count (else a RangeError); then only the candidate runs.
  */
 export async function compareModels(reference: ModelSource | RecordedReference, candidate: ModelSource, samples: Feeds[], options: CompareOptions = {}): Promise<ComparisonResult> {
   const threads = options.threads ?? 1
   const recorded = reference instanceof RecordedReference ? reference : null
-  if (recorded && !recorded.recordedOn(samples)) throw new RangeError('a recorded reference is compared on the samples it was recorded on')
-  const a = recorded ? null : await createSession(reference as ModelSource, threads, false)
+  if (recorded && !recorded.recordedOn(samples, threads)) throw new RangeError('a recorded reference is compared on the samples and thread count it was recorded with')
+  const a = reference instanceof RecordedReference ? null : await createSession(reference, threads, false)
   try {
     let b: ort.InferenceSession
     try {
@@ -64,13 +65,13 @@ export async function compareModels(reference: ModelSource | RecordedReference, 
       throw new CandidateRunError(`onnxruntime-node cannot load the quantized model: ${firstLine(err)}`, { cause: err })
     }
     try {
-      const fetch = recorded ? recorded.fetch : tensorOutputs(a!)
+      const fetch = a ? tensorOutputs(a) : recorded!.fetch
       const missing = fetch.filter((name) => !b.outputNames.includes(name))
       if (missing.length) throw new CandidateRunError(`the quantized model lacks the float model's output '${missing[0]}'`)
       const cosines = new OutputCosines()
       const maxAbs = new Map<string, number>()
       for (const [k, feeds] of samples.entries()) {
-        const xs = recorded ? recorded.outputs[k]! : numericOutputs(await a!.run(feeds, fetch), fetch)
+        const xs = a ? numericOutputs(await a.run(feeds, fetch), fetch) : recorded!.outputs[k]!
         let rb: ort.InferenceSession.OnnxValueMapType
         try {
           rb = await b.run(feeds, fetch)
@@ -105,23 +106,31 @@ const numericOutputs = (result: ort.InferenceSession.OnnxValueMapType, fetch: re
  * result is the one compareModels gives with the model itself.
  */
 export class RecordedReference {
-  private constructor(readonly fetch: readonly string[], readonly outputs: readonly ArrayLike<number>[][], private readonly samples: readonly Feeds[]) {}
+  private constructor(
+    /** the tensor outputs compared, in the session's order */
+    readonly fetch: readonly string[],
+    /** per sample, each of `fetch`'s values (numericData) */
+    readonly outputs: readonly ArrayLike<number>[][],
+    private readonly samples: readonly Feeds[],
+    private readonly threads: number,
+  ) {}
 
+  /** Run `model` on `samples` once, with `threads` intra-op threads (as compareModels' `threads` option, default 1). */
   static async record(model: ModelSource, samples: Feeds[], threads = 1): Promise<RecordedReference> {
     const session = await createSession(model, threads, false)
     try {
       const fetch = tensorOutputs(session)
       const outputs: ArrayLike<number>[][] = []
       for (const feeds of samples) outputs.push(numericOutputs(await session.run(feeds, fetch), fetch))
-      return new RecordedReference(fetch, outputs, samples)
+      return new RecordedReference(fetch, outputs, samples, threads)
     } finally {
       await session.release()
     }
   }
 
-  /** Whether `samples` are the very samples (same objects, same order) the outputs were recorded on. */
-  recordedOn(samples: readonly Feeds[]): boolean {
-    return samples.length === this.samples.length && samples.every((s, i) => s === this.samples[i])
+  /** Whether `samples` are the very samples (same objects, same order) and `threads` the thread count the outputs were recorded with. */
+  recordedOn(samples: readonly Feeds[], threads: number): boolean {
+    return threads === this.threads && samples.length === this.samples.length && samples.every((s, i) => s === this.samples[i])
   }
 }
 

@@ -52,10 +52,11 @@ export async function scoreWritten(model: Uint8Array, samples: readonly Feeds[],
  * How close a model stays to the reference on the first `count` samples: the mean over samples
  * of the worst float output's cosine, and for outputs of one element a sample (a score, a
  * probability) their cosine across the samples (src/runtime/output-cosine.ts); the least of those.
- * Ranked on its speech probability as well as its state, silero op18 streamed over 256 frames
- * (test/helpers/silero-stream.ts) reads 0.99997 on that probability at 8 bit and 0.99964 at 6,
- * against 0.99960 and 0.99872 ranked on the state alone. (On frames of 512 samples, where op18
- * reads silence, the probability had misled the ranking instead.)
+ * Ranked on its speech probability as well as its state, silero op18 streamed over 256 frames of
+ * speech-like audio (test/helpers/silero-stream.ts; one-off script at cd28c42, before the streams
+ * had pauses) read 0.99997 on that probability at 8 bit and 0.99964 at 6, against 0.99960 and
+ * 0.99872 ranked on the state alone. (On frames of 512 samples, where op18 reads silence, the
+ * probability had misled the ranking instead.)
  */
 async function meanWorstCosine(session: ort.InferenceSession, feeds: (i: number) => Feeds, reference: ReferenceOutputs, count: number): Promise<number> {
   if (count < 1) throw new RangeError('a variant is scored on one sample at least')

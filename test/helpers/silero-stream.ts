@@ -71,7 +71,13 @@ export interface StreamComparison {
 export async function compareStreams(reference: string, candidate: Uint8Array, streams: readonly Float32Array[]): Promise<StreamComparison> {
   const shape = streamShape(reference)
   const a = await ort.InferenceSession.create(reference)
-  const b = await ort.InferenceSession.create(candidate)
+  let b: ort.InferenceSession
+  try {
+    b = await ort.InferenceSession.create(candidate)
+  } catch (err) {
+    await a.release()
+    throw err
+  }
   try {
     const ref: number[] = []
     const got: number[] = []
