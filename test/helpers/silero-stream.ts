@@ -10,6 +10,7 @@ import { decodeModelProto } from '../../src/onnx/codec.js'
 import { inputSpecs, seededRandom } from '../../src/runtime/feeds.js'
 import { SCORE_THRESHOLD } from './decisions.js'
 import { sileroFraming } from './model-inputs.js'
+import { withSessionPair } from './session-pair.js'
 
 /** How a silero model is fed (model-inputs.ts sileroFraming) and which output feeds which state input on the next frame. */
 interface StreamShape {
@@ -70,15 +71,7 @@ export interface StreamComparison {
 /** Stream each of `streams` through the float and the candidate model (each its own state) and compare. */
 export async function compareStreams(reference: string, candidate: Uint8Array, streams: readonly Float32Array[]): Promise<StreamComparison> {
   const shape = streamShape(reference)
-  const a = await ort.InferenceSession.create(reference)
-  let b: ort.InferenceSession
-  try {
-    b = await ort.InferenceSession.create(candidate)
-  } catch (err) {
-    await a.release()
-    throw err
-  }
-  try {
+  return withSessionPair(reference, candidate, async (a, b) => {
     const ref: number[] = []
     const got: number[] = []
     let stateSum = 0
@@ -96,10 +89,7 @@ export async function compareStreams(reference: string, candidate: Uint8Array, s
       })
     }
     return { frames: ref.length, probCosine: cosineSimilarity(ref, got), stateCosine: stateSum / ref.length, decisionFlips: flips, speechFrames: speech }
-  } finally {
-    await a.release()
-    await b.release()
-  }
+  })
 }
 
 /** Samples in a stream of `frames` frames for the model at `file`. */
