@@ -17,7 +17,7 @@ export interface Accuracy {
   agreement: number
 }
 
-/** Cosine of each candidate's outputs vs the reference's, over `samples`, and how often they decide the same (`agreement`). */
+/** Cosine of each candidate's outputs vs the reference's, over `samples`, and how often they decide the same (`agreement`, on the first output). */
 export async function compareOutputs(reference: Uint8Array, candidates: readonly Uint8Array[], samples: readonly Feeds[], agreement: Agreement['score']): Promise<Accuracy[]> {
   const ref = await ort.InferenceSession.create(reference)
   const cands: ort.InferenceSession[] = []
@@ -30,7 +30,8 @@ export async function compareOutputs(reference: Uint8Array, candidates: readonly
       const want = await ref.run(feeds)
       for (const [i, s] of cands.entries()) {
         const got = await s.run(feeds)
-        agreed[i]! += agreement(want, got)
+        const first = ref.outputNames[0]!
+        agreed[i]! += agreement(want[first]!, got[first]!)
         for (const name of ref.outputNames) {
           const x = numericData(want[name]!)
           const y = numericData(got[name]!)

@@ -9,7 +9,7 @@ import ort from 'onnxruntime-node'
 import { decodeModelProto } from '../src/onnx/codec.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { compareOutputs } from './accuracy.js'
-import { agreementFor, agreementText, outputNames } from './agreement.js'
+import { agreementFor, agreementText } from './agreement.js'
 import { realisticFeeds } from './inputs.js'
 import { BIT_WIDTHS, MODELS, weightQuantCfg } from './models.js'
 import { writeResultsSection } from './results-section.js'
@@ -29,7 +29,7 @@ for (const id of IDS) {
     const t = performance.now()
     const def = await quantizeModel(fp32, weightQuantCfg(bits), { verify: false, sizes: false })
     const seconds = (performance.now() - t) / 1000
-    const agreement = agreementFor(m.inputs, outputNames(fp32))
+    const agreement = agreementFor(m.inputs)
     const [p, d] = await compareOutputs(fp32, [plain.model, def.model], samples, agreement.score)
     const a = def.report.accuracy
     const fb = def.report.errorFeedback

@@ -18,7 +18,7 @@ import { quantizeModel, type QuantizeReport } from '../src/quantize-model.js'
 import type { MeasuredSizes as DownloadSizes } from '../src/report/sizes.js'
 import type { Feeds } from '../src/runtime/feeds.js'
 import { compareOutputs, type Accuracy } from './accuracy.js'
-import { agreementFor, agreementText, outputNames, type Agreement } from './agreement.js'
+import { agreementFor, agreementText, type Agreement } from './agreement.js'
 import { compareStreams, streamLength, talkAndPauses, type StreamComparison } from '../test/helpers/silero-stream.js'
 import { GOALS, checkMark, isInconclusive, isMissed, latencyVerdict, summarize, verdictMark, type GoalCheck } from './goals.js'
 import { realisticFeeds } from './inputs.js'
@@ -164,7 +164,7 @@ for (const p of prepared) {
   }
   tuned.set(p.model.id, perBits)
   const candidates = [...BIT_WIDTHS.map((b) => p.quantized.get(b)!.bytes), ...BIT_WIDTHS.map((b) => perBits.get(b)!.bytes)]
-  const agreement = agreementFor(p.model.inputs, outputNames(p.fp32))
+  const agreement = agreementFor(p.model.inputs)
   agreements.set(p.model.id, agreement)
   accuracies.set(p.model.id, await compareOutputs(p.fp32, candidates, p.samples, agreement.score))
   if (p.model.inputs === 'silero') {

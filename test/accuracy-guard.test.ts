@@ -23,6 +23,7 @@ import { collectDebugStats } from '../src/report/debug-csv/debug-stats.js'
 import { summarizeDebug } from '../src/report/debug-csv/debug-summary.js'
 import { seededRandom, type Feeds } from '../src/runtime/feeds.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
+import { argmax } from './helpers/decisions.js'
 import { clsSamples } from './helpers/model-inputs.js'
 import { runOnce } from './helpers/ort-run.js'
 import { fileURLToPath } from 'node:url'
@@ -44,7 +45,6 @@ function cosine(a: Float32Array, b: Float32Array): number {
   for (let i = 0; i < a.length; i++) { d += a[i]! * b[i]!; na += a[i]! ** 2; nb += b[i]! ** 2 }
   return d / Math.sqrt(na * nb)
 }
-const argmax = (v: Float32Array) => v.indexOf(Math.max(...v))
 
 /** Mean over the samples of the first output's cosine, float vs quantized, run here independently. */
 async function heldOutCosine(float: string | Uint8Array, quantized: Uint8Array, feeds: Feeds[], int8: 'kernels' | 'exact' = 'kernels'): Promise<number> {

@@ -1,4 +1,5 @@
 import type ort from 'onnxruntime-node'
+import { tensorFloats } from '../calibrate/ort-values.js'
 import { halfsToFloats } from '../onnx/float16.js'
 
 /**
@@ -22,7 +23,5 @@ const FLOAT_TYPES = new Set<string>(['float32', 'float16', 'float64'])
  * small change shows, not on class indices or flags that either flip or do not.
  */
 export function floatOutputData(t: ort.Tensor): Float32Array | null {
-  if (!FLOAT_TYPES.has(t.type)) return null
-  const d = numericData(t)
-  return d instanceof Float32Array ? d : Float32Array.from(d)
+  return FLOAT_TYPES.has(t.type) ? tensorFloats(t) : null
 }

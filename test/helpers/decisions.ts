@@ -15,7 +15,7 @@ export function argmax(data: ArrayLike<number>): number {
 }
 
 /** Intersection over union of the pixels above `threshold` (1 when neither has any). */
-export function maskIou(a: ArrayLike<number>, b: ArrayLike<number>, threshold = DET_THRESHOLD): number {
+function maskIou(a: ArrayLike<number>, b: ArrayLike<number>, threshold = DET_THRESHOLD): number {
   let both = 0
   let either = 0
   for (let i = 0; i < a.length; i++) {

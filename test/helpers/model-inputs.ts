@@ -116,10 +116,14 @@ export function sileroSamples(inputNames: readonly string[], n: number, seed = 9
   return out
 }
 
-/** sileroSamples for the inputs `file` declares (v5: input, state, sr; legacy: input, sr, h, c). */
+/** The inputs a silero model file declares (v5: input, state, sr; legacy: input, sr, h, c). */
+export function sileroInputNames(file: string): string[] {
+  return inputSpecs(decodeModelProto(fs.readFileSync(file))).map((s) => s.name)
+}
+
+/** sileroSamples for the inputs `file` declares. */
 export function sileroSamplesFor(file: string, n: number, seed = 900, length?: number): Feeds[] {
-  const names = inputSpecs(decodeModelProto(fs.readFileSync(file))).map((s) => s.name)
-  return sileroSamples(names, n, seed, length)
+  return sileroSamples(sileroInputNames(file), n, seed, length)
 }
 
 /** BIN calibration files of one input (`input`'s raw values) in `dir`, created if missing: s000.bin, s001.bin, ... */

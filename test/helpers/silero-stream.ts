@@ -3,29 +3,34 @@
 // zeros before the first).
 // Judged frame by frame from a zero state, a quantized model's error cannot build up through the
 // state; here it can, as in use.
-import fs from 'node:fs'
 import ort from 'onnxruntime-node'
 import { cosineSimilarity } from '../../src/runtime/cosine.js'
-import { decodeModelProto } from '../../src/onnx/codec.js'
-import { inputSpecs, seededRandom } from '../../src/runtime/feeds.js'
+import { seededRandom, type Feeds } from '../../src/runtime/feeds.js'
 import { SCORE_THRESHOLD } from './decisions.js'
-import { sileroFraming } from './model-inputs.js'
+import { sileroFraming, sileroInputNames, sileroSamples } from './model-inputs.js'
 import { withSessionPair } from './session-pair.js'
 
-/** How a silero model is fed (model-inputs.ts sileroFraming) and which output feeds which state input on the next frame. */
+/** How a silero model is fed (model-inputs.ts sileroFraming), its inputs at the start of a stream, and which output feeds which state input on the next frame. */
 interface StreamShape {
   hop: number
   context: number
+  /** every input but the audio, as sileroSamples makes them: zero state, sr 16000 */
+  start: Feeds
   carry: Record<string, string>
-  zeros: Record<string, readonly number[]>
 }
 
+const shapes = new Map<string, StreamShape>()
+
+/** `file`'s stream shape, read from the file once (streamLength and compareStreams ask for it per stream and per candidate). */
 function streamShape(file: string): StreamShape {
-  const names = inputSpecs(decodeModelProto(fs.readFileSync(file))).map((s) => s.name)
-  const framing = sileroFraming(names)
-  if (names.includes('state')) return { ...framing, carry: { state: 'stateN' }, zeros: { state: [2, 1, 128] } }
-  if (names.includes('h') && names.includes('c')) return { ...framing, carry: { h: 'hn', c: 'cn' }, zeros: { h: [2, 1, 64], c: [2, 1, 64] } }
-  throw new Error(`not a silero VAD model: inputs ${names.join(', ')}`)
+  let shape = shapes.get(file)
+  if (!shape) {
+    const names = sileroInputNames(file)
+    const { input: _audio, ...start } = sileroSamples(names, 1)[0]!
+    const carry: Record<string, string> = names.includes('state') ? { state: 'stateN' } : { h: 'hn', c: 'cn' }
+    shapes.set(file, (shape = { ...sileroFraming(names), start, carry }))
+  }
+  return shape
 }
 
 interface StreamRun {
@@ -40,18 +45,16 @@ interface StreamRun {
  * as the wrappers start), streamed through `session` from a zero state.
  */
 async function runStream(session: ort.InferenceSession, shape: StreamShape, audio: Float32Array): Promise<StreamRun> {
-  let state: Record<string, ort.Tensor> = {}
-  for (const [name, dims] of Object.entries(shape.zeros)) state[name] = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims)
-  const sr = new ort.Tensor('int64', BigInt64Array.from([16000n]), [])
+  let state: Feeds = shape.start
   const run: StreamRun = { probs: [], states: [] }
   for (let start = 0; start + shape.hop <= audio.length; start += shape.hop) {
     const frame = new Float32Array(shape.context + shape.hop)
     const from = Math.max(0, start - shape.context)
     frame.set(audio.subarray(from, start + shape.hop), frame.length - (start + shape.hop - from))
-    const out = await session.run({ input: new ort.Tensor('float32', frame, [1, frame.length]), sr, ...state })
+    const out = await session.run({ ...state, input: new ort.Tensor('float32', frame, [1, frame.length]) })
     run.probs.push((out.output!.data as Float32Array)[0]!)
     run.states.push(Object.values(shape.carry).map((name) => out[name]!.data as Float32Array))
-    state = Object.fromEntries(Object.entries(shape.carry).map(([input, output]) => [input, out[output]!]))
+    state = { ...state, ...Object.fromEntries(Object.entries(shape.carry).map(([input, output]) => [input, out[output]!])) }
   }
   return run
 }
