@@ -21,6 +21,7 @@ import { quantizeMixedBit, type MixedBitReport } from './modes/mixed-bit.js'
 import { downloadSizes, type DownloadSizes } from './report/sizes.js'
 import type { CsvFile } from './report/debug-csv/debug-csv-files.js'
 import { debugStep } from './report/debug-csv/debug-step.js'
+import { checkTargetInVerification } from './report/verified-target.js'
 import type { DebugSummary } from './report/debug-csv/debug-summary.js'
 import { runAccuracyGuard, type GuardReport } from './guard/accuracy-guard.js'
 import { inputSpecs, type Feeds } from './runtime/feeds.js'
@@ -151,7 +152,16 @@ export interface AccuracyReport {
   rankingThreads: number
   /** Samples each weight's variant was scored on: up to 4, fewer when they are large; 0 when no ranking was needed. */
   rankingSamples: number
+  /**
+   * Whether verification's cosine (`cosineSimilarity`) meets `target` too: verification runs on
+   * inputs the target did not tune on where there are any (src/report/verified-target.ts).
+   * Null when verification did not run or could not compare the models.
+   */
+  reachedInVerification: boolean | null
 }
+
+/** The accuracy target's outcome on the inputs it tuned on, before verification. */
+export type TunedAccuracy = Omit<AccuracyReport, 'reachedInVerification'>
 
 export interface QuantizeResult {
   model: Uint8Array
@@ -262,6 +272,8 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
     const measured = native === null || native === undefined ? '' : ` (output cosine vs fp32 ${native.toFixed(6)} there, against ${verification!.cosine!.toFixed(6)} as the model's ops define it)`
     extraWarnings.push(`this CPU has no VNNI: onnxruntime-node's int8 kernels saturate here, so onnxruntime-node on this machine computes the model differently${measured}; the engine measured it as its ops define it, as onnxruntime-web computes it (README, "int8 on CPUs without VNNI")`)
   }
+  const accuracy = result.accuracy && checkTargetInVerification(result.accuracy, verification)
+  if (accuracy?.warning) extraWarnings.push(accuracy.warning)
   // a separate step after verification: the debug statistics, CSVs and their summary
   const debug = await debugStep({
     reference: bytes, quantized: out, hasExternalData: externalData !== null, cfg, specs, layers: result.layers, given: options.samples,
@@ -286,7 +298,7 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
     layers: result.layers,
     skipped: result.skipped,
     biasCorrected: result.biasCorrected,
-    accuracy: result.accuracy,
+    accuracy: accuracy?.accuracy ?? null,
     errorFeedback: result.errorFeedback ?? null,
     full: result.full ?? null,
     dynamic: result.dynamic ?? null,
@@ -301,7 +313,7 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
 async function quantizeWeights(ctx: ModeContext): Promise<ModeResult> {
   const { model, bytes, ext, cfg, specs, options } = ctx
   const extraWarnings = ctx.warnings
-  let accuracy: AccuracyReport | null = null
+  let accuracy: TunedAccuracy | null = null
   options.onProgress?.(`quantizing weights to ${cfg.bitNum} bit`)
   const planOptions: WeightQuantOptions = {
     bits: cfg.bitNum,
@@ -350,7 +362,7 @@ async function quantizeWeights(ctx: ModeContext): Promise<ModeResult> {
 async function meetAccuracyTarget(
   bytes: Uint8Array, planned: PlannedWeight[], low: Map<PlannedWeight, EncodedWeight>, target: number, bits: number,
   real: RefinementSamples, means: Map<PlannedWeight, Float64Array>, opset: number, plainBytes: () => number, threads: number,
-): Promise<{ report: AccuracyReport | null; widths: Map<PlannedWeight, number>; warnings: string[] }> {
+): Promise<{ report: TunedAccuracy | null; widths: Map<PlannedWeight, number>; warnings: string[] }> {
   const below8 = bits < 8
   // Aim past the target on these samples (half its error budget), so that the plain encoding
   // counts as meeting it only with room to spare on inputs these samples do not cover; below
@@ -364,7 +376,7 @@ async function meetAccuracyTarget(
   }, means)
   if (!esc) return { report: null, widths: new Map(), warnings: ['accuracy target skipped: weights stored as float16, double or external data are not measured'] }
   const escalated = planned.filter((w) => esc.widths.has(w))
-  const report: AccuracyReport = {
+  const report: TunedAccuracy = {
     target, inputs: real.inputs, cosineBefore: esc.cosineBefore, cosineAfter: esc.cosineAfter, reached: esc.cosineAfter >= target,
     escalatedBits: Math.max(bits, ...esc.widths.values()),
     escalated: escalated.map((w) => w.site.name),

@@ -11,7 +11,9 @@ import { floatVariants } from '../src/quant/float-variants.js'
 import { rankingSampleCount, rankWeights } from '../src/quant/rank-weights.js'
 import { allocateWidths, candidateAllocations, type WidthChoices } from '../src/quant/sensitivity.js'
 import { decodedValues, encodeWeight, planWeights, type PlannedWeight } from '../src/quant/weight-quant.js'
-import { quantizeModel } from '../src/quantize-model.js'
+import { quantizeModel, type TunedAccuracy } from '../src/quantize-model.js'
+import { checkTargetInVerification } from '../src/report/verified-target.js'
+import type { Verification } from '../src/runtime/verify.js'
 import { recSamples, sileroSamplesFor } from './helpers/model-inputs.js'
 import { MODELS } from './helpers/run-cli.js'
 
@@ -267,5 +269,46 @@ describe('accuracy target: wider codes where they buy the most error per byte', 
     // set from generated inputs): short of the issue's 0.9999 within 0.30x here, so the floor is
     // what this version keeps
     expect(cmp.cosine).toBeGreaterThanOrEqual(0.99985)
+  })
+})
+
+describe('accuracy target, checked again in verification', () => {
+  const tuned: TunedAccuracy = {
+    target: 0.999, inputs: 'generated', cosineBefore: 0.9956, cosineAfter: 0.99955, reached: true,
+    escalatedBits: 12, escalated: [], widths: {}, scored: 14, rankingThreads: 1, rankingSamples: 4,
+  }
+  const verified = (cosine: number | null, inputs: Verification['inputs'] = 'generated'): Verification =>
+    ({ cosine, outputs: [], samples: 4, inputs, error: cosine === null ? 'could not run' : null, nativeInt8Cosine: null })
+
+  it('a target reached where it tuned but missed in verification is a warning with both figures; met in both, none', () => {
+    const missed = checkTargetInVerification(tuned, verified(0.998945))
+    expect(missed.accuracy).toEqual({ ...tuned, reachedInVerification: false })
+    expect(missed.warning).toBe('accuracy target 0.999 reached on the generated inputs it tuned on (cosine 0.999550) but missed in verification: 0.998945 on 4 generated inputs it did not tune on; tuned on real inputs (calibrate_path, or the samples option) it ranks the weights that matter on them')
+    // on the caller's own samples there are no other inputs to suggest, nor unseen ones to claim
+    const given = checkTargetInVerification({ ...tuned, inputs: 'given' }, verified(0.998945, 'given'))
+    expect(given.warning).toBe('accuracy target 0.999 reached on the given inputs it tuned on (cosine 0.999550) but missed in verification: 0.998945 on 4 given inputs')
+    expect(checkTargetInVerification(tuned, verified(0.999))).toEqual({ accuracy: { ...tuned, reachedInVerification: true }, warning: null })
+  })
+
+  it('no second warning when the target was missed where it tuned (that one has its own), and null when verification did not compare', () => {
+    const unreached = { ...tuned, cosineAfter: 0.9985, reached: false }
+    expect(checkTargetInVerification(unreached, verified(0.998))).toEqual({ accuracy: { ...unreached, reachedInVerification: false }, warning: null })
+    expect(checkTargetInVerification(tuned, verified(null))).toEqual({ accuracy: { ...tuned, reachedInVerification: null }, warning: null })
+    expect(checkTargetInVerification(tuned, null)).toEqual({ accuracy: { ...tuned, reachedInVerification: null }, warning: null })
+  })
+
+  it('silero legacy at 7 bit without data: reached on its generated inputs, missed on verification\'s, and the report says so', async () => {
+    // measured at this commit: 0.999553 where it tuned, 0.998945 in verification (on 64 speech-like
+    // frames it reads 0.99954, bench/inputs.ts); v5 at 8 bit meets it in both
+    const legacy = await quantizeModel(new Uint8Array(fs.readFileSync(MODELS.sileroLegacy)), cfg(7), { sizes: false })
+    const a = legacy.report.accuracy!
+    expect(a.reached).toBe(true)
+    expect(legacy.report.cosineSimilarity!).toBeLessThan(a.target)
+    expect(a.reachedInVerification).toBe(false)
+    expect(legacy.report.warnings).toContain(checkTargetInVerification(a, legacy.report.verification).warning)
+    const v5 = await quantizeModel(new Uint8Array(fs.readFileSync(MODELS.sileroV5)), cfg(8), { sizes: false })
+    expect(v5.report.accuracy!.reachedInVerification).toBe(true)
+    expect(v5.report.cosineSimilarity!).toBeGreaterThanOrEqual(0.9999)
+    expect(v5.report.warnings.filter((w) => w.includes('missed in verification'))).toEqual([])
   })
 })

@@ -188,7 +188,7 @@ describe('renderReportHtml', () => {
     durationMs: 1234, nodesQuantized: 2, nodesSkipped: 1, cosineSimilarity: null, verification: null,
     layers: [layer('w_small', 'a', 0.001), layer('w<&">big', `n<script>alert('x')</script>`, 0.02)],
     skipped: [], biasCorrected: 3,
-    accuracy: { target: 0.9999, inputs: 'generated', cosineBefore: 0.999, cosineAfter: 0.99995, reached: true, escalatedBits: 16, escalated: ['w<&">big'], widths: { 'w<&">big': 16 }, scored: 3, rankingThreads: 1, rankingSamples: 4 },
+    accuracy: { target: 0.9999, inputs: 'generated', cosineBefore: 0.999, cosineAfter: 0.99995, reached: true, escalatedBits: 16, escalated: ['w<&">big'], widths: { 'w<&">big': 16 }, scored: 3, rankingThreads: 1, rankingSamples: 4, reachedInVerification: true },
     full: null, dynamic: null, mixedBit: null,
     warnings: ['a <warning> & more'],
   }

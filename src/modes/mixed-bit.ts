@@ -9,7 +9,7 @@ import { refineSensitiveWeights } from '../quant/mixed-bit/sensitive-refinement.
 import { scoreThreads } from '../quant/rank-weights.js'
 import { inputChannelMeans } from '../quant/input-channel-means.js'
 import { planWeights, type PlannedWeight, type WeightPlan } from '../quant/weight-quant.js'
-import type { AccuracyReport } from '../quantize-model.js'
+import type { TunedAccuracy } from '../quantize-model.js'
 import { compareModels, RecordedReference } from '../runtime/compare-models.js'
 import type { Feeds } from '../runtime/feeds.js'
 import { refinementSamples, type RefinementSamples } from '../runtime/refinement-samples.js'
@@ -160,7 +160,7 @@ export async function quantizeMixedBit(ctx: ModeContext): Promise<ModeResult> {
  */
 async function accuracyGuard(
   ctx: ModeContext, encoded: MixedBitEncoded[], initScale: number, real: RefinementSamples, means: Map<PlannedWeight, Float64Array>,
-): Promise<{ encoded: MixedBitEncoded[]; report: AccuracyReport; note: string | null } | null> {
+): Promise<{ encoded: MixedBitEncoded[]; report: TunedAccuracy; note: string | null } | null> {
   const target = ctx.options.accuracyTarget === false ? null : ctx.options.accuracyTarget ?? AUTO_TUNE_GOAL
   if (target === null || encoded.length === 0) return null
   ctx.options.onProgress?.('mixed bit: measuring layer sensitivity in onnxruntime-node')

@@ -3,7 +3,7 @@ import type { FileExternalData } from '../onnx/external-data.js'
 import type { ModelProto } from '../onnx/onnx-types.js'
 import type { ErrorFeedbackReport } from '../quant/error-feedback/feedback-weights.js'
 import type { WeightQuantResult } from '../quant/weight-quant.js'
-import type { AccuracyReport, QuantizeOptions } from '../quantize-model.js'
+import type { QuantizeOptions, TunedAccuracy } from '../quantize-model.js'
 import type { InputSpec } from '../runtime/feeds.js'
 import type { DynamicQuantReport } from './dynamic-quant.js'
 import type { FullQuantReport } from './full-quant.js'
@@ -30,7 +30,7 @@ export interface ModeContext {
 export interface ModeResult extends WeightQuantResult {
   /** A replacement for `ctx.model` when the mode built a new graph rather than editing in place. */
   model?: ModelProto
-  accuracy: AccuracyReport | null
+  accuracy: TunedAccuracy | null
   full?: FullQuantReport
   dynamic?: DynamicQuantReport
   mixedBit?: MixedBitReport

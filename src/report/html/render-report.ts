@@ -124,7 +124,9 @@ function modelSection(m: ReportModel, index: number): string {
       facts.push(['finer steps', `${finer.length} weight${finer.length === 1 ? '' : 's'}: <span class="mono">${finer.map((l) => escapeHtml(`${l.tensor} (relative error ${l.refinedTo})`)).join(', ')}</span>`])
     }
     if (r.accuracy) {
-      facts.push(['accuracy target', `${r.accuracy.target} (${r.accuracy.reached ? 'reached' : 'not reached'}; cosine ${r.accuracy.cosineBefore.toFixed(6)} → ${r.accuracy.cosineAfter.toFixed(6)}, ${escapeHtml(r.accuracy.inputs)} inputs)`])
+      const a = r.accuracy
+      const verified = a.reachedInVerification === true ? '; reached in verification' : a.reachedInVerification === false ? '; <strong>missed in verification</strong>' : ''
+      facts.push(['accuracy target', `${a.target} (${a.reached ? 'reached' : 'not reached'} on ${escapeHtml(a.inputs)} inputs: cosine ${a.cosineBefore.toFixed(6)} → ${a.cosineAfter.toFixed(6)}${verified})`])
     }
   }
   if (m.links && m.links.length > 0) {
