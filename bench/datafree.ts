@@ -11,19 +11,21 @@ import { quantizeModel } from '../src/quantize-model.js'
 import { compareOutputs } from './accuracy.js'
 import { agreementFor, agreementText } from './agreement.js'
 import { realisticFeeds } from './inputs.js'
-import { BIT_WIDTHS, MODELS, weightQuantCfg } from './models.js'
+import { MODELS, weightQuantCfg } from './models.js'
 import { writeResultsSection } from './results-section.js'
 import { fixed, mark, renderTable, widthCounts } from './table.js'
 
 ort.env.logLevel = 'error'
 const IDS = ['ppocr-v4-det', 'ppocr-v4-rec', 'ppocr-cls', 'silero-v5', 'silero-legacy', 'silero-op18-ifless']
 const goal = (bits: number) => (bits >= 8 ? 0.9999 : 0.999)
+// the issue's targets cover 6-7 bit; the main bench measures 8 and 6 only (7 here, where it costs a minute)
+const BITS = [8, 7, 6] as const
 const rows: (string | number)[][] = []
 for (const id of IDS) {
   const m = MODELS.find((x) => x.id === id)!
   const fp32 = new Uint8Array(fs.readFileSync(m.path))
   const samples = await realisticFeeds(m.inputs, decodeModelProto(fp32), m.samples)
-  for (const bits of BIT_WIDTHS) {
+  for (const bits of BITS) {
     process.stderr.write(`${id} ${bits} bit\n`)
     const plain = await quantizeModel(fp32, weightQuantCfg(bits), { verify: false, sizes: false, accuracyTarget: false })
     const t = performance.now()
@@ -46,7 +48,7 @@ const body = `\`npx tsx bench/datafree.ts\` — no samples, no calibration data.
 refinement: what the default path did without data before); "default" = bias correction, error-feedback rounding (below 8 bit:
 1x1 Conv / MatMul / Gemm weights of the main graph with >= 4 input vectors per channel; off at 8 bit on generated inputs) and the
 accuracy target on 8 generated natural-looking inputs (src/runtime/natural-inputs.ts; ranking on 4, escalation judged on 8). Cosine = min over outputs of the mean
-over the realistic samples (bench/inputs.ts), never seen by the quantization. Goal: >= 0.9999 at 8 bit, >= 0.999 at 6 bit.
+over the realistic samples (bench/inputs.ts), never seen by the quantization. Goal: >= 0.9999 at 8 bit, >= 0.999 at 6-7 bit.
 
 ${table}`
 writeResultsSection('datafree', 'Data-free weight quantization (generated natural inputs)', body)

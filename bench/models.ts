@@ -32,6 +32,6 @@ export const BIT_WIDTHS = [8, 6] as const
 export type BitWidth = (typeof BIT_WIDTHS)[number]
 
 /** The cfg object form of `[common_quant_param] quant_type=WEIGHT_QUANT bit_num=<bits>`. */
-export function weightQuantCfg(bits: BitWidth): CfgObject {
+export function weightQuantCfg(bits: number): CfgObject {
   return { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: bits } }
 }
