@@ -3,6 +3,7 @@ import { exactInt8Options, exactInt8Twin } from './exact-int8.js'
 import type { Feeds } from './feeds.js'
 import { numericData } from './numeric-data.js'
 import { OutputCosines } from './output-cosine.js'
+import { recordOutputs } from './recorded-outputs.js'
 import { tensorOutputs } from './tensor-outputs.js'
 
 export interface OutputComparison {
@@ -24,10 +25,11 @@ export interface ComparisonResult {
 
 export type ModelSource = string | Uint8Array
 
+// severity 4 (fatal only): a model that fails on the samples is reported through the thrown error
+const plainOptions = (threads: number): ort.InferenceSession.SessionOptions => ({ intraOpNumThreads: threads, interOpNumThreads: 1, logSeverityLevel: 4 })
+
 async function createSession(model: ModelSource, threads: number, exact: boolean): Promise<ort.InferenceSession> {
-  // severity 4 (fatal only): a model that fails on the samples is reported through the thrown error
-  const plain: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, logSeverityLevel: 4 }
-  const options = exact ? exactInt8Options(plain) : plain
+  const options = exact ? exactInt8Options(plainOptions(threads)) : plainOptions(threads)
   return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options)
 }
 
@@ -117,15 +119,8 @@ export class RecordedReference {
 
   /** Run `model` on `samples` once, with `threads` intra-op threads (as compareModels' `threads` option, default 1). */
   static async record(model: ModelSource, samples: Feeds[], threads = 1): Promise<RecordedReference> {
-    const session = await createSession(model, threads, false)
-    try {
-      const fetch = tensorOutputs(session)
-      const outputs: ArrayLike<number>[][] = []
-      for (const feeds of samples) outputs.push(numericOutputs(await session.run(feeds, fetch), fetch))
-      return new RecordedReference(fetch, outputs, samples, threads)
-    } finally {
-      await session.release()
-    }
+    const { fetch, outputs } = await recordOutputs(model, samples, plainOptions(threads), numericData)
+    return new RecordedReference(fetch, outputs, samples, threads)
   }
 
   /** Whether `samples` are the very samples (same objects, same order) and `threads` the thread count the outputs were recorded with. */

@@ -4,7 +4,8 @@ import type { Feeds } from './feeds.js'
 import { ONE_THREAD_SESSION } from './session-options.js'
 import { floatOutputData } from './numeric-data.js'
 import { comparedAcrossSamples, OutputCosines } from './output-cosine.js'
-import { NoTensorOutputs, tensorOutputs } from './tensor-outputs.js'
+import { recordOutputs } from './recorded-outputs.js'
+import { NoTensorOutputs } from './tensor-outputs.js'
 
 /** Per sample, each floating-point tensor output's values as float32; integer, bool and string tensor outputs are not compared (null), and outputs that are not tensors are absent. */
 export type ReferenceOutputs = Record<string, Float32Array | null>[]
@@ -21,21 +22,11 @@ export interface FedTensor {
  * that every variant meets any target.
  */
 export async function referenceOutputs(model: Uint8Array, samples: readonly Feeds[]): Promise<ReferenceOutputs> {
-  const session = await ort.InferenceSession.create(model, ONE_THREAD_SESSION)
-  const out: ReferenceOutputs = []
-  try {
-    const fetch = tensorOutputs(session)
-    for (const feeds of samples) {
-      const result = await session.run(feeds, fetch)
-      out.push(Object.fromEntries(fetch.map((name) => [name, floatOutputData(result[name]!)])))
-    }
-    if (out.length && !fetch.some((name) => out[0]![name])) {
-      throw new NoTensorOutputs(`the model has no floating-point tensor outputs to measure closeness on (${fetch.map((n) => `'${n}'`).join(', ')} hold integers, bools or strings)`)
-    }
-  } finally {
-    await session.release()
+  const { fetch, outputs } = await recordOutputs(model, samples, ONE_THREAD_SESSION, floatOutputData)
+  if (outputs.length && !outputs[0]!.some((values) => values)) {
+    throw new NoTensorOutputs(`the model has no floating-point tensor outputs to measure closeness on (${fetch.map((n) => `'${n}'`).join(', ')} hold integers, bools or strings)`)
   }
-  return out
+  return outputs.map((values) => Object.fromEntries(fetch.map((name, j) => [name, values[j]!])))
 }
 
 /** A variant scored in a session of its own, its values written into `model`. */

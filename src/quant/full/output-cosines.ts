@@ -3,7 +3,7 @@ import { cosineSimilarity } from '../../runtime/cosine.js'
 import { exactInt8Options } from '../../runtime/exact-int8.js'
 import type { Feeds } from '../../runtime/feeds.js'
 import { numericData } from '../../runtime/numeric-data.js'
-import { tensorOutputs } from '../../runtime/tensor-outputs.js'
+import { recordOutputs } from '../../runtime/recorded-outputs.js'
 
 /**
  * Judges candidate models against one reference on fixed samples: the reference's outputs are
@@ -15,15 +15,9 @@ export class OutputJudge {
   private constructor(private readonly samples: Feeds[], private readonly reference: Map<string, ArrayLike<number>>[]) {}
 
   static async create(model: Uint8Array, samples: Feeds[]): Promise<OutputJudge> {
-    const s = await ort.InferenceSession.create(model, SESSION)
-    try {
-      const reference: Map<string, ArrayLike<number>>[] = []
-      const fetch = tensorOutputs(s)
-      for (const feeds of samples) reference.push(numericOutputs(await s.run(feeds, fetch), fetch))
-      return new OutputJudge(samples, reference)
-    } finally {
-      await s.release()
-    }
+    const { fetch, outputs } = await recordOutputs(model, samples, SESSION, comparable)
+    const reference = outputs.map((values) => new Map(fetch.flatMap((name, j) => (values[j] ? [[name, values[j]] as const] : []))))
+    return new OutputJudge(samples, reference)
   }
 
   get count(): number {
@@ -55,11 +49,14 @@ const SESSION: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3 }
 // CPU (src/runtime/exact-int8.ts)
 const CANDIDATE_SESSION = exactInt8Options(SESSION)
 
+// string outputs are not compared
+const comparable = (t: ort.Tensor): ArrayLike<number> | null => (Array.isArray(t.data) ? null : numericData(t))
+
 function numericOutputs(result: ort.InferenceSession.OnnxValueMapType, names: readonly string[]): Map<string, ArrayLike<number>> {
   const out = new Map<string, ArrayLike<number>>()
   for (const name of names) {
-    // string outputs are not compared
-    if (!Array.isArray(result[name]!.data)) out.set(name, numericData(result[name]!))
+    const values = comparable(result[name]!)
+    if (values) out.set(name, values)
   }
   return out
 }
