@@ -153,9 +153,10 @@ export interface AccuracyReport {
   /** Samples each weight's variant was scored on: up to 4, fewer when they are large; 0 when no ranking was needed. */
   rankingSamples: number
   /**
-   * Whether verification's cosine (`cosineSimilarity`) meets `target` too: verification runs on
-   * inputs the target did not tune on where there are any (src/report/verified-target.ts).
-   * Null when verification did not run or could not compare the models.
+   * Whether verification's cosine on the floating-point outputs meets `target` too, on inputs the
+   * target did not tune on: held-out calibration files, or generated inputs of other seeds
+   * (src/report/verified-target.ts). Null when verification ran on the tuning inputs themselves
+   * (given samples, calibration samples), did not run, or could not compare the models.
    */
   reachedInVerification: boolean | null
 }
@@ -273,7 +274,7 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
     extraWarnings.push(`this CPU has no VNNI: onnxruntime-node's int8 kernels saturate here, so onnxruntime-node on this machine computes the model differently${measured}; the engine measured it as its ops define it, as onnxruntime-web computes it (README, "int8 on CPUs without VNNI")`)
   }
   const accuracy = result.accuracy && checkTargetInVerification(result.accuracy, verification)
-  if (accuracy?.warning) extraWarnings.push(accuracy.warning)
+  if (accuracy?.warning) extraWarnings.push(cfg.bitNum === 0 ? `mixed bit: ${accuracy.warning}` : accuracy.warning)
   // a separate step after verification: the debug statistics, CSVs and their summary
   const debug = await debugStep({
     reference: bytes, quantized: out, hasExternalData: externalData !== null, cfg, specs, layers: result.layers, given: options.samples,

@@ -277,35 +277,43 @@ describe('accuracy target, checked again in verification', () => {
     target: 0.999, inputs: 'generated', cosineBefore: 0.9956, cosineAfter: 0.99955, reached: true,
     escalatedBits: 12, escalated: [], widths: {}, scored: 14, rankingThreads: 1, rankingSamples: 4,
   }
-  const verified = (cosine: number | null, inputs: Verification['inputs'] = 'generated'): Verification =>
-    ({ cosine, outputs: [], samples: 4, inputs, error: cosine === null ? 'could not run' : null, nativeInt8Cosine: null })
+  // a float output at `cosine` beside an integer one (a class index) far off: only the float one counts, as in the target's own score
+  const verified = (cosine: number, inputs: Verification['inputs'] = 'generated'): Verification => ({
+    cosine: Math.min(cosine, 0.5), samples: 4, inputs, error: null, nativeInt8Cosine: null,
+    outputs: [{ name: 'score', type: 'float32', cosine, maxAbsDiff: 0.01 }, { name: 'label', type: 'int64', cosine: 0.5, maxAbsDiff: 1 }],
+  })
 
-  it('a target reached where it tuned but missed in verification is a warning with both figures; met in both, none', () => {
+  it('a target reached where it tuned but missed on inputs it did not tune on is a warning with both figures; met on both, none', () => {
     const missed = checkTargetInVerification(tuned, verified(0.998945))
     expect(missed.accuracy).toEqual({ ...tuned, reachedInVerification: false })
-    expect(missed.warning).toBe('accuracy target 0.999 reached on the generated inputs it tuned on (cosine 0.999550) but missed in verification: 0.998945 on 4 generated inputs it did not tune on; tuned on real inputs (calibrate_path, or the samples option) it ranks the weights that matter on them')
-    // on the caller's own samples there are no other inputs to suggest, nor unseen ones to claim
-    const given = checkTargetInVerification({ ...tuned, inputs: 'given' }, verified(0.998945, 'given'))
-    expect(given.warning).toBe('accuracy target 0.999 reached on the given inputs it tuned on (cosine 0.999550) but missed in verification: 0.998945 on 4 given inputs')
+    expect(missed.warning).toBe('accuracy target 0.999 reached on the generated inputs it tuned on (cosine 0.999550) but missed in verification: 0.998945 on 4 generated inputs it did not tune on (generated inputs stand in for real ones, which may read otherwise); tuned on real inputs (calibrate_path, or the samples option) it ranks the weights that matter on them')
+    const heldOut = checkTargetInVerification({ ...tuned, inputs: 'calibration' }, verified(0.998945, 'held-out'))
+    expect(heldOut.warning).toBe('accuracy target 0.999 reached on the calibration inputs it tuned on (cosine 0.999550) but missed in verification: 0.998945 on 4 held-out calibration inputs it did not tune on')
     expect(checkTargetInVerification(tuned, verified(0.999))).toEqual({ accuracy: { ...tuned, reachedInVerification: true }, warning: null })
   })
 
-  it('no second warning when the target was missed where it tuned (that one has its own), and null when verification did not compare', () => {
+  it('no second check on the inputs it tuned on (given samples, as the accuracy guard passes; calibration samples), nor without a comparison; no second warning for a target missed where it tuned', () => {
+    const none = { accuracy: { ...tuned, reachedInVerification: null }, warning: null }
+    expect(checkTargetInVerification(tuned, verified(0.99, 'given'))).toEqual(none)
+    expect(checkTargetInVerification(tuned, verified(0.99, 'calibration'))).toEqual(none)
+    expect(checkTargetInVerification(tuned, null)).toEqual(none)
+    expect(checkTargetInVerification(tuned, { ...verified(1), cosine: null, outputs: [], error: 'could not run' })).toEqual(none)
     const unreached = { ...tuned, cosineAfter: 0.9985, reached: false }
     expect(checkTargetInVerification(unreached, verified(0.998))).toEqual({ accuracy: { ...unreached, reachedInVerification: false }, warning: null })
-    expect(checkTargetInVerification(tuned, verified(null))).toEqual({ accuracy: { ...tuned, reachedInVerification: null }, warning: null })
-    expect(checkTargetInVerification(tuned, null)).toEqual({ accuracy: { ...tuned, reachedInVerification: null }, warning: null })
   })
 
-  it('silero legacy at 7 bit without data: reached on its generated inputs, missed on verification\'s, and the report says so', async () => {
-    // measured at this commit: 0.999553 where it tuned, 0.998945 in verification (on 64 speech-like
-    // frames it reads 0.99954, bench/inputs.ts); v5 at 8 bit meets it in both
+  it('silero legacy at 7 bit without data: reached on its generated frames, missed on verification\'s, and the report says so; v5 at 8 bit meets it on both', async () => {
+    // At this commit 0.999553 where it tuned and 0.998945 in verification, 5.5e-5 under the
+    // target: a better quantizer can lift it over, and then this case no longer shows a miss (the
+    // unit tests above still check the wording). On 64 speech-like frames it reads 0.999543
+    // (bench/RESULTS.md, "Data-free weight quantization").
     const legacy = await quantizeModel(new Uint8Array(fs.readFileSync(MODELS.sileroLegacy)), cfg(7), { sizes: false })
     const a = legacy.report.accuracy!
     expect(a.reached).toBe(true)
+    expect(legacy.report.verification!.inputs).toBe('generated')
     expect(legacy.report.cosineSimilarity!).toBeLessThan(a.target)
     expect(a.reachedInVerification).toBe(false)
-    expect(legacy.report.warnings).toContain(checkTargetInVerification(a, legacy.report.verification).warning)
+    expect(legacy.report.warnings.filter((w) => w.includes('missed in verification'))).toEqual([expect.stringMatching(/^accuracy target 0\.999 reached on the generated inputs it tuned on \(cosine 0\.99\d{4}\) but missed in verification: 0\.99\d{4} on 4 generated inputs it did not tune on/)])
     const v5 = await quantizeModel(new Uint8Array(fs.readFileSync(MODELS.sileroV5)), cfg(8), { sizes: false })
     expect(v5.report.accuracy!.reachedInVerification).toBe(true)
     expect(v5.report.cosineSimilarity!).toBeGreaterThanOrEqual(0.9999)

@@ -188,7 +188,7 @@ describe('renderReportHtml', () => {
     durationMs: 1234, nodesQuantized: 2, nodesSkipped: 1, cosineSimilarity: null, verification: null,
     layers: [layer('w_small', 'a', 0.001), layer('w<&">big', `n<script>alert('x')</script>`, 0.02)],
     skipped: [], biasCorrected: 3,
-    accuracy: { target: 0.9999, inputs: 'generated', cosineBefore: 0.999, cosineAfter: 0.99995, reached: true, escalatedBits: 16, escalated: ['w<&">big'], widths: { 'w<&">big': 16 }, scored: 3, rankingThreads: 1, rankingSamples: 4, reachedInVerification: true },
+    accuracy: { target: 0.9999, inputs: 'generated', cosineBefore: 0.999, cosineAfter: 0.99995, reached: true, escalatedBits: 16, escalated: ['w<&">big'], widths: { 'w<&">big': 16 }, scored: 3, rankingThreads: 1, rankingSamples: 4, reachedInVerification: null },
     full: null, dynamic: null, mixedBit: null,
     warnings: ['a <warning> & more'],
   }
@@ -210,6 +210,16 @@ describe('renderReportHtml', () => {
     expect(html).toContain('finer steps')
     expect(html).toContain('w&#60;fine&#62; (relative error 0.005)')
     expect(html).not.toContain('w_plain (relative error')
+  })
+
+  it('says whether the accuracy target held on the inputs it did not tune on, when verification checked it', () => {
+    const line = (reachedInVerification: boolean | null) => {
+      const html = renderReportHtml([{ ...model, report: { ...model.report!, accuracy: { ...model.report!.accuracy!, reachedInVerification } } }])
+      return html.slice(html.indexOf('accuracy target'), html.indexOf('</td>', html.indexOf('accuracy target')))
+    }
+    expect(line(true)).toContain('0.9999 (reached on generated inputs: cosine 0.999000 → 0.999950; reached in verification)')
+    expect(line(false)).toContain('0.9999 (reached on generated inputs: cosine 0.999000 → 0.999950; <strong>missed in verification</strong>)')
+    expect(line(null)).toContain('0.9999 (reached on generated inputs: cosine 0.999000 → 0.999950)')
   })
 
   it('escapes every name and sorts layers by relative error, largest first', () => {

@@ -23,7 +23,7 @@ export function reportJson(r: QuantizeReport, output: string) {
     verification: r.verification && {
       inputs: r.verification.inputs,
       samples: r.verification.samples,
-      outputs: r.verification.outputs.map((o) => ({ name: o.name, cosine: o.cosine, maxAbsDiff: round(o.maxAbsDiff) })),
+      outputs: r.verification.outputs.map((o) => ({ name: o.name, type: o.type, cosine: o.cosine, maxAbsDiff: round(o.maxAbsDiff) })),
       error: r.verification.error,
       nativeInt8Cosine: r.verification.nativeInt8Cosine,
     },

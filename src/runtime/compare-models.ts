@@ -8,6 +8,8 @@ import { tensorOutputs } from './tensor-outputs.js'
 
 export interface OutputComparison {
   name: string
+  /** The output's element type as onnxruntime names it ('float32', 'int64', ...). */
+  type: string
   cosine: number
   maxAbsDiff: number
 }
@@ -72,6 +74,7 @@ export async function compareModels(reference: ModelSource | RecordedReference, 
       if (missing.length) throw new CandidateRunError(`the quantized model lacks the float model's output '${missing[0]}'`)
       const cosines = new OutputCosines()
       const maxAbs = new Map<string, number>()
+      const types = new Map<string, string>()
       for (const [k, feeds] of samples.entries()) {
         const xs = a ? numericOutputs(await a.run(feeds, fetch), fetch) : recorded!.outputs[k]!
         let rb: ort.InferenceSession.OnnxValueMapType
@@ -86,10 +89,11 @@ export async function compareModels(reference: ModelSource | RecordedReference, 
           let most = maxAbs.get(name) ?? 0
           for (let i = 0; i < x.length; i++) most = Math.max(most, Math.abs(x[i]! - y[i]!))
           maxAbs.set(name, most)
+          types.set(name, rb[name]!.type)
           cosines.add(name, x, y)
         }
       }
-      const outputs = cosines.names().map((name) => ({ name, cosine: cosines.cosine(name), maxAbsDiff: maxAbs.get(name)! }))
+      const outputs = cosines.names().map((name) => ({ name, type: types.get(name)!, cosine: cosines.cosine(name), maxAbsDiff: maxAbs.get(name)! }))
       return { outputs, cosine: cosines.least(), samples: samples.length }
     } finally {
       await b.release()

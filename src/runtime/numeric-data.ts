@@ -17,11 +17,16 @@ export function numericData(t: ort.Tensor): ArrayLike<number> {
 
 const FLOAT_TYPES = new Set<string>(['float32', 'float16', 'float64'])
 
+/** Whether onnxruntime's tensor type `type` holds floating-point values: the outputs a weight's effect is measured on. */
+export function isFloatTensorType(type: string): boolean {
+  return FLOAT_TYPES.has(type)
+}
+
 /**
  * A floating-point tensor's values as float32 (a view when they already are), null for integer,
  * bool and string tensors: a weight's effect is measured on the continuous outputs, where a
  * small change shows, not on class indices or flags that either flip or do not.
  */
 export function floatOutputData(t: ort.Tensor): Float32Array | null {
-  return FLOAT_TYPES.has(t.type) ? tensorFloats(t) : null
+  return isFloatTensorType(t.type) ? tensorFloats(t) : null
 }

@@ -26,7 +26,7 @@ export async function referenceOutputs(model: Uint8Array, samples: readonly Feed
   if (outputs.length && !outputs[0]!.some((values) => values)) {
     throw new NoTensorOutputs(`the model has no floating-point tensor outputs to measure closeness on (${fetch.map((n) => `'${n}'`).join(', ')} hold integers, bools or strings)`)
   }
-  return outputs.map((values) => Object.fromEntries(fetch.map((name, j) => [name, values[j]!])))
+  return outputs.map((values) => Object.fromEntries(fetch.map((name, j) => [name, values[j] ?? null])))
 }
 
 /** A variant scored in a session of its own, its values written into `model`. */
