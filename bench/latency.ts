@@ -82,3 +82,19 @@ export async function compareLatency(variants: readonly Uint8Array[], feeds: Fee
     for (const s of sessions) await s.release()
   }
 }
+
+/**
+ * Median ms of one run of `model` on `feeds` in a session of one intra-op thread, as the accuracy
+ * target's scores run (src/runtime/session-options.ts), after `warmup` untimed runs.
+ */
+export async function oneThreadRunMs(model: Uint8Array, feeds: Feeds, runs = 9, warmup = 3): Promise<number> {
+  const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, interOpNumThreads: 1 })
+  try {
+    for (let i = 0; i < warmup; i++) await session.run(feeds)
+    const times: number[] = []
+    for (let i = 0; i < runs; i++) times.push(await timeRuns(session, feeds, 1))
+    return median(times)
+  } finally {
+    await session.release()
+  }
+}

@@ -303,7 +303,7 @@ describe('accuracy target, checked again in verification', () => {
   })
 
   it('silero legacy at 7 bit without data: reached on its generated frames, missed on verification\'s, and the report says so; v5 at 8 bit meets it on both', async () => {
-    // At this commit 0.999553 where it tuned and 0.998945 in verification, 5.5e-5 under the
+    // At 656bf8c 0.999553 where it tuned and 0.998945 in verification, 5.5e-5 under the
     // target: a better quantizer can lift it over, and then this case no longer shows a miss (the
     // unit tests above still check the wording). On 64 speech-like frames it reads 0.999543
     // (bench/RESULTS.md, "Data-free weight quantization").

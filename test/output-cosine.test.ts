@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { AttributeType, DataType } from '../src/onnx/onnx-types.js'
 import { quantizeModel } from '../src/quantize-model.js'
+import { reportJson } from '../src/report/report-json.js'
 import { cosineSimilarity } from '../src/runtime/cosine.js'
 import { OutputCosines } from '../src/runtime/output-cosine.js'
 import { MODELS } from './helpers/run-cli.js'
@@ -97,11 +98,16 @@ describe('comparing real outputs', () => {
     expect(Math.abs(half.report.accuracy!.cosineBefore - float.report.accuracy!.cosineBefore)).toBeLessThan(1e-4)
     expect(Math.abs(half.report.cosineSimilarity! - float.report.cosineSimilarity!)).toBeLessThan(1e-4)
     expect(half.report.verification!.outputs[0]!.maxAbsDiff).toBeLessThan(0.01)
+    // verification names each output's type: float ones are what the target's second check reads
+    expect(half.report.verification!.outputs.map((o) => o.type)).toEqual(['float16'])
+    expect(float.report.verification!.outputs.map((o) => o.type)).toEqual(['float32'])
   })
 
   it('a model whose only output is an integer: the accuracy target says it has nothing to measure, rather than reading 1', async () => {
     const r = await quantizeModel(helloDeepaWith('ArgMax'), weightQuant(6), { sizes: false })
     expect(r.report.accuracy).toBeNull()
+    expect(r.report.verification!.outputs.map((o) => o.type)).toEqual(['int64'])
+    expect(reportJson(r.report, 'x.onnx').verification!.outputs.map((o) => o.type)).toEqual(['int64'])
     expect(r.report.warnings.join('\n')).toMatch(/accuracy target skipped: the model has no floating-point tensor outputs to measure closeness on \('39_ArgMax' hold integers/)
     expect(r.report.nodesQuantized).toBeGreaterThan(0)
   })

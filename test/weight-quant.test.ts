@@ -21,18 +21,19 @@ interface Case {
   /** Realistic inputs; `held` selects the held-out set (other seeds) used for judging. */
   samples: (held: boolean) => Promise<Feeds[]>
   /**
-   * Output cosine vs fp32 required at 8 bit and at 6-7 bit on held-out realistic inputs. The
-   * issue's target is 0.9999 / 0.999; where a model does not reach it yet, the floor asserted here
-   * is what this version measurably keeps (see bench/RESULTS.md), so a regression still fails. At
-   * 7 bit, on these inputs at 1c1b785: det 0.99956, rec 0.99898, cls 1.000000, v5 0.99971, legacy
-   * 0.99925, op18 0.99970, hello_deepa 1.000000.
+   * Output cosine vs fp32 required at 8, 7 and 6 bit on held-out realistic inputs. The issue's
+   * target is 0.9999 at 8 bit and 0.999 at 6-7; where a model does not reach it yet, the floor
+   * asserted here is what this version measurably keeps (see bench/RESULTS.md), so a regression
+   * still fails. At 7 bit, on these inputs at 1c1b785: det 0.99956, rec 0.99898, cls 1.000000, v5
+   * 0.99971, legacy 0.99925, op18 0.99970, hello_deepa 1.000000.
    */
   min8: number
-  min67: number
+  min7: number
+  min6: number
   /**
    * The decision a user takes from the first output, compared with fp32's on every held-out
-   * input: 1 when the same, 0 when not (det: the IoU of its text masks). Checked at 8 bit; 6-7 bit are
-   * judged by cosine alone. cls's 3 crops are all one class (0 degrees) in fp32; hello_deepa's 3
+   * input: 1 when the same, 0 when not (det: the IoU of its text masks). Checked at 8 bit; 6 and 7 bit
+   * are judged by cosine alone. cls's 3 crops are all one class (0 degrees) in fp32; hello_deepa's 3
    * generated inputs score 0.0015, 0.997 and 0.0004; silero's decisions on streams that cross the
    * threshold both ways are in test/streaming-vad.test.ts.
    */
@@ -49,17 +50,17 @@ interface Case {
 const HELD_FRAMES = 64
 
 const CASES: Case[] = [
-  { name: 'PP-OCRv4 det (weights in Constant nodes, opset 11)', file: `${OCR}/ch_PP-OCRv4_det_infer.onnx`, samples: (held) => detSamples(2, held ? 300 : 100), min8: 0.9999, min67: 0.998, agree: textMaskIou, agreeFloor: 0.99 },
-  { name: 'PP-OCRv4 rec (opset 9, MatMul heads)', file: `${OCR}/ch_PP-OCRv4_rec_infer.onnx`, samples: (held) => recSamples(3, held ? 600 : 500), min8: 0.9998, min67: 0.998, agree: sameText, agreeFloor: 1 },
-  { name: 'PP-OCR cls', file: `${OCR}/ch_ppocr_mobile_v2.0_cls_infer.onnx`, samples: (held) => clsSamples(3, held ? 800 : 700), min8: 0.9999, min67: 0.999, agree: sameClass, agreeFloor: 1 },
-  { name: 'silero VAD v5 (weights inside If branches)', file: MODELS.sileroV5, samples: async (held) => sileroSamplesFor(MODELS.sileroV5, held ? HELD_FRAMES : 3, held ? 950 : 900), min8: 0.9999, min67: 0.999, agree: sameDecision, agreeFloor: 1 },
-  { name: 'silero VAD legacy (LSTM, If)', file: MODELS.sileroLegacy, samples: async (held) => sileroSamplesFor(MODELS.sileroLegacy, held ? HELD_FRAMES : 3, held ? 950 : 900), min8: 0.9999, min67: 0.999, agree: sameDecision, agreeFloor: 1 },
+  { name: 'PP-OCRv4 det (weights in Constant nodes, opset 11)', file: `${OCR}/ch_PP-OCRv4_det_infer.onnx`, samples: (held) => detSamples(2, held ? 300 : 100), min8: 0.9999, min7: 0.999, min6: 0.998, agree: textMaskIou, agreeFloor: 0.99 },
+  { name: 'PP-OCRv4 rec (opset 9, MatMul heads)', file: `${OCR}/ch_PP-OCRv4_rec_infer.onnx`, samples: (held) => recSamples(3, held ? 600 : 500), min8: 0.9998, min7: 0.998, min6: 0.998, agree: sameText, agreeFloor: 1 },
+  { name: 'PP-OCR cls', file: `${OCR}/ch_ppocr_mobile_v2.0_cls_infer.onnx`, samples: (held) => clsSamples(3, held ? 800 : 700), min8: 0.9999, min7: 0.999, min6: 0.999, agree: sameClass, agreeFloor: 1 },
+  { name: 'silero VAD v5 (weights inside If branches)', file: MODELS.sileroV5, samples: async (held) => sileroSamplesFor(MODELS.sileroV5, held ? HELD_FRAMES : 3, held ? 950 : 900), min8: 0.9999, min7: 0.999, min6: 0.999, agree: sameDecision, agreeFloor: 1 },
+  { name: 'silero VAD legacy (LSTM, If)', file: MODELS.sileroLegacy, samples: async (held) => sileroSamplesFor(MODELS.sileroLegacy, held ? HELD_FRAMES : 3, held ? 950 : 900), min8: 0.9999, min7: 0.999, min6: 0.999, agree: sameDecision, agreeFloor: 1 },
   // one of op18's 64 frames reads 0.49969 in fp32 and 0.50078 quantized: a decision any rounding can flip
-  { name: 'silero VAD opset 18 (Gemm, initializers)', file: MODELS.sileroOp18, samples: async (held) => sileroSamplesFor(MODELS.sileroOp18, held ? HELD_FRAMES : 3, held ? 950 : 900), min8: 0.9999, min67: 0.999, agree: sameDecision, agreeFloor: 1 - 1 / HELD_FRAMES },
+  { name: 'silero VAD opset 18 (Gemm, initializers)', file: MODELS.sileroOp18, samples: async (held) => sileroSamplesFor(MODELS.sileroOp18, held ? HELD_FRAMES : 3, held ? 950 : 900), min8: 0.9999, min7: 0.999, min6: 0.999, agree: sameDecision, agreeFloor: 1 - 1 / HELD_FRAMES },
   { name: 'openWakeWord hello_deepa (Gemm head)', file: MODELS.helloDeepa, samples: async (held) => {
     const specs = inputSpecs(decodeModelProto(fs.readFileSync(MODELS.helloDeepa)))
     return [0, 1, 2].map((i) => generatedFeeds(specs, (held ? 60 : 40) + i))
-  }, min8: 0.9999, min67: 0.999, agree: sameDecision, agreeFloor: 1 },
+  }, min8: 0.9999, min7: 0.999, min6: 0.999, agree: sameDecision, agreeFloor: 1 },
 ]
 
 /** Mean over `samples` of `agree` on the first output of `reference` and `candidate`. */
@@ -91,7 +92,7 @@ describe('fixed-bit weight quantization on real models, run in onnxruntime-node'
         const { model, report } = await quantizeModel(c.file, cfg(bits), { verify: false, samples: await c.samples(false) })
         const held = await c.samples(true)
         const cmp = await compareModels(c.file, model, held)
-        const min = bits === 8 ? c.min8 : c.min67
+        const min = bits === 8 ? c.min8 : bits === 7 ? c.min7 : c.min6
         if (bits === 8) {
           const agreement = await meanAgreement(c.file, model, held, c.agree)
           expect(agreement, `${c.name}: decisions as fp32's on held-out inputs`).toBeGreaterThanOrEqual(c.agreeFloor)
