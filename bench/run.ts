@@ -244,7 +244,7 @@ function timeContext(m: ModelResult, r: BitResult): string {
   if (!a) return 'the accuracy target did not run'
   const oneRun = generatedRunMs.get(m.prepared.model.id)!
   return `one fp32 inference on one of the accuracy target's generated inputs (1 thread) alone takes ${ratio(oneRun / r.timing.codecMs)} the codec time, ` +
-    `and the target scored ${a.scored} variant${a.scored === 1 ? '' : 's'} (ranked on ${a.rankingSamples} sample${a.rankingSamples === 1 ? '' : 's'}, judged on up to 8)`
+    `and the target scored ${a.scored} variant${a.scored === 1 ? '' : 's'} (${a.rankingSamples ? `ranked on ${a.rankingSamples} sample${a.rankingSamples === 1 ? '' : 's'}` : 'met without a ranking'}, judged on up to 8)`
 }
 
 function checks(m: ModelResult, bits: BitWidth, r: BitResult): GoalCheck[] {
