@@ -26,11 +26,11 @@ export async function compareOutputs(reference: Uint8Array, candidates: readonly
     const cosines = cands.map(() => new OutputCosines())
     const worst = cands.map(() => 1)
     const agreed = cands.map(() => 0)
+    const first = ref.outputNames[0]!
     for (const feeds of samples) {
       const want = await ref.run(feeds)
       for (const [i, s] of cands.entries()) {
         const got = await s.run(feeds)
-        const first = ref.outputNames[0]!
         agreed[i]! += agreement(want[first]!, got[first]!)
         for (const name of ref.outputNames) {
           const x = numericData(want[name]!)

@@ -46,8 +46,8 @@ async function clsFeeds(specs: InputSpec[], seed: number): Promise<Feeds> {
   return image(only(specs, 'cls').name, toNchw(img, HALF, HALF), img.height, img.width)
 }
 
-/** Audio-like signal at 16 kHz: a few harmonics of a voice-range pitch plus noise. */
-export function audioFrame(seed: number, length: number): Float32Array {
+/** Audio-like signal at 16 kHz: a few steady harmonics of a voice-range pitch plus noise. */
+function steadyTone(seed: number, length: number): Float32Array {
   const rand = seededRandom(seed)
   const f0 = 90 + rand() * 200
   const harmonics = Array.from({ length: 4 }, (_, h) => ({ f: f0 * (h + 1), a: (0.3 * rand()) / (h + 1), p: rand() * 2 * Math.PI }))
@@ -75,7 +75,7 @@ function sileroFeeds(specs: InputSpec[], seed: number): Feeds {
     if (spec.elemType === DataType.INT64 && spec.name === 'sr') {
       feeds[spec.name] = new ort.Tensor('int64', BigInt64Array.of(BigInt(SAMPLE_RATE)), spec.dims.map(() => 1))
     } else if (spec.elemType === DataType.FLOAT && spec.dims.length === 2) {
-      feeds[spec.name] = new ort.Tensor('float32', audioFrame(seed, frame), [1, frame])
+      feeds[spec.name] = new ort.Tensor('float32', steadyTone(seed, frame), [1, frame])
     } else if (spec.elemType === DataType.FLOAT) {
       const dims = spec.dims.map((d) => (d !== null && d > 0 ? d : 1))
       feeds[spec.name] = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims)

@@ -4,6 +4,7 @@
 // per-round ratios, so load that comes and goes hits both sides of a ratio alike.
 import ort from 'onnxruntime-node'
 import type { Feeds } from '../src/runtime/feeds.js'
+import { ONE_THREAD_SESSION } from '../src/runtime/session-options.js'
 import { median } from './stats.js'
 
 export type ThreadSetting = 'default' | 1 | 2
@@ -88,7 +89,7 @@ export async function compareLatency(variants: readonly Uint8Array[], feeds: Fee
  * target's scores run (src/runtime/session-options.ts), after `warmup` untimed runs.
  */
 export async function oneThreadRunMs(model: Uint8Array, feeds: Feeds, runs = 9, warmup = 3): Promise<number> {
-  const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, interOpNumThreads: 1 })
+  const session = await ort.InferenceSession.create(model, ONE_THREAD_SESSION)
   try {
     for (let i = 0; i < warmup; i++) await session.run(feeds)
     const times: number[] = []

@@ -16,9 +16,9 @@ import ort from 'onnxruntime-node'
 import { decodeModelProto } from '../src/onnx/codec.js'
 import { quantizeModel, type QuantizeReport } from '../src/quantize-model.js'
 import type { MeasuredSizes as DownloadSizes } from '../src/report/sizes.js'
-import { inputSpecs, tuningFeeds, type Feeds } from '../src/runtime/feeds.js'
+import { inputSpecs, TUNING_SAMPLES, tuningFeeds, type Feeds } from '../src/runtime/feeds.js'
 import { compareOutputs, type Accuracy } from './accuracy.js'
-import { agreementFor, agreementText, type Agreement } from './agreement.js'
+import { agreementFor, agreementText } from './agreement.js'
 import { compareStreams, streamLength, talkAndPauses, type StreamComparison } from '../test/helpers/silero-stream.js'
 import { GOALS, checkMark, isInconclusive, isMissed, latencyVerdict, summarize, verdictMark, type GoalCheck } from './goals.js'
 import { realisticFeeds } from './inputs.js'
@@ -156,7 +156,6 @@ for (const p of prepared) generatedRunMs.set(p.model.id, await oneThreadRunMs(p.
 // --- phase 4: output cosine on realistic inputs; also with the target tuned on realistic samples
 const tuned = new Map<string, Map<BitWidth, Quantized>>()
 const accuracies = new Map<string, Accuracy[]>()
-const agreements = new Map<string, Agreement>()
 const streamed = new Map<string, StreamComparison[]>()
 for (const p of prepared) {
   log(`accuracy ${p.model.id} (${p.samples.length} samples; tuning on ${TUNE_SAMPLES} others)`)
@@ -169,13 +168,10 @@ for (const p of prepared) {
   tuned.set(p.model.id, perBits)
   const candidates = [...BIT_WIDTHS.map((b) => p.quantized.get(b)!.bytes), ...BIT_WIDTHS.map((b) => perBits.get(b)!.bytes)]
   const agreement = agreementFor(p.model.inputs)
-  agreements.set(p.model.id, agreement)
   accuracies.set(p.model.id, await compareOutputs(p.fp32, candidates, p.samples, agreement.score))
   if (p.model.inputs === 'silero') {
     const audio = Array.from({ length: STREAMS }, (_, s) => talkAndPauses(STREAM_SEED + s, streamLength(p.model.path, STREAM_FRAMES), speechLike))
-    const compared: StreamComparison[] = []
-    for (const c of candidates) compared.push(await compareStreams(p.model.path, c, audio))
-    streamed.set(p.model.id, compared)
+    streamed.set(p.model.id, await compareStreams(p.model.path, candidates, audio))
   }
 }
 
@@ -244,7 +240,7 @@ function timeContext(m: ModelResult, r: BitResult): string {
   if (!a) return 'the accuracy target did not run'
   const oneRun = generatedRunMs.get(m.prepared.model.id)!
   return `one fp32 inference on one of the accuracy target's generated inputs (1 thread) alone takes ${ratio(oneRun / r.timing.codecMs)} the codec time, ` +
-    `and the target scored ${a.scored} variant${a.scored === 1 ? '' : 's'} (${a.rankingSamples ? `ranked on ${a.rankingSamples} sample${a.rankingSamples === 1 ? '' : 's'}` : 'met without a ranking'}, judged on up to 8)`
+    `and the target scored ${a.scored} variant${a.scored === 1 ? '' : 's'} (${a.rankingSamples ? `ranked on ${a.rankingSamples} sample${a.rankingSamples === 1 ? '' : 's'}` : 'met without a ranking'}, judged on up to ${TUNING_SAMPLES})`
 }
 
 function checks(m: ModelResult, bits: BitWidth, r: BitResult): GoalCheck[] {
@@ -297,7 +293,7 @@ const summaryRows = rows.map(({ m, bits, r, id, file }): Cell[] => {
     withMark(by('rss'), typeof r.rss === 'string' ? 'error' : `${mb(r.rss.delta)} (${ratio(r.rss.delta / file)})`),
     withMark(by('latency'), THREAD_SETTINGS.map((t) => fixed(r.latency.get(t)!.ratio, 2)).join(' / ')),
     withMark(by('cosine'), fixed(r.accuracy.cosine, 6)),
-    agreementText(agreements.get(id)!, r.accuracy.agreement, r.accuracy.samples),
+    agreementText(agreementFor(m.prepared.model.inputs), r.accuracy.agreement, r.accuracy.samples),
     fixed(r.tunedAccuracy.cosine, 6),
     withMark(by('size'), ratio(r.sizes.raw / m.fp32Sizes.raw)),
     ratio(r.sizes.brotli / m.fp32Sizes.brotli),
@@ -349,7 +345,7 @@ const accuracyTable = renderTable(
   ['model', 'bits', 'samples', 'cosine', 'worst sample', 'agrees with fp32', 'escalated (default: generated inputs)', 'tuned: cosine', 'worst sample', 'agrees with fp32', 'escalated (realistic inputs)', 'tuned raw / fp32'],
   rows.map(({ m, bits, r, id }): Cell[] => {
     const goal = GOALS.cosine(bits)
-    const agreed = (a: Accuracy) => agreementText(agreements.get(id)!, a.agreement, a.samples)
+    const agreed = (a: Accuracy) => agreementText(agreementFor(m.prepared.model.inputs), a.agreement, a.samples)
     return [id, bits, r.accuracy.samples, `${fixed(r.accuracy.cosine, 6)} ${mark(r.accuracy.cosine >= goal)}`, fixed(r.accuracy.worst, 6), agreed(r.accuracy), escalation(r.q),
       `${fixed(r.tunedAccuracy.cosine, 6)} ${mark(r.tunedAccuracy.cosine >= goal)}`, fixed(r.tunedAccuracy.worst, 6), agreed(r.tunedAccuracy), escalation(r.tuned),
       ratio(r.tuned.bytes.byteLength / m.prepared.fp32.byteLength)]

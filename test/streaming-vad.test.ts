@@ -22,7 +22,7 @@ describe('silero VAD streamed: speech probability and state stay with fp32 over 
     it.each([[8, 0.9999, 0], [6, 0.999, 2]])(`${c.name} at %i bit: probability and state cosine >= %f, at most %i speech decisions flipped`, async (bits, min, flips) => {
       const streams = [0, 1, 2, 3].map((s) => talkAndPauses(7000 + s, streamLength(c.file, c.frames), audioFrame))
       const { model } = await quantizeModel(c.file, cfg(bits), { verify: false, sizes: false })
-      const cmp = await compareStreams(c.file, model, streams)
+      const [cmp] = await compareStreams(c.file, [model], streams)
       console.info(`${c.name} ${bits} bit streamed: ${cmp.frames} frames, probability ${cmp.probCosine.toFixed(6)}, state ${cmp.stateCosine.toFixed(6)}, ${cmp.decisionFlips} of ${cmp.speechFrames} speech frames flipped`)
       expect(cmp.frames).toBe(4 * c.frames)
       // the streams cross the speech threshold both ways in fp32, so the decisions are tested

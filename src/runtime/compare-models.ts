@@ -3,7 +3,7 @@ import { exactInt8Options, exactInt8Twin } from './exact-int8.js'
 import type { Feeds } from './feeds.js'
 import { numericData } from './numeric-data.js'
 import { OutputCosines } from './output-cosine.js'
-import { recordOutputs } from './recorded-outputs.js'
+import { openSession, recordOutputs } from './recorded-outputs.js'
 import { tensorOutputs } from './tensor-outputs.js'
 
 export interface OutputComparison {
@@ -31,8 +31,7 @@ export type ModelSource = string | Uint8Array
 const plainOptions = (threads: number): ort.InferenceSession.SessionOptions => ({ intraOpNumThreads: threads, interOpNumThreads: 1, logSeverityLevel: 4 })
 
 async function createSession(model: ModelSource, threads: number, exact: boolean): Promise<ort.InferenceSession> {
-  const options = exact ? exactInt8Options(plainOptions(threads)) : plainOptions(threads)
-  return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options)
+  return openSession(model, exact ? exactInt8Options(plainOptions(threads)) : plainOptions(threads))
 }
 
 export interface CompareOptions {

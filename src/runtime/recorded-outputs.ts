@@ -18,7 +18,7 @@ export interface RecordedOutputs<T> {
  * model has no tensor output.
  */
 export async function recordOutputs<T>(model: string | Uint8Array, samples: readonly Feeds[], options: ort.InferenceSession.SessionOptions, convert: (t: ort.Tensor) => T): Promise<RecordedOutputs<T>> {
-  const session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options)
+  const session = await openSession(model, options)
   try {
     const fetch = tensorOutputs(session)
     const outputs: T[][] = []
@@ -30,4 +30,9 @@ export async function recordOutputs<T>(model: string | Uint8Array, samples: read
   } finally {
     await session.release()
   }
+}
+
+/** A session on a model file or its bytes (onnxruntime's two overloads, one call). */
+export function openSession(model: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options)
 }

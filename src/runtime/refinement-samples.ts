@@ -1,6 +1,6 @@
 import type { QuantConfig } from '../cfg/index.js'
 import { QuantizeError } from '../errors.js'
-import { tuningFeeds, type Feeds, type InputSpec } from './feeds.js'
+import { TUNING_SAMPLES, tuningFeeds, type Feeds, type InputSpec } from './feeds.js'
 import { verificationSamples } from './verify.js'
 
 /** The inputs a data-driven refinement fits to, and where they came from. */
@@ -30,7 +30,7 @@ export async function refinementSamples(specs: InputSpec[], cfg: QuantConfig, gi
     }
   }
   try {
-    return await verificationSamples(specs, cfg, 8, warnings)
+    return await verificationSamples(specs, cfg, TUNING_SAMPLES, warnings)
   } catch (err) {
     if (err instanceof QuantizeError) throw err
     warnings.push(`calibration inputs could not be made: ${(err as Error).message.split('\n')[0]}`)

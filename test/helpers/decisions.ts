@@ -1,5 +1,6 @@
 // What users decide from a model's output, to check that a quantized model decides as fp32 does.
 import type ort from 'onnxruntime-node'
+import { numericData } from '../../src/runtime/numeric-data.js'
 import { greedyCtc, loadOcrKeys } from './ctc-decode.js'
 
 /** PP-OCR det's binarization threshold (db_thresh): a pixel is text above it. */
@@ -14,13 +15,13 @@ export function argmax(data: ArrayLike<number>): number {
   return best
 }
 
-/** Intersection over union of the pixels above `threshold` (1 when neither has any). */
-function maskIou(a: ArrayLike<number>, b: ArrayLike<number>, threshold = DET_THRESHOLD): number {
+/** Intersection over union of the pixels above DET_THRESHOLD (1 when neither has any). */
+function maskIou(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let both = 0
   let either = 0
   for (let i = 0; i < a.length; i++) {
-    const x = a[i]! > threshold
-    const y = b[i]! > threshold
+    const x = a[i]! > DET_THRESHOLD
+    const y = b[i]! > DET_THRESHOLD
     if (x && y) both++
     if (x || y) either++
   }
@@ -30,7 +31,7 @@ function maskIou(a: ArrayLike<number>, b: ArrayLike<number>, threshold = DET_THR
 /** A comparison of one output of fp32 (`ref`) and of the quantized model (`got`) on one input: 1 when they decide alike, 0 when not, or a share between. */
 export type DecisionAgreement = (ref: ort.Tensor, got: ort.Tensor) => number
 
-const floats = (t: ort.Tensor): Float32Array => t.data as Float32Array
+const floats = numericData
 let keys: string[] | null = null
 
 /** PP-OCR rec: the same greedy-CTC text. */

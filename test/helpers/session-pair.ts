@@ -1,14 +1,14 @@
-import ort from 'onnxruntime-node'
+import type ort from 'onnxruntime-node'
+import { openSession } from '../../src/runtime/recorded-outputs.js'
 
 /**
  * Run `work` with an onnxruntime session of `reference` and one of `candidate` (default session
  * options), releasing both afterwards, and the first when the second fails to load.
  */
 export async function withSessionPair<T>(reference: string | Uint8Array, candidate: string | Uint8Array, work: (a: ort.InferenceSession, b: ort.InferenceSession) => Promise<T>): Promise<T> {
-  const create = (m: string | Uint8Array) => (typeof m === 'string' ? ort.InferenceSession.create(m) : ort.InferenceSession.create(m))
-  const a = await create(reference)
+  const a = await openSession(reference, {})
   try {
-    const b = await create(candidate)
+    const b = await openSession(candidate, {})
     try {
       return await work(a, b)
     } finally {

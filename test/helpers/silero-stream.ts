@@ -8,7 +8,7 @@ import { cosineSimilarity } from '../../src/runtime/cosine.js'
 import { seededRandom, type Feeds } from '../../src/runtime/feeds.js'
 import { SCORE_THRESHOLD } from './decisions.js'
 import { sileroFraming, sileroInputNames, sileroSamples } from './model-inputs.js'
-import { withSessionPair } from './session-pair.js'
+import { openSession } from '../../src/runtime/recorded-outputs.js'
 
 /** How a silero model is fed (model-inputs.ts sileroFraming), its inputs at the start of a stream, and which output feeds which state input on the next frame. */
 interface StreamShape {
@@ -71,28 +71,46 @@ export interface StreamComparison {
   speechFrames: number
 }
 
-/** Stream each of `streams` through the float and the candidate model (each its own state) and compare. */
-export async function compareStreams(reference: string, candidate: Uint8Array, streams: readonly Float32Array[]): Promise<StreamComparison> {
+/** Each of `streams` through `model` (default session options), from a zero state. */
+async function runStreams(model: string | Uint8Array, shape: StreamShape, streams: readonly Float32Array[]): Promise<StreamRun[]> {
+  const session = await openSession(model, {})
+  try {
+    const runs: StreamRun[] = []
+    for (const audio of streams) runs.push(await runStream(session, shape, audio))
+    return runs
+  } finally {
+    await session.release()
+  }
+}
+
+/**
+ * Stream each of `streams` through the float model once and through each candidate (each its own
+ * state), and compare each candidate with the float model.
+ */
+export async function compareStreams(reference: string, candidates: readonly Uint8Array[], streams: readonly Float32Array[]): Promise<StreamComparison[]> {
   const shape = streamShape(reference)
-  return withSessionPair(reference, candidate, async (a, b) => {
+  const floats = await runStreams(reference, shape, streams)
+  const out: StreamComparison[] = []
+  for (const candidate of candidates) {
+    const runs = await runStreams(candidate, shape, streams)
     const ref: number[] = []
     const got: number[] = []
     let stateSum = 0
     let flips = 0
     let speech = 0
-    for (const audio of streams) {
-      const x = await runStream(a, shape, audio)
-      const y = await runStream(b, shape, audio)
+    floats.forEach((x, s) => {
+      const y = runs[s]!
       ref.push(...x.probs)
       got.push(...y.probs)
-      x.states.forEach((carried, i) => { stateSum += Math.min(...carried.map((s, k) => cosineSimilarity(s, y.states[i]![k]!))) })
+      x.states.forEach((carried, i) => { stateSum += Math.min(...carried.map((v, k) => cosineSimilarity(v, y.states[i]![k]!))) })
       x.probs.forEach((p, i) => {
         if (p >= SCORE_THRESHOLD) speech++
         if ((p >= SCORE_THRESHOLD) !== (y.probs[i]! >= SCORE_THRESHOLD)) flips++
       })
-    }
-    return { frames: ref.length, probCosine: cosineSimilarity(ref, got), stateCosine: stateSum / ref.length, decisionFlips: flips, speechFrames: speech }
-  })
+    })
+    out.push({ frames: ref.length, probCosine: cosineSimilarity(ref, got), stateCosine: stateSum / ref.length, decisionFlips: flips, speechFrames: speech })
+  }
+  return out
 }
 
 /** Samples in a stream of `frames` frames for the model at `file`. */

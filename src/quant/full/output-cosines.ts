@@ -31,9 +31,9 @@ export class OutputJudge {
       const out: number[] = []
       for (const [k, feeds] of this.samples.entries()) {
         const ref = this.reference[k]!
-        const got = numericOutputs(await s.run(feeds, [...ref.keys()]), [...ref.keys()])
+        const got = await s.run(feeds, [...ref.keys()])
         let least = 1
-        for (const [name, x] of ref) least = Math.min(least, cosineSimilarity(x, got.get(name)!))
+        for (const [name, x] of ref) least = Math.min(least, cosineSimilarity(x, numericData(got[name]!)))
         out.push(least)
       }
       return out
@@ -49,17 +49,8 @@ const SESSION: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3 }
 // CPU (src/runtime/exact-int8.ts)
 const CANDIDATE_SESSION = exactInt8Options(SESSION)
 
-// string outputs are not compared
+// string outputs are not compared (the candidate's outputs are fetched by the reference's names)
 const comparable = (t: ort.Tensor): ArrayLike<number> | null => (Array.isArray(t.data) ? null : numericData(t))
-
-function numericOutputs(result: ort.InferenceSession.OnnxValueMapType, names: readonly string[]): Map<string, ArrayLike<number>> {
-  const out = new Map<string, ArrayLike<number>>()
-  for (const name of names) {
-    const values = comparable(result[name]!)
-    if (values) out.set(name, values)
-  }
-  return out
-}
 
 /** Mean of the values. */
 export function mean(values: readonly number[]): number {
