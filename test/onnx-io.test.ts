@@ -26,6 +26,7 @@ import {
 } from '../src/onnx/onnx-types.js'
 import { isExternal, makeTensor, rawBytes, tensorToFloat32 } from '../src/onnx/tensor-data.js'
 import { forEachTensor } from '../src/onnx/tensors.js'
+import { quantizeModel } from '../src/quantize-model.js'
 import { type Feeds, outputsDifference, runOnce } from './helpers/ort-run.js'
 
 // third-party models installed as devDependencies
@@ -536,6 +537,47 @@ describe('external data', () => {
     expect(err).toBeInstanceOf(ModelFileError)
     expect((err as Error).message).toMatch(/m\.onnx: the encoded model would be \d+ bytes, over the protobuf limit of 1024 bytes; save with externalData/)
     expect(listDir(dir)).toEqual([])
+  })
+
+  it('reads a tensor 4 GiB into its file (sparse) by offset, alone, and quantizes it as if inline', async () => {
+    // offsets and lengths are decimal strings: past 2^32 they must survive parsing and positioned reads
+    const dir = freshDir()
+    const rand = seeded(4)
+    const weight = Float32Array.from({ length: 64 * 64 }, () => rand() - 0.5)
+    const offset = 2 ** 32 + 4096
+    const fd = fs.openSync(path.join(dir, 'big.bin'), 'w')
+    fs.writeSync(fd, new Uint8Array(weight.buffer), 0, weight.byteLength, offset)
+    fs.closeSync(fd)
+    expect(fs.statSync(path.join(dir, 'big.bin')).size).toBe(offset + weight.byteLength)
+    const graph = (w: TensorProto): ModelProto => ({
+      ir_version: 8, opset_import: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'main', node: [{ op_type: 'MatMul', input: ['x', 'W'], output: ['y'], name: 'mm' }], initializer: [w],
+        input: [valueInfo('x', [1, 64])], output: [valueInfo('y', [1, 64])],
+      },
+    })
+    const external: TensorProto = {
+      name: 'W', data_type: DataType.FLOAT, dims: [64, 64], data_location: 1,
+      external_data: [{ key: 'location', value: 'big.bin' }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(weight.byteLength) }],
+    }
+    fs.writeFileSync(path.join(dir, 'model.onnx'), encodeModelProto(graph(external)))
+    const rssBefore = process.memoryUsage().rss
+    const loaded = loadModel(path.join(dir, 'model.onnx'))
+    expect(Buffer.from(tensorToFloat32(loaded.model.graph!.initializer![0]!, loaded.external!).buffer).equals(Buffer.from(weight.buffer))).toBe(true)
+    loaded.external!.close()
+
+    const cfg = { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8 } }
+    const opts = { verify: false, accuracyTarget: false, sizes: false } as const
+    const fromFile = await quantizeModel(path.join(dir, 'model.onnx'), cfg, { ...opts, externalDataLocation: 'q.data' })
+    // a file this size read whole would take 4 GiB
+    expect(process.memoryUsage().rss - rssBefore).toBeLessThan(256 * 2 ** 20)
+    expect(fromFile.report.layers.map((l) => l.tensor)).toEqual(['W'])
+    fs.writeFileSync(path.join(dir, 'q.onnx'), fromFile.model)
+    fs.writeFileSync(path.join(dir, 'q.data'), fromFile.externalData!.bytes)
+    const inline = await quantizeModel(encodeModelProto(graph(makeTensor('W', DataType.FLOAT, [64, 64], weight))), cfg, opts)
+    const input = { x: new ort.Tensor('float32', Float32Array.from({ length: 64 }, () => rand() - 0.5), [1, 64]) }
+    const [a, b] = [await runOnce(path.join(dir, 'q.onnx'), input), await runOnce(inline.model, input)]
+    expect(outputsDifference(a, b)).toBeNull()
   })
 
   it('an offset or length past the end of the external file is a clear error naming tensor, file, offset, length and size', async () => {

