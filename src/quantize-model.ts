@@ -6,7 +6,7 @@ import { encodeWithExternalData, readExternal, type FileExternalData } from './o
 import { loadModel, validateModel } from './onnx/model-file.js'
 import type { ModelProto } from './onnx/onnx-types.js'
 import { isExternal, type ExternalDataSource } from './onnx/tensor-data.js'
-import { forEachTensor } from './onnx/tensors.js'
+import { forEachTensor, hasExternalData } from './onnx/tensors.js'
 import { opsetVersion } from './onnx/graph-walk.js'
 import { inputChannelMeans } from './quant/input-channel-means.js'
 import { costliestWeights, escalateSensitiveWeights } from './quant/sensitivity.js'
@@ -14,7 +14,7 @@ import { scoreThreads } from './quant/rank-weights.js'
 import { escalationBudget, escalationCosts, escalationWidths } from './quant/escalation-costs.js'
 import { roundWithErrorFeedback, type ErrorFeedbackReport } from './quant/error-feedback/feedback-weights.js'
 import { applyWeightPlan, encodeWeight, planWeights, type EncodedWeight, type PlannedWeight, type QuantizedLayer, type SkippedWeight, type WeightQuantOptions, type WeightQuantResult } from './quant/weight-quant.js'
-import type { ModeContext, ModeResult } from './modes/mode.js'
+import { NOT_RUN_EXTERNAL, type ModeContext, type ModeResult } from './modes/mode.js'
 import { quantizeDynamic, type DynamicQuantReport } from './modes/dynamic-quant.js'
 import { quantizeFull, type FullQuantReport } from './modes/full-quant.js'
 import { quantizeMixedBit, type MixedBitReport } from './modes/mixed-bit.js'
@@ -182,12 +182,6 @@ async function resolveConfig(config: ConfigInput, baseDir: string): Promise<Quan
   return cfgFromObject(config as CfgObject, baseDir)
 }
 
-function hasExternalData(model: ModelProto): boolean {
-  let found = false
-  forEachTensor(model, (t) => { if (isExternal(t)) found = true })
-  return found
-}
-
 /**
  * Quantize one ONNX model as its cfg says. `input` is a path (external data is then read from
  * the model's folder) or the model's bytes; `config` a cfg path, a parsed config or a cfg object.
@@ -238,7 +232,7 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
     // compressing the input runs on the thread pool while the weights quantize on this thread
     sizesIn = options.sizes === false ? Promise.resolve(rawSize(inParts)) : downloadSizes(inParts)
     sizesIn.catch(() => undefined)
-    const ctx: ModeContext = { model, bytes, ext, cfg, specs, options, label, warnings: extraWarnings }
+    const ctx: ModeContext = { model, bytes, ext, external, cfg, specs, options, label, warnings: extraWarnings }
     result = cfg.quantType === 'FULL_QUANT' ? await quantizeFull(ctx)
       : cfg.quantType === 'DYNAMIC_QUANT' ? await quantizeDynamic(ctx)
       : cfg.bitNum === 0 ? await quantizeMixedBit(ctx)
@@ -332,7 +326,8 @@ async function quantizeWeights(ctx: ModeContext): Promise<ModeResult> {
   // target off leaves a quantization that never runs the model
   const targetRuns = target !== false && widths.length > 0
   const wantsData = plan.planned.length > 0 && (options.biasCorrection !== false || options.errorFeedback !== false || targetRuns)
-  const real = wantsData ? await refinementSamples(specs, cfg, options.samples, extraWarnings, targetRuns) : null
+  if (wantsData && ctx.external) extraWarnings.push(NOT_RUN_EXTERNAL)
+  const real = wantsData && !ctx.external ? await refinementSamples(specs, cfg, options.samples, extraWarnings, targetRuns) : null
   if (real && options.biasCorrection !== false) {
     options.onProgress?.('measuring input means for bias correction')
     means = await guarded(() => inputChannelMeans(model, bytes, plan.planned, real.samples.slice(0, TUNING_SAMPLES)), new Map(), 'bias correction', real.inputs, extraWarnings)
@@ -344,7 +339,7 @@ async function quantizeWeights(ctx: ModeContext): Promise<ModeResult> {
     options.onProgress?.('error-feedback rounding on input moments')
     errorFeedback = await guarded(() => roundWithErrorFeedback(bytes, model, plan.planned, low, real.samples.slice(0, TUNING_SAMPLES), real.inputs), null, 'error-feedback rounding', real.inputs, extraWarnings)
   }
-  if (targetRuns && plan.planned.length > 0) {
+  if (targetRuns && plan.planned.length > 0 && !ctx.external) {
     if (!real) extraWarnings.push('accuracy target not checked: give calibration data (calibrate_path) or samples to enable it')
     else {
       options.onProgress?.('measuring layer sensitivity in onnxruntime-node')

@@ -4,8 +4,7 @@ import type { ActivationQuantMethod, QuantConfig, TargetDevice } from '../cfg/in
 import { QuantizeError } from '../errors.js'
 import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
 import { DataType } from '../onnx/onnx-types.js'
-import { isExternal, tensorDims } from '../onnx/tensor-data.js'
-import { forEachTensor } from '../onnx/tensors.js'
+import { tensorDims } from '../onnx/tensor-data.js'
 import type { Feeds } from '../runtime/feeds.js'
 import { foldForInt8, type FoldReport } from '../quant/fold/fold-model.js'
 import { meanRequest, outputShift } from '../quant/full/bias-shift.js'
@@ -87,10 +86,8 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
   const { model, cfg, options } = ctx
   const fq = cfg.fullQuant
   const progress = options.onProgress
-  let external = false
-  forEachTensor(model, (tensor) => { if (isExternal(tensor)) external = true })
   // the rewrite reads every weight as float from the protobuf; external data is not read here
-  if (external) throw new QuantizeError(ctx.label, 'FULL_QUANT does not support models with external data yet', 'unsupported')
+  if (ctx.external) throw new QuantizeError(ctx.label, 'FULL_QUANT does not support models with external data yet', 'unsupported')
   const set = options.samples ? samplesSet(options.samples) : await openCalibrationSet(ctx.specs, cfg, ctx.warnings)
   if (set.count === 0) throw new QuantizeError(cfg.source, 'FULL_QUANT needs at least one calibration sample', 'config')
 

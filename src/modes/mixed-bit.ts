@@ -1,8 +1,6 @@
 import { QuantizeError } from '../errors.js'
 import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
 import type { ModelProto } from '../onnx/onnx-types.js'
-import { isExternal } from '../onnx/tensor-data.js'
-import { forEachTensor } from '../onnx/tensors.js'
 import { tuneInitScale, type TunePoint } from '../quant/mixed-bit/auto-tune.js'
 import { applyMixedBit, encodeMixedBit, type MixedBitEncoded, type MixedBitLayer } from '../quant/mixed-bit/mixed-bit-weights.js'
 import { refineSensitiveWeights } from '../quant/mixed-bit/sensitive-refinement.js'
@@ -15,7 +13,7 @@ import { TUNING_SAMPLES, type Feeds } from '../runtime/feeds.js'
 import { refinementSamples, type RefinementSamples } from '../runtime/refinement-samples.js'
 import { guarded } from '../runtime/guarded-refinement.js'
 import { verificationSamples } from '../runtime/verify.js'
-import type { ModeContext, ModeResult } from './mode.js'
+import { NOT_RUN_EXTERNAL, type ModeContext, type ModeResult } from './mode.js'
 
 /** What auto_tune searched and chose. */
 export interface MixedBitTuning {
@@ -52,12 +50,6 @@ function plan(model: ModelProto, ctx: ModeContext): WeightPlan {
   return planWeights(model, ext ?? undefined, {
     bits: 8, minQuantWeightSize: cfg.minQuantWeightSize, minQuantWeightChannel: cfg.minQuantWeightChannel, skipQuantNode: cfg.skipQuantNode,
   })
-}
-
-function hasExternal(model: ModelProto): boolean {
-  let found = false
-  forEachTensor(model, (t) => { if (isExternal(t)) found = true })
-  return found
 }
 
 async function tuningSamples(ctx: ModeContext): Promise<{ samples: Feeds[]; inputs: MixedBitTuning['inputs'] }> {
@@ -104,7 +96,7 @@ export async function quantizeMixedBit(ctx: ModeContext): Promise<ModeResult> {
   let initScale = ctx.cfg.mixedBit.initScale
   let tuning: MixedBitTuning | null = null
   if (ctx.cfg.mixedBit.autoTune) {
-    if (hasExternal(ctx.model)) ctx.warnings.push(`auto_tune skipped: models with external data are not tuned; init_scale ${initScale} used`)
+    if (ctx.external) ctx.warnings.push(`auto_tune skipped: models with external data are not tuned; init_scale ${initScale} used`)
     else {
       tuning = await autoTune(ctx)
       initScale = tuning.chosen
@@ -118,7 +110,8 @@ export async function quantizeMixedBit(ctx: ModeContext): Promise<ModeResult> {
   ctx.options.onProgress?.(`mixed-bit quantization at init_scale ${initScale}`)
   const p = plan(ctx.model, ctx)
   let encoded = encodeMixedBit(p, initScale)
-  const real = await refinementSamples(ctx.specs, ctx.cfg, ctx.options.samples, ctx.warnings, ctx.options.accuracyTarget !== false)
+  if (ctx.external && encoded.length) ctx.warnings.push(`mixed bit: ${NOT_RUN_EXTERNAL}`)
+  const real = ctx.external ? null : await refinementSamples(ctx.specs, ctx.cfg, ctx.options.samples, ctx.warnings, ctx.options.accuracyTarget !== false)
   let means = new Map<PlannedWeight, Float64Array>()
   if (real && encoded.length && ctx.options.biasCorrection !== false) {
     ctx.options.onProgress?.('mixed bit: measuring input means for bias correction')
@@ -127,7 +120,7 @@ export async function quantizeMixedBit(ctx: ModeContext): Promise<ModeResult> {
   // Without any inputs nothing checks the output: near init_scale 0.02 PP-OCRv4 det's cosine is
   // anywhere from 0.976 to 0.994 as init_scale moves by 5% (one small conv's rounding shifts the
   // mean of a channel its output is very sensitive to), so say so as fixed-bit WEIGHT_QUANT does.
-  if (!real && encoded.length && ctx.options.accuracyTarget !== false) {
+  if (!real && !ctx.external && encoded.length && ctx.options.accuracyTarget !== false) {
     ctx.warnings.push('mixed bit: accuracy target not checked: give calibration data (calibrate_path) or samples to enable it')
   }
   const guard = real ? await guarded(() => accuracyGuard(ctx, encoded, initScale, real, means), null, 'mixed bit: accuracy target', real.inputs, ctx.warnings) : null

@@ -17,6 +17,12 @@ export interface ModeContext {
   bytes: Uint8Array
   /** The model's external data when it has any (the model was read from a path). */
   ext: FileExternalData | null
+  /**
+   * The model keeps tensors in external data. onnxruntime looks for the external data of a model
+   * it loads from bytes under the working directory (and refuses files outside it), so a run
+   * would work or fail by where the process started: modes do not run such a model.
+   */
+  external: boolean
   cfg: QuantConfig
   /** The float model's inputs, read before any rewrite. */
   specs: InputSpec[]
@@ -37,3 +43,6 @@ export interface ModeResult extends WeightQuantResult {
   /** What WEIGHT_QUANT's error-feedback rounding did; absent or null when it did not run. */
   errorFeedback?: ErrorFeedbackReport | null
 }
+
+/** Why a model with external data gets no data-driven refinement (see ModeContext.external). */
+export const NOT_RUN_EXTERNAL = 'bias correction, error-feedback rounding and the accuracy target skipped: a model with external data is not run while quantizing (onnxruntime would look for the data under the working directory)'

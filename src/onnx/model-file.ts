@@ -20,7 +20,7 @@ import {
 } from './external-data.js'
 import { type GraphProto, type ModelProto, type NodeProto, int64ToNumber } from './onnx-types.js'
 import { type ExternalDataSource, isExternal } from './tensor-data.js'
-import { forEachTensor } from './tensors.js'
+import { forEachTensor, hasExternalData } from './tensors.js'
 
 /** A model file that cannot be read or written; the message is "<file>: <problem>" on one line. */
 export class ModelFileError extends Error {
@@ -142,14 +142,6 @@ function nodesProblem(nodes: readonly NodeProto[], where: string): string | null
     }
   }
   return null
-}
-
-function hasExternalData(model: ModelProto): boolean {
-  let found = false
-  forEachTensor(model, (t) => {
-    found ||= isExternal(t)
-  })
-  return found
 }
 
 function checkExternalRefs(model: ModelProto, external: FileExternalData): void {

@@ -1,4 +1,5 @@
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, SparseTensorProto, TensorProto } from './onnx-types.js'
+import { isExternal } from './tensor-data.js'
 
 /**
  * Called once per TensorProto. `where` describes the tensor's place in the model for error
@@ -55,4 +56,11 @@ function visitAttribute(attr: AttributeProto, where: string, fn: TensorVisitor):
 function visitSparse(s: SparseTensorProto, where: string, fn: TensorVisitor): void {
   if (s.values) fn(s.values, `${where} values`)
   if (s.indices) fn(s.indices, `${where} indices`)
+}
+
+/** Whether any tensor of the model, subgraphs and functions included, keeps its data in an external file. */
+export function hasExternalData(model: ModelProto): boolean {
+  let found = false
+  forEachTensor(model, (t) => { found ||= isExternal(t) })
+  return found
 }
