@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
+import { packageVersion } from './cache/versions.js'
 import { CfgError } from './cfg/index.js'
 import { QuantizeError } from './errors.js'
 import { quantizeModel, type QuantizeReport } from './quantize-model.js'
@@ -10,7 +11,8 @@ import { reportJson } from './report/report-json.js'
 import { WriteError, fsReason, writeFilesAtomic } from './write-atomic.js'
 
 const USAGE = `usage: unplugin-quantize <model.onnx> [--config <file.cfg>] [-o, --out <file>] [--report-dir <dir>] [--json]
-       (converter_lite spellings work too: --modelFile=, --configFile=, --outputFile=)`
+       (converter_lite spellings work too: --modelFile=, --configFile=, --outputFile=, --fmk=ONNX)
+       unplugin-quantize --version`
 
 class UsageError extends Error {}
 
@@ -22,33 +24,52 @@ interface CliArgs {
   json: boolean
 }
 
-function parse(argv: string[]): CliArgs {
+/** Options that name the same thing: giving both is a mistake, not a choice of the last. */
+const SAME = [['config', 'configFile'], ['out', 'outputFile'], ['modelFile']] as const
+
+function parse(argv: string[]): CliArgs | 'help' | 'version' {
   let parsed
   try {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
+      tokens: true,
       options: {
         config: { type: 'string', short: 'c' }, configFile: { type: 'string' },
         out: { type: 'string', short: 'o' }, outputFile: { type: 'string' },
-        modelFile: { type: 'string' }, 'report-dir': { type: 'string' },
-        json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        modelFile: { type: 'string' }, 'report-dir': { type: 'string' }, fmk: { type: 'string' },
+        json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' },
       },
     })
   } catch (err) {
-    // node's own text for an unknown option is a paragraph about '--'
-    const unknown = /^Unknown option '([^']+)'/.exec((err as Error).message)
-    throw new UsageError(unknown ? `unknown option '${unknown[1]}'` : (err as Error).message)
+    // node's own texts run to a paragraph: one line each
+    const message = (err as Error).message
+    const unknown = /^Unknown option '([^']+)'/.exec(message)
+    if (unknown) throw new UsageError(`unknown option '${unknown[1]}'`)
+    const ambiguous = /^Option '([^']+)' argument is ambiguous/.exec(message)
+    if (ambiguous) throw new UsageError(`option '${ambiguous[1]}' needs a value`)
+    const missing = /^Option '([^']+) <value>' argument missing/.exec(message)
+    if (missing) throw new UsageError(`option '${missing[1]}' needs a value`)
+    throw new UsageError(message.split('\n')[0]!)
   }
-  const { values, positionals } = parsed
-  if (values.help) throw new UsageError('')
+  const { values, positionals, tokens } = parsed
+  if (values.help) return 'help'
+  if (values.version) return 'version'
+  const options = tokens.flatMap((t) => (t.kind === 'option' ? [t] : []))
+  for (const names of SAME) {
+    const uses = options.filter((t) => (names as readonly string[]).includes(t.name))
+    if (uses.length > 1) throw new UsageError(`${uses.map((t) => t.rawName).join(' and ')} both given; pass one`)
+  }
+  for (const t of options) if (t.value === '') throw new UsageError(`option '${t.rawName}' needs a value`)
+  if (values.fmk !== undefined && values.fmk.toUpperCase() !== 'ONNX') throw new UsageError(`--fmk=${values.fmk}: only ONNX models are read`)
   const model = values.modelFile ?? positionals[0]
   if (!model) throw new UsageError('no model given')
   if (positionals.length > (values.modelFile ? 0 : 1)) throw new UsageError(`unexpected argument '${positionals.at(-1)}'`)
-  const config = values.config ?? values.configFile ?? defaultConfig(model)
   let out = values.out ?? values.outputFile ?? model.replace(/(\.onnx)?$/i, '.quant.onnx')
-  // converter_lite's --outputFile takes a name without extension
-  if (values.outputFile && !values.out && path.extname(out) === '') out += '.onnx'
+  if (/[\\/]$/.test(out)) throw new UsageError(`output '${out}' names a folder; give a file name`)
+  // converter_lite's --outputFile takes a name and adds its own extension (.ms); here, .onnx
+  if (values.outputFile && !/\.onnx$/i.test(out)) out += '.onnx'
+  const config = values.config ?? values.configFile ?? defaultConfig(model)
   return { model, config, out, reportDir: values['report-dir'] ?? null, json: values.json ?? false }
 }
 
@@ -66,7 +87,8 @@ export function defaultConfig(model: string): string {
 function summary(r: QuantizeReport, out: string): string {
   const pct = (r.sizeOut / r.sizeIn * 100).toFixed(1)
   const cos = r.cosineSimilarity === null ? 'n/a' : r.cosineSimilarity.toFixed(6)
-  return `${r.input} -> ${out}: ${r.quantType} ${r.bitNum} bit, ${r.nodesQuantized} nodes quantized, ${r.nodesSkipped} skipped, `
+  const width = r.bitNum === 0 ? 'mixed bit' : `${r.bitNum} bit`
+  return `${r.input} -> ${out}: ${r.quantType} ${width}, ${r.nodesQuantized} nodes quantized, ${r.nodesSkipped} skipped, `
     + `${r.sizeIn} -> ${r.sizeOut} bytes (${pct}%, brotli ${r.sizesIn.brotli} -> ${r.sizesOut.brotli}), cosine ${cos} on ${r.verification?.inputs ?? 'no'} inputs, ${r.durationMs.toFixed(0)} ms`
 }
 
@@ -81,19 +103,67 @@ export interface CliIO {
   stderr: { write(text: string): unknown; isTTY?: boolean }
 }
 
+/** The file's stat, or null when there is none (a missing file, or a file where a folder should be). */
+function statOrNull(file: string): fs.Stats | null {
+  try {
+    return fs.statSync(file)
+  } catch {
+    return null
+  }
+}
+
+/** Whether two paths name one file: the same inode when both exist (links, `..`), else the same resolved path. */
+function sameFile(a: string, b: string): boolean {
+  const sa = statOrNull(a)
+  const sb = statOrNull(b)
+  if (sa && sb) return sa.ino === sb.ino && sa.dev === sb.dev
+  return path.resolve(a) === path.resolve(b)
+}
+
+/**
+ * What would make the write fail or destroy an input, checked before minutes of work: the output
+ * (or its external data file) being the model or the cfg, a folder in the output's place, a
+ * missing folder or a file where its folder should be, a file where the report folder should be.
+ */
+function checkOutputs(args: CliArgs, externalData: string): void {
+  for (const [target, what] of [[args.out, 'output'], [externalData, "output's external data file"]] as const) {
+    if (sameFile(target, args.model)) throw new QuantizeError(target, `the ${what} would overwrite the input model; choose another --out`, 'output')
+    if (fs.existsSync(args.config) && sameFile(target, args.config)) throw new QuantizeError(target, `the ${what} would overwrite the cfg file; choose another --out`, 'output')
+  }
+  const cannot = (file: string, code: string) => new QuantizeError(file, `cannot write output: ${fsReason(Object.assign(new Error(code), { code }))}`, 'output')
+  if (statOrNull(args.out)?.isDirectory()) throw cannot(args.out, 'EISDIR')
+  const folder = statOrNull(path.dirname(path.resolve(args.out)))
+  if (!folder) {
+    // a file further up reads as a missing folder to stat; say which it is
+    let up = path.dirname(path.resolve(args.out))
+    while (!fs.existsSync(up)) up = path.dirname(up)
+    throw cannot(args.out, fs.statSync(up).isDirectory() ? 'ENOENT' : 'ENOTDIR')
+  }
+  if (!folder.isDirectory()) throw cannot(args.out, 'ENOTDIR')
+  if (args.reportDir && statOrNull(args.reportDir)?.isDirectory() === false) {
+    throw new QuantizeError(args.reportDir, 'cannot create the report folder: a file of that name is in the way (EEXIST)', 'output')
+  }
+}
+
+/** `<output name>.quant.json`: `cls.quant.onnx` gives `cls.quant.json`, `cls-int8.onnx` `cls-int8.quant.json`. */
+function reportJsonName(out: string): string {
+  return `${path.basename(out).replace(/\.onnx$/i, '').replace(/\.quant$/i, '')}.quant.json`
+}
+
 /** Runs the CLI; returns the exit code. Errors are one line on stderr naming the file. */
 export async function main(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   let args: CliArgs
   try {
-    args = parse(argv)
+    const parsed = parse(argv)
+    // --help and --version are output (stdout, exit 0); a usage mistake is an error (stderr, exit 2)
+    if (parsed === 'help' || parsed === 'version') {
+      io.stdout.write(`${parsed === 'help' ? USAGE : packageVersion()}\n`)
+      return 0
+    }
+    args = parsed
   } catch (err) {
     if (err instanceof UsageError) {
-      // --help is output (stdout, exit 0); a usage mistake is an error (stderr, exit 2)
-      if (!err.message) {
-        io.stdout.write(`${USAGE}\n`)
-        return 0
-      }
-      io.stderr.write(`unplugin-quantize: ${err.message}\n${USAGE}\n`)
+      io.stderr.write(`unplugin-quantize: ${err.message} (see --help)\n`)
       return 2
     }
     io.stderr.write(`unplugin-quantize: ${(err as Error).message}\n`)
@@ -102,14 +172,17 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
   const tty = Boolean(io.stderr.isTTY) && !args.json
   const progress = tty ? (m: string) => io.stderr.write(`\r\x1b[K${m}…`) : undefined
   try {
+    // named after the output, so that two outputs of one model keep apart
+    const externalDataLocation = `${path.basename(args.out)}.data`
+    checkOutputs(args, path.join(path.dirname(args.out), externalDataLocation))
     // --report-dir asks for the per-layer statistics behind the debug CSVs and the HTML report
-    const result = await quantizeModel(args.model, args.config, { onProgress: progress, ...(args.reportDir ? { debug: true } : {}) })
+    const result = await quantizeModel(args.model, args.config, { onProgress: progress, externalDataLocation, ...(args.reportDir ? { debug: true } : {}) })
     if (tty) io.stderr.write('\r\x1b[K')
     const files: { path: string; bytes: Uint8Array | string }[] = [{ path: args.out, bytes: result.model }]
     if (result.externalData) files.push({ path: path.join(path.dirname(args.out), result.externalData.location), bytes: result.externalData.bytes })
     const json = reportJson(result.report, args.out)
     if (args.reportDir) {
-      files.push({ path: path.join(args.reportDir, `${path.basename(args.out, '.onnx')}.quant.json`), bytes: JSON.stringify(json, null, 2) + '\n' })
+      files.push({ path: path.join(args.reportDir, reportJsonName(args.out)), bytes: JSON.stringify(json, null, 2) + '\n' })
       files.push({ path: path.join(args.reportDir, HTML_REPORT_FILE), bytes: renderReportHtml([cliReportModel(result.report, args)]) })
       for (const csv of result.debugCsv ?? []) files.push({ path: path.join(args.reportDir, csv.name), bytes: csv.text })
     }

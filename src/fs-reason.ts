@@ -6,6 +6,7 @@ const REASONS: Record<string, string> = {
   EPERM: 'permission denied',
   EROFS: 'read-only file system',
   ENOSPC: 'no space left on the device',
+  EEXIST: 'a file of that name is in the way',
   EDQUOT: 'disk quota exceeded',
 }
 

@@ -5,8 +5,11 @@ import path from 'node:path'
 import ort from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decodeModelProto } from '../src/onnx/codec.js'
+import { main } from '../src/cli.js'
+import { loadModel, saveModel } from '../src/onnx/model-file.js'
+import { compareModels } from '../src/runtime/compare-models.js'
 import { generatedFeeds, inputSpecs } from '../src/runtime/feeds.js'
-import { MODELS, WEIGHT8_CFG, buildCli, listTree, makeTmpDir, runCli } from './helpers/run-cli.js'
+import { MODELS, ROOT, WEIGHT8_CFG, buildCli, listTree, makeTmpDir, runCli } from './helpers/run-cli.js'
 
 const cfgText = (bits: number): string => `[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=${bits}\nmin_quant_weight_size=0\nmin_quant_weight_channel=16\n`
 
@@ -132,12 +135,14 @@ describe('defaults', () => {
 })
 
 describe("converter_lite's spellings", () => {
-  it('--modelFile= --configFile= --outputFile= (an output name without extension gets .onnx)', async () => {
-    const { dir, file } = folderWith('converter', MODELS.helloDeepa, 'hd.onnx')
-    const run = await runCli([`--modelFile=${file}`, `--configFile=${WEIGHT8_CFG}`, `--outputFile=${path.join(dir, 'hd_int8')}`, '--json'])
+  it('--fmk=ONNX --modelFile= --configFile= --outputFile= (a name not ending in .onnx gets it)', async () => {
+    const { dir, file } = folderWith('converter', MODELS.helloDeepa, 'hd_v2.1.onnx')
+    const run = await runCli(['--fmk=ONNX', `--modelFile=${file}`, `--configFile=${WEIGHT8_CFG}`, `--outputFile=${path.join(dir, 'hd_v2.1_int8')}`, '--json'])
     expect(run.code, run.stderr).toBe(0)
-    expect(oneJson(run.stdout)).toMatchObject({ input: file, output: path.join(dir, 'hd_int8.onnx'), config: WEIGHT8_CFG })
-    expect(listTree(dir)).toEqual(['hd.onnx', 'hd_int8.onnx'])
+    expect(oneJson(run.stdout)).toMatchObject({ input: file, output: path.join(dir, 'hd_v2.1_int8.onnx'), config: WEIGHT8_CFG })
+    expect(listTree(dir)).toEqual(['hd_v2.1.onnx', 'hd_v2.1_int8.onnx'])
+    const tf = await runCli(['--fmk=TF', `--modelFile=${file}`])
+    expect([tf.code, tf.stderr]).toEqual([2, 'unplugin-quantize: --fmk=TF: only ONNX models are read (see --help)\n'])
   })
 
   it('--outputFile with an extension keeps it', async () => {
@@ -162,6 +167,46 @@ describe('--report-dir', () => {
     for (const key of REQUIRED) expect(saved[key], key).toEqual(printed[key])
     expect(saved.output).toBe(out)
     expect(Array.isArray(saved.layers) && saved.layers.length).toBe(printed.nodesQuantized)
+    // the default output, hd.quant.onnx, gives hd.quant.json
+    const byDefault = await runCli([file, '--config', WEIGHT8_CFG, '--report-dir', path.join(dir, 'plain')])
+    expect(byDefault.code, byDefault.stderr).toBe(0)
+    expect(fs.readdirSync(path.join(dir, 'plain'))).toContain('hd.quant.json')
+  })
+})
+
+describe('progress and warnings', () => {
+  /** main() in this process, with a stderr that says whether it is a terminal. */
+  async function inProcess(args: string[], isTTY: boolean) {
+    let stdout = ''
+    let stderr = ''
+    const code = await main(args, { stdout: { write: (t: string) => (stdout += t) }, stderr: { isTTY, write: (t: string) => (stderr += t) } })
+    return { code, stdout, stderr }
+  }
+
+  it('on a terminal shows each step on one rewritten line, cleared at the end; never with --json or into a pipe', async () => {
+    const { dir, file } = folderWith('progress', MODELS.helloDeepa, 'hd.onnx')
+    const tty = await inProcess([file, '--config', WEIGHT8_CFG, '-o', path.join(dir, 'a.onnx')], true)
+    expect(tty.code, tty.stderr).toBe(0)
+    const steps = tty.stderr.split('\r\x1b[K').filter(Boolean)
+    expect(steps.length).toBeGreaterThan(3)
+    expect(steps[0]).toBe('reading model…')
+    expect(steps).toContain('verifying in onnxruntime-node…')
+    expect(tty.stderr.endsWith('\r\x1b[K')).toBe(true)
+    for (const [args, isTTY] of [[['--json'], true], [[], false]] as const) {
+      const quiet = await inProcess([file, '--config', WEIGHT8_CFG, '-o', path.join(dir, 'b.onnx'), ...args], isTTY)
+      expect(quiet.code).toBe(0)
+      expect(quiet.stderr).toBe('')
+    }
+  })
+
+  it('prints the report\'s warnings on stderr, one "warning:" line each, and still exits 0', async () => {
+    const { dir, file } = folderWith('warnings', MODELS.helloDeepa, 'hd.onnx')
+    fs.writeFileSync(path.join(dir, 'typo.cfg'), `${cfgText(8)}min_quant_weight_chanel=16\n`)
+    const run = await runCli([file, '--config', path.join(dir, 'typo.cfg'), '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    const warnings = oneJson(run.stdout).warnings as string[]
+    expect(warnings.some((w) => w.includes("did you mean 'min_quant_weight_channel'"))).toBe(true)
+    expect(run.stderr).toBe(warnings.map((w) => `warning: ${w}\n`).join(''))
   })
 })
 
@@ -171,9 +216,14 @@ describe('usage', () => {
       const run = await runCli([flag])
       expect(run.code).toBe(0)
       expect(run.stdout).toMatch(/^usage: unplugin-quantize <model\.onnx> \[--config <file\.cfg>\] \[-o, --out <file>\] \[--report-dir <dir>\] \[--json\]\n/)
-      expect(run.stdout).toContain('--modelFile=, --configFile=, --outputFile=')
+      expect(run.stdout).toContain('--modelFile=, --configFile=, --outputFile=, --fmk=ONNX')
       expect(run.stderr).toBe('')
     }
+  })
+
+  it('--version prints the package version', async () => {
+    const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }
+    for (const flag of ['--version', '-v']) expect(await runCli([flag])).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' })
   })
 
   it('an unknown flag exits 2 with the usage, and touches nothing', async () => {
@@ -181,19 +231,36 @@ describe('usage', () => {
     const run = await runCli([file, '--config', WEIGHT8_CFG, '--bogus'])
     expect(run.code).toBe(2)
     expect(run.stdout).toBe('')
-    const lines = run.stderr.split('\n').filter(Boolean)
-    expect(lines[0]).toBe("unplugin-quantize: unknown option '--bogus'")
-    expect(lines[1]).toMatch(/^usage: unplugin-quantize /)
+    expect(run.stderr).toBe("unplugin-quantize: unknown option '--bogus' (see --help)\n")
+    expect(listTree(dir)).toEqual(['hd.onnx'])
+  })
+
+  it('an option without its value, with an empty one, or under two spellings: exit 2, one line, nothing written', async () => {
+    const { dir, file } = folderWith('bad-options', MODELS.helloDeepa, 'hd.onnx')
+    const cases: [string[], string][] = [
+      [[file, '-o'], "option '-o, --out' needs a value"],
+      [[file, '-o', '--json'], "option '-o' needs a value"],
+      [[file, '--out='], "option '--out' needs a value"],
+      [[file, '--report-dir='], "option '--report-dir' needs a value"],
+      [[file, '-o', 'a.onnx', '--outputFile=b'], '-o and --outputFile both given; pass one'],
+      [[file, '--config', WEIGHT8_CFG, '--configFile=other.cfg'], '--config and --configFile both given; pass one'],
+      [['--modelFile=a.onnx', '--modelFile=b.onnx'], '--modelFile and --modelFile both given; pass one'],
+      [[file, `--outputFile=${dir}/`], `output '${dir}/' names a folder; give a file name`],
+    ]
+    for (const [args, message] of cases) {
+      const run = await runCli(args, { cwd: dir })
+      expect([run.code, run.stdout, run.stderr], args.join(' ')).toEqual([2, '', `unplugin-quantize: ${message} (see --help)\n`])
+    }
     expect(listTree(dir)).toEqual(['hd.onnx'])
   })
 
   it('no model, or two, exits 2 with the usage', async () => {
     const none = await runCli(['--json'])
     expect(none.code).toBe(2)
-    expect(none.stderr).toMatch(/^unplugin-quantize: no model given\nusage: /)
+    expect(none.stderr).toBe('unplugin-quantize: no model given (see --help)\n')
     const two = await runCli(['a.onnx', 'b.onnx'])
     expect(two.code).toBe(2)
-    expect(two.stderr).toMatch(/^unplugin-quantize: unexpected argument 'b\.onnx'\nusage: /)
+    expect(two.stderr).toBe("unplugin-quantize: unexpected argument 'b.onnx' (see --help)\n")
   })
 })
 
@@ -228,5 +295,43 @@ describe('failures from the built bin', () => {
     expect(run.stdout).toBe('')
     expect(run.stderr).toBe(`unplugin-quantize: ${out}: cannot write output: a parent of it is a file, not a folder (ENOTDIR)\n`)
     expect(listTree(dir)).toEqual(['hd.onnx', 'plain'])
+  })
+
+  it('an output that is the model or the cfg, or whose folder is missing: exit 1 before any work, inputs untouched', async () => {
+    const { dir, file } = folderWith('overwrite', MODELS.helloDeepa, 'hd.onnx')
+    const cfg = path.join(dir, 'hd.cfg')
+    fs.writeFileSync(cfg, cfgText(8))
+    const before = [fs.readFileSync(file), fs.readFileSync(cfg)]
+    const cases: [string[], string][] = [
+      // converter_lite's habit: --outputFile names the model without extension
+      [['--modelFile=hd.onnx', '--outputFile=hd'], 'hd.onnx: the output would overwrite the input model; choose another --out'],
+      [['hd.onnx', '-o', './sub/../hd.onnx'], './sub/../hd.onnx: the output would overwrite the input model; choose another --out'],
+      [['hd.onnx', '-o', 'hd.cfg'], 'hd.cfg: the output would overwrite the cfg file; choose another --out'],
+      [['hd.onnx', '-o', 'missing/q.onnx'], 'missing/q.onnx: cannot write output: its folder does not exist (ENOENT)'],
+    ]
+    for (const [args, message] of cases) {
+      const run = await runCli(args, { cwd: dir })
+      expect([run.code, run.stdout, run.stderr], args.join(' ')).toEqual([1, '', `unplugin-quantize: ${message}\n`])
+    }
+    expect([fs.readFileSync(file), fs.readFileSync(cfg)]).toEqual(before)
+    expect(listTree(dir)).toEqual(['hd.cfg', 'hd.onnx'])
+  })
+
+  it('a model with external data: each output gets its own <output>.data, and both run', async () => {
+    const { dir } = folderWith('external', MODELS.cls, 'cls-inline.onnx')
+    await saveModel(loadModel(path.join(dir, 'cls-inline.onnx')).model, path.join(dir, 'cls.onnx'), { externalData: { location: 'weights.bin' } })
+    fs.rmSync(path.join(dir, 'cls-inline.onnx'))
+    fs.writeFileSync(path.join(dir, 'q4.cfg'), cfgText(4))
+    // from another folder: the result must not depend on the working directory
+    const eight = await runCli([path.join(dir, 'cls.onnx'), '--config', WEIGHT8_CFG, '-o', path.join(dir, 'a8.onnx'), '--json'])
+    const four = await runCli(['cls.onnx', '--config', 'q4.cfg', '-o', 'b4.onnx', '--json'], { cwd: dir })
+    expect(eight.code, eight.stderr).toBe(0)
+    expect(four.code, four.stderr).toBe(0)
+    expect(listTree(dir)).toEqual(['a8.onnx', 'a8.onnx.data', 'b4.onnx', 'b4.onnx.data', 'cls.onnx', 'q4.cfg', 'weights.bin'])
+    const samples = [generatedFeeds(inputSpecs(decodeModelProto(fs.readFileSync(MODELS.cls))), 3)]
+    const a8 = await compareModels(MODELS.cls, path.join(dir, 'a8.onnx'), samples)
+    expect(a8.cosine).toBeCloseTo(oneJson(eight.stdout).cosineSimilarity as number, 3)
+    expect(a8.cosine).toBeGreaterThan(0.999)
+    expect((await compareModels(MODELS.cls, path.join(dir, 'b4.onnx'), samples)).cosine).toBeGreaterThan(0.9)
   })
 })

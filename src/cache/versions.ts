@@ -37,7 +37,7 @@ function engineDigest(): string {
  * This package's version. Found by walking up from this file rather than a fixed `../..`,
  * because the file runs both from src/cache/ (tsx, tests) and dist/src/cache/ (published).
  */
-function packageVersion(): string {
+export function packageVersion(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url))
   for (;;) {
     const file = path.join(dir, 'package.json')
