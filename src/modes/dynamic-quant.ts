@@ -133,6 +133,12 @@ export async function quantizeDynamic(ctx: ModeContext, options: DynamicQuantOpt
     rewriteToMatMulInteger(w.site, q, names, graphOf, gemmBeta)
   }
   const reasonOf = (w: PlannedWeight) => (routes.get(w) as { reason: string }).reason
+  if (layers.length === 0 && stayFloat.length > 0) {
+    const why = new Map<string, number>()
+    for (const w of stayFloat) why.set(`${opOf(w)}: ${reasonOf(w)}`, (why.get(`${opOf(w)}: ${reasonOf(w)}`) ?? 0) + 1)
+    const list = [...why].map(([reason, n]) => `${n} x ${reason}`).join('; ')
+    ctx.warnings.push(`DYNAMIC_QUANT quantized no weight, the output is the float model (${list}); WEIGHT_QUANT stores such weights in int8, FULL_QUANT also computes convolutions in int8`)
+  }
   const report: DynamicQuantReport = {
     int8: int8Nodes,
     weightOnly: weightOnly.map((w) => ({ nodes: nodeNames(w), opType: opOf(w), tensor: w.site.name, reason: reasonOf(w) })),

@@ -154,6 +154,7 @@ export function decodeModelProto(bytes: Uint8Array): ModelProto {
     // Some of protobufjs's errors give no position (the check of a nested message's length says
     // only "index out of range"); the reader then stands at the message or field at fault.
     const message = (err as Error).message
+    if (message === 'index out of range') throw new OnnxDecodeError(`not a valid ONNX protobuf: the field at byte ${reader.pos} runs past the end of the ${reader.len} bytes of data`)
     const placed = /at offset \d|at byte \d|: \d+ \+ \d+ > \d+/.test(message)
     throw new OnnxDecodeError(`not a valid ONNX protobuf: ${message}${placed ? '' : ` at byte ${reader.pos}`}`)
   }
