@@ -40,6 +40,8 @@ const SEED_BASE = Number(process.env.FUZZ_SEED ?? 0x5eed0000)
 const CASE_BOUND_MS = 3_000
 
 const ALLOWED = [ModelFileError, QuantizeError, OnnxDecodeError, TensorDataError, ExternalDataError, RangeError]
+/** RangeErrors V8 itself throws: a runaway recursion or allocation, never a clear error about the model. */
+const ENGINE_FAILURE = /Maximum call stack size exceeded|Invalid (typed )?array length|Array buffer allocation failed|Invalid string length/
 
 // ---------------------------------------------------------------------------------------------
 // A protobuf walker that finds the tags and length prefixes the structural mutations aim at.
@@ -200,6 +202,7 @@ function badFailure(err: unknown, label: string): string | null {
   if (!ALLOWED.some((C) => err instanceof C)) return `${err.constructor.name}: ${err.message}\n${err.stack}`
   const cause = rootCause(err)
   if (!ALLOWED.some((C) => cause instanceof C)) return `${err.constructor.name} wrapping ${(cause as Error).constructor.name}: ${(cause as Error).message}\n${(cause as Error).stack}`
+  if (ENGINE_FAILURE.test((cause as Error).message)) return `a failure of the JS engine, not a clear error: ${(cause as Error).message}\n${(cause as Error).stack}`
   if (!err.message.includes(label)) return `message does not name the input '${label}': ${err.message}\n${err.stack}`
   if (err.message.trim() === label || err.message.trim() === `${label}:`) return `message names the input but no problem: ${err.message}`
   return null
