@@ -1,13 +1,15 @@
 // Fuzzing the engine with mutated copies of real models: truncations, bit flips, byte runs,
 // changed field numbers and changed length prefixes. Whatever the bytes, quantizeModel must
 // either quantize them or throw an error that names the input and comes from a known class
-// (never a TypeError out of a half-read model), and it must not hang. Everything is seeded:
-// a failure prints the model, mutation kind, seed and detail, which reproduce the exact bytes.
+// (never a TypeError out of a half-read model), and it must not hang (a watchdog thread kills the
+// run, naming the case, when one does). Everything is seeded: a failure prints the model,
+// mutation kind, seed and detail, which reproduce the exact bytes.
 //
 // onnxruntime is not run (verify: false, accuracyTarget: false): a model that decodes but is
 // semantically broken can crash the native runtime and take the process with it.
 import fs from 'node:fs'
 import path from 'node:path'
+import { Worker } from 'node:worker_threads'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parseCfg, type QuantConfig } from '../src/cfg/index.js'
 import { QuantizeError } from '../src/errors.js'
@@ -36,8 +38,41 @@ const MODELS = [
 // FUZZ_SCALE=10 runs ten times the cases, FUZZ_SEED=n another stream of them (for a longer hunt).
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1)
 const SEED_BASE = Number(process.env.FUZZ_SEED ?? 0x5eed0000)
-/** No single case may take longer than this (a hang shows up as the test timeout instead). */
+/** No single case may take longer than this. */
 const CASE_BOUND_MS = 3_000
+/**
+ * A case stuck this long in a synchronous loop never returns to the test to fail it, and the
+ * test's timeout cannot interrupt it: a watchdog thread then names the case and kills the process.
+ */
+const HANG_MS = 30_000
+
+/** [model index, case index, heartbeat, armed]: written by the test before each case, read by the watchdog. */
+const beat = new Int32Array(new SharedArrayBuffer(16))
+const watchdog = new Worker(`
+  const { workerData } = require('node:worker_threads')
+  const beat = new Int32Array(workerData.shared)
+  let last = -1
+  let since = Date.now()
+  setInterval(() => {
+    const now = Atomics.load(beat, 2)
+    if (now !== last || !Atomics.load(beat, 3)) { last = now; since = Date.now(); return }
+    if (Date.now() - since < workerData.hangMs) return
+    const model = workerData.models[Atomics.load(beat, 0)], i = Atomics.load(beat, 1)
+    // straight to fd 2: a worker's process.stderr goes through the blocked main thread
+    require('node:fs').writeSync(2, 'fuzz: ' + model + ' case ' + i + ' (seed ' + (workerData.seedBase + i) + ') hung for ' + workerData.hangMs + ' ms; killing the test process\\n')
+    process.kill(process.pid, 'SIGKILL')
+  }, 500)
+`, { eval: true, workerData: { shared: beat.buffer, hangMs: HANG_MS, seedBase: SEED_BASE, models: MODELS.map((m) => m.name) } })
+watchdog.unref()
+afterAll(() => watchdog.terminate())
+
+/** Tell the watchdog which case runs now (armed), or that none does. */
+function heartbeat(model: number, i: number | null): void {
+  Atomics.store(beat, 0, model)
+  Atomics.store(beat, 1, i ?? 0)
+  Atomics.add(beat, 2, 1)
+  Atomics.store(beat, 3, i === null ? 0 : 1)
+}
 
 const ALLOWED = [ModelFileError, QuantizeError, OnnxDecodeError, TensorDataError, ExternalDataError, RangeError]
 /** RangeErrors V8 itself throws: a runaway recursion or allocation, never a clear error about the model. */
@@ -239,7 +274,7 @@ describe('the walker the mutations rely on', () => {
 describe('fuzzing quantizeModel with mutated real models', () => {
   const totals = { cases: 0, quantized: 0, rejected: 0 }
 
-  for (const model of MODELS) {
+  for (const [modelIndex, model] of MODELS.entries()) {
     const cases = Math.round(model.cases * SCALE)
     it(`${model.name}: ${cases} mutants each quantize or fail with a clear error`, { timeout: 45_000 * SCALE }, async () => {
       const original = new Uint8Array(fs.readFileSync(model.file))
@@ -254,6 +289,7 @@ describe('fuzzing quantizeModel with mutated real models', () => {
       for (let i = 0; i < cases; i++) {
         const kind = KINDS[i % KINDS.length]!
         const seed = SEED_BASE + i
+        heartbeat(modelIndex, i)
         const m = mutate(original, spots, withLength, kind, seed)
         const what = `${model.name} ${kind} seed ${seed} (${m.detail})`
         const label = '<bytes>'
@@ -306,6 +342,7 @@ describe('fuzzing quantizeModel with mutated real models', () => {
         totals[outcome as 'quantized' | 'rejected']++
       }
 
+      heartbeat(modelIndex, null)
       console.log(`fuzz ${model.name}: ${JSON.stringify(outcomes)}; failures by root class ${JSON.stringify(errorClasses)}; slowest ${slowest.ms.toFixed(0)} ms (${slowest.what})`)
       expect(problems.slice(0, 10)).toEqual([])
       const quantized = Object.entries(outcomes).filter(([k]) => k.endsWith('quantized')).reduce((n, [, v]) => n + v, 0)
