@@ -57,7 +57,7 @@ describe('unplugin-quantize <model> --json', () => {
   it('quantizes, prints the report as one JSON object, and the output runs in onnxruntime-node', async () => {
     const { dir, file } = folderWith('json', MODELS.cls, 'cls.onnx')
     const out = path.join(dir, 'cls.int8.onnx')
-    const run = await runCli([file, '--config', WEIGHT8_CFG, '--json', '-o', out])
+    const run = await runCli([file, '--config', WEIGHT8_CFG, '--json', '--out', out])
     expect(run.code, run.stderr).toBe(0)
     const report = oneJson(run.stdout)
     for (const key of REQUIRED) expect(report, `missing ${key}`).toHaveProperty(key)

@@ -443,6 +443,27 @@ describe('forEachTensor', () => {
       expect(n, file).toBe(rawTensorCount(bytes))
     }
   })
+
+  it('hands out tensor data as views into the file bytes, copying only floats at an odd offset', () => {
+    let views = 0
+    let copies = 0
+    for (const file of REAL_MODELS) {
+      const bytes = new Uint8Array(fs.readFileSync(file))
+      forEachTensor(decodeModelProto(bytes), (t) => {
+        if (!t.raw_data?.byteLength) return
+        expect(t.raw_data.buffer, file).toBe(bytes.buffer)
+        if (t.data_type !== DataType.FLOAT) return
+        const values = tensorToFloat32(t)
+        const aligned = (bytes.byteOffset + t.raw_data.byteOffset) % 4 === 0
+        expect(values.buffer === bytes.buffer, `${file} ${t.name}`).toBe(aligned)
+        if (aligned) views++
+        else copies++
+      })
+    }
+    // protobuf puts raw_data wherever the field lands: both cases occur in these models
+    expect(views).toBeGreaterThan(100)
+    expect(copies).toBeGreaterThan(10)
+  })
 })
 
 describe('external data', () => {
