@@ -14,7 +14,7 @@ import { scoreThreads } from './quant/rank-weights.js'
 import { escalationBudget, escalationCosts, escalationWidths } from './quant/escalation-costs.js'
 import { roundWithErrorFeedback, type ErrorFeedbackReport } from './quant/error-feedback/feedback-weights.js'
 import { applyWeightPlan, encodeWeight, planWeights, type EncodedWeight, type PlannedWeight, type QuantizedLayer, type SkippedWeight, type WeightQuantOptions, type WeightQuantResult } from './quant/weight-quant.js'
-import { NOT_RUN_EXTERNAL, type ModeContext, type ModeResult } from './modes/mode.js'
+import { notRunExternal, type ModeContext, type ModeResult } from './modes/mode.js'
 import { quantizeDynamic, type DynamicQuantReport } from './modes/dynamic-quant.js'
 import { quantizeFull, type FullQuantReport } from './modes/full-quant.js'
 import { quantizeMixedBit, type MixedBitReport } from './modes/mixed-bit.js'
@@ -271,7 +271,7 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
   if (accuracy?.warning) extraWarnings.push(cfg.bitNum === 0 ? `mixed bit: ${accuracy.warning}` : accuracy.warning)
   // a separate step after verification: the debug statistics, CSVs and their summary
   const debug = await debugStep({
-    reference: bytes, quantized: out, hasExternalData: externalData !== null, cfg, specs, layers: result.layers, given: options.samples,
+    reference: bytes, quantized: out, hasExternalData: external, cfg, specs, layers: result.layers, given: options.samples,
     requested: options.debug, verified: verification !== null && verification.cosine !== null, warnings: extraWarnings, onProgress: options.onProgress,
   })
   const quantizedNodes = new Set(result.layers.flatMap((l) => l.nodes.map((n) => n.name)))
@@ -327,7 +327,10 @@ async function quantizeWeights(ctx: ModeContext): Promise<ModeResult> {
   // target off leaves a quantization that never runs the model
   const targetRuns = target !== false && widths.length > 0
   const wantsData = plan.planned.length > 0 && (options.biasCorrection !== false || options.errorFeedback !== false || targetRuns)
-  if (wantsData && ctx.external) extraWarnings.push(NOT_RUN_EXTERNAL)
+  if (wantsData && ctx.external) {
+    const steps = [options.biasCorrection !== false && 'bias correction', options.errorFeedback !== false && 'error-feedback rounding', targetRuns && 'the accuracy target']
+    extraWarnings.push(notRunExternal(steps.filter((s): s is string => s !== false)))
+  }
   const real = wantsData && !ctx.external ? await refinementSamples(specs, cfg, options.samples, extraWarnings, targetRuns) : null
   if (real && options.biasCorrection !== false) {
     options.onProgress?.('measuring input means for bias correction')
@@ -371,7 +374,7 @@ async function meetAccuracyTarget(
   const esc = await escalateSensitiveWeights(bytes, planned, low, real.samples.slice(0, TUNING_SAMPLES), {
     target: aim, bits, widths: escalationWidths(bits), cost, budget: () => escalationBudget(bits, base, bytes.byteLength, plainBytes), threads,
   }, means)
-  if (!esc) return { report: null, widths: new Map(), warnings: ['accuracy target skipped: weights stored as float16, double or external data are not measured'] }
+  if (!esc) return { report: null, widths: new Map(), warnings: ['accuracy target skipped: weights stored as float16 or double are not measured'] }
   const escalated = planned.filter((w) => esc.widths.has(w))
   const report: TunedAccuracy = {
     target, inputs: real.inputs, cosineBefore: esc.cosineBefore, cosineAfter: esc.cosineAfter, reached: esc.cosineAfter >= target,

@@ -4,6 +4,7 @@
 // the best result. Real model: the PP-OCR direction classifier at 2-bit weights, where plain
 // quantization flips its decision.
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { build } from 'esbuild'
 import ort from 'onnxruntime-node'
@@ -15,6 +16,7 @@ import { QuantizeError } from '../src/errors.js'
 import { rankNodes } from '../src/guard/rank-nodes.js'
 import { roundedConstants } from '../src/guard/rounded-constants.js'
 import { decodeModelProto } from '../src/onnx/codec.js'
+import { loadModel, saveModel } from '../src/onnx/model-file.js'
 import { DataType } from '../src/onnx/onnx-types.js'
 import { makeTensor, tensorToFloat32 } from '../src/onnx/tensor-data.js'
 import { gatedModel } from '../src/quant/full/gated-rounding.js'
@@ -139,6 +141,19 @@ describe('[accuracy_guard]', () => {
   it('needs real inputs to hold back: without calibration data or samples it is a cfg error', async () => {
     await expect(quantizeModel(CLS, cfg({ min_cosine: 0.9 }), run)).rejects.toThrow(/\[accuracy_guard\] needs real inputs to measure on: set calibrate_path/)
     await expect(quantizeModel(CLS, cfg({ min_cosine: 0.9 }), { ...run, samples: samples.slice(0, 1) })).rejects.toThrow(/needs at least 2 calibration samples/)
+  })
+
+  it('on a model with external data it measures from files but does not rank nodes: it fails saying what to do', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'guard-external-'))
+    try {
+      const file = path.join(dir, 'cls.onnx')
+      await saveModel(loadModel(CLS).model, file, { externalData: { location: 'cls.onnx.data' } })
+      const err = await quantizeModel(file, cfg({ min_cosine: 0.999 }), { ...run, samples }).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(QuantizeError)
+      expect((err as Error).message).toMatch(/\[accuracy_guard\] min_cosine=0\.999 not reached: output cosine 0\.\d{6} on 2 held-out sample\(s\); nodes are not ranked on a model with external data, which is not run from memory; name the nodes to keep float in skip_quant_node; best 0\.\d{6}$/)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('a model that already meets the target is returned as the plain quantization, with no node skipped', async () => {

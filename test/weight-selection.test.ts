@@ -7,7 +7,7 @@ import { allGraphScopes } from '../src/onnx/graph-walk.js'
 import { loadModel, saveModel } from '../src/onnx/model-file.js'
 import { AttributeType, DataType, type GraphProto, type NodeProto } from '../src/onnx/onnx-types.js'
 import { makeTensor } from '../src/onnx/tensor-data.js'
-import { NOT_RUN_EXTERNAL } from '../src/modes/mode.js'
+import { notRunExternal } from '../src/modes/mode.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { seededRandom } from '../src/runtime/feeds.js'
@@ -225,14 +225,17 @@ describe('weights are found wherever exporters put them', () => {
     expect(cmp.outputs.every((o) => o.maxAbsDiff === 0)).toBe(true)
     expect(report.layers.map((l) => l.tensor)).toEqual(inline.report.layers.map((l) => l.tensor))
   })
-  it('a model with external data is never run while quantizing: the same result from any working directory, and a warning', async () => {
+  it('a model with external data is never run while quantizing: no data-driven step, and a warning naming the skipped ones', async () => {
     // onnxruntime resolves the external data of a model loaded from bytes under the working
     // directory, so bias correction ran or failed by where the process started
     fs.mkdirSync(tmp, { recursive: true })
     const src = path.join(tmp, 'cls-ext.onnx')
     await saveModel(loadModel(CLS).model, src, { externalData: { location: 'cls-ext.onnx.data' } })
     const { model, externalData, report } = await quantizeModel(src, cfg(), { verify: false, sizes: false, externalDataLocation: 'cls-ext.quant.onnx.data' })
-    expect(report.warnings).toContain(NOT_RUN_EXTERNAL)
+    expect(report.warnings).toContain(notRunExternal(['bias correction', 'error-feedback rounding', 'the accuracy target']))
+    // only the steps that would have run are named
+    const some = await quantizeModel(src, cfg(), { verify: false, sizes: false, accuracyTarget: false, errorFeedback: false, externalDataLocation: 'x.data' })
+    expect(some.report.warnings).toContain(notRunExternal(['bias correction']))
     expect(report.biasCorrected).toBe(0)
     expect(report.accuracy).toBeNull()
     writeFilesAtomic([{ path: path.join(tmp, 'cls-ext.quant.onnx'), bytes: model }, { path: path.join(tmp, externalData!.location), bytes: externalData!.bytes }])

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises'
 import type { AccuracyGuardConfig, QuantConfig } from '../cfg/index.js'
 import { QuantizeError } from '../errors.js'
 import { decodeModelProto } from '../onnx/codec.js'
+import { hasExternalData } from '../onnx/tensors.js'
 import type { ModelInput, QuantizeOptions, QuantizeResult } from '../quantize-model.js'
 import { collectDebugStats } from '../report/debug-csv/debug-stats.js'
 import { summarizeDebug } from '../report/debug-csv/debug-summary.js'
@@ -75,8 +76,11 @@ export async function runAccuracyGuard(input: ModelInput, cfg: QuantConfig, guar
   const label = typeof input === 'string' ? input : '<bytes>'
   const reference = typeof input === 'string' ? new Uint8Array(await fs.readFile(input)) : input
   let specs
+  let external: boolean
   try {
-    specs = inputSpecs(decodeModelProto(reference))
+    const decoded = decodeModelProto(reference)
+    specs = inputSpecs(decoded)
+    external = hasExternalData(decoded)
   } catch (err) {
     throw new QuantizeError(label, (err as Error).message, 'input', { cause: err })
   }
@@ -157,6 +161,9 @@ export async function runAccuracyGuard(input: ModelInput, cfg: QuantConfig, guar
         : `best ${best.cosine.toFixed(6)}`
       throw new QuantizeError(label, `[accuracy_guard] min_cosine=${guard.minCosine} not reached: output cosine ${before.toFixed(6)} on ${heldOut.length} held-out sample(s); ${why}; ${bestText}`, 'config')
     }
+    // ranking runs both models tensor by tensor from memory, which a model with external data is not
+    // (see ModeContext.external); the held-out check above runs them from files
+    if (external) return fail('nodes are not ranked on a model with external data, which is not run from memory; name the nodes to keep float in skip_quant_node')
     if (!guard.autoSkip) {
       await extend(3, first)
       const hint = ranking.map((r) => r.node)

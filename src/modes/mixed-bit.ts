@@ -13,7 +13,7 @@ import { TUNING_SAMPLES, type Feeds } from '../runtime/feeds.js'
 import { refinementSamples, type RefinementSamples } from '../runtime/refinement-samples.js'
 import { guarded } from '../runtime/guarded-refinement.js'
 import { verificationSamples } from '../runtime/verify.js'
-import { NOT_RUN_EXTERNAL, type ModeContext, type ModeResult } from './mode.js'
+import { notRunExternal, type ModeContext, type ModeResult } from './mode.js'
 
 /** What auto_tune searched and chose. */
 export interface MixedBitTuning {
@@ -96,7 +96,7 @@ export async function quantizeMixedBit(ctx: ModeContext): Promise<ModeResult> {
   let initScale = ctx.cfg.mixedBit.initScale
   let tuning: MixedBitTuning | null = null
   if (ctx.cfg.mixedBit.autoTune) {
-    if (ctx.external) ctx.warnings.push(`auto_tune skipped: models with external data are not tuned; init_scale ${initScale} used`)
+    if (ctx.external) ctx.warnings.push(`mixed bit: ${notRunExternal(['auto_tune'])}; init_scale ${initScale} used`)
     else {
       tuning = await autoTune(ctx)
       initScale = tuning.chosen
@@ -110,7 +110,11 @@ export async function quantizeMixedBit(ctx: ModeContext): Promise<ModeResult> {
   ctx.options.onProgress?.(`mixed-bit quantization at init_scale ${initScale}`)
   const p = plan(ctx.model, ctx)
   let encoded = encodeMixedBit(p, initScale)
-  if (ctx.external && encoded.length) ctx.warnings.push(`mixed bit: ${NOT_RUN_EXTERNAL}`)
+  if (ctx.external && encoded.length) {
+    const steps = [ctx.options.biasCorrection !== false && 'bias correction', ctx.options.accuracyTarget !== false && 'the accuracy target']
+    const skipped = steps.filter((s): s is string => s !== false)
+    if (skipped.length) ctx.warnings.push(`mixed bit: ${notRunExternal(skipped)}`)
+  }
   const real = ctx.external ? null : await refinementSamples(ctx.specs, ctx.cfg, ctx.options.samples, ctx.warnings, ctx.options.accuracyTarget !== false)
   let means = new Map<PlannedWeight, Float64Array>()
   if (real && encoded.length && ctx.options.biasCorrection !== false) {

@@ -44,5 +44,8 @@ export interface ModeResult extends WeightQuantResult {
   errorFeedback?: ErrorFeedbackReport | null
 }
 
-/** Why a model with external data gets no data-driven refinement (see ModeContext.external). */
-export const NOT_RUN_EXTERNAL = 'bias correction, error-feedback rounding and the accuracy target skipped: a model with external data is not run while quantizing (onnxruntime would look for the data under the working directory)'
+/** The warning for the steps a model with external data does not get (see ModeContext.external). */
+export function notRunExternal(steps: readonly string[]): string {
+  const list = steps.length > 1 ? `${steps.slice(0, -1).join(', ')} and ${steps.at(-1)}` : steps[0]
+  return `${list} skipped: a model with external data is not run while quantizing (onnxruntime would look for its data under the working directory)`
+}
