@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util'
 import { packageVersion } from './cache/versions.js'
 import { CfgError } from './cfg/index.js'
 import { QuantizeError } from './errors.js'
+import { checkOutputs } from './output-checks.js'
 import { quantizeModel, type QuantizeReport } from './quantize-model.js'
 import { HTML_REPORT_FILE } from './report/html/report-file.js'
 import { renderReportHtml, type ReportModel } from './report/html/render-report.js'
@@ -24,8 +25,8 @@ interface CliArgs {
   json: boolean
 }
 
-/** Options that name the same thing: giving both is a mistake, not a choice of the last. */
-const SAME = [['config', 'configFile'], ['out', 'outputFile'], ['modelFile']] as const
+/** Each option under its spellings: one value each, so giving it twice is a mistake, not a choice of the last. */
+const SPELLINGS: Record<string, string> = { configFile: 'config', outputFile: 'out' }
 
 function parse(argv: string[]): CliArgs | 'help' | 'version' {
   let parsed
@@ -55,10 +56,13 @@ function parse(argv: string[]): CliArgs | 'help' | 'version' {
   const { values, positionals, tokens } = parsed
   if (values.help) return 'help'
   if (values.version) return 'version'
-  const options = tokens.flatMap((t) => (t.kind === 'option' ? [t] : []))
-  for (const names of SAME) {
-    const uses = options.filter((t) => (names as readonly string[]).includes(t.name))
-    if (uses.length > 1) throw new UsageError(`${uses.map((t) => t.rawName).join(' and ')} both given; pass one`)
+  const options = tokens.flatMap((t) => (t.kind === 'option' && t.value !== undefined ? [t] : []))
+  const byOption = new Map<string, typeof options>()
+  for (const t of options) byOption.set(SPELLINGS[t.name] ?? t.name, [...(byOption.get(SPELLINGS[t.name] ?? t.name) ?? []), t])
+  for (const uses of byOption.values()) {
+    if (uses.length < 2) continue
+    const spellings = [...new Set(uses.map((t) => t.rawName))]
+    throw new UsageError(spellings.length === 1 ? `${spellings[0]} given twice; pass it once` : `${spellings.join(' and ')} both given; pass one`)
   }
   for (const t of options) if (t.value === '') throw new UsageError(`option '${t.rawName}' needs a value`)
   if (values.fmk !== undefined && values.fmk.toUpperCase() !== 'ONNX') throw new UsageError(`--fmk=${values.fmk}: only ONNX models are read`)
@@ -103,48 +107,6 @@ export interface CliIO {
   stderr: { write(text: string): unknown; isTTY?: boolean }
 }
 
-/** The file's stat, or null when there is none (a missing file, or a file where a folder should be). */
-function statOrNull(file: string): fs.Stats | null {
-  try {
-    return fs.statSync(file)
-  } catch {
-    return null
-  }
-}
-
-/** Whether two paths name one file: the same inode when both exist (links, `..`), else the same resolved path. */
-function sameFile(a: string, b: string): boolean {
-  const sa = statOrNull(a)
-  const sb = statOrNull(b)
-  if (sa && sb) return sa.ino === sb.ino && sa.dev === sb.dev
-  return path.resolve(a) === path.resolve(b)
-}
-
-/**
- * What would make the write fail or destroy an input, checked before minutes of work: the output
- * (or its external data file) being the model or the cfg, a folder in the output's place, a
- * missing folder or a file where its folder should be, a file where the report folder should be.
- */
-function checkOutputs(args: CliArgs, externalData: string): void {
-  for (const [target, what] of [[args.out, 'output'], [externalData, "output's external data file"]] as const) {
-    if (sameFile(target, args.model)) throw new QuantizeError(target, `the ${what} would overwrite the input model; choose another --out`, 'output')
-    if (fs.existsSync(args.config) && sameFile(target, args.config)) throw new QuantizeError(target, `the ${what} would overwrite the cfg file; choose another --out`, 'output')
-  }
-  const cannot = (file: string, code: string) => new QuantizeError(file, `cannot write output: ${fsReason(Object.assign(new Error(code), { code }))}`, 'output')
-  if (statOrNull(args.out)?.isDirectory()) throw cannot(args.out, 'EISDIR')
-  const folder = statOrNull(path.dirname(path.resolve(args.out)))
-  if (!folder) {
-    // a file further up reads as a missing folder to stat; say which it is
-    let up = path.dirname(path.resolve(args.out))
-    while (!fs.existsSync(up)) up = path.dirname(up)
-    throw cannot(args.out, fs.statSync(up).isDirectory() ? 'ENOENT' : 'ENOTDIR')
-  }
-  if (!folder.isDirectory()) throw cannot(args.out, 'ENOTDIR')
-  if (args.reportDir && statOrNull(args.reportDir)?.isDirectory() === false) {
-    throw new QuantizeError(args.reportDir, 'cannot create the report folder: a file of that name is in the way (EEXIST)', 'output')
-  }
-}
-
 /** `<output name>.quant.json`: `cls.quant.onnx` gives `cls.quant.json`, `cls-int8.onnx` `cls-int8.quant.json`. */
 function reportJsonName(out: string): string {
   return `${path.basename(out).replace(/\.onnx$/i, '').replace(/\.quant$/i, '')}.quant.json`
@@ -174,7 +136,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
   try {
     // named after the output, so that two outputs of one model keep apart
     const externalDataLocation = `${path.basename(args.out)}.data`
-    checkOutputs(args, path.join(path.dirname(args.out), externalDataLocation))
+    checkOutputs({ ...args, externalData: path.join(path.dirname(args.out), externalDataLocation) })
     // --report-dir asks for the per-layer statistics behind the debug CSVs and the HTML report
     const result = await quantizeModel(args.model, args.config, { onProgress: progress, externalDataLocation, ...(args.reportDir ? { debug: true } : {}) })
     if (tty) io.stderr.write('\r\x1b[K')

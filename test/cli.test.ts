@@ -1,5 +1,5 @@
 // The CLI as users run it: the built bin in a child process, on copies of real models in temp
-// folders under test/.tmp/. dist/ is rebuilt once first so the bin runs the current source.
+// folders under test/.tmp/. dist/ is built once per run first (test/setup/build-dist.ts).
 import fs from 'node:fs'
 import path from 'node:path'
 import ort from 'onnxruntime-node'
@@ -9,7 +9,7 @@ import { main } from '../src/cli.js'
 import { loadModel, saveModel } from '../src/onnx/model-file.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { generatedFeeds, inputSpecs } from '../src/runtime/feeds.js'
-import { MODELS, ROOT, WEIGHT8_CFG, buildCli, listTree, makeTmpDir, runCli } from './helpers/run-cli.js'
+import { MODELS, ROOT, WEIGHT8_CFG, listTree, makeTmpDir, runCli } from './helpers/run-cli.js'
 
 const cfgText = (bits: number): string => `[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=${bits}\nmin_quant_weight_size=0\nmin_quant_weight_channel=16\n`
 
@@ -18,9 +18,8 @@ const REQUIRED = ['input', 'output', 'quantType', 'bitNum', 'sizeIn', 'sizeOut',
 
 let root: string
 beforeAll(() => {
-  buildCli()
   root = makeTmpDir('cli')
-}, 180_000)
+})
 afterAll(() => {
   if (root) fs.rmSync(root, { recursive: true, force: true })
 })
@@ -244,7 +243,9 @@ describe('usage', () => {
       [[file, '--report-dir='], "option '--report-dir' needs a value"],
       [[file, '-o', 'a.onnx', '--outputFile=b'], '-o and --outputFile both given; pass one'],
       [[file, '--config', WEIGHT8_CFG, '--configFile=other.cfg'], '--config and --configFile both given; pass one'],
-      [['--modelFile=a.onnx', '--modelFile=b.onnx'], '--modelFile and --modelFile both given; pass one'],
+      [['--modelFile=a.onnx', '--modelFile=b.onnx'], '--modelFile given twice; pass it once'],
+      [[file, '-o', 'a.onnx', '-o', 'b.onnx'], '-o given twice; pass it once'],
+      [[file, '--report-dir', 'a', '--report-dir=b'], '--report-dir given twice; pass it once'],
       [[file, `--outputFile=${dir}/`], `output '${dir}/' names a folder; give a file name`],
     ]
     for (const [args, message] of cases) {
@@ -308,6 +309,7 @@ describe('failures from the built bin', () => {
       [['hd.onnx', '-o', './sub/../hd.onnx'], './sub/../hd.onnx: the output would overwrite the input model; choose another --out'],
       [['hd.onnx', '-o', 'hd.cfg'], 'hd.cfg: the output would overwrite the cfg file; choose another --out'],
       [['hd.onnx', '-o', 'missing/q.onnx'], 'missing/q.onnx: cannot write output: its folder does not exist (ENOENT)'],
+      [['hd.onnx', '-o', 'q.onnx', '--report-dir', 'q.onnx/reports'], 'q.onnx/reports: the report folder would be made at or under the output file; choose another --report-dir'],
     ]
     for (const [args, message] of cases) {
       const run = await runCli(args, { cwd: dir })
@@ -317,17 +319,33 @@ describe('failures from the built bin', () => {
     expect(listTree(dir)).toEqual(['hd.cfg', 'hd.onnx'])
   })
 
-  it('a model with external data: each output gets its own <output>.data, and both run', async () => {
+  it("an output whose external data file would replace the input's: refused", async () => {
+    // an exporter wrote model.onnx + model.onnx.data; the model was renamed, its data was not
+    const { dir } = folderWith('external-clash', MODELS.cls, 'inline.onnx')
+    await saveModel(loadModel(path.join(dir, 'inline.onnx')).model, path.join(dir, 'model-fp32.onnx'), { externalData: { location: 'model.onnx.data' } })
+    fs.rmSync(path.join(dir, 'inline.onnx'))
+    const before = fs.readFileSync(path.join(dir, 'model.onnx.data'))
+    const run = await runCli(['model-fp32.onnx', '--config', WEIGHT8_CFG, '-o', 'model.onnx'], { cwd: dir })
+    expect([run.code, run.stderr]).toEqual([1, "unplugin-quantize: model.onnx.data: the output's external data file would overwrite the input model's external data; choose another --out\n"])
+    expect(fs.readFileSync(path.join(dir, 'model.onnx.data')).equals(before)).toBe(true)
+    expect(listTree(dir)).toEqual(['model-fp32.onnx', 'model.onnx.data'])
+  })
+
+  it('a model with external data: each output gets its own <output>.data, the same from any working directory, and both run', async () => {
     const { dir } = folderWith('external', MODELS.cls, 'cls-inline.onnx')
     await saveModel(loadModel(path.join(dir, 'cls-inline.onnx')).model, path.join(dir, 'cls.onnx'), { externalData: { location: 'weights.bin' } })
     fs.rmSync(path.join(dir, 'cls-inline.onnx'))
     fs.writeFileSync(path.join(dir, 'q4.cfg'), cfgText(4))
-    // from another folder: the result must not depend on the working directory
-    const eight = await runCli([path.join(dir, 'cls.onnx'), '--config', WEIGHT8_CFG, '-o', path.join(dir, 'a8.onnx'), '--json'])
+    fs.writeFileSync(path.join(dir, 'q8.cfg'), cfgText(8))
+    const eight = await runCli([path.join(dir, 'cls.onnx'), '--config', path.join(dir, 'q8.cfg'), '-o', path.join(dir, 'a8.onnx'), '--json'])
+    const here = await runCli(['cls.onnx', '--config', 'q8.cfg', '-o', 'c8.onnx'], { cwd: dir })
     const four = await runCli(['cls.onnx', '--config', 'q4.cfg', '-o', 'b4.onnx', '--json'], { cwd: dir })
-    expect(eight.code, eight.stderr).toBe(0)
-    expect(four.code, four.stderr).toBe(0)
-    expect(listTree(dir)).toEqual(['a8.onnx', 'a8.onnx.data', 'b4.onnx', 'b4.onnx.data', 'cls.onnx', 'q4.cfg', 'weights.bin'])
+    for (const run of [eight, here, four]) expect(run.code, run.stderr).toBe(0)
+    expect(listTree(dir)).toEqual(['a8.onnx', 'a8.onnx.data', 'b4.onnx', 'b4.onnx.data', 'c8.onnx', 'c8.onnx.data', 'cls.onnx', 'q4.cfg', 'q8.cfg', 'weights.bin'])
+    // from the repo root and from the model's folder: the same bytes (each names its own data file)
+    expect(fs.readFileSync(path.join(dir, 'c8.onnx.data')).equals(fs.readFileSync(path.join(dir, 'a8.onnx.data')))).toBe(true)
+    const rename = (file: string) => fs.readFileSync(file).toString('latin1').replaceAll('c8.onnx.data', 'a8.onnx.data')
+    expect(rename(path.join(dir, 'c8.onnx'))).toBe(fs.readFileSync(path.join(dir, 'a8.onnx')).toString('latin1'))
     const samples = [generatedFeeds(inputSpecs(decodeModelProto(fs.readFileSync(MODELS.cls))), 3)]
     const a8 = await compareModels(MODELS.cls, path.join(dir, 'a8.onnx'), samples)
     expect(a8.cosine).toBeCloseTo(oneJson(eight.stdout).cosineSimilarity as number, 3)

@@ -1,0 +1,84 @@
+// What the CLI checks before minutes of work: that the files it will write cannot destroy an
+// input, and that they can be written at all.
+import fs from 'node:fs'
+import path from 'node:path'
+import { QuantizeError } from './errors.js'
+import { fsReason as reasonInWords } from './fs-reason.js'
+import { decodeModelProto } from './onnx/codec.js'
+import { externalEntry, isExternal } from './onnx/tensor-data.js'
+import { forEachTensor } from './onnx/tensors.js'
+import { fsReason } from './write-atomic.js'
+
+export interface PlannedWrite {
+  model: string
+  config: string
+  out: string
+  /** Where the output's external data goes, should the model have external data. */
+  externalData: string
+  reportDir: string | null
+}
+
+function statOrNull(file: string): fs.BigIntStats | null {
+  try {
+    return fs.statSync(file, { bigint: true })
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Whether two paths name one file: the same inode when both exist (hard and symbolic links, `..`,
+ * another case on a case-insensitive disk), else the same resolved path. Inodes are compared as
+ * bigints (NTFS file ids pass 2^53); where a file system gives every file inode 0 (some SMB
+ * shares), the real paths decide.
+ */
+export function sameFile(a: string, b: string): boolean {
+  const sa = statOrNull(a)
+  const sb = statOrNull(b)
+  if (sa && sb) return sa.ino !== 0n ? sa.ino === sb.ino && sa.dev === sb.dev : fs.realpathSync.native(a) === fs.realpathSync.native(b)
+  return path.resolve(a) === path.resolve(b)
+}
+
+/** The external data files the model's tensors name, beside the model; none when it cannot be read (the engine reports that). */
+function externalDataFiles(model: string): string[] {
+  const files = new Set<string>()
+  try {
+    forEachTensor(decodeModelProto(fs.readFileSync(model)), (t) => {
+      const location = isExternal(t) ? externalEntry(t, 'location') : undefined
+      if (location) files.add(path.resolve(path.dirname(model), location))
+    })
+  } catch {
+    // not readable or not a model: quantizing it says so, naming the problem
+  }
+  return [...files]
+}
+
+/**
+ * Refuses an output (or its external data file) that is the model, one of the model's external
+ * data files or the cfg; an output that is a folder or whose folder cannot hold it; a report
+ * folder that is a file or lies at or under the output.
+ */
+export function checkOutputs(w: PlannedWrite): void {
+  const external = externalDataFiles(w.model)
+  const inputs: [string, string][] = [[w.model, 'the input model'], [w.config, 'the cfg file'], ...external.map((f): [string, string] => [f, "the input model's external data"])]
+  const targets: [string, string][] = [[w.out, 'output'], ...(external.length ? [[w.externalData, "output's external data file"] as [string, string]] : [])]
+  for (const [target, what] of targets) {
+    for (const [file, name] of inputs) if (sameFile(target, file)) throw new QuantizeError(target, `the ${what} would overwrite ${name}; choose another --out`, 'output')
+  }
+  const cannot = (err: NodeJS.ErrnoException) => new QuantizeError(w.out, `cannot write output: ${fsReason(err)}`, 'output')
+  const code = (c: string) => Object.assign(new Error(c), { code: c })
+  if (statOrNull(w.out)?.isDirectory()) throw cannot(code('EISDIR'))
+  let folder: fs.Stats
+  try {
+    folder = fs.statSync(path.dirname(path.resolve(w.out)))
+  } catch (err) {
+    throw cannot(err as NodeJS.ErrnoException)
+  }
+  if (!folder.isDirectory()) throw cannot(code('ENOTDIR'))
+  if (w.reportDir) {
+    const out = path.resolve(w.out)
+    const dir = path.resolve(w.reportDir)
+    if (dir === out || dir.startsWith(out + path.sep)) throw new QuantizeError(w.reportDir, 'the report folder would be made at or under the output file; choose another --report-dir', 'output')
+    if (statOrNull(w.reportDir)?.isDirectory() === false) throw new QuantizeError(w.reportDir, `cannot create the report folder: ${reasonInWords(code('EEXIST'))}`, 'output')
+  }
+}
