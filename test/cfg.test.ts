@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs'
+import fs, { readFileSync } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import ini from 'ini'
@@ -536,6 +537,20 @@ describe('errors name the file, line, key, value and what is allowed', () => {
     const error = await loadCfg(DOC).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(CfgError)
     expect((error as CfgError).message).toContain(`${DOC}: cannot read cfg file`)
+  })
+
+  it('loadCfg reads UTF-16 with a byte-order mark (PowerShell 5 writes it) like UTF-8', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cfg-utf16-'))
+    try {
+      const text = '[common_quant_param]\r\nquant_type=WEIGHT_QUANT\r\nbit_num=6\r\n'
+      const le = path.join(dir, 'le.cfg')
+      fs.writeFileSync(le, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]))
+      const be = path.join(dir, 'be.cfg')
+      fs.writeFileSync(be, Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(text, 'utf16le').swap16()]))
+      for (const file of [le, be]) expect(await loadCfg(file), file).toMatchObject({ quantType: 'WEIGHT_QUANT', bitNum: 6 })
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('loadCfg of a binary file (a model given as the cfg) says so instead of quoting its bytes', async () => {

@@ -29,6 +29,9 @@ export async function loadCfg(file: string): Promise<QuantConfig> {
 
 /** The file as text; binary content (a model passed as the cfg, say) is an error, not a line quoted byte for byte. */
 function cfgText(bytes: Buffer, file: string): string {
+  // UTF-16 with a byte-order mark: what Windows PowerShell 5's `>` writes
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return new TextDecoder('utf-16le').decode(bytes)
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return new TextDecoder('utf-16be').decode(bytes)
   // no INI text holds a NUL byte; other encodings than UTF-8 still parse (their comments garbled)
   const nul = bytes.indexOf(0)
   if (nul >= 0) throw new CfgError(`${file}: not a cfg file: binary data (a NUL byte at ${nul}); a cfg is INI text`, { file })

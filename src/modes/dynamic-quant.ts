@@ -133,11 +133,14 @@ export async function quantizeDynamic(ctx: ModeContext, options: DynamicQuantOpt
     rewriteToMatMulInteger(w.site, q, names, graphOf, gemmBeta)
   }
   const reasonOf = (w: PlannedWeight) => (routes.get(w) as { reason: string }).reason
-  if (layers.length === 0 && stayFloat.length > 0) {
+  // a model left entirely float is worth a word, not just a 100% size in the summary
+  const kept = [...stayFloat.map((w) => `${opOf(w)}: ${reasonOf(w)}`), ...plan.skipped.map((s) => `${s.nodes[0]?.opType ?? ''}: ${s.reason}`)]
+  if (layers.length === 0 && kept.length > 0) {
     const why = new Map<string, number>()
-    for (const w of stayFloat) why.set(`${opOf(w)}: ${reasonOf(w)}`, (why.get(`${opOf(w)}: ${reasonOf(w)}`) ?? 0) + 1)
+    for (const k of kept) why.set(k, (why.get(k) ?? 0) + 1)
     const list = [...why].map(([reason, n]) => `${n} x ${reason}`).join('; ')
-    ctx.warnings.push(`DYNAMIC_QUANT quantized no weight, the output is the float model (${list}); WEIGHT_QUANT stores such weights in int8, FULL_QUANT also computes convolutions in int8`)
+    const convs = stayFloat.some((w) => opOf(w) === 'Conv' || opOf(w) === 'ConvTranspose')
+    ctx.warnings.push(`DYNAMIC_QUANT quantized no weight, the output is the float model (${list})${convs ? '; WEIGHT_QUANT stores convolution weights in int8, FULL_QUANT also computes them in int8' : ''}`)
   }
   const report: DynamicQuantReport = {
     int8: int8Nodes,

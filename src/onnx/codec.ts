@@ -154,8 +154,15 @@ export function decodeModelProto(bytes: Uint8Array): ModelProto {
     // Some of protobufjs's errors give no position (the check of a nested message's length says
     // only "index out of range"); the reader then stands at the message or field at fault.
     const message = (err as Error).message
-    if (message === 'index out of range') throw new OnnxDecodeError(`not a valid ONNX protobuf: the field at byte ${reader.pos} runs past the end of the ${reader.len} bytes of data`)
-    const placed = /at offset \d|at byte \d|: \d+ \+ \d+ > \d+/.test(message)
+    // "index out of range[: <pos> + <length> > <end>]": <end>, like reader.len, is the end of the
+    // message being read, which for a nested one is not the end of the data
+    const range = /^index out of range(?:: (\d+) \+ \d+ > (\d+))?$/.exec(message)
+    if (range) {
+      const [pos, end] = range[1] ? [Number(range[1]), Number(range[2])] : [reader.pos, reader.len]
+      const past = end >= bytes.byteLength ? `the end of the ${bytes.byteLength} bytes of data` : `the end of its enclosing message at byte ${end}`
+      throw new OnnxDecodeError(`not a valid ONNX protobuf: the field at byte ${pos} runs past ${past}`)
+    }
+    const placed = /at offset \d|at byte \d/.test(message)
     throw new OnnxDecodeError(`not a valid ONNX protobuf: ${message}${placed ? '' : ` at byte ${reader.pos}`}`)
   }
 }

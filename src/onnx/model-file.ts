@@ -89,10 +89,7 @@ export function loadModel(file: string, options: FileExternalDataOptions = {}): 
 }
 
 function describeDecodeError(err: Error): string {
-  const message = err.message.replace(/^not a valid ONNX protobuf: /, '')
-  // protobufjs's reader says "index out of range: <pos> + <len> > <end>"
-  const range = /^index out of range: (\d+) \+ (\d+) > (\d+)/.exec(message)
-  return range ? `the field at byte ${range[1]} runs ${range[2]} bytes, past the end at byte ${range[3]}` : message
+  return err.message.replace(/^not a valid ONNX protobuf: /, '')
 }
 
 /**
