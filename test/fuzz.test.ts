@@ -75,8 +75,12 @@ function heartbeat(model: number, i: number | null): void {
 }
 
 const ALLOWED = [ModelFileError, QuantizeError, OnnxDecodeError, TensorDataError, ExternalDataError, RangeError]
-/** RangeErrors V8 itself throws: a runaway recursion or allocation, never a clear error about the model. */
-const ENGINE_FAILURE = /Maximum call stack size exceeded|Invalid (typed )?array length|Array buffer allocation failed|Invalid string length/
+/**
+ * The RangeErrors the engine throws on purpose (src/, `new RangeError`) and protobufjs's reader's
+ * own. Any other (V8's "Invalid array length", "Maximum call stack size exceeded", an offset
+ * outside a DataView) is a crash on bad data, not a clear error.
+ */
+const OWN_RANGE_ERROR = /holds a non-finite value|is not finite$|is outside 1-16$|is out of range 0\.\.|^cosine of vectors of different lengths|not positive definite|does not fit two int8 planes|^index out of range/
 
 // ---------------------------------------------------------------------------------------------
 // A protobuf walker that finds the tags and length prefixes the structural mutations aim at.
@@ -237,7 +241,7 @@ function badFailure(err: unknown, label: string): string | null {
   if (!ALLOWED.some((C) => err instanceof C)) return `${err.constructor.name}: ${err.message}\n${err.stack}`
   const cause = rootCause(err)
   if (!ALLOWED.some((C) => cause instanceof C)) return `${err.constructor.name} wrapping ${(cause as Error).constructor.name}: ${(cause as Error).message}\n${(cause as Error).stack}`
-  if (ENGINE_FAILURE.test((cause as Error).message)) return `a failure of the JS engine, not a clear error: ${(cause as Error).message}\n${(cause as Error).stack}`
+  if (cause instanceof RangeError && !OWN_RANGE_ERROR.test(cause.message)) return `a RangeError the engine does not throw on purpose: ${cause.message}\n${cause.stack}`
   if (!err.message.includes(label)) return `message does not name the input '${label}': ${err.message}\n${err.stack}`
   if (err.message.trim() === label || err.message.trim() === `${label}:`) return `message names the input but no problem: ${err.message}`
   return null

@@ -1,7 +1,7 @@
 // The package as users import it: `unplugin-quantize` and its bundler subpaths, resolved by Node
 // through package.json's `exports` to the built dist/, in a child process so that nothing of
-// vitest's own resolution stands in for Node's. dist/ is what `npm test` builds before vitest
-// starts (test/cli.test.ts rebuilds it too; building here as well would race that).
+// vitest's own resolution stands in for Node's. dist/ is built once per run, before any test file
+// (test/setup/build-dist.ts).
 import { spawnSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import { MODELS, ROOT } from './helpers/run-cli.js'

@@ -1,4 +1,4 @@
-// Running the CLI in tests: the built bin as a child process (after one fresh build of dist/),
+// Running the CLI in tests: the built bin as a child process (dist/ is built once per run, first),
 // temp folders under test/.tmp/ (git-ignored), and folder listings to prove nothing was written.
 import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
@@ -24,11 +24,13 @@ export const MODELS = {
 export const WEIGHT8_CFG = path.join(ROOT, 'test/fixtures/cfg-weight/weight8.cfg')
 
 /**
- * Compile src/ to dist/ (`tsc -p tsconfig.build.json`, what `npm run build` runs) so the bin runs
- * the code under test. Type errors elsewhere in the tree do not stop tsc from emitting, so success
- * is judged by dist/src/cli.js being rewritten, not by the exit code; the output is in the error.
+ * Build dist/ as `npm run build` does (`tsc -p tsconfig.build.json` and the rspack loader copied
+ * beside its plugin), so that the bin, the package's exports and the built plugins run the code
+ * under test. Called once per run from test/setup/build-dist.ts. Type errors elsewhere in the tree
+ * do not stop tsc from emitting, so success is judged by dist/src/cli.js being rewritten, not by
+ * the exit code; the output is in the error.
  */
-export function buildCli(): void {
+export function buildDist(): void {
   const started = Date.now()
   const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
     cwd: ROOT,
@@ -39,6 +41,7 @@ export function buildCli(): void {
   if (!built || built.mtimeMs < started - 1000) {
     throw new Error(`build did not write ${CLI_JS} (tsc exit ${tsc.status}):\n${tsc.stdout}${tsc.stderr}`)
   }
+  fs.cpSync(path.join(ROOT, 'plugins/core/rspack-loader.cjs'), path.join(ROOT, 'dist/plugins/core/rspack-loader.cjs'))
 }
 
 export interface CliResult {
