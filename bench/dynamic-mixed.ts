@@ -75,7 +75,7 @@ async function dynamicWith(file: string, options: DynamicQuantOptions): Promise<
   const bytes = new Uint8Array(fs.readFileSync(file))
   const model = decodeModelProto(bytes)
   const cfg = cfgFromObject(DYNAMIC, path.dirname(file))
-  const result = await quantizeDynamic({ model, bytes, ext: null, external: false, cfg, specs: inputSpecs(model), options: {}, label: file, warnings: [] }, options)
+  const result = await quantizeDynamic({ model, bytes, ext: null, hasExternalData: false, cfg, specs: inputSpecs(model), options: {}, label: file, warnings: [] }, options)
   return encodeModelProto(result.model ?? model)
 }
 

@@ -228,11 +228,11 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
   // A model that decodes can still be broken inside (a tensor's data shorter than its dims, an
   // external reference past its file's end): such errors name the tensor, this names the file.
   try {
-    const inParts = [bytes, ...(ext && external ? externalParts(model, ext) : [])]
+    const inParts = [bytes, ...(ext ? externalParts(model, ext) : [])]
     // compressing the input runs on the thread pool while the weights quantize on this thread
     sizesIn = options.sizes === false ? Promise.resolve(rawSize(inParts)) : downloadSizes(inParts)
     sizesIn.catch(() => undefined)
-    const ctx: ModeContext = { model, bytes, ext, external, cfg, specs, options, label, warnings: extraWarnings }
+    const ctx: ModeContext = { model, bytes, ext, hasExternalData: external, cfg, specs, options, label, warnings: extraWarnings }
     result = cfg.quantType === 'FULL_QUANT' ? await quantizeFull(ctx)
       : cfg.quantType === 'DYNAMIC_QUANT' ? await quantizeDynamic(ctx)
       : cfg.bitNum === 0 ? await quantizeMixedBit(ctx)
@@ -327,11 +327,16 @@ async function quantizeWeights(ctx: ModeContext): Promise<ModeResult> {
   // target off leaves a quantization that never runs the model
   const targetRuns = target !== false && widths.length > 0
   const wantsData = plan.planned.length > 0 && (options.biasCorrection !== false || options.errorFeedback !== false || targetRuns)
-  if (wantsData && ctx.external) {
-    const steps = [options.biasCorrection !== false && 'bias correction', options.errorFeedback !== false && 'error-feedback rounding', targetRuns && 'the accuracy target']
-    extraWarnings.push(notRunExternal(steps.filter((s): s is string => s !== false)))
+  // error feedback on generated inputs only below 8 bits: see below
+  const feedbackOn = (realData: boolean) => options.errorFeedback ?? (cfg.bitNum < 8 || realData)
+  if (wantsData && ctx.hasExternalData) {
+    // name what would have run: real inputs (samples, calibration data) or generated ones for the target
+    const realData = options.samples !== undefined || cfg.dataPreprocess !== null
+    const data = realData || targetRuns
+    const warning = notRunExternal([data && options.biasCorrection !== false && 'bias correction', data && feedbackOn(realData) && 'error-feedback rounding', targetRuns && 'the accuracy target'])
+    if (warning) extraWarnings.push(warning)
   }
-  const real = wantsData && !ctx.external ? await refinementSamples(specs, cfg, options.samples, extraWarnings, targetRuns) : null
+  const real = wantsData && !ctx.hasExternalData ? await refinementSamples(specs, cfg, options.samples, extraWarnings, targetRuns) : null
   if (real && options.biasCorrection !== false) {
     options.onProgress?.('measuring input means for bias correction')
     means = await guarded(() => inputChannelMeans(model, bytes, plan.planned, real.samples.slice(0, TUNING_SAMPLES)), new Map(), 'bias correction', real.inputs, extraWarnings)
@@ -339,11 +344,11 @@ async function quantizeWeights(ctx: ModeContext): Promise<ModeResult> {
   let errorFeedback: ErrorFeedbackReport | null = null
   // Measured better (held out): below 8 bits on any inputs; at 8 bits only on real ones (on generated
   // inputs det's 8-bit result got worse, see README "Error-feedback rounding").
-  if (real && (options.errorFeedback ?? (cfg.bitNum < 8 || real.inputs !== 'generated'))) {
+  if (real && feedbackOn(real.inputs !== 'generated')) {
     options.onProgress?.('error-feedback rounding on input moments')
     errorFeedback = await guarded(() => roundWithErrorFeedback(bytes, model, plan.planned, low, real.samples.slice(0, TUNING_SAMPLES), real.inputs), null, 'error-feedback rounding', real.inputs, extraWarnings)
   }
-  if (targetRuns && plan.planned.length > 0 && !ctx.external) {
+  if (targetRuns && plan.planned.length > 0 && !ctx.hasExternalData) {
     if (!real) extraWarnings.push('accuracy target not checked: give calibration data (calibrate_path) or samples to enable it')
     else {
       options.onProgress?.('measuring layer sensitivity in onnxruntime-node')

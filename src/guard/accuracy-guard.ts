@@ -162,7 +162,7 @@ export async function runAccuracyGuard(input: ModelInput, cfg: QuantConfig, guar
       throw new QuantizeError(label, `[accuracy_guard] min_cosine=${guard.minCosine} not reached: output cosine ${before.toFixed(6)} on ${heldOut.length} held-out sample(s); ${why}; ${bestText}`, 'config')
     }
     // ranking runs both models tensor by tensor from memory, which a model with external data is not
-    // (see ModeContext.external); the held-out check above runs them from files
+    // (see ModeContext.hasExternalData); the held-out check above runs them from files
     if (external) return fail('nodes are not ranked on a model with external data, which is not run from memory; name the nodes to keep float in skip_quant_node')
     if (!guard.autoSkip) {
       await extend(3, first)

@@ -87,7 +87,7 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
   const fq = cfg.fullQuant
   const progress = options.onProgress
   // the rewrite reads every weight as float from the protobuf; external data is not read here
-  if (ctx.external) throw new QuantizeError(ctx.label, 'FULL_QUANT does not support models with external data yet', 'unsupported')
+  if (ctx.hasExternalData) throw new QuantizeError(ctx.label, 'FULL_QUANT does not support models with external data yet', 'unsupported')
   const set = options.samples ? samplesSet(options.samples) : await openCalibrationSet(ctx.specs, cfg, ctx.warnings)
   if (set.count === 0) throw new QuantizeError(cfg.source, 'FULL_QUANT needs at least one calibration sample', 'config')
 

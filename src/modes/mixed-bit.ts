@@ -96,8 +96,8 @@ export async function quantizeMixedBit(ctx: ModeContext): Promise<ModeResult> {
   let initScale = ctx.cfg.mixedBit.initScale
   let tuning: MixedBitTuning | null = null
   if (ctx.cfg.mixedBit.autoTune) {
-    if (ctx.external) ctx.warnings.push(`mixed bit: ${notRunExternal(['auto_tune'])}; init_scale ${initScale} used`)
-    else {
+    // a model with external data: said below, with the other steps it does not get
+    if (!ctx.hasExternalData) {
       tuning = await autoTune(ctx)
       initScale = tuning.chosen
       notes.push(`auto_tune chose init_scale ${initScale} on ${tuning.samples} ${tuning.inputs} inputs after ${tuning.curve.length} trials`)
@@ -110,12 +110,14 @@ export async function quantizeMixedBit(ctx: ModeContext): Promise<ModeResult> {
   ctx.options.onProgress?.(`mixed-bit quantization at init_scale ${initScale}`)
   const p = plan(ctx.model, ctx)
   let encoded = encodeMixedBit(p, initScale)
-  if (ctx.external && encoded.length) {
-    const steps = [ctx.options.biasCorrection !== false && 'bias correction', ctx.options.accuracyTarget !== false && 'the accuracy target']
-    const skipped = steps.filter((s): s is string => s !== false)
-    if (skipped.length) ctx.warnings.push(`mixed bit: ${notRunExternal(skipped)}`)
+  if (ctx.hasExternalData) {
+    // as below: inputs exist with samples or calibration data, or generated ones where the target runs
+    const target = ctx.options.accuracyTarget !== false
+    const data = encoded.length > 0 && (ctx.options.samples !== undefined || ctx.cfg.dataPreprocess !== null || target)
+    const warning = notRunExternal([ctx.cfg.mixedBit.autoTune && 'auto_tune', data && ctx.options.biasCorrection !== false && 'bias correction', data && target && 'the accuracy target'])
+    if (warning) ctx.warnings.push(`mixed bit: ${warning}${ctx.cfg.mixedBit.autoTune ? `; init_scale ${initScale} used` : ''}`)
   }
-  const real = ctx.external ? null : await refinementSamples(ctx.specs, ctx.cfg, ctx.options.samples, ctx.warnings, ctx.options.accuracyTarget !== false)
+  const real = ctx.hasExternalData ? null : await refinementSamples(ctx.specs, ctx.cfg, ctx.options.samples, ctx.warnings, ctx.options.accuracyTarget !== false)
   let means = new Map<PlannedWeight, Float64Array>()
   if (real && encoded.length && ctx.options.biasCorrection !== false) {
     ctx.options.onProgress?.('mixed bit: measuring input means for bias correction')
@@ -124,7 +126,7 @@ export async function quantizeMixedBit(ctx: ModeContext): Promise<ModeResult> {
   // Without any inputs nothing checks the output: near init_scale 0.02 PP-OCRv4 det's cosine is
   // anywhere from 0.976 to 0.994 as init_scale moves by 5% (one small conv's rounding shifts the
   // mean of a channel its output is very sensitive to), so say so as fixed-bit WEIGHT_QUANT does.
-  if (!real && !ctx.external && encoded.length && ctx.options.accuracyTarget !== false) {
+  if (!real && !ctx.hasExternalData && encoded.length && ctx.options.accuracyTarget !== false) {
     ctx.warnings.push('mixed bit: accuracy target not checked: give calibration data (calibrate_path) or samples to enable it')
   }
   const guard = real ? await guarded(() => accuracyGuard(ctx, encoded, initScale, real, means), null, 'mixed bit: accuracy target', real.inputs, ctx.warnings) : null

@@ -18,11 +18,11 @@ export interface ModeContext {
   /** The model's external data when it has any (the model was read from a path). */
   ext: FileExternalData | null
   /**
-   * The model keeps tensors in external data. onnxruntime looks for the external data of a model
+   * The model keeps tensors in external data (`ext` is where they are read from). onnxruntime looks for the external data of a model
    * it loads from bytes under the working directory (and refuses files outside it), so a run
    * would work or fail by where the process started: modes do not run such a model.
    */
-  external: boolean
+  hasExternalData: boolean
   cfg: QuantConfig
   /** The float model's inputs, read before any rewrite. */
   specs: InputSpec[]
@@ -44,8 +44,14 @@ export interface ModeResult extends WeightQuantResult {
   errorFeedback?: ErrorFeedbackReport | null
 }
 
-/** The warning for the steps a model with external data does not get (see ModeContext.external). */
-export function notRunExternal(steps: readonly string[]): string {
-  const list = steps.length > 1 ? `${steps.slice(0, -1).join(', ')} and ${steps.at(-1)}` : steps[0]
+/**
+ * The warning for the steps a model with external data does not get (see
+ * ModeContext.hasExternalData); `steps` holds false for those that would not have run anyway.
+ * Null when none would have.
+ */
+export function notRunExternal(steps: readonly (string | false)[]): string | null {
+  const run = steps.filter((s): s is string => s !== false)
+  if (!run.length) return null
+  const list = run.length > 1 ? `${run.slice(0, -1).join(', ')} and ${run.at(-1)}` : run[0]
   return `${list} skipped: a model with external data is not run while quantizing (onnxruntime would look for its data under the working directory)`
 }
