@@ -56,15 +56,19 @@ function parse(argv: string[]): CliArgs | 'help' | 'version' {
   const { values, positionals, tokens } = parsed
   if (values.help) return 'help'
   if (values.version) return 'version'
-  const options = tokens.flatMap((t) => (t.kind === 'option' && t.value !== undefined ? [t] : []))
-  const byOption = new Map<string, typeof options>()
-  for (const t of options) byOption.set(SPELLINGS[t.name] ?? t.name, [...(byOption.get(SPELLINGS[t.name] ?? t.name) ?? []), t])
+  // options given a value (flags carry none): each once, under any of its spellings
+  const valued = tokens.flatMap((t) => (t.kind === 'option' && t.value !== undefined ? [t] : []))
+  const byOption = new Map<string, typeof valued>()
+  for (const t of valued) {
+    const key = SPELLINGS[t.name] ?? t.name
+    byOption.set(key, [...(byOption.get(key) ?? []), t])
+  }
   for (const uses of byOption.values()) {
     if (uses.length < 2) continue
     const spellings = [...new Set(uses.map((t) => t.rawName))]
     throw new UsageError(spellings.length === 1 ? `${spellings[0]} given twice; pass it once` : `${spellings.join(' and ')} both given; pass one`)
   }
-  for (const t of options) if (t.value === '') throw new UsageError(`option '${t.rawName}' needs a value`)
+  for (const t of valued) if (t.value === '') throw new UsageError(`option '${t.rawName}' needs a value`)
   if (values.fmk !== undefined && values.fmk.toUpperCase() !== 'ONNX') throw new UsageError(`--fmk=${values.fmk}: only ONNX models are read`)
   const model = values.modelFile ?? positionals[0]
   if (!model) throw new UsageError('no model given')
@@ -136,12 +140,13 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
   try {
     // named after the output, so that two outputs of one model keep apart
     const externalDataLocation = `${path.basename(args.out)}.data`
-    checkOutputs({ ...args, externalData: path.join(path.dirname(args.out), externalDataLocation) })
+    const externalDataPath = path.join(path.dirname(args.out), externalDataLocation)
+    checkOutputs({ ...args, externalData: externalDataPath })
     // --report-dir asks for the per-layer statistics behind the debug CSVs and the HTML report
     const result = await quantizeModel(args.model, args.config, { onProgress: progress, externalDataLocation, ...(args.reportDir ? { debug: true } : {}) })
     if (tty) io.stderr.write('\r\x1b[K')
     const files: { path: string; bytes: Uint8Array | string }[] = [{ path: args.out, bytes: result.model }]
-    if (result.externalData) files.push({ path: path.join(path.dirname(args.out), result.externalData.location), bytes: result.externalData.bytes })
+    if (result.externalData) files.push({ path: externalDataPath, bytes: result.externalData.bytes })
     const json = reportJson(result.report, args.out)
     if (args.reportDir) {
       files.push({ path: path.join(args.reportDir, reportJsonName(args.out)), bytes: JSON.stringify(json, null, 2) + '\n' })

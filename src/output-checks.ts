@@ -3,7 +3,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { QuantizeError } from './errors.js'
-import { fsReason as reasonInWords } from './fs-reason.js'
 import { decodeModelProto } from './onnx/codec.js'
 import { externalEntry, isExternal } from './onnx/tensor-data.js'
 import { forEachTensor } from './onnx/tensors.js'
@@ -32,16 +31,21 @@ function statOrNull(file: string): fs.BigIntStats | null {
  * bigints (NTFS file ids pass 2^53); where a file system gives every file inode 0 (some SMB
  * shares), the real paths decide.
  */
-export function sameFile(a: string, b: string): boolean {
+function sameFile(a: string, b: string): boolean {
   const sa = statOrNull(a)
   const sb = statOrNull(b)
   if (sa && sb) return sa.ino !== 0n ? sa.ino === sb.ino && sa.dev === sb.dev : fs.realpathSync.native(a) === fs.realpathSync.native(b)
   return path.resolve(a) === path.resolve(b)
 }
 
-/** The external data files the model's tensors name, beside the model; none when it cannot be read (the engine reports that). */
-function externalDataFiles(model: string): string[] {
+/**
+ * The external data files the model's tensors name, beside the model; none when it cannot be read
+ * (quantizing reports that). Read only when a file stands where an output will go: else no output
+ * can replace one of them.
+ */
+function externalDataFiles(model: string, outputs: readonly string[]): string[] {
   const files = new Set<string>()
+  if (!outputs.some((f) => statOrNull(f))) return []
   try {
     forEachTensor(decodeModelProto(fs.readFileSync(model)), (t) => {
       const location = isExternal(t) ? externalEntry(t, 'location') : undefined
@@ -59,7 +63,7 @@ function externalDataFiles(model: string): string[] {
  * folder that is a file or lies at or under the output.
  */
 export function checkOutputs(w: PlannedWrite): void {
-  const external = externalDataFiles(w.model)
+  const external = externalDataFiles(w.model, [w.out, w.externalData])
   const inputs: [string, string][] = [[w.model, 'the input model'], [w.config, 'the cfg file'], ...external.map((f): [string, string] => [f, "the input model's external data"])]
   const targets: [string, string][] = [[w.out, 'output'], ...(external.length ? [[w.externalData, "output's external data file"] as [string, string]] : [])]
   for (const [target, what] of targets) {
@@ -79,6 +83,6 @@ export function checkOutputs(w: PlannedWrite): void {
     const out = path.resolve(w.out)
     const dir = path.resolve(w.reportDir)
     if (dir === out || dir.startsWith(out + path.sep)) throw new QuantizeError(w.reportDir, 'the report folder would be made at or under the output file; choose another --report-dir', 'output')
-    if (statOrNull(w.reportDir)?.isDirectory() === false) throw new QuantizeError(w.reportDir, `cannot create the report folder: ${reasonInWords(code('EEXIST'))}`, 'output')
+    if (statOrNull(w.reportDir)?.isDirectory() === false) throw new QuantizeError(w.reportDir, `cannot create the report folder: ${fsReason(code('EEXIST'))}`, 'output')
   }
 }

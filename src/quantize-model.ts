@@ -43,7 +43,7 @@ export interface QuantizeOptions {
   verifySamples?: number
   /**
    * File name of the external data written next to the output, when the input model had
-   * external data. Defaults to `<model name>.data`.
+   * external data. Defaults to `<model name>.quant.onnx.data` (`<bytes>.quant.onnx.data` for bytes).
    */
   externalDataLocation?: string
   /**

@@ -7,27 +7,13 @@ import path from 'node:path'
 import protobuf from 'protobufjs'
 import { afterAll, beforeEach, describe, expect, it } from 'vitest'
 import { CfgError } from '../src/cfg/index.js'
-import { main } from '../src/cli.js'
 import { QuantizeError } from '../src/errors.js'
 import { ModelFileError } from '../src/onnx/model-file.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { seededRandom } from '../src/runtime/feeds.js'
-import { MODELS, ROOT, WEIGHT8_CFG, listTree, makeTmpDir } from './helpers/run-cli.js'
+import { MODELS, ROOT, WEIGHT8_CFG, listTree, makeTmpDir, runCliInProcess } from './helpers/run-cli.js'
 
 const BAD = path.join(ROOT, 'test/fixtures/bad')
-
-interface Run {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-async function cli(args: string[]): Promise<Run> {
-  let stdout = ''
-  let stderr = ''
-  const code = await main(args, { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) } })
-  return { code, stdout, stderr }
-}
 
 const dirs: string[] = []
 afterAll(() => {
@@ -50,7 +36,7 @@ function workDir(bytes?: Uint8Array): { dir: string; model: string } {
  */
 async function expectFailure(args: string[], dir: string, file: string, problem: RegExp): Promise<string> {
   const before = listTree(dir)
-  const run = await cli(args)
+  const run = await runCliInProcess(args)
   const lines = run.stderr.split('\n').filter(Boolean)
   expect(run.code, run.stderr).toBe(1)
   expect(run.stdout).toBe('')
@@ -266,7 +252,7 @@ describe('the library API reports the same problems as errors naming the file', 
   it('valid DYNAMIC_QUANT and bit_num=0 cfgs among the bad ones quantize: exit 0, model and nothing else written', async () => {
     for (const fixture of ['dynamic-quant.cfg', 'mixed-bit-0.cfg']) {
       const { dir, model } = workDir()
-      const run = await cli([model, '--config', path.join(BAD, fixture)])
+      const run = await runCliInProcess([model, '--config', path.join(BAD, fixture)])
       expect(run.code, run.stderr).toBe(0)
       expect(listTree(dir)).toEqual(['model.onnx', 'model.quant.onnx'])
       const { report } = await quantizeModel(MODELS.helloDeepa, path.join(BAD, fixture), { sizes: false })

@@ -1,4 +1,4 @@
-import fs, { readFileSync } from 'node:fs'
+import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -20,7 +20,7 @@ import { scanCfg } from '../src/cfg/scan-cfg.js'
 const FIXTURES = fileURLToPath(new URL('./fixtures/cfg/', import.meta.url))
 const DOC = path.join(FIXTURES, 'doc')
 const docPath = (name: string): string => path.join(DOC, name)
-const doc = (name: string): string => readFileSync(docPath(name), 'utf8')
+const doc = (name: string): string => fs.readFileSync(docPath(name), 'utf8')
 
 /** One string per line, so a line number in a test is its position in the list. */
 const cfg = (...lines: string[]): string => lines.join('\n') + '\n'

@@ -5,11 +5,10 @@ import path from 'node:path'
 import ort from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decodeModelProto } from '../src/onnx/codec.js'
-import { main } from '../src/cli.js'
 import { loadModel, saveModel } from '../src/onnx/model-file.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { generatedFeeds, inputSpecs } from '../src/runtime/feeds.js'
-import { MODELS, ROOT, WEIGHT8_CFG, listTree, makeTmpDir, runCli } from './helpers/run-cli.js'
+import { MODELS, ROOT, WEIGHT8_CFG, listTree, makeTmpDir, runCli, runCliInProcess } from './helpers/run-cli.js'
 
 const cfgText = (bits: number): string => `[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=${bits}\nmin_quant_weight_size=0\nmin_quant_weight_channel=16\n`
 
@@ -174,17 +173,9 @@ describe('--report-dir', () => {
 })
 
 describe('progress and warnings', () => {
-  /** main() in this process, with a stderr that says whether it is a terminal. */
-  async function inProcess(args: string[], isTTY: boolean) {
-    let stdout = ''
-    let stderr = ''
-    const code = await main(args, { stdout: { write: (t: string) => (stdout += t) }, stderr: { isTTY, write: (t: string) => (stderr += t) } })
-    return { code, stdout, stderr }
-  }
-
   it('on a terminal shows each step on one rewritten line, cleared at the end; never with --json or into a pipe', async () => {
     const { dir, file } = folderWith('progress', MODELS.helloDeepa, 'hd.onnx')
-    const tty = await inProcess([file, '--config', WEIGHT8_CFG, '-o', path.join(dir, 'a.onnx')], true)
+    const tty = await runCliInProcess([file, '--config', WEIGHT8_CFG, '-o', path.join(dir, 'a.onnx')], { isTTY: true })
     expect(tty.code, tty.stderr).toBe(0)
     const steps = tty.stderr.split('\r\x1b[K').filter(Boolean)
     expect(steps.length).toBeGreaterThan(3)
@@ -192,7 +183,7 @@ describe('progress and warnings', () => {
     expect(steps).toContain('verifying in onnxruntime-node…')
     expect(tty.stderr.endsWith('\r\x1b[K')).toBe(true)
     for (const [args, isTTY] of [[['--json'], true], [[], false]] as const) {
-      const quiet = await inProcess([file, '--config', WEIGHT8_CFG, '-o', path.join(dir, 'b.onnx'), ...args], isTTY)
+      const quiet = await runCliInProcess([file, '--config', WEIGHT8_CFG, '-o', path.join(dir, 'b.onnx'), ...args], { isTTY })
       expect(quiet.code).toBe(0)
       expect(quiet.stderr).toBe('')
     }
@@ -225,7 +216,7 @@ describe('usage', () => {
     for (const flag of ['--version', '-v']) expect(await runCli([flag])).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' })
   })
 
-  it('an unknown flag exits 2 with the usage, and touches nothing', async () => {
+  it('an unknown flag exits 2 with one line, and touches nothing', async () => {
     const { dir, file } = folderWith('unknown-flag', MODELS.helloDeepa, 'hd.onnx')
     const run = await runCli([file, '--config', WEIGHT8_CFG, '--bogus'])
     expect(run.code).toBe(2)
@@ -255,7 +246,7 @@ describe('usage', () => {
     expect(listTree(dir)).toEqual(['hd.onnx'])
   })
 
-  it('no model, or two, exits 2 with the usage', async () => {
+  it('no model, or two, exits 2 with one line', async () => {
     const none = await runCli(['--json'])
     expect(none.code).toBe(2)
     expect(none.stderr).toBe('unplugin-quantize: no model given (see --help)\n')

@@ -9,6 +9,7 @@ import sharp from 'sharp'
 import { build, createLogger, type Logger } from 'vite'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { DET_SOURCE, MEAN, STD, exampleDir, prepareExample } from '../examples/vite/prepare.js'
+import { runWeb } from './helpers/ort-web.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const outDir = path.join(here, '.tmp/example-vite-dist')
@@ -97,10 +98,7 @@ describe('examples/vite', () => {
     expect(text / float.length).toBeGreaterThan(0.02) // there is text on the page, and it is found
     expect(Math.abs(quant.filter((v) => v > 0.3).length - text) / text).toBeLessThan(0.02)
 
-    const ortWeb = await import('onnxruntime-web')
-    ortWeb.env.wasm.numThreads = 1
-    const web = await ortWeb.InferenceSession.create(new Uint8Array(files.get(modelName)!))
-    const viaWeb = await run(web, new ortWeb.Tensor('float32', input, [1, 3, 640, 640]))
+    const viaWeb = Object.values(await runWeb(new Uint8Array(files.get(modelName)!), { x: feed }))[0] as Float32Array
     expect(cosine(viaWeb, quant)).toBeGreaterThan(0.9999)
   })
 })

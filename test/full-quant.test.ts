@@ -20,6 +20,7 @@ import { seededRandom, type Feeds } from '../src/runtime/feeds.js'
 import { greedyCtc, loadOcrKeys } from './helpers/ctc-decode.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { clsSamples, detSamples, recCropSamples, writeBins } from './helpers/model-inputs.js'
+import { runWeb } from './helpers/ort-web.js'
 import { makeTmpDir, ROOT } from './helpers/run-cli.js'
 import { renderPage } from './helpers/text-images.js'
 
@@ -327,20 +328,15 @@ describe('FULL_QUANT options (PP-OCR cls, BIN calibration)', () => {
 
   it('runs in onnxruntime-web (wasm, in Node) as onnxruntime-node runs it exactly, and as its int8 kernels do where they do not saturate', async () => {
     const model = (results.get('MAX_MIN') ?? (await run('MAX_MIN', {}))).model
-    const ortWeb = await import('onnxruntime-web')
-    ortWeb.env.wasm.numThreads = 1
-    const web = await ortWeb.InferenceSession.create(model)
     const exact = await ort.InferenceSession.create(model, exactInt8Options({ logSeverityLevel: 3 }))
     // without VNNI onnxruntime-node's int8 kernels saturate (src/runtime/int8-saturation.ts)
     const native = INT8_SATURATES ? null : await ort.InferenceSession.create(model, { logSeverityLevel: 3 })
     for (const feeds of heldCls.slice(0, 3)) {
-      const x = feeds.x!
-      const a = (await web.run({ x: new ortWeb.Tensor('float32', x.data as Float32Array, x.dims) }))[web.outputNames[0]!]!.data as Float32Array
+      const a = Object.values(await runWeb(model, feeds))[0] as Float32Array
       // web's int8 kernels round each requantization where the float ops round once: measured 0.9997-1.0
       expect(cosineSimilarity(a, (await exact.run(feeds))[exact.outputNames[0]!]!.data as Float32Array)).toBeGreaterThan(0.999)
       if (native) expect(cosineSimilarity(a, (await native.run(feeds))[native.outputNames[0]!]!.data as Float32Array)).toBeGreaterThan(0.999)
     }
-    await web.release()
     await exact.release()
     await native?.release()
   }, 60_000)

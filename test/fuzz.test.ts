@@ -290,63 +290,66 @@ describe('fuzzing quantizeModel with mutated real models', () => {
       let slowest = { ms: 0, what: '' }
       fs.mkdirSync(TMP, { recursive: true })
 
-      for (let i = 0; i < cases; i++) {
-        const kind = KINDS[i % KINDS.length]!
-        const seed = SEED_BASE + i
-        heartbeat(modelIndex, i)
-        const m = mutate(original, spots, withLength, kind, seed)
-        const what = `${model.name} ${kind} seed ${seed} (${m.detail})`
-        const label = '<bytes>'
-        const started = performance.now()
+      try {
+        for (let i = 0; i < cases; i++) {
+          const kind = KINDS[i % KINDS.length]!
+          const seed = SEED_BASE + i
+          heartbeat(modelIndex, i)
+          const m = mutate(original, spots, withLength, kind, seed)
+          const what = `${model.name} ${kind} seed ${seed} (${m.detail})`
+          const label = '<bytes>'
+          const started = performance.now()
 
-        // the decoder alone: a model or an OnnxDecodeError
-        try {
-          validateModel(decodeModelProto(m.bytes), label)
-        } catch (err) {
-          if (!(err instanceof OnnxDecodeError || err instanceof ModelFileError)) problems.push(`${what}: decode threw ${badFailure(err, label) ?? String(err)}`)
-        }
-
-        let outcome: string
-        let rejection = ''
-        try {
-          const result = await quantizeModel(m.bytes, cfg, NO_ORT)
-          // what it wrote must itself be a model
-          validateModel(decodeModelProto(result.model), 'output')
-          expect(result.report.cosineSimilarity).toBeNull()
-          outcome = 'quantized'
-        } catch (err) {
-          const bad = badFailure(err, label)
-          if (bad) problems.push(`${what}: ${bad}`)
-          const cause = rootCause(err)
-          const cls = cause instanceof Error ? cause.constructor.name : typeof cause
-          errorClasses[cls] = (errorClasses[cls] ?? 0) + 1
-          outcome = 'rejected'
-          rejection = (err as Error).message
-        }
-
-        // every eighth mutant also goes through a file, where loadModel names the path
-        if (i % 8 === 0) {
-          const file = path.join(TMP, `${model.name}-${i}.onnx`)
-          fs.writeFileSync(file, m.bytes)
+          // the decoder alone: a model or an OnnxDecodeError
           try {
-            await quantizeModel(file, cfg, NO_ORT)
-            if (outcome !== 'quantized') problems.push(`${what}: quantized from a file but not from bytes (${rejection})`)
+            validateModel(decodeModelProto(m.bytes), label)
           } catch (err) {
-            const bad = badFailure(err, file)
-            if (bad) problems.push(`${what} from a file: ${bad}`)
-            if (outcome !== 'rejected') problems.push(`${what}: rejected from a file but not from bytes (${(err as Error).message})`)
+            if (!(err instanceof OnnxDecodeError || err instanceof ModelFileError)) problems.push(`${what}: decode threw ${badFailure(err, label) ?? String(err)}`)
           }
-          fs.rmSync(file)
-        }
 
-        const ms = performance.now() - started
-        if (ms > slowest.ms) slowest = { ms, what }
-        outcomes[`${kind} ${outcome}`] = (outcomes[`${kind} ${outcome}`] ?? 0) + 1
-        totals.cases++
-        totals[outcome as 'quantized' | 'rejected']++
+          let outcome: string
+          let rejection = ''
+          try {
+            const result = await quantizeModel(m.bytes, cfg, NO_ORT)
+            // what it wrote must itself be a model
+            validateModel(decodeModelProto(result.model), 'output')
+            expect(result.report.cosineSimilarity).toBeNull()
+            outcome = 'quantized'
+          } catch (err) {
+            const bad = badFailure(err, label)
+            if (bad) problems.push(`${what}: ${bad}`)
+            const cause = rootCause(err)
+            const cls = cause instanceof Error ? cause.constructor.name : typeof cause
+            errorClasses[cls] = (errorClasses[cls] ?? 0) + 1
+            outcome = 'rejected'
+            rejection = (err as Error).message
+          }
+
+          // every eighth mutant also goes through a file, where loadModel names the path
+          if (i % 8 === 0) {
+            const file = path.join(TMP, `${model.name}-${i}.onnx`)
+            fs.writeFileSync(file, m.bytes)
+            try {
+              await quantizeModel(file, cfg, NO_ORT)
+              if (outcome !== 'quantized') problems.push(`${what}: quantized from a file but not from bytes (${rejection})`)
+            } catch (err) {
+              const bad = badFailure(err, file)
+              if (bad) problems.push(`${what} from a file: ${bad}`)
+              if (outcome !== 'rejected') problems.push(`${what}: rejected from a file but not from bytes (${(err as Error).message})`)
+            }
+            fs.rmSync(file)
+          }
+
+          const ms = performance.now() - started
+          if (ms > slowest.ms) slowest = { ms, what }
+          outcomes[`${kind} ${outcome}`] = (outcomes[`${kind} ${outcome}`] ?? 0) + 1
+          totals.cases++
+          totals[outcome as 'quantized' | 'rejected']++
+        }
+      } finally {
+        heartbeat(modelIndex, null)
       }
 
-      heartbeat(modelIndex, null)
       console.log(`fuzz ${model.name}: ${JSON.stringify(outcomes)}; failures by root class ${JSON.stringify(errorClasses)}; slowest ${slowest.ms.toFixed(0)} ms (${slowest.what})`)
       expect(problems.slice(0, 10)).toEqual([])
       const quantized = Object.entries(outcomes).filter(([k]) => k.endsWith('quantized')).reduce((n, [, v]) => n + v, 0)

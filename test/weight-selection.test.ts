@@ -10,7 +10,7 @@ import { makeTensor } from '../src/onnx/tensor-data.js'
 import { notRunExternal } from '../src/modes/mode.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { compareModels } from '../src/runtime/compare-models.js'
-import { seededRandom } from '../src/runtime/feeds.js'
+import { inputSpecs, seededRandom, uniformFeeds, type Feeds } from '../src/runtime/feeds.js'
 import { writeFilesAtomic } from '../src/write-atomic.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { clsSamples, recSamples, sileroSamples } from './helpers/model-inputs.js'
@@ -85,13 +85,10 @@ function loopAndScanModel(): Uint8Array {
   })
 }
 
-/** Seeded float feeds of the given shapes. */
-function floatFeeds(n: number, shapes: Record<string, number[]>): Record<string, ort.Tensor>[] {
-  const rand = seededRandom(31)
-  return Array.from({ length: n }, () => Object.fromEntries(Object.entries(shapes).map(([name, dims]) => {
-    const data = Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => rand() * 2 - 1)
-    return [name, new ort.Tensor('float32', data, dims)]
-  })))
+/** Seeded uniform inputs of the model's declared shapes, one set per sample. */
+function feedsFor(bytes: Uint8Array, n: number, only?: string): Feeds[] {
+  const specs = inputSpecs(decodeModelProto(bytes)).filter((s) => only === undefined || s.name === only)
+  return Array.from({ length: n }, (_, i) => uniformFeeds(specs, 31 + i))
 }
 
 describe('weight selection follows the cfg', () => {
@@ -139,9 +136,8 @@ describe('weight selection follows the cfg', () => {
     expect(report.skipped.filter((s) => s.reason === 'rank < 2').map((s) => s.tensor).sort()).toEqual(['table1d', 'vec'])
     expect(report.layers.map((l) => l.tensor)).toEqual(['table2d'])
     const rand = seededRandom(5)
-    const feeds = Array.from({ length: 2 }, () => ({
-      ids: new ort.Tensor('int64', BigInt64Array.from({ length: 16 }, () => BigInt(Math.floor(rand() * 1000))), [16]),
-      ...floatFeeds(1, { x: [4, 48] })[0],
+    const feeds = feedsFor(float, 2, 'x').map((x) => ({
+      ...x, ids: new ort.Tensor('int64', BigInt64Array.from({ length: 16 }, () => BigInt(Math.floor(rand() * 1000))), [16]),
     }))
     const cmp = await compareModels(float, model, feeds)
     expect(cmp.outputs.find((o) => o.name === 'picked')?.maxAbsDiff).toBe(0)
@@ -171,7 +167,7 @@ describe('weight selection follows the cfg', () => {
     // at 20 the grouped ConvTranspose has too few output channels too
     const at20 = (await quantizeModel(float, cfg({ min_quant_weight_channel: 20 }), run)).report
     expect(at20.skipped.map((s) => s.tensor).sort()).toEqual(['deconv_w', 'narrow_conv_w'])
-    const cmp = await compareModels(float, model, floatFeeds(2, { x: [1, 8, 8, 8], m: [2, 32] }))
+    const cmp = await compareModels(float, model, feedsFor(float, 2))
     expect(cmp.outputs.find((o) => o.name === 'narrow')?.maxAbsDiff).toBe(0)
     expect(cmp.cosine).toBeGreaterThan(0.9999)
   })
@@ -259,7 +255,7 @@ describe('weights are found wherever exporters put them', () => {
     ]]))
     expect(int8ByGraph).toEqual({ g: [expect.stringContaining('w_outer')], loop_body: [expect.stringContaining('w_loop')], scan_body: [expect.stringContaining('w_scan')] })
     expect(weightTypesFeeding(model, new Set(['MatMul_h', 'MatMul_h2', 'MatMul_a']))).toEqual([DataType.INT8, DataType.INT8, DataType.INT8])
-    const cmp = await compareModels(float, model, floatFeeds(3, { x: [1, 32], s0: [1, 16], xs: [5, 1, 16] }))
+    const cmp = await compareModels(float, model, feedsFor(float, 3))
     expect(cmp.outputs.map((o) => o.name)).toEqual(['looped', 's_final', 'ys'])
     expect(cmp.cosine).toBeGreaterThan(0.9999)
     for (const o of cmp.outputs) expect(o.maxAbsDiff, o.name).toBeGreaterThan(0)

@@ -95,3 +95,12 @@ export function listTree(dir: string): string[] {
   walk('')
   return out.sort()
 }
+
+/** The CLI's main() in this process, its output captured; `isTTY` says whether stderr is a terminal. */
+export async function runCliInProcess(args: string[], options: { isTTY?: boolean } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { main } = await import('../../src/cli.js')
+  let stdout = ''
+  let stderr = ''
+  const code = await main(args, { stdout: { write: (t: string) => (stdout += t) }, stderr: { isTTY: options.isTTY ?? false, write: (t: string) => (stderr += t) } })
+  return { code, stdout, stderr }
+}
