@@ -13,7 +13,7 @@ import { costliestWeights, escalateSensitiveWeights } from './quant/sensitivity.
 import { scoreThreads } from './quant/rank-weights.js'
 import { escalationBudget, escalationCosts, escalationWidths } from './quant/escalation-costs.js'
 import { roundWithErrorFeedback, type ErrorFeedbackReport } from './quant/error-feedback/feedback-weights.js'
-import { applyWeightPlan, encodeWeight, planWeights, type EncodedWeight, type PlannedWeight, type QuantizedLayer, type SkippedWeight, type WeightQuantOptions, type WeightQuantResult } from './quant/weight-quant.js'
+import { applyWeightPlan, encodeWeight, planWeights, type EncodedWeight, type PlannedWeight, type QuantizedLayer, type SkippedWeight, type WeightQuantOptions } from './quant/weight-quant.js'
 import { notRunExternal, type ModeContext, type ModeResult } from './modes/mode.js'
 import { quantizeDynamic, type DynamicQuantReport } from './modes/dynamic-quant.js'
 import { quantizeFull, type FullQuantReport } from './modes/full-quant.js'

@@ -17,7 +17,7 @@ import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model
 import { buildTransformer, tokenIds } from './helpers/build-transformer.js'
 import { greedyCtc, loadOcrKeys } from './helpers/ctc-decode.js'
 import { recSamples } from './helpers/model-inputs.js'
-import { runOnce } from './helpers/ort-run.js'
+import { optimizedModel, runOnce } from './helpers/ort-run.js'
 import { ROOT } from './helpers/run-cli.js'
 
 const DYNAMIC = { common_quant_param: { quant_type: 'DYNAMIC_QUANT', bit_num: 8 } }
@@ -35,14 +35,6 @@ function nodes(model: ModelProto): NodeProto[] {
 
 function count(model: ModelProto, op: string): number {
   return nodes(model).filter((n) => n.op_type === op).length
-}
-
-/** The ops onnxruntime runs after its graph optimizations (it writes the optimized graph out). */
-async function optimizedOps(model: Uint8Array): Promise<ModelProto> {
-  const file = path.join(tmp, `opt-${Math.random().toString(36).slice(2)}.onnx`)
-  const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, logSeverityLevel: 4, optimizedModelFilePath: file })
-  await session.release()
-  return decodeModelProto(fs.readFileSync(file))
 }
 
 /**
@@ -98,7 +90,7 @@ describe('DYNAMIC_QUANT on a TinyBERT-shaped encoder', async () => {
 
   it('emits the DynamicQuantizeMatMul-fusable chain, and onnxruntime fuses all of it', async () => {
     expect(expectFusableChains(quantized)).toBe(24)
-    const optimized = await optimizedOps(model)
+    const optimized = await optimizedModel(model)
     expect(count(optimized, 'MatMulInteger')).toBe(0)
     expect(count(optimized, 'DynamicQuantizeMatMul') + count(optimized, 'MatMulIntegerToFloat')).toBe(24)
   })

@@ -11,15 +11,15 @@ import { INT8_SATURATES } from './helpers/int8-cpu.js'
 import type { CfgObject } from '../src/cfg/index.js'
 import { decodeModelProto } from '../src/onnx/codec.js'
 import { DataType, int64ToNumber, type ModelProto, type NodeProto, type TensorProto } from '../src/onnx/onnx-types.js'
-import { makeTensor, tensorDims, tensorToFloat32 } from '../src/onnx/tensor-data.js'
+import { tensorDims, tensorToFloat32 } from '../src/onnx/tensor-data.js'
 import { clearlyWorse } from '../src/quant/full/output-cosines.js'
 import { quantizeModel, type QuantizeResult } from '../src/quantize-model.js'
 import { cosineSimilarity } from '../src/runtime/cosine.js'
 import { exactInt8Options } from '../src/runtime/exact-int8.js'
-import { seededRandom, type Feeds } from '../src/runtime/feeds.js'
+import type { Feeds } from '../src/runtime/feeds.js'
 import { greedyCtc, loadOcrKeys } from './helpers/ctc-decode.js'
-import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { clsSamples, detSamples, recCropSamples, writeBins } from './helpers/model-inputs.js'
+import { optimizedModel } from './helpers/ort-run.js'
 import { runWeb } from './helpers/ort-web.js'
 import { makeTmpDir, ROOT } from './helpers/run-cli.js'
 import { renderPage } from './helpers/text-images.js'
@@ -104,20 +104,10 @@ async function heldOutCosine(floatModel: string, quantized: Uint8Array, held: Fe
   }
 }
 
-/** The graph onnxruntime actually runs (after its QDQ fusions). */
-async function optimizedGraph(model: Uint8Array): Promise<ModelProto> {
-  const file = path.join(tmp, `optimized-${Math.random().toString(36).slice(2)}.onnx`)
-  const s = await ort.InferenceSession.create(model, { logSeverityLevel: 3, graphOptimizationLevel: 'all', optimizedModelFilePath: file })
-  await s.release()
-  const optimized = decodeModelProto(fs.readFileSync(file))
-  fs.rmSync(file)
-  return optimized
-}
-
 /** Op types of the graph onnxruntime actually runs, with counts. */
 async function optimizedOps(model: Uint8Array): Promise<Map<string, number>> {
   const ops = new Map<string, number>()
-  for (const n of (await optimizedGraph(model)).graph!.node!) ops.set(n.op_type!, (ops.get(n.op_type!) ?? 0) + 1)
+  for (const n of (await optimizedModel(model)).graph!.node!) ops.set(n.op_type!, (ops.get(n.op_type!) ?? 0) + 1)
   return ops
 }
 
@@ -348,7 +338,7 @@ describe('FULL_QUANT options (PP-OCR cls, BIN calibration)', () => {
     // DequantizeLinear int8 weights, per tensor: the float convs read a per-channel one instead
     const guarded = g.nodes.filter((n) => n.op_type === 'Conv' && g.producer.get(n.input![1]!)?.op_type !== 'DequantizeLinear' && g.producer.get(n.input![0]!)?.op_type === 'DequantizeLinear' && axisOf(g.producer.get(n.input![0]!)!) === 1)
     expect(guarded.length).toBeGreaterThan(0)
-    const optimized = await optimizedGraph(model)
+    const optimized = await optimizedModel(model)
     const scalars = new Set(optimized.graph!.initializer!.filter((t) => tensorDims(t).length === 0).map((t) => t.name))
     const qconvs = optimized.graph!.node!.filter((n) => n.op_type === 'QLinearConv')
     expect(qconvs.length).toBeGreaterThan(20)
@@ -463,40 +453,6 @@ describe('FULL_QUANT on PP-OCRv4 rec (opset 9, MatMul attention)', () => {
     expect(same).toBeGreaterThanOrEqual(held.length - 1)
   }, 90_000)
 })
-
-/**
- * Four 1x1 convs; the second writes `t`, whose channel 0 is 2000x the others (the third conv
- * reads that channel with a weight 2000x smaller): one uint8 scale for all of `t` rounds the
- * other 31 channels to a few codes, so `t` is the tensor that costs the output its accuracy.
- */
-function outlierModel(): Uint8Array {
-  const w2 = randomTensor('w2', [32, 16, 1, 1], 2)
-  const v2 = tensorToFloat32(w2).slice()
-  for (let i = 0; i < 16; i++) v2[i] = v2[i]! * 2000
-  const w3 = randomTensor('w3', [16, 32, 1, 1], 3)
-  const v3 = tensorToFloat32(w3).slice()
-  for (let o = 0; o < 16; o++) v3[o * 32] = v3[o * 32]! / 2000
-  return buildModel({
-    nodes: [
-      node('Conv', ['x', 'w1'], ['a']), node('Relu', ['a'], ['r']),
-      node('Conv', ['r', 'w2'], ['t']),
-      node('Conv', ['t', 'w3'], ['u']), node('Relu', ['u'], ['v']),
-      node('Conv', ['v', 'w4'], ['y']),
-    ],
-    initializers: [randomTensor('w1', [16, 8, 1, 1], 1, 0.5), makeTensor('w2', DataType.FLOAT, [32, 16, 1, 1], v2), makeTensor('w3', DataType.FLOAT, [16, 32, 1, 1], v3), randomTensor('w4', [8, 16, 1, 1], 4, 0.5)],
-    inputs: [valueInfo('x', DataType.FLOAT, [1, 8, 12, 12])],
-    outputs: [valueInfo('y', DataType.FLOAT, [1, 8, 12, 12])],
-    opset: 13,
-  })
-}
-
-function noiseInputs(n: number, seed: number): Feeds[] {
-  return Array.from({ length: n }, (_, k) => {
-    const rand = seededRandom(seed + k)
-    return { x: new ort.Tensor('float32', Float32Array.from({ length: 8 * 12 * 12 }, () => rand() * 2 - 1), [1, 8, 12, 12]) }
-  })
-}
-
 
 describe('FULL_QUANT bias-correction check (src/quant/full/output-cosines.ts)', () => {
   it('a mean drop within the samples\' spread is noise, a consistent one is not', () => {

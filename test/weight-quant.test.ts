@@ -1,5 +1,4 @@
 import fs from 'node:fs'
-import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
 import { decodeModelProto } from '../src/onnx/codec.js'
 import { DataType } from '../src/onnx/onnx-types.js'
@@ -11,7 +10,7 @@ import { quantizeModel } from '../src/quantize-model.js'
 import { clsSamples, detSamples, recSamples, sileroSamplesFor } from './helpers/model-inputs.js'
 import { sameClass, sameDecision, sameText, textMaskIou, type DecisionAgreement } from './helpers/decisions.js'
 import { MODELS } from './helpers/run-cli.js'
-import { runOnce } from './helpers/ort-run.js'
+import { optimizedModel, runOnce } from './helpers/ort-run.js'
 import { runWeb } from './helpers/ort-web.js'
 import { withSessionPair } from './helpers/session-pair.js'
 
@@ -96,18 +95,10 @@ function integerWeightCount(bytes: Uint8Array): number {
  * their count are what it runs.
  */
 async function optimizedGraph(model: string | Uint8Array): Promise<{ nodes: string[]; initializers: string[] }> {
-  const dir = fs.mkdtempSync('/tmp/uq-fold-')
-  try {
-    const out = `${dir}/optimized.onnx`
-    const session = await ort.InferenceSession.create(typeof model === 'string' ? fs.readFileSync(model) : model, { optimizedModelFilePath: out, logSeverityLevel: 3 })
-    await session.release()
-    const scopes = allGraphScopes(decodeModelProto(fs.readFileSync(out)))
-    return {
-      nodes: scopes.flatMap(({ graph: g }) => (g.node ?? []).map((n) => JSON.stringify([n.op_type, n.domain ?? '', (n.attribute ?? []).map((a) => [a.name, a.i, a.f, a.ints, a.s])], (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)))).sort(),
-      initializers: scopes.flatMap(({ graph: g }) => (g.initializer ?? []).map((t) => (t.dims ?? []).map(Number).join('x'))).sort(),
-    }
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true })
+  const scopes = allGraphScopes(await optimizedModel(model))
+  return {
+    nodes: scopes.flatMap(({ graph: g }) => (g.node ?? []).map((n) => JSON.stringify([n.op_type, n.domain ?? '', (n.attribute ?? []).map((a) => [a.name, a.i, a.f, a.ints, a.s])], (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)))).sort(),
+    initializers: scopes.flatMap(({ graph: g }) => (g.initializer ?? []).map((t) => (t.dims ?? []).map(Number).join('x'))).sort(),
   }
 }
 

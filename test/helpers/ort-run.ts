@@ -1,8 +1,11 @@
 // Running models in onnxruntime-node for tests: TensorProto -> ort.Tensor, one-shot sessions
 // that are always released, and exact (bitwise, NaN-aware) output comparison.
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import ort from 'onnxruntime-node'
 import { decodeModelProto, encodeModelProto } from '../../src/onnx/codec.js'
-import { DataType, type Int64, type TensorProto, int64ToNumber } from '../../src/onnx/onnx-types.js'
+import { DataType, type Int64, type ModelProto, type TensorProto, int64ToNumber } from '../../src/onnx/onnx-types.js'
 import { elementBytes } from '../../src/onnx/tensor-data.js'
 import { exactInt8Options, exactInt8Twin } from '../../src/runtime/exact-int8.js'
 
@@ -163,5 +166,19 @@ export async function exposedActivations(model: Uint8Array, names: string[], sam
     return out
   } finally {
     await session.release()
+  }
+}
+
+/** The graph onnxruntime-node runs after its optimizations (fusions, load-time constant folding), from the dump it writes. */
+export async function optimizedModel(model: string | Uint8Array): Promise<ModelProto> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uq-optimized-'))
+  try {
+    const file = path.join(dir, 'optimized.onnx')
+    const options = { optimizedModelFilePath: file, logSeverityLevel: 3 as const }
+    const session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options)
+    await session.release()
+    return decodeModelProto(fs.readFileSync(file))
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
   }
 }
