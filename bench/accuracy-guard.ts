@@ -15,6 +15,7 @@ import { quantizeModel, type QuantizeResult } from '../src/quantize-model.js'
 import { ExposedRunner } from '../src/report/debug-csv/exposed-values.js'
 import { decodeModelProto } from '../src/onnx/codec.js'
 import type { Feeds } from '../src/runtime/feeds.js'
+import { openSession } from '../src/runtime/recorded-outputs.js'
 import { greedyCtc, loadOcrKeys } from '../test/helpers/ctc-decode.js'
 import { clsSamples, padWidth, recCropSamples } from '../test/helpers/model-inputs.js'
 import { writeResultsSection } from './results-section.js'
@@ -51,7 +52,7 @@ function cfgText(dir: string, quantType: string, bits: number, guard: { minCosin
 }
 
 async function outputsOf(model: string | Uint8Array, samples: Feeds[]): Promise<ort.Tensor[]> {
-  const s = typeof model === 'string' ? await ort.InferenceSession.create(model) : await ort.InferenceSession.create(model)
+  const s = await openSession(model, {})
   try {
     const out: ort.Tensor[] = []
     for (const f of samples) out.push((await s.run(f))[s.outputNames[0]!]!)

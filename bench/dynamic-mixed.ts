@@ -21,6 +21,7 @@ import { downloadSizes } from '../src/report/sizes.js'
 import { cosineSimilarity } from '../src/runtime/cosine.js'
 import { exactInt8Options, exactInt8Twin } from '../src/runtime/exact-int8.js'
 import { inputSpecs, type Feeds } from '../src/runtime/feeds.js'
+import { openSession } from '../src/runtime/recorded-outputs.js'
 import { buildTransformer, TINYBERT, tokenIds } from '../test/helpers/build-transformer.js'
 import { greedyCtc, loadOcrKeys } from '../test/helpers/ctc-decode.js'
 import { detSamples, recSamples } from '../test/helpers/model-inputs.js'
@@ -46,7 +47,7 @@ const log = (m: string) => process.stderr.write(`${m}\n`)
 // int8 compute as its ops define it, not as a CPU without VNNI computes it (src/runtime/exact-int8.ts)
 async function runAll(model: string | Uint8Array, samples: Feeds[]): Promise<Record<string, ort.Tensor>[]> {
   const options = exactInt8Options({ intraOpNumThreads: 1 })
-  const s = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(exactInt8Twin(model), options)
+  const s = await openSession(typeof model === 'string' ? model : exactInt8Twin(model), options)
   try {
     const out: Record<string, ort.Tensor>[] = []
     for (const f of samples) out.push(await s.run(f))

@@ -28,6 +28,7 @@ import { cosineSimilarity } from '../src/runtime/cosine.js'
 import { exactInt8Options } from '../src/runtime/exact-int8.js'
 import { int8DotSaturates } from '../src/runtime/int8-saturation.js'
 import type { Feeds } from '../src/runtime/feeds.js'
+import { openSession } from '../src/runtime/recorded-outputs.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { greedyCtc, loadOcrKeys } from '../test/helpers/ctc-decode.js'
 import { detSamples, padWidth, recCropSamples, recSamples } from '../test/helpers/model-inputs.js'
@@ -92,7 +93,7 @@ function quantizeInChild(model: string, cfg: string, out: string): Promise<Child
 }
 
 async function session(model: string | Uint8Array): Promise<ort.InferenceSession> {
-  return typeof model === 'string' ? ort.InferenceSession.create(model, { logSeverityLevel: 3 }) : ort.InferenceSession.create(model, { logSeverityLevel: 3 })
+  return openSession(model, { logSeverityLevel: 3 })
 }
 
 /**

@@ -14,9 +14,10 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import ort from 'onnxruntime-node'
 import { decodeModelProto } from '../src/onnx/codec.js'
+import type { ModelProto } from '../src/onnx/onnx-types.js'
 import { quantizeModel, type QuantizeReport } from '../src/quantize-model.js'
 import type { MeasuredSizes as DownloadSizes } from '../src/report/sizes.js'
-import { inputSpecs, TUNING_SAMPLES, tuningFeeds, type Feeds } from '../src/runtime/feeds.js'
+import { generatedFeeds, inputSpecs, TUNING_SAMPLES, TUNING_SEED, type Feeds } from '../src/runtime/feeds.js'
 import { compareOutputs, type Accuracy } from './accuracy.js'
 import { agreementFor, agreementText } from './agreement.js'
 import { compareStreams, streamLength, talkAndPauses, type StreamComparison } from '../test/helpers/silero-stream.js'
@@ -69,6 +70,8 @@ interface Quantized {
 interface Prepared {
   model: BenchModel
   fp32: Uint8Array
+  /** fp32 decoded once, read by the phases (never rewritten) */
+  decoded: ModelProto
   weightShare: number
   /** int8FloorBytes: the least an 8-bit file of this model can hold */
   int8Floor: number
@@ -120,14 +123,15 @@ const prepared: Prepared[] = []
 for (const model of models) {
   log(`prepare ${model.id}`)
   const fp32 = new Uint8Array(fs.readFileSync(model.path))
-  const weightShare = floatWeightBytes(decodeModelProto(fp32)) / fp32.byteLength
+  const decoded = decodeModelProto(fp32)
+  const weightShare = floatWeightBytes(decoded) / fp32.byteLength
   const quantized = new Map<BitWidth, Quantized>()
   for (const bits of BIT_WIDTHS) {
     const r = await quantizeModel(fp32, weightQuantCfg(bits), { verify: false })
     quantized.set(bits, { bytes: r.model, report: r.report })
   }
-  const samples = await realisticFeeds(model.inputs, decodeModelProto(fp32), model.samples)
-  prepared.push({ model, fp32, weightShare, int8Floor: int8FloorBytes(decodeModelProto(fp32), fp32.byteLength), quantized, samples })
+  const samples = await realisticFeeds(model.inputs, decoded, model.samples)
+  prepared.push({ model, fp32, decoded, weightShare, int8Floor: int8FloorBytes(decoded, fp32.byteLength), quantized, samples })
 }
 
 // --- phase 1: quantization time vs codec time (timing-sensitive: nothing else runs) ------------
@@ -151,7 +155,7 @@ for (const p of prepared) {
 
 // --- phase 3b: one fp32 inference on the accuracy target's first generated input (what it scores on without data)
 const generatedRunMs = new Map<string, number>()
-for (const p of prepared) generatedRunMs.set(p.model.id, await oneThreadRunMs(p.fp32, tuningFeeds(inputSpecs(decodeModelProto(p.fp32)))[0]!))
+for (const p of prepared) generatedRunMs.set(p.model.id, await oneThreadRunMs(p.fp32, generatedFeeds(inputSpecs(p.decoded), TUNING_SEED)))
 
 // --- phase 4: output cosine on realistic inputs; also with the target tuned on realistic samples
 const tuned = new Map<string, Map<BitWidth, Quantized>>()
@@ -159,7 +163,7 @@ const accuracies = new Map<string, Accuracy[]>()
 const streamed = new Map<string, StreamComparison[]>()
 for (const p of prepared) {
   log(`accuracy ${p.model.id} (${p.samples.length} samples; tuning on ${TUNE_SAMPLES} others)`)
-  const tuneSamples = await realisticFeeds(p.model.inputs, decodeModelProto(p.fp32), TUNE_SAMPLES, TUNE_SEED)
+  const tuneSamples = await realisticFeeds(p.model.inputs, p.decoded, TUNE_SAMPLES, TUNE_SEED)
   const perBits = new Map<BitWidth, Quantized>()
   for (const b of BIT_WIDTHS) {
     const r = await quantizeModel(p.fp32, weightQuantCfg(b), { verify: false, samples: tuneSamples })

@@ -24,7 +24,7 @@ import { debugStep } from './report/debug-csv/debug-step.js'
 import { checkTargetInVerification } from './report/verified-target.js'
 import type { DebugSummary } from './report/debug-csv/debug-summary.js'
 import { runAccuracyGuard, type GuardReport } from './guard/accuracy-guard.js'
-import { inputSpecs, TUNING_SAMPLES, type Feeds } from './runtime/feeds.js'
+import { inputSpecs, type Feeds } from './runtime/feeds.js'
 import { int8DotSaturates } from './runtime/int8-saturation.js'
 import { refinementSamples, type RefinementSamples } from './runtime/refinement-samples.js'
 import { guarded } from './runtime/guarded-refinement.js'
@@ -339,14 +339,14 @@ async function quantizeWeights(ctx: ModeContext): Promise<ModeResult> {
   const real = wantsData && !ctx.hasExternalData ? await refinementSamples(specs, cfg, options.samples, extraWarnings, targetRuns) : null
   if (real && options.biasCorrection !== false) {
     options.onProgress?.('measuring input means for bias correction')
-    means = await guarded(() => inputChannelMeans(model, bytes, plan.planned, real.samples.slice(0, TUNING_SAMPLES)), new Map(), 'bias correction', real.inputs, extraWarnings)
+    means = await guarded(() => inputChannelMeans(model, bytes, plan.planned, real.samples), new Map(), 'bias correction', real.inputs, extraWarnings)
   }
   let errorFeedback: ErrorFeedbackReport | null = null
   // Measured better (held out): below 8 bits on any inputs; at 8 bits only on real ones (on generated
   // inputs det's 8-bit result got worse, see README "Error-feedback rounding").
   if (real && feedbackOn(real.inputs !== 'generated')) {
     options.onProgress?.('error-feedback rounding on input moments')
-    errorFeedback = await guarded(() => roundWithErrorFeedback(bytes, model, plan.planned, low, real.samples.slice(0, TUNING_SAMPLES), real.inputs), null, 'error-feedback rounding', real.inputs, extraWarnings)
+    errorFeedback = await guarded(() => roundWithErrorFeedback(bytes, model, plan.planned, low, real.samples, real.inputs), null, 'error-feedback rounding', real.inputs, extraWarnings)
   }
   if (targetRuns && plan.planned.length > 0 && !ctx.hasExternalData) {
     if (!real) extraWarnings.push('accuracy target not checked: give calibration data (calibrate_path) or samples to enable it')
@@ -376,7 +376,7 @@ async function meetAccuracyTarget(
   const { base, cost } = escalationCosts(planned, bits, opset)
   // Rank on up to 4 samples (a variant per weight; fewer when they are large), judge on up to 8,
   // so that the escalation is judged on more than the ranking saw.
-  const esc = await escalateSensitiveWeights(bytes, planned, low, real.samples.slice(0, TUNING_SAMPLES), {
+  const esc = await escalateSensitiveWeights(bytes, planned, low, real.samples, {
     target: aim, bits, widths: escalationWidths(bits), cost, budget: () => escalationBudget(bits, base, bytes.byteLength, plainBytes), threads,
   }, means)
   if (!esc) return { report: null, widths: new Map(), warnings: ['accuracy target skipped: weights stored as float16 or double are not measured'] }

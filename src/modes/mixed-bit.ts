@@ -9,7 +9,7 @@ import { inputChannelMeans } from '../quant/input-channel-means.js'
 import { planWeights, type PlannedWeight, type WeightPlan } from '../quant/weight-quant.js'
 import type { TunedAccuracy } from '../quantize-model.js'
 import { compareModels, RecordedReference } from '../runtime/compare-models.js'
-import { TUNING_SAMPLES, type Feeds } from '../runtime/feeds.js'
+import type { Feeds } from '../runtime/feeds.js'
 import { refinementSamples, type RefinementSamples } from '../runtime/refinement-samples.js'
 import { guarded } from '../runtime/guarded-refinement.js'
 import { verificationSamples } from '../runtime/verify.js'
@@ -121,7 +121,7 @@ export async function quantizeMixedBit(ctx: ModeContext): Promise<ModeResult> {
   let means = new Map<PlannedWeight, Float64Array>()
   if (real && encoded.length && ctx.options.biasCorrection !== false) {
     ctx.options.onProgress?.('mixed bit: measuring input means for bias correction')
-    means = await guarded(() => inputChannelMeans(ctx.model, ctx.bytes, p.planned, real.samples.slice(0, TUNING_SAMPLES)), means, 'mixed bit: bias correction', real.inputs, ctx.warnings)
+    means = await guarded(() => inputChannelMeans(ctx.model, ctx.bytes, p.planned, real.samples), means, 'mixed bit: bias correction', real.inputs, ctx.warnings)
   }
   // Without any inputs nothing checks the output: near init_scale 0.02 PP-OCRv4 det's cosine is
   // anywhere from 0.976 to 0.994 as init_scale moves by 5% (one small conv's rounding shifts the

@@ -1,7 +1,6 @@
 import { attr, type NameAllocator } from '../onnx/graph-walk.js'
 import { DataType, int64ToNumber, type ModelProto, type NodeProto, type TensorProto } from '../onnx/onnx-types.js'
 import { makeTensor, tensorDims, tensorToFloat32 } from '../onnx/tensor-data.js'
-import type { PlannedWeight } from './weight-quant.js'
 import type { WeightSite } from './weight-sites.js'
 
 /**

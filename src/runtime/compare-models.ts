@@ -82,13 +82,14 @@ export async function compareModels(reference: ModelSource | RecordedReference, 
         } catch (err) {
           throw new CandidateRunError(`onnxruntime-node runs the float model but fails on the quantized one: ${firstLine(err)}`, { cause: err })
         }
+        // element types are the model's, the same on every sample
+        if (k === 0) for (const name of fetch) types.set(name, rb[name]!.type)
         for (const [j, name] of fetch.entries()) {
           const x = xs[j]!
           const y = numericData(rb[name]!)
           let most = maxAbs.get(name) ?? 0
           for (let i = 0; i < x.length; i++) most = Math.max(most, Math.abs(x[i]! - y[i]!))
           maxAbs.set(name, most)
-          types.set(name, rb[name]!.type)
           cosines.add(name, x, y)
         }
       }

@@ -63,13 +63,16 @@ export function generatedFeeds(specs: InputSpec[], seed: number): Feeds {
 /** How many samples the data-driven refinements fit to and the accuracy target judges on, at most. */
 export const TUNING_SAMPLES = 8
 
+/** The seed of the first of tuningFeeds' samples. */
+export const TUNING_SEED = 1
+
 /**
  * The generated samples data-driven refinements fit to when the user gave no data (bias
  * correction, the accuracy target, mixed bit's guard): seeds 1 to 8, apart from verification's
  * (1234 on), so what a refinement fitted is not what verification grades.
  */
 export function tuningFeeds(specs: InputSpec[]): Feeds[] {
-  return Array.from({ length: TUNING_SAMPLES }, (_, i) => generatedFeeds(specs, 1 + i))
+  return Array.from({ length: TUNING_SAMPLES }, (_, i) => generatedFeeds(specs, TUNING_SEED + i))
 }
 
 /**

@@ -16,10 +16,11 @@ export interface RefinementSamples {
  * (src/runtime/natural-inputs.ts: on PP-OCR det at 8 bit, bias correction and the accuracy target
  * on them took the realistic-input cosine from 0.99920 to 0.99987; on uniform noise det's output
  * map is empty and the same pass ranks the wrong layers). Null, with a warning, when none can be
- * made; bad calibration data is the user's to fix and throws.
+ * made; bad calibration data is the user's to fix and throws. At most TUNING_SAMPLES of them.
  */
 export async function refinementSamples(specs: InputSpec[], cfg: QuantConfig, given: Feeds[] | undefined, warnings: string[], allowGenerated: boolean): Promise<RefinementSamples | null> {
-  if (given) return { samples: given, inputs: 'given' }
+  // refinements fit to at most this many; more given ones would only cost time
+  if (given) return { samples: given.slice(0, TUNING_SAMPLES), inputs: 'given' }
   if (!cfg.dataPreprocess) {
     if (!allowGenerated) return null
     try {

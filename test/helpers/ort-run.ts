@@ -8,6 +8,7 @@ import { decodeModelProto, encodeModelProto } from '../../src/onnx/codec.js'
 import { DataType, type Int64, type ModelProto, type TensorProto, int64ToNumber } from '../../src/onnx/onnx-types.js'
 import { elementBytes } from '../../src/onnx/tensor-data.js'
 import { exactInt8Options, exactInt8Twin } from '../../src/runtime/exact-int8.js'
+import { openSession } from '../../src/runtime/recorded-outputs.js'
 
 export type Feeds = Record<string, ort.Tensor>
 export type Outputs = Record<string, ort.Tensor>
@@ -71,7 +72,7 @@ export async function runOnce(model: string | Uint8Array, feeds: Feeds | ort.Ten
   // 'exact': int8 compute as its ops define it, the same on every CPU (src/runtime/exact-int8.ts)
   const options = int8 === 'exact' ? exactInt8Options(plain) : plain
   const source = int8 === 'exact' && typeof model !== 'string' ? exactInt8Twin(model) : model
-  const session = typeof source === 'string' ? await ort.InferenceSession.create(source, options) : await ort.InferenceSession.create(source, options)
+  const session = await openSession(source, options)
   try {
     const named: Feeds = Array.isArray(feeds) ? Object.fromEntries(feeds.map((t, i) => [session.inputNames[i] ?? `#${i}`, t])) : feeds
     return await session.run(named)
@@ -175,7 +176,7 @@ export async function optimizedModel(model: string | Uint8Array): Promise<ModelP
   try {
     const file = path.join(dir, 'optimized.onnx')
     const options = { optimizedModelFilePath: file, logSeverityLevel: 3 as const }
-    const session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options)
+    const session = await openSession(model, options)
     await session.release()
     return decodeModelProto(fs.readFileSync(file))
   } finally {

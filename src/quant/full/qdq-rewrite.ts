@@ -1,4 +1,4 @@
-import { AttributeType, DataType, type NodeProto, type TensorProto } from '../../onnx/onnx-types.js'
+import { AttributeType, DataType, type NodeProto } from '../../onnx/onnx-types.js'
 import { makeTensor, tensorDims, tensorToFloat32 } from '../../onnx/tensor-data.js'
 import { type NameAllocator } from '../../onnx/graph-walk.js'
 import { decodeNodes } from '../dequant-nodes.js'
