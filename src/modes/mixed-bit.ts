@@ -52,13 +52,16 @@ function plan(model: ModelProto, ctx: ModeContext): WeightPlan {
   })
 }
 
-async function tuningSamples(ctx: ModeContext): Promise<{ samples: Feeds[]; inputs: MixedBitTuning['inputs'] }> {
+async function tuningSamples(ctx: ModeContext, real: RefinementSamples | null): Promise<{ samples: Feeds[]; inputs: MixedBitTuning['inputs'] }> {
   if (ctx.options.samples) return { samples: ctx.options.samples, inputs: 'given' }
+  // the first calibration samples, as read once for the refinement (the same files again, with
+  // their warnings again, otherwise)
+  if (real?.inputs === 'calibration') return { samples: real.samples.slice(0, TUNE_SAMPLES), inputs: 'calibration' }
   return verificationSamples(ctx.specs, ctx.cfg, TUNE_SAMPLES, ctx.warnings)
 }
 
-async function autoTune(ctx: ModeContext): Promise<MixedBitTuning> {
-  const { samples, inputs } = await tuningSamples(ctx)
+async function autoTune(ctx: ModeContext, real: RefinementSamples | null): Promise<MixedBitTuning> {
+  const { samples, inputs } = await tuningSamples(ctx, real)
   const cannotRun = (err: unknown) => new QuantizeError(ctx.label, `auto_tune could not run the model on ${inputs} inputs: ${(err as Error).message.split('\n')[0]}`, 'input', { cause: err })
   // the float model's outputs once, not once per init_scale tried
   let reference: RecordedReference
@@ -95,10 +98,11 @@ export async function quantizeMixedBit(ctx: ModeContext): Promise<ModeResult> {
   const notes: string[] = []
   let initScale = ctx.cfg.mixedBit.initScale
   let tuning: MixedBitTuning | null = null
+  const real = ctx.hasExternalData ? null : await refinementSamples(ctx.specs, ctx.cfg, ctx.options.samples, ctx.warnings, ctx.options.accuracyTarget !== false)
   if (ctx.cfg.mixedBit.autoTune) {
     // a model with external data: said below, with the other steps it does not get
     if (!ctx.hasExternalData) {
-      tuning = await autoTune(ctx)
+      tuning = await autoTune(ctx, real)
       initScale = tuning.chosen
       notes.push(`auto_tune chose init_scale ${initScale} on ${tuning.samples} ${tuning.inputs} inputs after ${tuning.curve.length} trials`)
       if (!tuning.reached) ctx.warnings.push(`auto_tune: no init_scale tried keeps output cosine >= ${AUTO_TUNE_GOAL}; using the finest, ${initScale}`)
@@ -117,7 +121,6 @@ export async function quantizeMixedBit(ctx: ModeContext): Promise<ModeResult> {
     const warning = notRunExternal([ctx.cfg.mixedBit.autoTune && 'auto_tune', data && ctx.options.biasCorrection !== false && 'bias correction', data && target && 'the accuracy target'])
     if (warning) ctx.warnings.push(`mixed bit: ${warning}${ctx.cfg.mixedBit.autoTune ? `; init_scale ${initScale} used` : ''}`)
   }
-  const real = ctx.hasExternalData ? null : await refinementSamples(ctx.specs, ctx.cfg, ctx.options.samples, ctx.warnings, ctx.options.accuracyTarget !== false)
   let means = new Map<PlannedWeight, Float64Array>()
   if (real && encoded.length && ctx.options.biasCorrection !== false) {
     ctx.options.onProgress?.('mixed bit: measuring input means for bias correction')
