@@ -6,7 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
-import { CfgError } from '../src/cfg/index.js'
+import { CfgError, cfgFromObject } from '../src/cfg/index.js'
 import { decodeModelProto } from '../src/onnx/codec.js'
 import { DataType, type TensorProto } from '../src/onnx/onnx-types.js'
 import { halfToFloat } from '../src/onnx/float16.js'
@@ -16,7 +16,8 @@ import { codeEntropy } from '../src/quant/mixed-bit/entropy.js'
 import { searchStep, stepError } from '../src/quant/mixed-bit/step-search.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { compareModels } from '../src/runtime/compare-models.js'
-import { seededRandom } from '../src/runtime/feeds.js'
+import { inputSpecs, seededRandom, tuningFeeds } from '../src/runtime/feeds.js'
+import { verificationSamples } from '../src/runtime/verify.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { buildTransformer } from './helpers/build-transformer.js'
 import { clsSamples, detSamples, recSamples, writeBins } from './helpers/model-inputs.js'
@@ -247,6 +248,19 @@ describe('auto_tune', async () => {
   it('is reproducible: the same model and cfg give the same choice, curve and bytes', () => {
     expect(again.report.mixedBit!.autoTune).toEqual(first.report.mixedBit!.autoTune)
     expect(Buffer.compare(Buffer.from(again.model), Buffer.from(first.model))).toBe(0)
+  })
+
+  it('without data, tunes on generated inputs of its own seeds, not on the ones verification grades', async () => {
+    const tune = first.report.mixedBit!.autoTune!
+    const chosen = tune.curve.find((p) => p.initScale === tune.chosen)!
+    // the candidate auto_tune scored: the chosen init_scale with nothing after it
+    const { model } = await quantizeModel(float, {
+      common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 0 }, mixed_bit_weight_quant_param: { init_scale: tune.chosen },
+    }, { sizes: false, verify: false, biasCorrection: false, accuracyTarget: false })
+    const specs = inputSpecs(decodeModelProto(float))
+    expect((await compareModels(float, model, tuningFeeds(specs, tune.samples))).cosine).toBeCloseTo(chosen.cosine, 12)
+    const graded = await verificationSamples(specs, cfgFromObject({ common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 0 } }, ROOT), tune.samples)
+    expect((await compareModels(float, model, graded.samples)).cosine).not.toBeCloseTo(chosen.cosine, 12)
   })
 
   it('tunes on the samples it is given, and the choice holds on held-out inputs', async () => {

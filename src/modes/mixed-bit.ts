@@ -9,7 +9,7 @@ import { inputChannelMeans } from '../quant/input-channel-means.js'
 import { planWeights, type PlannedWeight, type WeightPlan } from '../quant/weight-quant.js'
 import type { TunedAccuracy } from '../quantize-model.js'
 import { compareModels, RecordedReference } from '../runtime/compare-models.js'
-import type { Feeds } from '../runtime/feeds.js'
+import { tuningFeeds, type Feeds } from '../runtime/feeds.js'
 import { refinementSamples, type RefinementSamples } from '../runtime/refinement-samples.js'
 import { guarded } from '../runtime/guarded-refinement.js'
 import { verificationSamples } from '../runtime/verify.js'
@@ -54,9 +54,13 @@ function plan(model: ModelProto, ctx: ModeContext): WeightPlan {
 
 async function tuningSamples(ctx: ModeContext, real: RefinementSamples | null): Promise<{ samples: Feeds[]; inputs: MixedBitTuning['inputs'] }> {
   if (ctx.options.samples) return { samples: ctx.options.samples, inputs: 'given' }
-  // the first calibration samples, as read once for the refinement (the same files again, with
-  // their warnings again, otherwise)
-  if (real?.inputs === 'calibration') return { samples: real.samples.slice(0, TUNE_SAMPLES), inputs: 'calibration' }
+  // the refinement's first samples, as made once for it: calibration files, or generated inputs
+  // of the tuning seeds
+  if (real) return { samples: real.samples.slice(0, TUNE_SAMPLES), inputs: real.inputs }
+  // Without data, the tuning seeds too: verification grades on its own seeds (1234 on), and an
+  // init_scale chosen on those would be graded on the inputs it was fitted to.
+  if (!ctx.cfg.dataPreprocess) return { samples: tuningFeeds(ctx.specs, TUNE_SAMPLES), inputs: 'generated' }
+  // calibration data the refinement could not read: read again, so its error is the user's
   return verificationSamples(ctx.specs, ctx.cfg, TUNE_SAMPLES, ctx.warnings)
 }
 

@@ -71,8 +71,8 @@ export const TUNING_SEED = 1
  * correction, the accuracy target, mixed bit's guard): seeds 1 to 8, apart from verification's
  * (1234 on), so what a refinement fitted is not what verification grades.
  */
-export function tuningFeeds(specs: InputSpec[]): Feeds[] {
-  return Array.from({ length: TUNING_SAMPLES }, (_, i) => generatedFeeds(specs, TUNING_SEED + i))
+export function tuningFeeds(specs: InputSpec[], count = TUNING_SAMPLES): Feeds[] {
+  return Array.from({ length: count }, (_, i) => generatedFeeds(specs, TUNING_SEED + i))
 }
 
 /**
