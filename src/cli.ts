@@ -12,7 +12,8 @@ import { reportJson } from './report/report-json.js'
 import { WriteError, fsReason, writeFilesAtomic } from './write-atomic.js'
 
 const USAGE = `usage: unplugin-quantize <model.onnx> [--config <file.cfg>] [-o, --out <file>] [--report-dir <dir>] [--json]
-       (converter_lite spellings work too: --modelFile=, --configFile=, --outputFile=, --fmk=ONNX)
+       (converter_lite spellings work too: --modelFile=, --configFile=, --outputFile=, --fmk=ONNX;
+       -o - writes the model to stdout and the summary to stderr)
        unplugin-quantize --version`
 
 class UsageError extends Error {}
@@ -74,12 +75,16 @@ function parse(argv: string[]): CliArgs | 'help' | 'version' {
   if (!model) throw new UsageError('no model given')
   if (positionals.length > (values.modelFile ? 0 : 1)) throw new UsageError(`unexpected argument '${positionals.at(-1)}'`)
   let out = values.out ?? values.outputFile ?? model.replace(/(\.onnx)?$/i, '.quant.onnx')
+  if (out === STDOUT && !values.outputFile && values.json) throw new UsageError('-o - and --json both write to stdout; give -o a file name, or drop --json')
   if (/[\\/]$/.test(out)) throw new UsageError(`output '${out}' names a folder; give a file name`)
   // converter_lite's --outputFile takes a name and adds its own extension (.ms); here, .onnx
   if (values.outputFile && !/\.onnx$/i.test(out)) out += '.onnx'
   const config = values.config ?? values.configFile ?? defaultConfig(model)
   return { model, config, out, reportDir: values['report-dir'] ?? null, json: values.json ?? false }
 }
+
+/** `-o -`: the model on stdout, as compressors and converters do. */
+const STDOUT = '-'
 
 /** `<name>.onnx.cfg`, else `<name>.cfg`, beside the model. */
 export function defaultConfig(model: string): string {
@@ -107,13 +112,17 @@ function cliReportModel(r: QuantizeReport, args: CliArgs): ReportModel {
 
 /** Where the CLI writes; tests and the demo pass their own sinks. */
 export interface CliIO {
-  stdout: { write(text: string): unknown }
+  /** With `-o -` the model's bytes come here too. */
+  stdout: { write(data: string | Uint8Array): unknown; isTTY?: boolean }
   stderr: { write(text: string): unknown; isTTY?: boolean }
 }
 
-/** `<output name>.quant.json`: `cls.quant.onnx` gives `cls.quant.json`, `cls-int8.onnx` `cls-int8.quant.json`. */
-function reportJsonName(out: string): string {
-  return `${path.basename(out).replace(/\.onnx$/i, '').replace(/\.quant$/i, '')}.quant.json`
+/**
+ * `<output name>.quant.json`: `cls.quant.onnx` gives `cls.quant.json`, `cls-int8.onnx`
+ * `cls-int8.quant.json`; with `-o -`, the model's name (`cls.onnx` gives `cls.quant.json`).
+ */
+function reportJsonName(args: CliArgs): string {
+  return `${path.basename(args.out === STDOUT ? args.model : args.out).replace(/\.onnx$/i, '').replace(/\.quant$/i, '')}.quant.json`
 }
 
 /** Runs the CLI; returns the exit code. Errors are one line on stderr naming the file. */
@@ -126,6 +135,8 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       io.stdout.write(`${parsed === 'help' ? USAGE : packageVersion()}\n`)
       return 0
     }
+    // a terminal would show (and be confused by) a protobuf
+    if (parsed.out === STDOUT && io.stdout.isTTY) throw new UsageError('-o - would write the model to a terminal; redirect stdout to a file or give -o a file name')
     args = parsed
   } catch (err) {
     if (err instanceof UsageError) {
@@ -139,17 +150,20 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
   const progress = tty ? (m: string) => io.stderr.write(`\r\x1b[K${m}…`) : undefined
   try {
     // named after the output, so that two outputs of one model keep apart
+    const toStdout = args.out === STDOUT
     const externalDataLocation = `${path.basename(args.out)}.data`
     const externalDataPath = path.join(path.dirname(args.out), externalDataLocation)
-    checkOutputs({ ...args, externalData: externalDataPath })
+    checkOutputs({ ...args, out: toStdout ? null : args.out, externalData: externalDataPath })
     // --report-dir asks for the per-layer statistics behind the debug CSVs and the HTML report
     const result = await quantizeModel(args.model, args.config, { onProgress: progress, externalDataLocation, ...(args.reportDir ? { debug: true } : {}) })
     if (tty) io.stderr.write('\r\x1b[K')
-    const files: { path: string; bytes: Uint8Array | string }[] = [{ path: args.out, bytes: result.model }]
+    // checked above from the input; a model over 2 GiB written inline would be refused by protobuf readers anyway
+    if (toStdout && result.externalData) throw new QuantizeError(args.model, 'the quantized model keeps its weights in an external data file, which stdout cannot carry; give -o a file name', 'output')
+    const files: { path: string; bytes: Uint8Array | string }[] = toStdout ? [] : [{ path: args.out, bytes: result.model }]
     if (result.externalData) files.push({ path: externalDataPath, bytes: result.externalData.bytes })
     const json = reportJson(result.report, args.out)
     if (args.reportDir) {
-      files.push({ path: path.join(args.reportDir, reportJsonName(args.out)), bytes: JSON.stringify(json, null, 2) + '\n' })
+      files.push({ path: path.join(args.reportDir, reportJsonName(args)), bytes: JSON.stringify(json, null, 2) + '\n' })
       files.push({ path: path.join(args.reportDir, HTML_REPORT_FILE), bytes: renderReportHtml([cliReportModel(result.report, args)]) })
       for (const csv of result.debugCsv ?? []) files.push({ path: path.join(args.reportDir, csv.name), bytes: csv.text })
     }
@@ -164,7 +178,12 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       throw new QuantizeError(args.reportDir ?? args.out, `cannot create the report folder: ${fsReason(err as NodeJS.ErrnoException)}`, 'output', { cause: err })
     }
     for (const w of result.report.warnings) io.stderr.write(`warning: ${w}\n`)
-    io.stdout.write(args.json ? JSON.stringify(json) + '\n' : summary(result.report, args.out) + '\n')
+    if (toStdout) {
+      io.stdout.write(result.model)
+      io.stderr.write(summary(result.report, 'stdout') + '\n')
+    } else {
+      io.stdout.write(args.json ? JSON.stringify(json) + '\n' : summary(result.report, args.out) + '\n')
+    }
     return 0
   } catch (err) {
     if (tty) io.stderr.write('\r\x1b[K')

@@ -8,6 +8,7 @@ const REASONS: Record<string, string> = {
   ENOSPC: 'no space left on the device',
   EEXIST: 'a file of that name is in the way',
   EDQUOT: 'disk quota exceeded',
+  ELOOP: 'its symbolic links go round in a loop',
 }
 
 /**

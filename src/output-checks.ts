@@ -11,7 +11,8 @@ import { fsReason } from './write-atomic.js'
 export interface PlannedWrite {
   model: string
   config: string
-  out: string
+  /** Null when the model goes to stdout. */
+  out: string | null
   /** Where the output's external data goes, should the model have external data. */
   externalData: string
   reportDir: string | null
@@ -44,8 +45,12 @@ function sameFile(a: string, b: string): boolean {
  * can replace one of them.
  */
 function externalDataFiles(model: string, outputs: readonly string[]): string[] {
+  return outputs.some((f) => statOrNull(f)) ? modelExternalData(model) : []
+}
+
+/** The external data files the model's tensors name; none when it cannot be read. */
+function modelExternalData(model: string): string[] {
   const files = new Set<string>()
-  if (!outputs.some((f) => statOrNull(f))) return []
   try {
     forEachTensor(decodeModelProto(fs.readFileSync(model)), (t) => {
       const location = isExternal(t) ? externalEntry(t, 'location') : undefined
@@ -60,29 +65,48 @@ function externalDataFiles(model: string, outputs: readonly string[]): string[] 
 /**
  * Refuses an output (or its external data file) that is the model, one of the model's external
  * data files or the cfg; an output that is a folder or whose folder cannot hold it; a report
- * folder that is a file or lies at or under the output.
+ * folder that is a file or lies at or under the output. An output of null (stdout) writes no file.
  */
 export function checkOutputs(w: PlannedWrite): void {
-  const external = externalDataFiles(w.model, [w.out, w.externalData])
-  const inputs: [string, string][] = [[w.model, 'the input model'], [w.config, 'the cfg file'], ...external.map((f): [string, string] => [f, "the input model's external data"])]
-  const targets: [string, string][] = [[w.out, 'output'], ...(external.length ? [[w.externalData, "output's external data file"] as [string, string]] : [])]
+  if (w.out !== null) checkModelOutput(w.model, w.config, w.out, w.externalData)
+  // one stream carries one file; the external data would need a second
+  else if (modelExternalData(w.model).length) throw new QuantizeError(w.model, 'the model keeps its weights in an external data file, and so will its output, which stdout cannot carry; give -o a file name', 'output')
+  if (w.reportDir) {
+    if (w.out !== null) {
+      const out = path.resolve(w.out)
+      const dir = path.resolve(w.reportDir)
+      if (dir === out || dir.startsWith(out + path.sep)) throw new QuantizeError(w.reportDir, 'the report folder would be made at or under the output file; choose another --report-dir', 'output')
+    }
+    if (statOrNull(w.reportDir)?.isDirectory() === false) throw new QuantizeError(w.reportDir, `cannot create the report folder: ${fsReason(errno('EEXIST'))}`, 'output')
+  }
+}
+
+function errno(code: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(code), { code })
+}
+
+function checkModelOutput(model: string, config: string, out: string, externalData: string): void {
+  const external = externalDataFiles(model, [out, externalData])
+  const inputs: [string, string][] = [[model, 'the input model'], [config, 'the cfg file'], ...external.map((f): [string, string] => [f, "the input model's external data"])]
+  const targets: [string, string][] = [[out, 'output'], ...(external.length ? [[externalData, "output's external data file"] as [string, string]] : [])]
   for (const [target, what] of targets) {
     for (const [file, name] of inputs) if (sameFile(target, file)) throw new QuantizeError(target, `the ${what} would overwrite ${name}; choose another --out`, 'output')
   }
-  const cannot = (err: NodeJS.ErrnoException) => new QuantizeError(w.out, `cannot write output: ${fsReason(err)}`, 'output')
-  const code = (c: string) => Object.assign(new Error(c), { code: c })
-  if (statOrNull(w.out)?.isDirectory()) throw cannot(code('EISDIR'))
+  const cannot = (err: NodeJS.ErrnoException) => new QuantizeError(out, `cannot write output: ${fsReason(err)}`, 'output')
+  let existing: fs.Stats | undefined
+  try {
+    // undefined also for a link to a missing file, which is written through as `cp` would
+    existing = fs.statSync(out, { throwIfNoEntry: false })
+  } catch (err) {
+    // a loop of links, say
+    throw cannot(err as NodeJS.ErrnoException)
+  }
+  if (existing?.isDirectory()) throw cannot(errno('EISDIR'))
   let folder: fs.Stats
   try {
-    folder = fs.statSync(path.dirname(path.resolve(w.out)))
+    folder = fs.statSync(path.dirname(path.resolve(out)))
   } catch (err) {
     throw cannot(err as NodeJS.ErrnoException)
   }
-  if (!folder.isDirectory()) throw cannot(code('ENOTDIR'))
-  if (w.reportDir) {
-    const out = path.resolve(w.out)
-    const dir = path.resolve(w.reportDir)
-    if (dir === out || dir.startsWith(out + path.sep)) throw new QuantizeError(w.reportDir, 'the report folder would be made at or under the output file; choose another --report-dir', 'output')
-    if (statOrNull(w.reportDir)?.isDirectory() === false) throw new QuantizeError(w.reportDir, `cannot create the report folder: ${fsReason(code('EEXIST'))}`, 'output')
-  }
+  if (!folder.isDirectory()) throw cannot(errno('ENOTDIR'))
 }

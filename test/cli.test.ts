@@ -99,6 +99,70 @@ describe('unplugin-quantize <model> --json', () => {
   })
 })
 
+describe('-o - (the model on stdout)', () => {
+  it('writes the same bytes -o <file> writes, the summary on stderr, and no file; --report-dir names the JSON after the model', async () => {
+    const { dir, file } = folderWith('stdout', MODELS.cls, 'cls.onnx')
+    const piped = await runCli([file, '--config', WEIGHT8_CFG, '-o', '-', '--report-dir', path.join(dir, 'report')])
+    expect(piped.code, piped.stderr).toBe(0)
+    const lines = piped.stderr.split('\n').filter(Boolean)
+    expect(lines.at(-1)).toMatch(/ -> stdout: WEIGHT_QUANT 8 bit, \d+ nodes quantized/)
+    const toFile = await runCli([file, '--config', WEIGHT8_CFG, '-o', path.join(dir, 'file.onnx')])
+    expect(toFile.code, toFile.stderr).toBe(0)
+    expect(piped.stdoutBytes.equals(fs.readFileSync(path.join(dir, 'file.onnx')))).toBe(true)
+    expect(listTree(dir).filter((f) => !f.startsWith('report/'))).toEqual(['cls.onnx', 'file.onnx'])
+    expect(fs.existsSync(path.join(dir, 'report', 'cls.quant.json'))).toBe(true)
+    // the piped bytes are a model onnxruntime runs, close to the float one
+    const samples = [generatedFeeds(inputSpecs(decodeModelProto(fs.readFileSync(file))), 3)]
+    expect((await compareModels(file, new Uint8Array(piped.stdoutBytes), samples)).cosine).toBeGreaterThan(0.999)
+  })
+
+  it('with --json (both on stdout), or when stdout is a terminal: a usage error, nothing written', async () => {
+    const { dir, file } = folderWith('stdout-usage', MODELS.cls, 'cls.onnx')
+    const json = await runCli([file, '--config', WEIGHT8_CFG, '-o', '-', '--json'])
+    expect([json.code, json.stdout, json.stderr]).toEqual([2, '', 'unplugin-quantize: -o - and --json both write to stdout; give -o a file name, or drop --json (see --help)\n'])
+    const tty = await runCliInProcess([file, '--config', WEIGHT8_CFG, '-o', '-'], { stdoutIsTTY: true })
+    expect([tty.code, tty.stdout, tty.stderr]).toEqual([2, '', 'unplugin-quantize: -o - would write the model to a terminal; redirect stdout to a file or give -o a file name (see --help)\n'])
+    expect(listTree(dir)).toEqual(['cls.onnx'])
+  })
+
+  it('a model with external data: refused before any work (stdout carries one file)', async () => {
+    const { dir } = folderWith('stdout-external', MODELS.cls, 'inline.onnx')
+    await saveModel(loadModel(path.join(dir, 'inline.onnx')).model, path.join(dir, 'cls.onnx'), { externalData: { location: 'cls.onnx.data' } })
+    fs.rmSync(path.join(dir, 'inline.onnx'))
+    const run = await runCli(['cls.onnx', '--config', WEIGHT8_CFG, '-o', '-'], { cwd: dir })
+    expect([run.code, run.stdout, run.stderr]).toEqual([1, '', 'unplugin-quantize: cls.onnx: the model keeps its weights in an external data file, and so will its output, which stdout cannot carry; give -o a file name\n'])
+    expect(listTree(dir)).toEqual(['cls.onnx', 'cls.onnx.data'])
+  })
+})
+
+describe('an output that is a symbolic link', () => {
+  it('is written through: the link stays and its target gets the model; a link to the input is refused; a loop is named', async () => {
+    const { dir, file } = folderWith('symlink', MODELS.cls, 'cls.onnx')
+    fs.mkdirSync(path.join(dir, 'store'))
+    fs.writeFileSync(path.join(dir, 'store', 'current.onnx'), 'old')
+    fs.symlinkSync(path.join('store', 'current.onnx'), path.join(dir, 'current.onnx'))
+    const run = await runCli(['cls.onnx', '--config', WEIGHT8_CFG, '-o', 'current.onnx'], { cwd: dir })
+    expect(run.code, run.stderr).toBe(0)
+    expect(fs.lstatSync(path.join(dir, 'current.onnx')).isSymbolicLink()).toBe(true)
+    const written = fs.readFileSync(path.join(dir, 'store', 'current.onnx'))
+    expect(written.length).toBeGreaterThan(1000)
+    decodeModelProto(written)
+    expect(listTree(path.join(dir, 'store'))).toEqual(['current.onnx'])
+
+    fs.symlinkSync('cls.onnx', path.join(dir, 'to-input.onnx'))
+    const before = fs.readFileSync(file)
+    const refused = await runCli(['cls.onnx', '--config', WEIGHT8_CFG, '-o', 'to-input.onnx'], { cwd: dir })
+    expect([refused.code, refused.stderr]).toEqual([1, 'unplugin-quantize: to-input.onnx: the output would overwrite the input model; choose another --out\n'])
+    expect(fs.readFileSync(file).equals(before)).toBe(true)
+
+    fs.symlinkSync('loop-b.onnx', path.join(dir, 'loop-a.onnx'))
+    fs.symlinkSync('loop-a.onnx', path.join(dir, 'loop-b.onnx'))
+    const loop = await runCli(['cls.onnx', '--config', WEIGHT8_CFG, '-o', 'loop-a.onnx'], { cwd: dir })
+    expect([loop.code, loop.stderr]).toEqual([1, 'unplugin-quantize: loop-a.onnx: cannot write output: its symbolic links go round in a loop (ELOOP)\n'])
+    expect(listTree(dir).filter((f) => !f.startsWith('store/'))).toEqual(['cls.onnx', 'current.onnx', 'loop-a.onnx', 'loop-b.onnx', 'to-input.onnx'])
+  })
+})
+
 describe('defaults', () => {
   it('finds <name>.onnx.cfg first, then <name>.cfg, and writes <name>.quant.onnx beside the input', async () => {
     const { dir } = folderWith('discovery', MODELS.helloDeepa, 'wake.onnx')

@@ -48,6 +48,8 @@ export interface CliResult {
   code: number | null
   signal: NodeJS.Signals | null
   stdout: string
+  /** stdout as bytes (a model written with `-o -`) */
+  stdoutBytes: Buffer
   stderr: string
 }
 
@@ -55,9 +57,9 @@ export interface CliResult {
 export function runCli(args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
+    const chunks: Buffer[] = []
     let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+    child.stdout.on('data', (d: Buffer) => chunks.push(d))
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000)
     child.on('error', (err) => {
@@ -66,7 +68,8 @@ export function runCli(args: string[], options: { cwd?: string; timeoutMs?: numb
     })
     child.on('close', (code, signal) => {
       clearTimeout(timer)
-      resolve({ code, signal, stdout, stderr })
+      const stdoutBytes = Buffer.concat(chunks)
+      resolve({ code, signal, stdout: stdoutBytes.toString('utf8'), stdoutBytes, stderr })
     })
   })
 }
@@ -96,11 +99,14 @@ export function listTree(dir: string): string[] {
   return out.sort()
 }
 
-/** The CLI's main() in this process, its output captured; `isTTY` says whether stderr is a terminal. */
-export async function runCliInProcess(args: string[], options: { isTTY?: boolean } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+/** The CLI's main() in this process, its output captured; `isTTY` says whether stderr is a terminal, `stdoutIsTTY` stdout. */
+export async function runCliInProcess(args: string[], options: { isTTY?: boolean; stdoutIsTTY?: boolean } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const { main } = await import('../../src/cli.js')
   let stdout = ''
   let stderr = ''
-  const code = await main(args, { stdout: { write: (t: string) => (stdout += t) }, stderr: { isTTY: options.isTTY ?? false, write: (t: string) => (stderr += t) } })
+  const code = await main(args, {
+    stdout: { isTTY: options.stdoutIsTTY ?? false, write: (t: string | Uint8Array) => (stdout += typeof t === 'string' ? t : Buffer.from(t).toString('latin1')) },
+    stderr: { isTTY: options.isTTY ?? false, write: (t: string | Uint8Array) => (stderr += typeof t === 'string' ? t : Buffer.from(t).toString('utf8')) },
+  })
   return { code, stdout, stderr }
 }
