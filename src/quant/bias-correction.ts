@@ -1,4 +1,4 @@
-import { attr, type NameAllocator } from '../onnx/graph-walk.js'
+import { attr, consumersOf, type NameAllocator } from '../onnx/graph-walk.js'
 import { DataType, int64ToNumber, type ModelProto, type NodeProto, type TensorProto } from '../onnx/onnx-types.js'
 import { makeTensor, tensorDims, tensorToFloat32 } from '../onnx/tensor-data.js'
 import type { WeightSite } from './weight-sites.js'
@@ -54,6 +54,9 @@ export function outputShift(site: WeightSite, original: Float32Array, decoded: F
       shift[c] += (decoded[i]! - original[i]!) * m
     }
   }
+  // Gemm computes alpha·A·B + beta·C: the weight's error reaches the output times alpha
+  const alpha = node.op_type === 'Gemm' ? attr(node, 'alpha')?.f ?? 1 : 1
+  if (alpha !== 1) for (let c = 0; c < n; c++) shift[c]! *= alpha
   return shift
 }
 
@@ -63,6 +66,8 @@ export interface BiasSlot {
   /** The main-graph `Constant` node whose value `tensor` is; absent for an initializer. */
   node?: NodeProto
   base: Float32Array
+  /** What the op multiplies the bias by (Gemm's beta; 1 elsewhere): a shift s is undone by s / gain. */
+  gain: number
 }
 
 /**
@@ -76,15 +81,21 @@ export function biasSlot(model: ModelProto, site: WeightSite, names: NameAllocat
   const node = site.uses[0]!.node
   const nodes = graph.node ?? []
   const channels = node.op_type === 'Conv' ? site.dims[0]! : node.op_type === 'Gemm' && int64ToNumber(attr(node, 'transB')?.i) ? site.dims[0]! : site.dims[1]!
-  const readers = (name: string) => nodes.filter((n) => n.input?.includes(name)).length
+  // Gemm adds beta·C; with beta 0, C does not reach the output
+  const gain = node.op_type === 'Gemm' ? attr(node, 'beta')?.f ?? 1 : 1
+  if (gain === 0) return null
+  // readers in subgraphs count (an If branch reading the bias by its outer name), and so does
+  // being a graph output or an overridable input: any of them would see the shifted values
+  const consumers = consumersOf(graph)
+  const exposed = new Set([...(graph.output ?? []), ...(graph.input ?? [])].map((v) => v.name))
   const slotOf = (name: string): BiasSlot | null => {
     let tensor = graph.initializer?.find((t) => t.name === name)
     const node = tensor ? undefined : nodes.find((n) => n.op_type === 'Constant' && n.output?.[0] === name)
     tensor ??= node?.attribute?.find((a) => a.name === 'value')?.t
-    if (!tensor || tensor.data_type !== DataType.FLOAT || readers(name) !== 1) return null
+    if (!tensor || tensor.data_type !== DataType.FLOAT || consumers.get(name)?.length !== 1 || exposed.has(name)) return null
     const d = tensorDims(tensor)
     if (d.reduce((a, b) => a * b, 1) !== channels || d[d.length - 1] !== channels) return null
-    return { tensor, ...(node ? { node } : {}), base: tensorToFloat32(tensor).slice() }
+    return { tensor, ...(node ? { node } : {}), base: tensorToFloat32(tensor).slice(), gain }
   }
   if (node.op_type === 'Conv' || node.op_type === 'Gemm') {
     const name = node.input?.[2]
@@ -92,7 +103,7 @@ export function biasSlot(model: ModelProto, site: WeightSite, names: NameAllocat
     const tensor = makeTensor(names.take(`${site.name}_bias`), DataType.FLOAT, [channels], new Float32Array(channels))
     ;(graph.initializer ??= []).push(tensor)
     node.input = [...(node.input ?? []).slice(0, 2), tensor.name!]
-    return { tensor, base: new Float32Array(channels) }
+    return { tensor, base: new Float32Array(channels), gain }
   }
   // MatMul: the bias is the constant side of the single Add that consumes its output
   const out = node.output?.[0]
@@ -103,16 +114,17 @@ export function biasSlot(model: ModelProto, site: WeightSite, names: NameAllocat
   return slotOf(other)
 }
 
-/** base - shift as float32 (base itself, copied, without a shift). */
-export function shiftedBias(base: Float32Array, shift: Float64Array | null): Float32Array {
+/** The bias that undoes `shift`: base - shift / gain as float32 (base itself, copied, without a shift). */
+export function shiftedBias(slot: BiasSlot, shift: Float64Array | null): Float32Array {
+  const { base, gain } = slot
   const values = new Float32Array(base.length)
-  for (let c = 0; c < values.length; c++) values[c] = base[c]! - (shift ? shift[c]! : 0)
+  for (let c = 0; c < values.length; c++) values[c] = base[c]! - (shift ? shift[c]! / gain : 0)
   return values
 }
 
-/** Write base - shift into the bias tensor. */
+/** Write the bias that undoes `shift` into the bias tensor. */
 export function setBias(slot: BiasSlot, shift: Float64Array | null): void {
-  const values = shiftedBias(slot.base, shift)
+  const values = shiftedBias(slot, shift)
   slot.tensor.raw_data = new Uint8Array(values.buffer)
   if (slot.tensor.float_data?.length) slot.tensor.float_data = []
 }

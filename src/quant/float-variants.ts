@@ -119,7 +119,7 @@ export async function floatVariants(
     let b = biases.get(v)
     if (b === undefined) {
       const shift = outputShift(w.site, floats.get(w)!, v, means.get(w)!)
-      biases.set(v, (b = shift && shiftedBias(slots.get(w)!.base, shift)))
+      biases.set(v, (b = shift && shiftedBias(slots.get(w)!, shift)))
     }
     return b
   }
