@@ -1,6 +1,6 @@
 import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
-import { decodeModelProto } from '../src/onnx/codec.js'
+import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { DataType } from '../src/onnx/onnx-types.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { compareModels } from '../src/runtime/compare-models.js'
@@ -58,6 +58,41 @@ describe('weight roles beyond the real models', () => {
     const cmp = await compareModels(float, model, idFeeds(4))
     expect(cmp.outputs.find((o) => o.name === 'shared_twice')?.maxAbsDiff).toBe(0)
     expect(cmp.cosine).toBeGreaterThan(0.9999)
+  })
+
+  it('what the graph hands out or takes in stays float: a weight that is a graph output (directly or through Identity), an initializer also a graph input from IR 4', async () => {
+    const F = DataType.FLOAT
+    const x = valueInfo('x', F, [4, 64])
+    const build = (outputs: string[], ir: number, inputs = [x]) => {
+      const bytes = buildModel({
+        nodes: [node('MatMul', ['x', 'w'], ['y']), node('Identity', ['w'], ['w_out'])],
+        initializers: [randomTensor('w', [64, 32], 3)], inputs, outputs: [valueInfo('y', F, [4, 32]), ...outputs.map((o) => valueInfo(o, F, [64, 32]))],
+      })
+      const m = decodeModelProto(bytes)
+      m.ir_version = ir
+      if (!outputs.includes('w_out')) m.graph!.node = m.graph!.node!.slice(0, 1)
+      return encodeModelProto(m)
+    }
+    const feeds = [{ x: new ort.Tensor('float32', Float32Array.from({ length: 256 }, (_, i) => Math.sin(i)), [4, 64]) }]
+    const cases: [string, Uint8Array, string | null][] = [
+      ['w is a graph output', build(['w'], 8), 'a graph output'],
+      ['w reaches a graph output through Identity', build(['w_out'], 8), 'a graph output'],
+      ['w is also a graph input, IR 8', build([], 8, [x, valueInfo('w', F, [64, 32])]), 'an overridable graph input'],
+      // before IR 4 every initializer was listed as an input: those are weights as usual
+      ['w is also a graph input, IR 3', build([], 3, [x, valueInfo('w', F, [64, 32])]), null],
+    ]
+    for (const [what, float, reason] of cases) {
+      const { model, report } = await quantizeModel(float, cfg, run)
+      expect(report.skipped.find((s) => s.tensor === 'w')?.reason ?? null, what).toBe(reason)
+      expect(report.nodesQuantized, what).toBe(reason ? 0 : 1)
+      const graph = decodeModelProto(model).graph!
+      // the overridable input keeps its entry; at IR 3 the replaced tensor's entry goes with it
+      expect(graph.input?.map((i) => i.name), what).toEqual(reason === 'an overridable graph input' ? ['x', 'w'] : ['x'])
+      const cmp = await compareModels(float, model, feeds)
+      if (reason) for (const o of cmp.outputs) expect(o.maxAbsDiff, `${what}: ${o.name}`).toBe(0)
+      else expect(cmp.outputs[0]!.maxAbsDiff, what).toBeGreaterThan(0)
+      expect(cmp.cosine, what).toBeGreaterThan(0.9999)
+    }
   })
 
   it('a Gather table at 4 bit still runs and keeps its rows apart', async () => {

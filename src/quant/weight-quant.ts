@@ -37,6 +37,7 @@ export interface QuantizedLayer {
 export type SkipReason =
   | 'rank < 2' | 'min_quant_weight_size' | 'min_quant_weight_channel' | 'skip_quant_node'
   | 'also read as a non-weight input' | 'uses disagree on the channel axis' | 'opset < 7'
+  | 'a graph output' | 'an overridable graph input'
 
 export interface SkippedWeight {
   nodes: { name: string; opType: string }[]
@@ -60,6 +61,8 @@ function nodesOf(site: WeightSite): { name: string; opType: string }[] {
 function skipReason(site: WeightSite, opts: WeightQuantOptions, skipNames: Set<string>): SkipReason | null {
   if (site.dims.length < 2) return 'rank < 2'
   if (site.uses.some((u) => skipNames.has(u.node.name ?? ''))) return 'skip_quant_node'
+  // what the graph hands out or takes in must keep its float values
+  if (site.exposed) return site.exposed
   if (site.otherUses.length > 0) return 'also read as a non-weight input'
   if (new Set(site.uses.map((u) => u.channelAxis)).size !== 1) return 'uses disagree on the channel axis'
   const elements = site.dims.reduce((a, b) => a * b, 1)

@@ -21,6 +21,11 @@ export interface WeightSite {
   uses: WeightUse[]
   /** Uses by ops or inputs that are not a weight role; such tensors stay float. */
   otherUses: NodeProto[]
+  /**
+   * Seen from outside the graph, directly or through layout ops: a graph output, or (IR >= 4) an
+   * initializer also listed as a graph input, which a caller may feed. Such tensors stay float.
+   */
+  exposed: 'a graph output' | 'an overridable graph input' | null
 }
 
 /** Op types whose constant weight inputs are quantized, and which inputs those are. */
@@ -63,13 +68,20 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
   const producers = new Map<string, NodeProto>()
   // Per graph: locally defined names. A non-constant definition shadows outer weights.
   const locals = new Map<GraphProto, Map<string, WeightDefinition | null>>()
+  const overridable = new Set<WeightDefinition>()
   for (const scope of scopes) {
     const defs = new Map<string, WeightDefinition | null>()
-    for (const input of scope.graph.input ?? []) if (input.name) defs.set(input.name, null)
+    const inputs = new Set<string>()
+    for (const input of scope.graph.input ?? []) if (input.name) defs.set(input.name, null), inputs.add(input.name)
     for (const tensor of scope.graph.initializer ?? []) {
-      // Old exporters (IR < 4) list every initializer as a graph input too; runtimes treat those as
-      // constants in practice, and the rewriter drops the input entry of a tensor it replaces.
-      if (tensor.name) defs.set(tensor.name, { kind: 'initializer', graph: scope.graph, scope, tensor })
+      if (!tensor.name) continue
+      const def: WeightDefinition = { kind: 'initializer', graph: scope.graph, scope, tensor }
+      defs.set(tensor.name, def)
+      // Old exporters (IR < 4) list every initializer as a graph input too, as the format then
+      // required; runtimes treat those as constants, and the rewriter drops the input entry of a
+      // tensor it replaces. From IR 4 on, a listed initializer is a default the caller may override
+      // (onnxruntime: "will not be treated as constant").
+      if (inputs.has(tensor.name) && int64ToNumber(model.ir_version) >= 4) overridable.add(def)
     }
     for (const node of scope.graph.node ?? []) {
       const value = node.op_type === 'Constant' && !node.domain ? attr(node, 'value') : undefined
@@ -92,6 +104,17 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
   // Uses of the outputs of Identity/Unsqueeze nodes (a weight reaching its op through them).
   const viaUses = new Map<NodeProto, { node: NodeProto; inputIndex: number }[]>()
   const sites = new Map<WeightDefinition, WeightSite>()
+  // what each graph hands out (a subgraph's output may name an outer tensor)
+  const outputs = new Set<WeightDefinition>()
+  const outputNames = new Set<string>()
+  for (const scope of scopes) {
+    for (const o of scope.graph.output ?? []) {
+      if (!o.name) continue
+      outputNames.add(o.name)
+      const def = resolve(scope, o.name)
+      if (def) outputs.add(def)
+    }
+  }
   for (const scope of scopes) {
     for (const node of scope.graph.node ?? []) {
       ;(node.input ?? []).forEach((name, inputIndex) => {
@@ -102,7 +125,8 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
         if (!def || !isFloat(def.tensor)) return
         let site = sites.get(def)
         if (!site) {
-          site = { name, definition: def, dims: tensorDims(def.tensor), uses: [], otherUses: [] }
+          const exposed = outputs.has(def) ? 'a graph output' : overridable.has(def) ? 'an overridable graph input' : null
+          site = { name, definition: def, dims: tensorDims(def.tensor), uses: [], otherUses: [], exposed }
           sites.set(def, site)
         }
         const weightInputs = node.domain ? undefined : WEIGHT_OPS[node.op_type ?? '']
@@ -112,7 +136,7 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
       })
     }
   }
-  for (const site of sites.values()) followReshapes(site, viaUses, resolve)
+  for (const site of sites.values()) followReshapes(site, viaUses, resolve, outputNames)
   return [...sites.values()].filter((s) => s.uses.length > 0)
 }
 
@@ -132,6 +156,7 @@ function followReshapes(
   site: WeightSite,
   viaUses: Map<NodeProto, { node: NodeProto; inputIndex: number }[]>,
   resolve: (scope: GraphScope | null, name: string) => WeightDefinition | null,
+  outputNames: ReadonlySet<string>,
 ): void {
   if (site.otherUses.length === 0 || !site.otherUses.every((n) => RESHAPING_OPS.has(n.op_type ?? '') && !n.domain)) return
   const found: WeightUse[] = []
@@ -148,6 +173,11 @@ function followReshapes(
       if (axes) inserted = axes
       else exact = false
     } else if (via.op_type !== 'Identity') exact = false
+    // a reshaped weight handed out as a graph output: its readers would see the rounding
+    if ((via.output ?? []).some((o) => outputNames.has(o))) {
+      site.exposed ??= 'a graph output'
+      return
+    }
     const readers = viaUses.get(via) ?? []
     if (readers.length === 0) return
     for (const r of readers) {
