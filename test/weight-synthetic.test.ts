@@ -1,7 +1,7 @@
 import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
-import { DataType } from '../src/onnx/onnx-types.js'
+import { DataType, type TensorProto } from '../src/onnx/onnx-types.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { seededRandom } from '../src/runtime/feeds.js'
@@ -93,6 +93,27 @@ describe('weight roles beyond the real models', () => {
       else expect(cmp.outputs[0]!.maxAbsDiff, what).toBeGreaterThan(0)
       expect(cmp.cosine, what).toBeGreaterThan(0.9999)
     }
+  })
+
+  it('bfloat16 tables quantize the same whether stored raw or as bit patterns in int32_data', async () => {
+    const values = (randomTensor('t', [100, 16], 9).raw_data)!
+    const floats = new Float32Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength))
+    const bits = Array.from(new Uint32Array(floats.buffer), (b) => b >>> 16)
+    const table = (raw: boolean): TensorProto => ({
+      name: 'table', data_type: DataType.BFLOAT16, dims: [100, 16],
+      ...(raw ? { raw_data: new Uint8Array(Uint16Array.from(bits).buffer) } : { int32_data: bits }),
+    })
+    const build = (raw: boolean) => buildModel({
+      nodes: [node('Gather', ['table', 'ids'], ['rows'], { axis: 0 }), node('Cast', ['rows'], ['out'], { to: DataType.FLOAT })],
+      initializers: [table(raw)], inputs: [valueInfo('ids', DataType.INT64, [16])], outputs: [valueInfo('out', DataType.FLOAT, [16, 16])],
+    })
+    const [raw, typed] = [build(true), build(false)]
+    const [a, b] = [await quantizeModel(raw, cfg, run), await quantizeModel(typed, cfg, run)]
+    expect([a.report.nodesQuantized, b.report.nodesQuantized]).toEqual([1, 1])
+    const ids = idFeeds(2).map((f) => ({ ids: new ort.Tensor('int64', (f.ids!.data as BigInt64Array).map((v) => v % 100n), [16]) }))
+    const [ca, cb] = [await compareModels(raw, a.model, ids), await compareModels(typed, b.model, ids)]
+    expect(ca.cosine).toBeGreaterThan(0.9999)
+    expect(cb.cosine).toBe(ca.cosine)
   })
 
   it('a Gather table at 4 bit still runs and keeps its rows apart', async () => {

@@ -104,6 +104,13 @@ export function tensorToFloat32(t: TensorProto, ext?: ExternalDataSource, scratc
         if (data.length !== n) throw new TensorDataError(`tensor '${t.name}': ${data.length} int32_data values for ${n} elements`)
         return Float32Array.from(data, (v) => halfToFloat(v & 0xffff))
       }
+      case DataType.BFLOAT16: {
+        // so do bfloat16's: the high half of a float32
+        const data = t.int32_data ?? []
+        if (data.length !== n) throw new TensorDataError(`tensor '${t.name}': ${data.length} int32_data values for ${n} elements`)
+        const bits = Uint32Array.from(data, (v) => (v & 0xffff) << 16)
+        return new Float32Array(bits.buffer)
+      }
     }
   }
   throw new TensorDataError(`tensor '${t.name}': data type ${DataType[type] ?? type} is not a floating-point type`)
@@ -129,7 +136,7 @@ export function checkedFloatLength(t: TensorProto, ext?: ExternalDataSource): nu
     if (width === undefined || raw.byteLength !== n * width) throw new TensorDataError(`tensor '${t.name}': ${raw.byteLength} data bytes for ${n} elements of ${width ?? '?'} bytes`)
     return n
   }
-  const stored = type === DataType.FLOAT ? t.float_data?.length : type === DataType.DOUBLE ? t.double_data?.length : type === DataType.FLOAT16 ? t.int32_data?.length : undefined
+  const stored = type === DataType.FLOAT ? t.float_data?.length : type === DataType.DOUBLE ? t.double_data?.length : type === DataType.FLOAT16 || type === DataType.BFLOAT16 ? t.int32_data?.length : undefined
   if (stored !== n) throw new TensorDataError(`tensor '${t.name}': ${stored ?? 0} stored values for ${n} elements`)
   return n
 }
