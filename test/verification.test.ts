@@ -8,10 +8,12 @@ import { describe, expect, it } from 'vitest'
 import { cfgFromObject } from '../src/cfg/index.js'
 import { QuantizeError } from '../src/errors.js'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
+import { DataType } from '../src/onnx/onnx-types.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { compareModels, RecordedReference } from '../src/runtime/compare-models.js'
 import { generatedFeeds, inputSpecs, type Feeds } from '../src/runtime/feeds.js'
 import { verifyModels } from '../src/runtime/verify.js'
+import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { MODELS } from './helpers/run-cli.js'
 
 const cfg = cfgFromObject({ common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8 } }, process.cwd())
@@ -79,6 +81,31 @@ describe('verification', () => {
       expect(all.report.verification?.samples).toBe(4)
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('generated inputs cover float16, int8, int16 and uint16 inputs, and stay inside the table a Gather indexes', async () => {
+    const F = DataType.FLOAT
+    const viaCast = (type: DataType) => buildModel({
+      nodes: [node('Cast', ['x'], ['xf'], { to: F }), node('MatMul', ['xf', 'w'], ['y'])],
+      initializers: [randomTensor('w', [64, 32], 4)], inputs: [valueInfo('x', type, [4, 64])], outputs: [valueInfo('y', F, [4, 32])],
+    })
+    // a [40, 6] table gathered along axis 1: indices 6 and 7 would be out of bounds
+    const gather = buildModel({
+      nodes: [node('Gather', ['table', 'ids'], ['rows'], { axis: 1 }), node('MatMul', ['rows', 'w'], ['y'])],
+      initializers: [randomTensor('table', [40, 6], 5), randomTensor('w', [4, 32], 6)],
+      inputs: [valueInfo('ids', DataType.INT64, [4])], outputs: [valueInfo('y', F, [40, 32])],
+    })
+    const models: [string, Uint8Array][] = [
+      ...([DataType.FLOAT16, DataType.INT8, DataType.INT16, DataType.UINT16] as const).map((t): [string, Uint8Array] => [DataType[t], viaCast(t)]),
+      ['Gather along an axis of 6', gather],
+    ]
+    for (const [what, model] of models) {
+      const { report } = await quantizeModel(model, { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8, min_quant_weight_channel: 0 } }, { sizes: false })
+      expect(report.verification?.error ?? null, what).toBeNull()
+      expect(report.verification?.inputs, what).toBe('generated')
+      expect(report.cosineSimilarity, what).toBeGreaterThan(0.999)
+      expect(report.accuracy?.cosineAfter, what).toBeGreaterThan(0.999)
     }
   })
 

@@ -1,5 +1,6 @@
 import ort from 'onnxruntime-node'
 import { DataType, int64ToNumber, type ModelProto, type ValueInfoProto } from '../onnx/onnx-types.js'
+import { floatToHalf } from '../onnx/float16.js'
 import { naturalInput } from './natural-inputs.js'
 import { seededRandom } from './seeded-random.js'
 
@@ -19,13 +20,46 @@ export interface InputSpec {
   dims: (number | null)[]
   /** The symbolic name of each dim ('' when fixed or unnamed). */
   params: string[]
+  /**
+   * For an integer input that indexes a Gather: the size of the smallest gathered axis, which
+   * generated values must stay below.
+   */
+  indexBound?: number
 }
 
 /** The graph inputs a caller must feed (initializers listed as inputs are not). */
 export function inputSpecs(model: ModelProto): InputSpec[] {
   const graph = model.graph
   const inits = new Set((graph?.initializer ?? []).map((t) => t.name))
-  return (graph?.input ?? []).filter((i) => !inits.has(i.name)).map(specOf)
+  const bounds = gatherBounds(model)
+  return (graph?.input ?? []).filter((i) => !inits.has(i.name)).map((v) => {
+    const spec = specOf(v)
+    const bound = bounds.get(spec.name)
+    return bound === undefined ? spec : { ...spec, indexBound: bound }
+  })
+}
+
+/** Per name read as Gather indices in the main graph: the smallest size of the axis it gathers along, where known. */
+function gatherBounds(model: ModelProto): Map<string, number> {
+  const graph = model.graph
+  const dims = new Map<string, (number | null)[]>()
+  for (const t of graph?.initializer ?? []) if (t.name) dims.set(t.name, (t.dims ?? []).map(int64ToNumber))
+  for (const v of [...(graph?.input ?? []), ...(graph?.value_info ?? [])]) if (v.name && !dims.has(v.name)) dims.set(v.name, specOf(v).dims)
+  for (const n of graph?.node ?? []) {
+    const t = n.op_type === 'Constant' && !n.domain ? n.attribute?.find((a) => a.name === 'value')?.t : undefined
+    if (t && n.output?.[0]) dims.set(n.output[0], (t.dims ?? []).map(int64ToNumber))
+  }
+  const bounds = new Map<string, number>()
+  for (const n of graph?.node ?? []) {
+    const [data, indices] = n.input ?? []
+    if (n.op_type !== 'Gather' || n.domain || !data || !indices) continue
+    const d = dims.get(data)
+    if (!d?.length) continue
+    const a = int64ToNumber(n.attribute?.find((x) => x.name === 'axis')?.i)
+    const size = d[a < 0 ? a + d.length : a]
+    if (size !== null && size !== undefined && size > 0) bounds.set(indices, Math.min(size, bounds.get(indices) ?? Infinity))
+  }
+  return bounds
 }
 
 function specOf(v: ValueInfoProto): InputSpec {
@@ -79,7 +113,8 @@ export function tuningFeeds(specs: InputSpec[], count = TUNING_SAMPLES): Feeds[]
  * Uniform values in the declared shapes and types. Symbolic dims: a leading (batch) dim takes 1,
  * the time axis of a rank-2 [batch, time] input 512 (an audio frame: silero VAD pads by more than
  * 32), spatial dims 64 (a multiple of the 32x down-sampling of detector backbones). Floats are
- * uniform in [-1, 1), integers small and non-negative. `all` (default `specs`) are every input of
+ * uniform in [-1, 1) (float16 too), integers small and non-negative (and below the size of the
+ * axis a Gather indexes with them). `all` (default `specs`) are every input of
  * the model, so that a named dim means the same size wherever it appears.
  */
 export function uniformFeeds(specs: InputSpec[], seed: number, all: InputSpec[] = specs): Feeds {
@@ -94,14 +129,22 @@ export function uniformFeeds(specs: InputSpec[], seed: number, all: InputSpec[] 
     const n = dims.reduce((a, b) => a * b, 1)
     const type = TYPE_NAMES[spec.elemType]
     if (!type) throw new Error(`input '${spec.name}' has element type ${DataType[spec.elemType] ?? spec.elemType}, which generated inputs do not cover`)
+    // small non-negative integers, inside the table a Gather indexes with them
+    const top = Math.min(8, spec.indexBound ?? 8)
+    const small = () => Math.floor(rand() * top)
     let data: ort.Tensor.DataType
     switch (type) {
       case 'float32': data = Float32Array.from({ length: n }, () => rand() * 2 - 1); break
       case 'float64': data = Float64Array.from({ length: n }, () => rand() * 2 - 1); break
-      case 'int64': data = BigInt64Array.from({ length: n }, () => BigInt(Math.floor(rand() * 8))); break
-      case 'int32': data = Int32Array.from({ length: n }, () => Math.floor(rand() * 8)); break
+      // onnxruntime takes float16 as its bit patterns
+      case 'float16': data = Uint16Array.from({ length: n }, () => floatToHalf(rand() * 2 - 1)); break
+      case 'int64': data = BigInt64Array.from({ length: n }, () => BigInt(small())); break
+      case 'int32': data = Int32Array.from({ length: n }, small); break
+      case 'int16': data = Int16Array.from({ length: n }, small); break
+      case 'uint16': data = Uint16Array.from({ length: n }, small); break
+      case 'int8': data = Int8Array.from({ length: n }, small); break
       case 'bool': data = Uint8Array.from({ length: n }, () => (rand() < 0.5 ? 1 : 0)); break
-      default: data = Uint8Array.from({ length: n }, () => Math.floor(rand() * 8))
+      default: data = Uint8Array.from({ length: n }, small)
     }
     feeds[spec.name] = new ort.Tensor(type, data, dims)
   }
