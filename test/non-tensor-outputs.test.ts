@@ -6,10 +6,11 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
-import { AttributeType, type ModelProto } from '../src/onnx/onnx-types.js'
+import { AttributeType, DataType, type ModelProto } from '../src/onnx/onnx-types.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { generatedFeeds, inputSpecs } from '../src/runtime/feeds.js'
+import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { writeBins } from './helpers/model-inputs.js'
 import { makeTmpDir, MODELS } from './helpers/run-cli.js'
 
@@ -86,7 +87,36 @@ describe('models with sequence and optional outputs', () => {
     const result = await quantizeModel(bytes, { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 6 } }, { sizes: false })
     expect(result.report.nodesQuantized).toBeGreaterThan(0)
     expect(result.report.cosineSimilarity).toBeNull()
-    expect(result.report.verification!.error).toMatch(/no tensor outputs to compare/)
-    expect(result.report.warnings.join('\n')).toMatch(/accuracy target skipped: the model has no tensor outputs to compare/)
+    expect(result.report.verification!.error).toMatch(/no tensor outputs of numbers to compare/)
+    expect(result.report.warnings.join('\n')).toMatch(/accuracy target skipped: the model has no tensor outputs of numbers to compare/)
+  })
+})
+
+describe('models with string outputs', () => {
+  // a classifier that also looks its label up: scores, then Gather(labels, ArgMax(scores))
+  const labelled = (withScores: boolean) => {
+    const m = decodeModelProto(buildModel({
+      nodes: [node('MatMul', ['x', 'w'], ['scores']), node('ArgMax', ['scores'], ['best'], { axis: 1, keepdims: 0 }), node('Gather', ['labels', 'best'], ['label'])],
+      initializers: [randomTensor('w', [64, 6], 8)],
+      inputs: [valueInfo('x', DataType.FLOAT, [2, 64])],
+      outputs: [...(withScores ? [valueInfo('scores', DataType.FLOAT, [2, 6])] : []), valueInfo('label', DataType.STRING, [2])],
+    }))
+    m.graph!.initializer!.push({ name: 'labels', data_type: DataType.STRING, dims: [6], string_data: ['a', 'b', 'c', 'd', 'e', 'f'].map((l) => new TextEncoder().encode(l)) })
+    return encodeModelProto(m)
+  }
+  const cfg = { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8, min_quant_weight_channel: 0 } }
+
+  it('are left out of the comparison: the cosine is the numeric outputs\' (it was NaN)', async () => {
+    const result = await quantizeModel(labelled(true), cfg, { sizes: false })
+    expect(result.report.verification!.outputs.map((o) => o.name)).toEqual(['scores'])
+    expect(result.report.cosineSimilarity).toBeGreaterThan(0.999)
+    expect(result.report.accuracy?.cosineAfter).toBeGreaterThan(0.999)
+  })
+
+  it('a model whose only output is a string is written unverified, saying why', async () => {
+    const result = await quantizeModel(labelled(false), cfg, { sizes: false })
+    expect(result.report.nodesQuantized).toBe(1)
+    expect(result.report.cosineSimilarity).toBeNull()
+    expect(result.report.verification!.error).toMatch(/no tensor outputs of numbers to compare \(only strings, sequences, maps or optionals\)/)
   })
 })

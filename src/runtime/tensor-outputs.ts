@@ -4,10 +4,17 @@ import type ort from 'onnxruntime-node'
 // ONNX backend test `test_if_opt`) and throws on sequences and maps, so the engine's runs name
 // what they fetch instead of taking every output.
 
-/** Those of `names` that are tensors (names the session does not output are kept). */
+/**
+ * Those of `names` that are tensors of numbers (names the session does not output are kept).
+ * String tensors are left out too: they have no cosine (a label a classifier looks up changes only
+ * where the scores it is looked up from do, and those are compared).
+ */
 export function tensorsAmong(session: ort.InferenceSession, names: readonly string[]): string[] {
-  const isTensor = new Map(session.outputMetadata.map((m) => [m.name, m.isTensor]))
-  return names.filter((name) => isTensor.get(name) !== false)
+  const meta = new Map(session.outputMetadata.map((m) => [m.name, m]))
+  return names.filter((name) => {
+    const m = meta.get(name)
+    return !m || (m.isTensor && m.type !== 'string')
+  })
 }
 
 /**
@@ -16,7 +23,7 @@ export function tensorsAmong(session: ort.InferenceSession, names: readonly stri
  */
 export class NoTensorOutputs extends Error {
   override name = 'NoTensorOutputs'
-  constructor(message = 'the model has no tensor outputs to compare (only sequences, maps or optionals)') {
+  constructor(message = 'the model has no tensor outputs of numbers to compare (only strings, sequences, maps or optionals)') {
     super(message)
   }
 }
