@@ -60,7 +60,7 @@ describe('weight roles beyond the real models', () => {
     expect(cmp.cosine).toBeGreaterThan(0.9999)
   })
 
-  it('what the graph hands out or takes in stays float: a weight that is a graph output (directly or through Identity), an initializer also a graph input from IR 4', async () => {
+  it('what the graph hands out or takes in stays float: a weight that is a graph output (directly or through Identity), an initializer also a graph input from IR 4, one training_info updates', async () => {
     const F = DataType.FLOAT
     const x = valueInfo('x', F, [4, 64])
     const build = (outputs: string[], ir: number, inputs = [x]) => {
@@ -73,6 +73,12 @@ describe('weight roles beyond the real models', () => {
       if (!outputs.includes('w_out')) m.graph!.node = m.graph!.node!.slice(0, 1)
       return encodeModelProto(m)
     }
+    // a training step that writes w back: its binding must keep naming a float initializer
+    const withTraining = (bytes: Uint8Array) => {
+      const m = decodeModelProto(bytes)
+      m.training_info = [{ algorithm: { name: 'step', node: [node('Mul', ['w', 'w'], ['w_next'])], output: [valueInfo('w_next', F, [64, 32])] }, update_binding: [{ key: 'w', value: 'w_next' }] }]
+      return encodeModelProto(m)
+    }
     const feeds = [{ x: new ort.Tensor('float32', Float32Array.from({ length: 256 }, (_, i) => Math.sin(i)), [4, 64]) }]
     const cases: [string, Uint8Array, string | null][] = [
       ['w is a graph output', build(['w'], 8), 'a graph output'],
@@ -80,6 +86,7 @@ describe('weight roles beyond the real models', () => {
       ['w is also a graph input, IR 8', build([], 8, [x, valueInfo('w', F, [64, 32])]), 'an overridable graph input'],
       // before IR 4 every initializer was listed as an input: those are weights as usual
       ['w is also a graph input, IR 3', build([], 3, [x, valueInfo('w', F, [64, 32])]), null],
+      ['training_info updates w', withTraining(build([], 8)), 'bound or read by training_info'],
     ]
     for (const [what, float, reason] of cases) {
       const { model, report } = await quantizeModel(float, cfg, run)

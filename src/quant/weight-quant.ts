@@ -37,7 +37,7 @@ export interface QuantizedLayer {
 export type SkipReason =
   | 'rank < 2' | 'min_quant_weight_size' | 'min_quant_weight_channel' | 'skip_quant_node'
   | 'also read as a non-weight input' | 'uses disagree on the channel axis' | 'opset < 7'
-  | 'a graph output' | 'an overridable graph input'
+  | 'a graph output' | 'an overridable graph input' | 'bound or read by training_info'
 
 export interface SkippedWeight {
   nodes: { name: string; opType: string }[]

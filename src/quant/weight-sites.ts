@@ -22,10 +22,11 @@ export interface WeightSite {
   /** Uses by ops or inputs that are not a weight role; such tensors stay float. */
   otherUses: NodeProto[]
   /**
-   * Seen from outside the graph, directly or through layout ops: a graph output, or (IR >= 4) an
-   * initializer also listed as a graph input, which a caller may feed. Such tensors stay float.
+   * Seen from outside the graph, directly or through layout ops: a graph output, (IR >= 4) an
+   * initializer also listed as a graph input, which a caller may feed, or an initializer that
+   * training_info updates or reads (its bindings must name initializers). Such tensors stay float.
    */
-  exposed: 'a graph output' | 'an overridable graph input' | null
+  exposed: 'a graph output' | 'an overridable graph input' | 'bound or read by training_info' | null
 }
 
 /** Op types whose constant weight inputs are quantized, and which inputs those are. */
@@ -136,8 +137,22 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
       })
     }
   }
+  const training = trainingNames(model)
+  for (const site of sites.values()) {
+    if (site.definition.graph === model.graph && training.has(site.name)) site.exposed ??= 'bound or read by training_info'
+  }
   for (const site of sites.values()) followReshapes(site, viaUses, resolve, outputNames)
   return [...sites.values()].filter((s) => s.uses.length > 0)
+}
+
+/** The main-graph names training_info binds or whose graphs read (more than it needs: a local name read there too). */
+function trainingNames(model: ModelProto): Set<string> {
+  const names = new Set<string>()
+  for (const info of model.training_info ?? []) {
+    for (const b of [...(info.update_binding ?? []), ...(info.initialization_binding ?? [])]) if (b.key) names.add(b.key)
+    for (const g of [info.algorithm, info.initialization]) for (const n of g?.node ?? []) for (const i of n.input ?? []) if (i) names.add(i)
+  }
+  return names
 }
 
 /** Layout ops a weight may pass through on its way to its op (all constant-folded by runtimes). */
