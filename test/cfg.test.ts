@@ -814,9 +814,18 @@ describe('calibrate_path', () => {
     expect(sources('input.1:images')).toEqual([{ inputName: 'input.1', dir: path.resolve('/cfg/images') }])
   })
 
-  it('a Windows drive path is not split at the drive colon', () => {
+  it.runIf(process.platform === 'win32')('a Windows drive path is not split at the drive colon', () => {
     expect(sources('C:\\calib\\images')).toEqual([{ inputName: null, dir: 'C:\\calib\\images' }])
     expect(sources('input_1:C:\\calib\\images')).toEqual([{ inputName: 'input_1', dir: 'C:\\calib\\images' }])
+  })
+
+  it.skipIf(process.platform === 'win32')('a Windows path elsewhere is an error naming the line and the folder (not split at the drive colon, not read as a relative name)', () => {
+    const line = FULL().split('\n').findIndex((l) => l.startsWith('calibrate_path=')) + 1
+    for (const [value, dir] of [['C:\\calib\\images', 'C:\\calib\\images'], ['input_1:C:\\calib\\images', 'C:\\calib\\images'], ['\\\\server\\share', '\\\\server\\share']]) {
+      expect(() => sources(value!)).toThrow(`/cfg/model.cfg:${line}: calibrate_path=${value} names '${dir}', a Windows path, which this ${process.platform} system cannot open`)
+    }
+    const text = `${WEIGHT}debug_info_save_path=C:\\dbg\n`
+    expect(() => parseCfg(text, 'model.cfg')).toThrow(`model.cfg:${text.split('\n').length - 1}: debug_info_save_path=C:\\dbg is a Windows path, which this ${process.platform} system cannot open`)
   })
 
   it('a dir containing : is not split when the part before the colon is a path', () => {

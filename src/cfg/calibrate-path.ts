@@ -1,4 +1,4 @@
-import { resolveDir } from './resolve-dir.js'
+import { foreignPathProblem, resolveDir } from './resolve-dir.js'
 import type { CalibrationSource } from './types.js'
 
 export type CalibratePathResult = { ok: true; sources: CalibrationSource[] } | { ok: false; problem: string }
@@ -27,6 +27,8 @@ export function parseCalibratePath(value: string, baseDir: string): CalibratePat
   for (const part of parts) {
     const split = splitEntry(part)
     if (!split.ok) return split
+    const foreign = foreignPathProblem(split.dir)
+    if (foreign) return { ok: false, problem: `names '${split.dir}', ${foreign}` }
     sources.push({ inputName: split.inputName, dir: resolveDir(split.dir, baseDir) })
   }
 

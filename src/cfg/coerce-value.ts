@@ -2,7 +2,7 @@ import { parseCalibratePath } from './calibrate-path.js'
 import { CfgError, location } from './cfg-error.js'
 import { nearestName } from './nearest-name.js'
 import type { RawEntry, RawValue } from './raw-cfg.js'
-import { resolveDir } from './resolve-dir.js'
+import { foreignPathProblem, resolveDir } from './resolve-dir.js'
 import { describeAllowed, type CfgKeySpec, type EnumKeySpec, type VectorKeySpec } from './schema.js'
 import type { CalibrationSource, QuantType } from './types.js'
 
@@ -91,6 +91,8 @@ export function coerceValue(spec: CfgKeySpec, entry: RawEntry, ctx: CoerceContex
     }
     case 'path': {
       if (text === null) return fail('is not a path')
+      const foreign = foreignPathProblem(text)
+      if (foreign) return fail(`is ${foreign}`)
       return { type: 'path', value: text === '' ? null : resolveDir(text, ctx.baseDir) }
     }
     case 'calibrate-path': {
