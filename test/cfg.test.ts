@@ -412,6 +412,19 @@ describe('errors name the file, line, key, value and what is allowed', () => {
     expect(error.message).toContain('line 2 sets it in [full_quant_param], where it is ignored')
   })
 
+  it('a missing key written misspelt or in capitals: the error points at that line and suggests the name', () => {
+    for (const [text, line, wrote, key] of [
+      [cfg('[common_quant_param]', 'bit_num=8', 'QUANT_TYPE=WEIGHT_QUANT'), 3, 'QUANT_TYPE', 'quant_type'],
+      [cfg('[common_quant_param]', 'quant_typ=WEIGHT_QUANT'), 2, 'quant_typ', 'quant_type'],
+      [cfg('[common_quant_param]', 'quant_type=FULL_QUANT', '[data_preprocess_param]', 'input_type=BIN', 'calibrate_pth=imgs'), 5, 'calibrate_pth', 'calibrate_path'],
+    ] as const) {
+      const error = catchCfgError(() => parseCfg(text, 'model.cfg'))
+      expect([error.line, error.key], text).toEqual([line, key])
+      expect(error.message).toMatch(new RegExp(`^model\\.cfg:${line}: (missing ${key}|quant_type=FULL_QUANT needs ${key})`))
+      expect(error.message).toContain(`('${wrote}' on line ${line} is not a key of the format; did you mean '${key}'?)`)
+    }
+  })
+
   it('FULL_QUANT without [data_preprocess_param] is an error: the format needs calibration data', () => {
     const error = expectRejected(cfg('[common_quant_param]', 'quant_type=FULL_QUANT', 'bit_num=8'), {
       line: 2,

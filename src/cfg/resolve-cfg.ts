@@ -1,6 +1,7 @@
 import { CfgError, location } from './cfg-error.js'
 import { classifyEntries, type Warn } from './classify-entries.js'
 import { coerceValue, showValue } from './coerce-value.js'
+import { nearestName } from './nearest-name.js'
 import type { RawCfg } from './raw-cfg.js'
 import { resolveDataPreprocess } from './resolve-data-preprocess.js'
 import { CFG_SCHEMA, describeAllowed, EXTENSION_SCHEMA, keySpec, type CfgSectionName } from './schema.js'
@@ -31,11 +32,14 @@ export function resolveCfg(raw: RawCfg): QuantConfig {
     const spec = keySpec(section, key)
     const allowed = spec ? describeAllowed(spec) : null
     const stray = strays.get(key)
+    // a misspelt or upper-case key is what the user wrote for it: point at that line
+    const typo = stray ? undefined : raw.entries.find((e) => !keySpec(e.section, e.key) && e.key !== key && nearestName(e.key, [key]) === key)
     const where = stray
       ? ` (${stray.line === null ? 'it is set' : `line ${stray.line} sets it`} in [${stray.section}], where it is ignored)`
-      : ''
-    const message = `${location(source, line)}${need}${where}${allowed ? `; allowed: ${allowed}` : ''}`
-    throw new CfgError(message, { file: source, line, key, allowed })
+      : typo ? ` ('${typo.key}'${typo.line === null ? '' : ` on line ${typo.line}`} is not a key of the format; did you mean '${key}'?)` : ''
+    const at = typo?.line ?? line
+    const message = `${location(source, at)}${need}${where}${allowed ? `; allowed: ${allowed}` : ''}`
+    throw new CfgError(message, { file: source, line: at, key, allowed })
   }
 
   // quant_type first: the allowed range of bit_num depends on it.
