@@ -1,5 +1,5 @@
 import path from 'node:path'
-import { cfgFromObject, loadCfg, type CfgObject, type QuantConfig } from './cfg/index.js'
+import { cfgFromObject, keyLocation, loadCfg, type CfgObject, type QuantConfig } from './cfg/index.js'
 import { QuantizeError } from './errors.js'
 import { decodeModelProto, encodeModelProto } from './onnx/codec.js'
 import { encodeWithExternalData, readExternal, type FileExternalData } from './onnx/external-data.js'
@@ -315,7 +315,7 @@ async function quantizeWeights(ctx: ModeContext): Promise<ModeResult> {
     bits: cfg.bitNum,
     minQuantWeightSize: cfg.minQuantWeightSize,
     minQuantWeightChannel: cfg.minQuantWeightChannel,
-    skipQuantNode: cfg.skipQuantNode,
+    skipQuantNode: cfg.skipQuantNode, skipQuantNodeAt: keyLocation(cfg, 'skip_quant_node'),
   }
   const plan = planWeights(model, ext ?? undefined, planOptions)
   const low = new Map<PlannedWeight, EncodedWeight>(plan.planned.map((w) => [w, encodeWeight(w, cfg.bitNum)]))

@@ -140,7 +140,7 @@ describe('cfg errors', () => {
     ['full-quant-bit-9.cfg', /full-quant-bit-9\.cfg:4: bit_num=9 is not allowed for FULL_QUANT; allowed: 8$/],
     ['full-quant-no-calibration.cfg', /full-quant-no-calibration\.cfg:3: quant_type=FULL_QUANT needs calibrate_path in \[data_preprocess_param\]/],
     // a valid FULL_QUANT cfg whose calibration folder (calib/, beside it) does not exist
-    ['full-quant.cfg', /full-quant\.cfg: calibration folder .*[\\/]bad[\\/]calib does not exist or cannot be read$/],
+    ['full-quant.cfg', /full-quant\.cfg:7: calibration folder .*[\\/]bad[\\/]calib does not exist or cannot be read$/],
   ]
 
   for (const [fixture, problem] of cases) {

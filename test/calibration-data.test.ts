@@ -7,7 +7,7 @@ import path from 'node:path'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openCalibrationSet } from '../src/calibrate/calibration-set.js'
-import { cfgFromObject, type CfgObject } from '../src/cfg/index.js'
+import { cfgFromObject, parseCfg, type CfgObject } from '../src/cfg/index.js'
 import { QuantizeError } from '../src/errors.js'
 import { DataType } from '../src/onnx/onnx-types.js'
 import { seededRandom, type InputSpec } from '../src/runtime/feeds.js'
@@ -276,6 +276,18 @@ describe('calibrate_path mapping and file selection', () => {
   it('an unknown input name is an error naming it and the model inputs', async () => {
     await expect(openCalibrationSet([spec('image', [1, 3, H, W]), spec('mask', [1, 1, H, W])], cfg({ calibrate_path: 'image:img,masks:gray' }), []))
       .rejects.toThrow(/test\.cfg: calibrate_path names input 'masks', but the model's inputs are: image, mask/)
+  })
+
+  it('from a cfg file, errors found against the model or the disk name the line of the key', async () => {
+    const file = path.join(root, 'lines.cfg')
+    const text = (data: string[]) => ['[common_quant_param]', 'quant_type=FULL_QUANT', '', '[data_preprocess_param]', 'input_type=IMAGE', 'calibrate_size=1', ...data].join('\n')
+    const at = (data: string[]) => parseCfg(text(data), file)
+    await expect(openCalibrationSet([spec('image', [1, 3, H, W]), spec('mask', [1, 1, H, W])], at(['calibrate_path=image:img,masks:gray']), []))
+      .rejects.toThrow(`${file}:7: calibrate_path names input 'masks', but the model's inputs are: image, mask`)
+    await expect(openCalibrationSet([spec('x', [1, 3, H, W])], at(['calibrate_path=nowhere']), []))
+      .rejects.toThrow(`${file}:7: calibration folder ${path.join(root, 'nowhere')} does not exist or cannot be read`)
+    await expect(openCalibrationSet([spec('x', [1, 3, H, W])], at(['calibrate_path=img', 'image_to_format=GRAY']), []).then((set) => set.sample(0)))
+      .rejects.toThrow(`${file}:8: input 'x' [1, 3, ${H}, ${W}] takes 3 channel(s) but image_to_format=GRAY gives 1`)
   })
 
   it('an empty or missing folder is an error naming the folder', async () => {

@@ -50,6 +50,8 @@ function defaults(overrides: Partial<QuantConfig> = {}): QuantConfig {
     mixedBit: { initScale: 0.02, autoTune: false },
     fullQuant: { activationQuantMethod: 'MAX_MIN', biasCorrection: true, perChannel: true, targetDevice: 'CPU' },
     dataPreprocess: null,
+    // where each key was set: pinned by the tests that read it
+    keyLines: expect.any(Object) as Record<string, number>,
     warnings: [],
     ...overrides,
   }
@@ -265,7 +267,8 @@ describe('agreement with the ini package', () => {
   it('cfgFromObject on ini.decode of a doc cfg gives the same config as parseCfg of its text', () => {
     const file = docPath('full_quant.cfg')
     const text = doc('full_quant.cfg')
-    expect(cfgFromObject(ini.decode(text) as CfgObject, DOC, file)).toEqual(parseCfg(text, file))
+    // the same but for the lines, which an object does not have
+    expect(cfgFromObject(ini.decode(text) as CfgObject, DOC, file)).toEqual({ ...parseCfg(text, file), keyLines: {} })
   })
 })
 
@@ -872,7 +875,7 @@ describe('cfgFromObject', () => {
 
   it('gives the same config as parseCfg of the equivalent file (numbers, booleans and arrays accepted)', async () => {
     const file = docPath('full_quant.cfg')
-    expect(cfgFromObject(fullQuantObject, DOC, file)).toEqual(await loadCfg(file))
+    expect(cfgFromObject(fullQuantObject, DOC, file)).toEqual({ ...(await loadCfg(file)), keyLines: {} })
   })
 
   it("labels itself '<inline>' by default and resolves relative paths against baseDir", () => {

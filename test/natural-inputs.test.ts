@@ -1,4 +1,3 @@
-import fs from 'node:fs'
 import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
 import { DataType } from '../src/onnx/onnx-types.js'

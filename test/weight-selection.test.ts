@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import ort from 'onnxruntime-node'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -13,7 +14,7 @@ import { compareModels } from '../src/runtime/compare-models.js'
 import { inputSpecs, seededRandom, uniformFeeds, type Feeds } from '../src/runtime/feeds.js'
 import { writeFilesAtomic } from '../src/write-atomic.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
-import { clsSamples, recSamples, sileroSamples } from './helpers/model-inputs.js'
+import { clsSamples, recSamples, sileroSamples, writeBins } from './helpers/model-inputs.js'
 
 // Which weights WEIGHT_QUANT takes, by the cfg's thresholds and skip list, and where it finds them.
 
@@ -124,6 +125,27 @@ describe('weight selection follows the cfg', () => {
     const warning = report.warnings.find((w) => w.includes(`'${typo}'`))
     expect(warning).toMatch(/did you mean '/)
     expect(warning).toContain(`'${name}'`)
+  })
+
+  it('names that match no node: warned at the cfg line, one by one for the first ten, then counted; FULL_QUANT warns too', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'skip-names-'))
+    try {
+      const names = Array.from({ length: 25 }, (_, i) => `not_a_node_${i}`)
+      const file = path.join(dir, 'model.cfg')
+      fs.writeFileSync(file, `[common_quant_param]\nquant_type=WEIGHT_QUANT\nskip_quant_node=${names.join(',')}\n`)
+      const { report } = await quantizeModel(CLS, file, run)
+      const about = report.warnings.filter((w) => w.includes('skip_quant_node'))
+      expect(about).toHaveLength(11)
+      expect(about[0]).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3: skip_quant_node: no node is named 'not_a_node_0'`))
+      expect(about[10]).toBe(`${file}:3: skip_quant_node: 15 more names match no node (25 in all)`)
+
+      writeBins(path.join(dir, 'calib'), await clsSamples(2, 700))
+      fs.writeFileSync(file, `[common_quant_param]\nquant_type=FULL_QUANT\n\nskip_quant_node=nope\n[data_preprocess_param]\ncalibrate_path=calib\ncalibrate_size=2\ninput_type=BIN\n`)
+      const full = await quantizeModel(CLS, file, run)
+      expect(full.report.warnings.filter((w) => w.includes('skip_quant_node'))).toEqual([`${file}:4: skip_quant_node: no node is named 'nope'`])
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
   it('rank-1 weights stay float: a MatMul by a vector, a Gather from a 1-D table', async () => {
     const float = buildModel({

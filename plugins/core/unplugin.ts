@@ -1,4 +1,3 @@
-import fs from 'node:fs'
 import path from 'node:path'
 import { createUnplugin, type UnpluginInstance, type VitePlugin } from 'unplugin'
 import { reportJson } from '../../src/report/report-json.js'

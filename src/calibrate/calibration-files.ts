@@ -5,22 +5,22 @@ import { QuantizeError } from '../errors.js'
 import type { InputSpec } from '../runtime/feeds.js'
 
 /** Which folder feeds which model input, checked against the model's inputs. */
-export function inputFolders(cfg: DataPreprocessConfig, specs: InputSpec[], cfgFile: string): Map<InputSpec, string> {
+export function inputFolders(cfg: DataPreprocessConfig, specs: InputSpec[], where: string): Map<InputSpec, string> {
   const map = new Map<InputSpec, string>()
   const names = specs.map((s) => s.name).join(', ')
   for (const source of cfg.calibratePath) {
     if (source.inputName === null) {
       if (specs.length !== 1) {
-        throw new QuantizeError(cfgFile, `calibrate_path is a bare folder but the model has ${specs.length} inputs (${names}); write input_name:folder for each`, 'config')
+        throw new QuantizeError(where, `calibrate_path is a bare folder but the model has ${specs.length} inputs (${names}); write input_name:folder for each`, 'config')
       }
       map.set(specs[0]!, source.dir)
       continue
     }
     const spec = specs.find((s) => s.name === source.inputName)
-    if (!spec) throw new QuantizeError(cfgFile, `calibrate_path names input '${source.inputName}', but the model's inputs are: ${names}`, 'config')
+    if (!spec) throw new QuantizeError(where, `calibrate_path names input '${source.inputName}', but the model's inputs are: ${names}`, 'config')
     map.set(spec, source.dir)
   }
-  for (const spec of specs) if (!map.has(spec)) throw new QuantizeError(cfgFile, `calibrate_path gives no folder for model input '${spec.name}' (the model's inputs are: ${names})`, 'config')
+  for (const spec of specs) if (!map.has(spec)) throw new QuantizeError(where, `calibrate_path gives no folder for model input '${spec.name}' (the model's inputs are: ${names})`, 'config')
   return map
 }
 
@@ -34,15 +34,15 @@ export function isCalibrationFile(name: string, inputType: DataPreprocessConfig[
 }
 
 /** The sorted calibration files of a folder (all of them); an empty or missing folder is an error. */
-export function calibrationFiles(dir: string, cfgFile: string, filter: (name: string) => boolean, what: string): string[] {
+export function calibrationFiles(dir: string, where: string, filter: (name: string) => boolean, what: string): string[] {
   let names: string[]
   try {
     names = fs.readdirSync(dir)
   } catch {
-    throw new QuantizeError(cfgFile, `calibration folder ${dir} does not exist or cannot be read`, 'config')
+    throw new QuantizeError(where, `calibration folder ${dir} does not exist or cannot be read`, 'config')
   }
   // Code-unit order, not locale order: the same files are picked on every machine.
   const files = names.filter(filter).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((n) => path.join(dir, n))
-  if (files.length === 0) throw new QuantizeError(cfgFile, `calibration folder ${dir} has no ${what} files`, 'config')
+  if (files.length === 0) throw new QuantizeError(where, `calibration folder ${dir} has no ${what} files`, 'config')
   return files
 }

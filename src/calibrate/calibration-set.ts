@@ -1,4 +1,4 @@
-import type { QuantConfig } from '../cfg/index.js'
+import { keyLocation, type QuantConfig } from '../cfg/index.js'
 import { QuantizeError } from '../errors.js'
 import type { Feeds, InputSpec } from '../runtime/feeds.js'
 import { binTensor } from './bin-samples.js'
@@ -39,11 +39,13 @@ export function samplesSet(samples: readonly Feeds[]): CalibrationSet {
 export async function openCalibrationSet(specs: InputSpec[], cfg: QuantConfig, warnings: string[]): Promise<CalibrationSet> {
   const pre = cfg.dataPreprocess
   if (!pre) throw new QuantizeError(cfg.source, `${cfg.quantType} needs calibration data: set calibrate_path, calibrate_size and input_type in [data_preprocess_param]`, 'config')
-  const folders = inputFolders(pre, specs, cfg.source)
+  // errors about calibrate_path point at its line
+  const at = keyLocation(cfg, 'calibrate_path')
+  const folders = inputFolders(pre, specs, at)
   const what = pre.inputType === 'BIN' ? '.bin' : 'image'
   const perInput = specs.map((spec) => {
     const dir = folders.get(spec)!
-    const all = calibrationFiles(dir, cfg.source, (n) => isCalibrationFile(n, pre.inputType), what)
+    const all = calibrationFiles(dir, at, (n) => isCalibrationFile(n, pre.inputType), what)
     if (all.length < pre.calibrateSize) warnings.push(`calibrate_size=${pre.calibrateSize} but ${dir} has only ${all.length} ${what} file(s); calibrating on ${all.length}`)
     return all.slice(0, pre.calibrateSize)
   })
@@ -66,7 +68,7 @@ export async function openCalibrationSet(specs: InputSpec[], cfg: QuantConfig, w
       for (let k = 0; k < specs.length; k++) {
         const spec = specs[k]!
         const file = perInput[k]![i]!
-        feeds[spec.name] = pre.inputType === 'BIN' ? binTensor(file, spec) : await imageTensor(file, spec, pre, cfg.source)
+        feeds[spec.name] = pre.inputType === 'BIN' ? binTensor(file, spec) : await imageTensor(file, spec, pre, (key) => (key ? keyLocation(cfg, key) : cfg.source))
       }
       return feeds
     },

@@ -92,19 +92,19 @@ export function formatPixels(img: ByteImage, format: ImageFormat, mean: readonly
  * order (image_to_format, normalize, resize, center crop), laid out NCHW or NHWC as the input's
  * shape says, in the input's element type (integers rounded and saturated).
  */
-export async function imageTensor(file: string, spec: InputSpec, pre: DataPreprocessConfig, cfgFile: string): Promise<ort.Tensor> {
+export async function imageTensor(file: string, spec: InputSpec, pre: DataPreprocessConfig, cfgAt: (key: string | null) => string): Promise<ort.Tensor> {
   const layout = imageLayout(spec)
   const shape = `[${spec.dims.map((d) => d ?? '?').join(', ')}]`
-  if (typeof layout === 'string') throw new QuantizeError(cfgFile, `input '${spec.name}' ${shape} cannot take IMAGE calibration data: ${layout}`, 'config')
+  if (typeof layout === 'string') throw new QuantizeError(cfgAt('input_type'), `input '${spec.name}' ${shape} cannot take IMAGE calibration data: ${layout}`, 'config')
   const type = ORT_TYPES[spec.elemType]
-  if (!type || type === 'bool') throw new QuantizeError(cfgFile, `input '${spec.name}' has element type ${DataType[spec.elemType] ?? spec.elemType}, which IMAGE calibration does not support`, 'config')
+  if (!type || type === 'bool') throw new QuantizeError(cfgAt('input_type'), `input '${spec.name}' has element type ${DataType[spec.elemType] ?? spec.elemType}, which IMAGE calibration does not support`, 'config')
   const format = targetFormat(pre, layout)
   const channels = format === 'GRAY' ? 1 : 3
   if (layout.channels !== null && layout.channels !== channels) {
-    throw new QuantizeError(cfgFile, `input '${spec.name}' ${shape} takes ${layout.channels} channel(s) but image_to_format=${format} gives ${channels}`, 'config')
+    throw new QuantizeError(cfgAt(pre.imageToFormat ? 'image_to_format' : null), `input '${spec.name}' ${shape} takes ${layout.channels} channel(s) but image_to_format=${format} gives ${channels}`, 'config')
   }
   for (const [key, values] of [['normalize_mean', pre.normalizeMean], ['normalize_std', pre.normalizeStd]] as const) {
-    if (values && values.length !== 1 && values.length !== channels) throw new QuantizeError(cfgFile, `${key} has ${values.length} values but the ${format} image has ${channels} channel(s)`, 'config')
+    if (values && values.length !== 1 && values.length !== channels) throw new QuantizeError(cfgAt(key), `${key} has ${values.length} values but the ${format} image has ${channels} channel(s)`, 'config')
   }
 
   const decoded = await decodeImageBytes(file)

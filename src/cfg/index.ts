@@ -17,6 +17,7 @@ export type {
 export { CfgError } from './cfg-error.js'
 export { parseCfg, loadCfg } from './parse-cfg.js'
 export { cfgFromObject } from './cfg-from-object.js'
+export { keyLocation } from './resolve-cfg.js'
 export { CFG_SCHEMA, EXTENSION_SCHEMA, describeAllowed } from './schema.js'
 export type {
   BoolKeySpec,

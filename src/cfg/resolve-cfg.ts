@@ -106,6 +106,13 @@ export function resolveCfg(raw: RawCfg): QuantConfig {
         maxSkippedNodes: slots.int(GUARD, 'max_skipped_nodes') ?? K.guard.max_skipped_nodes.default,
       },
     } : {}),
+    keyLines: Object.fromEntries(accepted.flatMap((e) => (e.line === null ? [] : [[e.key, e.line]]))),
     warnings,
   }
+}
+
+/** `model.cfg:4` where the cfg file set `key` on line 4, else the cfg's name: for errors found after parsing. */
+export function keyLocation(cfg: Pick<QuantConfig, 'source' | 'keyLines'>, key: string): string {
+  const line = cfg.keyLines[key]
+  return line === undefined ? cfg.source : `${cfg.source}:${line}`
 }

@@ -44,6 +44,11 @@ export interface QuantConfig {
     targetDevice: TargetDevice
   }
   dataPreprocess: DataPreprocessConfig | null
+  /**
+   * The line each key was set on, for messages about values that can only be checked against the
+   * model or the disk (calibrate_path's input names and folders); empty for object configs.
+   */
+  keyLines: Readonly<Record<string, number>>
   /** Our extension `[accuracy_guard]`; absent when the cfg has no such section. */
   accuracyGuard?: AccuracyGuardConfig
   warnings: CfgDiagnostic[]

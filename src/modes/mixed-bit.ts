@@ -1,3 +1,4 @@
+import { keyLocation } from '../cfg/index.js'
 import { QuantizeError } from '../errors.js'
 import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
 import type { ModelProto } from '../onnx/onnx-types.js'
@@ -48,7 +49,7 @@ const TUNE_SAMPLES = 4
 function plan(model: ModelProto, ctx: ModeContext): WeightPlan {
   const { cfg, ext } = ctx
   return planWeights(model, ext ?? undefined, {
-    bits: 8, minQuantWeightSize: cfg.minQuantWeightSize, minQuantWeightChannel: cfg.minQuantWeightChannel, skipQuantNode: cfg.skipQuantNode,
+    bits: 8, minQuantWeightSize: cfg.minQuantWeightSize, minQuantWeightChannel: cfg.minQuantWeightChannel, skipQuantNode: cfg.skipQuantNode, skipQuantNodeAt: keyLocation(cfg, 'skip_quant_node'),
   })
 }
 

@@ -1,8 +1,8 @@
-import { nearestNames } from '../cfg/nearest-name.js'
-import { allGraphScopes, allNames, opsetVersion, NameAllocator } from '../onnx/graph-walk.js'
+import { allNames, opsetVersion, NameAllocator } from '../onnx/graph-walk.js'
 import type { ModelProto } from '../onnx/onnx-types.js'
 import { checkedFloatLength, type ExternalDataSource, tensorToFloat32 } from '../onnx/tensor-data.js'
 import { replaceWithDequantNodes } from './dequant-nodes.js'
+import { unmatchedSkipWarnings } from './unmatched-skip-names.js'
 import { quantizePerChannel, type ChannelQuantized } from './per-channel.js'
 import { correctedDecodeParams, decodeWeights, type DecodeParams } from './weight-correction.js'
 import { findWeightSites, type WeightSite } from './weight-sites.js'
@@ -14,6 +14,8 @@ export interface WeightQuantOptions {
   minQuantWeightSize: number
   minQuantWeightChannel: number
   skipQuantNode: readonly string[]
+  /** Where the cfg set skip_quant_node (`model.cfg:3`), for its warnings. @default 'cfg' */
+  skipQuantNodeAt?: string
 }
 
 /** One quantized weight tensor, with what the report and the debug CSVs need. */
@@ -105,13 +107,7 @@ export function planWeights(model: ModelProto, ext: ExternalDataSource | undefin
   if (!Number.isInteger(opts.bits) || opts.bits < 1 || opts.bits > 16) throw new RangeError(`bit width ${opts.bits} is outside 1-16`)
   const warnings: string[] = []
   const skipNames = new Set(opts.skipQuantNode)
-  const nodeNames = new Set<string>()
-  for (const { graph } of allGraphScopes(model)) for (const n of graph.node ?? []) if (n.name) nodeNames.add(n.name)
-  for (const name of skipNames) {
-    if (nodeNames.has(name)) continue
-    const near = nearestNames(name, nodeNames)
-    warnings.push(`skip_quant_node: no node is named '${name}'${near.length ? `; did you mean ${near.map((n) => `'${n}'`).join(', ')}?` : ''}`)
-  }
+  warnings.push(...unmatchedSkipWarnings(model, skipNames, opts.skipQuantNodeAt ?? 'cfg'))
   const sites = findWeightSites(model)
   // Cast takes an integer `to` from opset 6 and Sub/Mul broadcast like numpy from opset 7.
   const tooOld = opsetVersion(model) < 7
