@@ -297,6 +297,15 @@ describe('calibrate_path mapping and file selection', () => {
     await expect(openCalibrationSet([spec('x', [1, 3, H, W])], cfg({ calibrate_path: 'missing' }), [])).rejects.toThrow(/calibration folder .*missing does not exist/)
   })
 
+  it('a folder of BMP files (which sharp cannot decode) says so instead of failing on each file', async () => {
+    fs.mkdirSync(path.join(root, 'bmp'), { recursive: true })
+    // a 1x1 BMP: sharp's prebuilt libvips has no loader for it
+    fs.writeFileSync(path.join(root, 'bmp', 'a.bmp'), Buffer.from('424d3a0000000000000036000000280000000100000001000000010018000000000004000000130b0000130b00000000000000000000ff000000', 'hex'))
+    await expect(sharp(path.join(root, 'bmp', 'a.bmp')).raw().toBuffer()).rejects.toThrow()
+    await expect(openCalibrationSet([spec('x', [1, 3, H, W])], cfg({ calibrate_path: 'bmp' }), []))
+      .rejects.toThrow(/calibration folder .*bmp has no image files \(it has \.bmp files, which sharp cannot decode: convert them to PNG\)$/)
+  })
+
   it('an unreadable image is a QuantizeError naming the file', async () => {
     const set = await openCalibrationSet([spec('x', [1, 3, null, null])], cfg({ calibrate_path: FIXTURES }), [])
     const err = await set.sample(0).catch((e: unknown) => e)

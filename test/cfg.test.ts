@@ -415,6 +415,16 @@ describe('errors name the file, line, key, value and what is allowed', () => {
     expect(error.message).toContain('line 2 sets it in [full_quant_param], where it is ignored')
   })
 
+  it('a value with invisible characters shows them, and a long value is cut', () => {
+    const zwsp = catchCfgError(() => parseCfg(cfg('[common_quant_param]', 'quant_type=WEIGHT_QUANT\u200b'), 'model.cfg'))
+    expect(zwsp.message).toBe("model.cfg:2: quant_type=WEIGHT_QUANT\\u{200b} is not allowed (did you mean 'WEIGHT_QUANT'?); allowed: WEIGHT_QUANT, FULL_QUANT, DYNAMIC_QUANT")
+    const escape = catchCfgError(() => parseCfg(cfg('[common_quant_param]', 'quant_type=\x1b[31mWEIGHT_QUANT'), 'model.cfg'))
+    expect(escape.message).toContain('quant_type=\\u{1b}[31mWEIGHT_QUANT is not allowed')
+    const long = catchCfgError(() => parseCfg(cfg('[common_quant_param]', 'quant_type=WEIGHT_QUANT', `skip_quant_node=${'x'.repeat(10)}`, `bit_num=${'8'.repeat(100_000)}`), 'model.cfg'))
+    expect(long.message.length).toBeLessThan(300)
+    expect(long.message).toContain('… (100000 characters)')
+  })
+
   it('a missing key written misspelt or in capitals: the error points at that line and suggests the name', () => {
     for (const [text, line, wrote, key] of [
       [cfg('[common_quant_param]', 'bit_num=8', 'QUANT_TYPE=WEIGHT_QUANT'), 3, 'QUANT_TYPE', 'quant_type'],

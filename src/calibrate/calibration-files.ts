@@ -24,8 +24,11 @@ export function inputFolders(cfg: DataPreprocessConfig, specs: InputSpec[], wher
   return map
 }
 
-/** Image file name endings sharp decodes (it sniffs the content; the ending only selects files). */
-export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.bmp'] as const
+/**
+ * Image file name endings sharp decodes (it sniffs the content; the ending only selects files).
+ * Not BMP: sharp's prebuilt libvips has no BMP loader.
+ */
+export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif'] as const
 
 export function isCalibrationFile(name: string, inputType: DataPreprocessConfig['inputType']): boolean {
   const lower = name.toLowerCase()
@@ -43,6 +46,9 @@ export function calibrationFiles(dir: string, where: string, filter: (name: stri
   }
   // Code-unit order, not locale order: the same files are picked on every machine.
   const files = names.filter(filter).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((n) => path.join(dir, n))
-  if (files.length === 0) throw new QuantizeError(where, `calibration folder ${dir} has no ${what} files`, 'config')
+  if (files.length === 0) {
+    const bmp = what === 'image' && names.some((n) => n.toLowerCase().endsWith('.bmp'))
+    throw new QuantizeError(where, `calibration folder ${dir} has no ${what} files${bmp ? ' (it has .bmp files, which sharp cannot decode: convert them to PNG)' : ''}`, 'config')
+  }
   return files
 }

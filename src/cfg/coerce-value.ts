@@ -28,10 +28,18 @@ const INTEGER = /^[+-]?\d+$/
 const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/
 const BOOLEANS: Readonly<Record<string, boolean>> = { true: true, false: false, '1': true, '0': false }
 
-/** The value as the user wrote it, for messages. */
+/** Longest value echoed whole in a message. */
+const SHOWN = 120
+
+/**
+ * The value as the user wrote it, for messages: invisible characters (a zero-width space pasted
+ * in, an escape sequence) spelled out as \u{...} so that the value does not look like the name
+ * it is refused for, and a long value cut.
+ */
 export function showValue(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.join(', ')}]`
-  return typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)
+  const text = Array.isArray(value) ? `[${value.join(', ')}]` : typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)
+  const shown = text.length > SHOWN ? `${text.slice(0, SHOWN)}… (${text.length} characters)` : text
+  return shown.replace(/[\p{Cc}\p{Cf}]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`)
 }
 
 /** Throws a CfgError shaped like `model.cfg:3: bit_num=9 is not allowed for FULL_QUANT; allowed: 8`. */
