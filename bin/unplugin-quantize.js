@@ -1,5 +1,5 @@
 #!/usr/bin/env node
 // The CLI lives in the compiled package (npm's `prepare` builds dist/ on install).
-import { main } from '../dist/src/cli.js'
+import { runCliProcess } from '../dist/src/cli-process.js'
 
-process.exitCode = await main(process.argv.slice(2))
+process.exitCode = await runCliProcess(process.argv.slice(2))

@@ -1,5 +1,4 @@
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { packageVersion } from './cache/versions.js'
@@ -127,8 +126,14 @@ function reportJsonName(args: CliArgs): string {
   return `${path.basename(args.out === STDOUT ? args.model : args.out).replace(/\.onnx$/i, '').replace(/\.quant$/i, '')}.quant.json`
 }
 
+/** What a signal handler needs to know about a run in progress (src/cli-process.ts). */
+export interface CliState {
+  /** The batch of output files is in place. */
+  written: boolean
+}
+
 /** Runs the CLI; returns the exit code. Errors are one line on stderr naming the file. */
-export async function main(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function main(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }, state: CliState = { written: false }): Promise<number> {
   let args: CliArgs
   try {
     const parsed = parse(argv)
@@ -150,46 +155,42 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
   }
   const tty = Boolean(io.stderr.isTTY) && !args.json
   const progress = tty ? (m: string) => io.stderr.write(`\r\x1b[K${m}…`) : undefined
-  // Ctrl-C, a closed terminal or a CI timeout: with a handler installed the signal waits for the
-  // synchronous write below to finish, so it lands before any file or after all of them, never
-  // between a temp file and its rename
-  let written = false
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (tty) io.stderr.write('\r\x1b[K')
-    io.stderr.write(`unplugin-quantize: ${signal}: stopped; ${written ? 'the outputs were written' : 'nothing was written'}\n`)
-    process.exit(128 + (os.constants.signals[signal] ?? 0))
-  }
-  for (const s of STOP_SIGNALS) process.once(s, onSignal)
   try {
-    // named after the output, so that two outputs of one model keep apart
     const toStdout = args.out === STDOUT
-    const externalDataLocation = `${path.basename(args.out)}.data`
-    const externalDataPath = path.join(path.dirname(args.out), externalDataLocation)
-    checkOutputs({ ...args, out: toStdout ? null : args.out, externalData: externalDataPath })
+    // an output that is a symbolic link is written where it leads, its external data beside that
+    const { target, externalData: externalDataPath } = checkOutputs({ ...args, out: toStdout ? null : args.out })
+    const externalDataLocation = externalDataPath === null ? undefined : path.basename(externalDataPath)
     // --report-dir asks for the per-layer statistics behind the debug CSVs and the HTML report
-    const result = await quantizeModel(args.model, args.config, { onProgress: progress, externalDataLocation, ...(args.reportDir ? { debug: true } : {}) })
+    const result = await quantizeModel(args.model, args.config, { onProgress: progress, ...(externalDataLocation ? { externalDataLocation } : {}), ...(args.reportDir ? { debug: true } : {}) })
     if (tty) io.stderr.write('\r\x1b[K')
     // checked above from the input; a model over 2 GiB written inline would be refused by protobuf readers anyway
     if (toStdout && result.externalData) throw new QuantizeError(args.model, 'the quantized model keeps its weights in an external data file, which stdout cannot carry; give -o a file name', 'output')
-    const files: { path: string; bytes: Uint8Array | string }[] = toStdout ? [] : [{ path: args.out, bytes: result.model }]
-    if (result.externalData) files.push({ path: externalDataPath, bytes: result.externalData.bytes })
+    const files: { path: string; bytes: Uint8Array | string }[] = target === null ? [] : [{ path: target, bytes: result.model }]
+    if (result.externalData && externalDataPath) files.push({ path: externalDataPath, bytes: result.externalData.bytes })
     const json = reportJson(result.report, args.out)
     if (args.reportDir) {
       files.push({ path: path.join(args.reportDir, reportJsonName(args)), bytes: JSON.stringify(json, null, 2) + '\n' })
       files.push({ path: path.join(args.reportDir, HTML_REPORT_FILE), bytes: renderReportHtml([cliReportModel(result.report, args)]) })
       for (const csv of result.debugCsv ?? []) files.push({ path: path.join(args.reportDir, csv.name), bytes: csv.text })
     }
-    // the report folder is made only now, and removed again if the write fails: a failed run leaves nothing
+    // The report folder is made only now, and removed again if the write fails: a failed run
+    // leaves nothing. A signal cannot stop this synchronous block halfway (src/cli-process.ts).
     let madeDir: string | undefined
     try {
       if (args.reportDir) madeDir = fs.mkdirSync(args.reportDir, { recursive: true })
       writeFilesAtomic(files)
-      written = true
-      if (args.reportDir) removeStaleRounds(args.reportDir, result.debugCsv ?? [])
+      state.written = true
     } catch (err) {
       if (madeDir) fs.rmSync(madeDir, { recursive: true, force: true })
       if (err instanceof WriteError) throw new QuantizeError(err.file, `cannot write output: ${err.reason}`, 'output', { cause: err })
       throw new QuantizeError(args.reportDir ?? args.out, `cannot create the report folder: ${fsReason(err as NodeJS.ErrnoException)}`, 'output', { cause: err })
+    }
+    if (args.reportDir) {
+      try {
+        removeStaleRounds(args.reportDir, result.debugCsv ?? [])
+      } catch (err) {
+        result.report.warnings.push(`${args.reportDir}: an earlier run's report_<n>.csv could not be removed: ${fsReason(err as NodeJS.ErrnoException)}`)
+      }
     }
     for (const w of result.report.warnings) io.stderr.write(`warning: ${w}\n`)
     if (toStdout) {
@@ -205,9 +206,5 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     const message = (err as Error).message.split('\n')[0]
     io.stderr.write(`unplugin-quantize: ${known ? message : `${args.model}: ${message}`}\n`)
     return 1
-  } finally {
-    for (const s of STOP_SIGNALS) process.off(s, onSignal)
   }
 }
-
-const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']

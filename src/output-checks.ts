@@ -6,16 +6,23 @@ import { QuantizeError } from './errors.js'
 import { decodeModelProto } from './onnx/codec.js'
 import { externalEntry, isExternal } from './onnx/tensor-data.js'
 import { forEachTensor } from './onnx/tensors.js'
+import { linkTarget } from './link-target.js'
 import { fsReason } from './write-atomic.js'
 
 export interface PlannedWrite {
   model: string
   config: string
-  /** Null when the model goes to stdout. */
+  /** The output as given; null when the model goes to stdout. */
   out: string | null
-  /** Where the output's external data goes, should the model have external data. */
-  externalData: string
   reportDir: string | null
+}
+
+/** Where the files go once checked. */
+export interface CheckedWrite {
+  /** The output file: `out`, or where it leads when it is a symbolic link; null for stdout. */
+  target: string | null
+  /** `<target>.data` beside it, for a model with external data (named after the output, so two outputs of one model keep apart). */
+  externalData: string | null
 }
 
 function statOrNull(file: string): fs.BigIntStats | null {
@@ -67,8 +74,9 @@ function modelExternalData(model: string): string[] {
  * data files or the cfg; an output that is a folder or whose folder cannot hold it; a report
  * folder that is a file or lies at or under the output. An output of null (stdout) writes no file.
  */
-export function checkOutputs(w: PlannedWrite): void {
-  if (w.out !== null) checkModelOutput(w.model, w.config, w.out, w.externalData)
+export function checkOutputs(w: PlannedWrite): CheckedWrite {
+  let checked: CheckedWrite = { target: null, externalData: null }
+  if (w.out !== null) checked = checkModelOutput(w.model, w.config, w.out)
   // one stream carries one file; the external data would need a second
   else if (modelExternalData(w.model).length) throw new QuantizeError(w.model, 'the model keeps its weights in an external data file, and so will its output, which stdout cannot carry; give -o a file name', 'output')
   if (w.reportDir) {
@@ -81,9 +89,10 @@ export function checkOutputs(w: PlannedWrite): void {
     // the folder itself, or the nearest one that exists, where it will be made
     let dir = path.resolve(w.reportDir)
     while (!statOrNull(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir)
-    const denied = writeDenied(dir)
+    const denied = statOrNull(dir)?.isDirectory() === false ? errno('ENOTDIR') : writeDenied(dir)
     if (denied) throw new QuantizeError(w.reportDir, `cannot create the report folder: ${fsReason(denied)}`, 'output')
   }
+  return checked
 }
 
 /** Why files cannot be created in `dir` (no write or search permission, a read-only mount), or null. */
@@ -100,23 +109,25 @@ function errno(code: string): NodeJS.ErrnoException {
   return Object.assign(new Error(code), { code })
 }
 
-function checkModelOutput(model: string, config: string, out: string, externalData: string): void {
+function checkModelOutput(model: string, config: string, given: string): CheckedWrite {
+  const cannot = (err: NodeJS.ErrnoException) => new QuantizeError(given, `cannot write output: ${fsReason(err)}`, 'output')
+  let out: string
+  try {
+    // a symbolic link is written through, as by `cp`; checked and named where it leads (as given otherwise)
+    const target = linkTarget(given)
+    out = target === path.resolve(given) ? given : target
+  } catch (err) {
+    // a loop of links
+    throw cannot(err as NodeJS.ErrnoException)
+  }
+  const externalData = path.join(path.dirname(out), `${path.basename(out)}.data`)
   const external = externalDataFiles(model, [out, externalData])
   const inputs: [string, string][] = [[model, 'the input model'], [config, 'the cfg file'], ...external.map((f): [string, string] => [f, "the input model's external data"])]
   const targets: [string, string][] = [[out, 'output'], ...(external.length ? [[externalData, "output's external data file"] as [string, string]] : [])]
   for (const [target, what] of targets) {
-    for (const [file, name] of inputs) if (sameFile(target, file)) throw new QuantizeError(target, `the ${what} would overwrite ${name}; choose another --out`, 'output')
+    for (const [file, name] of inputs) if (sameFile(target, file)) throw new QuantizeError(target === out ? given : target, `the ${what} would overwrite ${name}; choose another --out`, 'output')
   }
-  const cannot = (err: NodeJS.ErrnoException) => new QuantizeError(out, `cannot write output: ${fsReason(err)}`, 'output')
-  let existing: fs.Stats | undefined
-  try {
-    // undefined also for a link to a missing file, which is written through as `cp` would
-    existing = fs.statSync(out, { throwIfNoEntry: false })
-  } catch (err) {
-    // a loop of links, say
-    throw cannot(err as NodeJS.ErrnoException)
-  }
-  if (existing?.isDirectory()) throw cannot(errno('EISDIR'))
+  if (statOrNull(out)?.isDirectory()) throw cannot(errno('EISDIR'))
   let folder: fs.Stats
   try {
     folder = fs.statSync(path.dirname(path.resolve(out)))
@@ -126,4 +137,5 @@ function checkModelOutput(model: string, config: string, out: string, externalDa
   if (!folder.isDirectory()) throw cannot(errno('ENOTDIR'))
   const denied = writeDenied(path.dirname(path.resolve(out)))
   if (denied) throw cannot(denied)
+  return { target: out, externalData }
 }

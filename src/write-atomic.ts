@@ -14,24 +14,9 @@ function writeDurably(file: string, bytes: Uint8Array | string): void {
 }
 
 /**
- * The file a path's symbolic links lead to, existing or not: a rename onto the link itself would
- * replace the link with a regular file and leave its target stale, where `cp` and the shell's `>`
- * write through it.
- */
-function throughLinks(file: string): string {
-  // the kernel's own limit on a chain of links (ELOOP past it)
-  for (let hops = 0; hops < 40; hops++) {
-    const st = fs.lstatSync(file, { throwIfNoEntry: false })
-    if (!st?.isSymbolicLink()) return file
-    file = path.resolve(path.dirname(file), fs.readlinkSync(file))
-  }
-  throw Object.assign(new Error(`ELOOP: too many symbolic links, '${file}'`), { code: 'ELOOP' })
-}
-
-/**
  * Write files so that each either appears complete or not at all: every file goes to a temp name
  * in its target folder first (same file system, so rename is atomic), and only when all are
- * written are they renamed into place (through symbolic links, onto what they point at). On failure the temps are removed and a WriteError names
+ * written are they renamed into place. On failure the temps are removed and a WriteError names
  * the file that failed.
  */
 export function writeFilesAtomic(files: { path: string; bytes: Uint8Array | string }[]): void {
@@ -40,7 +25,7 @@ export function writeFilesAtomic(files: { path: string; bytes: Uint8Array | stri
   try {
     for (const f of files) {
       current = f.path
-      const dest = throughLinks(path.resolve(f.path))
+      const dest = path.resolve(f.path)
       const tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`)
       temps.push({ tmp, dest })
       writeDurably(tmp, f.bytes)

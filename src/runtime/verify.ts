@@ -1,5 +1,5 @@
 import fs from 'node:fs'
-import os from 'node:os'
+import { makeTempDir, removeTempDir } from '../temp-dirs.js'
 import path from 'node:path'
 import type { QuantConfig } from '../cfg/index.js'
 import { openCalibrationSet } from '../calibrate/calibration-set.js'
@@ -98,7 +98,7 @@ export async function verifyModels(reference: string | Uint8Array, candidate: Ui
     let nativeSource: string | Uint8Array = candidate
     if (externalData) {
       // onnxruntime resolves external data relative to the model file, so lay both out on disk
-      tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'unplugin-quantize-verify-'))
+      tmp = makeTempDir('unplugin-quantize-verify-')
       fs.writeFileSync(path.join(tmp, externalData.location), externalData.bytes)
       candidateSource = nativeSource = path.join(tmp, 'model.onnx')
       fs.writeFileSync(candidateSource, candidate)
@@ -117,6 +117,6 @@ export async function verifyModels(reference: string | Uint8Array, candidate: Ui
     if (err instanceof CandidateRunError) throw new QuantizeError(typeof reference === 'string' ? reference : '<bytes>', `${err.message} (please report this with the model and cfg)`, 'runtime', { cause: err })
     return { cosine: null, outputs: [], samples: 0, inputs, error: `verification could not run the models: ${(err as Error).message.split('\n')[0]}`, nativeInt8Cosine: null }
   } finally {
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true })
+    if (tmp) removeTempDir(tmp)
   }
 }
