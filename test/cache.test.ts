@@ -164,7 +164,7 @@ describe('cacheKey', () => {
     expect(await cacheKey({ ...base, calibrationFiles: [files.calib1, files.calib0] })).toBe(baseKey)
   })
 
-  it('ignores cfg key order, the cfg source path and cfg warnings', async () => {
+  it('ignores cfg key order, the cfg source path, cfg warnings and the lines keys are on', async () => {
     const reordered = reverseKeys(cfg)
     expect(Object.keys(reordered)[0]).not.toBe(Object.keys(cfg)[0])
     expect(await cacheKey({ ...base, cfg: reordered })).toBe(baseKey)
@@ -172,6 +172,8 @@ describe('cacheKey', () => {
       ...cfg,
       source: '/somewhere/else.cfg',
       warnings: [{ file: '/somewhere/else.cfg', line: 3, key: 'x', message: '/somewhere/else.cfg:3: unknown key x' }],
+      // an object cfg has no lines; the same keys in a file, a comment line above them
+      keyLines: { quant_type: 3, bit_num: 4 },
     }
     expect(await cacheKey({ ...base, cfg: moved })).toBe(baseKey)
   })

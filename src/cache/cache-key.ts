@@ -34,11 +34,12 @@ const PARALLEL_FILES = 4
 
 /**
  * The config as it takes part in the key: stable JSON without `source` (the same cfg at another
- * path gives the same result) and `warnings` (diagnostics quote file names and line numbers).
+ * path gives the same result), `warnings` (diagnostics quote file names and line numbers) and
+ * `keyLines` (a comment added above a key moves it, and changes nothing).
  * Resolved paths such as the calibration folders stay: they decide which data is read.
  */
 export function normalizeCfg(cfg: QuantConfig): string {
-  const { source: _source, warnings: _warnings, ...rest } = cfg
+  const { source: _source, warnings: _warnings, keyLines: _keyLines, ...rest } = cfg
   return stableJson(rest, 'cfg')
 }
 
