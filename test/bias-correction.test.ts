@@ -3,6 +3,7 @@
 // have: Gemm's alpha and beta, and a bias something else reads too.
 import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
+import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { AttributeType, DataType, type NodeProto } from '../src/onnx/onnx-types.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { seededRandom } from '../src/runtime/feeds.js'
@@ -53,6 +54,23 @@ describe('bias correction', () => {
       expect(corrected.report.biasCorrected, `alpha ${alpha} beta ${beta}`).toBe(1)
       const [before, after] = [await meanError(float, plain.model), await meanError(float, corrected.model)]
       expect(after, `alpha ${alpha} beta ${beta}: ${before} -> ${after}`).toBeLessThan(before / 10)
+    }
+  })
+
+  it('a bias listed as a graph input: corrected below IR 4 or where every initializer is listed (the old habit), left alone where it alone is (overridable)', async () => {
+    const listing = (ir: number, names: string[]) => {
+      const m = decodeModelProto(model([gemm(1, 1)]))
+      m.ir_version = ir
+      m.graph!.input!.push(...names.map((n) => valueInfo(n, F, n === 'W' ? [64, 32] : [32])))
+      return encodeModelProto(m)
+    }
+    for (const [what, float, corrected] of [
+      ['IR 3, W and C listed', listing(3, ['W', 'C']), 1],
+      ['IR 6, W and C listed', listing(6, ['W', 'C']), 1],
+      ['IR 8, C listed', listing(8, ['C']), 0],
+    ] as const) {
+      const q = await quantizeModel(float, cfg, { ...run, samples })
+      expect(q.report.biasCorrected, what).toBe(corrected)
     }
   })
 

@@ -304,6 +304,11 @@ describe('calibrate_path mapping and file selection', () => {
     await expect(sharp(path.join(root, 'bmp', 'a.bmp')).raw().toBuffer()).rejects.toThrow()
     await expect(openCalibrationSet([spec('x', [1, 3, H, W])], cfg({ calibrate_path: 'bmp' }), []))
       .rejects.toThrow(/calibration folder .*bmp has no image files \(it has \.bmp files, which sharp cannot decode: convert them to PNG\)$/)
+    // beside other images: left out, and said
+    await sharp({ create: { width: W, height: H, channels: 3, background: '#808080' } }).png().toFile(path.join(root, 'bmp', 'b.png'))
+    const warnings: string[] = []
+    expect((await openCalibrationSet([spec('x', [1, 3, H, W])], cfg({ calibrate_path: 'bmp' }), warnings)).count).toBe(1)
+    expect(warnings.filter((w) => w.includes('.bmp'))).toEqual([`calibration folder ${path.join(root, 'bmp')}: 1 .bmp file(s) left out (sharp cannot decode BMP: convert them to PNG to calibrate on them)`])
   })
 
   it('an unreadable image is a QuantizeError naming the file', async () => {

@@ -436,6 +436,9 @@ describe('errors name the file, line, key, value and what is allowed', () => {
       expect(error.message).toMatch(new RegExp(`^model\\.cfg:${line}: (missing ${key}|quant_type=FULL_QUANT needs ${key})`))
       expect(error.message).toContain(`('${wrote}' on line ${line} is not a key of the format; did you mean '${key}'?)`)
     }
+    // a real key in the wrong section is no misspelling of a near name
+    const other = catchCfgError(() => parseCfg(cfg('[common_quant_param]', 'quant_type=FULL_QUANT', '[full_quant_param]', 'calibrate_size=10'), 'model.cfg'))
+    expect(other.message).not.toContain('did you mean')
   })
 
   it('FULL_QUANT without [data_preprocess_param] is an error: the format needs calibration data', () => {

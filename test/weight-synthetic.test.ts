@@ -63,14 +63,16 @@ describe('weight roles beyond the real models', () => {
   it('what the graph hands out or takes in stays float: a weight that is a graph output (directly or through Identity), an initializer also a graph input from IR 4, one training_info updates', async () => {
     const F = DataType.FLOAT
     const x = valueInfo('x', F, [4, 64])
+    // y = x·w + b; w_out = Identity(w) when asked for
     const build = (outputs: string[], ir: number, inputs = [x]) => {
       const bytes = buildModel({
-        nodes: [node('MatMul', ['x', 'w'], ['y']), node('Identity', ['w'], ['w_out'])],
-        initializers: [randomTensor('w', [64, 32], 3)], inputs, outputs: [valueInfo('y', F, [4, 32]), ...outputs.map((o) => valueInfo(o, F, [64, 32]))],
+        nodes: [node('MatMul', ['x', 'w'], ['xw']), node('Add', ['xw', 'b'], ['y']), node('Identity', ['w'], ['w_out'])],
+        initializers: [randomTensor('w', [64, 32], 3), randomTensor('b', [32], 4)], inputs,
+        outputs: [valueInfo('y', F, [4, 32]), ...outputs.map((o) => valueInfo(o, F, [64, 32]))],
       })
       const m = decodeModelProto(bytes)
       m.ir_version = ir
-      if (!outputs.includes('w_out')) m.graph!.node = m.graph!.node!.slice(0, 1)
+      if (!outputs.includes('w_out')) m.graph!.node = m.graph!.node!.slice(0, 2)
       return encodeModelProto(m)
     }
     // a training step that writes w back: its binding must keep naming a float initializer
@@ -80,21 +82,27 @@ describe('weight roles beyond the real models', () => {
       return encodeModelProto(m)
     }
     const feeds = [{ x: new ort.Tensor('float32', Float32Array.from({ length: 256 }, (_, i) => Math.sin(i)), [4, 64]) }]
-    const cases: [string, Uint8Array, string | null][] = [
-      ['w is a graph output', build(['w'], 8), 'a graph output'],
-      ['w reaches a graph output through Identity', build(['w_out'], 8), 'a graph output'],
-      ['w is also a graph input, IR 8', build([], 8, [x, valueInfo('w', F, [64, 32])]), 'an overridable graph input'],
-      // before IR 4 every initializer was listed as an input: those are weights as usual
-      ['w is also a graph input, IR 3', build([], 3, [x, valueInfo('w', F, [64, 32])]), null],
-      ['training_info updates w', withTraining(build([], 8)), 'bound or read by training_info'],
+    const w = valueInfo('w', F, [64, 32])
+    const b = valueInfo('b', F, [32])
+    // [what, model, w's skip reason, graph inputs after quantizing, a warning about listed initializers]
+    const cases: [string, Uint8Array, string | null, string[], boolean][] = [
+      ['w is a graph output', build(['w'], 8), 'a graph output', ['x'], false],
+      ['w reaches a graph output through Identity', build(['w_out'], 8), 'a graph output', ['x'], false],
+      ['w, not b, is also a graph input, IR 8', build([], 8, [x, w]), 'an overridable graph input', ['x', 'w'], false],
+      // before IR 4 every initializer was listed as an input: those are weights as usual, and the
+      // replaced tensor's entry goes with it
+      ['w is also a graph input, IR 3', build([], 3, [x, w]), null, ['x'], false],
+      // some exporters kept listing them all at IR 4-7: the same habit, said in a warning
+      ['every initializer is also a graph input, IR 6', build([], 6, [x, w, b]), null, ['x', 'b'], true],
+      ['training_info updates w', withTraining(build([], 8)), 'bound or read by training_info', ['x'], false],
     ]
-    for (const [what, float, reason] of cases) {
+    for (const [what, float, reason, inputs, warned] of cases) {
       const { model, report } = await quantizeModel(float, cfg, run)
       expect(report.skipped.find((s) => s.tensor === 'w')?.reason ?? null, what).toBe(reason)
       expect(report.nodesQuantized, what).toBe(reason ? 0 : 1)
+      expect(report.warnings.some((m) => m.startsWith('the model lists all 2 of its initializers as graph inputs')), what).toBe(warned)
       const graph = decodeModelProto(model).graph!
-      // the overridable input keeps its entry; at IR 3 the replaced tensor's entry goes with it
-      expect(graph.input?.map((i) => i.name), what).toEqual(reason === 'an overridable graph input' ? ['x', 'w'] : ['x'])
+      expect(graph.input?.map((i) => i.name), what).toEqual(inputs)
       const cmp = await compareModels(float, model, feeds)
       if (reason) for (const o of cmp.outputs) expect(o.maxAbsDiff, `${what}: ${o.name}`).toBe(0)
       else expect(cmp.outputs[0]!.maxAbsDiff, what).toBeGreaterThan(0)

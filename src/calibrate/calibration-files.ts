@@ -36,8 +36,11 @@ export function isCalibrationFile(name: string, inputType: DataPreprocessConfig[
   return inputType === 'BIN' ? lower.endsWith('.bin') : IMAGE_EXTENSIONS.some((e) => lower.endsWith(e))
 }
 
-/** The sorted calibration files of a folder (all of them); an empty or missing folder is an error. */
-export function calibrationFiles(dir: string, where: string, filter: (name: string) => boolean, what: string): string[] {
+/**
+ * The sorted calibration files of a folder (all of them); an empty or missing folder is an error.
+ * BMP files beside images are left out with a warning pushed to `warnings`.
+ */
+export function calibrationFiles(dir: string, where: string, filter: (name: string) => boolean, what: string, warnings: string[] = []): string[] {
   let names: string[]
   try {
     names = fs.readdirSync(dir)
@@ -46,9 +49,10 @@ export function calibrationFiles(dir: string, where: string, filter: (name: stri
   }
   // Code-unit order, not locale order: the same files are picked on every machine.
   const files = names.filter(filter).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((n) => path.join(dir, n))
+  const bmp = what === 'image' ? names.filter((n) => n.toLowerCase().endsWith('.bmp')).length : 0
   if (files.length === 0) {
-    const bmp = what === 'image' && names.some((n) => n.toLowerCase().endsWith('.bmp'))
     throw new QuantizeError(where, `calibration folder ${dir} has no ${what} files${bmp ? ' (it has .bmp files, which sharp cannot decode: convert them to PNG)' : ''}`, 'config')
   }
+  if (bmp) warnings.push(`calibration folder ${dir}: ${bmp} .bmp file(s) left out (sharp cannot decode BMP: convert them to PNG to calibrate on them)`)
   return files
 }

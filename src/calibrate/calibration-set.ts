@@ -45,7 +45,7 @@ export async function openCalibrationSet(specs: InputSpec[], cfg: QuantConfig, w
   const what = pre.inputType === 'BIN' ? '.bin' : 'image'
   const perInput = specs.map((spec) => {
     const dir = folders.get(spec)!
-    const all = calibrationFiles(dir, at, (n) => isCalibrationFile(n, pre.inputType), what)
+    const all = calibrationFiles(dir, at, (n) => isCalibrationFile(n, pre.inputType), what, warnings)
     if (all.length < pre.calibrateSize) warnings.push(`calibrate_size=${pre.calibrateSize} but ${dir} has only ${all.length} ${what} file(s); calibrating on ${all.length}`)
     return all.slice(0, pre.calibrateSize)
   })

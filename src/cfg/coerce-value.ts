@@ -38,7 +38,9 @@ const SHOWN = 120
  */
 export function showValue(value: unknown): string {
   const text = Array.isArray(value) ? `[${value.join(', ')}]` : typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)
-  const shown = text.length > SHOWN ? `${text.slice(0, SHOWN)}… (${text.length} characters)` : text
+  // cut between code points, not inside a surrogate pair
+  const points = text.length > SHOWN ? [...text] : null
+  const shown = points && points.length > SHOWN ? `${points.slice(0, SHOWN).join('')}… (${points.length} characters)` : text
   return shown.replace(/[\p{Cc}\p{Cf}]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`)
 }
 

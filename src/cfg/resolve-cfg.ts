@@ -4,7 +4,7 @@ import { coerceValue, showValue } from './coerce-value.js'
 import { nearestName } from './nearest-name.js'
 import type { RawCfg } from './raw-cfg.js'
 import { resolveDataPreprocess } from './resolve-data-preprocess.js'
-import { CFG_SCHEMA, describeAllowed, EXTENSION_SCHEMA, keySpec, type CfgSectionName } from './schema.js'
+import { CFG_SCHEMA, describeAllowed, EXTENSION_SCHEMA, keySpec, sectionsOfKey, type CfgSectionName } from './schema.js'
 import { oneOf, Slots } from './slots.js'
 import type { CfgDiagnostic, QuantConfig } from './types.js'
 
@@ -33,7 +33,8 @@ export function resolveCfg(raw: RawCfg): QuantConfig {
     const allowed = spec ? describeAllowed(spec) : null
     const stray = strays.get(key)
     // a misspelt or upper-case key is what the user wrote for it: point at that line
-    const typo = stray ? undefined : raw.entries.find((e) => !keySpec(e.section, e.key) && e.key !== key && nearestName(e.key, [key]) === key)
+    // (a key of the format in another section is a stray of its own, not a misspelling of this one)
+    const typo = stray ? undefined : raw.entries.find((e) => sectionsOfKey(e.key).length === 0 && nearestName(e.key, [key]) === key)
     const where = stray
       ? ` (${stray.line === null ? 'it is set' : `line ${stray.line} sets it`} in [${stray.section}], where it is ignored)`
       : typo ? ` ('${typo.key}'${typo.line === null ? '' : ` on line ${typo.line}`} is not a key of the format; did you mean '${key}'?)` : ''

@@ -1,7 +1,7 @@
 import type { Worker } from 'node:worker_threads'
 import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
 import { constantsAsInputs } from '../onnx/constants-as-inputs.js'
-import { NameAllocator } from '../onnx/graph-walk.js'
+import { consumersOf, NameAllocator } from '../onnx/graph-walk.js'
 import { DataType, type TensorProto } from '../onnx/onnx-types.js'
 import { isExternal, tensorDims } from '../onnx/tensor-data.js'
 import type { Feeds } from '../runtime/feeds.js'
@@ -67,8 +67,9 @@ export async function floatVariants(
   const slots = new Map<PlannedWeight, BiasSlot>()
   // a bias that is itself a planned weight (read as one in a subgraph) is fed as that weight
   const weightTensors = new Set(planned.map((w) => sites[w.index]!.definition.tensor))
+  const readers = consumersOf(copy.graph!)
   for (const [w, m] of means) {
-    const slot = m && biasSlot(copy, sites[w.index]!, names)
+    const slot = m && biasSlot(copy, sites[w.index]!, names, readers)
     if (slot && !weightTensors.has(slot.tensor)) slots.set(w, slot)
   }
   const weightDefs = planned.map((w) => sites[w.index]!.definition)
@@ -100,9 +101,10 @@ export async function floatVariants(
     const n = NameAllocator.forModel(m)
     const tensorOf = new Map<string, TensorProto>()
     for (const w of planned) tensorOf.set(weightInput.get(w)!, s[w.index]!.definition.tensor)
+    const readers = slots.size ? consumersOf(m.graph!) : undefined
     for (const w of slots.keys()) {
       // the same bias biasSlot found in the copy the fed model came from
-      const slot = biasSlot(m, s[w.index]!, n)
+      const slot = biasSlot(m, s[w.index]!, n, readers)
       if (slot) tensorOf.set(biasInput.get(w)!, slot.tensor)
     }
     for (const [name, v] of Object.entries(changed)) {

@@ -1,4 +1,5 @@
-import { allNames, opsetVersion, NameAllocator } from '../onnx/graph-walk.js'
+import { allNames, consumersOf, opsetVersion, NameAllocator } from '../onnx/graph-walk.js'
+import { listsEveryInitializer } from '../onnx/overridable-initializers.js'
 import type { ModelProto } from '../onnx/onnx-types.js'
 import { checkedFloatLength, type ExternalDataSource, tensorToFloat32 } from '../onnx/tensor-data.js'
 import { replaceWithDequantNodes } from './dequant-nodes.js'
@@ -124,6 +125,11 @@ export function planWeights(model: ModelProto, ext: ExternalDataSource | undefin
       planned.push({ index, site, readValues: (scratch) => tensorToFloat32(tensor, ext, scratch), elements, axis: site.uses[0]!.channelAxis })
     }
   }
+  const graph = model.graph
+  if (graph && listsEveryInitializer(model, graph)) {
+    const listed = planned.filter((w) => w.site.definition.kind === 'initializer' && w.site.definition.graph === graph).length
+    if (listed) warnings.push(`the model lists all ${graph.initializer!.length} of its initializers as graph inputs (an old exporter habit, the format's rule below IR 4): they are read as constants, and the ${listed} quantized ones are no longer inputs`)
+  }
   return { planned, skipped, warnings }
 }
 
@@ -162,13 +168,14 @@ export function applyWeightPlan(
   const layers: QuantizedLayer[] = []
   const opset = opsetVersion(model)
   let biasCorrected = 0
+  const readers = means.size ? consumersOf(model.graph!) : undefined
   for (const w of plan.planned) {
     const b = bitsFor(w)
     const enc = encoded.get(w)?.q.bits === b ? encoded.get(w)! : encodeWeight(w, b)
     const m = means.get(w)
     if (m) {
       const shift = outputShift(w.site, w.readValues(), decodedValues(w, enc), m)
-      const slot = shift && biasSlot(model, w.site, names)
+      const slot = shift && biasSlot(model, w.site, names, readers)
       if (slot) {
         setBias(slot, shift)
         biasCorrected++

@@ -1,5 +1,6 @@
 import { allGraphScopes, attr, type GraphScope } from '../onnx/graph-walk.js'
 import { DataType, int64ToNumber, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from '../onnx/onnx-types.js'
+import { overridableInitializers } from '../onnx/overridable-initializers.js'
 import { tensorDims } from '../onnx/tensor-data.js'
 
 /** Where a constant tensor is defined: a graph initializer or a `Constant` node's `value`. */
@@ -72,17 +73,16 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
   const overridable = new Set<WeightDefinition>()
   for (const scope of scopes) {
     const defs = new Map<string, WeightDefinition | null>()
-    const inputs = new Set<string>()
-    for (const input of scope.graph.input ?? []) if (input.name) defs.set(input.name, null), inputs.add(input.name)
+    for (const input of scope.graph.input ?? []) if (input.name) defs.set(input.name, null)
+    // Initializers listed as inputs because the format or the exporter did so for all of them are
+    // constants (the rewriter drops the input entry of a tensor it replaces); the others are
+    // defaults a caller may override.
+    const overrides = overridableInitializers(model, scope.graph)
     for (const tensor of scope.graph.initializer ?? []) {
       if (!tensor.name) continue
       const def: WeightDefinition = { kind: 'initializer', graph: scope.graph, scope, tensor }
       defs.set(tensor.name, def)
-      // Old exporters (IR < 4) list every initializer as a graph input too, as the format then
-      // required; runtimes treat those as constants, and the rewriter drops the input entry of a
-      // tensor it replaces. From IR 4 on, a listed initializer is a default the caller may override
-      // (onnxruntime: "will not be treated as constant").
-      if (inputs.has(tensor.name) && int64ToNumber(model.ir_version) >= 4) overridable.add(def)
+      if (overrides.has(tensor.name)) overridable.add(def)
     }
     for (const node of scope.graph.node ?? []) {
       const value = node.op_type === 'Constant' && !node.domain ? attr(node, 'value') : undefined

@@ -1,4 +1,4 @@
-import { allNames, NameAllocator } from '../../onnx/graph-walk.js'
+import { allNames, consumersOf, NameAllocator } from '../../onnx/graph-walk.js'
 import type { ModelProto } from '../../onnx/onnx-types.js'
 import { axisLayout, type ChannelQuantized } from '../per-channel.js'
 import { biasSlot, outputShift, setBias } from '../bias-correction.js'
@@ -156,12 +156,13 @@ export function applyMixedBit(
   const layers: QuantizedLayer[] = []
   const mixed: MixedBitLayer[] = []
   let biasCorrected = 0
+  const readers = means.size ? consumersOf(model.graph!) : undefined
   for (const enc of encoded) {
     const w = enc.w
     const m = means.get(w)
     if (m) {
       const shift = outputShift(w.site, w.readValues(), decodeWeights(enc.q.codes, enc.params, w.site.dims, enc.q.axis), m)
-      const slot = shift && biasSlot(model, w.site, names)
+      const slot = shift && biasSlot(model, w.site, names, readers)
       if (slot) {
         setBias(slot, shift)
         biasCorrected++
