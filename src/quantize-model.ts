@@ -29,6 +29,7 @@ import { int8DotSaturates } from './runtime/int8-saturation.js'
 import { refinementSamples, type RefinementSamples } from './runtime/refinement-samples.js'
 import { guarded } from './runtime/guarded-refinement.js'
 import { verifyModels, type Verification } from './runtime/verify.js'
+import { resolveQuantizeOptions } from './quantize-options.js'
 
 export interface QuantizeOptions {
   /**
@@ -178,6 +179,9 @@ export type ConfigInput = QuantConfig | CfgObject | string
 
 async function resolveConfig(config: ConfigInput, baseDir: string): Promise<QuantConfig> {
   if (typeof config === 'string') return loadCfg(config)
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    throw new QuantizeError('quantizeModel config', `config must be a cfg file path, a cfg object ({ common_quant_param: { quant_type: 'WEIGHT_QUANT' } }) or a parsed config, not ${config === null ? 'null' : Array.isArray(config) ? 'an array' : typeof config}`, 'config')
+  }
   if ('quantType' in config && typeof config.quantType === 'string') return config as QuantConfig
   return cfgFromObject(config as CfgObject, baseDir)
 }
@@ -187,6 +191,10 @@ async function resolveConfig(config: ConfigInput, baseDir: string): Promise<Quan
  * the model's folder) or the model's bytes; `config` a cfg path, a parsed config or a cfg object.
  */
 export async function quantizeModel(input: ModelInput, config: ConfigInput, options: QuantizeOptions = {}): Promise<QuantizeResult> {
+  options = resolveQuantizeOptions(options)
+  if (typeof input !== 'string' && !(input instanceof Uint8Array)) {
+    throw new QuantizeError('quantizeModel input', `input must be a model file path or the model's bytes (a Uint8Array or Buffer), not ${input === null ? 'null' : typeof input === 'object' ? (input as object).constructor?.name ?? 'an object' : typeof input}`, 'input')
+  }
   const baseDir = typeof input === 'string' ? path.dirname(path.resolve(input)) : process.cwd()
   const cfg = await resolveConfig(config, baseDir)
   // our [accuracy_guard] extension drives the quantization below with extra skipped nodes
@@ -213,6 +221,8 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
       model = decodeModelProto(bytes)
       validateModel(model, label)
     } catch (err) {
+      // validateModel's errors already name the label
+      if (err instanceof QuantizeError) throw err
       throw new QuantizeError(label, (err as Error).message, 'input', { cause: err })
     }
   }

@@ -240,6 +240,15 @@ describe('BIN files', () => {
     expect(err).toBeInstanceOf(QuantizeError)
     expect((err as Error).message).toMatch(/1\.bin: 10 bytes do not fit input 'x' FLOAT \[1, 2, 3\]: expected 24 bytes/)
   })
+
+  it('a .bin holding a NaN or an infinity is an error naming the file and the element', async () => {
+    const dir = path.join(root, 'bin-nan')
+    fs.mkdirSync(dir, { recursive: true })
+    fs.writeFileSync(path.join(dir, '0.bin'), new Uint8Array(Float32Array.from([0, 1, 2, NaN, 4, 5]).buffer))
+    const c = cfgFromObject({ common_quant_param: { quant_type: 'FULL_QUANT' }, data_preprocess_param: { calibrate_path: 'bin-nan', calibrate_size: 1, input_type: 'BIN' } }, root, path.join(root, 'test.cfg'))
+    const set = await openCalibrationSet([spec('x', [1, 2, 3])], c, [])
+    await expect(set.sample(0)).rejects.toThrow(`${path.join(dir, '0.bin')}: holds NaN at element 3: calibration data must be finite`)
+  })
 })
 
 describe('calibrate_path mapping and file selection', () => {

@@ -1,6 +1,7 @@
 import { keyLocation, type QuantConfig } from '../cfg/index.js'
 import { QuantizeError } from '../errors.js'
 import type { Feeds, InputSpec } from '../runtime/feeds.js'
+import { firstNonFinite } from '../runtime/non-finite.js'
 import { binTensor } from './bin-samples.js'
 import { calibrationFiles, inputFolders, isCalibrationFile } from './calibration-files.js'
 import { imageTensor } from './image-sample.js'
@@ -68,7 +69,11 @@ export async function openCalibrationSet(specs: InputSpec[], cfg: QuantConfig, w
       for (let k = 0; k < specs.length; k++) {
         const spec = specs[k]!
         const file = perInput[k]![i]!
-        feeds[spec.name] = pre.inputType === 'BIN' ? binTensor(file, spec) : await imageTensor(file, spec, pre, (key) => (key ? keyLocation(cfg, key) : cfg.source))
+        const t = pre.inputType === 'BIN' ? binTensor(file, spec) : await imageTensor(file, spec, pre, (key) => (key ? keyLocation(cfg, key) : cfg.source))
+        // one NaN would spread through every range and channel mean calibration computes
+        const bad = firstNonFinite(t)
+        if (bad >= 0) throw new QuantizeError(file, `holds ${String((t.data as Float32Array)[bad])} at element ${bad}: calibration data must be finite`, 'input')
+        feeds[spec.name] = t
       }
       return feeds
     },

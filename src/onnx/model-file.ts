@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import path from 'node:path'
+import { QuantizeError } from '../errors.js'
 import { decodeModelProto, encodedModelSize } from './codec.js'
 import {
   DEFAULT_SIZE_THRESHOLD,
@@ -22,14 +23,15 @@ import { type GraphProto, type ModelProto, type NodeProto, int64ToNumber } from 
 import { type ExternalDataSource, isExternal } from './tensor-data.js'
 import { forEachTensor, hasExternalData } from './tensors.js'
 
-/** A model file that cannot be read or written; the message is "<file>: <problem>" on one line. */
-export class ModelFileError extends Error {
+/**
+ * A model file that cannot be read or written; the message is "<file>: <problem>" on one line.
+ * A QuantizeError, so that callers of quantizeModel catch one class for every file problem.
+ */
+export class ModelFileError extends QuantizeError {
   override name = 'ModelFileError'
-  readonly file: string
   readonly problem: string
   constructor(file: string, problem: string, options?: ErrorOptions) {
-    super(`${file}: ${problem}`, options)
-    this.file = file
+    super(file, problem, 'input', options)
     this.problem = problem
   }
 }

@@ -56,6 +56,8 @@ export interface CompareOptions {
  */
 export async function compareModels(reference: ModelSource | RecordedReference, candidate: ModelSource, samples: Feeds[], options: CompareOptions = {}): Promise<ComparisonResult> {
   const threads = options.threads ?? 1
+  // with nothing run, every output would read as a perfect cosine
+  if (samples.length === 0) throw new RangeError('models are compared on at least one sample')
   const recorded = reference instanceof RecordedReference ? reference : null
   if (recorded && !recorded.recordedOn(samples, threads)) throw new RangeError('a recorded reference is compared on the samples and thread count it was recorded with')
   const a = reference instanceof RecordedReference ? null : await createSession(reference, threads, false)
