@@ -29,7 +29,7 @@ import { int8DotSaturates } from './runtime/int8-saturation.js'
 import { refinementSamples, type RefinementSamples } from './runtime/refinement-samples.js'
 import { guarded } from './runtime/guarded-refinement.js'
 import { verifyModels, type Verification } from './runtime/verify.js'
-import { resolveQuantizeOptions } from './quantize-options.js'
+import { checkSamplesFit, resolveQuantizeOptions } from './quantize-options.js'
 
 export interface QuantizeOptions {
   /**
@@ -230,6 +230,7 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
   // The reference model for verification, captured before the rewrite mutates `model`.
   const reference = typeof input === 'string' ? path.resolve(input) : bytes
   const specs = inputSpecs(model)
+  if (options.samples) checkSamplesFit(options.samples, specs)
   let sizesIn: Promise<DownloadSizes>
   let result: ModeResult
   let out: Uint8Array

@@ -2,7 +2,7 @@ import type ort from 'onnxruntime-node'
 import { nearestName } from './cfg/nearest-name.js'
 import { QuantizeError } from './errors.js'
 import { availableCores } from './runtime/cores.js'
-import type { Feeds } from './runtime/feeds.js'
+import { ortTypeName, type Feeds, type InputSpec } from './runtime/feeds.js'
 import { firstNonFinite } from './runtime/non-finite.js'
 import type { QuantizeOptions } from './quantize-model.js'
 
@@ -80,6 +80,28 @@ function checkSamples(samples: unknown): asserts samples is Feeds[] {
       if (!isTensorLike(t)) throw new QuantizeError(WHERE, `samples[${k}].${name} is not an onnxruntime Tensor (new ort.Tensor(type, data, dims))`, 'input')
       const bad = firstNonFinite(t)
       if (bad >= 0) throw new QuantizeError(WHERE, `samples[${k}].${name} holds ${String((t.data as ArrayLike<number>)[bad])} at element ${bad}: samples must be finite`, 'input')
+    }
+  }
+}
+
+/**
+ * Given samples checked against the model's inputs, before any run: each names every input and
+ * nothing else, with its element type, rank and fixed dims. onnxruntime would say so too, but
+ * only as each refinement's warning in turn, and the model would quietly get the plain encoding.
+ */
+export function checkSamplesFit(samples: readonly Feeds[], specs: readonly InputSpec[]): void {
+  const names = specs.map((s) => s.name).join(', ')
+  for (const [k, feeds] of samples.entries()) {
+    for (const spec of specs) {
+      const t = feeds[spec.name]
+      if (!t) throw new QuantizeError(WHERE, `samples[${k}] has no input '${spec.name}' (the model's inputs: ${names})`, 'input')
+      const want = ortTypeName(spec.elemType)
+      if (want && t.type !== want) throw new QuantizeError(WHERE, `samples[${k}].${spec.name} is ${t.type}, but the model's input '${spec.name}' takes ${want}`, 'input')
+      const fits = t.dims.length === spec.dims.length && spec.dims.every((d, i) => d === null || d <= 0 || d === t.dims[i])
+      if (!fits) throw new QuantizeError(WHERE, `samples[${k}].${spec.name} has dims [${t.dims.join(', ')}], but the model's input '${spec.name}' is [${spec.dims.map((d) => (d === null || d <= 0 ? '?' : d)).join(', ')}]`, 'input')
+    }
+    for (const name of Object.keys(feeds)) {
+      if (!specs.some((s) => s.name === name)) throw new QuantizeError(WHERE, `samples[${k}].${name} is not an input of the model (its inputs: ${names})`, 'input')
     }
   }
 }

@@ -291,7 +291,8 @@ describe('auto_tune', async () => {
 
   it('samples the float model cannot run on: a clear error naming the inputs, before any init_scale is tried', async () => {
     const progress: string[] = []
-    const wrong = { input_ids: new ort.Tensor('float32', new Float32Array(128), [1, 128]) }
+    // of the right type and shape (another type is refused with the options), but token ids past the 500-row table
+    const wrong = { input_ids: new ort.Tensor('int64', BigInt64Array.from({ length: 128 }, () => 100_000n), [1, 128]) }
     await expect(quantizeModel(float, cfg, { sizes: false, verify: false, samples: [wrong], onProgress: (m) => progress.push(m) }))
       .rejects.toThrow(/auto_tune could not run the model on given inputs/)
     expect(progress.some((m) => m.startsWith('auto_tune: trying'))).toBe(false)

@@ -47,6 +47,20 @@ describe('quantizeModel options', () => {
     })
   }
 
+  it('samples that do not fit the model\'s inputs: refused before any run, naming the sample, the input and what the model takes', async () => {
+    const IN = 'onnx::Flatten_0'
+    const good = () => new ort.Tensor('float32', new Float32Array(25 * 96), [1, 25, 96])
+    const cases: [string, Record<string, ort.Tensor>[], string][] = [
+      ['a missing input', [{ [IN]: good() }, { other: good() }], `samples[1] has no input '${IN}' (the model's inputs: ${IN})`],
+      ['another element type', [{ [IN]: new ort.Tensor('int32', new Int32Array(25 * 96), [1, 25, 96]) }], `samples[0].${IN} is int32, but the model's input '${IN}' takes float32`],
+      ['other dims', [{ [IN]: new ort.Tensor('float32', new Float32Array(24 * 96), [1, 24, 96]) }], `samples[0].${IN} has dims [1, 24, 96], but the model's input '${IN}' is [1, 25, 96]`],
+      ['an extra input', [{ [IN]: good(), extra: good() }], `samples[0].extra is not an input of the model (its inputs: ${IN})`],
+    ]
+    for (const [what, samples, message] of cases) {
+      expect((await rejection(quantizeModel(bytes, cfg, { samples }))).message, what).toBe(`quantizeModel options: ${message}`)
+    }
+  })
+
   it('threads past the machine\'s cores are capped there (each holds an onnxruntime session)', () => {
     expect(resolveQuantizeOptions({ threads: 1000 }).threads).toBe(availableCores())
     expect(resolveQuantizeOptions({ threads: 1 }).threads).toBe(1)

@@ -243,6 +243,18 @@ describe('weights are found wherever exporters put them', () => {
     expect(cmp.outputs.every((o) => o.maxAbsDiff === 0)).toBe(true)
     expect(report.layers.map((l) => l.tensor)).toEqual(inline.report.layers.map((l) => l.tensor))
   })
+  it('externalDataLocation may name a subfolder (verified there) but not a folder', async () => {
+    fs.mkdirSync(tmp, { recursive: true })
+    const src = path.join(tmp, 'cls-loc.onnx')
+    await saveModel(loadModel(CLS).model, src, { externalData: { location: 'cls-loc.onnx.data' } })
+    const sub = await quantizeModel(src, cfg(), { sizes: false, accuracyTarget: false, externalDataLocation: 'weights/cls.data' })
+    expect(sub.externalData?.location).toBe('weights/cls.data')
+    expect(sub.report.verification?.error ?? null).toBeNull()
+    expect(sub.report.cosineSimilarity).toBeGreaterThan(0.999)
+    for (const location of ['.', 'x/', 'weights/.']) {
+      await expect(quantizeModel(src, cfg(), { ...run, externalDataLocation: location }), location).rejects.toThrow(`external data location '${location}' names a folder, not a file`)
+    }
+  })
   it('a model with external data is never run while quantizing: no data-driven step, and a warning naming the skipped ones', async () => {
     // onnxruntime resolves the external data of a model loaded from bytes under the working
     // directory, so bias correction ran or failed by where the process started

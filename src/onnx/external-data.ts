@@ -74,6 +74,8 @@ export function resolveLocation(baseDir: string, location: string): string {
   }
   const parts = location.split(/[\\/]/)
   if (parts.includes('..')) throw new ExternalDataError(`external data location '${location}' escapes the model's folder`)
+  const last = parts[parts.length - 1]
+  if (last === '' || last === '.') throw new ExternalDataError(`external data location '${location}' names a folder, not a file`)
   return path.join(baseDir, ...parts.filter((p) => p !== '' && p !== '.'))
 }
 

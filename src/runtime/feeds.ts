@@ -77,6 +77,11 @@ const TYPE_NAMES: Partial<Record<number, ort.Tensor.Type>> = {
   [DataType.INT16]: 'int16', [DataType.UINT16]: 'uint16',
 }
 
+/** onnxruntime's name for an ONNX element type ('float32' for FLOAT), where generated inputs cover it. */
+export function ortTypeName(elemType: number): ort.Tensor.Type | undefined {
+  return TYPE_NAMES[elemType]
+}
+
 /**
  * Inputs that fit the model's declared shapes and types, for quantizing and verifying a model
  * when the user gave no calibration data. Inputs shaped like images, audio frames, recurrent

@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import { resolveLocation } from '../onnx/external-data.js'
 import { makeTempDir, removeTempDir } from '../temp-dirs.js'
 import path from 'node:path'
 import type { QuantConfig } from '../cfg/index.js'
@@ -99,7 +100,10 @@ export async function verifyModels(reference: string | Uint8Array, candidate: Ui
     if (externalData) {
       // onnxruntime resolves external data relative to the model file, so lay both out on disk
       tmp = makeTempDir('unplugin-quantize-verify-')
-      fs.writeFileSync(path.join(tmp, externalData.location), externalData.bytes)
+      // a location may name a subfolder ('weights/model.data')
+      const dataFile = resolveLocation(tmp, externalData.location)
+      fs.mkdirSync(path.dirname(dataFile), { recursive: true })
+      fs.writeFileSync(dataFile, externalData.bytes)
       candidateSource = nativeSource = path.join(tmp, 'model.onnx')
       fs.writeFileSync(candidateSource, candidate)
       if (exact !== candidate) {
