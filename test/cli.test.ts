@@ -205,7 +205,8 @@ describe('folders the CLI may not write to', () => {
   // root writes anywhere: as root the CLI runs without the capabilities that override file
   // permissions (setpriv, util-linux), still as root, so it reads the checkout wherever it is
   const asRoot = process.getuid?.() === 0
-  const canDrop = !asRoot || spawnSync('setpriv', ['--version']).status === 0
+  const drop = ['--bounding-set=-dac_override,-dac_read_search', '--inh-caps=-dac_override,-dac_read_search']
+  const canDrop = !asRoot || spawnSync('setpriv', [...drop, 'true']).status === 0
   it.skipIf(process.platform === 'win32' || !canDrop)('an -o or --report-dir in a read-only folder: refused before any work, nothing written', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-read-only-'))
     try {
@@ -216,7 +217,6 @@ describe('folders the CLI may not write to', () => {
       fs.chmodSync(path.join(dir, 'ro'), 0o555)
       const run = (args: string[]) => {
         const argv = [BIN, 'vad.onnx', '--config', WEIGHT8_CFG, ...args]
-        const drop = ['--bounding-set=-dac_override,-dac_read_search', '--inh-caps=-dac_override,-dac_read_search']
         const [cmd, cmdArgs] = asRoot ? ['setpriv', [...drop, process.execPath, ...argv]] : [process.execPath, argv]
         const r = spawnSync(cmd, cmdArgs, { cwd: dir, encoding: 'utf8' })
         return [r.status, r.stderr]
