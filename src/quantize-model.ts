@@ -57,7 +57,7 @@ export interface QuantizeOptions {
   /**
    * With inputs (samples, calibration data, or generated inputs where the accuracy target runs):
    * subtract from each Conv, Gemm and MatMul bias the mean shift its rounded weights cause (see
-   * README, "Bias correction").
+   * README, "Bias correction"). In FULL_QUANT the cfg's bias_correction decides; false here turns it off too.
    * @default true
    */
   biasCorrection?: boolean
@@ -70,7 +70,8 @@ export interface QuantizeOptions {
   errorFeedback?: boolean
   /**
    * Input samples for the accuracy target and verification, overriding the cfg's calibration
-   * data and generated inputs (library use: pass real inputs of your model).
+   * data and generated inputs (library use: pass real inputs of your model). FULL_QUANT calibrates
+   * on them, and its cfg then needs no [data_preprocess_param].
    */
   samples?: Feeds[]
   /**
@@ -177,13 +178,14 @@ export interface QuantizeResult {
 export type ModelInput = string | Uint8Array
 export type ConfigInput = QuantConfig | CfgObject | string
 
-async function resolveConfig(config: ConfigInput, baseDir: string): Promise<QuantConfig> {
-  if (typeof config === 'string') return loadCfg(config)
+async function resolveConfig(config: ConfigInput, baseDir: string, samplesGiven: boolean): Promise<QuantConfig> {
+  // FULL_QUANT calibrates on given samples, so a cfg without a calibration folder is fine then
+  if (typeof config === 'string') return loadCfg(config, { samplesGiven })
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
     throw new QuantizeError('quantizeModel config', `config must be a cfg file path, a cfg object ({ common_quant_param: { quant_type: 'WEIGHT_QUANT' } }) or a parsed config, not ${config === null ? 'null' : Array.isArray(config) ? 'an array' : typeof config}`, 'config')
   }
   if ('quantType' in config && typeof config.quantType === 'string') return config as QuantConfig
-  return cfgFromObject(config as CfgObject, baseDir)
+  return cfgFromObject(config as CfgObject, baseDir, undefined, { samplesGiven })
 }
 
 /**
@@ -196,7 +198,7 @@ export async function quantizeModel(input: ModelInput, config: ConfigInput, opti
     throw new QuantizeError('quantizeModel input', `input must be a model file path or the model's bytes (a Uint8Array or Buffer), not ${input === null ? 'null' : typeof input === 'object' ? (input as object).constructor?.name ?? 'an object' : typeof input}`, 'input')
   }
   const baseDir = typeof input === 'string' ? path.dirname(path.resolve(input)) : process.cwd()
-  const cfg = await resolveConfig(config, baseDir)
+  const cfg = await resolveConfig(config, baseDir, options.samples !== undefined)
   // our [accuracy_guard] extension drives the quantization below with extra skipped nodes
   if (cfg.accuracyGuard) return runAccuracyGuard(input, cfg, cfg.accuracyGuard, options, quantizeOnce)
   return quantizeOnce(input, cfg, options)

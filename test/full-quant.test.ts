@@ -352,6 +352,12 @@ describe('FULL_QUANT options (PP-OCR cls, BIN calibration)', () => {
     expect(r.report.full!.samples).toBe(6)
     expect(r.report.full!.inputs).toBe('given')
     expect(await heldOutCosine(CLS, r.model, heldCls)).toBeGreaterThan(0.95)
+    // then the cfg needs no calibration folder, and biasCorrection: false turns the cfg's on off
+    const bare = { common_quant_param: { quant_type: 'FULL_QUANT', bit_num: 8 } }
+    const plain = await quantizeModel(CLS, bare, { samples, sizes: false, verify: false, debug: false, biasCorrection: false })
+    expect(plain.report.full!.samples).toBe(6)
+    expect(plain.report.full!.biasCorrection.enabled).toBe(false)
+    await expect(quantizeModel(CLS, bare, { sizes: false })).rejects.toThrow(/quant_type=FULL_QUANT needs calibrate_path in \[data_preprocess_param\]/)
   }, 60_000)
 
   it('skip_quant_node leaves the named node float', async () => {

@@ -1,7 +1,7 @@
 import path from 'node:path'
 import { CfgError } from './cfg-error.js'
 import type { RawCfg, RawEntry, RawSection, RawValue } from './raw-cfg.js'
-import { resolveCfg } from './resolve-cfg.js'
+import { resolveCfg, type ResolveCfgOptions } from './resolve-cfg.js'
 import type { CfgObject, QuantConfig } from './types.js'
 
 /**
@@ -9,7 +9,7 @@ import type { CfgObject, QuantConfig } from './types.js'
  * validation as a file, with `line` null in every message. Relative paths resolve against
  * `baseDir`.
  */
-export function cfgFromObject(obj: CfgObject, baseDir: string, source = '<inline>'): QuantConfig {
+export function cfgFromObject(obj: CfgObject, baseDir: string, source = '<inline>', options: ResolveCfgOptions = {}): QuantConfig {
   if (!isPlainObject(obj)) {
     throw new CfgError(`${source}: a cfg object must map section names to objects of keys`, { file: source })
   }
@@ -28,7 +28,7 @@ export function cfgFromObject(obj: CfgObject, baseDir: string, source = '<inline
     }
   }
   const raw: RawCfg = { source, baseDir: path.resolve(baseDir), sections, entries }
-  return resolveCfg(raw)
+  return resolveCfg(raw, options)
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

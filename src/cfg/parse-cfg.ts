@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { CfgError } from './cfg-error.js'
-import { resolveCfg } from './resolve-cfg.js'
+import { resolveCfg, type ResolveCfgOptions } from './resolve-cfg.js'
 import { scanCfg } from './scan-cfg.js'
 import type { QuantConfig } from './types.js'
 
@@ -9,12 +9,12 @@ import type { QuantConfig } from './types.js'
  * Parses and validates a MindSpore Lite quantization cfg. `file` names the cfg in messages
  * and its folder is the base for relative paths; the file itself is not read.
  */
-export function parseCfg(text: string, file: string): QuantConfig {
-  return resolveCfg(scanCfg(text, file, path.dirname(path.resolve(file))))
+export function parseCfg(text: string, file: string, options: ResolveCfgOptions = {}): QuantConfig {
+  return resolveCfg(scanCfg(text, file, path.dirname(path.resolve(file))), options)
 }
 
 /** Reads and parses a cfg file. A missing or unreadable file is a CfgError naming it. */
-export async function loadCfg(file: string): Promise<QuantConfig> {
+export async function loadCfg(file: string, options: ResolveCfgOptions = {}): Promise<QuantConfig> {
   let bytes: Buffer
   try {
     bytes = await readFile(file)
@@ -24,7 +24,7 @@ export async function loadCfg(file: string): Promise<QuantConfig> {
       code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : error instanceof Error ? error.message : String(error)
     throw new CfgError(`${file}: cannot read cfg file: ${reason}`, { file })
   }
-  return parseCfg(cfgText(bytes, file), file)
+  return parseCfg(cfgText(bytes, file), file, options)
 }
 
 /** The file as text; binary content (a model passed as the cfg, say) is an error, not a line quoted byte for byte. */

@@ -19,8 +19,17 @@ const K = {
   guard: EXTENSION_SCHEMA.accuracy_guard.keys,
 }
 
+/** How a cfg is resolved beyond its own text. */
+export interface ResolveCfgOptions {
+  /**
+   * The caller brings its own input samples (quantizeModel's `samples`), so FULL_QUANT does not
+   * need [data_preprocess_param]'s calibration folder. @default false
+   */
+  samplesGiven?: boolean
+}
+
 /** Validates a scanned or object cfg and fills in defaults. Throws a CfgError for the first error. */
-export function resolveCfg(raw: RawCfg): QuantConfig {
+export function resolveCfg(raw: RawCfg, options: ResolveCfgOptions = {}): QuantConfig {
   const { source, baseDir } = raw
   const warnings: CfgDiagnostic[] = []
   const warn: Warn = (line, key, text) => {
@@ -76,6 +85,7 @@ export function resolveCfg(raw: RawCfg): QuantConfig {
     warn,
     // Point at the section header if there is one, else at the quant_type that asked for it.
     missing: (key, need) => missing('data_preprocess_param', key, dataHeader?.line ?? quantTypeEntry.line, need),
+    samplesGiven: options.samplesGiven ?? false,
   })
 
   return {

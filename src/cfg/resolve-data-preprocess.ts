@@ -17,6 +17,8 @@ export interface DataPreprocessContext {
   warn: Warn
   /** Throws the "missing key" error for a key FULL_QUANT cannot do without. */
   missing: (key: (typeof CALIBRATION_KEYS)[number], need: string) => never
+  /** The caller brings calibration samples itself (the library's `samples`): FULL_QUANT needs no folder. */
+  samplesGiven: boolean
 }
 
 /**
@@ -42,7 +44,7 @@ export function resolveDataPreprocess(ctx: DataPreprocessContext): DataPreproces
     )
   }
 
-  if (ctx.quantType === 'FULL_QUANT') {
+  if (ctx.quantType === 'FULL_QUANT' && !ctx.samplesGiven) {
     const need = (key: string): string => `quant_type=FULL_QUANT needs ${key} in [${DATA}]`
     if (!calibratePath) return ctx.missing('calibrate_path', `${need('calibrate_path')} (calibration data)`)
     if (calibrateSize === undefined) return ctx.missing('calibrate_size', need('calibrate_size'))

@@ -127,7 +127,9 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
 
   t = performance.now()
   let shift: BiasShift | null = null
-  if (fq.biasCorrection) {
+  // the cfg's bias_correction, which the library's biasCorrection: false turns off as in the other modes
+  const biasCorrection = fq.biasCorrection && options.biasCorrection !== false
+  if (biasCorrection) {
     const requests = new Map<string, ChannelRequest>()
     for (const q of plan.quantized) {
       if (q.kind !== 'weighted') continue
@@ -197,9 +199,9 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
     floatNodes: plan.leftFloat.map((f) => ({ name: f.node, opType: f.op, why: f.why })),
     absorbedActivations: plan.absorbed,
     biasCorrection: {
-      enabled: fq.biasCorrection,
+      enabled: biasCorrection,
       applied,
-      samples: fq.biasCorrection ? meanSamples.length : 0,
+      samples: biasCorrection ? meanSamples.length : 0,
       corrected: corrected.length,
       cosineWithout,
       cosineWith,
