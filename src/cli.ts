@@ -163,8 +163,6 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     // --report-dir asks for the per-layer statistics behind the debug CSVs and the HTML report
     const result = await quantizeModel(args.model, args.config, { onProgress: progress, ...(externalDataLocation ? { externalDataLocation } : {}), ...(args.reportDir ? { debug: true } : {}) })
     if (tty) io.stderr.write('\r\x1b[K')
-    // checked above from the input; a model over 2 GiB written inline would be refused by protobuf readers anyway
-    if (toStdout && result.externalData) throw new QuantizeError(args.model, 'the quantized model keeps its weights in an external data file, which stdout cannot carry; give -o a file name', 'output')
     const files: { path: string; bytes: Uint8Array | string }[] = target === null ? [] : [{ path: target, bytes: result.model }]
     if (result.externalData && externalDataPath) files.push({ path: externalDataPath, bytes: result.externalData.bytes })
     const json = reportJson(result.report, args.out)

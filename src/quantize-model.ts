@@ -30,6 +30,7 @@ import { refinementSamples, type RefinementSamples } from './runtime/refinement-
 import { guarded } from './runtime/guarded-refinement.js'
 import { verifyModels, type Verification } from './runtime/verify.js'
 import { checkSamplesFit, resolveQuantizeOptions } from './quantize-options.js'
+import { unmatchedSkipWarnings } from './quant/unmatched-skip-names.js'
 
 export interface QuantizeOptions {
   /**
@@ -238,6 +239,8 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
   let out: Uint8Array
   let externalData: QuantizeResult['externalData'] = null
   const extraWarnings: string[] = []
+  // once, on the model as given, for every mode (FULL_QUANT's fold may merge away nodes the user named)
+  extraWarnings.push(...unmatchedSkipWarnings(model, cfg.skipQuantNode, keyLocation(cfg, 'skip_quant_node')))
   // A model that decodes can still be broken inside (a tensor's data shorter than its dims, an
   // external reference past its file's end): such errors name the tensor, this names the file.
   try {
@@ -328,7 +331,7 @@ async function quantizeWeights(ctx: ModeContext): Promise<ModeResult> {
     bits: cfg.bitNum,
     minQuantWeightSize: cfg.minQuantWeightSize,
     minQuantWeightChannel: cfg.minQuantWeightChannel,
-    skipQuantNode: cfg.skipQuantNode, skipQuantNodeAt: keyLocation(cfg, 'skip_quant_node'),
+    skipQuantNode: cfg.skipQuantNode,
   }
   const plan = planWeights(model, ext ?? undefined, planOptions)
   const low = new Map<PlannedWeight, EncodedWeight>(plan.planned.map((w) => [w, encodeWeight(w, cfg.bitNum)]))

@@ -2,7 +2,8 @@ import type ort from 'onnxruntime-node'
 import { nearestName } from './cfg/nearest-name.js'
 import { QuantizeError } from './errors.js'
 import { availableCores } from './runtime/cores.js'
-import { ortTypeName, type Feeds, type InputSpec } from './runtime/feeds.js'
+import { ORT_TYPES } from './calibrate/input-layout.js'
+import type { Feeds, InputSpec } from './runtime/feeds.js'
 import { firstNonFinite } from './runtime/non-finite.js'
 import type { QuantizeOptions } from './quantize-model.js'
 
@@ -95,7 +96,7 @@ export function checkSamplesFit(samples: readonly Feeds[], specs: readonly Input
     for (const spec of specs) {
       const t = feeds[spec.name]
       if (!t) throw new QuantizeError(WHERE, `samples[${k}] has no input '${spec.name}' (the model's inputs: ${names})`, 'input')
-      const want = ortTypeName(spec.elemType)
+      const want = ORT_TYPES[spec.elemType]
       if (want && t.type !== want) throw new QuantizeError(WHERE, `samples[${k}].${spec.name} is ${t.type}, but the model's input '${spec.name}' takes ${want}`, 'input')
       const fits = t.dims.length === spec.dims.length && spec.dims.every((d, i) => d === null || d <= 0 || d === t.dims[i])
       if (!fits) throw new QuantizeError(WHERE, `samples[${k}].${spec.name} has dims [${t.dims.join(', ')}], but the model's input '${spec.name}' is [${spec.dims.map((d) => (d === null || d <= 0 ? '?' : d)).join(', ')}]`, 'input')

@@ -69,7 +69,7 @@ export async function openCalibrationSet(specs: InputSpec[], cfg: QuantConfig, w
       for (let k = 0; k < specs.length; k++) {
         const spec = specs[k]!
         const file = perInput[k]![i]!
-        const t = pre.inputType === 'BIN' ? binTensor(file, spec) : await imageTensor(file, spec, pre, (key) => (key ? keyLocation(cfg, key) : cfg.source))
+        const t = pre.inputType === 'BIN' ? binTensor(file, spec) : await imageTensor(file, spec, pre, cfg)
         // one NaN would spread through every range and channel mean calibration computes
         const bad = firstNonFinite(t)
         if (bad >= 0) throw new QuantizeError(file, `holds ${String((t.data as Float32Array)[bad])} at element ${bad}: calibration data must be finite`, 'input')

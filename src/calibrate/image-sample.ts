@@ -1,6 +1,6 @@
 import ort from 'onnxruntime-node'
 import sharp from 'sharp'
-import type { DataPreprocessConfig, ImageFormat } from '../cfg/index.js'
+import { keyLocation, type DataPreprocessConfig, type ImageFormat, type QuantConfig } from '../cfg/index.js'
 import { QuantizeError } from '../errors.js'
 import { DataType } from '../onnx/onnx-types.js'
 import type { InputSpec } from '../runtime/feeds.js'
@@ -92,7 +92,9 @@ export function formatPixels(img: ByteImage, format: ImageFormat, mean: readonly
  * order (image_to_format, normalize, resize, center crop), laid out NCHW or NHWC as the input's
  * shape says, in the input's element type (integers rounded and saturated).
  */
-export async function imageTensor(file: string, spec: InputSpec, pre: DataPreprocessConfig, cfgAt: (key: string | null) => string): Promise<ort.Tensor> {
+export async function imageTensor(file: string, spec: InputSpec, pre: DataPreprocessConfig, cfg: Pick<QuantConfig, 'source' | 'keyLines'>): Promise<ort.Tensor> {
+  // errors point at the key's line in the cfg file
+  const cfgAt = (key: string): string => keyLocation(cfg, key)
   const layout = imageLayout(spec)
   const shape = `[${spec.dims.map((d) => d ?? '?').join(', ')}]`
   if (typeof layout === 'string') throw new QuantizeError(cfgAt('input_type'), `input '${spec.name}' ${shape} cannot take IMAGE calibration data: ${layout}`, 'config')
@@ -101,7 +103,7 @@ export async function imageTensor(file: string, spec: InputSpec, pre: DataPrepro
   const format = targetFormat(pre, layout)
   const channels = format === 'GRAY' ? 1 : 3
   if (layout.channels !== null && layout.channels !== channels) {
-    throw new QuantizeError(cfgAt(pre.imageToFormat ? 'image_to_format' : null), `input '${spec.name}' ${shape} takes ${layout.channels} channel(s) but image_to_format=${format} gives ${channels}`, 'config')
+    throw new QuantizeError(pre.imageToFormat ? cfgAt('image_to_format') : cfg.source, `input '${spec.name}' ${shape} takes ${layout.channels} channel(s) but image_to_format=${format} gives ${channels}`, 'config')
   }
   for (const [key, values] of [['normalize_mean', pre.normalizeMean], ['normalize_std', pre.normalizeStd]] as const) {
     if (values && values.length !== 1 && values.length !== channels) throw new QuantizeError(cfgAt(key), `${key} has ${values.length} values but the ${format} image has ${channels} channel(s)`, 'config')

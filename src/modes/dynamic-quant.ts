@@ -1,4 +1,3 @@
-import { keyLocation } from '../cfg/index.js'
 import { allGraphScopes, allNames, opsetVersion, NameAllocator } from '../onnx/graph-walk.js'
 import type { GraphProto, NodeProto } from '../onnx/onnx-types.js'
 import { quantizeColumnsInt8 } from '../quant/dynamic/column-int8.js'
@@ -92,7 +91,7 @@ export async function quantizeDynamic(ctx: ModeContext, options: DynamicQuantOpt
   ctx.options.onProgress?.('quantizing MatMul/Gemm weights for dynamic int8')
   const notes: string[] = []
   const plan = planWeights(model, ext ?? undefined, {
-    bits: 8, minQuantWeightSize: cfg.minQuantWeightSize, minQuantWeightChannel: cfg.minQuantWeightChannel, skipQuantNode: cfg.skipQuantNode, skipQuantNodeAt: keyLocation(cfg, 'skip_quant_node'),
+    bits: 8, minQuantWeightSize: cfg.minQuantWeightSize, minQuantWeightChannel: cfg.minQuantWeightChannel, skipQuantNode: cfg.skipQuantNode,
   })
   const head = options.outputHead ?? 'float'
   const heads = head === 'int8' ? new Set<NodeProto>() : outputHeads(model.graph ?? {})

@@ -1,6 +1,6 @@
 import { collectActivationRanges } from '../calibrate/activation-ranges.js'
 import { openCalibrationSet, samplesSet } from '../calibrate/calibration-set.js'
-import { keyLocation, type ActivationQuantMethod, type QuantConfig, type TargetDevice } from '../cfg/index.js'
+import type { ActivationQuantMethod, QuantConfig, TargetDevice } from '../cfg/index.js'
 import { QuantizeError } from '../errors.js'
 import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
 import { DataType } from '../onnx/onnx-types.js'
@@ -10,7 +10,6 @@ import { meanRequest, outputShift } from '../quant/full/bias-shift.js'
 import { channelMeans, type ChannelRequest } from '../quant/full/channel-means.js'
 import { deviceProfile } from '../quant/full/device-profile.js'
 import { defaultOpPolicy } from '../quant/full/op-policy.js'
-import { unmatchedSkipWarnings } from '../quant/unmatched-skip-names.js'
 import { clearlyWorse, mean, OutputJudge } from '../quant/full/output-cosines.js'
 import { activationQuantParams, applyQdq, prepareQdq, QdqUnsupportedError, type QdqSettings } from '../quant/full/qdq-model.js'
 import type { FloatNode } from '../quant/full/qdq-plan.js'
@@ -88,8 +87,6 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
   const progress = options.onProgress
   // the rewrite reads every weight as float from the protobuf; external data is not read here
   if (ctx.hasExternalData) throw new QuantizeError(ctx.label, 'FULL_QUANT does not support models with external data yet', 'unsupported')
-  // on the model as given: the fold below may merge away nodes the user named
-  ctx.warnings.push(...unmatchedSkipWarnings(model, cfg.skipQuantNode, keyLocation(cfg, 'skip_quant_node')))
   const set = options.samples ? samplesSet(options.samples) : await openCalibrationSet(ctx.specs, cfg, ctx.warnings)
   if (set.count === 0) throw new QuantizeError(cfg.source, 'FULL_QUANT needs at least one calibration sample', 'config')
 

@@ -1,4 +1,3 @@
-import { keyLocation } from '../cfg/index.js'
 import { QuantizeError } from '../errors.js'
 import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
 import type { ModelProto } from '../onnx/onnx-types.js'
@@ -49,7 +48,7 @@ const TUNE_SAMPLES = 4
 function plan(model: ModelProto, ctx: ModeContext): WeightPlan {
   const { cfg, ext } = ctx
   return planWeights(model, ext ?? undefined, {
-    bits: 8, minQuantWeightSize: cfg.minQuantWeightSize, minQuantWeightChannel: cfg.minQuantWeightChannel, skipQuantNode: cfg.skipQuantNode, skipQuantNodeAt: keyLocation(cfg, 'skip_quant_node'),
+    bits: 8, minQuantWeightSize: cfg.minQuantWeightSize, minQuantWeightChannel: cfg.minQuantWeightChannel, skipQuantNode: cfg.skipQuantNode,
   })
 }
 

@@ -1,5 +1,12 @@
 import { int64ToNumber, type GraphProto, type ModelProto } from './onnx-types.js'
 
+/** The graph's initializer names, and those of them also listed as graph inputs. */
+function listing(graph: GraphProto): { names: string[]; listed: string[] } {
+  const inputs = new Set((graph.input ?? []).map((i) => i.name ?? ''))
+  const names = (graph.initializer ?? []).flatMap((t) => (t.name ? [t.name] : []))
+  return { names, listed: names.filter((n) => inputs.has(n)) }
+}
+
 /**
  * The initializers of `graph` a caller may override by feeding an input of that name: from IR 4
  * on, those also listed as graph inputs (onnxruntime then does not treat them as constants).
@@ -9,15 +16,12 @@ import { int64ToNumber, type GraphProto, type ModelProto } from './onnx-types.js
  */
 export function overridableInitializers(model: ModelProto, graph: GraphProto): Set<string> {
   if (int64ToNumber(model.ir_version) < 4) return new Set()
-  const inputs = new Set((graph.input ?? []).map((i) => i.name ?? ''))
-  const names = (graph.initializer ?? []).flatMap((t) => (t.name ? [t.name] : []))
-  const listed = names.filter((n) => inputs.has(n))
+  const { names, listed } = listing(graph)
   return listed.length === names.length ? new Set() : new Set(listed)
 }
 
 /** Whether `graph` lists every initializer as an input at IR >= 4, the habit overridableInitializers forgives. */
 export function listsEveryInitializer(model: ModelProto, graph: GraphProto): boolean {
-  const inputs = new Set((graph.input ?? []).map((i) => i.name ?? ''))
-  const names = (graph.initializer ?? []).flatMap((t) => (t.name ? [t.name] : []))
-  return int64ToNumber(model.ir_version) >= 4 && names.length > 0 && names.every((n) => inputs.has(n))
+  const { names, listed } = listing(graph)
+  return int64ToNumber(model.ir_version) >= 4 && names.length > 0 && listed.length === names.length
 }

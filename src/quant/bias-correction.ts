@@ -1,4 +1,4 @@
-import { attr, consumersOf, type NameAllocator } from '../onnx/graph-walk.js'
+import { attr, type NameAllocator } from '../onnx/graph-walk.js'
 import { DataType, int64ToNumber, type ModelProto, type NodeProto, type TensorProto } from '../onnx/onnx-types.js'
 import { overridableInitializers } from '../onnx/overridable-initializers.js'
 import { makeTensor, tensorDims, tensorToFloat32 } from '../onnx/tensor-data.js'
@@ -74,10 +74,10 @@ export interface BiasSlot {
 /**
  * Find the bias the weight's op adds (Conv/Gemm input 2, or the constant of the one Add that
  * reads a MatMul's output), creating a zero bias for a Conv or Gemm without one. Null when there
- * is no bias this op alone owns. `readers`: consumersOf(model.graph), when the caller has it (the
- * biases this adds are read by their op only, so it stays right across calls).
+ * is no bias this op alone owns. `readers` is consumersOf(model.graph), found once by the caller
+ * for all its weights (the biases this adds are read by their op only, so it stays right).
  */
-export function biasSlot(model: ModelProto, site: WeightSite, names: NameAllocator, readers?: ReadonlyMap<string, readonly NodeProto[]>): BiasSlot | null {
+export function biasSlot(model: ModelProto, site: WeightSite, names: NameAllocator, readers: ReadonlyMap<string, readonly NodeProto[]>): BiasSlot | null {
   const graph = site.definition.scope.graph
   if (graph !== model.graph) return null
   const node = site.uses[0]!.node
@@ -87,15 +87,13 @@ export function biasSlot(model: ModelProto, site: WeightSite, names: NameAllocat
   const gain = node.op_type === 'Gemm' ? attr(node, 'beta')?.f ?? 1 : 1
   if (gain === 0) return null
   // readers in subgraphs count (an If branch reading the bias by its outer name), and so does
-  // being a graph output or an overridable input: any of them would see the shifted values.
-  // Callers with many weights pass the main graph's readers, found once (a walk of every node).
-  const consumers = readers ?? consumersOf(graph)
+  // being a graph output or an overridable input: any of them would see the shifted values
   const exposed = new Set([...(graph.output ?? []).map((v) => v.name ?? ''), ...overridableInitializers(model, graph)])
   const slotOf = (name: string): BiasSlot | null => {
     let tensor = graph.initializer?.find((t) => t.name === name)
     const node = tensor ? undefined : nodes.find((n) => n.op_type === 'Constant' && n.output?.[0] === name)
     tensor ??= node?.attribute?.find((a) => a.name === 'value')?.t
-    if (!tensor || tensor.data_type !== DataType.FLOAT || consumers.get(name)?.length !== 1 || exposed.has(name)) return null
+    if (!tensor || tensor.data_type !== DataType.FLOAT || readers.get(name)?.length !== 1 || exposed.has(name)) return null
     const d = tensorDims(tensor)
     if (d.reduce((a, b) => a * b, 1) !== channels || d[d.length - 1] !== channels) return null
     return { tensor, ...(node ? { node } : {}), base: tensorToFloat32(tensor).slice(), gain }

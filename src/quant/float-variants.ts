@@ -67,9 +67,9 @@ export async function floatVariants(
   const slots = new Map<PlannedWeight, BiasSlot>()
   // a bias that is itself a planned weight (read as one in a subgraph) is fed as that weight
   const weightTensors = new Set(planned.map((w) => sites[w.index]!.definition.tensor))
-  const readers = consumersOf(copy.graph!)
+  let readers: ReturnType<typeof consumersOf> | undefined
   for (const [w, m] of means) {
-    const slot = m && biasSlot(copy, sites[w.index]!, names, readers)
+    const slot = m && biasSlot(copy, sites[w.index]!, names, (readers ??= consumersOf(copy.graph!)))
     if (slot && !weightTensors.has(slot.tensor)) slots.set(w, slot)
   }
   const weightDefs = planned.map((w) => sites[w.index]!.definition)
@@ -101,10 +101,10 @@ export async function floatVariants(
     const n = NameAllocator.forModel(m)
     const tensorOf = new Map<string, TensorProto>()
     for (const w of planned) tensorOf.set(weightInput.get(w)!, s[w.index]!.definition.tensor)
-    const readers = slots.size ? consumersOf(m.graph!) : undefined
+    let readers: ReturnType<typeof consumersOf> | undefined
     for (const w of slots.keys()) {
       // the same bias biasSlot found in the copy the fed model came from
-      const slot = biasSlot(m, s[w.index]!, n, readers)
+      const slot = biasSlot(m, s[w.index]!, n, (readers ??= consumersOf(m.graph!)))
       if (slot) tensorOf.set(biasInput.get(w)!, slot.tensor)
     }
     for (const [name, v] of Object.entries(changed)) {

@@ -3,7 +3,6 @@ import { listsEveryInitializer } from '../onnx/overridable-initializers.js'
 import type { ModelProto } from '../onnx/onnx-types.js'
 import { checkedFloatLength, type ExternalDataSource, tensorToFloat32 } from '../onnx/tensor-data.js'
 import { replaceWithDequantNodes } from './dequant-nodes.js'
-import { unmatchedSkipWarnings } from './unmatched-skip-names.js'
 import { quantizePerChannel, type ChannelQuantized } from './per-channel.js'
 import { correctedDecodeParams, decodeWeights, type DecodeParams } from './weight-correction.js'
 import { findWeightSites, type WeightSite } from './weight-sites.js'
@@ -15,8 +14,6 @@ export interface WeightQuantOptions {
   minQuantWeightSize: number
   minQuantWeightChannel: number
   skipQuantNode: readonly string[]
-  /** Where the cfg set skip_quant_node (`model.cfg:3`), for its warnings. @default 'cfg' */
-  skipQuantNodeAt?: string
 }
 
 /** One quantized weight tensor, with what the report and the debug CSVs need. */
@@ -108,7 +105,6 @@ export function planWeights(model: ModelProto, ext: ExternalDataSource | undefin
   if (!Number.isInteger(opts.bits) || opts.bits < 1 || opts.bits > 16) throw new RangeError(`bit width ${opts.bits} is outside 1-16`)
   const warnings: string[] = []
   const skipNames = new Set(opts.skipQuantNode)
-  warnings.push(...unmatchedSkipWarnings(model, skipNames, opts.skipQuantNodeAt ?? 'cfg'))
   const sites = findWeightSites(model)
   // Cast takes an integer `to` from opset 6 and Sub/Mul broadcast like numpy from opset 7.
   const tooOld = opsetVersion(model) < 7
@@ -168,14 +164,14 @@ export function applyWeightPlan(
   const layers: QuantizedLayer[] = []
   const opset = opsetVersion(model)
   let biasCorrected = 0
-  const readers = means.size ? consumersOf(model.graph!) : undefined
+  let readers: ReturnType<typeof consumersOf> | undefined
   for (const w of plan.planned) {
     const b = bitsFor(w)
     const enc = encoded.get(w)?.q.bits === b ? encoded.get(w)! : encodeWeight(w, b)
     const m = means.get(w)
     if (m) {
       const shift = outputShift(w.site, w.readValues(), decodedValues(w, enc), m)
-      const slot = shift && biasSlot(model, w.site, names, readers)
+      const slot = shift && biasSlot(model, w.site, names, (readers ??= consumersOf(model.graph!)))
       if (slot) {
         setBias(slot, shift)
         biasCorrected++

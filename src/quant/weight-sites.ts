@@ -105,6 +105,7 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
   // Uses of the outputs of Identity/Unsqueeze nodes (a weight reaching its op through them).
   const viaUses = new Map<NodeProto, { node: NodeProto; inputIndex: number }[]>()
   const sites = new Map<WeightDefinition, WeightSite>()
+  const training = trainingNames(model)
   // what each graph hands out (a subgraph's output may name an outer tensor)
   const outputs = new Set<WeightDefinition>()
   const outputNames = new Set<string>()
@@ -126,7 +127,8 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
         if (!def || !isFloat(def.tensor)) return
         let site = sites.get(def)
         if (!site) {
-          const exposed = outputs.has(def) ? 'a graph output' : overridable.has(def) ? 'an overridable graph input' : null
+          const exposed = outputs.has(def) ? 'a graph output' : overridable.has(def) ? 'an overridable graph input'
+            : def.graph === model.graph && training.has(name) ? 'bound or read by training_info' : null
           site = { name, definition: def, dims: tensorDims(def.tensor), uses: [], otherUses: [], exposed }
           sites.set(def, site)
         }
@@ -136,10 +138,6 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
         else site.otherUses.push(node)
       })
     }
-  }
-  const training = trainingNames(model)
-  for (const site of sites.values()) {
-    if (site.definition.graph === model.graph && training.has(site.name)) site.exposed ??= 'bound or read by training_info'
   }
   for (const site of sites.values()) followReshapes(site, viaUses, resolve, outputNames)
   return [...sites.values()].filter((s) => s.uses.length > 0)

@@ -1,6 +1,7 @@
 import ort from 'onnxruntime-node'
 import { DataType, int64ToNumber, type ModelProto, type ValueInfoProto } from '../onnx/onnx-types.js'
 import { floatToHalf } from '../onnx/float16.js'
+import { ORT_TYPES } from '../calibrate/input-layout.js'
 import { naturalInput } from './natural-inputs.js'
 import { seededRandom } from './seeded-random.js'
 
@@ -71,16 +72,6 @@ function specOf(v: ValueInfoProto): InputSpec {
 
 export { seededRandom }
 
-const TYPE_NAMES: Partial<Record<number, ort.Tensor.Type>> = {
-  [DataType.FLOAT]: 'float32', [DataType.DOUBLE]: 'float64', [DataType.INT64]: 'int64', [DataType.INT32]: 'int32',
-  [DataType.INT8]: 'int8', [DataType.UINT8]: 'uint8', [DataType.BOOL]: 'bool', [DataType.FLOAT16]: 'float16',
-  [DataType.INT16]: 'int16', [DataType.UINT16]: 'uint16',
-}
-
-/** onnxruntime's name for an ONNX element type ('float32' for FLOAT), where generated inputs cover it. */
-export function ortTypeName(elemType: number): ort.Tensor.Type | undefined {
-  return TYPE_NAMES[elemType]
-}
 
 /**
  * Inputs that fit the model's declared shapes and types, for quantizing and verifying a model
@@ -132,7 +123,7 @@ export function uniformFeeds(specs: InputSpec[], seed: number, all: InputSpec[] 
     const dims = spec.dims.map((d, i) => (d !== null && d > 0 ? d
       : (i === 0 && rank > 1) || batchParams.has(spec.params[i] ?? '') ? 1 : rank === 2 ? 512 : 64))
     const n = dims.reduce((a, b) => a * b, 1)
-    const type = TYPE_NAMES[spec.elemType]
+    const type = ORT_TYPES[spec.elemType]
     if (!type) throw new Error(`input '${spec.name}' has element type ${DataType[spec.elemType] ?? spec.elemType}, which generated inputs do not cover`)
     // small non-negative integers, inside the table a Gather indexes with them
     const top = Math.min(8, spec.indexBound ?? 8)

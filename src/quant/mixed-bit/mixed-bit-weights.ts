@@ -156,13 +156,13 @@ export function applyMixedBit(
   const layers: QuantizedLayer[] = []
   const mixed: MixedBitLayer[] = []
   let biasCorrected = 0
-  const readers = means.size ? consumersOf(model.graph!) : undefined
+  let readers: ReturnType<typeof consumersOf> | undefined
   for (const enc of encoded) {
     const w = enc.w
     const m = means.get(w)
     if (m) {
       const shift = outputShift(w.site, w.readValues(), decodeWeights(enc.q.codes, enc.params, w.site.dims, enc.q.axis), m)
-      const slot = shift && biasSlot(model, w.site, names, readers)
+      const slot = shift && biasSlot(model, w.site, names, (readers ??= consumersOf(model.graph!)))
       if (slot) {
         setBias(slot, shift)
         biasCorrected++
