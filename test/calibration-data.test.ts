@@ -242,12 +242,14 @@ describe('BIN files', () => {
   })
 
   it('a .bin holding a NaN or an infinity is an error naming the file and the element', async () => {
-    const dir = path.join(root, 'bin-nan')
-    fs.mkdirSync(dir, { recursive: true })
-    fs.writeFileSync(path.join(dir, '0.bin'), new Uint8Array(Float32Array.from([0, 1, 2, NaN, 4, 5]).buffer))
-    const c = cfgFromObject({ common_quant_param: { quant_type: 'FULL_QUANT' }, data_preprocess_param: { calibrate_path: 'bin-nan', calibrate_size: 1, input_type: 'BIN' } }, root, path.join(root, 'test.cfg'))
-    const set = await openCalibrationSet([spec('x', [1, 2, 3])], c, [])
-    await expect(set.sample(0)).rejects.toThrow(`${path.join(dir, '0.bin')}: holds NaN at element 3: calibration data must be finite`)
+    for (const [k, bad] of [NaN, Infinity, -Infinity].entries()) {
+      const dir = path.join(root, `bin-non-finite-${k}`)
+      fs.mkdirSync(dir, { recursive: true })
+      fs.writeFileSync(path.join(dir, '0.bin'), new Uint8Array(Float32Array.from([0, 1, 2, bad, 4, 5]).buffer))
+      const c = cfgFromObject({ common_quant_param: { quant_type: 'FULL_QUANT' }, data_preprocess_param: { calibrate_path: path.basename(dir), calibrate_size: 1, input_type: 'BIN' } }, root, path.join(root, 'test.cfg'))
+      const set = await openCalibrationSet([spec('x', [1, 2, 3])], c, [])
+      await expect(set.sample(0)).rejects.toThrow(`${path.join(dir, '0.bin')}: holds ${bad} at element 3: calibration data must be finite`)
+    }
   })
 })
 

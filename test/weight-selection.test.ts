@@ -1,5 +1,4 @@
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import ort from 'onnxruntime-node'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -15,6 +14,7 @@ import { inputSpecs, seededRandom, uniformFeeds, type Feeds } from '../src/runti
 import { writeFilesAtomic } from '../src/write-atomic.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { clsSamples, recSamples, sileroSamples, writeBins } from './helpers/model-inputs.js'
+import { escapeRegExp } from './helpers/escape-regexp.js'
 
 // Which weights WEIGHT_QUANT takes, by the cfg's thresholds and skip list, and where it finds them.
 
@@ -128,24 +128,21 @@ describe('weight selection follows the cfg', () => {
   })
 
   it('names that match no node: warned at the cfg line, one by one for the first ten, then counted; FULL_QUANT warns too', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'skip-names-'))
-    try {
-      const names = Array.from({ length: 25 }, (_, i) => `not_a_node_${i}`)
-      const file = path.join(dir, 'model.cfg')
-      fs.writeFileSync(file, `[common_quant_param]\nquant_type=WEIGHT_QUANT\nskip_quant_node=${names.join(',')}\n`)
-      const { report } = await quantizeModel(CLS, file, run)
-      const about = report.warnings.filter((w) => w.includes('skip_quant_node'))
-      expect(about).toHaveLength(11)
-      expect(about[0]).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3: skip_quant_node: no node is named 'not_a_node_0'`))
-      expect(about[10]).toBe(`${file}:3: skip_quant_node: 15 more names match no node (25 in all)`)
+    const dir = path.join(tmp, 'skip-names')
+    fs.mkdirSync(dir, { recursive: true })
+    const names = Array.from({ length: 25 }, (_, i) => `not_a_node_${i}`)
+    const file = path.join(dir, 'model.cfg')
+    fs.writeFileSync(file, `[common_quant_param]\nquant_type=WEIGHT_QUANT\nskip_quant_node=${names.join(',')}\n`)
+    const { report } = await quantizeModel(CLS, file, run)
+    const about = report.warnings.filter((w) => w.includes('skip_quant_node'))
+    expect(about).toHaveLength(11)
+    expect(about[0]).toMatch(new RegExp(`^${escapeRegExp(file)}:3: skip_quant_node: no node is named 'not_a_node_0'`))
+    expect(about[10]).toBe(`${file}:3: skip_quant_node: 15 more names match no node (25 in all)`)
 
-      writeBins(path.join(dir, 'calib'), await clsSamples(2, 700))
-      fs.writeFileSync(file, `[common_quant_param]\nquant_type=FULL_QUANT\n\nskip_quant_node=nope\n[data_preprocess_param]\ncalibrate_path=calib\ncalibrate_size=2\ninput_type=BIN\n`)
-      const full = await quantizeModel(CLS, file, run)
-      expect(full.report.warnings.filter((w) => w.includes('skip_quant_node'))).toEqual([`${file}:4: skip_quant_node: no node is named 'nope'`])
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true })
-    }
+    writeBins(path.join(dir, 'calib'), await clsSamples(2, 700))
+    fs.writeFileSync(file, `[common_quant_param]\nquant_type=FULL_QUANT\n\nskip_quant_node=nope\n[data_preprocess_param]\ncalibrate_path=calib\ncalibrate_size=2\ninput_type=BIN\n`)
+    const full = await quantizeModel(CLS, file, run)
+    expect(full.report.warnings.filter((w) => w.includes('skip_quant_node'))).toEqual([`${file}:4: skip_quant_node: no node is named 'nope'`])
   })
   it('rank-1 weights stay float: a MatMul by a vector, a Gather from a 1-D table', async () => {
     const float = buildModel({

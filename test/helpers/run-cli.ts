@@ -3,7 +3,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const BIN = path.join(ROOT, 'bin/unplugin-quantize.js')
@@ -53,24 +53,28 @@ export interface CliResult {
   stderr: string
 }
 
-/** Run `node bin/unplugin-quantize.js ...args` in `cwd` (default: the repo root); `signal` is sent `afterMs` after the start. */
-export function runCli(args: string[], options: { cwd?: string; timeoutMs?: number; signal?: { name: NodeJS.Signals; afterMs: number } } = {}): Promise<CliResult> {
+/** Signals the CLI once it has installed its handlers (test/fixtures/signals/ready.mjs reports that on fd 3). */
+const SIGNAL_READY = path.join(ROOT, 'test/fixtures/signals/ready.mjs')
+
+/** Run `node bin/unplugin-quantize.js ...args` in `cwd` (default: the repo root); `signal` is sent once the CLI's signal handlers are in place. */
+export function runCli(args: string[], options: { cwd?: string; timeoutMs?: number; signal?: NodeJS.Signals } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    const { signal } = options
+    const argv = signal ? ['--import', pathToFileURL(SIGNAL_READY).href, BIN, ...args] : [BIN, ...args]
+    // fd 3: the preload's "handlers are in place" byte (unused without a signal)
+    const child = spawn(process.execPath, argv, { cwd: options.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] })
+    if (signal) (child.stdio[3] as NodeJS.ReadableStream).once('data', () => child.kill(signal))
     const chunks: Buffer[] = []
     let stderr = ''
-    child.stdout.on('data', (d: Buffer) => chunks.push(d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+    child.stdout!.on('data', (d: Buffer) => chunks.push(d))
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000)
-    const { signal } = options
-    const signalTimer = signal && setTimeout(() => child.kill(signal.name), signal.afterMs)
     child.on('error', (err) => {
       clearTimeout(timer)
       reject(err)
     })
     child.on('close', (code, signal) => {
       clearTimeout(timer)
-      clearTimeout(signalTimer)
       const stdoutBytes = Buffer.concat(chunks)
       resolve({ code, signal, stdout: stdoutBytes.toString('utf8'), stdoutBytes, stderr })
     })
