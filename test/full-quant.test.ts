@@ -9,14 +9,16 @@ import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { INT8_SATURATES } from './helpers/int8-cpu.js'
 import type { CfgObject } from '../src/cfg/index.js'
-import { decodeModelProto } from '../src/onnx/codec.js'
+import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { DataType, int64ToNumber, type ModelProto, type NodeProto, type TensorProto } from '../src/onnx/onnx-types.js'
 import { tensorDims, tensorToFloat32 } from '../src/onnx/tensor-data.js'
 import { clearlyWorse } from '../src/quant/full/output-cosines.js'
 import { quantizeModel, type QuantizeResult } from '../src/quantize-model.js'
+import { compareModels } from '../src/runtime/compare-models.js'
 import { cosineSimilarity } from '../src/runtime/cosine.js'
 import { exactInt8Options } from '../src/runtime/exact-int8.js'
 import type { Feeds } from '../src/runtime/feeds.js'
+import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { greedyCtc, loadOcrKeys } from './helpers/ctc-decode.js'
 import { clsSamples, detSamples, recCropSamples, writeBins } from './helpers/model-inputs.js'
 import { optimizedModel } from './helpers/ort-run.js'
@@ -466,5 +468,103 @@ describe('FULL_QUANT bias-correction check (src/quant/full/output-cosines.ts)', 
     expect(clearlyWorse([0.964, 0.928, 0.983, 0.975], [0.942, 0.935, 0.978, 0.990])).toBe(false)
     expect(clearlyWorse([0.964, 0.928, 0.983, 0.975], [0.960, 0.925, 0.979, 0.971])).toBe(true)
     expect(clearlyWorse([0.9, 0.9], [0.91, 0.95])).toBe(false)
+  })
+})
+
+describe('FULL_QUANT leaves what a caller sees alone', () => {
+  it('a weight or bias that is an overridable graph input, a graph output or bound by training_info keeps its name and float value', async () => {
+    const F = DataType.FLOAT
+    const x = valueInfo('x', F, [4, 64])
+    const z = valueInfo('z', F, [4, 16])
+    // z = (x·w1 + b)·w2: the second MatMul is quantized in every case, so calibration has work to do
+    const build = (extraInputs: string[], extraOutputs: string[], training = false): Uint8Array => {
+      const inits = [randomTensor('w1', [64, 32], 3), randomTensor('b', [32], 4), randomTensor('w2', [32, 16], 5)]
+      const info = (name: string) => valueInfo(name, F, tensorDims(inits.find((t) => t.name === name)!))
+      const m = decodeModelProto(buildModel({
+        nodes: [node('MatMul', ['x', 'w1'], ['xw']), node('Add', ['xw', 'b'], ['h']), node('MatMul', ['h', 'w2'], ['z'])],
+        initializers: inits, inputs: [x, ...extraInputs.map(info)], outputs: [z, ...extraOutputs.map(info)],
+      }))
+      if (training) m.training_info = [{ algorithm: { name: 'step', node: [node('Mul', ['w1', 'w1'], ['w1_next'])], output: [valueInfo('w1_next', F, [64, 32])] }, update_binding: [{ key: 'w1', value: 'w1_next' }] }]
+      return encodeModelProto(m)
+    }
+    const feeds = (seed: number): Feeds => ({ x: new ort.Tensor('float32', Float32Array.from({ length: 256 }, (_, i) => Math.sin(i * 0.37 + seed)), [4, 64]) })
+    const samples = [1, 2, 3, 4, 5, 6, 7, 8].map(feeds)
+    const cfg: CfgObject = { common_quant_param: { quant_type: 'FULL_QUANT', bit_num: 8 } }
+    // [what, model, the name that must survive, why MatMul_xw stays float (null: it is quantized)]
+    const cases: [string, Uint8Array, string, string | null][] = [
+      ['w1 is an overridable graph input', build(['w1'], []), 'w1', 'its weight is an overridable graph input'],
+      ['w1 is a graph output', build([], ['w1']), 'w1', 'its weight is a graph output'],
+      ['training_info updates w1', build([], [], true), 'w1', 'its weight is bound or read by training_info'],
+      // MatMul_xw is quantized; bias correction must not move the Add to a corrected copy of b
+      ['b (the Add after MatMul_xw) is an overridable graph input', build(['b'], []), 'b', null],
+    ]
+    for (const [what, float, kept, why] of cases) {
+      const { model, report } = await quantizeModel(float, cfg, { samples, sizes: false })
+      const f = decodeModelProto(float).graph!
+      const q = decodeModelProto(model).graph!
+      expect(q.input?.map((i) => i.name), what).toEqual(f.input?.map((i) => i.name))
+      expect(q.output?.map((o) => o.name), what).toEqual(f.output?.map((o) => o.name))
+      const init = (g: typeof f) => g.initializer?.find((t) => t.name === kept)
+      expect(init(q)?.data_type, what).toBe(DataType.FLOAT)
+      expect(tensorToFloat32(init(q)!), what).toEqual(tensorToFloat32(init(f)!))
+      const readers = (q.node ?? []).filter((n) => n.input?.includes(kept)).map((n) => n.name)
+      expect(readers, what).toContain(kept === 'b' ? 'Add_h' : 'MatMul_xw')
+      const floatNodes = new Map(report.full!.floatNodes.map((n) => [n.name, n.why]))
+      expect(floatNodes.get('MatMul_xw') ?? null, what).toBe(why)
+      expect(floatNodes.has('MatMul_z'), what).toBe(false)
+      const cmp = await compareModels(float, model, [feeds(50), feeds(51)])
+      expect(cmp.cosine, what).toBeGreaterThan(0.999)
+      if (kept === 'w1' && why?.includes('output')) expect(cmp.outputs.find((o) => o.name === 'w1')?.maxAbsDiff, what).toBe(0)
+    }
+  }, 60_000)
+
+  it('a model with nothing to quantize says so', async () => {
+    const F = DataType.FLOAT
+    // c is not listed as an input, so w's listing is a choice, not an exporter's habit
+    const float = buildModel({
+      nodes: [node('MatMul', ['x', 'w'], ['xw']), node('Add', ['xw', 'c'], ['y'])], initializers: [randomTensor('w', [64, 32], 3), randomTensor('c', [32], 4)],
+      inputs: [valueInfo('x', F, [4, 64]), valueInfo('w', F, [64, 32])], outputs: [valueInfo('y', F, [4, 32])],
+    })
+    const samples = [1, 2].map((s) => ({ x: new ort.Tensor('float32', Float32Array.from({ length: 256 }, (_, i) => Math.cos(i + s)), [4, 64]) }))
+    const { model, report } = await quantizeModel(float, { common_quant_param: { quant_type: 'FULL_QUANT', bit_num: 8 } }, { samples, sizes: false })
+    expect(report.warnings).toContain('FULL_QUANT quantized no node, the output is the float model (1 x MatMul: its weight is an overridable graph input; 1 x Add: an input is a constant or not float32)')
+    expect(report.nodesQuantized).toBe(0)
+    expect(decodeModelProto(model).graph?.input?.map((i) => i.name)).toEqual(['x', 'w'])
+  })
+
+  it('bias correction of a MatMul goes into the constant of the Add that reads its output', async () => {
+    const F = DataType.FLOAT
+    const b = randomTensor('b', [32], 4)
+    const float = buildModel({
+      nodes: [node('MatMul', ['x', 'w'], ['xw']), node('Add', ['xw', 'b'], ['y'])], initializers: [randomTensor('w', [64, 32], 3), b],
+      inputs: [valueInfo('x', F, [4, 64])], outputs: [valueInfo('y', F, [4, 32])],
+    })
+    // inputs with a clear mean per column, so the rounded weights shift the output
+    const samples = [1, 2, 3, 4, 5, 6, 7, 8].map((s) => ({ x: new ort.Tensor('float32', Float32Array.from({ length: 256 }, (_, i) => 1 + Math.sin(i * 0.37 + s)), [4, 64]) }))
+    const { model, report } = await quantizeModel(float, { common_quant_param: { quant_type: 'FULL_QUANT', bit_num: 8 } }, { samples, sizes: false })
+    expect(report.full!.biasCorrection).toMatchObject({ enabled: true, applied: true, corrected: 1 })
+    const g = decodeModelProto(model).graph!
+    const add = g.node!.find((n) => n.op_type === 'Add')!
+    expect(add.input).toEqual(['xw', 'b_corrected'])
+    const corrected = tensorToFloat32(g.initializer!.find((t) => t.name === 'b_corrected')!)
+    const shift = tensorToFloat32(b).map((v, i) => v - corrected[i]!)
+    expect(shift.some((d) => d !== 0)).toBe(true)
+    expect(report.full!.biasCorrection.cosineWith).toBeGreaterThanOrEqual(report.full!.biasCorrection.cosineWithout!)
+  })
+
+  it('a model that lists every initializer as an input (an old exporter habit) has its weights quantized, and says so', async () => {
+    const F = DataType.FLOAT
+    const m = decodeModelProto(buildModel({
+      nodes: [node('MatMul', ['x', 'w'], ['y'])], initializers: [randomTensor('w', [64, 32], 3)],
+      inputs: [valueInfo('x', F, [4, 64]), valueInfo('w', F, [64, 32])], outputs: [valueInfo('y', F, [4, 32])],
+    }))
+    m.ir_version = 6
+    const float = encodeModelProto(m)
+    const samples = [1, 2].map((s) => ({ x: new ort.Tensor('float32', Float32Array.from({ length: 256 }, (_, i) => Math.cos(i + s)), [4, 64]) }))
+    const { model, report } = await quantizeModel(float, { common_quant_param: { quant_type: 'FULL_QUANT', bit_num: 8 } }, { samples, sizes: false })
+    expect(report.nodesQuantized).toBe(1)
+    expect(report.warnings).toContain("the model lists all 1 of its initializers as graph inputs (an old exporter habit, the format's rule below IR 4): they are read as constants, and the 1 quantized ones are no longer inputs")
+    expect(decodeModelProto(model).graph?.input?.map((i) => i.name)).toEqual(['x'])
+    expect((await compareModels(float, model, samples)).cosine).toBeGreaterThan(0.999)
   })
 })

@@ -4,6 +4,7 @@ import type { ActivationQuantMethod, QuantConfig, TargetDevice } from '../cfg/in
 import { QuantizeError } from '../errors.js'
 import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
 import { DataType } from '../onnx/onnx-types.js'
+import { listsEveryInitializer } from '../onnx/overridable-initializers.js'
 import { tensorDims } from '../onnx/tensor-data.js'
 import { foldForInt8, type FoldReport } from '../quant/fold/fold-model.js'
 import { meanRequest, outputShift } from '../quant/full/bias-shift.js'
@@ -104,6 +105,15 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
     throw err
   }
   ctx.warnings.push(...prepared.warnings)
+  // initializers also listed as inputs that the rewrite may replace (every one of them listed: an exporter's habit)
+  const listedBefore = model.graph && listsEveryInitializer(model, model.graph) ? (model.graph.initializer ?? []).map((t) => t.name ?? '') : []
+  // a model left entirely float is worth a word, not just a 100% size in the summary
+  if (prepared.plan.quantized.length === 0 && prepared.plan.weightOnly.length === 0) {
+    const why = new Map<string, number>()
+    for (const f of prepared.plan.leftFloat) why.set(`${f.op}: ${f.why}`, (why.get(`${f.op}: ${f.why}`) ?? 0) + 1)
+    const list = [...why].map(([reason, n]) => `${n} x ${reason}`).join('; ')
+    ctx.warnings.push(`FULL_QUANT quantized no node, the output is the float model${list ? ` (${list})` : ''}`)
+  }
   // Bias correction measures input means on the first samples and checks its effect on the
   // last ones: disjoint when the set is large enough, so the check does not grade its own fit.
   const checkSamples = Array.from({ length: Math.min(set.count, BIAS_CHECK_SAMPLES) }, (_, i) => set.count - 1 - i)
@@ -170,6 +180,8 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
     if (!applied) ctx.warnings.push(`bias correction left out: it lowered output cosine on ${judge.count} calibration samples beyond their spread (${cosineWith.toFixed(5)} vs ${cosineWithout.toFixed(5)} without)`)
   }
   const chosen = applied ? prepared : plain
+  const unlisted = listedBefore.filter((name) => !(chosen.model.graph?.input ?? []).some((i) => i.name === name)).length
+  if (unlisted) ctx.warnings.push(`the model lists all ${listedBefore.length} of its initializers as graph inputs (an old exporter habit, the format's rule below IR 4): they are read as constants, and the ${unlisted} quantized ones are no longer inputs`)
   const rewritten = applied ? correctedWeights : plainWeights
   const corrected = applied ? rewritten.filter((w) => w.correctedAdd || (w.bias && w.biasCodes)) : []
   const report: FullQuantReport = {

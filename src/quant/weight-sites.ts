@@ -1,5 +1,6 @@
 import { allGraphScopes, attr, type GraphScope } from '../onnx/graph-walk.js'
 import { DataType, int64ToNumber, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from '../onnx/onnx-types.js'
+import { trainingNames, type Exposure } from '../onnx/exposed-constants.js'
 import { overridableInitializers } from '../onnx/overridable-initializers.js'
 import { tensorDims } from '../onnx/tensor-data.js'
 
@@ -27,7 +28,7 @@ export interface WeightSite {
    * initializer also listed as a graph input, which a caller may feed, or an initializer that
    * training_info updates or reads (its bindings must name initializers). Such tensors stay float.
    */
-  exposed: 'a graph output' | 'an overridable graph input' | 'bound or read by training_info' | null
+  exposed: Exposure | null
 }
 
 /** Op types whose constant weight inputs are quantized, and which inputs those are. */
@@ -141,16 +142,6 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
   }
   for (const site of sites.values()) followReshapes(site, viaUses, resolve, outputNames)
   return [...sites.values()].filter((s) => s.uses.length > 0)
-}
-
-/** The main-graph names training_info binds or whose graphs read (more than it needs: a local name read there too). */
-function trainingNames(model: ModelProto): Set<string> {
-  const names = new Set<string>()
-  for (const info of model.training_info ?? []) {
-    for (const b of [...(info.update_binding ?? []), ...(info.initialization_binding ?? [])]) if (b.key) names.add(b.key)
-    for (const g of [info.algorithm, info.initialization]) for (const n of g?.node ?? []) for (const i of n.input ?? []) if (i) names.add(i)
-  }
-  return names
 }
 
 /** Layout ops a weight may pass through on its way to its op (all constant-folded by runtimes). */

@@ -1,4 +1,5 @@
 import { attr } from '../../onnx/graph-walk.js'
+import type { Exposure } from '../../onnx/exposed-constants.js'
 import { DataType, type GraphProto, type NodeProto, type TensorProto } from '../../onnx/onnx-types.js'
 
 /** A constant of the main graph: an initializer or the value of a `Constant` node. */
@@ -16,11 +17,13 @@ export interface GraphIndex {
   consumers: Map<string, NodeProto[]>
   inputs: Set<string>
   outputs: Set<string>
+  /** Names a caller sees (exposedNames): constants among them keep their float name and value. */
+  exposed: ReadonlyMap<string, Exposure>
   /** Nodes in an order where every producer precedes its consumers (exporters do not always keep one). */
   order: NodeProto[]
 }
 
-export function indexGraph(graph: GraphProto): GraphIndex {
+export function indexGraph(graph: GraphProto, exposed: ReadonlyMap<string, Exposure> = new Map()): GraphIndex {
   const constants = new Map<string, ConstantDef>()
   for (const t of graph.initializer ?? []) if (t.name) constants.set(t.name, { tensor: t, node: null })
   const producer = new Map<string, NodeProto>()
@@ -41,7 +44,7 @@ export function indexGraph(graph: GraphProto): GraphIndex {
   const inits = new Set((graph.initializer ?? []).map((t) => t.name))
   const inputs = new Set((graph.input ?? []).map((v) => v.name ?? '').filter((n) => n && !inits.has(n)))
   const outputs = new Set((graph.output ?? []).map((v) => v.name ?? ''))
-  return { graph, constants, producer, consumers, inputs, outputs, order: topologicalOrder(graph.node ?? [], producer) }
+  return { graph, constants, producer, consumers, inputs, outputs, exposed, order: topologicalOrder(graph.node ?? [], producer) }
 }
 
 function topologicalOrder(nodes: readonly NodeProto[], producer: Map<string, NodeProto>): NodeProto[] {

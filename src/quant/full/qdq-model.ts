@@ -2,6 +2,7 @@ import { allNames, opsetVersion, NameAllocator } from '../../onnx/graph-walk.js'
 import type { ModelProto } from '../../onnx/onnx-types.js'
 import type { DeviceProfile } from './device-profile.js'
 import { indexGraph, type GraphIndex } from './graph-index.js'
+import { exposedNames } from '../../onnx/exposed-constants.js'
 import type { OpPolicy } from './op-policy.js'
 import { raiseOpset } from '../opset-upgrade.js'
 import { guardFloatInputs } from './float-input-guard.js'
@@ -56,7 +57,7 @@ export function prepareQdq(model: ModelProto, settings: QdqSettings): PreparedQd
   }
   const graph = model.graph
   if (!graph) throw new QdqUnsupportedError('the model has no graph')
-  const index = indexGraph(graph)
+  const index = indexGraph(graph, exposedNames(model))
   const plan = planQdq(index, settings)
   return { model, index, plan, names, profile, upgradedFrom, warnings }
 }

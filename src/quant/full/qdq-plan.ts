@@ -158,6 +158,8 @@ function weightedNode(node: NodeProto, index: GraphIndex, isFloatActivation: (n:
   const w = index.constants.get(wName)!
   if (!isFloatActivation(x)) return 'its input is a constant or not float32'
   if (!isFloatTensor(w.tensor)) return 'its weight is not float32'
+  const exposed = index.exposed.get(wName)
+  if (exposed) return `its weight is ${exposed}`
   const dims = tensorDims(w.tensor)
   let channelAxis: number
   if (op === 'Conv') {
@@ -177,6 +179,8 @@ function weightedNode(node: NodeProto, index: GraphIndex, isFloatActivation: (n:
   if (bName) {
     const b = index.constants.get(bName)
     if (!b || !isFloatTensor(b.tensor)) return 'its bias is not a float32 constant'
+    const biasExposed = index.exposed.get(bName)
+    if (biasExposed) return `its bias is ${biasExposed}`
     if (elementCount(tensorDims(b.tensor)) !== channels) return 'its bias is not one value per output channel'
     if (!tensorToFloat32(b.tensor).every(Number.isFinite)) return 'its bias holds a non-finite value'
   }

@@ -63,6 +63,9 @@ export function rewriteQdq(index: GraphIndex, plan: QdqPlan, params: Map<string,
     return p
   }
 
+  // the loop below renames a quantized op's output to `<out>_f32`: bias correction looks for the
+  // Add after a MatMul among the readers of the name the index knows
+  const outputOf = new Map(plan.quantized.map((q) => [q.node, q.node.output?.[0] ?? '']))
   for (const t of plan.tensors.values()) {
     const p = paramsFor(t.name)
     const quantized = names.take(`${t.name}_quantized`)
@@ -87,7 +90,7 @@ export function rewriteQdq(index: GraphIndex, plan: QdqPlan, params: Map<string,
     const x = q.activationInputs[0]!
     const inputScale = params.get(plan.tensors.get(plan.tensors.get(x)?.sharesWith ?? x)?.rangeOf ?? x)?.scale
     if (inputScale === undefined) throw new Error(`no calibrated range for the input '${x}' of '${q.node.name}'`)
-    rewritten.push(rewriteWeighted(index, q, inputScale, profile, names, pending, shift))
+    rewritten.push(rewriteWeighted(index, q, outputOf.get(q.node)!, inputScale, profile, names, pending, shift))
   }
   for (const q of plan.weightOnly) rewritten.push(rewriteWeightOnly(index, q, profile, names, pending))
 
@@ -111,7 +114,7 @@ function floatWeight(index: GraphIndex, q: QuantizedNode): { wName: string; dims
   return { wName, dims: tensorDims(wTensor), original: tensorToFloat32(wTensor), axis: q.channelAxis! }
 }
 
-function rewriteWeighted(index: GraphIndex, q: QuantizedNode, inputScale: number, profile: DeviceProfile, names: NameAllocator, pending: Pending, shift: BiasShift | null): RewrittenWeight {
+function rewriteWeighted(index: GraphIndex, q: QuantizedNode, output: string, inputScale: number, profile: DeviceProfile, names: NameAllocator, pending: Pending, shift: BiasShift | null): RewrittenWeight {
   const node = q.node
   const graph = index.graph
   const { wName, dims, original, axis } = floatWeight(index, q)
@@ -122,7 +125,7 @@ function rewriteWeighted(index: GraphIndex, q: QuantizedNode, inputScale: number
   let correctedAdd = false
   if (delta && node.op_type === 'MatMul') {
     // MatMul has no bias input: its bias is the constant of the Add that reads it, if there is one
-    correctedAdd = correctFollowingAdd(index, node, delta, names)
+    correctedAdd = correctFollowingAdd(index, output, delta, names)
   } else if (delta) {
     const corrected = bias ?? new Float32Array(channels)
     for (let c = 0; c < channels; c++) corrected[c] = corrected[c]! - delta[c]!
@@ -200,15 +203,15 @@ function rewriteWeightOnly(index: GraphIndex, q: QuantizedNode, profile: DeviceP
   return { q, dims, original, weight, inputScale: Number.NaN, bias, biasCodes: null, correctedAdd: false }
 }
 
-/** Subtract a MatMul's shift from the float constant of the single Add after it; false when there is none. */
-function correctFollowingAdd(index: GraphIndex, node: NodeProto, delta: Float64Array, names: NameAllocator): boolean {
-  const out = node.output?.[0] ?? ''
+/** Subtract a MatMul's shift from the float constant of the single Add that reads its output `out`; false when there is none. */
+function correctFollowingAdd(index: GraphIndex, out: string, delta: Float64Array, names: NameAllocator): boolean {
   const readers = index.consumers.get(out) ?? []
   if (readers.length !== 1 || readers[0]!.op_type !== 'Add' || readers[0]!.domain) return false
   const add = readers[0]!
   const at = add.input?.[0] === out ? 1 : 0
   const c = index.constants.get(add.input?.[at] ?? '')
-  if (!c || c.tensor.data_type !== DataType.FLOAT) return false
+  // a constant a caller feeds or reads keeps its name: the Add must go on reading it
+  if (!c || c.tensor.data_type !== DataType.FLOAT || index.exposed.has(add.input![at]!)) return false
   const dims = tensorDims(c.tensor)
   const values = tensorToFloat32(c.tensor)
   if (values.length !== delta.length || dims[dims.length - 1] !== delta.length) return false
