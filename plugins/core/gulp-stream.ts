@@ -11,7 +11,7 @@ import { findConfig, type ModelConfig } from './find-config.js'
 import { createLimiter } from './limiter.js'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
 import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
-import { MODEL_BLOB, REPORT_BLOB, calibrationFiles, debugCsvOf, newStats, readConfig, reportOf, resultBlobs, runQuantization, type QuantizeStats } from './quantize-asset.js'
+import { MODEL_BLOB, REPORT_BLOB, calibrationFiles, debugCsvOf, getOrComputeStable, newStats, readConfig, reportOf, resultBlobs, runQuantization, type QuantizeStats } from './quantize-asset.js'
 import { debugCsvFiles, reportFile } from './shared.js'
 import { sharedPool } from './worker-pool.js'
 import type { QuantizePluginApi } from './unplugin.js'
@@ -93,15 +93,9 @@ export function quantizeGulp(userOptions?: Options): QuantizeGulpStream {
     }
     const cfg = await readConfig(config)
     const quantizeOptions = { verify: options.verify }
-    const key = await cacheKey({
-      model: bytes,
-      cfg,
-      calibrationFiles: await calibrationFiles(cfg),
-      options: { plugin: 'gulp', format: GULP_KEY_FORMAT, ...quantizeOptions },
-    })
-    let computed = false
-    const blobs = await cache.getOrCompute(key, () => limit(async (): Promise<Blobs> => {
-      computed = true
+    // the bytes are gulp's, but the calibration files are read from disk while the engine runs
+    const keyOf = () => cacheKey({ model: bytes, cfg, calibrationFiles: calibrationFiles(cfg), options: { plugin: 'gulp', format: GULP_KEY_FORMAT, ...quantizeOptions } })
+    const { blobs, computed } = await getOrComputeStable(cache, model, keyOf, () => limit(async (): Promise<Blobs> => {
       // the process's pool: the next run (gulp watch) reuses its warm worker
       const pool = sharedPool(options.concurrency, (message) => info(`[${NAME}] ${message}`))
       const runOptions = options.threads === null ? quantizeOptions : { ...quantizeOptions, threads: options.threads }

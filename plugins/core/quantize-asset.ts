@@ -6,6 +6,7 @@ import { QuantizeError } from '../../src/errors.js'
 import type { QuantizeReport, QuantizeResult } from '../../src/quantize-model.js'
 import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
 import { findConfig, type ModelConfig } from './find-config.js'
+import { folderFiles } from './folder-files.js'
 import { createLimiter } from './limiter.js'
 import type { ResolvedOptions } from './options.js'
 import { progressReporter } from './progress-reporter.js'
@@ -137,18 +138,43 @@ export async function readConfig(config: ModelConfig): Promise<QuantConfig> {
 }
 
 /** Files in the cfg's calibration folders: their names and bytes change the result. */
-export async function calibrationFiles(cfg: QuantConfig): Promise<string[]> {
-  const files: string[] = []
-  for (const source of cfg.dataPreprocess?.calibratePath ?? []) {
-    let entries: import('node:fs').Dirent[]
+export function calibrationFiles(cfg: QuantConfig): string[] {
+  // a missing folder gives none: it is the engine's error to report, with the cfg's line
+  return (cfg.dataPreprocess?.calibratePath ?? []).flatMap((source) => folderFiles(source.dir))
+}
+
+/** Thrown inside a cache computation whose inputs changed while the engine ran: its result belongs to no key. */
+class InputsChanged extends Error {}
+
+/** Tries before giving up on inputs that keep changing. */
+const STABLE_ATTEMPTS = 3
+
+/**
+ * The cache's entry for the key `keyOf()` gives, else `compute()`'s result stored under it. The
+ * engine reads the model and the calibration files while it runs, after the key was taken: an
+ * editor save or a git checkout in between would store a result of the new files under the old
+ * files' key, and every later build would get it back. So the key is taken again after the run,
+ * and a result whose inputs changed meanwhile is not stored but computed again.
+ */
+export async function getOrComputeStable(cache: QuantizeCache, model: string, keyOf: () => Promise<string>, compute: () => Promise<Blobs>): Promise<{ blobs: Blobs; computed: boolean }> {
+  for (let attempt = 1; ; attempt++) {
+    const key = await keyOf()
+    let computed = false
     try {
-      entries = await fs.readdir(source.dir, { withFileTypes: true })
-    } catch {
-      continue // a missing folder is the engine's error to report, with the cfg's line
+      const blobs = await cache.getOrCompute(key, async () => {
+        computed = true
+        const blobs = await compute()
+        if ((await keyOf()) !== key) throw new InputsChanged()
+        return blobs
+      })
+      return { blobs, computed }
+    } catch (err) {
+      if (!(err instanceof InputsChanged)) throw err
+      if (attempt === STABLE_ATTEMPTS) {
+        throw new QuantizeError(model, `the model or its calibration files changed while it was quantized, ${STABLE_ATTEMPTS} times in a row; build again once they stop changing`, 'runtime')
+      }
     }
-    for (const e of entries) if (e.isFile()) files.push(path.join(source.dir, e.name))
   }
-  return files
 }
 
 /**
@@ -188,15 +214,8 @@ export class ModelQuantizer {
     try {
       const cfg = await readConfig(config)
       const quantizeOptions = { verify: this.options.verify }
-      const key = await cacheKey({
-        model,
-        cfg,
-        calibrationFiles: await calibrationFiles(cfg),
-        options: { plugin: PLUGIN_KEY_FORMAT, ...quantizeOptions },
-      })
-      let computed = false
-      const blobs = await this.cache.getOrCompute(key, () => this.limit(async (): Promise<Blobs> => {
-        computed = true
+      const keyOf = () => cacheKey({ model, cfg, calibrationFiles: calibrationFiles(cfg), options: { plugin: PLUGIN_KEY_FORMAT, ...quantizeOptions } })
+      const { blobs, computed } = await getOrComputeStable(this.cache, model, keyOf, () => this.limit(async (): Promise<Blobs> => {
         const pool = sharedPool(this.options.concurrency, (message) => this.logger.info(`[unplugin-quantize] ${message}`))
         const name = path.relative(this.root, model).split(path.sep).join('/')
         const options = this.options.threads === null ? quantizeOptions : { ...quantizeOptions, threads: this.options.threads }

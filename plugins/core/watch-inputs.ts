@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { cfgFromObject, loadCfg, type QuantConfig } from '../../src/cfg/index.js'
 import type { ModelConfig } from './find-config.js'
+import { folderFiles } from './folder-files.js'
 import { siblingConfigs } from './find-config.js'
 
 /** The inputs of one model's quantization that live outside the module graph. */
@@ -59,12 +60,7 @@ export async function watchList(model: string, config: ModelConfig | null): Prom
   const missing: string[] = []
   for (const f of inputs.files) (fs.existsSync(f) ? files : missing).push(f)
   const dirFiles: string[] = []
-  for (const dir of inputs.calibrationDirs) {
-    try {
-      for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isFile()) dirFiles.push(path.join(dir, e.name))
-    } catch {
-      // a missing folder: the quantizer reports it; watching the folder sees it appear
-    }
-  }
+  // a missing folder gives none: the quantizer reports it; watching the folder sees it appear
+  for (const dir of inputs.calibrationDirs) dirFiles.push(...folderFiles(dir))
   return { files, missing, dirs: inputs.calibrationDirs, dirFiles }
 }
