@@ -73,6 +73,12 @@ beforeAll(async () => {
     '',
   ].join('\n'))
   fs.writeFileSync(path.join(dir, 'unrelated.txt'), 'x\n')
+  // a second model, first requested by the test that edits its cfg while it quantizes
+  fs.writeFileSync(path.join(dir, 'late.js'), "import model from './late.onnx'\nexport default model\n")
+  const late = decodeModelProto(fs.readFileSync(FLOAT))
+  late.doc_string = 'another model: not in the cache'
+  fs.writeFileSync(path.join(dir, 'late.onnx'), encodeModelProto(late))
+  fs.writeFileSync(path.join(dir, 'late.onnx.cfg'), '[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=8\n')
   fs.copyFileSync(FLOAT, path.join(dir, 'hello_deepa.onnx'))
   writeCfg(8)
   const plugin = quantize({ cacheDir: '.cache', verify: true })
@@ -289,6 +295,32 @@ describe('vite dev server', () => {
     expect(reloads()).toBe(1)
     // the cache folder sits inside the root; writing it triggered nothing
     expect(fs.existsSync(path.join(dir, '.cache'))).toBe(true)
+  })
+})
+
+describe('vite dev server, a model edited during its first quantization', () => {
+  it('is quantized again once that run ends, with the edit', async () => {
+    const before = api.stats().quantized
+    const reloads = spyReloads()
+    const main = await (await get('/late.js')).text()
+    const id = /import \w+ from "([^"]*unplugin-quantize[^"]*)"/.exec(main)![1]!
+    // loading the model's module quantizes it; the cfg changes while that runs
+    const loading = get(id).then((r) => r.text())
+    await until('the first quantization of late.onnx', () => api.stats().running > 0)
+    fs.writeFileSync(path.join(dir, 'late.onnx.cfg'), '[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=4\n')
+    const first = /export default "([^"]+)"/.exec(await loading)![1]!
+    await until('the re-quantization after the edit', () => api.stats().quantized > before + 1)
+    const reportOf = async (): Promise<number | null> => {
+      const html = await (await get('/__quantize/')).text()
+      const href = [...html.matchAll(/href="([^"]+late\.quant\.json)"/g)].map((m) => m[1]!)[0]
+      return href ? ((await (await get(href)).json()) as { bitNum: number }).bitNum : null
+    }
+    const end = Date.now() + 30_000
+    while ((await reportOf()) !== 4 && Date.now() < end) await new Promise((r) => setTimeout(r, 25))
+    expect(await reportOf()).toBe(4)
+    const now = /export default "([^"]+)"/.exec(await (await get(id)).text())![1]!
+    expect(now).not.toBe(first)
+    expect(reloads()).toBe(1)
   })
 })
 

@@ -130,8 +130,12 @@ export class DevModels {
   private async compute(model: string): Promise<DevOutcome> {
     const { options, root } = this.ctx
     const quantizer = this.ctx.quantizer()
+    // watched before the engine runs, so that an edit while it runs (the first one included)
+    // refreshes the model once this run is done
+    await this.watchInputs(model, quantizer)
     const outcome = await quantizeForBundler(quantizer, model, options, root)
-    // watch what this content depends on, whatever the outcome: fixing a broken cfg must be seen
+    // and again after, whatever the outcome: the cfg may name other calibration folders by now,
+    // and fixing a broken cfg must be seen
     await this.watchInputs(model, quantizer)
     if (!outcome.ok) {
       this.served.delete(model)
