@@ -30,6 +30,11 @@ export interface RangeOptions {
    */
   symmetric?: boolean
   onProgress?: (message: string) => void
+  /**
+   * Called once with the tensors that held NaN or ±Infinity on some sample (a -inf attention
+   * mask, a Log of zero): their ranges are those of their finite values.
+   */
+  onNonFinite?: (tensors: string[]) => void
 }
 
 /**
@@ -50,9 +55,11 @@ export async function collectActivationRanges(model: Uint8Array, tensors: string
   const ranges = new Map<string, TensorRange>()
   if (names.length === 0 || indices.length === 0) return ranges
   let found: Map<string, TensorRange>
-  if (method === 'MAX_MIN') found = await maxMinRanges(proto, names, set, indices, options)
-  else if (method === 'REMOVAL_OUTLIER') found = await outlierRanges(proto, model, names, set, indices, options)
-  else found = await klRanges(model, names, set, indices, options)
+  const nonFinite = new Set<string>()
+  if (method === 'MAX_MIN') found = await maxMinRanges(proto, model, names, set, indices, options, nonFinite)
+  else if (method === 'REMOVAL_OUTLIER') found = await outlierRanges(proto, model, names, set, indices, options, nonFinite)
+  else found = await klRanges(model, names, set, indices, options, nonFinite)
+  if (nonFinite.size) options.onNonFinite?.(names.filter((n) => nonFinite.has(n)))
   for (const name of names) {
     const r = found.get(name)
     // a tensor never seen (no elements) gets the degenerate range [0, 0]
@@ -98,7 +105,7 @@ function reporter(label: string, total: number, onProgress?: (message: string) =
  * tensor, so onnxruntime copies out nothing large and the calibration run costs about one
  * inference plus the reductions.
  */
-async function maxMinRanges(proto: ModelProto, names: string[], set: CalibrationSet, indices: number[], options: RangeOptions): Promise<Map<string, TensorRange>> {
+async function maxMinRanges(proto: ModelProto, bytes: Uint8Array, names: string[], set: CalibrationSet, indices: number[], options: RangeOptions, nonFinite: Set<string>): Promise<Map<string, TensorRange>> {
   const { fromFeeds, inner } = splitInputs(proto, names)
   const stats = new Map(names.map((n) => [n, new MaxMinStat()]))
   const probe = withMinMaxProbes(proto, inner)
@@ -107,7 +114,21 @@ async function maxMinRanges(proto: ModelProto, names: string[], set: Calibration
     for (const name of fromFeeds) stats.get(name)!.add(tensorFloats(feeds[name]!))
     for (const [name, [lo, hi]] of probe.outputs) stats.get(name)!.addExtremes(scalarOf(out[lo]!), scalarOf(out[hi]!))
   }, reporter('calibrating ranges (MAX_MIN)', indices.length, options.onProgress))
+  // ReduceMin/ReduceMax return the infinity, not the finite extremes: those tensors are read whole
+  await redoOverFiniteValues(bytes, inner, stats, () => new MaxMinStat(), set, indices)
+  for (const [name, s] of stats) if (s.nonFinite) nonFinite.add(name)
   return stats
+}
+
+/**
+ * Run again, reading the tensors whole, the statistics of inner tensors whose in-graph reduction
+ * met a NaN or an infinity (rare: masks, Log of zero), so their ranges cover their finite values.
+ */
+async function redoOverFiniteValues<S extends { nonFinite: boolean; add(data: ArrayLike<number>): void }>(bytes: Uint8Array, inner: string[], stats: Map<string, S>, fresh: () => S, set: CalibrationSet, indices: number[]): Promise<void> {
+  const redo = inner.filter((n) => stats.get(n)!.nonFinite)
+  if (redo.length === 0) return
+  for (const n of redo) stats.set(n, fresh())
+  await exposeTensors(bytes, redo, set, (name, data) => stats.get(name)!.add(data), { sampleIndices: indices, stride: () => 1 })
 }
 
 /**
@@ -116,7 +137,7 @@ async function maxMinRanges(proto: ModelProto, names: string[], set: Calibration
  * Below opset 11 (TopK without `largest`) the tensors are exposed and the quantiles found by
  * selection in JS.
  */
-async function outlierRanges(proto: ModelProto, bytes: Uint8Array, names: string[], set: CalibrationSet, indices: number[], options: RangeOptions): Promise<Map<string, TensorRange>> {
+async function outlierRanges(proto: ModelProto, bytes: Uint8Array, names: string[], set: CalibrationSet, indices: number[], options: RangeOptions, nonFinite: Set<string>): Promise<Map<string, TensorRange>> {
   const { fromFeeds, inner } = splitInputs(proto, names)
   const stats = new Map(names.map((n) => [n, new RemovalOutlierStat()]))
   const progress = reporter('calibrating ranges (REMOVAL_OUTLIER)', indices.length, options.onProgress)
@@ -129,6 +150,7 @@ async function outlierRanges(proto: ModelProto, bytes: Uint8Array, names: string
         if (q) stats.get(name)!.addQuantiles(q.low, q.high)
       }
     }, progress)
+    await redoOverFiniteValues(bytes, inner, stats, () => new RemovalOutlierStat(), set, indices)
   } else {
     let last = -1
     let done = 0
@@ -140,7 +162,10 @@ async function outlierRanges(proto: ModelProto, bytes: Uint8Array, names: string
       }
     }, { sampleIndices: indices, stride: () => 1 })
   }
-  for (const s of stats.values()) s.release()
+  for (const [name, s] of stats) {
+    s.release()
+    if (s.nonFinite) nonFinite.add(name)
+  }
   return stats
 }
 
@@ -154,7 +179,7 @@ async function outlierRanges(proto: ModelProto, bytes: Uint8Array, names: string
  * hard-swish tails but widened det's ranges (held-out cosine 0.918 with one |x| threshold, 0.837
  * per sign, ranges alone on bench:full's pages, README "Calibration data and activation ranges").
  */
-async function klRanges(bytes: Uint8Array, names: string[], set: CalibrationSet, indices: number[], options: RangeOptions): Promise<Map<string, TensorRange>> {
+async function klRanges(bytes: Uint8Array, names: string[], set: CalibrationSet, indices: number[], options: RangeOptions, nonFinite: Set<string>): Promise<Map<string, TensorRange>> {
   const hists = new Map(names.map((n) => [n, new SignedHistogram()]))
   const channels = new Map(names.map((n) => [n, new ChannelMeanExtremes()]))
   const strides = new Map<string, number>()
@@ -163,6 +188,8 @@ async function klRanges(bytes: Uint8Array, names: string[], set: CalibrationSet,
   let done = 0
   await exposeTensors(bytes, names, set, (name, data, dims, sample) => {
     const whole = data.length === dims.reduce((a, d) => a * d, 1)
+    // the histogram leaves them out already; noted for the caller's warning
+    if (!nonFinite.has(name)) for (let i = 0; i < data.length; i++) if (data[i]! - data[i]! !== 0) { nonFinite.add(name); break }
     foldKlValues(hists.get(name)!, channels.get(name)!, data, dims, whole ? null : strides.get(name) ?? 1)
     if (sample !== last) {
       last = sample

@@ -125,7 +125,11 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
 
   t = performance.now()
   progress?.(`calibrating ${prepared.plan.rangeTensors.length} activation ranges on ${set.count} samples (${fq.activationQuantMethod})`)
-  const ranges = await collectActivationRanges(floatBytes, prepared.plan.rangeTensors, set, fq.activationQuantMethod, { onProgress: progress, symmetric: prepared.profile.symmetricActivations })
+  const onNonFinite = (tensors: string[]): void => {
+    const names = `${tensors.slice(0, 5).map((t) => `'${t}'`).join(', ')}${tensors.length > 5 ? `, … ${tensors.length - 5} more` : ''}`
+    ctx.warnings.push(`${tensors.length} activation(s) held NaN or ±Infinity on calibration samples (${names}): their int8 ranges cover their finite values, and an infinity becomes the end of its range`)
+  }
+  const ranges = await collectActivationRanges(floatBytes, prepared.plan.rangeTensors, set, fq.activationQuantMethod, { onProgress: progress, symmetric: prepared.profile.symmetricActivations, onNonFinite })
   const calibrationMs = performance.now() - t
 
   const params = activationQuantParams(prepared, ranges)
