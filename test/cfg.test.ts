@@ -863,6 +863,16 @@ describe('calibrate_path', () => {
     expect(sources('./calib_T10:00')).toEqual([{ inputName: null, dir: path.resolve('/cfg/calib_T10:00') }])
   })
 
+  it('input names that hold colons, as PyTorch names its inputs (onnx::MatMul_0)', () => {
+    expect(sources('onnx::MatMul_0:/data/a, onnx::MatMul_1:b')).toEqual([
+      { inputName: 'onnx::MatMul_0', dir: path.resolve('/data/a') },
+      { inputName: 'onnx::MatMul_1', dir: path.resolve('/cfg/b') },
+    ])
+    // a colon in the dir after a name: the name is what stands before the first path character
+    expect(sources('x:/mnt/run:3')).toEqual([{ inputName: 'x', dir: path.resolve('/mnt/run:3') }])
+    expect(sources('onnx::x')).toEqual([{ inputName: null, dir: path.resolve('/cfg/onnx::x') }])
+  })
+
   it.skipIf(process.platform === 'win32')('a single-letter input name before a POSIX absolute dir is a name, not a drive', () => {
     expect(sources('x:/data/x')).toEqual([{ inputName: 'x', dir: '/data/x' }])
   })

@@ -11,10 +11,11 @@ const TENSOR_NAME = /^[^\s/\\.~][^\s/\\]*$/
 /**
  * `input_name:dir,input_name:dir`, or one bare dir for a single-input model.
  *
- * Each entry is split on its first ':' only when what precedes it can be a tensor name and
- * is not a drive letter; otherwise the whole entry is a dir, which keeps `C:\calib` and
- * `/mnt/run:3` intact. A relative dir containing ':' (`calib_T10:00`) is indistinguishable
- * from `name:dir`; writing it as `./calib_T10:00` removes the doubt.
+ * Each entry is split on its last ':' before which stands a tensor name (names may hold ':'
+ * themselves, as PyTorch's `onnx::MatMul_0` does) and not a drive letter; with no such colon
+ * the whole entry is a dir, which keeps `C:\calib` and `/mnt/run:3` intact. A relative dir
+ * containing ':' (`calib_T10:00`) is indistinguishable from `name:dir`; writing it as
+ * `./calib_T10:00` removes the doubt.
  */
 export function parseCalibratePath(value: string, baseDir: string): CalibratePathResult {
   const parts = value
@@ -47,15 +48,19 @@ export function parseCalibratePath(value: string, baseDir: string): CalibratePat
 type SplitEntry = { ok: true; inputName: string | null; dir: string } | { ok: false; problem: string }
 
 function splitEntry(entry: string): SplitEntry {
-  const colon = entry.indexOf(':')
-  if (colon < 0) return { ok: true, inputName: null, dir: entry }
-  if (colon === 0) return { ok: false, problem: `has an empty input name in '${entry}'` }
-
-  const prefix = entry.slice(0, colon).trim()
-  const rest = entry.slice(colon + 1).trim()
-  if (isDriveLetter(prefix, rest) || !TENSOR_NAME.test(prefix)) return { ok: true, inputName: null, dir: entry }
-  if (rest === '') return { ok: false, problem: `has no directory after '${prefix}:'` }
-  return { ok: true, inputName: prefix, dir: rest }
+  if (!entry.includes(':')) return { ok: true, inputName: null, dir: entry }
+  if (entry.startsWith(':')) return { ok: false, problem: `has an empty input name in '${entry}'` }
+  // The last colon that can end an input name: names may hold colons themselves (PyTorch's
+  // `onnx::MatMul_0`), while a folder with one is rare and can be written `./name:x`.
+  for (let colon = entry.lastIndexOf(':'); colon > 0; colon = entry.lastIndexOf(':', colon - 1)) {
+    if (entry[colon - 1] === ':' || entry[colon + 1] === ':') continue // inside a name's '::'
+    const prefix = entry.slice(0, colon).trim()
+    const rest = entry.slice(colon + 1).trim()
+    if (isDriveLetter(prefix.slice(prefix.lastIndexOf(':') + 1), rest) || !TENSOR_NAME.test(prefix)) continue
+    if (rest === '') return { ok: false, problem: `has no directory after '${prefix}:'` }
+    return { ok: true, inputName: prefix, dir: rest }
+  }
+  return { ok: true, inputName: null, dir: entry }
 }
 
 // `C:\x` is a drive on every platform. `x:/data` is a drive only on Windows; elsewhere it is
