@@ -253,6 +253,22 @@ describe('BIN files', () => {
   })
 })
 
+describe('BIN files for inputs with unknown height and width', () => {
+  it('are read as squares, with a warning naming the input; a size that is no square says so', async () => {
+    const dir = path.join(root, 'bin-square')
+    fs.mkdirSync(dir, { recursive: true })
+    fs.writeFileSync(path.join(dir, '0.bin'), new Uint8Array(new Float32Array(3 * 4 * 4).buffer))
+    fs.writeFileSync(path.join(dir, '1.bin'), new Uint8Array(new Float32Array(3 * 2 * 4).buffer))
+    const c = cfgFromObject({ common_quant_param: { quant_type: 'FULL_QUANT' }, data_preprocess_param: { calibrate_path: 'bin-square', calibrate_size: 2, input_type: 'BIN' } }, root, path.join(root, 'test.cfg'))
+    const warnings: string[] = []
+    const set = await openCalibrationSet([spec('x', [null, 3, null, null])], c, warnings)
+    expect(warnings).toEqual([`input 'x' is [?, 3, ?, ?]: each .bin file in ${dir} is read as a square (H = W from its size), so a sample that is not square is scrambled; calibrate with input_type=IMAGE or give the model fixed H and W`])
+    expect((await set.sample(0)).x!.dims).toEqual([1, 3, 4, 4])
+    // 96 bytes are a multiple of 12: what is wrong is that 2 x 4 is not a square
+    await expect(set.sample(1)).rejects.toThrow(`${path.join(dir, '1.bin')}: 96 bytes do not fit input 'x' FLOAT [?, 3, ?, ?]: expected 12 bytes times a square number (the two unknown dims are read as a square)`)
+  })
+})
+
 describe('calibrate_path mapping and file selection', () => {
   it('maps each input to its folder; files in sorted order, the first calibrate_size, loaded when asked for', async () => {
     for (const [name, seed] of [['b.png', 10], ['a.png', 11], ['c.png', 12], ['notes.txt', 0]] as const) {
@@ -275,6 +291,16 @@ describe('calibrate_path mapping and file selection', () => {
     await writeImage(path.join(root, 'multi-a', 'b.png'), pixels(W, H, 99), W, H)
     const now = pixels(W, H, 99)
     expectClose((await set.sample(1)).image!.data as Float32Array, planar(W, H, 3, (x, y, ch) => now[(y * W + x) * 3 + ch]!))
+  })
+
+  it('folders holding different numbers of files: a warning with the numbers they hold', async () => {
+    for (const [folder, n] of [['uneven-a', 8], ['uneven-b', 5]] as const) {
+      for (let i = 0; i < n; i++) await writeImage(path.join(root, folder, `${i}.png`), pixels(W, H, i), W, H)
+    }
+    const warnings: string[] = []
+    const set = await openCalibrationSet([spec('a', [1, 3, H, W]), spec('b', [1, 3, H, W])], cfg({ calibrate_path: 'a:uneven-a,b:uneven-b', calibrate_size: 6 }), warnings)
+    expect(set.count).toBe(5)
+    expect(warnings).toContain('calibration folders hold different numbers of files (a: 8, b: 5); using the first 5 of each')
   })
 
   it('fewer files than calibrate_size is a warning, and the set has what there is', async () => {

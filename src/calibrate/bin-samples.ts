@@ -26,6 +26,13 @@ export function binDims(spec: InputSpec, elements: number): number[] | null {
   return spatial && side * side === rest ? dims.map((d) => d ?? side) : null
 }
 
+/** Whether binDims reads this input's samples as squares: two unknown spatial dims of an NCHW or NHWC input. */
+export function binSquareGuess(spec: InputSpec): boolean {
+  const dims = spec.dims.map((d, i) => (d !== null && d > 0 ? d : i === 0 && spec.dims.length > 1 ? 1 : null))
+  const unknown = dims.flatMap((d, i) => (d === null ? [i] : []))
+  return dims.length === 4 && unknown.length === 2 && ((unknown[0] === 2 && unknown[1] === 3) || (unknown[0] === 1 && unknown[1] === 2))
+}
+
 /**
  * input_type=BIN: a `.bin` file is the raw little-endian buffer of one input sample in the
  * input's element type and shape. A size that fits no shape is an error naming the file, its size
@@ -45,7 +52,9 @@ export function binTensor(file: string, spec: InputSpec): ort.Tensor {
   if (!dims) {
     const known = spec.dims.reduce<number>((n, d) => n * (d ?? 1), 1)
     const fixed = spec.dims.every((d, i) => d !== null || (i === 0 && spec.dims.length > 1))
-    const expected = fixed ? `expected ${known * width} bytes` : `expected a multiple of ${known * width} bytes`
+    const expected = fixed ? `expected ${known * width} bytes`
+      : binSquareGuess(spec) ? `expected ${known * width} bytes times a square number (the two unknown dims are read as a square)`
+        : `expected a multiple of ${known * width} bytes`
     throw new QuantizeError(file, `${buf.byteLength} bytes do not fit input '${spec.name}' ${DataType[spec.elemType]} [${spec.dims.map((d) => d ?? '?').join(', ')}]: ${expected}`, 'input')
   }
   const copy = new Uint8Array(buf.byteLength)

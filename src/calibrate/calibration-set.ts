@@ -2,7 +2,7 @@ import { keyLocation, type QuantConfig } from '../cfg/index.js'
 import { QuantizeError } from '../errors.js'
 import type { Feeds, InputSpec } from '../runtime/feeds.js'
 import { firstNonFinite } from '../runtime/non-finite.js'
-import { binTensor } from './bin-samples.js'
+import { binSquareGuess, binTensor } from './bin-samples.js'
 import { calibrationFiles, inputFolders, isCalibrationFile } from './calibration-files.js'
 import { imageTensor } from './image-sample.js'
 
@@ -44,15 +44,21 @@ export async function openCalibrationSet(specs: InputSpec[], cfg: QuantConfig, w
   const at = keyLocation(cfg, 'calibrate_path')
   const folders = inputFolders(pre, specs, at)
   const what = pre.inputType === 'BIN' ? '.bin' : 'image'
+  const found: number[] = []
   const perInput = specs.map((spec) => {
     const dir = folders.get(spec)!
     const all = calibrationFiles(dir, at, (n) => isCalibrationFile(n, pre.inputType), what, warnings)
+    found.push(all.length)
     if (all.length < pre.calibrateSize) warnings.push(`calibrate_size=${pre.calibrateSize} but ${dir} has only ${all.length} ${what} file(s); calibrating on ${all.length}`)
+    if (pre.inputType === 'BIN' && binSquareGuess(spec)) {
+      // a file's size tells H·W, not H and W apart
+      warnings.push(`input '${spec.name}' is [${spec.dims.map((d) => d ?? '?').join(', ')}]: each .bin file in ${dir} is read as a square (H = W from its size), so a sample that is not square is scrambled; calibrate with input_type=IMAGE or give the model fixed H and W`)
+    }
     return all.slice(0, pre.calibrateSize)
   })
   const count = Math.min(...perInput.map((f) => f.length))
   if (perInput.some((f) => f.length !== count)) {
-    warnings.push(`calibration folders hold different numbers of files (${specs.map((s, k) => `${s.name}: ${perInput[k]!.length}`).join(', ')}); using the first ${count} of each`)
+    warnings.push(`calibration folders hold different numbers of files (${specs.map((s, k) => `${s.name}: ${found[k]}`).join(', ')}); using the first ${count} of each`)
   }
   const check = (i: number): void => {
     if (!Number.isInteger(i) || i < 0 || i >= count) throw new RangeError(`calibration sample ${i} is out of range 0..${count - 1}`)
