@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { build } from 'esbuild'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import quantize, { type Options } from '../plugins/esbuild.js'
 import { FLOAT, OTHER, makeFixtureApp, writeWeightCfg, type Built, expectCloseToFloat, expectQuantizedAsset, jsText as jsTextOf, onnxFiles as onnxFilesOf, readTree } from './helpers/bundler-build.js'
 
@@ -104,6 +104,31 @@ describe('esbuild plugin', () => {
       expect(warned.warnings.join('\n')).toMatch(/hello_deepa\.onnx\.cfg/)
     } finally {
       writeCfg(8)
+    }
+  })
+
+  it('cfg warnings are in the log and the report on every build, as the cfg reads now, with project-relative paths', async () => {
+    const reportOf = (b: Built) => JSON.parse(b.files.get(quantName.replace(/\.onnx$/, '.quant.json'))!.toString('utf8')) as { warnings: string[] }
+    const typo = "hello_deepa.onnx.cfg:4: unknown key 'bitnum' in [common_quant_param]"
+    // esbuild has no warning channel for plugins outside onLoad's result: the console
+    const logged = vi.spyOn(console, 'warn').mockImplementation(() => undefined)
+    try {
+      // a misspelt key is ignored, so the key and the cached result stay the same
+      fs.appendFileSync(cfgFile, 'bitnum=4\n')
+      const warned = await esbuildBuild()
+      expect(warned.stats).toMatchObject({ quantized: 0, reused: 1 })
+      expect(logged.mock.calls.some(([m]) => String(m).startsWith(`[unplugin-quantize] ${typo}`))).toBe(true)
+      expect(reportOf(warned).warnings.some((w) => w.startsWith(typo))).toBe(true)
+      expect(JSON.stringify(reportOf(warned))).not.toContain(dir)
+      writeCfg(8)
+      logged.mockClear()
+      const fixed = await esbuildBuild()
+      expect(fixed.stats).toMatchObject({ quantized: 0, reused: 1 })
+      expect(logged).not.toHaveBeenCalled()
+      expect(reportOf(fixed).warnings.filter((w) => w.includes('bitnum'))).toEqual([])
+    } finally {
+      writeCfg(8)
+      logged.mockRestore()
     }
   })
 

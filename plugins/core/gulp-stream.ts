@@ -11,7 +11,7 @@ import { findConfig, type ModelConfig } from './find-config.js'
 import { createLimiter } from './limiter.js'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
 import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
-import { MODEL_BLOB, REPORT_BLOB, calibrationFiles, debugCsvOf, getOrComputeStable, newStats, readConfig, reportOf, resultBlobs, runQuantization, type QuantizeStats } from './quantize-asset.js'
+import { MODEL_BLOB, REPORT_BLOB, calibrationFiles, debugCsvOf, getOrComputeStable, newStats, rootRelative, withCfgWarnings, readConfig, reportOf, resultBlobs, runQuantization, type QuantizeStats } from './quantize-asset.js'
 import { debugCsvFiles, reportFile } from './shared.js'
 import { sharedPool } from './worker-pool.js'
 import type { QuantizePluginApi } from './unplugin.js'
@@ -39,7 +39,7 @@ type VinylConstructor = new (options: { cwd: string; base: string; path: string;
 export type QuantizeGulpStream = Transform & { readonly api: QuantizePluginApi }
 
 // bump when what the gulp stream stores in a cache entry changes
-const GULP_KEY_FORMAT = 2
+const GULP_KEY_FORMAT = 3
 const REPLACEMENT = Buffer.from([0xef, 0xbf, 0xbd])
 
 /**
@@ -107,7 +107,8 @@ export function quantizeGulp(userOptions?: Options): QuantizeGulpStream {
     const out = blobs[MODEL_BLOB]
     const report = blobs[REPORT_BLOB]
     if (!out || !report) throw new QuantizeError(model, 'cache entry lacks model.onnx or report.json', 'runtime')
-    return { bytes: out, report: reportOf(report, model), cached: !computed, debugCsv: debugCsvOf(blobs, model) }
+    for (const w of cfg.warnings) console.warn(`[${NAME}] ${rootRelative(w.message, root)}`)
+    return { bytes: out, report: withCfgWarnings(reportOf(report, model), cfg), cached: !computed, debugCsv: debugCsvOf(blobs, model) }
   }
 
   const newFile = (like: VinylLike, filePath: string, base: string, contents: Buffer): VinylLike =>

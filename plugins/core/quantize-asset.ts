@@ -74,8 +74,8 @@ export const REPORT_BLOB = 'report.json'
 // { name, text }; it is written in the same atomic entry folder as the model.
 export const DEBUG_CSV_BLOB = 'debug-csv.json'
 // bump when what the plugin stores in an entry changes (2: the debug CSVs; 3: the report
-// without per-channel parameters)
-const PLUGIN_KEY_FORMAT = 3
+// without per-channel parameters; 4: without the cfg's warnings)
+const PLUGIN_KEY_FORMAT = 4
 
 /**
  * The report as an entry stores it. Per-channel parameters (scales, zero points, bias-correction
@@ -106,9 +106,15 @@ export function reportOf(blob: Uint8Array, model: string): QuantizeReport {
   return value as QuantizeReport
 }
 
-/** The entry's blobs for one engine result; the CSVs only when the cfg asked for them. */
+/**
+ * The entry's blobs for one engine result; the CSVs only when the cfg asked for them. The report
+ * is stored without the cfg's own warnings (they lead its list): an unknown key or a comment
+ * does not change the cache key, so a hit must report the cfg as it reads now (withCfgWarnings).
+ */
 export function resultBlobs(result: QuantizeResult, cfg: QuantConfig): Blobs {
-  const blobs: Record<string, Uint8Array> = { [MODEL_BLOB]: result.model, [REPORT_BLOB]: new TextEncoder().encode(reportText(result.report)) }
+  const own = cfg.warnings.length
+  const report = { ...result.report, warnings: result.report.warnings.slice(own) }
+  const blobs: Record<string, Uint8Array> = { [MODEL_BLOB]: result.model, [REPORT_BLOB]: new TextEncoder().encode(reportText(report)) }
   // the engine also collects them by default for the HTML page; only a cfg that names
   // debug_info_save_path asked for the files
   if (cfg.debugInfoSavePath !== null && result.debugCsv && result.debugCsv.length > 0) {
@@ -132,6 +138,11 @@ export function debugCsvOf(blobs: Blobs, model: string): CsvFile[] {
   return value as CsvFile[]
 }
 
+/** A stored report with the warnings of the cfg as it reads now in front, as the engine puts them. */
+export function withCfgWarnings(report: QuantizeReport, cfg: QuantConfig): QuantizeReport {
+  return { ...report, warnings: [...cfg.warnings.map((w) => w.message), ...report.warnings] }
+}
+
 /** The parsed config a model's cfg file or the `defaultConfig` object gives. */
 export async function readConfig(config: ModelConfig): Promise<QuantConfig> {
   return config.kind === 'file' ? loadCfg(config.path) : cfgFromObject(config.config, config.baseDir, 'defaultConfig')
@@ -141,6 +152,12 @@ export async function readConfig(config: ModelConfig): Promise<QuantConfig> {
 export function calibrationFiles(cfg: QuantConfig): string[] {
   // a missing folder gives none: it is the engine's error to report, with the cfg's line
   return (cfg.dataPreprocess?.calibratePath ?? []).flatMap((source) => folderFiles(source.dir))
+}
+
+/** `text` with the project root's absolute path left out of the paths it names (reports ship in the bundle). */
+export function rootRelative(text: string, root: string): string {
+  const prefix = path.resolve(root) + path.sep
+  return text.split(prefix).join('')
 }
 
 /** Thrown inside a cache computation whose inputs changed while the engine ran: its result belongs to no key. */
@@ -230,7 +247,9 @@ export class ModelQuantizer {
       const bytes = blobs[MODEL_BLOB]
       const report = blobs[REPORT_BLOB]
       if (!bytes || !report) throw new QuantizeError(model, 'cache entry lacks model.onnx or report.json', 'runtime')
-      return { kind: 'quantized', bytes, report: reportOf(report, model), configFile: config.kind === 'file' ? config.path : null, cached: !computed, debugCsv: debugCsvOf(blobs, model) }
+      // a misspelt key is ignored with a warning: said in the build's log on every build, hit or miss
+      for (const w of cfg.warnings) this.logger.warn(rootRelative(w.message, this.root))
+      return { kind: 'quantized', bytes, report: withCfgWarnings(reportOf(report, model), cfg), configFile: config.kind === 'file' ? config.path : null, cached: !computed, debugCsv: debugCsvOf(blobs, model) }
     } catch (err) {
       this.stats.failed++
       throw err
