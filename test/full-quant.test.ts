@@ -12,7 +12,7 @@ import type { CfgObject } from '../src/cfg/index.js'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { DataType, int64ToNumber, type ModelProto, type NodeProto, type TensorProto } from '../src/onnx/onnx-types.js'
 import { tensorDims, tensorToFloat32 } from '../src/onnx/tensor-data.js'
-import { clearlyWorse } from '../src/quant/full/output-cosines.js'
+import { clearlyWorse, mean, OutputJudge } from '../src/quant/full/output-cosines.js'
 import { quantizeModel, type QuantizeResult } from '../src/quantize-model.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { cosineSimilarity } from '../src/runtime/cosine.js'
@@ -463,6 +463,23 @@ describe('FULL_QUANT on PP-OCRv4 rec (opset 9, MatMul attention)', () => {
 })
 
 describe('FULL_QUANT bias-correction check (src/quant/full/output-cosines.ts)', () => {
+  it('an output of one element a sample is scored as one vector across the samples, not by its sign', async () => {
+    const F = DataType.FLOAT
+    const model = (gain: number) => buildModel({
+      nodes: [node('ReduceSum', ['x'], ['s'], { keepdims: 1 }), node('Mul', ['s', 'g'], ['y'])],
+      initializers: [{ name: 'g', data_type: F, dims: [], float_data: [gain] }],
+      inputs: [valueInfo('x', F, [1, 8])], outputs: [valueInfo('y', F, [1, 1])], opset: 13,
+    })
+    const samples = [1, 2, 3, 4].map((k) => ({ x: new ort.Tensor('float32', Float32Array.from({ length: 8 }, (_, i) => Math.sin(i + k)), [1, 8]) }))
+    const judge = await OutputJudge.create(model(1), samples)
+    expect(await judge.cosines(model(1))).toEqual([1, 1, 1, 1])
+    // 5% off on every sample: a per-sample cosine of one value would still read 1
+    const off = await judge.cosines(model(1.05))
+    for (const c of off) expect(c).toBeLessThan(1)
+    // the mean of the shares is that of the vector across samples: 1 - 0.05² / 2
+    expect(mean(off)).toBeCloseTo(1 - 0.05 ** 2 / 2, 6)
+  })
+
   it('a mean drop within the samples\' spread is noise, a consistent one is not', () => {
     // rec's 4 check samples without → with the correction: left out by their mean, yet it wins on 100 held-out words
     expect(clearlyWorse([0.964, 0.928, 0.983, 0.975], [0.942, 0.935, 0.978, 0.990])).toBe(false)

@@ -181,7 +181,8 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
     cosineWithout = mean(without)
     cosineWith = mean(withIt)
     applied = !clearlyWorse(without, withIt)
-    if (!applied) ctx.warnings.push(`bias correction left out: it lowered output cosine on ${judge.count} calibration samples beyond their spread (${cosineWith.toFixed(5)} vs ${cosineWithout.toFixed(5)} without)`)
+    const on = judge.count === 1 ? 'on the one calibration sample it was checked on' : `on ${judge.count} calibration samples beyond their spread`
+    if (!applied) ctx.warnings.push(`bias correction left out: it lowered output cosine ${on} (${cosineWith.toFixed(6)} vs ${cosineWithout.toFixed(6)} without)`)
   }
   const chosen = applied ? prepared : plain
   const unlisted = listedBefore.filter((name) => !(chosen.model.graph?.input ?? []).some((i) => i.name === name)).length

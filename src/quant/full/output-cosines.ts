@@ -12,12 +12,24 @@ import { recordOutputs } from '../../runtime/recorded-outputs.js'
  * bias-correction check look at how the samples disagree (README, "How FULL_QUANT works").
  */
 export class OutputJudge {
-  private constructor(private readonly samples: Feeds[], private readonly reference: Map<string, ArrayLike<number>>[]) {}
+  private constructor(
+    private readonly samples: Feeds[],
+    private readonly reference: Map<string, ArrayLike<number>>[],
+    /** Σ over samples of x² for each output of one element a sample (a score, a probability). */
+    private readonly scalarEnergy: Map<string, number>,
+  ) {}
 
   static async create(model: Uint8Array, samples: Feeds[]): Promise<OutputJudge> {
     const { fetch, outputs } = await recordOutputs(model, samples, SESSION, comparable)
     const reference = outputs.map((values) => new Map(fetch.flatMap((name, j) => (values[j] ? [[name, values[j]] as const] : []))))
-    return new OutputJudge(samples, reference)
+    const scalarEnergy = new Map<string, number>()
+    for (const name of fetch) {
+      if (!reference.every((r) => r.get(name)?.length === 1)) continue
+      let e = 0
+      for (const r of reference) e += r.get(name)![0]! ** 2
+      scalarEnergy.set(name, e)
+    }
+    return new OutputJudge(samples, reference, scalarEnergy)
   }
 
   get count(): number {
@@ -33,7 +45,15 @@ export class OutputJudge {
         const ref = this.reference[k]!
         const got = await s.run(feeds, [...ref.keys()])
         let least = 1
-        for (const [name, x] of ref) least = Math.min(least, cosineSimilarity(x, numericData(got[name]!)))
+        for (const [name, x] of ref) {
+          const y = numericData(got[name]!)
+          const energy = this.scalarEnergy.get(name)
+          // One element a sample: its cosine is only its sign. As verification does, such an
+          // output is one vector across the samples; this sample's share of that vector's
+          // 1 - cosine ≈ |X - Y|² / 2|X|² is n(x - y)² / 2Σx², so the scores stay paired.
+          least = Math.min(least, energy === undefined ? cosineSimilarity(x, y)
+            : energy > 0 ? 1 - (this.samples.length * (x[0]! - y[0]!) ** 2) / (2 * energy) : x[0] === y[0] ? 1 : 0)
+        }
         out.push(least)
       }
       return out
