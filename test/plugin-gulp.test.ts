@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import Vinyl from 'vinyl'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import quantize, { type Options, type QuantizeGulpStream } from '../plugins/gulp.js'
+import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { expectCloseToFloat, readTree } from './helpers/bundler-build.js'
 
 // gulp has no bundled types (and @types/gulp is for gulp 4): only src() and dest() are used
@@ -95,6 +96,37 @@ describe('gulp plugin', () => {
     expect(err).toMatchObject({ plugin: 'unplugin-quantize', fileName: path.join(srcDir, 'hello_deepa.onnx') })
     expect((err as Error).message).toContain('hello_deepa.onnx')
     expect((err as Error).message).toContain('encoding: false')
+  })
+
+  it('quantizes up to concurrency models at once and passes files on in the order they came', async () => {
+    const files = ['hello_deepa.onnx', 'other.onnx', 'hello_deepa.onnx'].map((name, i) => {
+      // distinct bytes, so none shares another's work
+      const m = decodeModelProto(fs.readFileSync(path.join(srcDir, name)))
+      m.doc_string = `copy ${i}`
+      return new Vinyl({ cwd: dir, base: srcDir, path: path.join(srcDir, `m${i}.onnx`), contents: Buffer.from(encodeModelProto(m)) })
+    })
+    const stream = plugin({ cache: false, concurrency: 2, defaultConfig: { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8 } } })
+    let most = 0
+    const watch = setInterval(() => { most = Math.max(most, stream.api.stats().running) }, 2)
+    try {
+      const out = await collect(stream, files)
+      expect(out.map((f) => f.relative)).toEqual(['m0.onnx', 'm0.quant.json', 'm1.onnx', 'm1.quant.json', 'm2.onnx', 'm2.quant.json', 'quantize-report.html'])
+    } finally {
+      clearInterval(watch)
+    }
+    expect(most).toBe(2)
+    expect(stream.api.stats().quantized).toBe(3)
+  })
+
+  it('a model renamed upstream keeps the cfg it had where src() read it', async () => {
+    const file = new Vinyl({ cwd: dir, base: srcDir, path: path.join(srcDir, 'hello_deepa.onnx'), contents: fs.readFileSync(path.join(srcDir, 'hello_deepa.onnx')) })
+    // as gulp-rename does
+    file.path = path.join(srcDir, 'wake', 'model.onnx')
+    const stream = plugin()
+    const out = await collect(stream, [file])
+    expect(out.map((f) => f.relative)).toEqual([path.join('wake', 'model.onnx'), path.join('wake', 'model.quant.json'), 'quantize-report.html'])
+    expect((out[0]!.contents as Buffer).equals(fs.readFileSync(FLOAT))).toBe(false)
+    expect(stream.api.stats().passedThrough).toBe(0)
   })
 
   it('passes null files through', async () => {

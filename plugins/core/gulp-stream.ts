@@ -26,6 +26,8 @@ export interface VinylLike {
   cwd: string
   base: string
   path: string
+  /** Every path the file had, the first where src() read it (a rename upstream adds one). */
+  readonly history?: readonly string[]
   readonly relative: string
   contents: Buffer | NodeJS.ReadableStream | null
   isNull(): boolean
@@ -124,7 +126,8 @@ export function quantizeGulp(userOptions?: Options): QuantizeGulpStream {
     if (!/\.onnx$/i.test(model) || !accepts(model)) return [file]
     const input = file.contents as Buffer
     const emitted = file.relative.split(path.sep).join('/')
-    const config = findConfig(model, options.defaultConfig, root)
+    // the cfg sits beside the model where it was read, not where a rename upstream moved it
+    const config = findConfig(file.history?.[0] ?? model, options.defaultConfig, root)
     const base: CollectedModel = {
       model,
       configFile: config?.kind === 'file' ? config.path : null,
@@ -169,27 +172,65 @@ export function quantizeGulp(userOptions?: Options): QuantizeGulpStream {
     return out
   }
 
+  // Files are processed up to `concurrency` at once and passed on in the order they came in:
+  // each has a slot in `queue`, filled when its work ends; the head's files go out when ready.
+  type Slot = { done: boolean; files: VinylLike[]; error: PluginError | null }
+  const queue: Slot[] = []
+  let held: TransformCallback | null = null
+  let flushing: TransformCallback | null = null
+  const running = (): number => queue.reduce((n, q) => n + (q.done ? 0 : 1), 0)
+  const release = (): void => {
+    while (queue[0]?.done) {
+      const slot = queue.shift()!
+      if (slot.error) {
+        queue.length = 0
+        stream.destroy(slot.error)
+        return
+      }
+      for (const f of slot.files) stream.push(f)
+    }
+    if (held && running() < options.concurrency) {
+      const next = held
+      held = null
+      next()
+    }
+    if (flushing && queue.length === 0) {
+      const end = flushing
+      flushing = null
+      finish(end)
+    }
+  }
+  const finish = (callback: TransformCallback): void => {
+    if (collected.length === 0 || first === null) return callback()
+    const models = collected.map((c) => buildReportModel(c.model, c.emitted, rel)).sort((a, b) => a.source.localeCompare(b.source))
+    if (options.reports.includes('html')) {
+      const html = renderReportHtml(models, { title: 'unplugin-quantize build report' })
+      stream.push(newFile(first.file, path.join(first.base, HTML_REPORT_FILE), first.base, Buffer.from(html)))
+    }
+    console.log(`[${NAME}] ${models.length} model${models.length === 1 ? '' : 's'}:\n${summaryTable(models)}`)
+    callback()
+  }
+
   const stream = new Transform({
     objectMode: true,
     transform(file: VinylLike, _encoding: BufferEncoding, callback: TransformCallback) {
       first ??= { file, base: file.base }
+      const slot: Slot = { done: false, files: [], error: null }
+      queue.push(slot)
       processFile(file).then(
-        (files) => {
-          for (const f of files) this.push(f)
-          callback()
-        },
-        (err: unknown) => callback(err instanceof PluginError ? err : new PluginError(NAME, err instanceof Error ? err : String(err), { fileName: file.path })),
-      )
+        (files) => { slot.files = files },
+        (err: unknown) => { slot.error = err instanceof PluginError ? err : new PluginError(NAME, err instanceof Error ? err : String(err), { fileName: file.path }) },
+      ).finally(() => {
+        slot.done = true
+        release()
+      })
+      // take the next file now while there is room, else when a slot frees
+      if (running() < options.concurrency) callback()
+      else held = callback
     },
     flush(callback: TransformCallback) {
-      if (collected.length === 0 || first === null) return callback()
-      const models = collected.map((c) => buildReportModel(c.model, c.emitted, rel)).sort((a, b) => a.source.localeCompare(b.source))
-      if (options.reports.includes('html')) {
-        const html = renderReportHtml(models, { title: 'unplugin-quantize build report' })
-        this.push(newFile(first.file, path.join(first.base, HTML_REPORT_FILE), first.base, Buffer.from(html)))
-      }
-      console.log(`[${NAME}] ${models.length} model${models.length === 1 ? '' : 's'}:\n${summaryTable(models)}`)
-      callback()
+      if (queue.length === 0) finish(callback)
+      else flushing = callback
     },
   })
   Object.defineProperty(stream, 'api', { value: { stats: () => ({ ...stats }) } satisfies QuantizePluginApi, enumerable: false })
