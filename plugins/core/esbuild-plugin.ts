@@ -5,7 +5,7 @@ import { buildReportModel, HTML_REPORT_FILE, quantizeAndCollect, renderReportHtm
 import { createModelFilter } from './filter.js'
 import { resolveOptions, type Options } from './options.js'
 import { ModelQuantizer, newStats, type QuantizeStats } from './quantize-asset.js'
-import { rewriteNewUrl } from './rewrite-new-url.js'
+import { newUrlImport, rewriteNewUrl } from './rewrite-new-url.js'
 import { debugCsvFiles, reportFile, type PendingReport } from './shared.js'
 import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
 import { watchList } from './watch-inputs.js'
@@ -67,8 +67,12 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
       build.onLoad({ filter: SCRIPT, namespace: NAMESPACE }, async (args) => {
         if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined
         const code = await fs.readFile(args.path, 'utf8')
-        const rewritten = rewriteNewUrl(code)
-        return rewritten === null ? undefined : { contents: rewritten, loader: scriptLoader(args.path), resolveDir: path.dirname(args.path) }
+        const rewritten = rewriteNewUrl(code, ({ spec }) => newUrlImport(args.path, spec, () => true), path.basename(args.path))
+        if (rewritten === null) return undefined
+        // esbuild takes an input source map from the contents' own comment: with it, a
+        // `--sourcemap` build maps the rewritten lines back to the file as written
+        const contents = `${rewritten.code}//# sourceMappingURL=${rewritten.map.toUrl()}\n`
+        return { contents, loader: scriptLoader(args.path), resolveDir: path.dirname(args.path) }
       })
 
       build.onLoad({ filter: /\.onnx$/i, namespace: NAMESPACE }, async (args) => {

@@ -1,21 +1,94 @@
-// `new URL('./m.onnx', import.meta.url)` with a literal relative path; template literals with
-// `${}` and computed paths are left alone (they cannot be resolved at build time).
-const NEW_URL = /new\s+URL\s*\(\s*(['"])(\.{1,2}\/[^'"\n]*?\.onnx)\1\s*,\s*import\.meta\.url\s*\)/g
+import fs from 'node:fs'
+import path from 'node:path'
+import MagicString, { type SourceMap } from 'magic-string'
+import { stripLiteral } from 'strip-literal'
+
+// Matched against the code with comments and literal contents blanked (strip-literal keeps
+// every offset), so only real expressions match: a `new URL(...)` inside a comment or a string
+// is spaces by then, and a comment inside the call is whitespace. The literal itself (a quoted
+// string or a template literal) is read back from the original code at the same offsets.
+// Vite's asset-import-meta-url plugin matches the same spellings, trailing comma included.
+const NEW_URL = /\bnew\s+URL\s*\(\s*('[^'\n]*'|"[^"\n]*"|`[^`]*`)\s*,\s*import\.meta\.url\s*(?:,\s*)?\)/dg
+
+/** A `new URL('<spec>', import.meta.url)` found in a module. */
+export interface NewUrlModel {
+  /** The literal's value: `./m.onnx`, `../models/m.onnx`, `m.onnx`. */
+  spec: string
+  /** Where the literal (quotes included) starts and ends in the code. */
+  start: number
+  end: number
+}
+
+/** The rewritten module, with the source map from the original (columns move on rewritten lines). */
+export interface RewrittenModule {
+  code: string
+  map: SourceMap
+}
+
+/**
+ * Every `new URL(<literal>, import.meta.url)` whose literal names a `.onnx` file by a relative
+ * path (`./m.onnx`, `../m.onnx`, or `m.onnx`, which Vite resolves against the importer too):
+ * single or double quotes, or a template literal without `${}` (a computed path cannot be
+ * resolved at build time). Absolute paths (`/m.onnx`: Vite's public folder), URLs with a scheme,
+ * queries, escapes and anything marked `/* @vite-ignore *\/` are left alone.
+ */
+export function findNewUrlModels(code: string): NewUrlModel[] {
+  if (!code.includes('.onnx') || !code.includes('import.meta.url')) return []
+  const clean = stripLiteral(code)
+  const found: NewUrlModel[] = []
+  for (const m of clean.matchAll(NEW_URL)) {
+    const [[callStart], [start, end]] = m.indices! as [number, number][]
+    const raw = code.slice(start!, end!)
+    const spec = raw.slice(1, -1)
+    // Vite's own marker for "leave this URL to the runtime"; the plugin honours it too
+    if (code.slice(callStart!, start!).includes('@vite-ignore')) continue
+    if (!spec.endsWith('.onnx') || /[\\\n?#]|\$\{/.test(spec)) continue
+    if (spec.startsWith('/') || /^[a-z][a-z\d+.-]*:/i.test(spec)) continue
+    found.push({ spec, start: start!, end: end! })
+  }
+  return found
+}
 
 /**
  * Turn `new URL('./m.onnx', import.meta.url)` into `new URL(<import of ./m.onnx?url>, import.meta.url)`
  * so the model goes through this plugin's resolveId/load like an import: Vite's own
  * asset-import-meta-url plugin would otherwise emit the float file without asking other plugins.
- * The imports are appended at the end (imports are hoisted), so no line moves and the
- * bundler's source maps stay right line by line. Returns null when there is nothing to do.
+ * `importOf` gives the specifier to import for a model (`./m.onnx` for `m.onnx`), or null to
+ * leave that `new URL` exactly as it is (a model the plugin's filter excludes). Only the literal
+ * is replaced; the imports are appended at the end (imports are hoisted), so no line moves.
+ * Returns null when there is nothing to do.
  */
-export function rewriteNewUrl(code: string): string | null {
-  if (!code.includes('.onnx') || !code.includes('import.meta.url')) return null
+export function rewriteNewUrl(code: string, importOf: (model: NewUrlModel) => string | null, source?: string): RewrittenModule | null {
+  const models = findNewUrlModels(code)
+  if (models.length === 0) return null
+  const s = new MagicString(code)
   const imports: string[] = []
-  const rewritten = code.replace(NEW_URL, (_match, _quote: string, spec: string) => {
+  for (const model of models) {
+    const spec = importOf(model)
+    if (spec === null) continue
     const name = `__unplugin_quantize_url_${imports.length}`
     imports.push(`import ${name} from ${JSON.stringify(`${spec}?url`)};`)
-    return `new URL(${name}, import.meta.url)`
-  })
-  return imports.length === 0 ? null : `${rewritten}\n${imports.join('\n')}\n`
+    s.overwrite(model.start, model.end, name)
+  }
+  if (imports.length === 0) return null
+  s.append(`\n${imports.join('\n')}\n`)
+  return { code: s.toString(), map: s.generateMap({ hires: true, source, includeContent: true }) }
+}
+
+/** `m.onnx` resolves against the importer as `./m.onnx` does (as Vite resolves it). */
+export function relativeSpec(spec: string): string {
+  return spec.startsWith('./') || spec.startsWith('../') ? spec : `./${spec}`
+}
+
+/**
+ * What to import for `new URL(spec, import.meta.url)` in `importer` (a file path), or null to
+ * leave it alone: a model the plugin's include/exclude filter does not accept stays exactly as
+ * it would be without the plugin, and a bare `m.onnx` is taken as `./m.onnx` only when that
+ * file exists (otherwise it may name a package, or an alias, which the bundler resolves).
+ */
+export function newUrlImport(importer: string, spec: string, accepts: (file: string) => boolean): string | null {
+  const file = path.resolve(path.dirname(importer), spec)
+  const bare = !spec.startsWith('./') && !spec.startsWith('../')
+  if (bare && !fs.existsSync(file)) return null
+  return accepts(file) ? relativeSpec(spec) : null
 }

@@ -6,7 +6,7 @@ import { buildReportModel, HTML_REPORT_FILE, quantizeAndCollect, renderReportHtm
 import { DevModels, type DevServerLike } from './dev-server.js'
 import { createModelFilter } from './filter.js'
 import { watchList } from './watch-inputs.js'
-import { rewriteNewUrl } from './rewrite-new-url.js'
+import { newUrlImport, rewriteNewUrl, type RewrittenModule } from './rewrite-new-url.js'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
 import { ModelQuantizer, newStats, type QuantizeStats } from './quantize-asset.js'
 import { listPublicModels, publicFileName, publicModelForUrl, removeCopiedConfigs, type PublicModel } from './public-models.js'
@@ -182,10 +182,10 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       if (collected) emitted.push({ fileName, collected })
       return `export default import.meta.ROLLUP_FILE_URL_${referenceId}`
     },
-    transform(this: BundlerContext, code: string, id: string): { code: string; map: null } | null {
+    transform(this: BundlerContext, code: string, id: string): RewrittenModule | null {
       if (id.startsWith('\0') || !/\.(?:[cm]?[jt]sx?|vue|svelte)(?:\?|$)/.test(id)) return null
-      const rewritten = rewriteNewUrl(code)
-      return rewritten === null ? null : { code: rewritten, map: null }
+      const file = id.split('?')[0]!
+      return rewriteNewUrl(code, ({ spec }) => newUrlImport(file, spec, () => true), file)
     },
     async generateBundle(this: BundlerContext): Promise<void> {
       if (publicWork) emitPublic(this, await publicWork)

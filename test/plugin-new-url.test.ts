@@ -1,0 +1,89 @@
+// `new URL('<model>', import.meta.url)` as people write it: every plain spelling reaches the
+// quantizer, look-alikes in comments and strings stay as written, and the rewritten module keeps
+// an accurate source map.
+import fs from 'node:fs'
+import { SourceMap, type SourceMapPayload } from 'node:module'
+import path from 'node:path'
+import { build as esbuild } from 'esbuild'
+import { build as viteBuild, createLogger, type Logger } from 'vite'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import quantizeEsbuild from '../plugins/esbuild.js'
+import quantizeVite, { type Options, type QuantizePluginApi } from '../plugins/vite.js'
+import { FLOAT, jsText, makeFixtureApp, onnxFiles, readTree, type Built } from './helpers/bundler-build.js'
+
+let dir: string
+let cacheDir: string
+
+beforeAll(() => {
+  ({ dir, cacheDir } = makeFixtureApp('new-url-app'))
+})
+
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true })
+})
+
+/** A production build of one entry of the fixture (through an index.html) with a fresh plugin. */
+async function viteEntry(entry: string, options: Options = {}, sourcemap = false): Promise<Built> {
+  fs.writeFileSync(path.join(dir, 'index.html'), `<!doctype html>\n<script type="module" src="./${entry}"></script>\n`)
+  const plugin = quantizeVite({ cacheDir, verify: false, ...options })
+  const warnings: string[] = []
+  const logger: Logger = { ...createLogger('silent'), warn: (msg) => void warnings.push(msg) }
+  const outDir = path.join(dir, 'dist-vite')
+  await viteBuild({ root: dir, configFile: false, logLevel: 'silent', customLogger: logger, plugins: [plugin], build: { outDir, emptyOutDir: true, minify: false, sourcemap } })
+  return { files: readTree(outDir), stats: (plugin.api as QuantizePluginApi).stats(), warnings }
+}
+
+/** One esbuild bundle of one entry of the fixture with a fresh plugin. */
+async function esbuildEntry(entry: string, options: Options = {}): Promise<Built> {
+  const plugin = quantizeEsbuild({ cacheDir, verify: false, ...options })
+  const outDir = path.join(dir, 'dist-esbuild')
+  fs.rmSync(outDir, { recursive: true, force: true })
+  const result = await esbuild({ absWorkingDir: dir, entryPoints: [entry], bundle: true, format: 'esm', outdir: outDir, assetNames: 'assets/[name]-[hash]', logLevel: 'silent', plugins: [plugin] })
+  return { files: readTree(outDir), stats: plugin.api.stats(), warnings: result.warnings.map((w) => w.text) }
+}
+
+/** The one hello_deepa asset a build emitted: quantized, never the float file beside it. */
+function onlyQuantized(built: Built): string {
+  const names = onnxFiles(built.files).filter((f) => f.startsWith('assets/hello_deepa-'))
+  expect(names).toHaveLength(1)
+  const bytes = built.files.get(names[0]!)!
+  expect(bytes.length).toBeLessThan(fs.statSync(FLOAT).size / 2)
+  return names[0]!
+}
+
+describe('new URL spellings', () => {
+  it.each(['vite', 'esbuild'] as const)('%s: a template literal, a trailing comma and a bare file name all get the quantized model', async (bundler) => {
+    const built = bundler === 'vite' ? await viteEntry('spellings.js') : await esbuildEntry('spellings.js')
+    const name = onlyQuantized(built)
+    const js = jsText(built.files)
+    expect(js).toContain(path.basename(name))
+    // all three spellings became the import's URL; none is left for the bundler to resolve alone
+    expect(js.match(/new URL\(\s*\w+,\s*import\.meta\.url,?\s*\)/g)).toHaveLength(3)
+    expect(js).not.toMatch(/hello_deepa\.onnx['"`]/)
+  })
+})
+
+describe('new URL look-alikes', () => {
+  it.each(['vite', 'esbuild'] as const)('%s: one in a comment or a string is left as written', async (bundler) => {
+    // before: the comment's ./removed.onnx became an import that failed the build
+    const built = bundler === 'vite' ? await viteEntry('look-alikes.js') : await esbuildEntry('look-alikes.js')
+    onlyQuantized(built)
+    const js = jsText(built.files)
+    expect(js).toContain(`"usage: new URL('./hello_deepa.onnx', import.meta.url)"`)
+    expect(js.match(/new URL\(\w+, import\.meta\.url\)/g)).toHaveLength(1)
+  })
+})
+
+describe('source maps', () => {
+  it('vite build --sourcemap maps code after a rewritten new URL back to its own column', async () => {
+    const built = await viteEntry('throws.js', {}, true)
+    const [jsName] = [...built.files.keys()].filter((f) => f.endsWith('.js'))
+    const js = built.files.get(jsName!)!.toString('utf8')
+    const map = new SourceMap(JSON.parse(built.files.get(`${jsName}.map`)!.toString('utf8')) as SourceMapPayload)
+    const lines = js.split('\n')
+    const line = lines.findIndex((l) => l.includes('throw new Error'))
+    const entry = map.findEntry(line, lines[line]!.indexOf('throw'))
+    const original = fs.readFileSync(path.join(dir, 'throws.js'), 'utf8')
+    expect(entry).toMatchObject({ originalLine: 0, originalColumn: original.indexOf('throw') })
+  })
+})
