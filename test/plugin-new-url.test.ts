@@ -4,10 +4,12 @@
 import fs from 'node:fs'
 import { SourceMap, type SourceMapPayload } from 'node:module'
 import path from 'node:path'
-import { build as esbuild } from 'esbuild'
+import { build as esbuild, type BuildFailure } from 'esbuild'
+import { rolldown } from 'rolldown'
 import { build as viteBuild, createLogger, type Logger } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import quantizeEsbuild from '../plugins/esbuild.js'
+import quantizeRollup from '../plugins/rollup.js'
 import quantizeVite, { type Options, type QuantizePluginApi } from '../plugins/vite.js'
 import { FLOAT, jsText, makeFixtureApp, onnxFiles, readTree, type Built } from './helpers/bundler-build.js'
 
@@ -40,6 +42,20 @@ async function esbuildEntry(entry: string, options: Options = {}): Promise<Built
   fs.rmSync(outDir, { recursive: true, force: true })
   const result = await esbuild({ absWorkingDir: dir, entryPoints: [entry], bundle: true, format: 'esm', outdir: outDir, assetNames: 'assets/[name]-[hash]', logLevel: 'silent', plugins: [plugin] })
   return { files: readTree(outDir), stats: plugin.api.stats(), warnings: result.warnings.map((w) => w.text) }
+}
+
+/** One Rolldown bundle (what `unplugin-quantize/rollup` runs in) of one entry with a fresh plugin. */
+async function rolldownEntry(entry: string, options: Options = {}): Promise<Built> {
+  const plugin = quantizeRollup({ cacheDir, verify: false, ...options })
+  const outDir = path.join(dir, 'dist-rolldown')
+  fs.rmSync(outDir, { recursive: true, force: true })
+  const bundle = await rolldown({ cwd: dir, input: path.join(dir, entry), plugins: [plugin], logLevel: 'silent' })
+  try {
+    await bundle.write({ dir: outDir, format: 'es', assetFileNames: 'assets/[name]-[hash][extname]' })
+  } finally {
+    await bundle.close()
+  }
+  return { files: readTree(outDir), stats: (plugin.api as QuantizePluginApi).stats(), warnings: [] }
 }
 
 /** The one hello_deepa asset a build emitted: quantized, never the float file beside it. */
@@ -85,5 +101,43 @@ describe('source maps', () => {
     const entry = map.findEntry(line, lines[line]!.indexOf('throw'))
     const original = fs.readFileSync(path.join(dir, 'throws.js'), 'utf8')
     expect(entry).toMatchObject({ originalLine: 0, originalColumn: original.indexOf('throw') })
+  })
+})
+
+describe('include / exclude', () => {
+  it.each(['esbuild', 'rolldown'] as const)('%s: a new URL naming an excluded model is left exactly as without the plugin', async (bundler) => {
+    // before: it was rewritten to an import no one loads ("No loader is configured for .onnx",
+    // "Could not load other.onnx?url")
+    const bundle = bundler === 'esbuild' ? esbuildEntry : rolldownEntry
+    const alone = await bundle('excluded.js', { include: [] })
+    expect(alone.stats.quantized + alone.stats.reused + alone.stats.passedThrough).toBe(0)
+    // Rollup's globs are relative to the working directory, the test's, not the fixture's
+    const built = await bundle('excluded.js', { exclude: ['**/other.onnx'] })
+    onlyQuantized(built)
+    // esbuild keeps the expression; Rolldown handles new URL itself and emits the file as it is
+    const others = (b: Built) => onnxFiles(b.files).filter((f) => f.includes('other')).map((f) => [f, b.files.get(f)!.toString('base64')])
+    expect(others(built)).toEqual(others(alone))
+    const skippedLine = (b: Built) => jsText(b.files).split('\n').find((l) => l.includes('skipped ='))
+    expect(skippedLine(built)).toBe(skippedLine(alone))
+    expect(skippedLine(built)).toMatch(/other/)
+  })
+})
+
+describe('errors point at the new URL', () => {
+  const source = () => fs.readFileSync(path.join(dir, 'missing.js'), 'utf8')
+  const column = () => source().split('\n')[1]!.indexOf("'./missing.onnx'")
+
+  it('esbuild: a missing model is reported at its literal, not at an import appended to the file', async () => {
+    const failure = await esbuildEntry('missing.js').then(() => null, (e: unknown) => e as BuildFailure)
+    expect(failure?.errors).toHaveLength(1)
+    expect(failure!.errors[0]).toMatchObject({
+      text: 'Could not resolve "./missing.onnx"',
+      location: { file: 'missing.js', line: 2, column: column(), lineText: source().split('\n')[1] },
+    })
+  })
+
+  it.each(['vite', 'rolldown'] as const)('%s: a missing model is reported at its literal', async (bundler) => {
+    const failed = bundler === 'vite' ? viteEntry('missing.js') : rolldownEntry('missing.js')
+    await expect(failed).rejects.toThrow(new RegExp(`missing\\.js:2:${column()}[^]*cannot resolve "\\./missing\\.onnx"`))
   })
 })

@@ -1,11 +1,11 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import type { Loader, Plugin, PluginBuild } from 'esbuild'
+import type { Loader, PartialMessage, Plugin, PluginBuild } from 'esbuild'
 import { buildReportModel, HTML_REPORT_FILE, quantizeAndCollect, renderReportHtml, summaryTable, type CollectedModel, type ReportModel } from './build-report.js'
 import { createModelFilter } from './filter.js'
 import { resolveOptions, type Options } from './options.js'
 import { ModelQuantizer, newStats, type QuantizeStats } from './quantize-asset.js'
-import { newUrlImport, rewriteNewUrl } from './rewrite-new-url.js'
+import { newUrlImport, rewriteNewUrl, type NewUrlModel } from './rewrite-new-url.js'
 import { debugCsvFiles, reportFile, type PendingReport } from './shared.js'
 import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
 import { watchList } from './watch-inputs.js'
@@ -19,6 +19,16 @@ const SCRIPT = /\.([cm]?[jt]sx?)$/
 const scriptLoader = (file: string): Loader => {
   const ext = SCRIPT.exec(file)?.[1] ?? 'js'
   return (ext.replace(/^[cm]/, '') as Loader)
+}
+
+/** esbuild's message location for code[start, end): 1-based line, 0-based column in UTF-8 bytes. */
+function sourceLocation(code: string, start: number, end: number, file: string): NonNullable<PartialMessage['location']> {
+  const lineStart = code.lastIndexOf('\n', start - 1) + 1
+  const lineEnd = code.indexOf('\n', start)
+  const lineText = code.slice(lineStart, lineEnd < 0 ? code.length : lineEnd).replace(/\r$/, '')
+  const line = code.slice(0, lineStart).split('\n').length
+  const column = Buffer.byteLength(code.slice(lineStart, start))
+  return { file, line, column, length: Buffer.byteLength(code.slice(start, end)), lineText }
 }
 
 /** An esbuild plugin, with the counters on a (non-enumerable: esbuild rejects unknown keys) `api`. */
@@ -67,8 +77,22 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
       build.onLoad({ filter: SCRIPT, namespace: NAMESPACE }, async (args) => {
         if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined
         const code = await fs.readFile(args.path, 'utf8')
-        const rewritten = rewriteNewUrl(code, ({ spec }) => newUrlImport(args.path, spec, () => true), path.basename(args.path))
+        const imported: { model: NewUrlModel; spec: string }[] = []
+        const rewritten = rewriteNewUrl(code, (model) => {
+          const spec = newUrlImport(args.path, model.spec, accepts)
+          if (spec !== null) imported.push({ model, spec })
+          return spec
+        }, path.basename(args.path))
         if (rewritten === null) return undefined
+        // resolved here so that a missing model is reported at the user's `new URL`, not at the
+        // import line appended to the end of the file
+        const errors: PartialMessage[] = []
+        for (const { model, spec } of imported) {
+          const found = await build.resolve(spec, { kind: 'import-statement', importer: args.path, resolveDir: path.dirname(args.path) })
+          const location = sourceLocation(code, model.start, model.end, path.relative(root, args.path))
+          for (const e of found.errors) errors.push({ text: e.text, location })
+        }
+        if (errors.length > 0) return { errors }
         // esbuild takes an input source map from the contents' own comment: with it, a
         // `--sourcemap` build maps the rewritten lines back to the file as written
         const contents = `${rewritten.code}//# sourceMappingURL=${rewritten.map.toUrl()}\n`

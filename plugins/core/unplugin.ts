@@ -6,7 +6,7 @@ import { buildReportModel, HTML_REPORT_FILE, quantizeAndCollect, renderReportHtm
 import { DevModels, type DevServerLike } from './dev-server.js'
 import { createModelFilter } from './filter.js'
 import { watchList } from './watch-inputs.js'
-import { newUrlImport, rewriteNewUrl, type RewrittenModule } from './rewrite-new-url.js'
+import { newUrlImport, rewriteNewUrl, type NewUrlModel, type RewrittenModule } from './rewrite-new-url.js'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
 import { ModelQuantizer, newStats, type QuantizeStats } from './quantize-asset.js'
 import { listPublicModels, publicFileName, publicModelForUrl, removeCopiedConfigs, type PublicModel } from './public-models.js'
@@ -31,7 +31,8 @@ interface BundlerContext {
   emitFile(file: { type: 'asset'; name?: string; fileName?: string; source: string | Uint8Array }): string
   getFileName(referenceId: string): string
   addWatchFile(id: string): void
-  error(message: string): never
+  /** `pos`: an offset into the module being transformed, for the error's location. */
+  error(message: string, pos?: number): never
   warn(message: string): void
   /** Rollup >= 3.25 and Rolldown; absent in older bundlers. */
   info?: (message: string) => void
@@ -182,10 +183,22 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       if (collected) emitted.push({ fileName, collected })
       return `export default import.meta.ROLLUP_FILE_URL_${referenceId}`
     },
-    transform(this: BundlerContext, code: string, id: string): RewrittenModule | null {
+    async transform(this: BundlerContext, code: string, id: string): Promise<RewrittenModule | null> {
       if (id.startsWith('\0') || !/\.(?:[cm]?[jt]sx?|vue|svelte)(?:\?|$)/.test(id)) return null
       const file = id.split('?')[0]!
-      return rewriteNewUrl(code, ({ spec }) => newUrlImport(file, spec, () => true), file)
+      const imported: { model: NewUrlModel; spec: string }[] = []
+      const rewritten = rewriteNewUrl(code, (model) => {
+        const spec = newUrlImport(file, model.spec, accepts)
+        if (spec !== null) imported.push({ model, spec })
+        return spec
+      }, file)
+      // resolved here so that a missing model is reported at the user's `new URL`, not at the
+      // import line appended to the end of the module
+      for (const { model, spec } of imported) {
+        const found = await this.resolve(spec, id, { skipSelf: true })
+        if (!found) this.error(`unplugin-quantize: cannot resolve ${JSON.stringify(model.spec)} in new URL(..., import.meta.url)`, model.start)
+      }
+      return rewritten
     },
     async generateBundle(this: BundlerContext): Promise<void> {
       if (publicWork) emitPublic(this, await publicWork)
