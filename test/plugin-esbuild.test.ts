@@ -1,5 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { build } from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import quantize, { type Options } from '../plugins/esbuild.js'
@@ -130,6 +131,32 @@ describe('esbuild plugin', () => {
       writeCfg(8)
       logged.mockRestore()
     }
+  })
+
+  it("the build's loader for scripts stands: JSX in a .js file whose new URL is rewritten", async () => {
+    // before: the rewritten file was forced to loader 'js' and its JSX failed to parse
+    fs.writeFileSync(path.join(dir, 'jsx-main.js'), "const h = (t, p) => ({ t, p })\nconst url = new URL('./hello_deepa.onnx', import.meta.url).href\nexport const el = <div data-model={url} />\n")
+    const outDir = path.join(dir, 'dist-jsx')
+    const plugin = quantize({ cacheDir, verify: false })
+    await build({ absWorkingDir: dir, entryPoints: ['jsx-main.js'], bundle: true, format: 'esm', outdir: outDir, assetNames: 'assets/[name]-[hash]', loader: { '.js': 'jsx' }, jsxFactory: 'h', logLevel: 'silent', plugins: [plugin] })
+    const js = fs.readFileSync(path.join(outDir, 'jsx-main.js'), 'utf8')
+    expect(js).toMatch(/h\("div", \{ "data-model": url \}\)/)
+    expect(js).toContain(`./${quantName}`)
+  })
+
+  it("the build's loader for .onnx stands: 'binary' imports the quantized bytes; new URL still gets the file", async () => {
+    // before: the plugin answered every model with loader 'file', so the import was a URL string
+    fs.writeFileSync(path.join(dir, 'binary-main.js'), "import bytes from './hello_deepa.onnx'\nexport const url = new URL('./hello_deepa.onnx', import.meta.url).href\nexport default bytes\n")
+    const outDir = path.join(dir, 'dist-binary')
+    fs.rmSync(outDir, { recursive: true, force: true })
+    const plugin = quantize({ cacheDir, verify: false })
+    await build({ absWorkingDir: dir, entryPoints: ['binary-main.js'], bundle: true, format: 'esm', platform: 'node', target: 'node20', outdir: outDir, assetNames: 'assets/[name]-[hash]', loader: { '.onnx': 'binary' }, logLevel: 'silent', plugins: [plugin] })
+    const built = await import(pathToFileURL(path.join(outDir, 'binary-main.js')).href) as { default: unknown; url: string }
+    expect(built.default).toBeInstanceOf(Uint8Array)
+    expect(Buffer.from(built.default as Uint8Array).equals(first.files.get(quantName)!)).toBe(true)
+    expect(built.url).toBe(pathToFileURL(path.join(outDir, quantName)).href)
+    expect(fs.readFileSync(path.join(outDir, quantName)).equals(first.files.get(quantName)!)).toBe(true)
+    expect(fs.readFileSync(path.join(outDir, 'quantize-report.html'), 'utf8')).toContain(quantName)
   })
 
   it('options are checked when the plugin is created', () => {

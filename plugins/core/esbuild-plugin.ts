@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import type { Loader, PartialMessage, Plugin, PluginBuild } from 'esbuild'
+import type { Loader, OnLoadResult, PartialMessage, Plugin, PluginBuild } from 'esbuild'
 import { buildReportModel, HTML_REPORT_FILE, quantizeAndCollect, renderReportHtml, summaryTable, type CollectedModel, type ReportModel } from './build-report.js'
 import { createModelFilter } from './filter.js'
 import { resolveOptions, type Options } from './options.js'
@@ -14,8 +14,11 @@ import type { QuantizePluginApi } from './unplugin.js'
 
 const NAME = 'unplugin-quantize'
 const NAMESPACE = 'file'
+/** `./m.onnx?url` when the build's loader for `.onnx` is not 'file' (binary, say). */
+const URL_NAMESPACE = 'unplugin-quantize-url'
 const SCRIPT = /\.([cm]?[jt]sx?)$/
 
+/** esbuild's default loader for a script's extension (the build's `loader` option comes first). */
 const scriptLoader = (file: string): Loader => {
   const ext = SCRIPT.exec(file)?.[1] ?? 'js'
   return (ext.replace(/^[cm]/, '') as Loader)
@@ -35,8 +38,9 @@ function sourceLocation(code: string, start: number, end: number, file: string):
 export type QuantizeEsbuildPlugin = Plugin & { readonly api: QuantizePluginApi }
 
 /**
- * esbuild plugin. A model's `onLoad` returns the quantized bytes with `loader: 'file'`, so
- * esbuild names the output with its own `assetNames` hash and the import evaluates to its URL.
+ * esbuild plugin. A model's `onLoad` returns the quantized bytes with `loader: 'file'` (unless the
+ * build's `loader` option says otherwise for `.onnx`), so esbuild names the output with its own
+ * `assetNames` hash and the import evaluates to its URL.
  * `new URL('./m.onnx', import.meta.url)` (which esbuild leaves alone) is rewritten to use such an
  * import; the `.quant.json` reports are written beside the models when the build ends.
  */
@@ -61,17 +65,29 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
       // esbuild has no logger for plugins: progress goes to the console unless the build is silent
       const info = (message: string) => { if (initial.logLevel !== 'silent') console.log(message) }
       const q = (quantizer ??= new ModelQuantizer(options, root, { warn: (message) => warn(message), info }, stats))
+      // the user's `loader` settings stand: `'.js': 'jsx'` for the scripts rewritten below, and
+      // `'.onnx': 'binary'` (or base64, dataurl) for imported models, which then get the
+      // quantized bytes inline; `?url` (new URL) always wants a file
+      const userLoader = (file: string): Loader | undefined => initial.loader?.[path.extname(file)]
+      const onnxLoader: Loader = initial.loader?.['.onnx'] ?? 'file'
+      // models loaded with another loader than 'file' are in no output's inputs: reported without a file
+      let inlined = new Set<string>()
 
       build.onStart(() => {
         reports = new Map()
         collectedModels = new Map()
         debugCsv = new Map()
+        inlined = new Set()
       })
 
       // `./m.onnx?url` comes from the new-URL rewrite below (and from code written for Vite)
       build.onResolve({ filter: /\.onnx\?url$/i }, async (args) => {
         const result = await build.resolve(args.path.slice(0, -'?url'.length), { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, namespace: args.namespace })
-        return result.errors.length > 0 ? { errors: result.errors } : { path: result.path, namespace: result.namespace, external: result.external }
+        if (result.errors.length > 0) return { errors: result.errors }
+        // a module of its own (a namespace: a suffix would end up in the URL) only when a plain
+        // import of the model is not a file too; one asset for both otherwise
+        if (onnxLoader !== 'file' && !result.external && result.namespace === NAMESPACE) return { path: result.path, namespace: URL_NAMESPACE }
+        return { path: result.path, namespace: result.namespace, external: result.external }
       })
 
       build.onLoad({ filter: SCRIPT, namespace: NAMESPACE }, async (args) => {
@@ -96,11 +112,10 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
         // esbuild takes an input source map from the contents' own comment: with it, a
         // `--sourcemap` build maps the rewritten lines back to the file as written
         const contents = `${rewritten.code}//# sourceMappingURL=${rewritten.map.toUrl()}\n`
-        return { contents, loader: scriptLoader(args.path), resolveDir: path.dirname(args.path) }
+        return { contents, loader: userLoader(args.path) ?? scriptLoader(args.path), resolveDir: path.dirname(args.path) }
       })
 
-      build.onLoad({ filter: /\.onnx$/i, namespace: NAMESPACE }, async (args) => {
-        const model = args.path
+      const loadModel = async (model: string, loader: Loader): Promise<OnLoadResult | undefined> => {
         if (!accepts(model)) return undefined
         const watch = await watchList(model, q.configOf(model))
         const watchFiles = [...watch.files, ...watch.missing, ...watch.dirFiles]
@@ -112,14 +127,18 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
           reports.set(model, { model, configFile: result.configFile, report: result.report })
         }
         if (result.kind === 'quantized' && result.debugCsv.length > 0) debugCsv.set(model, result.debugCsv)
+        if (loader !== 'file') inlined.add(model)
         return {
           contents: result.bytes,
-          loader: 'file',
+          loader,
           watchFiles,
           watchDirs: watch.dirs,
           warnings: outcome.warning ? [{ text: outcome.warning }] : [],
         }
-      })
+      }
+      build.onLoad({ filter: /\.onnx$/i, namespace: NAMESPACE }, (args) => loadModel(args.path, onnxLoader))
+      // esbuild loads nothing in a plugin's namespace itself: an excluded model is read here
+      build.onLoad({ filter: /.*/, namespace: URL_NAMESPACE }, async (args) => (await loadModel(args.path, 'file')) ?? { contents: await fs.readFile(args.path), loader: 'file' })
 
       build.onEnd(async (result) => {
         if (collectedModels.size === 0 || !result.metafile) return
@@ -139,7 +158,7 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
         for (const [output, meta] of Object.entries(result.metafile.outputs)) {
           const inputs = Object.keys(meta.inputs)
           if (inputs.length !== 1 || !output.toLowerCase().endsWith('.onnx')) continue
-          const source = path.resolve(root, inputs[0]!)
+          const source = path.resolve(root, inputs[0]!.replace(`${URL_NAMESPACE}:`, ''))
           const outAbs = path.resolve(root, output)
           const emittedName = path.relative(outdir, outAbs).split(path.sep).join('/')
           const collected = collectedModels.get(source)
@@ -149,6 +168,10 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
           if (!pending) continue
           const report = reportFile(pending, emittedName, root)
           await write(path.join(outdir, report.fileName), report.source)
+        }
+        for (const model of inlined) {
+          const collected = collectedModels.get(model)
+          if (collected && !models.some((m) => m.source === rel(model))) models.push(buildReportModel(collected, null, rel))
         }
         if (models.length === 0) return
         models.sort((a, b) => a.source.localeCompare(b.source))
