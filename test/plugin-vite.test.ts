@@ -134,6 +134,33 @@ describe('vite plugin', () => {
     expect(report.config).toBe('defaultConfig')
   })
 
+  it('with the plugin in worker.plugins too, quantize-report.html lists the main and the worker models', async () => {
+    // before: each build wrote quantize-report.html and the worker's, copied in last, replaced the main one
+    fs.writeFileSync(path.join(dir, 'with-worker.html'), '<!doctype html>\n<script type="module" src="./with-worker.js"></script>\n')
+    fs.writeFileSync(path.join(dir, 'with-worker.js'), "export const model = new URL('./hello_deepa.onnx', import.meta.url).href\nexport const worker = new Worker(new URL('./model-worker.js', import.meta.url), { type: 'module' })\n")
+    fs.writeFileSync(path.join(dir, 'model-worker.js'), "postMessage(new URL('./other.onnx', import.meta.url).href)\n")
+    const options: Options = { cacheDir, verify: false }
+    const infos: string[] = []
+    const logger: Logger = { ...createLogger('silent'), info: (msg) => void infos.push(msg) }
+    const outDir = path.join(dir, 'dist-worker')
+    await build({
+      root: dir, configFile: false, logLevel: 'info', customLogger: logger, plugins: [quantize(options)],
+      worker: { format: 'es', plugins: () => [quantize(options)] },
+      build: { outDir, emptyOutDir: true, minify: false, rollupOptions: { input: path.join(dir, 'with-worker.html') } },
+    })
+    const files = readTree(outDir)
+    const html = files.get('quantize-report.html')!.toString('utf8')
+    const main = onnxFilesOf(files).find((f) => f.startsWith('assets/hello_deepa-'))!
+    const worker = onnxFilesOf(files).find((f) => f.startsWith('assets/other-'))!
+    expect(html).toContain(main)
+    expect(html).toContain(worker)
+    // one summary, with both
+    const summaries = infos.filter((m) => m.includes('[unplugin-quantize]') && m.includes(' models:'))
+    expect(summaries).toHaveLength(1)
+    expect(summaries[0]).toContain(main)
+    expect(summaries[0]).toContain(worker)
+  })
+
   it('models excluded by the filter are left to Vite as plain assets', async () => {
     const built = await viteBuild({ exclude: ['hello_deepa.onnx'] })
     expect(built.stats).toMatchObject({ quantized: 0, reused: 0 })

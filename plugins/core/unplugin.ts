@@ -5,6 +5,7 @@ import type { QuantizeReport } from '../../src/quantize-model.js'
 import { buildReportModel, HTML_REPORT_FILE, quantizeAndCollect, renderReportHtml, summaryTable, type CollectedModel } from './build-report.js'
 import { DevModels, type DevServerLike } from './dev-server.js'
 import { createModelFilter } from './filter.js'
+import { mergeModels, saveWorkerModels, workerModels } from './worker-reports.js'
 import { watchList } from './watch-inputs.js'
 import { newUrlImport, rewriteNewUrl, type NewUrlModel, type RewrittenModule } from './rewrite-new-url.js'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
@@ -36,6 +37,23 @@ interface BundlerContext {
   warn(message: string): void
   /** Rollup >= 3.25 and Rolldown; absent in older bundlers. */
   info?: (message: string) => void
+}
+
+const PLUGIN_NAME = 'unplugin-quantize'
+
+/** The part of Vite's ResolvedConfig this plugin reads (vite is an optional peer). */
+interface ViteResolvedConfig {
+  root: string
+  command: 'build' | 'serve'
+  base: string
+  publicDir?: string
+  build?: { copyPublicDir?: boolean }
+  logger?: { info(message: string): void }
+  plugins?: readonly { name: string }[]
+  /** A worker bundle's config: `mainConfig` is the main build's, `bundleChain` the worker entries from it. */
+  isWorker?: boolean
+  mainConfig?: ViteResolvedConfig | null
+  bundleChain?: readonly string[]
 }
 
 // `\0` keeps other plugins (Vite's asset and JSON plugins among them) from treating the id as
@@ -90,6 +108,9 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
   let publicDir: string | null = null
   // `vite build`: public models being quantized since buildStart, emitted in generateBundle
   let publicWork: Promise<PublicModel[]> | null = null
+  // Vite only: this build's resolved config, and for a worker bundle whose main build runs this
+  // plugin too, that build's config and the worker's bundle chain (configResolved)
+  let viteBuild: { config: object; worker: { mainConfig: object; chain: string } | null } | null = null
   // Vite's logger (configResolved); otherwise the bundler context's `info`, else the console
   let viteInfo: ((message: string) => void) | null = null
   // the quantizer (and its cache) outlives a build in watch mode; its warnings go to the current one
@@ -213,9 +234,15 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       for (const d of debugCsv) {
         for (const f of debugCsvFiles(d.fileName(), d.csv)) this.emitFile({ type: 'asset', fileName: f.fileName, source: f.source })
       }
-      if (emitted.length === 0) return
       const rel = (p: string) => path.relative(root, p).split(path.sep).join('/')
-      const models = emitted.map((e) => buildReportModel(e.collected, e.fileName(), rel))
+      const own = emitted.map((e) => buildReportModel(e.collected, e.fileName(), rel))
+      if (viteBuild?.worker) {
+        // the main build reports this worker's models (worker-reports.ts)
+        saveWorkerModels(viteBuild.worker.mainConfig, viteBuild.worker.chain, own)
+        return
+      }
+      const models = viteBuild ? mergeModels(own, workerModels(viteBuild.config)) : own
+      if (models.length === 0) return
       models.sort((a, b) => a.source.localeCompare(b.source))
       if (options.reports.includes('html')) {
         this.emitFile({ type: 'asset', fileName: HTML_REPORT_FILE, source: renderReportHtml(models, { title: 'unplugin-quantize build report' }) })
@@ -234,8 +261,11 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       // the cache never sits in a watched folder: writing it must not trigger anything
       server: { watch: { ignored: [path.join(path.resolve(config.root ?? process.cwd(), options.cacheDir), '**')] } },
     }),
-    configResolved(config: { root: string; command: 'build' | 'serve'; base: string; publicDir?: string; build?: { copyPublicDir?: boolean }; logger?: { info(message: string): void } }): void {
+    configResolved(config: ViteResolvedConfig): void {
       root = config.root
+      const main = config.isWorker ? config.mainConfig : null
+      const mainRunsUs = !!main?.plugins?.some((p) => p.name === PLUGIN_NAME)
+      viteBuild = { config, worker: main && mainRunsUs ? { mainConfig: main, chain: (config.bundleChain ?? []).join('\n') } : null }
       // '' when `publicDir: false`; a build with `copyPublicDir: false` ships none of it
       publicDir = config.publicDir && config.build?.copyPublicDir !== false ? config.publicDir : null
       accepts = createModelFilter(root, options.include, options.exclude)
@@ -275,7 +305,7 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
   }
 
   return {
-    name: 'unplugin-quantize',
+    name: PLUGIN_NAME,
     // before Vite's asset plugin, which would otherwise claim `?url` imports
     enforce: 'pre',
     vite: vite as unknown as Partial<VitePlugin>,
