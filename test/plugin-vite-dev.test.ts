@@ -5,6 +5,9 @@ import { fileURLToPath } from 'node:url'
 import { createServer, type ViteDevServer } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import quantize, { type QuantizePluginApi } from '../plugins/vite.js'
+import { resolveOptions } from '../plugins/core/options.js'
+import { ModelQuantizer, newStats } from '../plugins/core/quantize-asset.js'
+import { quantizeForBundler } from '../plugins/core/shared.js'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { generatedFeeds, inputSpecs } from '../src/runtime/feeds.js'
@@ -336,3 +339,33 @@ async function waitForNewUrl(old: string): Promise<string> {
   }
   throw new Error(`the model URL stayed ${urls.join(', ')}`)
 }
+
+describe('model file names', () => {
+  it("a '#' (and spaces, non-ASCII) in the model's file name: its module and the model are served", async () => {
+    // before: the module's URL `/@id/__x00__unplugin-quantize:/…/my model é#1.onnx` lost `#1.onnx`
+    // to the fragment and the request answered 500 (a missing file, "with defaultConfig")
+    fs.mkdirSync(path.join(dir, 'sub'), { recursive: true })
+    fs.copyFileSync(FLOAT, path.join(dir, 'sub/my model é#1.onnx'))
+    fs.writeFileSync(path.join(dir, 'sub/my model é#1.onnx.cfg'), '[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=8\n')
+    fs.writeFileSync(path.join(dir, 'odd-name.js'), "export default new URL('./sub/my model é#1.onnx', import.meta.url).href\n")
+    const code = await (await get('/odd-name.js')).text()
+    const id = /import \w+ from "([^"]*unplugin-quantize[^"]*)"/.exec(code)![1]!
+    // as a browser requests it: the fragment, were there one, is not sent
+    const res = await get(id)
+    const text = await res.text()
+    expect(res.status, text).toBe(200)
+    const url = /export default "([^"]+)"/.exec(text)![1]!
+    expect(decodeURIComponent(url)).toMatch(/\/my model é#1\.onnx$/)
+    const model = await get(url)
+    expect(model.status).toBe(200)
+    expect((await model.arrayBuffer()).byteLength).toBeLessThan(fs.statSync(FLOAT).size / 2)
+  })
+
+  it('a model that cannot be read is reported without naming a cfg it does not have', async () => {
+    const options = resolveOptions({ cacheDir: path.join(dir, '.cache'), verify: false })
+    const quantizer = new ModelQuantizer(options, dir, { warn: () => undefined, info: () => undefined }, newStats())
+    const outcome = await quantizeForBundler(quantizer, path.join(dir, 'sub/gone.onnx'), options, dir)
+    expect(outcome).toMatchObject({ ok: false, message: expect.stringMatching(/^unplugin-quantize: cannot read sub\/gone\.onnx: ENOENT/) as unknown })
+    expect(outcome.ok || outcome.message).not.toMatch(/defaultConfig/)
+  })
+})

@@ -30,7 +30,7 @@ export interface RewrittenModule {
  * path (`./m.onnx`, `../m.onnx`, or `m.onnx`, which Vite resolves against the importer too):
  * single or double quotes, or a template literal without `${}` (a computed path cannot be
  * resolved at build time). Absolute paths (`/m.onnx`: Vite's public folder), URLs with a scheme,
- * queries, escapes and anything marked `/* @vite-ignore *\/` are left alone.
+ * escapes and anything marked `/* @vite-ignore *\/` are left alone.
  */
 export function findNewUrlModels(code: string): NewUrlModel[] {
   if (!code.includes('.onnx') || !code.includes('import.meta.url')) return []
@@ -42,7 +42,7 @@ export function findNewUrlModels(code: string): NewUrlModel[] {
     const spec = raw.slice(1, -1)
     // Vite's own marker for "leave this URL to the runtime"; the plugin honours it too
     if (code.slice(callStart!, start!).includes('@vite-ignore')) continue
-    if (!spec.endsWith('.onnx') || /[\\\n?#]|\$\{/.test(spec)) continue
+    if (!spec.endsWith('.onnx') || /[\\\n]|\$\{/.test(spec)) continue
     if (spec.startsWith('/') || /^[a-z][a-z\d+.-]*:/i.test(spec)) continue
     found.push({ spec, start: start!, end: end! })
   }

@@ -60,6 +60,13 @@ interface ViteResolvedConfig {
 // a file to read: the model's bytes only ever travel as a Uint8Array in `emitFile`.
 const PREFIX = '\0unplugin-quantize:'
 
+// Vite dev serves the module at `/@id/__x00__unplugin-quantize:<path>`, where a `#` in the path
+// would start the URL's fragment (the request then names another file), so the id carries it
+// as `%23`, which Vite's decodeURI of the request leaves alone. (A file name holding a literal
+// `%23` would be read with `#`; no other character is touched, so other ids are unchanged.)
+const modelId = (model: string): string => PREFIX + model.replaceAll('#', '%23')
+const modelOfId = (id: string): string => id.slice(PREFIX.length).replaceAll('%23', '#')
+
 /** `./m.onnx` or `./m.onnx?url`; any other query belongs to someone else. */
 function modelRequest(source: string): string | null {
   const q = source.indexOf('?')
@@ -175,11 +182,11 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       const resolved = await this.resolve(file, importer, { skipSelf: true })
       if (!resolved || resolved.external) return null
       const abs = resolved.id.split('?')[0]!
-      return accepts(abs) ? PREFIX + abs : null
+      return accepts(abs) ? modelId(abs) : null
     },
     async load(this: BundlerContext, id: string): Promise<string | null> {
       if (!id.startsWith(PREFIX) || !quantizer) return null
-      const model = id.slice(PREFIX.length)
+      const model = modelOfId(id)
       if (dev) {
         // quantized when the module first loads, then held until an input changes on disk
         const outcome = await dev.ensure(model)
@@ -279,7 +286,7 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
         options,
         root,
         base,
-        moduleId: (model) => PREFIX + model,
+        moduleId: modelId,
         quantizer: () => (quantizer ??= new ModelQuantizer(options, root, logger, stats)),
         warn: (message) => warn(message),
         ignored: [path.resolve(root, options.cacheDir)],
