@@ -36,11 +36,11 @@ async function viteEntry(entry: string, options: Options = {}, sourcemap = false
 }
 
 /** One esbuild bundle of one entry of the fixture with a fresh plugin. */
-async function esbuildEntry(entry: string, options: Options = {}): Promise<Built> {
+async function esbuildEntry(entry: string, options: Options = {}, sourcemap = false): Promise<Built> {
   const plugin = quantizeEsbuild({ cacheDir, verify: false, ...options })
   const outDir = path.join(dir, 'dist-esbuild')
   fs.rmSync(outDir, { recursive: true, force: true })
-  const result = await esbuild({ absWorkingDir: dir, entryPoints: [entry], bundle: true, format: 'esm', outdir: outDir, assetNames: 'assets/[name]-[hash]', logLevel: 'silent', plugins: [plugin] })
+  const result = await esbuild({ absWorkingDir: dir, entryPoints: [entry], bundle: true, format: 'esm', outdir: outDir, assetNames: 'assets/[name]-[hash]', sourcemap, logLevel: 'silent', plugins: [plugin] })
   return { files: readTree(outDir), stats: plugin.api.stats(), warnings: result.warnings.map((w) => w.text) }
 }
 
@@ -91,16 +91,18 @@ describe('new URL look-alikes', () => {
 })
 
 describe('source maps', () => {
-  it('vite build --sourcemap maps code after a rewritten new URL back to its own column', async () => {
-    const built = await viteEntry('throws.js', {}, true)
+  it.each(['vite', 'esbuild'] as const)('%s --sourcemap maps code after a rewritten new URL back to its own column, in the file as written', async (bundler) => {
+    const built = bundler === 'vite' ? await viteEntry('throws.js', {}, true) : await esbuildEntry('throws.js', {}, true)
     const [jsName] = [...built.files.keys()].filter((f) => f.endsWith('.js'))
     const js = built.files.get(jsName!)!.toString('utf8')
-    const map = new SourceMap(JSON.parse(built.files.get(`${jsName}.map`)!.toString('utf8')) as SourceMapPayload)
+    const payload = JSON.parse(built.files.get(`${jsName}.map`)!.toString('utf8')) as SourceMapPayload
+    const map = new SourceMap(payload)
     const lines = js.split('\n')
     const line = lines.findIndex((l) => l.includes('throw new Error'))
     const entry = map.findEntry(line, lines[line]!.indexOf('throw'))
     const original = fs.readFileSync(path.join(dir, 'throws.js'), 'utf8')
     expect(entry).toMatchObject({ originalLine: 0, originalColumn: original.indexOf('throw') })
+    expect(payload.sourcesContent?.[payload.sources.findIndex((s) => s.endsWith('throws.js'))]).toBe(original)
   })
 })
 
