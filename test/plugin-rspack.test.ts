@@ -19,7 +19,7 @@ afterAll(() => {
 })
 
 /** One production build of the fixture with a fresh plugin (as a new `rspack` process would). */
-async function rspackBuild(options: Options = {}, make: typeof quantize = quantize): Promise<Built & { logs: string[] }> {
+async function rspackBuild(options: Options = {}, make: typeof quantize = quantize, assetModuleFilename = 'assets/[name]-[contenthash][ext]'): Promise<Built & { logs: string[] }> {
   const plugin = make({ cacheDir, verify: false, ...options })
   const outDir = path.join(dir, 'dist')
   fs.rmSync(outDir, { recursive: true, force: true })
@@ -27,7 +27,7 @@ async function rspackBuild(options: Options = {}, make: typeof quantize = quanti
     mode: 'production',
     context: dir,
     entry: './main.js',
-    output: { path: outDir, filename: 'main.js', assetModuleFilename: 'assets/[name]-[contenthash][ext]' },
+    output: { path: outDir, filename: 'main.js', assetModuleFilename },
     optimization: { minimize: false },
     plugins: [plugin],
     infrastructureLogging: { level: 'none' },
@@ -102,6 +102,28 @@ describe('rspack plugin', () => {
       expect(warned.warnings.join('\n')).toMatch(/hello_deepa\.onnx\.cfg/)
     } finally {
       writeWeightCfg(cfgFile, 8)
+    }
+  })
+})
+
+describe('rspack plugin, models whose outputs are identical', () => {
+  it('share one asset when the file name is the content hash alone, and the report lists every model', async () => {
+    // twin.onnx: the same bytes and cfg as hello_deepa.onnx, so the same quantized bytes
+    fs.copyFileSync(path.join(dir, 'hello_deepa.onnx'), path.join(dir, 'twin.onnx'))
+    fs.copyFileSync(cfgFile, path.join(dir, 'twin.onnx.cfg'))
+    const main = path.join(dir, 'main.js')
+    const original = fs.readFileSync(main, 'utf8')
+    fs.writeFileSync(main, `${original}import twin from './twin.onnx'\ndocument.body.dataset.twin = twin\n`)
+    try {
+      const built = await rspackBuild({}, quantize, 'assets/[contenthash][ext]')
+      const quantized = onnxFilesOf(built.files).filter((f) => !built.files.get(f)!.equals(fs.readFileSync(OTHER)))
+      expect(quantized).toHaveLength(1)
+      const html = built.files.get('quantize-report.html')!.toString('utf8')
+      for (const model of ['hello_deepa.onnx', 'twin.onnx', 'other.onnx']) expect(html, model).toContain(model)
+      expect(built.logs.join('\n')).toMatch(/3 models:/)
+    } finally {
+      fs.writeFileSync(main, original)
+      for (const f of ['twin.onnx', 'twin.onnx.cfg']) fs.rmSync(path.join(dir, f))
     }
   })
 })

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -59,6 +60,9 @@ export class QuantizeRspackPlugin {
     const reports = new Map<string, PendingReport>()
     const collectedModels = new Map<string, CollectedModel>()
     const debugCsv = new Map<string, CsvFile[]>()
+    // sha256 of each model's emitted bytes: models whose outputs are identical share one asset,
+    // named after one of them, and the others are found by their bytes
+    const emittedSha = new Map<string, string>()
 
     registry().set(this.id, async (ctx, source) => {
       const model = ctx.resourcePath
@@ -76,6 +80,7 @@ export class QuantizeRspackPlugin {
       if (result.kind === 'quantized' && result.debugCsv.length > 0) debugCsv.set(model, result.debugCsv)
       else debugCsv.delete(model)
       if (collected) collectedModels.set(model, collected)
+      emittedSha.set(model, sha256(result.bytes))
       return Buffer.from(result.bytes.buffer, result.bytes.byteOffset, result.bytes.byteLength)
     })
     compiler.hooks.shutdown.tap(NAME, () => void registry().delete(this.id))
@@ -140,10 +145,11 @@ export class QuantizeRspackPlugin {
           dropCopiedConfigs(compilation, model, asset.name)
           if (collected) models.push(buildReportModel(collected, asset.name, rel))
         }))
-        for (const asset of compilation.getAssets()) {
-          const source = asset.info.sourceFilename
-          if (asset.info.copied === true || typeof source !== 'string' || !asset.name.toLowerCase().endsWith('.onnx')) continue
-          const model = path.resolve(root, source)
+        const moduleAssets = compilation.getAssets().filter((a) => a.info.copied !== true && typeof a.info.sourceFilename === 'string' && a.name.toLowerCase().endsWith('.onnx'))
+        const listed = new Set<string>()
+        for (const asset of moduleAssets) {
+          const model = path.resolve(root, asset.info.sourceFilename as string)
+          listed.add(model)
           const pending = reports.get(model)
           if (pending) {
             const report = reportFile(pending, asset.name, root)
@@ -154,6 +160,15 @@ export class QuantizeRspackPlugin {
           }
           const collected = collectedModels.get(model)
           if (collected) models.push(buildReportModel(collected, asset.name, rel))
+        }
+        // the other models behind a shared asset (not those of earlier watch builds: no asset has their bytes)
+        const unlisted = [...collectedModels].filter(([model]) => !listed.has(model))
+        if (unlisted.length > 0) {
+          const byBytes = new Map(moduleAssets.map((a) => [sha256(a.source.buffer()), a.name]))
+          for (const [model, collected] of unlisted) {
+            const name = byBytes.get(emittedSha.get(model) ?? '')
+            if (name !== undefined) models.push(buildReportModel(collected, name, rel))
+          }
         }
         if (models.length === 0) return
         models.sort((a, b) => a.source.localeCompare(b.source))
@@ -201,3 +216,5 @@ async function copySource(compiler: Compiler, root: string, source: string, byte
   }
   return null
 }
+
+const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex')
