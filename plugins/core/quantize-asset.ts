@@ -14,7 +14,7 @@ import { sharedPool, type PoolJob, type WorkerPool } from './worker-pool.js'
 
 /** Counters since the plugin was created; tests read them through the plugin's `api.stats()`. */
 export interface QuantizeStats {
-  /** Models actually quantized (cache misses that ran the engine). */
+  /** Models actually quantized (cache misses that ran the engine to a result). */
   quantized: number
   /** Models served from the cache or from another build's in-flight work. */
   reused: number
@@ -40,11 +40,12 @@ export interface QuantizerLogger extends CacheLogger {
  * runs long. `name` is how the log names the model.
  */
 export async function runQuantization(pool: WorkerPool, stats: QuantizeStats, name: string, job: PoolJob, info: (message: string) => void): Promise<QuantizeResult> {
-  stats.quantized++
   stats.running++
   const progress = progressReporter(name, info)
   try {
     const { result, threadId } = await pool.run(job, progress.onProgress)
+    // a run that failed counts in `failed` only
+    stats.quantized++
     if (threadId !== 0) stats.onWorkerThread++
     return result
   } finally {
