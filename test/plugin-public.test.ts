@@ -132,6 +132,15 @@ describe('vite: public folder and debug CSVs', () => {
       expect((plugin.api as QuantizePluginApi).stats()).toMatchObject({ quantized: 0, reused: 1 })
       // no cfg: Vite's own static handler serves the file
       expect((await get('/models/plain.onnx')).equals(fs.readFileSync(OTHER))).toBe(true)
+      // the same file spelt with an escape is the same model, not the float file
+      expect((await get('/models/hello_deepa%2eonnx')).equals(a)).toBe(true)
+      // a client holding these bytes gets 304 without them
+      const res = await fetch(`${origin}/models/hello_deepa.onnx`)
+      const etag = res.headers.get('etag')!
+      expect(etag).toMatch(/^"[0-9a-f]{16}"$/)
+      const again = await fetch(`${origin}/models/hello_deepa.onnx`, { headers: { 'if-none-match': etag } })
+      expect(again.status).toBe(304)
+      expect((await again.arrayBuffer()).byteLength).toBe(0)
     } finally {
       await server.close()
     }

@@ -65,6 +65,20 @@ export interface DevModelsContext {
 
 const DEBOUNCE_MS = 80
 
+/** A model's bytes under its content hash, or 304 when the client holds them already (If-None-Match). */
+function sendModel(req: IncomingMessage, res: ServerResponse, entry: DevEntry, head: boolean): void {
+  const etag = `"${entry.hash}"`
+  const held = (req.headers['if-none-match'] ?? '').split(',').map((t) => t.trim().replace(/^W\//, ''))
+  if (held.includes(etag) || held.includes('*')) {
+    res.statusCode = 304
+    res.setHeader('etag', etag)
+    res.setHeader('cache-control', 'no-cache')
+    res.end()
+    return
+  }
+  send(res, 200, 'application/octet-stream', entry.bytes, head, { 'cache-control': 'no-cache', etag })
+}
+
 function send(res: ServerResponse, status: number, type: string, body: string | Uint8Array, head: boolean, extra: Record<string, string> = {}): void {
   const buf = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body.buffer, body.byteOffset, body.byteLength)
   res.statusCode = status
@@ -255,8 +269,7 @@ export class DevModels {
       // quantized once per content version (memory, then the cache); Vite would send the float file
       const outcome = await this.ensure(model)
       if (!outcome.ok) return send(res, 500, 'text/plain; charset=utf-8', `${outcome.message}\n`, head)
-      const entry = outcome.entry
-      return send(res, 200, 'application/octet-stream', entry.bytes, head, { 'cache-control': 'no-cache', etag: `"${entry.hash}"` })
+      return sendModel(req, res, outcome.entry, head)
     }
     if (req.method !== 'GET' && !head) return send(res, 405, 'text/plain; charset=utf-8', 'unplugin-quantize: only GET and HEAD\n', head, { allow: 'GET, HEAD' })
     if (sub === '' || sub === 'index.html') return send(res, 200, 'text/html; charset=utf-8', this.indexHtml(), head, { 'cache-control': 'no-store' })
@@ -267,7 +280,7 @@ export class DevModels {
       // two models with the same bytes share a hash, not a name
       if (kind === 'model') {
         const entry = entries.find((e) => e.url.endsWith(`/${hash}/${name}`))
-        if (entry) return send(res, 200, 'application/octet-stream', entry.bytes, head, { 'cache-control': 'no-cache', etag: `"${entry.hash}"` })
+        if (entry) return sendModel(req, res, entry, head)
       } else if (kind === 'report') {
         const entry = entries.find((e) => e.reportText !== null && (e.reportUrl ?? '').endsWith(`/${hash}/${name}`))
         if (entry) return send(res, 200, 'application/json; charset=utf-8', entry.reportText!, head, { 'cache-control': 'no-cache' })

@@ -43,7 +43,6 @@ export function publicFileName(publicDir: string, model: string): string {
  * Vite's base ('/' or '/app/'). Only existing `.onnx` files inside `publicDir` qualify.
  */
 export function publicModelForUrl(publicDir: string, base: string, url: string): string | null {
-  if (!/\.onnx$/i.test(url)) return null
   let rel: string
   if (url.startsWith(base)) rel = url.slice(base.length)
   else if (url.startsWith('/')) rel = url.slice(1)
@@ -53,6 +52,8 @@ export function publicModelForUrl(publicDir: string, base: string, url: string):
   } catch {
     return null
   }
+  // after decoding: `m%2eonnx` is the same file, which Vite's static server would send as it is
+  if (!/\.onnx$/i.test(rel)) return null
   const abs = path.resolve(publicDir, rel)
   // `..` in the URL must not reach outside the public folder
   if (!isInside(abs, publicDir) || !isFile(abs)) return null
