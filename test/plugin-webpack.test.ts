@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
-import webpack, { type Stats } from 'webpack'
+import webpack, { type RuleSetRule, type Stats } from 'webpack'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import quantize, { type Options } from '../plugins/webpack.js'
 import { FLOAT, OTHER, makeFixtureApp, writeWeightCfg, type Built, expectCloseToFloat, expectQuantizedAsset, jsText as jsTextOf, onnxFiles as onnxFilesOf, readTree } from './helpers/bundler-build.js'
@@ -24,7 +24,7 @@ afterAll(() => {
 const writeCfg = (bits: number | string): void => writeWeightCfg(cfgFile, bits)
 
 /** One production build of the fixture with a fresh plugin (as a new `webpack` process would). */
-async function webpackBuild(options: Options = {}, persistentCache = false): Promise<Built> {
+async function webpackBuild(options: Options = {}, persistentCache = false, rules: RuleSetRule[] = []): Promise<Built> {
   const plugin = quantize({ cacheDir, verify: false, ...options })
   const outDir = path.join(dir, 'dist')
   fs.rmSync(outDir, { recursive: true, force: true })
@@ -34,6 +34,7 @@ async function webpackBuild(options: Options = {}, persistentCache = false): Pro
     entry: './main.js',
     output: { path: outDir, filename: 'main.js', assetModuleFilename: 'assets/[name]-[contenthash][ext]' },
     optimization: { minimize: false },
+    module: { rules },
     plugins: [plugin],
     infrastructureLogging: { level: 'none' },
     cache: persistentCache ? { type: 'filesystem', cacheDirectory: path.join(dir, '.webpack-cache') } : false,
@@ -122,6 +123,15 @@ describe('webpack plugin', () => {
     } finally {
       writeCfg(8)
     }
+  })
+
+  it("the user's own rule for a model stands: asset/inline gets the quantized bytes as a data URL", async () => {
+    const inlined = await webpackBuild({}, false, [{ test: /hello_deepa\.onnx$/, type: 'asset/inline', generator: { dataUrl: { mimetype: 'application/octet-stream' } } }])
+    expect(onnxFiles(inlined).filter((f) => f.startsWith('assets/hello_deepa-'))).toEqual([])
+    const url = /"(data:application\/octet-stream;base64,[A-Za-z0-9+/=]+)"/.exec(jsText(inlined))
+    expect(url).not.toBeNull()
+    const bytes = Buffer.from(url![1]!.split(',')[1]!, 'base64')
+    expect(bytes.equals(first.files.get(quantName)!)).toBe(true)
   })
 
   it('options are checked when the plugin is created', () => {

@@ -49,8 +49,10 @@ export class QuantizeWebpackPlugin {
     let quantizer: ModelQuantizer | null = null
     let warn: (message: string) => void = (message) => console.warn(`[${NAME}] ${message}`)
 
-    // `import url from './m.onnx'` becomes an asset module; `new URL(...)` already is one
-    compiler.options.module.rules.push({ resource: isModel, type: 'asset/resource' })
+    // `import url from './m.onnx'` becomes an asset module; `new URL(...)` already is one. First
+    // among the rules: webpack takes the type of the last matching rule, so a user's own rule for
+    // models (asset/inline, asset with a size limit) stands, and gets the quantized bytes too
+    compiler.options.module.rules.unshift({ resource: isModel, type: 'asset/resource' })
 
     const { NormalModule, Compilation, sources, WebpackError } = compiler.webpack
 
