@@ -287,7 +287,8 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
   if (accuracy?.warning) extraWarnings.push(cfg.bitNum === 0 ? `mixed bit: ${accuracy.warning}` : accuracy.warning)
   // a separate step after verification: the debug statistics, CSVs and their summary
   const debug = await debugStep({
-    reference: bytes, quantized: out, hasExternalData: external, cfg, specs, layers: result.layers, given: options.samples,
+    reference: result.debugReference ?? bytes, originalNames: result.originalNames,
+    quantized: out, hasExternalData: external, cfg, specs, layers: result.layers, given: options.samples,
     requested: options.debug, verified: verification !== null && verification.cosine !== null, warnings: extraWarnings, onProgress: options.onProgress,
   })
   const quantizedNodes = new Set(result.layers.flatMap((l) => l.nodes.map((n) => n.name)))

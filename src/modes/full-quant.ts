@@ -223,14 +223,19 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
     timingsMs: { fold: foldMs, calibration: calibrationMs, biasCorrection: biasMs, rewrite: rewriteMs },
     notes: [...fold.notes, ...(prepared.upgradedFrom !== null ? [`opset ${prepared.upgradedFrom} lifted to 13 for per-channel DequantizeLinear`] : [])],
   }
+  // the report names the weights as the user's model does, not by the fold's new constants
+  const originalNames = new Map(fold.renamed.map((r) => [r.tensor, r.original]))
+  const named = <T extends { tensor: string }>(l: T): T => ({ ...l, tensor: originalNames.get(l.tensor) ?? l.tensor })
   return {
     model: chosen.model,
     biasCorrected: corrected.length,
-    layers: rewritten.map(layerOf),
-    skipped: skippedWeights(plan.leftFloat),
+    layers: rewritten.map(layerOf).map(named),
+    skipped: skippedWeights(plan.leftFloat).map(named),
     warnings: [],
     accuracy: null,
     full: report,
+    debugReference: floatBytes,
+    originalNames,
   }
 }
 

@@ -42,6 +42,15 @@ export interface ModeResult extends WeightQuantResult {
   mixedBit?: MixedBitReport
   /** What WEIGHT_QUANT's error-feedback rounding did; absent or null when it did not run. */
   errorFeedback?: ErrorFeedbackReport | null
+  /**
+   * The float model the quantized graph was made from, when it is not the model as given
+   * (FULL_QUANT folds BatchNormalization and affines into convs first, so the int8 weights are
+   * new tensors and conv outputs take the folded chain's name): the debug reports compare the
+   * quantized model with this one, which reads the same tensors the same way.
+   */
+  debugReference?: Uint8Array
+  /** Tensors of `debugReference` that the user's model has under another name (folded weights): reports use that name. */
+  originalNames?: ReadonlyMap<string, string>
 }
 
 /**

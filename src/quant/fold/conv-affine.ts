@@ -15,11 +15,13 @@ export interface ConvFoldCounts {
   removed: NodeProto[]
   /** names the rewritten convs no longer read or produce (old weights, old outputs) */
   released: string[]
+  /** each new weight or bias and the constant it replaces (see FoldReport.renamed) */
+  renamed: { tensor: string; original: string }[]
 }
 
 /** Folds every foldable chain after a Conv/ConvTranspose of the graph. */
 export function foldConvAffines(index: GraphIndex): ConvFoldCounts {
-  const counts: ConvFoldCounts = { batchNorms: 0, affines: 0, removed: [], released: [] }
+  const counts: ConvFoldCounts = { batchNorms: 0, affines: 0, removed: [], released: [], renamed: [] }
   for (const conv of [...(index.graph.node ?? [])]) {
     if ((conv.op_type !== 'Conv' && conv.op_type !== 'ConvTranspose') || conv.domain) continue
     foldAfter(conv, index, counts)
@@ -64,6 +66,7 @@ function foldAfter(conv: NodeProto, index: GraphIndex, counts: ConvFoldCounts): 
   const base = conv.name || conv.output![0]!
   counts.released.push(...inputs.slice(1).filter(Boolean), conv.output![0]!)
   conv.input = [inputs[0]!, index.addConstant(`${base}_folded_W`, weight.dims, newWeight), index.addConstant(`${base}_folded_B`, [channels], newBias)]
+  counts.renamed.push({ tensor: conv.input[1]!, original: inputs[1]! }, ...(inputs[2] ? [{ tensor: conv.input[2]!, original: inputs[2] }] : []))
   // the conv now produces the chain's last tensor, so every reader and graph output keeps its name
   conv.output = [current]
   counts.batchNorms += bns

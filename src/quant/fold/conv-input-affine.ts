@@ -12,10 +12,12 @@ export interface InputFoldCounts {
   affines: number
   removed: NodeProto[]
   released: string[]
+  /** each new weight or bias and the constant it replaces (see FoldReport.renamed) */
+  renamed: { tensor: string; original: string }[]
 }
 
 export function foldConvInputAffines(index: GraphIndex): InputFoldCounts {
-  const counts: InputFoldCounts = { affines: 0, removed: [], released: [] }
+  const counts: InputFoldCounts = { affines: 0, removed: [], released: [], renamed: [] }
   for (const conv of [...(index.graph.node ?? [])]) {
     if (conv.op_type === 'Conv' && !conv.domain && unpadded(conv)) foldBefore(conv, index, counts)
   }
@@ -97,6 +99,7 @@ function foldBefore(conv: NodeProto, index: GraphIndex, counts: InputFoldCounts)
   const base = conv.name || conv.output![0]!
   counts.released.push(...inputs.filter(Boolean))
   conv.input = [current, index.addConstant(`${base}_folded_W`, weight.dims, newWeight), index.addConstant(`${base}_folded_B`, [outChannels], newBias)]
+  counts.renamed.push({ tensor: conv.input[1]!, original: inputs[1]! }, ...(inputs[2] ? [{ tensor: conv.input[2]!, original: inputs[2] }] : []))
   counts.affines += chain.length
   counts.removed.push(...chain)
 }

@@ -29,6 +29,13 @@ export interface FoldReport {
    * arithmetic that changes nothing (x * 1, x + 0; a note counts those).
    */
   removed: number
+  /**
+   * Weights and biases the folds wrote as new constants (`<conv>_folded_W`, `<conv>_folded_B`),
+   * each with the constant of the model as given that it replaces (a conv folded twice still
+   * names its original weight). The debug reports and the report's layers name them by
+   * `original`, the name the user's model has; a bias the conv did not have is not listed.
+   */
+  renamed: { tensor: string; original: string }[]
   notes: string[]
 }
 
@@ -45,7 +52,7 @@ export interface FoldOptions {
  * names; shared constants are never modified (folded weights are new initializers).
  */
 export function foldForInt8(model: ModelProto, options: FoldOptions = {}): FoldReport {
-  const report: FoldReport = { batchNorms: 0, affines: 0, hardSwish: 0, hardSigmoid: 0, removed: 0, notes: [] }
+  const report: FoldReport = { batchNorms: 0, affines: 0, hardSwish: 0, hardSigmoid: 0, removed: 0, renamed: [], notes: [] }
   if (!model.graph) return report
   const opset = opsetVersion(model)
   const names = NameAllocator.forModel(model)
@@ -53,6 +60,7 @@ export function foldForInt8(model: ModelProto, options: FoldOptions = {}): FoldR
   const indexOptions = { external: options.external, constantNodes: int64ToNumber(model.ir_version) < 4, unreadable }
   const nodesBefore = countNodes(model)
   let forward = 0
+  const renamed: { tensor: string; original: string }[] = []
   let identities = 0
   for (const { graph } of allGraphScopes(model)) {
     const neutral = removeIdentityArithmetic(new GraphIndex(graph, names, indexOptions))
@@ -63,6 +71,7 @@ export function foldForInt8(model: ModelProto, options: FoldOptions = {}): FoldR
     report.batchNorms += convs.batchNorms
     report.affines += convs.affines
     pruneGraph(graph, convs.removed, convs.released)
+    renamed.push(...convs.renamed)
 
     const chains = recogniseHardSwish(new GraphIndex(graph, names, indexOptions), opset)
     report.hardSwish += chains.hardSwish
@@ -76,7 +85,17 @@ export function foldForInt8(model: ModelProto, options: FoldOptions = {}): FoldR
     report.affines += inputs.affines
     forward += inputs.affines
     pruneGraph(graph, inputs.removed, inputs.released)
+    renamed.push(...inputs.renamed)
   }
+  // A conv folded on both sides replaced its first folded weight by a second: list the one the
+  // model keeps, under the name of the model's own constant.
+  const original = new Map(renamed.map((r) => [r.tensor, r.original]))
+  const replaced = new Set(renamed.map((r) => r.original))
+  const root = (name: string): string => {
+    for (let i = 0; i < renamed.length && original.has(name); i++) name = original.get(name)!
+    return name
+  }
+  report.renamed = renamed.filter((r) => !replaced.has(r.tensor)).map((r) => ({ tensor: r.tensor, original: root(r.tensor) }))
   report.removed = nodesBefore - countNodes(model)
   if (unreadable.size > 0) report.notes.push(`${unreadable.size} weights stored in external data were not folded: no external data source was given`)
   if (identities > 0) report.notes.push(`${identities} Mul/Div by 1 or Add/Sub of 0 removed`)

@@ -1,4 +1,5 @@
 import { decodeModelProto } from '../../onnx/codec.js'
+import type { ModelProto, NodeProto } from '../../onnx/onnx-types.js'
 import { cosineSimilarity } from '../../runtime/cosine.js'
 import type { Feeds } from '../../runtime/feeds.js'
 import { ExposedRunner, type TensorValues } from './exposed-values.js'
@@ -85,34 +86,56 @@ export interface DebugStatsOptions {
   histograms?: boolean
   /** Tensors exposed by one session pair (see BATCH_NAMES). @default 256 */
   batchNames?: number
+  /**
+   * Tensors of the float model that the user's model has under another name (FULL_QUANT's
+   * folded weights, ModeResult.originalNames): rows and the summary use that name.
+   */
+  originalNames?: ReadonlyMap<string, string>
 }
 
 /**
  * The format's debug statistics: every float tensor of the float model's main graph (node
  * inputs and outputs, weights included), before quantization (Origin) and as the quantized
  * model computes it (Dequant), matched by name. Quantized graphs keep tensor names: a weight's
- * name is its decode chain's output, a QDQ activation's name its DequantizeLinear output.
+ * name is its decode chain's output, a QDQ activation's name its DequantizeLinear output. A node
+ * input its quantized twin reads under another name is compared with that (see twinNodes).
+ * `floatModel` is the model the quantized one was made from (FULL_QUANT: the folded one).
  */
 export async function collectDebugStats(floatModel: Uint8Array, quantModel: Uint8Array, samples: readonly Feeds[], options: DebugStatsOptions = {}): Promise<DebugStats> {
   const bins = options.bins ?? 48
   const graph = decodeModelProto(floatModel).graph
   if (!graph) throw new Error('model has no graph')
+  const display = (t: string) => options.originalNames?.get(t) ?? t
   const weights = new Set<string>()
   for (const t of graph.initializer ?? []) if (t.name) weights.add(t.name)
   const nodes: DebugNode[] = []
+  const protos: NodeProto[] = []
   for (const n of graph.node ?? []) {
     if (n.op_type === 'Constant') {
       for (const o of n.output ?? []) if (o) weights.add(o)
       continue
     }
     nodes.push({ name: n.name ?? '', opType: n.op_type ?? '', inputs: (n.input ?? []).filter(Boolean), outputs: (n.output ?? []).filter(Boolean) })
+    protos.push(n)
   }
   const modelOutputs = (graph.output ?? []).map((o) => o.name ?? '').filter(Boolean)
   const names = [...new Set([...nodes.flatMap((n) => [...n.inputs, ...n.outputs]), ...modelOutputs])]
-  const quantized = quantizedTensors(quantModel, weights)
+  const quantProto = decodeModelProto(quantModel)
+  // What each node's quantized twin reads in place of each input: a quantized graph input's
+  // `<input>_dq`, a shared weight's `<weight>_dequantized`. Compared by name alone, the input
+  // would be compared with itself (cosine 1, Clip 0) and its rounding would not show.
+  const twins = twinNodes(protos, quantProto)
+  const readAs = protos.map((p, i) => inputsAsRead(p, twins[i]))
+  const aliases = new Map<string, string[]>()
+  readAs.forEach((list, i) => nodes[i]!.inputs.forEach((t, k) => {
+    const q = list?.[k]
+    if (q && q !== t && !aliases.get(t)?.includes(q)) aliases.set(t, [...(aliases.get(t) ?? []), q])
+  }))
+  const quantized = quantizedTensors(quantProto, weights)
   const readers = new Map<string, string[]>()
   for (const n of nodes) for (const i of n.inputs) readers.set(i, [...(readers.get(i) ?? []), n.opType])
-  const reluRead = new Set([...quantized].filter((t) => !modelOutputs.includes(t) && (readers.get(t) ?? []).length > 0 && readers.get(t)!.every((op) => op === 'Relu')))
+  const readQuantized = (t: string) => quantized.has(t) || (aliases.get(t) ?? []).some((q) => quantized.has(q))
+  const reluRead = new Set(names.filter((t) => readQuantized(t) && !modelOutputs.includes(t) && (readers.get(t) ?? []).length > 0 && readers.get(t)!.every((op) => op === 'Relu')))
   const histograms = new Map<string, TensorHistogram>()
   // Every tensor of both models exposed at once were all alive together, in onnxruntime and
   // again in JavaScript (PP-OCRv4 det, one 320x320 sample: 164 MB of tensors per model, 620 MB
@@ -124,24 +147,28 @@ export async function collectDebugStats(floatModel: Uint8Array, quantModel: Uint
   const batches = interleaved(names, Math.ceil(names.length / Math.max(1, options.batchNames ?? BATCH_NAMES)))
   const figures: Figures[] = samples.map((): Figures => new Map())
   const floatProto = ExposedRunner.decode(floatModel)
-  const quantProto = ExposedRunner.decode(quantModel, true)
+  const quantRunProto = ExposedRunner.decode(quantModel, true)
+  const context: CompareContext = { quantized, reluRead, aliases, quantiles: options.quantiles !== false }
   for (const batch of batches) {
     const runners: ExposedRunner[] = []
     try {
       const origin = await ExposedRunner.forModel(floatProto, batch)
       runners.push(origin)
-      const dequant = await ExposedRunner.forModel(quantProto, batch)
+      const dequant = await ExposedRunner.forModel(quantRunProto, [...batch, ...batch.flatMap((t) => aliases.get(t) ?? [])])
       runners.push(dequant)
       for (const [round, feeds] of samples.entries()) {
         const a = await origin.run(feeds)
         const b = await dequant.run(feeds)
-        addFigures(figures[round]!, a, b, quantized, reluRead, options.quantiles !== false)
-        if (round === 0 && options.histograms !== false) {
-          for (const [name, va] of a) {
-            const vb = b.get(name)
-            const known = figures[0]!.get(name)
+        addFigures(figures[round]!, a, b, context)
+        if (round !== 0) continue
+        if (options.histograms === false) continue
+        for (const [name, va] of a) {
+          // what the quantized readers see, when they read it under another name
+          for (const q of [name, ...(aliases.get(name) ?? [])]) {
+            const known = figures[0]!.get(pairKey(name, q))
+            const vb = b.get(q)?.data
             // addFigures compared the two exactly when they have the same length
-            if (vb && known?.dequant) histograms.set(name, jointHistogram(name, va.data, vb.data, bins, { ...known, dequant: known.dequant }))
+            if (vb && known?.dequant) histograms.set(display(name), { ...jointHistogram(name, va.data, vb, bins, { ...known, dequant: known.dequant }), tensor: display(name) })
           }
         }
       }
@@ -150,8 +177,57 @@ export async function collectDebugStats(floatModel: Uint8Array, quantModel: Uint
       await Promise.allSettled(runners.map((r) => r.release()))
     }
   }
-  const rounds = figures.map((f, round) => roundRows(round, nodes, weights, modelOutputs, f))
-  return { rounds, histograms, nodes, weights, quantized, reluRead, modelOutputs }
+  const rounds = figures.map((f, round) => roundRows(round, nodes, readAs, weights, modelOutputs, f, display))
+  // the summary reads names as the rows give them; a tensor read quantized under another name is quantized
+  const shown = (set: Set<string>) => new Set([...set].map(display))
+  const quantizedShown = shown(quantized)
+  for (const t of aliases.keys()) if (readQuantized(t)) quantizedShown.add(display(t))
+  return {
+    rounds,
+    histograms,
+    nodes: nodes.map((n) => ({ ...n, inputs: n.inputs.map(display), outputs: n.outputs.map(display) })),
+    weights: shown(weights),
+    quantized: quantizedShown,
+    reluRead: shown(reluRead),
+    modelOutputs,
+  }
+}
+
+/** Figures of a float tensor as compared with the quantized model's `quant` (itself or what a node reads instead). */
+const pairKey = (float: string, quant: string): string => (float === quant ? float : `${float}\u0000${quant}`)
+
+/**
+ * Each node's twin in the quantized model (by NodeProto of the float model): the node of the same
+ * name and type, or for an unnamed node the one writing its first output; undefined when there is
+ * none (DYNAMIC_QUANT replaces MatMul by MatMulInteger and friends).
+ */
+function twinNodes(protos: readonly NodeProto[], quant: ModelProto): (NodeProto | undefined)[] {
+  const qnodes = quant.graph?.node ?? []
+  const byName = new Map<string, NodeProto>()
+  const byOutput = new Map<string, NodeProto>()
+  // a quantized op writes `<t>_f32` into QuantizeLinear → DequantizeLinear, which gives `t` back
+  const quantizedTo = new Map<string, string>()
+  const dequantizedTo = new Map<string, string>()
+  for (const n of qnodes) {
+    if (n.op_type === 'QuantizeLinear' && n.input?.[0] && n.output?.[0]) quantizedTo.set(n.input[0], n.output[0])
+    if (n.op_type === 'DequantizeLinear' && n.input?.[0] && n.output?.[0]) dequantizedTo.set(n.input[0], n.output[0])
+  }
+  for (const n of qnodes) {
+    if (n.name) byName.set(n.name, n)
+    const o = n.output?.[0]
+    if (o) byOutput.set(dequantizedTo.get(quantizedTo.get(o) ?? '') ?? o, n)
+  }
+  return protos.map((p) => {
+    const twin = p.name ? byName.get(p.name) : byOutput.get(p.output?.[0] ?? '')
+    return twin && twin.op_type === p.op_type && (twin.input ?? []).length === (p.input ?? []).length ? twin : undefined
+  })
+}
+
+/** The names a node's twin reads at each of the node's non-empty inputs. */
+function inputsAsRead(p: NodeProto, twin: NodeProto | undefined): string[] | undefined {
+  if (!twin) return undefined
+  const ins = twin.input ?? []
+  return (p.input ?? []).flatMap((t, k) => (t ? [ins[k] || t] : []))
 }
 
 /**
@@ -174,9 +250,9 @@ function interleaved(names: readonly string[], count: number): string[][] {
  * (QDQ activations and weights) and float weights that a node now computes (a weight's decode
  * chain keeps the weight's name).
  */
-function quantizedTensors(quantModel: Uint8Array, weights: Set<string>): Set<string> {
+function quantizedTensors(quant: ModelProto, weights: Set<string>): Set<string> {
   const out = new Set<string>()
-  for (const n of decodeModelProto(quantModel).graph?.node ?? []) {
+  for (const n of quant.graph?.node ?? []) {
     for (const o of n.output ?? []) {
       if (n.op_type === 'DequantizeLinear' || (weights.has(o) && n.op_type !== 'Constant')) out.add(o)
     }
@@ -189,38 +265,55 @@ interface TensorFigures {
   origin: TensorStats
   dequant: { stats: TensorStats; clip: number; cosine: number } | null
 }
+/** By pairKey: a float tensor and the quantized model's tensor it is compared with. */
 type Figures = Map<string, TensorFigures>
 
-/** The figures of every tensor of one batch that both runs gave. */
-function addFigures(
-  figures: Figures, a: Map<string, TensorValues>, b: Map<string, TensorValues>, quantized: Set<string>, reluRead: Set<string>, quantiles: boolean,
-): void {
+interface CompareContext {
+  quantized: Set<string>
+  reluRead: Set<string>
+  aliases: Map<string, string[]>
+  quantiles: boolean
+}
+
+/** The figures of every tensor of one batch that both runs gave, against each name the quantized model reads it as. */
+function addFigures(figures: Figures, a: Map<string, TensorValues>, b: Map<string, TensorValues>, c: CompareContext): void {
   for (const [name, va] of a) {
-    const vb = b.get(name)
-    const comparable = vb !== undefined && vb.data.length === va.data.length
-    // the distributions are each model's own; Clip and cosine compare what the readers see
-    const seen = (x: Float32Array) => (reluRead.has(name) ? x.map((v) => (v > 0 ? v : 0)) : x)
-    const [sa, sb] = comparable ? [seen(va.data), seen(vb.data)] : [va.data, va.data]
-    figures.set(name, {
-      origin: tensorStats(va.data, { quantiles }),
-      dequant: comparable ? { stats: tensorStats(vb.data, { quantiles }), clip: quantized.has(name) ? clipShare(sa, sb) : 0, cosine: cosineSimilarity(sa, sb) } : null,
-    })
+    const origin = tensorStats(va.data, { quantiles: c.quantiles })
+    for (const q of [name, ...(c.aliases.get(name) ?? [])]) {
+      const vb = b.get(q)?.data
+      const comparable = vb !== undefined && vb.length === va.data.length
+      // the distributions are each model's own; Clip and cosine compare what the readers see
+      const seen = (x: Float32Array) => (c.reluRead.has(name) ? x.map((v) => (v > 0 ? v : 0)) : x)
+      const [sa, sb] = comparable ? [seen(va.data), seen(vb)] : [va.data, va.data]
+      figures.set(pairKey(name, q), {
+        origin,
+        dequant: comparable
+          ? {
+            stats: tensorStats(vb, { quantiles: c.quantiles }),
+            clip: c.quantized.has(q) ? clipShare(sa, sb) : 0,
+            cosine: cosineSimilarity(sa, sb),
+          }
+          : null,
+      })
+    }
   }
 }
 
-function roundRows(round: number, nodes: DebugNode[], weights: Set<string>, modelOutputs: string[], figures: Figures): DebugRound {
+function roundRows(
+  round: number, nodes: DebugNode[], readAs: (string[] | undefined)[], weights: Set<string>, modelOutputs: string[], figures: Figures, display: (t: string) => string,
+): DebugRound {
   const rows: DebugRow[] = []
-  for (const n of nodes) {
+  nodes.forEach((n, i) => {
     for (const [inOut, list] of [['Input', n.inputs], ['Output', n.outputs]] as const) {
-      for (const tensor of list) {
-        const f = figures.get(tensor)
-        if (!f) continue
-        const base = { nodeName: n.name, nodeType: n.opType, tensorName: tensor, inOut, tensorType: weights.has(tensor) ? 'Weight' as const : 'Activation' as const }
+      list.forEach((tensor, k) => {
+        const f = (inOut === 'Input' ? figures.get(pairKey(tensor, readAs[i]?.[k] ?? tensor)) : undefined) ?? figures.get(tensor)
+        if (!f) return
+        const base = { nodeName: n.name, nodeType: n.opType, tensorName: display(tensor), inOut, tensorType: weights.has(tensor) ? 'Weight' as const : 'Activation' as const }
         rows.push({ ...base, dataType: 'Origin', stats: f.origin, clip: 0, cosine: 1 })
         if (f.dequant) rows.push({ ...base, dataType: 'Dequant', stats: f.dequant.stats, clip: f.dequant.clip, cosine: f.dequant.cosine })
-      }
+      })
     }
-  }
+  })
   // model outputs are never compared through a Relu, so their figures' cosine is the plain one
   const outputs = modelOutputs.flatMap((tensor) => {
     const d = figures.get(tensor)?.dequant

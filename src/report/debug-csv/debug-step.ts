@@ -12,8 +12,13 @@ import { writeDebugCsv } from './write-debug-csv.js'
 export const SMALL_INPUT_ELEMENTS = 1 << 20
 
 export interface DebugStepInput {
-  /** The float model's bytes (the debug pass does not read external data). */
+  /**
+   * The float model's bytes (the debug pass does not read external data): the model the
+   * quantized one was made from (ModeResult.debugReference), else the model as given.
+   */
   reference: Uint8Array
+  /** ModeResult.originalNames: the user's names of the reference's renamed tensors. */
+  originalNames?: ReadonlyMap<string, string>
   quantized: Uint8Array
   hasExternalData: boolean
   cfg: QuantConfig
@@ -70,7 +75,7 @@ export async function debugStep(input: DebugStepInput): Promise<DebugStepResult 
   try {
     // Unasked, the pass serves the report's summary, which reads no quartiles: on PP-OCRv4 det
     // (one 320x320 sample, 89 M values over both models) they were half its time.
-    const stats = await collectDebugStats(input.reference, input.quantized, samples, { quantiles: wanted })
+    const stats = await collectDebugStats(input.reference, input.quantized, samples, { quantiles: wanted, originalNames: input.originalNames })
     summary = summarizeDebug(stats, input.layers, { quantType: cfg.quantType, skipQuantNode: cfg.skipQuantNode, inputs })
     csv = wanted ? debugCsvFiles(stats.rounds, input.layers) : []
   } catch (err) {
