@@ -121,3 +121,46 @@ describe('FULL_QUANT debug reports name rows as the user\'s model does', () => {
     expect(Number(row[15])).toBeLessThan(1)
   })
 })
+
+describe('quant_param.csv as the format writes it', () => {
+  it('one row per channel of every quantized node input (activations, weights, int32 biases), scalar Scale and ZeroPoint, Dims space-separated', () => {
+    expect(quantParam[0]).toEqual(['NodeName', 'NodeType', 'TensorName', 'ElementsNum', 'Dims', 'Scale', 'ZeroPoint', 'Bits', 'CorrectionVar', 'CorrectionMean'])
+    const body = quantParam.slice(1)
+    for (const r of body) {
+      expect(r).toHaveLength(10)
+      expect(r[4]).toMatch(/^\d+( \d+)*$/)
+      expect(Number(r[3])).toBe(r[4]!.split(' ').reduce((a, b) => a * Number(b), 1))
+      for (const i of [5, 6, 7, 8, 9]) expect(Number.isFinite(Number(r[i])), `${r.join(',')} column ${i}`).toBe(true)
+    }
+    // per quantized node, its inputs read through a DequantizeLinear, in order, each channel a row
+    const dq = dequantizers(quant)
+    const expected = new Map<string, string[]>()
+    for (const q of result.report.full!.quantizedNodes) {
+      const node = quant.node!.find((n) => n.name === q.name)!
+      const list: string[] = []
+      for (const i of node.input!) {
+        const d = dq.get(i)
+        if (!d) continue
+        const bits = d.type === DataType.INT32 ? 32 : 8
+        d.scale.forEach((s, c) => list.push([Math.fround(s), d.zp[c], bits].join('|')))
+      }
+      if (list.length) expected.set(q.name, list)
+    }
+    const got = new Map<string, string[]>()
+    for (const r of body) got.set(r[0]!, [...(got.get(r[0]!) ?? []), [Math.fround(Number(r[5])), Number(r[6]), Number(r[7])].join('|')])
+    expect(got).toEqual(expected)
+    // activations (the graph input among them) and biases are there, not only weights
+    expect(body.some((r) => r[0] === 'p2o.Conv.0' && r[2] === 'x' && r[4] === '1 3 48 192')).toBe(true)
+    expect(body.some((r) => r[7] === '32')).toBe(true)
+    const weight = body.filter((r) => r[0] === 'p2o.Conv.0' && r[2] === 'conv2d_0.w_0')
+    // 8 output channels, one row each
+    expect(weight[0]![4]).toBe('8 3 3 3')
+    expect(weight).toHaveLength(8)
+  })
+
+  it('every tensor it lists has rows in report_<round>.csv, as an input of the same node', () => {
+    const inputs = new Set(report.filter((r) => r[3] === 'Input').map((r) => `${r[0]}|${r[2]}`))
+    const missing = [...new Set(quantParam.slice(1).map((r) => `${r[0]}|${r[2]}`))].filter((k) => !inputs.has(k))
+    expect(missing).toEqual([])
+  })
+})

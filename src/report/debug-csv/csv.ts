@@ -24,7 +24,3 @@ export function formatNumber(x: number): string {
   return String(x)
 }
 
-/** A per-channel list in one cell, `[a, b, c]` (csvField quotes it for its commas). */
-export function listCell(values: ArrayLike<number>): string {
-  return `[${Array.from(values, formatNumber).join(', ')}]`
-}

@@ -1,6 +1,7 @@
 import type { QuantizedLayer } from '../../quant/weight-quant.js'
-import { csvText, listCell } from './csv.js'
-import type { DebugRound } from './debug-stats.js'
+import { csvText } from './csv.js'
+import type { DebugRound, DebugStats } from './debug-stats.js'
+import { quantParamRows, type QuantParamRow } from './quant-param-rows.js'
 
 export const OUTPUT_SUMMARY_HEADER = ['Round', 'TensorName', 'CosineSimilarity'] as const
 export const REPORT_HEADER = [
@@ -30,21 +31,20 @@ export function reportCsv(round: DebugRound): string {
 }
 
 /**
- * `quant_param.csv`: one row per node and quantized weight it reads. Scale, ZeroPoint and the
- * correction terms are per channel, as a list in one cell; Scale and ZeroPoint are the decode
- * parameters stored in the model (the correction already folded in, see README, Encoding).
+ * `quant_param.csv`: one row per channel of each quantized node input (see quantParamRows), as
+ * the format writes it: scalar Scale and ZeroPoint, Dims space-separated (`32 3 3 3`).
  */
-export function quantParamCsv(layers: readonly QuantizedLayer[]): string {
-  return csvText(QUANT_PARAM_HEADER, layers.flatMap((l) => l.nodes.map((n) => [
-    n.name, n.opType, l.tensor, l.elements, listCell(l.dims), listCell(l.scale), listCell(l.zeroPoint), l.bits, listCell(l.correctionVar), listCell(l.correctionMean),
-  ])))
+export function quantParamCsv(rows: readonly QuantParamRow[]): string {
+  return csvText(QUANT_PARAM_HEADER, rows.map((r) => [
+    r.nodeName, r.nodeType, r.tensor, r.elements, r.dims.join(' '), r.scale, r.zeroPoint, r.bits, r.correctionVar, r.correctionMean,
+  ]))
 }
 
 /** The format's three reports (report_<round>.csv numbered from 0), ready to write. */
-export function debugCsvFiles(rounds: readonly DebugRound[], layers: readonly QuantizedLayer[]): CsvFile[] {
+export function debugCsvFiles(stats: Pick<DebugStats, 'rounds' | 'nodes' | 'dequantInputs'>, layers: readonly QuantizedLayer[]): CsvFile[] {
   return [
-    { name: 'output_summary.csv', text: outputSummaryCsv(rounds) },
-    ...rounds.map((r) => ({ name: `report_${r.round}.csv`, text: reportCsv(r) })),
-    { name: 'quant_param.csv', text: quantParamCsv(layers) },
+    { name: 'output_summary.csv', text: outputSummaryCsv(stats.rounds) },
+    ...stats.rounds.map((r) => ({ name: `report_${r.round}.csv`, text: reportCsv(r) })),
+    { name: 'quant_param.csv', text: quantParamCsv(quantParamRows(stats, layers)) },
   ]
 }

@@ -2,6 +2,7 @@ import { decodeModelProto } from '../../onnx/codec.js'
 import type { ModelProto, NodeProto } from '../../onnx/onnx-types.js'
 import { cosineSimilarity } from '../../runtime/cosine.js'
 import type { Feeds } from '../../runtime/feeds.js'
+import { dequantParams, type DequantParams } from './dequant-params.js'
 import { ExposedRunner, type TensorValues } from './exposed-values.js'
 import { clipShare, histogram, tensorStats, type TensorStats } from './tensor-stats.js'
 
@@ -25,6 +26,18 @@ export interface DebugRow {
   clip: number
   /** Origin rows: 1. Dequant rows: cosine of the dequantized vs the original values. */
   cosine: number
+}
+
+/** A node input the quantized model reads through a DequantizeLinear: a quant_param.csv entry. */
+export interface DequantInput {
+  /** Index in DebugStats.nodes. */
+  node: number
+  /** Input position. */
+  index: number
+  tensor: string
+  /** The tensor's dims (an activation's in round 0). */
+  dims: number[]
+  params: DequantParams
 }
 
 export interface OutputCosine {
@@ -71,6 +84,8 @@ export interface DebugStats {
    */
   reluRead: Set<string>
   modelOutputs: string[]
+  /** Inputs of nodes that compute in integers (see runsQuantized) read through a DequantizeLinear, in graph order. */
+  dequantInputs: DequantInput[]
 }
 
 export interface DebugStatsOptions {
@@ -91,6 +106,12 @@ export interface DebugStatsOptions {
    * folded weights, ModeResult.originalNames): rows and the summary use that name.
    */
   originalNames?: ReadonlyMap<string, string>
+  /**
+   * The nodes the quantization made compute in integers (FULL_QUANT's quantizedNodes): their
+   * inputs read through a DequantizeLinear are DebugStats.dequantInputs. Without it, nodes are
+   * judged from the graph (runsQuantized).
+   */
+  int8Nodes?: ReadonlySet<string>
 }
 
 /**
@@ -131,12 +152,14 @@ export async function collectDebugStats(floatModel: Uint8Array, quantModel: Uint
     const q = list?.[k]
     if (q && q !== t && !aliases.get(t)?.includes(q)) aliases.set(t, [...(aliases.get(t) ?? []), q])
   }))
+  const grids = dequantParams(quantProto)
   const quantized = quantizedTensors(quantProto, weights)
   const readers = new Map<string, string[]>()
   for (const n of nodes) for (const i of n.inputs) readers.set(i, [...(readers.get(i) ?? []), n.opType])
   const readQuantized = (t: string) => quantized.has(t) || (aliases.get(t) ?? []).some((q) => quantized.has(q))
   const reluRead = new Set(names.filter((t) => readQuantized(t) && !modelOutputs.includes(t) && (readers.get(t) ?? []).length > 0 && readers.get(t)!.every((op) => op === 'Relu')))
   const histograms = new Map<string, TensorHistogram>()
+  const dims = new Map<string, number[]>()
   // Every tensor of both models exposed at once were all alive together, in onnxruntime and
   // again in JavaScript (PP-OCRv4 det, one 320x320 sample: 164 MB of tensors per model, 620 MB
   // over the baseline at the peak). Exposed in interleaved batches, a session pair each, only
@@ -161,6 +184,7 @@ export async function collectDebugStats(floatModel: Uint8Array, quantModel: Uint
         const b = await dequant.run(feeds)
         addFigures(figures[round]!, a, b, context)
         if (round !== 0) continue
+        for (const [name, va] of a) dims.set(name, va.dims)
         if (options.histograms === false) continue
         for (const [name, va] of a) {
           // what the quantized readers see, when they read it under another name
@@ -178,6 +202,13 @@ export async function collectDebugStats(floatModel: Uint8Array, quantModel: Uint
     }
   }
   const rounds = figures.map((f, round) => roundRows(round, nodes, readAs, weights, modelOutputs, f, display))
+  const dequantInputs: DequantInput[] = []
+  const quantizerInputs = new Set((quantProto.graph?.node ?? []).filter((n) => n.op_type === 'QuantizeLinear').map((n) => n.input?.[0] ?? ''))
+  const int8 = (i: number) => (options.int8Nodes ? twins[i] !== undefined && options.int8Nodes.has(nodes[i]!.name) : runsQuantized(twins[i], quantizerInputs, grids))
+  nodes.forEach((n, i) => int8(i) && n.inputs.forEach((t, index) => {
+    const params = grids.get(readAs[i]?.[index] ?? t)
+    if (params) dequantInputs.push({ node: i, index, tensor: display(t), dims: params.constDims ?? dims.get(t) ?? [], params })
+  }))
   // the summary reads names as the rows give them; a tensor read quantized under another name is quantized
   const shown = (set: Set<string>) => new Set([...set].map(display))
   const quantizedShown = shown(quantized)
@@ -190,6 +221,7 @@ export async function collectDebugStats(floatModel: Uint8Array, quantModel: Uint
     quantized: quantizedShown,
     reluRead: shown(reluRead),
     modelOutputs,
+    dequantInputs,
   }
 }
 
@@ -228,6 +260,16 @@ function inputsAsRead(p: NodeProto, twin: NodeProto | undefined): string[] | und
   if (!twin) return undefined
   const ins = twin.input ?? []
   return (p.input ?? []).flatMap((t, k) => (t ? [ins[k] || t] : []))
+}
+
+/**
+ * Whether a node's twin computes in integers, as onnxruntime fuses QDQ: it reads a quantized
+ * constant (weight, bias) or its output goes into a QuantizeLinear. A float op that reads a
+ * DequantizeLinear output (a node kept float next to quantized ones) does not.
+ */
+function runsQuantized(twin: NodeProto | undefined, quantizerInputs: ReadonlySet<string>, grids: ReadonlyMap<string, DequantParams>): boolean {
+  if (!twin) return false
+  return (twin.output ?? []).some((o) => quantizerInputs.has(o)) || (twin.input ?? []).some((i) => grids.get(i)?.constDims)
 }
 
 /**

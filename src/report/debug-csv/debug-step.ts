@@ -19,6 +19,8 @@ export interface DebugStepInput {
   reference: Uint8Array
   /** ModeResult.originalNames: the user's names of the reference's renamed tensors. */
   originalNames?: ReadonlyMap<string, string>
+  /** The nodes computing in integers, when the mode knows them (FULL_QUANT's quantizedNodes). */
+  int8Nodes?: ReadonlySet<string>
   quantized: Uint8Array
   hasExternalData: boolean
   cfg: QuantConfig
@@ -75,9 +77,9 @@ export async function debugStep(input: DebugStepInput): Promise<DebugStepResult 
   try {
     // Unasked, the pass serves the report's summary, which reads no quartiles: on PP-OCRv4 det
     // (one 320x320 sample, 89 M values over both models) they were half its time.
-    const stats = await collectDebugStats(input.reference, input.quantized, samples, { quantiles: wanted, originalNames: input.originalNames })
+    const stats = await collectDebugStats(input.reference, input.quantized, samples, { quantiles: wanted, originalNames: input.originalNames, int8Nodes: input.int8Nodes })
     summary = summarizeDebug(stats, input.layers, { quantType: cfg.quantType, skipQuantNode: cfg.skipQuantNode, inputs })
-    csv = wanted ? debugCsvFiles(stats.rounds, input.layers) : []
+    csv = wanted ? debugCsvFiles(stats, input.layers) : []
   } catch (err) {
     if (err instanceof QuantizeError) throw err
     // only a requested report is worth a warning; the default one is a bonus
