@@ -287,7 +287,7 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
   if (accuracy?.warning) extraWarnings.push(cfg.bitNum === 0 ? `mixed bit: ${accuracy.warning}` : accuracy.warning)
   // a separate step after verification: the debug statistics, CSVs and their summary
   const debug = await debugStep({
-    reference: result.debugReference ?? bytes, originalNames: result.originalNames,
+    reference: result.debugReference ?? bytes, originalNames: result.originalNames, decodedWeights: result.decodedWeights,
     int8Nodes: result.full ? new Set(result.full.quantizedNodes.map((n) => n.name)) : undefined,
     quantized: out, hasExternalData: external, cfg, specs, layers: result.layers, given: options.samples,
     requested: options.debug, verified: verification !== null && verification.cosine !== null, warnings: extraWarnings, onProgress: options.onProgress,

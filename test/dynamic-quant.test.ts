@@ -171,7 +171,9 @@ describe('DYNAMIC_QUANT on Gemm, skip_quant_node and thresholds', () => {
 
   it('Gemm with transB, alpha and beta computes the same as float', async () => {
     const { model, report } = await quantizeModel(float, DYNAMIC, { sizes: false })
-    expect(report.dynamic!.int8.map((n) => [n.opType, n.dims])).toEqual([['Gemm', [64, 48]], ['MatMul', [48, 32]]])
+    // dims as the float model has them (and layers[] and quant_param.csv give them); transB's weight is read transposed
+    expect(report.dynamic!.int8.map((n) => [n.opType, n.dims, n.transposed])).toEqual([['Gemm', [48, 64], true], ['MatMul', [48, 32], false]])
+    expect(report.layers.map((l) => l.dims)).toEqual([[48, 64], [48, 32]])
     expect(count(decodeModelProto(model), 'Gemm')).toBe(0)
     expect(report.cosineSimilarity).toBeGreaterThanOrEqual(0.999)
     // where onnxruntime-node's int8 kernels saturate, and only there, the report warns and gives

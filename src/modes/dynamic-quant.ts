@@ -1,6 +1,6 @@
 import { allGraphScopes, allNames, opsetVersion, NameAllocator } from '../onnx/graph-walk.js'
 import type { GraphProto, NodeProto } from '../onnx/onnx-types.js'
-import { quantizeColumnsInt8 } from '../quant/dynamic/column-int8.js'
+import { quantizeColumnsInt8, type ColumnInt8 } from '../quant/dynamic/column-int8.js'
 import { rewriteToMatMulInteger } from '../quant/dynamic/matmul-integer.js'
 import { raiseOpset, type OpsetUpgrade } from '../quant/opset-upgrade.js'
 import { gemmBeta, outputHeads, routeWeight, type DynamicConvPolicy, type DynamicHeadPolicy, type DynamicRoute } from '../quant/dynamic/plan-dynamic.js'
@@ -15,8 +15,13 @@ export interface DynamicInt8Node {
   node: string
   opType: string
   tensor: string
-  /** The weight as stored for MatMulInteger: [K, N]. */
+  /**
+   * The weight's dims in the float model, as layers[] and quant_param.csv give them (a Gemm
+   * with transB=1 has [N, K]; MatMulInteger reads its codes as [K, N]).
+   */
   dims: number[]
+  /** Stored [N, K] (Gemm transB=1): the codes MatMulInteger reads are its transpose. */
+  transposed: boolean
   /** ||W - W_hat|| / ||W|| of the int8 weight. */
   relativeError: number
 }
@@ -119,12 +124,14 @@ export async function quantizeDynamic(ctx: ModeContext, options: DynamicQuantOpt
   const names = new NameAllocator(allNames(model))
   const layers: QuantizedLayer[] = [...wo.layers]
   const int8Nodes: DynamicInt8Node[] = []
+  const decodedWeights = new Map<string, Float32Array>()
   for (const w of int8) {
     const route = routes.get(w) as Extract<DynamicRoute, { kind: 'int8' }>
     const [r, c] = w.site.dims as [number, number]
     const [k, n] = route.transposed ? [c, r] : [r, c]
     const q = quantizeColumnsInt8(w.readValues(), k, n, route.transposed, route.alpha)
-    for (const u of w.site.uses) int8Nodes.push({ node: u.node.name ?? '', opType: u.node.op_type ?? '', tensor: w.site.name, dims: [k, n], relativeError: q.relativeError })
+    for (const u of w.site.uses) int8Nodes.push({ node: u.node.name ?? '', opType: u.node.op_type ?? '', tensor: w.site.name, dims: [...w.site.dims], transposed: route.transposed, relativeError: q.relativeError })
+    decodedWeights.set(w.site.name, decodeColumns(q, route.transposed, route.alpha))
     layers.push({
       nodes: w.site.uses.map((u) => ({ name: u.node.name ?? '', opType: u.node.op_type ?? '' })), tensor: w.site.name, dims: w.site.dims, elements: w.elements,
       bits: 8, axis: route.transposed ? 0 : 1, scale: q.scale, zeroPoint: new Float32Array(n), correctionVar: new Float32Array(n).fill(1), correctionMean: new Float32Array(n),
@@ -153,5 +160,19 @@ export async function quantizeDynamic(ctx: ModeContext, options: DynamicQuantOpt
     opsetUpgrade,
     notes,
   }
-  return { layers, skipped: plan.skipped, warnings: plan.warnings, biasCorrected: 0, accuracy: null, dynamic: report }
+  return { layers, skipped: plan.skipped, warnings: plan.warnings, biasCorrected: 0, accuracy: null, dynamic: report, decodedWeights }
+}
+
+/**
+ * An int8 weight as the model computes with it, in the float weight's layout ([N, K] when
+ * `transposed`): MatMulInteger reads the codes and the scale multiplies the product, so no
+ * tensor of the model holds it, and the debug reports' Dequant rows need it. Gemm's alpha,
+ * folded into the scale, is taken back out: the float model applies it to the product.
+ */
+function decodeColumns(q: ColumnInt8, transposed: boolean, alpha: number): Float32Array {
+  const out = new Float32Array(q.k * q.n)
+  for (let r = 0; r < q.k; r++) {
+    for (let c = 0; c < q.n; c++) out[transposed ? c * q.k + r : r * q.n + c] = q.codes[r * q.n + c]! * (q.scale[c]! / alpha)
+  }
+  return out
 }

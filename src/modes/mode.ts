@@ -51,6 +51,12 @@ export interface ModeResult extends WeightQuantResult {
   debugReference?: Uint8Array
   /** Tensors of `debugReference` that the user's model has under another name (folded weights): reports use that name. */
   originalNames?: ReadonlyMap<string, string>
+  /**
+   * Quantized weights that no tensor of the quantized model holds as float (DYNAMIC_QUANT's
+   * MatMulInteger reads the codes; its scale is applied to the product): their values as the
+   * model computes with them, in the float weight's layout, for the debug reports' Dequant rows.
+   */
+  decodedWeights?: ReadonlyMap<string, Float32Array>
 }
 
 /**

@@ -106,6 +106,8 @@ export interface DebugStatsOptions {
    * folded weights, ModeResult.originalNames): rows and the summary use that name.
    */
   originalNames?: ReadonlyMap<string, string>
+  /** Quantized weights the quantized model holds as float nowhere, decoded (ModeResult.decodedWeights). */
+  decodedWeights?: ReadonlyMap<string, Float32Array>
   /**
    * The nodes the quantization made compute in integers (FULL_QUANT's quantizedNodes): their
    * inputs read through a DequantizeLinear are DebugStats.dequantInputs. Without it, nodes are
@@ -127,6 +129,7 @@ export async function collectDebugStats(floatModel: Uint8Array, quantModel: Uint
   const graph = decodeModelProto(floatModel).graph
   if (!graph) throw new Error('model has no graph')
   const display = (t: string) => options.originalNames?.get(t) ?? t
+  const decoded = options.decodedWeights ?? new Map<string, Float32Array>()
   const weights = new Set<string>()
   for (const t of graph.initializer ?? []) if (t.name) weights.add(t.name)
   const nodes: DebugNode[] = []
@@ -154,6 +157,7 @@ export async function collectDebugStats(floatModel: Uint8Array, quantModel: Uint
   }))
   const grids = dequantParams(quantProto)
   const quantized = quantizedTensors(quantProto, weights)
+  for (const t of decoded.keys()) quantized.add(t)
   const readers = new Map<string, string[]>()
   for (const n of nodes) for (const i of n.inputs) readers.set(i, [...(readers.get(i) ?? []), n.opType])
   const readQuantized = (t: string) => quantized.has(t) || (aliases.get(t) ?? []).some((q) => quantized.has(q))
@@ -171,7 +175,7 @@ export async function collectDebugStats(floatModel: Uint8Array, quantModel: Uint
   const figures: Figures[] = samples.map((): Figures => new Map())
   const floatProto = ExposedRunner.decode(floatModel)
   const quantRunProto = ExposedRunner.decode(quantModel, true)
-  const context: CompareContext = { quantized, reluRead, aliases, quantiles: options.quantiles !== false }
+  const context: CompareContext = { quantized, reluRead, aliases, decoded, quantiles: options.quantiles !== false }
   for (const batch of batches) {
     const runners: ExposedRunner[] = []
     try {
@@ -190,7 +194,7 @@ export async function collectDebugStats(floatModel: Uint8Array, quantModel: Uint
           // what the quantized readers see, when they read it under another name
           for (const q of [name, ...(aliases.get(name) ?? [])]) {
             const known = figures[0]!.get(pairKey(name, q))
-            const vb = b.get(q)?.data
+            const vb = q === name ? decoded.get(name) ?? b.get(q)?.data : b.get(q)?.data
             // addFigures compared the two exactly when they have the same length
             if (vb && known?.dequant) histograms.set(display(name), { ...jointHistogram(name, va.data, vb, bins, { ...known, dequant: known.dequant }), tensor: display(name) })
           }
@@ -314,6 +318,7 @@ interface CompareContext {
   quantized: Set<string>
   reluRead: Set<string>
   aliases: Map<string, string[]>
+  decoded: ReadonlyMap<string, Float32Array>
   quantiles: boolean
 }
 
@@ -322,7 +327,8 @@ function addFigures(figures: Figures, a: Map<string, TensorValues>, b: Map<strin
   for (const [name, va] of a) {
     const origin = tensorStats(va.data, { quantiles: c.quantiles })
     for (const q of [name, ...(c.aliases.get(name) ?? [])]) {
-      const vb = b.get(q)?.data
+      // a weight only its decoded values stand for (DYNAMIC_QUANT's int8 MatMul weights)
+      const vb = q === name ? c.decoded.get(name) ?? b.get(q)?.data : b.get(q)?.data
       const comparable = vb !== undefined && vb.length === va.data.length
       // the distributions are each model's own; Clip and cosine compare what the readers see
       const seen = (x: Float32Array) => (c.reluRead.has(name) ? x.map((v) => (v > 0 ? v : 0)) : x)

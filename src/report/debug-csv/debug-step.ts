@@ -19,6 +19,8 @@ export interface DebugStepInput {
   reference: Uint8Array
   /** ModeResult.originalNames: the user's names of the reference's renamed tensors. */
   originalNames?: ReadonlyMap<string, string>
+  /** ModeResult.decodedWeights. */
+  decodedWeights?: ReadonlyMap<string, Float32Array>
   /** The nodes computing in integers, when the mode knows them (FULL_QUANT's quantizedNodes). */
   int8Nodes?: ReadonlySet<string>
   quantized: Uint8Array
@@ -77,7 +79,7 @@ export async function debugStep(input: DebugStepInput): Promise<DebugStepResult 
   try {
     // Unasked, the pass serves the report's summary, which reads no quartiles: on PP-OCRv4 det
     // (one 320x320 sample, 89 M values over both models) they were half its time.
-    const stats = await collectDebugStats(input.reference, input.quantized, samples, { quantiles: wanted, originalNames: input.originalNames, int8Nodes: input.int8Nodes })
+    const stats = await collectDebugStats(input.reference, input.quantized, samples, { quantiles: wanted, originalNames: input.originalNames, decodedWeights: input.decodedWeights, int8Nodes: input.int8Nodes })
     summary = summarizeDebug(stats, input.layers, { quantType: cfg.quantType, skipQuantNode: cfg.skipQuantNode, inputs })
     csv = wanted ? debugCsvFiles(stats, input.layers) : []
   } catch (err) {
