@@ -164,3 +164,32 @@ describe('quant_param.csv as the format writes it', () => {
     expect(missing).toEqual([])
   })
 })
+
+describe('clip recommendations measure against the quantization grid', () => {
+  it('a node whose values the int8 grid holds is not recommended for high Clip, however high the Clip column', () => {
+    const dq = dequantizers(quant)
+    const recommended = new Set(result.report.debug!.recommendations.filter((r) => r.kind === 'clip').map((r) => r.node))
+    const all = [...result.debugCsv!.filter((f) => /^report_\d+\.csv$/.test(f.name)).map((f) => rows(f.name))]
+    let inGridHighClip = 0
+    for (const q of result.report.full!.quantizedNodes) {
+      const out = report.find((r) => r[0] === q.name && r[3] === 'Output' && r[4] === 'Dequant')!
+      const tensor = out[2]!
+      const d = dq.get(tensor)
+      if (!d) continue
+      // the original values' range over every round, against the grid half a step beyond its ends
+      const origin = all.flatMap((rs) => rs.filter((r) => r[2] === tensor && r[4] === 'Origin'))
+      const lo = Math.min(...origin.map((r) => Number(r[6])))
+      const hi = Math.max(...origin.map((r) => Number(r[10])))
+      const s = d.scale[0]!
+      const [qmin, qmax] = d.type === DataType.UINT8 ? [0, 255] : [-128, 127]
+      const held = lo >= s * (qmin - 0.5 - d.zp[0]!) && hi <= s * (qmax + 0.5 - d.zp[0]!)
+      const clip = Math.max(...all.flatMap((rs) => rs.filter((r) => r[0] === q.name && r[2] === tensor && r[4] === 'Dequant').map((r) => Number(r[14]))))
+      if (held && clip >= 0.01) {
+        inGridHighClip++
+        expect(recommended.has(q.name), `${q.name}: Clip ${clip}, values within the grid`).toBe(false)
+      }
+    }
+    // the case exists: Clip counts the extremes rounded inward (GlobalAveragePool's 8 values)
+    expect(inGridHighClip).toBeGreaterThan(0)
+  })
+})

@@ -109,9 +109,9 @@ describe('recommendations on constructed cases', () => {
     const r = rec('clip', 'mm_clip')!
     expect(r).toBeDefined()
     expect(r.line).toBe('skip_quant_node=already,mm_clip')
-    const clip = summary.layers.find((l) => l.node === 'mm_clip')!.clip
+    const clip = summary.layers.find((l) => l.node === 'mm_clip')!.gridClip
     expect(clip).toBeGreaterThan(0.3) // a quarter of the range kept: most values are cut off
-    expect(r.reason).toBe(`${(clip * 100).toFixed(1)}% of its values fall outside the quantized range (Clip)`)
+    expect(r.reason).toBe(`${(clip * 100).toFixed(1)}% of its values fall outside the quantization grid and are cut off`)
     expect(rec('clip', 'mm_coarse')).toBeUndefined() // coarse, but nothing cut off
   })
 

@@ -2,7 +2,7 @@ import { decodeModelProto } from '../../onnx/codec.js'
 import type { ModelProto, NodeProto } from '../../onnx/onnx-types.js'
 import { cosineSimilarity } from '../../runtime/cosine.js'
 import type { Feeds } from '../../runtime/feeds.js'
-import { dequantParams, type DequantParams } from './dequant-params.js'
+import { dequantParams, gridClipShare, type DequantParams } from './dequant-params.js'
 import { ExposedRunner, type TensorValues } from './exposed-values.js'
 import { clipShare, histogram, tensorStats, type TensorStats } from './tensor-stats.js'
 
@@ -24,6 +24,13 @@ export interface DebugRow {
    * dequantized range; 0 for tensors the quantized model computes in float (nothing cuts them).
    */
   clip: number
+  /**
+   * Not a CSV column (the recommendations read it). Dequant rows of a tensor a DequantizeLinear
+   * gives: share of the original values outside its quantization grid, [scale * (qmin - zp),
+   * scale * (qmax - zp)] per channel (what saturation cuts; Clip also counts values rounded in
+   * from the grid's ends); 0 otherwise.
+   */
+  gridClip: number
   /** Origin rows: 1. Dequant rows: cosine of the dequantized vs the original values. */
   cosine: number
 }
@@ -175,7 +182,7 @@ export async function collectDebugStats(floatModel: Uint8Array, quantModel: Uint
   const figures: Figures[] = samples.map((): Figures => new Map())
   const floatProto = ExposedRunner.decode(floatModel)
   const quantRunProto = ExposedRunner.decode(quantModel, true)
-  const context: CompareContext = { quantized, reluRead, aliases, decoded, quantiles: options.quantiles !== false }
+  const context: CompareContext = { quantized, reluRead, aliases, decoded, grids, quantiles: options.quantiles !== false }
   for (const batch of batches) {
     const runners: ExposedRunner[] = []
     try {
@@ -309,7 +316,7 @@ function quantizedTensors(quant: ModelProto, weights: Set<string>): Set<string> 
 /** A tensor's figures in one round: its distribution in each model and how they compare. */
 interface TensorFigures {
   origin: TensorStats
-  dequant: { stats: TensorStats; clip: number; cosine: number } | null
+  dequant: { stats: TensorStats; clip: number; gridClip: number; cosine: number } | null
 }
 /** By pairKey: a float tensor and the quantized model's tensor it is compared with. */
 type Figures = Map<string, TensorFigures>
@@ -319,6 +326,7 @@ interface CompareContext {
   reluRead: Set<string>
   aliases: Map<string, string[]>
   decoded: ReadonlyMap<string, Float32Array>
+  grids: Map<string, DequantParams>
   quantiles: boolean
 }
 
@@ -333,12 +341,14 @@ function addFigures(figures: Figures, a: Map<string, TensorValues>, b: Map<strin
       // the distributions are each model's own; Clip and cosine compare what the readers see
       const seen = (x: Float32Array) => (c.reluRead.has(name) ? x.map((v) => (v > 0 ? v : 0)) : x)
       const [sa, sb] = comparable ? [seen(va.data), seen(vb)] : [va.data, va.data]
+      const grid = c.grids.get(q)
       figures.set(pairKey(name, q), {
         origin,
         dequant: comparable
           ? {
             stats: tensorStats(vb, { quantiles: c.quantiles }),
             clip: c.quantized.has(q) ? clipShare(sa, sb) : 0,
+            gridClip: grid ? gridClipShare(sa, va.dims, grid) : 0,
             cosine: cosineSimilarity(sa, sb),
           }
           : null,
@@ -357,8 +367,8 @@ function roundRows(
         const f = (inOut === 'Input' ? figures.get(pairKey(tensor, readAs[i]?.[k] ?? tensor)) : undefined) ?? figures.get(tensor)
         if (!f) return
         const base = { nodeName: n.name, nodeType: n.opType, tensorName: display(tensor), inOut, tensorType: weights.has(tensor) ? 'Weight' as const : 'Activation' as const }
-        rows.push({ ...base, dataType: 'Origin', stats: f.origin, clip: 0, cosine: 1 })
-        if (f.dequant) rows.push({ ...base, dataType: 'Dequant', stats: f.dequant.stats, clip: f.dequant.clip, cosine: f.dequant.cosine })
+        rows.push({ ...base, dataType: 'Origin', stats: f.origin, clip: 0, gridClip: 0, cosine: 1 })
+        if (f.dequant) rows.push({ ...base, dataType: 'Dequant', stats: f.dequant.stats, clip: f.dequant.clip, gridClip: f.dequant.gridClip, cosine: f.dequant.cosine })
       })
     }
   })

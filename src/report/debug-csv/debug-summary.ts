@@ -18,6 +18,12 @@ export interface LayerDebug {
   inputCosine: number
   /** Largest Clip over rounds of its output and of its quantized weight. */
   clip: number
+  /**
+   * Largest share over rounds of the original values of its output and of its quantized weight
+   * that the quantization grid cannot hold (DebugRow.gridClip; a WEIGHT_QUANT weight's own
+   * clip): what saturation actually cuts, where Clip also counts values rounded in from the grid's ends.
+   */
+  gridClip: number
   /** Width of the quantized weight it reads; null when it reads none. */
   bits: number | null
   /**
@@ -64,11 +70,13 @@ export function summarizeDebug(stats: DebugStats, quantized: readonly QuantizedL
   const rounds = stats.rounds.length
   const meanCos = new Map<string, number>()
   const maxClip = new Map<string, number>()
+  const maxGrid = new Map<string, number>()
   const ranges = new Map<string, { min: number; max: number }>()
   const seen = new Set<string>()
   for (const r of stats.rounds) {
     for (const row of r.rows) {
       if (row.dataType === 'Dequant') {
+        maxGrid.set(row.tensorName, Math.max(maxGrid.get(row.tensorName) ?? 0, row.gridClip))
         // each tensor appears once per node that reads or writes it: count it once per round
         const key = `${r.round}\u0000${row.tensorName}`
         if (!seen.has(key)) {
@@ -114,6 +122,7 @@ export function summarizeDebug(stats: DebugStats, quantized: readonly QuantizedL
       cosine: meanCos.get(tensor)!,
       inputCosine: Math.min(1, ...n.inputs.filter((i) => !stats.weights.has(i)).map(arriving)),
       clip: Math.max(maxClip.get(tensor) ?? 0, q ? maxClip.get(q.tensor) ?? 0 : 0),
+      gridClip: Math.max(maxGrid.get(tensor) ?? 0, q ? Math.max(maxGrid.get(q.tensor) ?? 0, q.clip) : 0),
       bits: q ? q.bits : null,
       quantized: [...n.inputs, ...n.outputs].some((t) => stats.quantized.has(t)),
       weight: q ? q.tensor : null,

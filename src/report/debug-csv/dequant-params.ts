@@ -1,7 +1,10 @@
 import { DataType, int64ToNumber, type ModelProto, type TensorProto } from '../../onnx/onnx-types.js'
 import { elementCount, rawBytes, tensorDims, tensorToFloat32 } from '../../onnx/tensor-data.js'
 
-/** The quantization of one DequantizeLinear output, as the quantized model stores it: what the format's quant_param.csv lists. */
+/**
+ * The quantization of one DequantizeLinear output, as the quantized model stores it: what the
+ * format's quant_param.csv lists, and the grid the recommendations measure clipping against.
+ */
 export interface DequantParams {
   /** One per channel (per-tensor: one). */
   scale: Float32Array
@@ -93,4 +96,32 @@ function integers(t: TensorProto): Float64Array {
     return out
   }
   return Float64Array.from(t.int32_data ?? [], Number)
+}
+
+/**
+ * Share of `values` (the original float tensor, laid out as `dims`) that the quantization grid
+ * cannot hold: those whose code saturates, beyond [scale * (qmin - zp), scale * (qmax - zp)] of
+ * their channel by more than half a step. Within half a step a value rounds to the grid's end
+ * like any other rounding (a symmetric weight's largest value sits there up to the float32
+ * rounding of its scale). Unlike the format's Clip (outside the dequantized values' own
+ * min..max), a value rounded inward from the grid's end is not counted: only what is cut.
+ */
+export function gridClipShare(values: Float32Array, dims: readonly number[], p: DequantParams): number {
+  if (values.length === 0) return 0
+  const channels = p.scale.length
+  let inner = 1
+  if (p.axis !== null && channels > 1) for (let i = p.axis + 1; i < dims.length; i++) inner *= dims[i]!
+  const lo = new Float64Array(channels)
+  const hi = new Float64Array(channels)
+  for (let c = 0; c < channels; c++) {
+    lo[c] = p.scale[c]! * (p.qmin - 0.5 - p.zeroPoint[c]!)
+    hi[c] = p.scale[c]! * (p.qmax + 0.5 - p.zeroPoint[c]!)
+  }
+  let out = 0
+  for (let i = 0; i < values.length; i++) {
+    const c = channels > 1 ? Math.floor(i / inner) % channels : 0
+    const x = values[i]!
+    if (x < lo[c]! || x > hi[c]!) out++
+  }
+  return out / values.length
 }

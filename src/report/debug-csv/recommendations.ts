@@ -12,7 +12,12 @@ export interface Recommendation {
   line: string | null
 }
 
-/** Clip at or above this share of values is "high": 1% of a tensor saturated shifts its mean visibly. */
+/**
+ * Clipping at or above this share of values is "high": 1% of a tensor saturated shifts its mean
+ * visibly. Measured against the quantization grid (LayerDebug.gridClip), not the format's Clip
+ * column: Clip counts the extreme values that round inward to the grid's last step too, which a
+ * grid covering the data still does (PP-OCR cls' GlobalAveragePool: Clip 25%, nothing cut).
+ */
 export const HIGH_CLIP = 0.01
 /**
  * Inputs of a merging op whose ranges differ by this factor share one quantization scale
@@ -48,8 +53,8 @@ export function recommend(layers: readonly LayerDebug[], options: RecommendOptio
     out.push({ kind, node: l.node, opType: l.opType, reason: name, line: line(l.node) })
   }
   for (const l of layers) {
-    if (!skippable(l) || l.clip < HIGH_CLIP) continue
-    add(l, 'clip', `${(l.clip * 100).toFixed(1)}% of its values fall outside the quantized range (Clip)`)
+    if (!skippable(l) || l.gridClip < HIGH_CLIP) continue
+    add(l, 'clip', `${(l.gridClip * 100).toFixed(1)}% of its values fall outside the quantization grid and are cut off`)
   }
   if (activations) {
     for (const l of layers) {
