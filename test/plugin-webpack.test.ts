@@ -110,6 +110,15 @@ describe('webpack plugin', () => {
     expect(report).toMatchObject({ bitNum: 8, output: quantName, config: 'hello_deepa.onnx.cfg' })
   })
 
+  it("with webpack's filesystem cache, a changed plugin option is not answered from the old cache", async () => {
+    await webpackBuild({}, true)
+    // other.onnx has no cfg: a defaultConfig quantizes it, which the cached module knows nothing of
+    const changed = await webpackBuild({ defaultConfig: { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8 } } }, true)
+    const other = onnxFiles(changed).filter((f) => f.startsWith('assets/other-'))
+    expect(other).toHaveLength(1)
+    expect(changed.files.get(other[0]!)!.equals(fs.readFileSync(OTHER))).toBe(false)
+  })
+
   it('a broken cfg fails the build naming the cfg file; with onError warn it emits the original', async () => {
     writeCfg(99)
     try {

@@ -1,6 +1,7 @@
-import type { Compilation, Compiler, LoaderContext } from 'webpack'
+import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
+import type { Compilation, Compiler, LoaderContext } from 'webpack'
 import { buildReportModel, HTML_REPORT_FILE, quantizeAndCollect, renderReportHtml, summaryTable, type CollectedModel, type ReportModel } from './build-report.js'
 import { createModelFilter } from './filter.js'
 import { siblingConfigs } from './find-config.js'
@@ -48,6 +49,13 @@ export class QuantizeWebpackPlugin {
     const isModel = (file: string): boolean => /\.onnx$/i.test(file) && accepts(file)
     let quantizer: ModelQuantizer | null = null
     let warn: (message: string) => void = (message) => console.warn(`[${NAME}] ${message}`)
+
+    // webpack's filesystem cache keeps a module's bytes between runs, and ours depend on options
+    // webpack does not see (defaultConfig, include/exclude, verify): one cache version per set of them
+    const cache = compiler.options.cache
+    if (cache && typeof cache === 'object' && cache.type === 'filesystem') {
+      cache.version = [cache.version, `${NAME}:${optionsFingerprint(options)}`].filter(Boolean).join('|')
+    }
 
     // `import url from './m.onnx'` becomes an asset module; `new URL(...)` already is one. First
     // among the rules: webpack takes the type of the last matching rule, so a user's own rule for
@@ -205,4 +213,11 @@ export class QuantizeWebpackPlugin {
 
 export function quantizeWebpack(options?: Options): QuantizeWebpackPlugin {
   return new QuantizeWebpackPlugin(options)
+}
+
+/** A hash of the options that change what a model module holds (not where the cache is, nor how many run at once). */
+function optionsFingerprint(options: ResolvedOptions): string {
+  const { include, exclude, defaultConfig, onError, verify } = options
+  const text = JSON.stringify({ include, exclude, defaultConfig, onError, verify }, (_key, value: unknown) => (value instanceof RegExp ? String(value) : value))
+  return createHash('sha256').update(text).digest('hex').slice(0, 16)
 }
