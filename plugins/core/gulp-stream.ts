@@ -174,11 +174,13 @@ export function quantizeGulp(userOptions?: Options): QuantizeGulpStream {
 
   // Files are processed up to `concurrency` at once and passed on in the order they came in:
   // each has a slot in `queue`, filled when its work ends; the head's files go out when ready.
+  // The queue (work running and work done but waiting behind a slower file) holds at most
+  // `concurrency` files: the next file is taken only when it has room, and the callback given
+  // after a push lets Node hold it while the reader is behind, so memory stays bounded.
   type Slot = { done: boolean; files: VinylLike[]; error: PluginError | null }
   const queue: Slot[] = []
   let held: TransformCallback | null = null
   let flushing: TransformCallback | null = null
-  const running = (): number => queue.reduce((n, q) => n + (q.done ? 0 : 1), 0)
   const release = (): void => {
     while (queue[0]?.done) {
       const slot = queue.shift()!
@@ -189,7 +191,7 @@ export function quantizeGulp(userOptions?: Options): QuantizeGulpStream {
       }
       for (const f of slot.files) stream.push(f)
     }
-    if (held && running() < options.concurrency) {
+    if (held && queue.length < options.concurrency) {
       const next = held
       held = null
       next()
@@ -224,8 +226,8 @@ export function quantizeGulp(userOptions?: Options): QuantizeGulpStream {
         slot.done = true
         release()
       })
-      // take the next file now while there is room, else when a slot frees
-      if (running() < options.concurrency) callback()
+      // take the next file now while there is room, else when the head's files have gone out
+      if (queue.length < options.concurrency) callback()
       else held = callback
     },
     flush(callback: TransformCallback) {
