@@ -141,6 +141,9 @@ describe('webpack plugin', () => {
     expect(url).not.toBeNull()
     const bytes = Buffer.from(url![1]!.split(',')[1]!, 'base64')
     expect(bytes.equals(first.files.get(quantName)!)).toBe(true)
+    // still in the build's report, without a file
+    const html = inlined.files.get('quantize-report.html')!.toString('utf8')
+    expect(html).toContain('hello_deepa.onnx')
   })
 
   it('options are checked when the plugin is created', () => {

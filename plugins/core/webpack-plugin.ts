@@ -193,11 +193,14 @@ export class QuantizeWebpackPlugin {
         const rel = (p: string) => path.relative(root, p).split(path.sep).join('/')
         for (const module of compilation.modules) {
           const collected = module.buildInfo?.[COLLECTED_KEY] as CollectedModel | undefined
+          if (!collected) continue
           const fileName = module.buildInfo?.filename as string | undefined
-          if (!collected || typeof fileName !== 'string' || !compilation.getAsset(fileName)) continue
+          // a user's asset/inline rule (or asset under its size limit): in the bundle as a data URL, listed without a file
+          const emitted = typeof fileName === 'string' && compilation.getAsset(fileName) ? fileName : null
+          if (emitted === null && typeof fileName === 'string') continue
           // restored from webpack's own cache: the plugin did not even look at the model
           const fromWebpackCache = collected.kind === 'quantized' && !compilation.builtModules.has(module)
-          models.push(buildReportModel(collected, fileName, rel, fromWebpackCache ? 'cache hit (webpack cache)' : undefined))
+          models.push(buildReportModel(collected, emitted, rel, fromWebpackCache ? 'cache hit (webpack cache)' : undefined))
         }
         for (const c of copied) models.push(buildReportModel(c.collected, c.fileName, rel))
         if (models.length === 0) return
