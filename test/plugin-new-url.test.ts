@@ -90,6 +90,24 @@ describe('new URL look-alikes', () => {
   })
 })
 
+describe('new URL in JSX', () => {
+  it('vite: found after an apostrophe in JSX text; one in a comment stays as written', async () => {
+    // strip-literal reads "Don't" as the start of a string: the new URL after it went unseen and Vite emitted the float model
+    fs.writeFileSync(path.join(dir, 'view.jsx'), [
+      '/** @jsxRuntime classic */',
+      '/** @jsx h */',
+      'const h = (tag, props, ...children) => ({ tag, props, children })',
+      "// old: new URL('./removed.onnx', import.meta.url)",
+      "export const view = <p>Don't miss <a href={new URL('./hello_deepa.onnx', import.meta.url).href}>the model</a></p>",
+      'document.body.dataset.view = JSON.stringify(view)',
+      '',
+    ].join('\n'))
+    const built = await viteEntry('view.jsx', {})
+    onlyQuantized(built)
+    expect(jsText(built.files)).not.toContain('removed.onnx?url')
+  })
+})
+
 describe('source maps', () => {
   it.each(['vite', 'esbuild'] as const)('%s --sourcemap maps code after a rewritten new URL back to its own column, in the file as written', async (bundler) => {
     const built = bundler === 'vite' ? await viteEntry('throws.js', {}, true) : await esbuildEntry('throws.js', {}, true)

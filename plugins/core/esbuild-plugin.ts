@@ -110,8 +110,11 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
         }
         if (errors.length > 0) return { errors }
         // esbuild takes an input source map from the contents' own comment: with it, a
-        // `--sourcemap` build maps the rewritten lines back to the file as written
-        const contents = `${rewritten.code}//# sourceMappingURL=${rewritten.map.toUrl()}\n`
+        // `--sourcemap` build maps the rewritten lines back to the file as written. A file with
+        // a map of its own (compiled TypeScript) keeps that one: esbuild reads the last comment,
+        // and the file's map reaches its real source (only columns on rewritten lines move)
+        const ownMap = /^\/\/[#@] sourceMappingURL=/m.test(code)
+        const contents = ownMap ? rewritten.code : `${rewritten.code}//# sourceMappingURL=${rewritten.map.toUrl()}\n`
         return { contents, loader: userLoader(args.path) ?? scriptLoader(args.path), resolveDir: path.dirname(args.path) }
       })
 

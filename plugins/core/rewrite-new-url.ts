@@ -32,11 +32,15 @@ export interface RewrittenModule {
  * resolved at build time). Absolute paths (`/m.onnx`: Vite's public folder), URLs with a scheme,
  * escapes and anything marked `/* @vite-ignore *\/` are left alone.
  */
-export function findNewUrlModels(code: string): NewUrlModel[] {
+export function findNewUrlModels(code: string, markup = false): NewUrlModel[] {
   if (!code.includes('.onnx') || !code.includes('import.meta.url')) return []
-  const clean = stripLiteral(code)
+  // strip-literal reads JSX text (and Vue/Svelte templates) as JavaScript: an apostrophe in
+  // "Don't" opens a string to the end of the line and hides a real `new URL` after it, which
+  // Vite would then emit float. There, only comments are left out, found on the code as written.
+  const clean = markup ? code : stripLiteral(code)
   const found: NewUrlModel[] = []
   for (const m of clean.matchAll(NEW_URL)) {
+    if (markup && inComment(code, m.index)) continue
     const [[callStart], [start, end]] = m.indices! as [number, number][]
     const raw = code.slice(start!, end!)
     const spec = raw.slice(1, -1)
@@ -49,6 +53,18 @@ export function findNewUrlModels(code: string): NewUrlModel[] {
   return found
 }
 
+/** Whether `at` is inside a `//` line comment or a `/* *\/` block (a rough test, for sources strip-literal cannot read). */
+function inComment(code: string, at: number): boolean {
+  const lineStart = code.lastIndexOf('\n', at - 1) + 1
+  const before = code.slice(lineStart, at)
+  if (/(^|[^:'"`])\/\//.test(before)) return true
+  const open = code.lastIndexOf('/*', at)
+  return open >= 0 && code.indexOf('*/', open) > at
+}
+
+/** Sources with markup strip-literal cannot read: JSX, TSX, Vue and Svelte files. */
+export const hasMarkup = (file: string | undefined): boolean => !!file && /\.(?:[jt]sx|vue|svelte)$/i.test(file.split('?')[0]!)
+
 /**
  * Turn `new URL('./m.onnx', import.meta.url)` into `new URL(<import of ./m.onnx?url>, import.meta.url)`
  * so the model goes through this plugin's resolveId/load like an import: Vite's own
@@ -59,7 +75,7 @@ export function findNewUrlModels(code: string): NewUrlModel[] {
  * Returns null when there is nothing to do.
  */
 export function rewriteNewUrl(code: string, importOf: (model: NewUrlModel) => string | null, source?: string): RewrittenModule | null {
-  const models = findNewUrlModels(code)
+  const models = findNewUrlModels(code, hasMarkup(source))
   if (models.length === 0) return null
   const s = new MagicString(code)
   const imports: string[] = []
