@@ -126,10 +126,17 @@ export function planQdq(index: GraphIndex, options: PlanOptions): QdqPlan {
   const want = (name: string, rangeOf = name): void => {
     if (!tensors.has(name)) tensors.set(name, { name, rangeOf, sharesWith: null })
   }
+  for (const q of quantized) for (const i of q.activationInputs) want(i)
+  const readByInt8 = new Set(tensors.keys())
   for (const q of quantized) {
-    for (const i of q.activationInputs) want(i)
     const out = q.node.output?.[0] ?? ''
     const clamp = clampAfter(out, index, options)
+    // A Gemm whose output no int8 op reads writes float: onnxruntime's QGemm takes an optional
+    // output scale and, without one, writes float itself, so a Q/DQ pair there would only round
+    // the value and cost time. It also keeps float patterns after it whole: on openWakeWord's
+    // hello_deepa the pair before each LayerNorm (a DequantizeLinear read by both its ReduceMean
+    // and Sub) kept onnxruntime from fusing LayerNormalization.
+    if (q.node.op_type === 'Gemm' && !readByInt8.has(clamp ? clamp.output![0]! : out)) continue
     if (clamp) {
       want(clamp.output![0]!)
       absorbed.push(clamp.name ?? '')
