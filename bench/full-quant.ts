@@ -188,7 +188,7 @@ async function detVariant(calib: Feeds[], change: { quantize?: string[]; profile
   const policy = defaultOpPolicy()
   for (const op of change.quantize ?? []) policy.keepFloat.delete(op)
   const prepared = prepareQdq(model, {
-    profile: { ...deviceProfile('CPU', true), ...change.profile }, policy, skipQuantNode: new Set(), minQuantWeightSize: 0, minQuantWeightChannel: 16,
+    profile: { ...deviceProfile('CPU', true), ...change.profile }, policy, skipQuantNode: new Set(),
   })
   const ranges = await collectActivationRanges(encodeModelProto(model), prepared.plan.rangeTensors, samplesSet(calib), 'MAX_MIN')
   applyQdq(prepared, activationQuantParams(prepared, ranges), null)

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { INT8_SATURATES } from './helpers/int8-cpu.js'
 import type { CfgObject } from '../src/cfg/index.js'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
-import { DataType, int64ToNumber, type ModelProto, type NodeProto, type TensorProto } from '../src/onnx/onnx-types.js'
+import { AttributeType, DataType, int64ToNumber, type ModelProto, type NodeProto, type TensorProto } from '../src/onnx/onnx-types.js'
 import { tensorDims, tensorToFloat32 } from '../src/onnx/tensor-data.js'
 import { clearlyWorse, mean, OutputJudge } from '../src/quant/full/output-cosines.js'
 import { quantizeModel, type QuantizeResult } from '../src/quantize-model.js'
@@ -181,12 +181,13 @@ describe('FULL_QUANT on PP-OCRv4 det (IMAGE calibration, CPU profile)', () => {
 
   it('onnxruntime fuses it into integer kernels', async () => {
     const ops = await optimizedOps(result.model)
-    expect(ops.get('QLinearConv') ?? 0).toBeGreaterThan(50)
-    // float Convs: exactly the ones it left float (7 with 16 or fewer output channels, under
-    // min_quant_weight_channel), which onnxruntime used to turn int8 per tensor anyway
-    const floatConvs = result.report.full!.floatNodes.filter((n) => n.opType === 'Conv').length
-    expect(floatConvs).toBeGreaterThan(0)
-    expect((ops.get('Conv') ?? 0) + (ops.get('FusedConv') ?? 0)).toBe(floatConvs)
+    // every Conv, the 16-channel stem convs too: min_quant_weight_channel is the format's
+    // threshold for WEIGHT_QUANT only
+    const convs = g.nodes.filter((n) => n.op_type === 'Conv').length
+    expect(convs).toBeGreaterThan(50)
+    expect(result.report.full!.floatNodes.filter((n) => n.opType === 'Conv')).toEqual([])
+    expect(ops.get('QLinearConv')).toBe(convs)
+    expect((ops.get('Conv') ?? 0) + (ops.get('FusedConv') ?? 0)).toBe(0)
   })
 
   it('keeps every name: inputs and outputs unchanged, a quantized tensor names its dequantized value', () => {
@@ -221,9 +222,9 @@ describe('FULL_QUANT on PP-OCRv4 det (IMAGE calibration, CPU profile)', () => {
       expect(Number.isInteger(a.zeroPoint)).toBe(true)
     }
     expect(f.floatNodes.find((n) => n.opType === 'ConvTranspose')?.why).toMatch(/ConvTranspose/)
-    // min_quant_weight_channel=16 (the default) keeps the 16-channel stem convs float
-    expect(f.floatNodes.filter((n) => /min_quant_weight_channel/.test(n.why)).length).toBeGreaterThan(0)
-    expect(result.report.skipped.some((s) => s.reason === 'min_quant_weight_channel')).toBe(true)
+    // the format's size thresholds (min_quant_weight_channel=16 by default) apply to WEIGHT_QUANT only
+    expect(f.floatNodes.filter((n) => /min_quant_weight/.test(n.why))).toEqual([])
+    expect(result.report.skipped).toEqual([])
     expect(f.absorbedActivations.length).toBeGreaterThan(0)
   })
 })
@@ -314,9 +315,18 @@ describe('FULL_QUANT options (PP-OCR cls, BIN calibration)', () => {
     const offResult = await run('no-bias-correction', { bias_correction: false })
     const off = offResult.report.full!.biasCorrection
     expect(off).toMatchObject({ enabled: false, applied: false, corrected: 0, cosineWith: null })
-    // on cls the correction is kept and held-out inputs agree with fp32 better for it
+    // on cls the correction is kept and held-out inputs agree with fp32 better for it, calibrated
+    // on the crops as they are: cls's input is [?, 3, ?, ?], so the BIN folder's 48x192 files are
+    // read as 96x96 squares (calibration-set.ts warns), and on those scrambled ranges the
+    // correction measured worse (held-out 0.98869 with, 0.99385 without); on the crops 0.99971
+    // with, 0.99407 without (every conv int8)
     expect(on.applied).toBe(true)
-    expect(await heldOutCosine(CLS, results.get('MAX_MIN')!.model, heldCls)).toBeGreaterThan(await heldOutCosine(CLS, offResult.model, heldCls))
+    const crops = await clsSamples(16, 700)
+    const given = { sizes: false, verify: false, debug: false, samples: crops }
+    const withIt = await quantizeModel(CLS, binCfg(clsBins, 16), given)
+    const without = await quantizeModel(CLS, binCfg(clsBins, 16), { ...given, biasCorrection: false })
+    expect(withIt.report.full!.biasCorrection.applied).toBe(true)
+    expect(await heldOutCosine(CLS, withIt.model, heldCls)).toBeGreaterThan(await heldOutCosine(CLS, without.model, heldCls))
   }, 60_000)
 
   it('runs in onnxruntime-web (wasm, in Node) as onnxruntime-node runs it exactly, and as its int8 kernels do where they do not saturate', async () => {
@@ -332,21 +342,6 @@ describe('FULL_QUANT options (PP-OCR cls, BIN calibration)', () => {
     }
     await exact.release()
     await native?.release()
-  }, 60_000)
-
-  it('convs it leaves float next to int8 tensors stay float in onnxruntime, not re-quantized per tensor', async () => {
-    const model = (results.get('MAX_MIN') ?? (await run('MAX_MIN', {}))).model
-    const g = graphOf(model)
-    // onnxruntime's WeightBiasQuantization gives a float-weight Conv read through a per-tensor
-    // DequantizeLinear int8 weights, per tensor: the float convs read a per-channel one instead
-    const guarded = g.nodes.filter((n) => n.op_type === 'Conv' && g.producer.get(n.input![1]!)?.op_type !== 'DequantizeLinear' && g.producer.get(n.input![0]!)?.op_type === 'DequantizeLinear' && axisOf(g.producer.get(n.input![0]!)!) === 1)
-    expect(guarded.length).toBeGreaterThan(0)
-    const optimized = await optimizedModel(model)
-    const scalars = new Set(optimized.graph!.initializer!.filter((t) => tensorDims(t).length === 0).map((t) => t.name))
-    const qconvs = optimized.graph!.node!.filter((n) => n.op_type === 'QLinearConv')
-    expect(qconvs.length).toBeGreaterThan(20)
-    // QLinearConv's weight scale is input 4: per channel for every conv we quantized, never one number
-    expect(qconvs.filter((n) => scalars.has(n.input![4]!)).map((n) => n.name)).toEqual([])
   }, 60_000)
 
   it('calibrates on given samples instead of the cfg folders (library use, the accuracy guard)', async () => {
@@ -461,6 +456,72 @@ describe('FULL_QUANT on PP-OCRv4 rec (opset 9, MatMul attention)', () => {
     expect(cos).toBeGreaterThan(0.96)
     expect(same).toBeGreaterThanOrEqual(held.length - 1)
   }, 90_000)
+})
+
+describe('FULL_QUANT and the format\'s size thresholds (WEIGHT_QUANT only)', () => {
+  it('quantizes small convs whatever min_quant_weight_size and min_quant_weight_channel say, and notes a value the cfg set', async () => {
+    const F = DataType.FLOAT
+    // a conv of 8 output channels and 288 weights: under the default min_quant_weight_channel=16
+    const float = buildModel({
+      nodes: [node('Conv', ['x', 'w', 'c'], ['y'])], initializers: [randomTensor('w', [8, 4, 3, 3], 1, 0.3), randomTensor('c', [8], 2)],
+      inputs: [valueInfo('x', F, [1, 4, 8, 8])], outputs: [valueInfo('y', F, [1, 8, 6, 6])], opset: 13,
+    })
+    const samples = [1, 2, 3, 4].map((seed) => ({ x: new ort.Tensor('float32', Float32Array.from({ length: 256 }, (_, i) => Math.sin(i * 0.37 + seed)), [1, 4, 8, 8]) }))
+    const dir = path.join(tmp, 'thresholds')
+    fs.mkdirSync(dir, { recursive: true })
+    const file = path.join(dir, 'full.cfg')
+    fs.writeFileSync(file, '[common_quant_param]\nquant_type=FULL_QUANT\nmin_quant_weight_size=1000\nmin_quant_weight_channel=16\n')
+    const cases: [string, string | CfgObject, string[]][] = [
+      ['cfg file', file, [
+        `${file}:3: note: min_quant_weight_size=1000 is ignored; it applies to WEIGHT_QUANT only, FULL_QUANT quantizes weights of every size (keep a node float with skip_quant_node)`,
+        `${file}:4: note: min_quant_weight_channel=16 is ignored; it applies to WEIGHT_QUANT only, FULL_QUANT quantizes weights of every size (keep a node float with skip_quant_node)`,
+      ]],
+      // an object cfg has no lines: only a value other than the default is news; 0 never is
+      ['object, defaults', { common_quant_param: { quant_type: 'FULL_QUANT', min_quant_weight_size: 0, min_quant_weight_channel: 16 } }, []],
+      ['object, 8 channels', { common_quant_param: { quant_type: 'FULL_QUANT', min_quant_weight_channel: 8 } }, [
+        '<inline>: note: min_quant_weight_channel=8 is ignored; it applies to WEIGHT_QUANT only, FULL_QUANT quantizes weights of every size (keep a node float with skip_quant_node)',
+      ]],
+    ]
+    for (const [what, cfg, notes] of cases) {
+      const { report } = await quantizeModel(float, cfg, { samples, sizes: false, verify: false })
+      expect(report.full!.quantizedNodes.map((n) => n.name), what).toEqual(['Conv_y'])
+      expect(report.skipped, what).toEqual([])
+      expect(report.warnings.filter((w) => /min_quant_weight/.test(w)), what).toEqual(notes)
+    }
+  }, 60_000)
+})
+
+describe('FULL_QUANT ops left float next to int8 tensors', () => {
+  it('stay float in onnxruntime, not re-quantized per tensor', async () => {
+    const F = DataType.FLOAT
+    // x → MatMul_a → a → Gemm_b → b: MatMul_a is quantized and its output a too (QLinearMatMul
+    // writes int8), Gemm_b stays float (alpha 0.5) and reads a through a DequantizeLinear
+    const b = node('Gemm', ['a', 'wb', 'bb'], ['b'], { transB: 1 })
+    b.attribute!.push({ name: 'alpha', type: AttributeType.FLOAT, f: 0.5 })
+    const float = buildModel({
+      nodes: [node('MatMul', ['x', 'wa'], ['a']), b],
+      initializers: [randomTensor('wa', [16, 32], 1, 0.3), randomTensor('wb', [8, 32], 3, 0.3), randomTensor('bb', [8], 4)],
+      inputs: [valueInfo('x', F, [4, 16])], outputs: [valueInfo('b', F, [4, 8])], opset: 13,
+    })
+    const feeds = (seed: number): Feeds => ({ x: new ort.Tensor('float32', Float32Array.from({ length: 64 }, (_, i) => Math.sin(i * 0.37 + seed)), [4, 16]) })
+    const { model, report } = await quantizeModel(float, { common_quant_param: { quant_type: 'FULL_QUANT', bit_num: 8 } }, { samples: [1, 2, 3, 4, 5, 6].map(feeds), sizes: false })
+    expect(report.full!.quantizedNodes.map((n) => n.name)).toEqual(['MatMul_a'])
+    expect(report.full!.floatNodes.find((n) => n.name === 'Gemm_b')?.why).toBe('Gemm with transA, alpha or beta')
+    // onnxruntime's WeightBiasQuantization gave the float-weight convs of PP-OCR cls read through
+    // a per-tensor DequantizeLinear int8 weights, per tensor (README, "Float stays float in
+    // onnxruntime"); FULL_QUANT no longer leaves convs float there (the size thresholds are
+    // WEIGHT_QUANT's), so this checks the guard's form on an op it still leaves float:
+    // Gemm_b reads a through a per-channel DequantizeLinear (src/quant/full/float-input-guard.ts).
+    // onnxruntime 1.30 was measured to leave this Gemm float with or without it.
+    const ops = await optimizedOps(model)
+    expect(ops.get('QLinearMatMul')).toBe(1)
+    expect(ops.get('QGemm')).toBeUndefined()
+    expect((ops.get('Gemm') ?? 0) + (ops.get('FusedGemm') ?? 0)).toBe(1)
+    const g = graphOf(model)
+    const dq = g.producer.get(g.nodes.find((n) => n.name === 'Gemm_b')!.input![0]!)!
+    expect(dq.op_type).toBe('DequantizeLinear')
+    expect(axisOf(dq)).toBe(1)
+  }, 60_000)
 })
 
 describe('FULL_QUANT Gemm runs as onnxruntime\'s QGemm', () => {

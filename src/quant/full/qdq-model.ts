@@ -14,8 +14,6 @@ export interface QdqSettings {
   profile: DeviceProfile
   policy: OpPolicy
   skipQuantNode: ReadonlySet<string>
-  minQuantWeightSize: number
-  minQuantWeightChannel: number
 }
 
 /** A float model prepared for QDQ: lifted to the opset it needs and planned, not yet rewritten. */

@@ -33,7 +33,7 @@ export interface FloatNode {
   why: string
   /** For a weighted op the cfg kept float: its weight and the cfg rule that kept it. */
   weight?: { name: string; dims: number[] }
-  code?: 'skip_quant_node' | 'min_quant_weight_size' | 'min_quant_weight_channel'
+  code?: 'skip_quant_node'
 }
 
 export interface QdqPlan {
@@ -54,11 +54,14 @@ export interface QdqPlan {
   rangeTensors: string[]
 }
 
+/**
+ * No size thresholds: the format applies min_quant_weight_size and min_quant_weight_channel to
+ * weight quantization only ("only valid for weight quantization"; MindSpore's full quantizer
+ * builds its QuantStrategy with 0 and 0), so FULL_QUANT quantizes every weighted op it can.
+ */
 export interface PlanOptions {
   policy: OpPolicy
   skipQuantNode: ReadonlySet<string>
-  minQuantWeightSize: number
-  minQuantWeightChannel: number
 }
 
 const QUANTIZABLE = new Set([...WEIGHTED_OPS, ...ACTIVATION_OPS])
@@ -85,8 +88,8 @@ export function planQdq(index: GraphIndex, options: PlanOptions): QdqPlan {
     const policyWhy = options.policy.keepFloat.get(op)
     const inputs = (node.input ?? []).filter(Boolean)
     if (WEIGHTED_OPS.has(op) && index.constants.has(node.input?.[1] ?? '')) {
-      const w = weightedNode(node, index, isFloatActivation, options)
-      if (typeof w === 'string') keep(w, w.includes('min_quant_weight_size') ? 'min_quant_weight_size' : w.includes('min_quant_weight_channel') ? 'min_quant_weight_channel' : undefined)
+      const w = weightedNode(node, index, isFloatActivation)
+      if (typeof w === 'string') keep(w)
       else if (policyWhy) keep(policyWhy)
       else quantized.push(w)
       continue
@@ -157,7 +160,7 @@ export function planQdq(index: GraphIndex, options: PlanOptions): QdqPlan {
   return { quantized, weightOnly, tensors, absorbed, leftFloat, rangeTensors }
 }
 
-function weightedNode(node: NodeProto, index: GraphIndex, isFloatActivation: (n: string) => boolean, options: PlanOptions): QuantizedNode | string {
+function weightedNode(node: NodeProto, index: GraphIndex, isFloatActivation: (n: string) => boolean): QuantizedNode | string {
   const op = node.op_type!
   const x = node.input?.[0] ?? ''
   const wName = node.input?.[1] ?? ''
@@ -181,8 +184,6 @@ function weightedNode(node: NodeProto, index: GraphIndex, isFloatActivation: (n:
     channelAxis = 1
   }
   const channels = dims[channelAxis]!
-  if (elementCount(dims) <= options.minQuantWeightSize) return `weight has ${elementCount(dims)} elements, not above min_quant_weight_size=${options.minQuantWeightSize}`
-  if (op === 'Conv' && channels <= options.minQuantWeightChannel) return `${channels} output channels, not above min_quant_weight_channel=${options.minQuantWeightChannel}`
   if (bName) {
     const b = index.constants.get(bName)
     if (!b || !isFloatTensor(b.tensor)) return 'its bias is not a float32 constant'
