@@ -39,8 +39,13 @@ export interface FullQuantReport {
     activations: 'int8' | 'uint8'
     symmetricActivations: boolean
     weights: 'int8' | 'uint8'
+    /** Per-channel weights symmetric (zero point 0). */
     symmetricWeights: boolean
     perChannelWeights: boolean
+    /** Op types whose weights are per channel when perChannelWeights; the rest per tensor. */
+    perChannelOps: string[]
+    /** Per-tensor weights symmetric (zero point 0). */
+    symmetricTensorWeights: boolean
   }
   /** Calibration samples the ranges were measured on, and where they came from. */
   samples: number
@@ -198,6 +203,8 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
       weights: prepared.profile.weightType === DataType.INT8 ? 'int8' : 'uint8',
       symmetricWeights: prepared.profile.symmetricWeights,
       perChannelWeights: prepared.profile.perChannelWeights,
+      perChannelOps: [...prepared.profile.perChannelOps],
+      symmetricTensorWeights: prepared.profile.symmetricTensorWeights,
     },
     samples: set.count,
     inputs: options.samples ? 'given' : 'calibration',

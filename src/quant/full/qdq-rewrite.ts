@@ -2,7 +2,7 @@ import { AttributeType, DataType, type NodeProto } from '../../onnx/onnx-types.j
 import { makeTensor, tensorDims, tensorToFloat32 } from '../../onnx/tensor-data.js'
 import { type NameAllocator } from '../../onnx/graph-walk.js'
 import { decodeNodes } from '../dequant-nodes.js'
-import type { DeviceProfile } from './device-profile.js'
+import { weightForm, type DeviceProfile } from './device-profile.js'
 import type { GraphIndex } from './graph-index.js'
 import type { QdqPlan, QuantizedNode } from './qdq-plan.js'
 import type { QuantParams } from './quant-params.js'
@@ -120,7 +120,8 @@ function rewriteWeighted(index: GraphIndex, q: QuantizedNode, output: string, in
   const { wName, dims, original, axis } = floatWeight(index, q)
   const channels = dims[axis]!
   let bias: Float32Array | null = q.bias ? tensorToFloat32(index.constants.get(q.bias)!.tensor).slice() : null
-  let weight = encodeIntWeight(original, dims, axis, profile, bias, inputScale)
+  const form = weightForm(profile, node.op_type ?? '')
+  let weight = encodeIntWeight(original, dims, axis, form, bias, inputScale)
   const delta = shift?.(q, original, weight.decoded) ?? null
   let correctedAdd = false
   if (delta && node.op_type === 'MatMul') {
@@ -131,7 +132,7 @@ function rewriteWeighted(index: GraphIndex, q: QuantizedNode, output: string, in
     for (let c = 0; c < channels; c++) corrected[c] = corrected[c]! - delta[c]!
     bias = corrected
     // the corrected bias may need a larger weight-scale floor
-    weight = encodeIntWeight(original, dims, axis, profile, bias, inputScale)
+    weight = encodeIntWeight(original, dims, axis, form, bias, inputScale)
   }
   const perChannelAxis = weight.axis
   const wq = names.take(`${wName}_quantized`)
@@ -185,7 +186,7 @@ function rewriteWeighted(index: GraphIndex, q: QuantizedNode, output: string, in
 function rewriteWeightOnly(index: GraphIndex, q: QuantizedNode, profile: DeviceProfile, names: NameAllocator, pending: Pending): RewrittenWeight {
   const node = q.node
   const { wName, dims, original, axis } = floatWeight(index, q)
-  const weight = encodeIntWeight(original, dims, axis, profile, null, 1)
+  const weight = encodeIntWeight(original, dims, axis, weightForm(profile, node.op_type ?? ''), null, 1)
   const graph = index.graph
   const wq = names.take(`${wName}_quantized`)
   const ws = names.take(`${wName}_scale`)

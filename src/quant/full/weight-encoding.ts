@@ -1,6 +1,6 @@
 import { DataType } from '../../onnx/onnx-types.js'
 import { axisLayout } from '../per-channel.js'
-import type { DeviceProfile } from './device-profile.js'
+import type { WeightForm } from './device-profile.js'
 
 /** A weight's integer codes with one scale and zero point per output channel, or one for all. */
 export interface IntWeight {
@@ -17,17 +17,17 @@ export interface IntWeight {
 const INT32_GUARD = 2 ** 30
 
 /**
- * Encode a float weight for the device: int8 symmetric (codes -127..127, zero point 0) per
- * channel along `axis` or per tensor, or uint8 asymmetric per tensor (DSP).
+ * Encode a float weight in `form`: symmetric (int8 codes -127..127, zero point 0) or asymmetric,
+ * per channel along `axis` or per tensor.
  *
  * The int32 bias is stored as b / (input_scale * weight_scale): a channel whose weights are all
  * (nearly) zero gets a (nearly) zero scale and its bias overflows int32. Each scale is therefore
  * raised to at least |b| / (input_scale * 2^30), which keeps every bias code within +-2^30.
  * Codes of channels whose scale was raised lose nothing that mattered: their weights were ~0.
  */
-export function encodeIntWeight(values: Float32Array, dims: readonly number[], axis: number, profile: DeviceProfile, bias: Float32Array | null, inputScale: number): IntWeight {
+export function encodeIntWeight(values: Float32Array, dims: readonly number[], axis: number, form: WeightForm, bias: Float32Array | null, inputScale: number): IntWeight {
   const { outer, channels, inner } = axisLayout(dims, axis)
-  const perChannel = profile.perChannelWeights
+  const perChannel = form.perChannel
   const groups = perChannel ? channels : 1
   const lo = new Float64Array(groups)
   const hi = new Float64Array(groups)
@@ -53,8 +53,8 @@ export function encodeIntWeight(values: Float32Array, dims: readonly number[], a
       floor[g] = Math.max(floor[g]!, Math.abs(bias[c]!) / (inputScale * INT32_GUARD))
     }
   }
-  const symmetric = profile.symmetricWeights
-  const type = profile.weightType
+  const symmetric = form.symmetric
+  const type = form.type
   const qmin = type === DataType.INT8 ? (symmetric ? -127 : -128) : 0
   const qmax = type === DataType.INT8 ? 127 : 255
   const scale = new Float32Array(groups)
