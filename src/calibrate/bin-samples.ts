@@ -13,23 +13,25 @@ import { ORT_TYPES } from './input-layout.js'
  */
 export function binDims(spec: InputSpec, elements: number): number[] | null {
   if (!Number.isInteger(elements)) return null
-  const dims = spec.dims.map((d, i) => (d !== null && d > 0 ? d : i === 0 && spec.dims.length > 1 ? 1 : null))
-  const unknown = dims.flatMap((d, i) => (d === null ? [i] : []))
+  const { dims, unknown } = sampleDims(spec)
   const known = dims.reduce<number>((n, d) => n * (d ?? 1), 1)
   if (known === 0 || elements % known !== 0) return null
   const rest = elements / known
   if (unknown.length === 0) return rest === 1 ? (dims as number[]) : null
   if (unknown.length === 1) return dims.map((d) => d ?? rest)
   const side = Math.round(Math.sqrt(rest))
-  const rank = dims.length
-  const spatial = rank === 4 && unknown.length === 2 && ((unknown[0] === 2 && unknown[1] === 3) || (unknown[0] === 1 && unknown[1] === 2))
-  return spatial && side * side === rest ? dims.map((d) => d ?? side) : null
+  return binSquareGuess(spec) && side * side === rest ? dims.map((d) => d ?? side) : null
+}
+
+/** The input's dims for one sample (a dynamic leading batch dim is 1) and where the unknown ones are. */
+function sampleDims(spec: InputSpec): { dims: (number | null)[]; unknown: number[] } {
+  const dims = spec.dims.map((d, i) => (d !== null && d > 0 ? d : i === 0 && spec.dims.length > 1 ? 1 : null))
+  return { dims, unknown: dims.flatMap((d, i) => (d === null ? [i] : [])) }
 }
 
 /** Whether binDims reads this input's samples as squares: two unknown spatial dims of an NCHW or NHWC input. */
 export function binSquareGuess(spec: InputSpec): boolean {
-  const dims = spec.dims.map((d, i) => (d !== null && d > 0 ? d : i === 0 && spec.dims.length > 1 ? 1 : null))
-  const unknown = dims.flatMap((d, i) => (d === null ? [i] : []))
+  const { dims, unknown } = sampleDims(spec)
   return dims.length === 4 && unknown.length === 2 && ((unknown[0] === 2 && unknown[1] === 3) || (unknown[0] === 1 && unknown[1] === 2))
 }
 
