@@ -698,6 +698,30 @@ describe('FULL_QUANT leaves what a caller sees alone', () => {
     expect(decodeModelProto(model).graph?.input?.map((i) => i.name)).toEqual(['x', 'w'])
   })
 
+  it('the exporter habit is read before folding: a fold that adds initializers does not turn listed weights into overridable ones', async () => {
+    const F = DataType.FLOAT
+    const constant = (t: TensorProto): NodeProto => ({ name: `const_${t.name}`, op_type: 'Constant', input: [], output: [t.name!], attribute: [{ name: 'value', type: 4, t }] })
+    const positive = (name: string, n: number): TensorProto => ({ name, data_type: F, dims: [n], float_data: Array.from({ length: n }, (_, i) => 0.5 + i / n) })
+    // Conv (weights in Constant nodes) -> BatchNormalization, which the fold turns into new
+    // initializers; then a MatMul whose weight is the model's one initializer, listed as an input
+    const m = decodeModelProto(buildModel({
+      nodes: [
+        ...[randomTensor('cw', [16, 3, 3, 3], 1), positive('s', 16), positive('b', 16), positive('mean', 16), positive('var', 16)].map(constant),
+        node('Conv', ['x', 'cw'], ['c'], { group: 1 }), { name: 'bn', op_type: 'BatchNormalization', input: ['c', 's', 'b', 'mean', 'var'], output: ['n'] },
+        node('Relu', ['n'], ['r']), node('Flatten', ['r'], ['f']), node('MatMul', ['f', 'w'], ['y']),
+      ],
+      initializers: [randomTensor('w', [16 * 6 * 6, 10], 2)],
+      inputs: [valueInfo('x', F, [1, 3, 8, 8]), valueInfo('w', F, [16 * 6 * 6, 10])], outputs: [valueInfo('y', F, [1, 10])], opset: 13,
+    }))
+    m.ir_version = 6
+    const float = encodeModelProto(m)
+    const samples = [1, 2, 3, 4].map((k) => ({ x: new ort.Tensor('float32', Float32Array.from({ length: 192 }, (_, i) => Math.sin(i * 0.3 + k)), [1, 3, 8, 8]) }))
+    const { report } = await quantizeModel(float, { common_quant_param: { quant_type: 'FULL_QUANT', bit_num: 8 } }, { samples, sizes: false })
+    expect(report.full!.fold.batchNorms).toBe(1)
+    expect(report.full!.floatNodes.find((n) => n.name === 'MatMul_y')).toBeUndefined()
+    expect(report.full!.quantizedNodes.map((n) => n.name)).toContain('MatMul_y')
+  })
+
   it('bias correction of a MatMul goes into the constant of the Add that reads its output', async () => {
     const F = DataType.FLOAT
     const b = randomTensor('b', [32], 4)

@@ -4,6 +4,7 @@ import { keyLocation, type ActivationQuantMethod, type QuantConfig, type TargetD
 import { QuantizeError } from '../errors.js'
 import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
 import { DataType } from '../onnx/onnx-types.js'
+import { exposedNames } from '../onnx/exposed-constants.js'
 import { listsEveryInitializer } from '../onnx/overridable-initializers.js'
 import { tensorDims } from '../onnx/tensor-data.js'
 import { foldForInt8, type FoldReport } from '../quant/fold/fold-model.js'
@@ -96,6 +97,10 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
   const set = options.samples ? samplesSet(options.samples) : await openCalibrationSet(ctx.specs, cfg, ctx.warnings)
   if (set.count === 0) throw new QuantizeError(cfg.source, 'FULL_QUANT needs at least one calibration sample', 'config')
 
+  // what the caller sees, and whether every initializer is listed as an input (an exporter's
+  // habit), read as the model came: the fold adds initializers of its own
+  const exposed = exposedNames(model)
+  const listedBefore = model.graph && listsEveryInitializer(model, model.graph) ? (model.graph.initializer ?? []).map((t) => t.name ?? '') : []
   let t = performance.now()
   progress?.('folding float simplifications')
   const fold = foldForInt8(model)
@@ -104,14 +109,12 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
   const settings = fullQuantSettings(cfg)
   let prepared: ReturnType<typeof prepareQdq>
   try {
-    prepared = prepareQdq(model, settings)
+    prepared = prepareQdq(model, settings, exposed)
   } catch (err) {
     if (err instanceof QdqUnsupportedError) throw new QuantizeError(ctx.label, err.message, 'unsupported', { cause: err })
     throw err
   }
   ctx.warnings.push(...ignoredThresholdWarnings(cfg), ...prepared.warnings)
-  // initializers also listed as inputs that the rewrite may replace (every one of them listed: an exporter's habit)
-  const listedBefore = model.graph && listsEveryInitializer(model, model.graph) ? (model.graph.initializer ?? []).map((t) => t.name ?? '') : []
   // a model left entirely float is worth a word, not just a 100% size in the summary
   if (prepared.plan.quantized.length === 0 && prepared.plan.weightOnly.length === 0) {
     const why = new Map<string, number>()
@@ -164,7 +167,7 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
   t = performance.now()
   progress?.('inserting QuantizeLinear/DequantizeLinear')
   // without correction: the same plan on a copy of the float model (names are allocated alike)
-  const plain = shift ? prepareQdq(decodeModelProto(floatBytes), settings) : prepared
+  const plain = shift ? prepareQdq(decodeModelProto(floatBytes), settings, exposed) : prepared
   const plainWeights = applyQdq(plain, params, null)
   const correctedWeights = shift ? applyQdq(prepared, params, shift) : plainWeights
   const rewriteMs = performance.now() - t

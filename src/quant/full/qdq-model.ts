@@ -2,7 +2,7 @@ import { allNames, opsetVersion, NameAllocator } from '../../onnx/graph-walk.js'
 import type { ModelProto } from '../../onnx/onnx-types.js'
 import type { DeviceProfile } from './device-profile.js'
 import { indexGraph, type GraphIndex } from './graph-index.js'
-import { exposedNames } from '../../onnx/exposed-constants.js'
+import { exposedNames, type Exposure } from '../../onnx/exposed-constants.js'
 import type { OpPolicy } from './op-policy.js'
 import { raiseOpset } from '../opset-upgrade.js'
 import { guardFloatInputs } from './float-input-guard.js'
@@ -36,9 +36,10 @@ export class QdqUnsupportedError extends Error {
 /**
  * Lift the model to opset 13 when per-channel weights need it (DequantizeLinear's axis), then
  * decide what runs quantized. Without a possible lift the weights go per tensor, with a warning;
- * below opset 10 there is no QuantizeLinear at all.
+ * below opset 10 there is no QuantizeLinear at all. `exposed`: the names a caller sees
+ * (exposedNames), read before any fold changed the model.
  */
-export function prepareQdq(model: ModelProto, settings: QdqSettings): PreparedQdq {
+export function prepareQdq(model: ModelProto, settings: QdqSettings, exposed: ReadonlyMap<string, Exposure> = exposedNames(model)): PreparedQdq {
   const names = new NameAllocator(allNames(model))
   const warnings: string[] = []
   let profile = settings.profile
@@ -55,7 +56,7 @@ export function prepareQdq(model: ModelProto, settings: QdqSettings): PreparedQd
   }
   const graph = model.graph
   if (!graph) throw new QdqUnsupportedError('the model has no graph')
-  const index = indexGraph(graph, exposedNames(model))
+  const index = indexGraph(graph, exposed)
   const plan = planQdq(index, settings)
   return { model, index, plan, names, profile, upgradedFrom, warnings }
 }
