@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import quantize from '../plugins/esbuild.js'
 import { calibrationFiles, getOrComputeStable } from '../plugins/core/quantize-asset.js'
 import { watchList } from '../plugins/core/watch-inputs.js'
-import { ResultCache, cacheKey } from '../src/cache/index.js'
+import { NoCache, ResultCache, cacheKey } from '../src/cache/index.js'
 import { cfgFromObject } from '../src/cfg/index.js'
 import { QuantizeError } from '../src/errors.js'
 import { FLOAT, OTHER, readTree } from './helpers/bundler-build.js'
@@ -67,6 +67,21 @@ describe('a result is stored under the key of the inputs it was computed from', 
     expect(runs).toBe(3)
     const cacheDir = path.join(dir, 'cache')
     expect(fs.existsSync(cacheDir) ? fs.readdirSync(cacheDir, { recursive: true }).filter((e) => String(e).endsWith('model.onnx')) : []).toEqual([])
+  })
+
+  it('without a cache (cache: false) nothing is re-checked: a folder written to all the time still builds', async () => {
+    const dir = path.join(tmp, 'no-cache')
+    const file = path.join(dir, 'input.bin')
+    fs.mkdirSync(dir, { recursive: true })
+    fs.writeFileSync(file, '0')
+    let runs = 0
+    const { blobs, computed } = await getOrComputeStable(new NoCache(), file, async () => sha(fs.readFileSync(file)), async () => {
+      fs.writeFileSync(file, String(++runs))
+      return { 'model.onnx': new Uint8Array(1) }
+    })
+    expect(runs).toBe(1)
+    expect(computed).toBe(true)
+    expect(blobs['model.onnx']).toHaveLength(1)
   })
 
   it('esbuild: a model swapped while it waits for its turn is not cached under its old bytes', async () => {

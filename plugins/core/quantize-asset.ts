@@ -175,9 +175,12 @@ const STABLE_ATTEMPTS = 3
  * and a result whose inputs changed meanwhile is not stored but computed again.
  */
 export async function getOrComputeStable(cache: QuantizeCache, model: string, keyOf: () => Promise<string>, compute: () => Promise<Blobs>): Promise<{ blobs: Blobs; computed: boolean }> {
+  // without a cache there is no key to protect: what the engine read is the result
+  if (cache.dir === null) return { blobs: await cache.getOrCompute(await keyOf(), compute), computed: true }
+  // once any attempt ran the engine, the result is not "from the cache" even if a later attempt hits
+  let computed = false
   for (let attempt = 1; ; attempt++) {
     const key = await keyOf()
-    let computed = false
     try {
       const blobs = await cache.getOrCompute(key, async () => {
         computed = true
