@@ -361,6 +361,22 @@ describe('model file names', () => {
     expect((await model.arrayBuffer()).byteLength).toBeLessThan(fs.statSync(FLOAT).size / 2)
   })
 
+  it("a literal '%23' in a model's file name stays as it is", async () => {
+    fs.mkdirSync(path.join(dir, 'sub'), { recursive: true })
+    fs.copyFileSync(FLOAT, path.join(dir, 'sub/a%23b.onnx'))
+    fs.writeFileSync(path.join(dir, 'sub/a%23b.onnx.cfg'), '[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=8\n')
+    fs.writeFileSync(path.join(dir, 'percent-name.js'), "export default new URL('./sub/a%23b.onnx', import.meta.url).href\n")
+    const code = await (await get('/percent-name.js')).text()
+    const id = /import \w+ from "([^"]*unplugin-quantize[^"]*)"/.exec(code)![1]!
+    const res = await get(id)
+    const text = await res.text()
+    // before: the id's %23 was read back as '#', a file that does not exist
+    expect(res.status, text).toBe(200)
+    const model = await get(/export default "([^"]+)"/.exec(text)![1]!)
+    expect(model.status).toBe(200)
+    expect((await model.arrayBuffer()).byteLength).toBeLessThan(fs.statSync(FLOAT).size / 2)
+  })
+
   it('a model that cannot be read is reported without naming a cfg it does not have', async () => {
     const options = resolveOptions({ cacheDir: path.join(dir, '.cache'), verify: false })
     const quantizer = new ModelQuantizer(options, dir, { warn: () => undefined, info: () => undefined }, newStats())

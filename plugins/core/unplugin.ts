@@ -62,10 +62,15 @@ const PREFIX = '\0unplugin-quantize:'
 
 // Vite dev serves the module at `/@id/__x00__unplugin-quantize:<path>`, where a `#` in the path
 // would start the URL's fragment (the request then names another file), so the id carries it
-// as `%23`, which Vite's decodeURI of the request leaves alone. (A file name holding a literal
-// `%23` would be read with `#`; no other character is touched, so other ids are unchanged.)
-const modelId = (model: string): string => PREFIX + model.replaceAll('#', '%23')
-const modelOfId = (id: string): string => id.slice(PREFIX.length).replaceAll('%23', '#')
+// as `%23`, which Vite's decodeURI of the request leaves alone. Only paths holding a `#` are
+// written so, behind a marker no absolute path starts with: every other id is the path as it
+// is, a literal `%23` in a file name included.
+const ESCAPED = 'hash-escaped:'
+const modelId = (model: string): string => PREFIX + (model.includes('#') ? ESCAPED + model.replaceAll('#', '%23') : model)
+const modelOfId = (id: string): string => {
+  const rest = id.slice(PREFIX.length)
+  return rest.startsWith(ESCAPED) ? rest.slice(ESCAPED.length).replaceAll('%23', '#') : rest
+}
 
 /** `./m.onnx` or `./m.onnx?url`; any other query belongs to someone else. */
 function modelRequest(source: string): string | null {
