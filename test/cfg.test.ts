@@ -873,6 +873,21 @@ describe('calibrate_path', () => {
     expect(sources('onnx::x')).toEqual([{ inputName: null, dir: path.resolve('/cfg/onnx::x') }])
   })
 
+  it('an entry with several colons reads the way whose folder exists (a name or a folder may hold a colon)', () => {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'cfg-colons-'))
+    try {
+      const read = (value: string) => parseCfg(FULL().replace('calibrate_path=/data/calib', `calibrate_path=${value}`), path.join(base, 'model.cfg')).dataPreprocess?.calibratePath
+      // no folder exists: the last colon's reading, so a PyTorch name stays whole
+      expect(read('images:calib_T10:00')).toEqual([{ inputName: 'images:calib_T10', dir: path.join(base, '00') }])
+      fs.mkdirSync(path.join(base, 'calib_T10:00'))
+      expect(read('images:calib_T10:00')).toEqual([{ inputName: 'images', dir: path.join(base, 'calib_T10:00') }])
+      fs.mkdirSync(path.join(base, 'a'))
+      expect(read('onnx::MatMul_0:a')).toEqual([{ inputName: 'onnx::MatMul_0', dir: path.join(base, 'a') }])
+    } finally {
+      fs.rmSync(base, { recursive: true, force: true })
+    }
+  })
+
   it.skipIf(process.platform === 'win32')('a single-letter input name before a POSIX absolute dir is a name, not a drive', () => {
     expect(sources('x:/data/x')).toEqual([{ inputName: 'x', dir: '/data/x' }])
   })
