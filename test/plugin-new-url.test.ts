@@ -5,6 +5,7 @@ import fs from 'node:fs'
 import { SourceMap, type SourceMapPayload } from 'node:module'
 import path from 'node:path'
 import { build as esbuild, type BuildFailure } from 'esbuild'
+import MagicString from 'magic-string'
 import { rolldown } from 'rolldown'
 import { build as viteBuild, createLogger, type Logger } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -121,6 +122,20 @@ describe('source maps', () => {
     const original = fs.readFileSync(path.join(dir, 'throws.js'), 'utf8')
     expect(entry).toMatchObject({ originalLine: 0, originalColumn: original.indexOf('throw') })
     expect(payload.sourcesContent?.[payload.sources.findIndex((s) => s.endsWith('throws.js'))]).toBe(original)
+  })
+})
+
+describe('source maps of compiled sources', () => {
+  it('esbuild --sourcemap: a rewritten file that has its own map keeps mapping to its real source', async () => {
+    // a compiled file: its map points at orig.ts; before, the map appended after the rewrite replaced it
+    const code = "const url = new URL('./hello_deepa.onnx', import.meta.url).href\nexport default url\n"
+    const own = new MagicString(code).generateMap({ source: 'orig.ts', hires: true, includeContent: true })
+    fs.writeFileSync(path.join(dir, 'compiled.js'), `${code}//# sourceMappingURL=${own.toUrl()}\n`)
+    const built = await esbuildEntry('compiled.js', {}, true)
+    onlyQuantized(built)
+    const [jsName] = [...built.files.keys()].filter((f) => f.endsWith('.js'))
+    const payload = JSON.parse(built.files.get(`${jsName}.map`)!.toString('utf8')) as SourceMapPayload
+    expect(payload.sources.some((s) => s.endsWith('orig.ts'))).toBe(true)
   })
 })
 
