@@ -28,14 +28,19 @@ afterAll(() => {
 
 const sha = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex')
 
+/** A fresh folder under the test's temp folder with `input.bin` holding `content`, and a key over that file. */
+function input(name: string, content: string): { dir: string; file: string; keyOf: () => Promise<string> } {
+  const dir = path.join(tmp, name)
+  const file = path.join(dir, 'input.bin')
+  fs.mkdirSync(dir, { recursive: true })
+  fs.writeFileSync(file, content)
+  return { dir, file, keyOf: async () => sha(fs.readFileSync(file)) }
+}
+
 describe('a result is stored under the key of the inputs it was computed from', () => {
   it('an input edited during the computation: computed again, nothing stored under the old key', async () => {
-    const dir = path.join(tmp, 'stable')
-    const file = path.join(dir, 'input.bin')
-    fs.mkdirSync(dir, { recursive: true })
-    fs.writeFileSync(file, 'before')
+    const { dir, file, keyOf } = input('stable', 'before')
     const cache = new ResultCache({ dir: path.join(dir, 'cache') })
-    const keyOf = async () => sha(fs.readFileSync(file))
     const oldKey = await keyOf()
     let runs = 0
     const { blobs, computed } = await getOrComputeStable(cache, file, keyOf, async () => {
@@ -52,13 +57,10 @@ describe('a result is stored under the key of the inputs it was computed from', 
   })
 
   it('inputs that change during every attempt: a clear error, nothing stored', async () => {
-    const dir = path.join(tmp, 'unstable')
-    const file = path.join(dir, 'input.bin')
-    fs.mkdirSync(dir, { recursive: true })
-    fs.writeFileSync(file, '0')
+    const { dir, file, keyOf } = input('unstable', '0')
     const cache = new ResultCache({ dir: path.join(dir, 'cache') })
     let runs = 0
-    const attempt = getOrComputeStable(cache, file, async () => sha(fs.readFileSync(file)), async () => {
+    const attempt = getOrComputeStable(cache, file, keyOf, async () => {
       fs.writeFileSync(file, String(++runs))
       return { 'model.onnx': new Uint8Array(1) }
     })
@@ -70,12 +72,9 @@ describe('a result is stored under the key of the inputs it was computed from', 
   })
 
   it('without a cache (cache: false) nothing is re-checked: a folder written to all the time still builds', async () => {
-    const dir = path.join(tmp, 'no-cache')
-    const file = path.join(dir, 'input.bin')
-    fs.mkdirSync(dir, { recursive: true })
-    fs.writeFileSync(file, '0')
+    const { file, keyOf } = input('no-cache', '0')
     let runs = 0
-    const { blobs, computed } = await getOrComputeStable(new NoCache(), file, async () => sha(fs.readFileSync(file)), async () => {
+    const { blobs, computed } = await getOrComputeStable(new NoCache(), file, keyOf, async () => {
       fs.writeFileSync(file, String(++runs))
       return { 'model.onnx': new Uint8Array(1) }
     })

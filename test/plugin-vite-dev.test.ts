@@ -341,40 +341,41 @@ async function waitForNewUrl(old: string): Promise<string> {
 }
 
 describe('model file names', () => {
-  it("a '#' (and spaces, non-ASCII) in the model's file name: its module and the model are served", async () => {
-    // before: the module's URL `/@id/__x00__unplugin-quantize:/…/my model é#1.onnx` lost `#1.onnx`
-    // to the fragment and the request answered 500 (a missing file, "with defaultConfig")
-    fs.mkdirSync(path.join(dir, 'sub'), { recursive: true })
-    fs.copyFileSync(FLOAT, path.join(dir, 'sub/my model é#1.onnx'))
-    fs.writeFileSync(path.join(dir, 'sub/my model é#1.onnx.cfg'), '[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=8\n')
-    fs.writeFileSync(path.join(dir, 'odd-name.js'), "export default new URL('./sub/my model é#1.onnx', import.meta.url).href\n")
-    const code = await (await get('/odd-name.js')).text()
+  /** A quantized copy of the float model at `rel` under the root, referenced by `new URL` from `script`; its module as a browser requests it. */
+  async function moduleOf(rel: string, script: string): Promise<{ status: number; text: string }> {
+    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true })
+    fs.copyFileSync(FLOAT, path.join(dir, rel))
+    fs.writeFileSync(path.join(dir, `${rel}.cfg`), '[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=8\n')
+    fs.writeFileSync(path.join(dir, script), `export default new URL('./${rel}', import.meta.url).href\n`)
+    const code = await (await get(`/${script}`)).text()
     const id = /import \w+ from "([^"]*unplugin-quantize[^"]*)"/.exec(code)![1]!
-    // as a browser requests it: the fragment, were there one, is not sent
+    // the fragment, were there one, is not sent
     const res = await get(id)
-    const text = await res.text()
-    expect(res.status, text).toBe(200)
-    const url = /export default "([^"]+)"/.exec(text)![1]!
-    expect(decodeURIComponent(url)).toMatch(/\/my model é#1\.onnx$/)
+    return { status: res.status, text: await res.text() }
+  }
+
+  /** The model the module's URL serves is the quantized one. */
+  async function expectQuantizedAt(url: string): Promise<void> {
     const model = await get(url)
     expect(model.status).toBe(200)
     expect((await model.arrayBuffer()).byteLength).toBeLessThan(fs.statSync(FLOAT).size / 2)
+  }
+
+  it("a '#' (and spaces, non-ASCII) in the model's file name: its module and the model are served", async () => {
+    // before: the module's URL `/@id/__x00__unplugin-quantize:/…/my model é#1.onnx` lost `#1.onnx`
+    // to the fragment and the request answered 500 (a missing file, "with defaultConfig")
+    const { status, text } = await moduleOf('sub/my model é#1.onnx', 'odd-name.js')
+    expect(status, text).toBe(200)
+    const url = /export default "([^"]+)"/.exec(text)![1]!
+    expect(decodeURIComponent(url)).toMatch(/\/my model é#1\.onnx$/)
+    await expectQuantizedAt(url)
   })
 
   it("a literal '%23' in a model's file name stays as it is", async () => {
-    fs.mkdirSync(path.join(dir, 'sub'), { recursive: true })
-    fs.copyFileSync(FLOAT, path.join(dir, 'sub/a%23b.onnx'))
-    fs.writeFileSync(path.join(dir, 'sub/a%23b.onnx.cfg'), '[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=8\n')
-    fs.writeFileSync(path.join(dir, 'percent-name.js'), "export default new URL('./sub/a%23b.onnx', import.meta.url).href\n")
-    const code = await (await get('/percent-name.js')).text()
-    const id = /import \w+ from "([^"]*unplugin-quantize[^"]*)"/.exec(code)![1]!
-    const res = await get(id)
-    const text = await res.text()
     // before: the id's %23 was read back as '#', a file that does not exist
-    expect(res.status, text).toBe(200)
-    const model = await get(/export default "([^"]+)"/.exec(text)![1]!)
-    expect(model.status).toBe(200)
-    expect((await model.arrayBuffer()).byteLength).toBeLessThan(fs.statSync(FLOAT).size / 2)
+    const { status, text } = await moduleOf('sub/a%23b.onnx', 'percent-name.js')
+    expect(status, text).toBe(200)
+    await expectQuantizedAt(/export default "([^"]+)"/.exec(text)![1]!)
   })
 
   it('a model that cannot be read is reported without naming a cfg it does not have', async () => {
