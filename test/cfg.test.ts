@@ -134,6 +134,9 @@ describe('the MindSpore Lite doc examples (test/fixtures/cfg/doc, verbatim)', ()
       defaults({
         source: file,
         quantType: 'FULL_QUANT',
+        // WEIGHT_QUANT's thresholds: FULL_QUANT plans with 0 and 0, as MindSpore's full quantizer does
+        minQuantWeightSize: 0,
+        minQuantWeightChannel: 0,
         dataPreprocess: {
           calibratePath: [
             { inputName: 'input_name_1', dir: '/mnt/image/input_1_dir' },
@@ -279,7 +282,7 @@ describe('defaults', () => {
   })
 
   it('FULL_QUANT with only the mandatory data keys: no image steps, LINEAR resize', () => {
-    expect(parseCfg(FULL(), 'model.cfg')).toEqual(defaults({ quantType: 'FULL_QUANT', dataPreprocess: imageDefaults() }))
+    expect(parseCfg(FULL(), 'model.cfg')).toEqual(defaults({ quantType: 'FULL_QUANT', minQuantWeightSize: 0, minQuantWeightChannel: 0, dataPreprocess: imageDefaults() }))
   })
 
   it('the defaults come from CFG_SCHEMA', () => {

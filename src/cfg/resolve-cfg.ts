@@ -61,15 +61,19 @@ export function resolveCfg(raw: RawCfg, options: ResolveCfgOptions = {}): QuantC
 
   const slots = new Slots(accepted, { source, baseDir, quantType })
 
-  // The format pins both thresholds to 0 in DYNAMIC_QUANT mode. Only a non-zero value the
-  // user wrote is worth a note; the default 16 being dropped is not news.
+  // The format pins both thresholds to 0 in DYNAMIC_QUANT mode, and says they "are only valid
+  // for weight quantization": MindSpore's full quantizer plans with 0 and 0 as well. Only a
+  // non-zero value the user wrote is worth a note (in an object cfg, one other than the default:
+  // it has no lines to tell written from filled-in values).
   let minQuantWeightSize = slots.int(COMMON, 'min_quant_weight_size') ?? K.common.min_quant_weight_size.default
   let minQuantWeightChannel = slots.int(COMMON, 'min_quant_weight_channel') ?? K.common.min_quant_weight_channel.default
-  if (quantType === 'DYNAMIC_QUANT') {
-    for (const key of ['min_quant_weight_size', 'min_quant_weight_channel']) {
+  if (quantType === 'DYNAMIC_QUANT' || quantType === 'FULL_QUANT') {
+    for (const key of ['min_quant_weight_size', 'min_quant_weight_channel'] as const) {
       const set = slots.get(COMMON, key)
-      if (set && set.value.value !== 0) {
-        warn(set.entry.line, key, `note: ${key}=${showValue(set.entry.value)} is ignored; DYNAMIC_QUANT always uses 0`)
+      if (!set || set.value.value === 0) continue
+      if (quantType === 'DYNAMIC_QUANT') warn(set.entry.line, key, `note: ${key}=${showValue(set.entry.value)} is ignored; DYNAMIC_QUANT always uses 0`)
+      else if (set.entry.line !== null || set.value.value !== K.common[key].default) {
+        warn(set.entry.line, key, `note: ${key}=${showValue(set.entry.value)} is ignored; it applies to WEIGHT_QUANT only, FULL_QUANT quantizes weights of every size (keep a node float with skip_quant_node)`)
       }
     }
     minQuantWeightSize = 0

@@ -1,6 +1,6 @@
 import { collectActivationRanges } from '../calibrate/activation-ranges.js'
 import { openCalibrationSet, samplesSet } from '../calibrate/calibration-set.js'
-import { keyLocation, type ActivationQuantMethod, type QuantConfig, type TargetDevice } from '../cfg/index.js'
+import { type ActivationQuantMethod, type QuantConfig, type TargetDevice } from '../cfg/index.js'
 import { QuantizeError } from '../errors.js'
 import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
 import { DataType } from '../onnx/onnx-types.js'
@@ -114,7 +114,7 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
     if (err instanceof QdqUnsupportedError) throw new QuantizeError(ctx.label, err.message, 'unsupported', { cause: err })
     throw err
   }
-  ctx.warnings.push(...ignoredThresholdWarnings(cfg), ...prepared.warnings)
+  ctx.warnings.push(...prepared.warnings)
   // a model left entirely float is worth a word, not just a 100% size in the summary
   if (prepared.plan.quantized.length === 0 && prepared.plan.weightOnly.length === 0) {
     const why = new Map<string, number>()
@@ -259,21 +259,6 @@ export function fullQuantSettings(cfg: QuantConfig): QdqSettings {
     policy: defaultOpPolicy(),
     skipQuantNode: new Set(cfg.skipQuantNode),
   }
-}
-
-/**
- * The format's size thresholds are "only valid for weight quantization" (MindSpore's full
- * quantizer plans with 0 and 0), so FULL_QUANT ignores them; a value the cfg sets other than
- * its default is worth a word, since it no longer keeps small weights float.
- */
-export function ignoredThresholdWarnings(cfg: QuantConfig): string[] {
-  const out: string[] = []
-  for (const [key, value, byDefault] of [['min_quant_weight_size', cfg.minQuantWeightSize, 0], ['min_quant_weight_channel', cfg.minQuantWeightChannel, 16]] as const) {
-    // 0 changes nothing; the default 16 dropped is news only when the cfg file wrote it
-    if (value === 0 || (value === byDefault && cfg.keyLines[key] === undefined)) continue
-    out.push(`${keyLocation(cfg, key)}: note: ${key}=${value} is ignored; it applies to WEIGHT_QUANT only, FULL_QUANT quantizes weights of every size (keep a node float with skip_quant_node)`)
-  }
-  return out
 }
 
 function layerOf(w: RewrittenWeight): QuantizedLayer {
