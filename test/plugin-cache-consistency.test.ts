@@ -107,8 +107,12 @@ describe('a result is stored under the key of the inputs it was computed from', 
     }
     const original = fs.readFileSync(FLOAT)
     const expected = await bundle(false)
-    // the swap: another model's bytes land in small.onnx while big.onnx quantizes
-    await bundle(true, () => fs.copyFileSync(OTHER, path.join(dir, 'small.onnx')))
+    // the swap: another model's bytes land in small.onnx while big.onnx quantizes, whole (an
+    // editor's save by rename): a copy in place could be read half-written, which is another error
+    await bundle(true, () => {
+      fs.copyFileSync(OTHER, path.join(dir, 'small.onnx.swap'))
+      fs.renameSync(path.join(dir, 'small.onnx.swap'), path.join(dir, 'small.onnx'))
+    })
     fs.writeFileSync(path.join(dir, 'small.onnx'), original)
     // the original bytes again: a cache hit must give the original's result, not the swapped model's
     expect(sha(await bundle(true))).toBe(sha(expected))
