@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Compilation, Compiler, LoaderContext } from '@rspack/core'
+import { digestBytes } from '../../src/cache/hash.js'
 import { buildReportModel, HTML_REPORT_FILE, quantizeAndCollect, renderReportHtml, summaryTable, type CollectedModel, type ReportModel } from './build-report.js'
 import { createModelFilter } from './filter.js'
 import { siblingConfigs } from './find-config.js'
@@ -80,7 +80,7 @@ export class QuantizeRspackPlugin {
       if (result.kind === 'quantized' && result.debugCsv.length > 0) debugCsv.set(model, result.debugCsv)
       else debugCsv.delete(model)
       if (collected) collectedModels.set(model, collected)
-      emittedSha.set(model, sha256(result.bytes))
+      emittedSha.set(model, digestBytes(result.bytes).sha256)
       return Buffer.from(result.bytes.buffer, result.bytes.byteOffset, result.bytes.byteLength)
     })
     compiler.hooks.shutdown.tap(NAME, () => void registry().delete(this.id))
@@ -164,7 +164,7 @@ export class QuantizeRspackPlugin {
         // the other models behind a shared asset (not those of earlier watch builds: no asset has their bytes)
         const unlisted = [...collectedModels].filter(([model]) => !listed.has(model))
         if (unlisted.length > 0) {
-          const byBytes = new Map(moduleAssets.map((a) => [sha256(a.source.buffer()), a.name]))
+          const byBytes = new Map(moduleAssets.map((a) => [digestBytes(a.source.buffer()).sha256, a.name]))
           for (const [model, collected] of unlisted) {
             const name = byBytes.get(emittedSha.get(model) ?? '')
             if (name !== undefined) models.push(buildReportModel(collected, name, rel))
@@ -216,5 +216,3 @@ async function copySource(compiler: Compiler, root: string, source: string, byte
   }
   return null
 }
-
-const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex')

@@ -1,8 +1,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import { cfgFromObject, loadCfg, type QuantConfig } from '../../src/cfg/index.js'
 import type { ModelConfig } from './find-config.js'
 import { folderFiles } from './folder-files.js'
+import { readConfig } from './quantize-asset.js'
 import { siblingConfigs } from './find-config.js'
 
 /** The inputs of one model's quantization that live outside the module graph. */
@@ -11,10 +11,6 @@ export interface ModelInputs {
   files: string[]
   /** The cfg's calibration folders: a file added, removed or edited in them changes the result. */
   calibrationDirs: string[]
-}
-
-async function readConfig(config: ModelConfig): Promise<QuantConfig> {
-  return config.kind === 'file' ? loadCfg(config.path) : cfgFromObject(config.config, config.baseDir, 'defaultConfig')
 }
 
 /**

@@ -4,6 +4,7 @@ import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
 import { opsetVersion } from '../onnx/graph-walk.js'
 import type { ModelProto } from '../onnx/onnx-types.js'
 import type { Feeds } from '../runtime/feeds.js'
+import { firstNonFiniteIn } from '../runtime/non-finite.js'
 import { prefetch, type CalibrationSet } from './calibration-set.js'
 import { exposeTensors } from './exposed-tensors.js'
 import { mainGraphTensors, withMinMaxProbes } from './graph-probes.js'
@@ -189,7 +190,7 @@ async function klRanges(bytes: Uint8Array, names: string[], set: CalibrationSet,
   await exposeTensors(bytes, names, set, (name, data, dims, sample) => {
     const whole = data.length === dims.reduce((a, d) => a * d, 1)
     // the histogram leaves them out already; noted for the caller's warning
-    if (!nonFinite.has(name)) for (let i = 0; i < data.length; i++) if (data[i]! - data[i]! !== 0) { nonFinite.add(name); break }
+    if (!nonFinite.has(name) && firstNonFiniteIn(data) >= 0) nonFinite.add(name)
     foldKlValues(hists.get(name)!, channels.get(name)!, data, dims, whole ? null : strides.get(name) ?? 1)
     if (sample !== last) {
       last = sample

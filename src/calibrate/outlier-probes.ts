@@ -2,6 +2,7 @@ import type ort from 'onnxruntime-node'
 import { NameAllocator } from '../onnx/graph-walk.js'
 import { AttributeType, DataType, type ModelProto, type NodeProto, type TensorProto } from '../onnx/onnx-types.js'
 import { makeTensor } from '../onnx/tensor-data.js'
+import { firstNonFiniteIn } from '../runtime/non-finite.js'
 import { orderProbes } from './graph-probes.js'
 import { tensorFloats, scalarOf } from './ort-values.js'
 
@@ -77,7 +78,7 @@ export function outlierQuantiles(result: ort.InferenceSession.ReturnType, output
   const frac = pos - k
   const at = (a: Float32Array, i: number): number => a[Math.min(i, a.length - 1)]!
   // a NaN or infinity among them counts in `n` and in the order: the caller redoes such a tensor over its finite values
-  for (const a of [lowest, highest]) for (let i = 0; i < a.length; i++) if (a[i]! - a[i]! !== 0) return { low: NaN, high: NaN }
+  if (firstNonFiniteIn(lowest) >= 0 || firstNonFiniteIn(highest) >= 0) return { low: NaN, high: NaN }
   const low = frac === 0 ? at(lowest, k) : at(lowest, k) + frac * (at(lowest, k + 1) - at(lowest, k))
   // the 1 - share quantile sits at ascending position (n - 1) - pos: descending index pos
   const high = frac === 0 ? at(highest, k) : at(highest, k + 1) + (1 - frac) * (at(highest, k) - at(highest, k + 1))

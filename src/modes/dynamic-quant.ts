@@ -6,6 +6,7 @@ import { raiseOpset, type OpsetUpgrade } from '../quant/opset-upgrade.js'
 import { gemmBeta, outputHeads, routeWeight, type DynamicConvPolicy, type DynamicHeadPolicy, type DynamicRoute } from '../quant/dynamic/plan-dynamic.js'
 import { applyWeightPlan, planWeights, type PlannedWeight, type QuantizedLayer } from '../quant/weight-quant.js'
 import type { ModeContext, ModeResult } from './mode.js'
+import { tallyReasons } from './reason-tally.js'
 
 /** DynamicQuantizeLinear, the op that quantizes activations at run time, exists from opset 11. */
 const DYNAMIC_OPSET = 11
@@ -143,9 +144,7 @@ export async function quantizeDynamic(ctx: ModeContext, options: DynamicQuantOpt
   // a model left entirely float is worth a word, not just a 100% size in the summary
   const kept = [...stayFloat.map((w) => `${opOf(w)}: ${reasonOf(w)}`), ...plan.skipped.map((s) => `${s.nodes[0]?.opType ?? ''}: ${s.reason}`)]
   if (layers.length === 0 && kept.length > 0) {
-    const why = new Map<string, number>()
-    for (const k of kept) why.set(k, (why.get(k) ?? 0) + 1)
-    const list = [...why].map(([reason, n]) => `${n} x ${reason}`).join('; ')
+    const list = tallyReasons(kept)
     const convs = stayFloat.some((w) => opOf(w) === 'Conv' || opOf(w) === 'ConvTranspose')
     ctx.warnings.push(`DYNAMIC_QUANT quantized no weight, the output is the float model (${list})${convs ? '; WEIGHT_QUANT stores convolution weights in int8, FULL_QUANT also computes them in int8' : ''}`)
   }

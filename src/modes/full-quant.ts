@@ -5,7 +5,7 @@ import { QuantizeError } from '../errors.js'
 import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
 import { DataType } from '../onnx/onnx-types.js'
 import { exposedNames } from '../onnx/exposed-constants.js'
-import { listsEveryInitializer } from '../onnx/overridable-initializers.js'
+import { everyInitializerListedWarning, listsEveryInitializer } from '../onnx/overridable-initializers.js'
 import { tensorDims } from '../onnx/tensor-data.js'
 import { foldForInt8, type FoldReport } from '../quant/fold/fold-model.js'
 import { meanRequest, outputShift } from '../quant/full/bias-shift.js'
@@ -18,6 +18,7 @@ import type { FloatNode } from '../quant/full/qdq-plan.js'
 import type { BiasShift, RewrittenWeight } from '../quant/full/qdq-rewrite.js'
 import type { QuantizedLayer, SkippedWeight } from '../quant/weight-quant.js'
 import type { ModeContext, ModeResult } from './mode.js'
+import { tallyReasons } from './reason-tally.js'
 
 /** One quantized activation: its calibrated range and the parameters derived from it. */
 export interface ActivationQuant {
@@ -117,9 +118,7 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
   ctx.warnings.push(...prepared.warnings)
   // a model left entirely float is worth a word, not just a 100% size in the summary
   if (prepared.plan.quantized.length === 0 && prepared.plan.weightOnly.length === 0) {
-    const why = new Map<string, number>()
-    for (const f of prepared.plan.leftFloat) why.set(`${f.op}: ${f.why}`, (why.get(`${f.op}: ${f.why}`) ?? 0) + 1)
-    const list = [...why].map(([reason, n]) => `${n} x ${reason}`).join('; ')
+    const list = tallyReasons(prepared.plan.leftFloat.map((f) => `${f.op}: ${f.why}`))
     ctx.warnings.push(`FULL_QUANT quantized no node, the output is the float model${list ? ` (${list})` : ''}`)
   }
   // Bias correction measures input means on the first samples and checks its effect on the
@@ -194,7 +193,7 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
   }
   const chosen = applied ? prepared : plain
   const unlisted = listedBefore.filter((name) => !(chosen.model.graph?.input ?? []).some((i) => i.name === name)).length
-  if (unlisted) ctx.warnings.push(`the model lists all ${listedBefore.length} of its initializers as graph inputs (an old exporter habit, the format's rule below IR 4): they are read as constants, and the ${unlisted} quantized ones are no longer inputs`)
+  if (unlisted) ctx.warnings.push(everyInitializerListedWarning(listedBefore.length, unlisted))
   const rewritten = applied ? correctedWeights : plainWeights
   const corrected = applied ? rewritten.filter((w) => w.correctedAdd || (w.bias && w.biasCodes)) : []
   const report: FullQuantReport = {

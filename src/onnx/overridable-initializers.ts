@@ -25,3 +25,8 @@ export function listsEveryInitializer(model: ModelProto, graph: GraphProto): boo
   const { names, listed } = listing(graph)
   return int64ToNumber(model.ir_version) >= 4 && names.length > 0 && listed.length === names.length
 }
+
+/** The warning for a model whose listed initializers were read as constants, `quantized` of them replaced (and so no longer inputs). */
+export function everyInitializerListedWarning(initializers: number, quantized: number): string {
+  return `the model lists all ${initializers} of its initializers as graph inputs (an old exporter habit, the format's rule below IR 4): they are read as constants, and the ${quantized} quantized ones are no longer inputs`
+}

@@ -1,5 +1,5 @@
 import { allNames, consumersOf, opsetVersion, NameAllocator } from '../onnx/graph-walk.js'
-import { listsEveryInitializer } from '../onnx/overridable-initializers.js'
+import { everyInitializerListedWarning, listsEveryInitializer } from '../onnx/overridable-initializers.js'
 import type { ModelProto } from '../onnx/onnx-types.js'
 import { checkedFloatLength, type ExternalDataSource, tensorToFloat32 } from '../onnx/tensor-data.js'
 import { replaceWithDequantNodes } from './dequant-nodes.js'
@@ -124,7 +124,7 @@ export function planWeights(model: ModelProto, ext: ExternalDataSource | undefin
   const graph = model.graph
   if (graph && listsEveryInitializer(model, graph)) {
     const listed = planned.filter((w) => w.site.definition.kind === 'initializer' && w.site.definition.graph === graph).length
-    if (listed) warnings.push(`the model lists all ${graph.initializer!.length} of its initializers as graph inputs (an old exporter habit, the format's rule below IR 4): they are read as constants, and the ${listed} quantized ones are no longer inputs`)
+    if (listed) warnings.push(everyInitializerListedWarning(graph.initializer!.length, listed))
   }
   return { planned, skipped, warnings }
 }
