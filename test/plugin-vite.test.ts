@@ -123,6 +123,23 @@ describe('vite plugin', () => {
     }
   })
 
+  it('a cfg warning is in the build log and in the .quant.json and HTML report, with the path relative to the root', async () => {
+    fs.appendFileSync(cfgFile, 'bitnum=4\n')
+    try {
+      const warned = await viteBuild()
+      const typo = "hello_deepa.onnx.cfg:4: unknown key 'bitnum' in [common_quant_param]"
+      expect(warned.warnings.join('\n')).toContain(typo)
+      const report = warned.files.get(quantName.replace(/\.onnx$/, '.quant.json'))!.toString('utf8')
+      const html = warned.files.get('quantize-report.html')!.toString('utf8')
+      expect(report).toContain(typo)
+      // the page escapes the quotes
+      expect(html).toContain('hello_deepa.onnx.cfg:4: unknown key')
+      for (const text of [report, html]) expect(text).not.toContain(dir)
+    } finally {
+      writeCfg(8)
+    }
+  })
+
   it('defaultConfig quantizes models that have no sibling cfg', async () => {
     const built = await viteBuild({ defaultConfig: { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8 } } })
     // hello_deepa keeps its own cfg (cached); other.onnx is new work

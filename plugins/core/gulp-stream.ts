@@ -110,7 +110,7 @@ export function quantizeGulp(userOptions?: Options): QuantizeGulpStream {
     const report = blobs[REPORT_BLOB]
     if (!out || !report) throw new QuantizeError(model, 'cache entry lacks model.onnx or report.json', 'runtime')
     for (const w of cfg.warnings) console.warn(`[${NAME}] ${rootRelative(w.message, root)}`)
-    return { bytes: out, report: withCfgWarnings(reportOf(report, model), cfg), cached: !computed, debugCsv: debugCsvOf(blobs, model) }
+    return { bytes: out, report: withCfgWarnings(reportOf(report, model), cfg, root), cached: !computed, debugCsv: debugCsvOf(blobs, model) }
   }
 
   const newFile = (like: VinylLike, filePath: string, base: string, contents: Buffer): VinylLike =>

@@ -139,9 +139,12 @@ export function debugCsvOf(blobs: Blobs, model: string): CsvFile[] {
   return value as CsvFile[]
 }
 
-/** A stored report with the warnings of the cfg as it reads now in front, as the engine puts them. */
-export function withCfgWarnings(report: QuantizeReport, cfg: QuantConfig): QuantizeReport {
-  return { ...report, warnings: [...cfg.warnings.map((w) => w.message), ...report.warnings] }
+/**
+ * A stored report with the warnings of the cfg as it reads now in front, as the engine puts them,
+ * and the project root left out of the paths they name: the reports ship in the bundle.
+ */
+export function withCfgWarnings(report: QuantizeReport, cfg: QuantConfig, root: string): QuantizeReport {
+  return { ...report, warnings: [...cfg.warnings.map((w) => w.message), ...report.warnings].map((w) => rootRelative(w, root)) }
 }
 
 /** The parsed config a model's cfg file or the `defaultConfig` object gives. */
@@ -253,7 +256,7 @@ export class ModelQuantizer {
       if (!bytes || !report) throw new QuantizeError(model, 'cache entry lacks model.onnx or report.json', 'runtime')
       // a misspelt key is ignored with a warning: said in the build's log on every build, hit or miss
       for (const w of cfg.warnings) this.logger.warn(rootRelative(w.message, this.root))
-      return { kind: 'quantized', bytes, report: withCfgWarnings(reportOf(report, model), cfg), configFile: config.kind === 'file' ? config.path : null, cached: !computed, debugCsv: debugCsvOf(blobs, model) }
+      return { kind: 'quantized', bytes, report: withCfgWarnings(reportOf(report, model), cfg, this.root), configFile: config.kind === 'file' ? config.path : null, cached: !computed, debugCsv: debugCsvOf(blobs, model) }
     } catch (err) {
       this.stats.failed++
       throw err

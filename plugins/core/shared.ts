@@ -5,7 +5,7 @@ import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
 import { reportJson } from '../../src/report/report-json.js'
 import { describeError } from './describe-error.js'
 import type { ResolvedOptions } from './options.js'
-import { rootRelative, type AssetResult, type ModelQuantizer } from './quantize-asset.js'
+import type { AssetResult, ModelQuantizer } from './quantize-asset.js'
 
 /** A quantized model waiting for the bundler to name its output file. */
 export interface PendingReport {
@@ -37,12 +37,7 @@ export async function quantizeForBundler(quantizer: ModelQuantizer, model: strin
 /** `<model>.quant.json`'s file name (beside the emitted model) and its text. */
 export function reportFile(pending: PendingReport, emittedName: string, root: string): { fileName: string; source: string } {
   const rel = (p: string) => path.relative(root, p).split(path.sep).join('/')
-  const report = {
-    ...pending.report,
-    input: rel(pending.model),
-    config: pending.configFile ? rel(pending.configFile) : pending.report.config,
-    warnings: pending.report.warnings.map((w) => rootRelative(w, root)),
-  }
+  const report = { ...pending.report, input: rel(pending.model), config: pending.configFile ? rel(pending.configFile) : pending.report.config }
   return {
     fileName: `${emittedName.replace(/\.onnx$/i, '')}.quant.json`,
     source: `${JSON.stringify(reportJson(report, emittedName), null, 2)}\n`,

@@ -1,6 +1,5 @@
 import path from 'node:path'
 import { createUnplugin, type UnpluginInstance, type VitePlugin } from 'unplugin'
-import { reportJson } from '../../src/report/report-json.js'
 import type { QuantizeReport } from '../../src/quantize-model.js'
 import { buildReportModel, HTML_REPORT_FILE, quantizeAndCollect, renderReportHtml, summaryTable, type CollectedModel } from './build-report.js'
 import { DevModels, type DevServerLike } from './dev-server.js'
@@ -11,7 +10,7 @@ import { newUrlImport, rewriteNewUrl, type NewUrlModel, type RewrittenModule } f
 import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
 import { ModelQuantizer, newStats, type QuantizeStats } from './quantize-asset.js'
 import { listPublicModels, publicFileName, publicModelForUrl, removeCopiedConfigs, type PublicModel } from './public-models.js'
-import { debugCsvFiles } from './shared.js'
+import { debugCsvFiles, reportFile } from './shared.js'
 import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
 
 export type { Options } from './options.js'
@@ -237,11 +236,8 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       if (publicWork) emitPublic(this, await publicWork)
       // the model's final name is known only now; the report sits beside it under that name
       for (const r of reports) {
-        const fileName = r.fileName()
-        const rel = (p: string) => path.relative(root, p).split(path.sep).join('/')
-        const report = { ...r.report, input: rel(r.model), config: r.configFile ? rel(r.configFile) : r.report.config }
-        const json = reportJson(report, fileName)
-        this.emitFile({ type: 'asset', fileName: fileName.replace(/\.onnx$/, '') + '.quant.json', source: `${JSON.stringify(json, null, 2)}\n` })
+        const f = reportFile(r, r.fileName(), root)
+        this.emitFile({ type: 'asset', fileName: f.fileName, source: f.source })
       }
       for (const d of debugCsv) {
         for (const f of debugCsvFiles(d.fileName(), d.csv)) this.emitFile({ type: 'asset', fileName: f.fileName, source: f.source })
