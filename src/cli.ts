@@ -200,7 +200,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     return 0
   } catch (err) {
     if (tty) io.stderr.write('\r\x1b[K')
-    const known = err instanceof QuantizeError || err instanceof CfgError || (err as Error).name === 'ModelFileError'
+    const known = err instanceof QuantizeError || err instanceof CfgError
     const message = (err as Error).message.split('\n')[0]
     io.stderr.write(`unplugin-quantize: ${known ? message : `${args.model}: ${message}`}\n`)
     return 1

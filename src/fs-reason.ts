@@ -23,3 +23,8 @@ export function fsReason(err: unknown, missing?: string): string {
   }
   return err instanceof Error ? err.message : String(err)
 }
+
+/** An error with an errno `code`, as Node's own are, for a failure found before the call that would raise it. */
+export function errnoError(code: string, message: string = code): NodeJS.ErrnoException {
+  return Object.assign(new Error(message), { code })
+}

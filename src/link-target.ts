@@ -1,5 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
+import { errnoError } from './fs-reason.js'
 
 /**
  * The file a path's symbolic links lead to, existing or not, as the kernel follows them: each
@@ -15,7 +16,7 @@ export function linkTarget(file: string): string {
     if (!st?.isSymbolicLink()) return current
     current = path.resolve(realFolder(path.dirname(current)), fs.readlinkSync(current))
   }
-  throw Object.assign(new Error(`ELOOP: too many symbolic links, '${file}'`), { code: 'ELOOP' })
+  throw errnoError('ELOOP', `ELOOP: too many symbolic links, '${file}'`)
 }
 
 /** The folder with its own links resolved; as written when it does not exist (the output checks say so). */

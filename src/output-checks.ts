@@ -7,6 +7,7 @@ import { decodeModelProto } from './onnx/codec.js'
 import { externalEntry, isExternal } from './onnx/tensor-data.js'
 import { forEachTensor } from './onnx/tensors.js'
 import { linkTarget } from './link-target.js'
+import { errnoError } from './fs-reason.js'
 import { fsReason } from './write-atomic.js'
 
 export interface PlannedWrite {
@@ -85,11 +86,11 @@ export function checkOutputs(w: PlannedWrite): CheckedWrite {
       const dir = path.resolve(w.reportDir)
       if (dir === out || dir.startsWith(out + path.sep)) throw new QuantizeError(w.reportDir, 'the report folder would be made at or under the output file; choose another --report-dir', 'output')
     }
-    if (statOrNull(w.reportDir)?.isDirectory() === false) throw new QuantizeError(w.reportDir, `cannot create the report folder: ${fsReason(errno('EEXIST'))}`, 'output')
+    if (statOrNull(w.reportDir)?.isDirectory() === false) throw new QuantizeError(w.reportDir, `cannot create the report folder: ${fsReason(errnoError('EEXIST'))}`, 'output')
     // the folder itself, or the nearest one that exists, where it will be made
     let dir = path.resolve(w.reportDir)
     while (!statOrNull(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir)
-    const denied = statOrNull(dir)?.isDirectory() === false ? errno('ENOTDIR') : writeDenied(dir)
+    const denied = statOrNull(dir)?.isDirectory() === false ? errnoError('ENOTDIR') : writeDenied(dir)
     if (denied) throw new QuantizeError(w.reportDir, `cannot create the report folder: ${fsReason(denied)}`, 'output')
   }
   return checked
@@ -103,10 +104,6 @@ function writeDenied(dir: string): NodeJS.ErrnoException | null {
   } catch (err) {
     return err as NodeJS.ErrnoException
   }
-}
-
-function errno(code: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(code), { code })
 }
 
 function checkModelOutput(model: string, config: string, given: string): CheckedWrite {
@@ -127,14 +124,14 @@ function checkModelOutput(model: string, config: string, given: string): Checked
   for (const [target, what] of targets) {
     for (const [file, name] of inputs) if (sameFile(target, file)) throw new QuantizeError(target === out ? given : target, `the ${what} would overwrite ${name}; choose another --out`, 'output')
   }
-  if (statOrNull(out)?.isDirectory()) throw cannot(errno('EISDIR'))
+  if (statOrNull(out)?.isDirectory()) throw cannot(errnoError('EISDIR'))
   let folder: fs.Stats
   try {
     folder = fs.statSync(path.dirname(path.resolve(out)))
   } catch (err) {
     throw cannot(err as NodeJS.ErrnoException)
   }
-  if (!folder.isDirectory()) throw cannot(errno('ENOTDIR'))
+  if (!folder.isDirectory()) throw cannot(errnoError('ENOTDIR'))
   const denied = writeDenied(path.dirname(path.resolve(out)))
   if (denied) throw cannot(denied)
   return { target: out, externalData }

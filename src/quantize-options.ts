@@ -14,7 +14,7 @@ const KEYS = ['verify', 'verifySamples', 'externalDataLocation', 'accuracyTarget
 const BOOLEANS = ['verify', 'biasCorrection', 'errorFeedback', 'sizes', 'debug'] as const
 
 /** Most generated verification samples: they are made all at once. */
-export const MAX_VERIFY_SAMPLES = 256
+const MAX_VERIFY_SAMPLES = 256
 
 function reject(key: string, value: unknown, allowed: string): never {
   const shown = typeof value === 'string' ? `'${value}'` : typeof value === 'function' ? 'a function' : Array.isArray(value) ? 'an array' : String(value)

@@ -1,6 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import { fsReason as sharedReason } from './fs-reason.js'
+import { errnoError, fsReason as sharedReason } from './fs-reason.js'
 
 /** Write and fsync, so that a crash right after the rename cannot leave an empty file in place. */
 function writeDurably(file: string, bytes: Uint8Array | string): void {
@@ -35,7 +35,7 @@ export function writeFilesAtomic(files: { path: string; bytes: Uint8Array | stri
     for (const [i, { dest }] of temps.entries()) {
       current = files[i]!.path
       if (fs.statSync(dest, { throwIfNoEntry: false })?.isDirectory()) {
-        throw Object.assign(new Error(`EISDIR: illegal operation on a directory, rename to '${dest}'`), { code: 'EISDIR' })
+        throw errnoError('EISDIR', `EISDIR: illegal operation on a directory, rename to '${dest}'`)
       }
     }
     for (const [i, { tmp, dest }] of temps.entries()) {

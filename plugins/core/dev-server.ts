@@ -144,13 +144,11 @@ export class DevModels {
   private async compute(model: string): Promise<DevOutcome> {
     const { options, root } = this.ctx
     const quantizer = this.ctx.quantizer()
-    // watched before the engine runs, so that an edit while it runs (the first one included)
-    // refreshes the model once this run is done
+    // Watched before the engine runs, whatever its outcome: an edit while it runs (the first run
+    // included), a cfg naming other calibration folders, or a fix of a broken cfg refreshes the
+    // model, and that refresh watches what the cfg names then.
     await this.watchInputs(model, quantizer)
     const outcome = await quantizeForBundler(quantizer, model, options, root)
-    // and again after, whatever the outcome: the cfg may name other calibration folders by now,
-    // and fixing a broken cfg must be seen
-    await this.watchInputs(model, quantizer)
     if (!outcome.ok) {
       this.served.delete(model)
       return outcome

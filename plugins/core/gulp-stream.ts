@@ -8,7 +8,6 @@ import { buildReportModel, HTML_REPORT_FILE, renderReportHtml, summaryTable, typ
 import { describeError } from './describe-error.js'
 import { createModelFilter } from './filter.js'
 import { findConfig, type ModelConfig } from './find-config.js'
-import { createLimiter } from './limiter.js'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
 import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
 import { MODEL_BLOB, REPORT_BLOB, calibrationFiles, debugCsvOf, getOrComputeStable, newStats, rootRelative, withCfgWarnings, readConfig, reportOf, resultBlobs, runQuantization, type QuantizeStats } from './quantize-asset.js'
@@ -79,7 +78,6 @@ export function quantizeGulp(userOptions?: Options): QuantizeGulpStream {
   const stats: QuantizeStats = newStats()
   const accepts = createModelFilter(root, options.include, options.exclude)
   const cache: QuantizeCache = options.cache ? new ResultCache({ root, dir: options.cacheDir, logger: { warn: (m) => console.warn(`[${NAME}] ${m}`) } }) : new NoCache()
-  const limit = createLimiter(options.concurrency)
   const info = (message: string) => console.log(message)
   const rel = (p: string) => {
     const r = path.relative(root, p)
@@ -97,14 +95,14 @@ export function quantizeGulp(userOptions?: Options): QuantizeGulpStream {
     const quantizeOptions = { verify: options.verify }
     // the bytes are gulp's, but the calibration files are read from disk while the engine runs
     const keyOf = () => cacheKey({ model: bytes, cfg, calibrationFiles: calibrationFiles(cfg), options: { plugin: 'gulp', format: GULP_KEY_FORMAT, ...quantizeOptions } })
-    const { blobs, computed } = await getOrComputeStable(cache, model, keyOf, () => limit(async (): Promise<Blobs> => {
+    const { blobs, computed } = await getOrComputeStable(cache, model, keyOf, async (): Promise<Blobs> => {
       // the process's pool: the next run (gulp watch) reuses its warm worker
       const pool = sharedPool(options.concurrency, (message) => info(`[${NAME}] ${message}`))
       const runOptions = options.threads === null ? quantizeOptions : { ...quantizeOptions, threads: options.threads }
       const result = await runQuantization(pool, stats, rel(model), { model: bytes, cfg, options: runOptions }, info)
       if (result.externalData) throw new QuantizeError(model, 'models with external data are not supported by the gulp plugin', 'unsupported')
       return resultBlobs(result, cfg)
-    }))
+    })
     if (!computed) stats.reused++
     const out = blobs[MODEL_BLOB]
     const report = blobs[REPORT_BLOB]

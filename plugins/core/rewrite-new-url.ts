@@ -32,7 +32,7 @@ export interface RewrittenModule {
  * resolved at build time). Absolute paths (`/m.onnx`: Vite's public folder), URLs with a scheme,
  * escapes and anything marked `/* @vite-ignore *\/` are left alone.
  */
-export function findNewUrlModels(code: string, markup = false): NewUrlModel[] {
+function findNewUrlModels(code: string, markup = false): NewUrlModel[] {
   if (!code.includes('.onnx') || !code.includes('import.meta.url')) return []
   // strip-literal reads JSX text (and Vue/Svelte templates) as JavaScript: an apostrophe in
   // "Don't" opens a string to the end of the line and hides a real `new URL` after it, which
@@ -63,7 +63,7 @@ function inComment(code: string, at: number): boolean {
 }
 
 /** Sources with markup strip-literal cannot read: JSX, TSX, Vue and Svelte files. */
-export const hasMarkup = (file: string | undefined): boolean => !!file && /\.(?:[jt]sx|vue|svelte)$/i.test(file.split('?')[0]!)
+const hasMarkup = (file: string | undefined): boolean => !!file && /\.(?:[jt]sx|vue|svelte)$/i.test(file.split('?')[0]!)
 
 /**
  * Turn `new URL('./m.onnx', import.meta.url)` into `new URL(<import of ./m.onnx?url>, import.meta.url)`
@@ -91,11 +91,6 @@ export function rewriteNewUrl(code: string, importOf: (model: NewUrlModel) => st
   return { code: s.toString(), map: s.generateMap({ hires: true, source, includeContent: true }) }
 }
 
-/** `m.onnx` resolves against the importer as `./m.onnx` does (as Vite resolves it). */
-export function relativeSpec(spec: string): string {
-  return spec.startsWith('./') || spec.startsWith('../') ? spec : `./${spec}`
-}
-
 /**
  * What to import for `new URL(spec, import.meta.url)` in `importer` (a file path), or null to
  * leave it alone: a model the plugin's include/exclude filter does not accept stays exactly as
@@ -106,5 +101,6 @@ export function newUrlImport(importer: string, spec: string, accepts: (file: str
   const file = path.resolve(path.dirname(importer), spec)
   const bare = !spec.startsWith('./') && !spec.startsWith('../')
   if (bare && !fs.existsSync(file)) return null
-  return accepts(file) ? relativeSpec(spec) : null
+  // `m.onnx` resolves against the importer as `./m.onnx` does (as Vite resolves it)
+  return accepts(file) ? (bare ? `./${spec}` : spec) : null
 }

@@ -147,9 +147,13 @@ export class QuantizeRspackPlugin {
         }))
         const moduleAssets = compilation.getAssets().filter((a) => a.info.copied !== true && typeof a.info.sourceFilename === 'string' && a.name.toLowerCase().endsWith('.onnx'))
         const listed = new Set<string>()
+        // asset name by the sha256 of its bytes, known from the loader for the models it ran on
+        const byBytes = new Map<string, string>()
         for (const asset of moduleAssets) {
           const model = path.resolve(root, asset.info.sourceFilename as string)
           listed.add(model)
+          const sha = emittedSha.get(model)
+          if (sha) byBytes.set(sha, asset.name)
           const pending = reports.get(model)
           if (pending) {
             const report = reportFile(pending, asset.name, root)
@@ -164,7 +168,8 @@ export class QuantizeRspackPlugin {
         // the other models behind a shared asset (not those of earlier watch builds: no asset has their bytes)
         const unlisted = [...collectedModels].filter(([model]) => !listed.has(model))
         if (unlisted.length > 0) {
-          const byBytes = new Map(moduleAssets.map((a) => [digestBytes(a.source.buffer()).sha256, a.name]))
+          // an asset whose module came from rspack's cache (the loader did not run) is hashed here
+          for (const a of moduleAssets) if (!emittedSha.has(path.resolve(root, a.info.sourceFilename as string))) byBytes.set(digestBytes(a.source.buffer()).sha256, a.name)
           for (const [model, collected] of unlisted) {
             const name = byBytes.get(emittedSha.get(model) ?? '')
             if (name !== undefined) models.push(buildReportModel(collected, name, rel))

@@ -4,7 +4,6 @@ import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
 import { opsetVersion } from '../onnx/graph-walk.js'
 import type { ModelProto } from '../onnx/onnx-types.js'
 import type { Feeds } from '../runtime/feeds.js'
-import { firstNonFiniteIn } from '../runtime/non-finite.js'
 import { prefetch, type CalibrationSet } from './calibration-set.js'
 import { exposeTensors } from './exposed-tensors.js'
 import { mainGraphTensors, withMinMaxProbes } from './graph-probes.js'
@@ -189,8 +188,6 @@ async function klRanges(bytes: Uint8Array, names: string[], set: CalibrationSet,
   let done = 0
   await exposeTensors(bytes, names, set, (name, data, dims, sample) => {
     const whole = data.length === dims.reduce((a, d) => a * d, 1)
-    // the histogram leaves them out already; noted for the caller's warning
-    if (!nonFinite.has(name) && firstNonFiniteIn(data) >= 0) nonFinite.add(name)
     foldKlValues(hists.get(name)!, channels.get(name)!, data, dims, whole ? null : strides.get(name) ?? 1)
     if (sample !== last) {
       last = sample
@@ -209,6 +206,8 @@ async function klRanges(bytes: Uint8Array, names: string[], set: CalibrationSet,
   for (const name of names) {
     const h = hists.get(name)!
     const c = channels.get(name)!
+    // the histogram leaves NaN and infinities out already; noted for the caller's warning
+    if (c.nonFinite) nonFinite.add(name)
     const t = klAbsThreshold(h)
     if (options.symmetric) {
       const s = Math.max(t, c.max, -c.min)

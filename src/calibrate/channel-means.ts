@@ -1,3 +1,5 @@
+import { firstNonFiniteIn } from '../runtime/non-finite.js'
+
 /**
  * The largest and smallest channel mean of a tensor over calibration samples: how far a whole
  * channel sits from zero, not a rare value. KL's threshold treats what lies beyond it as a tail
@@ -14,11 +16,19 @@ export class ChannelMeanExtremes {
   max = 0
   /** Smallest channel mean seen (0 when none was negative). */
   min = 0
+  /**
+   * Some value was NaN or ±Infinity: a channel's float64 sum of finite float32 values cannot
+   * overflow, so a sum that is not finite holds one (KL's warning learns it without another pass).
+   */
+  nonFinite = false
 
   /** Fold in one sample: `data` holds elements 0, stride, 2 stride, … of a tensor of shape `dims`. */
   add(data: Float32Array, dims: readonly number[], stride = 1): void {
     const total = dims.reduce((a, d) => a * d, 1)
-    if (dims.length < 2 || total === 0 || data.length === 0 || data.length !== Math.ceil(total / stride)) return
+    if (dims.length < 2 || total === 0 || data.length === 0 || data.length !== Math.ceil(total / stride)) {
+      if (!this.nonFinite && firstNonFiniteIn(data) >= 0) this.nonFinite = true
+      return
+    }
     this.addAxis(data, dims, stride, 1)
     if (dims.length === 3) this.addAxis(data, dims, stride, 2)
   }
@@ -53,7 +63,10 @@ export class ChannelMeanExtremes {
     for (let c = 0; c < channels; c++) {
       if (!(counts[c]! > 0)) continue
       const m = sums[c]! / counts[c]!
-      if (!Number.isFinite(m)) continue
+      if (!Number.isFinite(m)) {
+        this.nonFinite = true
+        continue
+      }
       if (m > this.max) this.max = m
       if (m < this.min) this.min = m
     }

@@ -29,7 +29,7 @@ export class MaxMinStat {
 }
 
 /** Minimum and maximum of the finite values ([Infinity, -Infinity] when there are none), and whether any value was not finite. */
-export function finiteMinMax(data: ArrayLike<number>): [number, number, boolean] {
+function finiteMinMax(data: ArrayLike<number>): [number, number, boolean] {
   let min = Infinity
   let max = -Infinity
   let skipped = false

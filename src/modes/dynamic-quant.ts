@@ -125,14 +125,14 @@ export async function quantizeDynamic(ctx: ModeContext, options: DynamicQuantOpt
   const names = new NameAllocator(allNames(model))
   const layers: QuantizedLayer[] = [...wo.layers]
   const int8Nodes: DynamicInt8Node[] = []
-  const decodedWeights = new Map<string, Float32Array>()
+  const decodedWeights = new Map<string, () => Float32Array>()
   for (const w of int8) {
     const route = routes.get(w) as Extract<DynamicRoute, { kind: 'int8' }>
     const [r, c] = w.site.dims as [number, number]
     const [k, n] = route.transposed ? [c, r] : [r, c]
     const q = quantizeColumnsInt8(w.readValues(), k, n, route.transposed, route.alpha)
     for (const u of w.site.uses) int8Nodes.push({ node: u.node.name ?? '', opType: u.node.op_type ?? '', tensor: w.site.name, dims: [...w.site.dims], transposed: route.transposed, relativeError: q.relativeError })
-    decodedWeights.set(w.site.name, decodeColumns(q, route.transposed, route.alpha))
+    decodedWeights.set(w.site.name, () => decodeColumns(q, route.transposed, route.alpha))
     layers.push({
       nodes: w.site.uses.map((u) => ({ name: u.node.name ?? '', opType: u.node.op_type ?? '' })), tensor: w.site.name, dims: w.site.dims, elements: w.elements,
       bits: 8, axis: route.transposed ? 0 : 1, scale: q.scale, zeroPoint: new Float32Array(n), correctionVar: new Float32Array(n).fill(1), correctionMean: new Float32Array(n),

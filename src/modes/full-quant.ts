@@ -192,7 +192,8 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
     if (!applied) ctx.warnings.push(`bias correction left out: it lowered output cosine ${on} (${cosineWith.toFixed(6)} vs ${cosineWithout.toFixed(6)} without)`)
   }
   const chosen = applied ? prepared : plain
-  const unlisted = listedBefore.filter((name) => !(chosen.model.graph?.input ?? []).some((i) => i.name === name)).length
+  const inputsNow = new Set((chosen.model.graph?.input ?? []).map((i) => i.name))
+  const unlisted = listedBefore.filter((name) => !inputsNow.has(name)).length
   if (unlisted) ctx.warnings.push(everyInitializerListedWarning(listedBefore.length, unlisted))
   const rewritten = applied ? correctedWeights : plainWeights
   const corrected = applied ? rewritten.filter((w) => w.correctedAdd || (w.bias && w.biasCodes)) : []

@@ -55,8 +55,9 @@ export interface ModeResult extends WeightQuantResult {
    * Quantized weights that no tensor of the quantized model holds as float (DYNAMIC_QUANT's
    * MatMulInteger reads the codes; its scale is applied to the product): their values as the
    * model computes with them, in the float weight's layout, for the debug reports' Dequant rows.
+   * Decoded when a report asks (most runs make none): a float copy of every weight otherwise.
    */
-  decodedWeights?: ReadonlyMap<string, Float32Array>
+  decodedWeights?: ReadonlyMap<string, () => Float32Array>
 }
 
 /**

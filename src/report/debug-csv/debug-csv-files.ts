@@ -18,12 +18,12 @@ export interface CsvFile {
 }
 
 /** `output_summary.csv`: each float32 tensor output's cosine vs fp32, per round. */
-export function outputSummaryCsv(rounds: readonly DebugRound[]): string {
+function outputSummaryCsv(rounds: readonly DebugRound[]): string {
   return csvText(OUTPUT_SUMMARY_HEADER, rounds.flatMap((r) => r.outputs.map((o) => [r.round, o.tensor, o.cosine])))
 }
 
 /** `report_<round>.csv`: each node's float tensors, original and as the quantized model computes them. */
-export function reportCsv(round: DebugRound): string {
+function reportCsv(round: DebugRound): string {
   return csvText(REPORT_HEADER, round.rows.map((r) => [
     r.nodeName, r.nodeType, r.tensorName, r.inOut, r.dataType, r.tensorType,
     r.stats.min, r.stats.q1, r.stats.median, r.stats.q3, r.stats.max, r.stats.mean, r.stats.std, r.stats.sparsity, r.clip, r.cosine,
@@ -34,7 +34,7 @@ export function reportCsv(round: DebugRound): string {
  * `quant_param.csv`: one row per channel of each quantized node input (see quantParamRows), as
  * the format writes it: scalar Scale and ZeroPoint, Dims space-separated (`32 3 3 3`).
  */
-export function quantParamCsv(rows: readonly QuantParamRow[]): string {
+function quantParamCsv(rows: readonly QuantParamRow[]): string {
   return csvText(QUANT_PARAM_HEADER, rows.map((r) => [
     r.nodeName, r.nodeType, r.tensor, r.elements, r.dims.join(' '), r.scale, r.zeroPoint, r.bits, r.correctionVar, r.correctionMean,
   ]))

@@ -114,7 +114,7 @@ export interface DebugStatsOptions {
    */
   originalNames?: ReadonlyMap<string, string>
   /** Quantized weights the quantized model holds as float nowhere, decoded (ModeResult.decodedWeights). */
-  decodedWeights?: ReadonlyMap<string, Float32Array>
+  decodedWeights?: ReadonlyMap<string, () => Float32Array>
   /**
    * The nodes the quantization made compute in integers (FULL_QUANT's quantizedNodes): their
    * inputs read through a DequantizeLinear are DebugStats.dequantInputs. Without it, nodes are
@@ -133,10 +133,12 @@ export interface DebugStatsOptions {
  */
 export async function collectDebugStats(floatModel: Uint8Array, quantModel: Uint8Array, samples: readonly Feeds[], options: DebugStatsOptions = {}): Promise<DebugStats> {
   const bins = options.bins ?? 48
-  const graph = decodeModelProto(floatModel).graph
+  // decoded once: the nodes are read here, and the runners below leave the proto as it is
+  const floatProto = ExposedRunner.decode(floatModel)
+  const graph = floatProto.graph
   if (!graph) throw new Error('model has no graph')
   const display = (t: string) => options.originalNames?.get(t) ?? t
-  const decoded = options.decodedWeights ?? new Map<string, Float32Array>()
+  const decoded = new Map([...(options.decodedWeights ?? [])].map(([name, decode]) => [name, decode()]))
   const weights = new Set<string>()
   for (const t of graph.initializer ?? []) if (t.name) weights.add(t.name)
   const nodes: DebugNode[] = []
@@ -180,7 +182,6 @@ export async function collectDebugStats(floatModel: Uint8Array, quantModel: Uint
   // twice per batch.
   const batches = interleaved(names, Math.ceil(names.length / Math.max(1, options.batchNames ?? BATCH_NAMES)))
   const figures: Figures[] = samples.map((): Figures => new Map())
-  const floatProto = ExposedRunner.decode(floatModel)
   const quantRunProto = ExposedRunner.decode(quantModel, true)
   const context: CompareContext = { quantized, reluRead, aliases, decoded, grids, quantiles: options.quantiles !== false }
   for (const batch of batches) {

@@ -20,7 +20,7 @@ export interface DebugStepInput {
   /** ModeResult.originalNames: the user's names of the reference's renamed tensors. */
   originalNames?: ReadonlyMap<string, string>
   /** ModeResult.decodedWeights. */
-  decodedWeights?: ReadonlyMap<string, Float32Array>
+  decodedWeights?: ReadonlyMap<string, () => Float32Array>
   /** The nodes computing in integers, when the mode knows them (FULL_QUANT's quantizedNodes). */
   int8Nodes?: ReadonlySet<string>
   quantized: Uint8Array
