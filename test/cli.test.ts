@@ -233,8 +233,10 @@ describe('folders the CLI may not write to', () => {
 })
 
 describe('signals', () => {
-  it('SIGINT or SIGTERM while quantizing: one line, the process ends by that signal, no temp file, no report folder', async () => {
-    // the signal goes as soon as the CLI has its handlers in place, at the start of det's seconds of quantizing
+  it('SIGINT or SIGTERM while quantizing: one line, the process ends by that signal, nothing is left beside the model', async () => {
+    // The signal goes as soon as the CLI has its handlers in place, at the start of det's seconds
+    // of quantizing: before any output, report folder or (det has no external data) verification
+    // temp folder exists, so the folder check guards against a write started early, not cleanup
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       const { dir, file } = folderWith(`signal-${signal}`, DET, 'det.onnx')
       const run = await runCli([file, '--config', WEIGHT8_CFG, '--report-dir', path.join(dir, 'report')], { signal })

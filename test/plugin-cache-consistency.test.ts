@@ -98,7 +98,11 @@ describe('a result is stored under the key of the inputs it was computed from', 
       fs.rmSync(outdir, { recursive: true, force: true })
       const done = build({ absWorkingDir: dir, entryPoints: ['main.js'], bundle: true, format: 'esm', outdir, assetNames: '[name]-[hash]', logLevel: 'silent', plugins: [plugin] })
       if (whileBigRuns) {
-        while (plugin.api.stats().running === 0) await new Promise((r) => setTimeout(r, 5))
+        // bounded, and given up when the build ends first (a failure is then the build's to report)
+        let ended = false
+        void done.then(() => { ended = true }, () => { ended = true })
+        const deadline = Date.now() + 60_000
+        while (plugin.api.stats().running === 0 && !ended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
         whileBigRuns()
       }
       await done

@@ -134,9 +134,10 @@ describe('gulp plugin', () => {
     const writes = [writeOne(model), ...Array.from({ length: 20 }, (_, i) => writeOne(new Vinyl({ cwd: dir, base: srcDir, path: path.join(srcDir, `data${i}.bin`), contents: Buffer.alloc(1024) })))]
     await until(() => stream.api.stats().running > 0)
     await new Promise((r) => setTimeout(r, 100))
-    // while the model runs: it and one file behind it, no more
-    expect(stream.writableLength + accepted).toBeLessThanOrEqual(22)
+    // while the model runs: it and one file behind it, no more; the rest wait in the writable buffer
+    expect(stream.api.stats().running).toBe(1)
     expect(accepted).toBeLessThanOrEqual(2)
+    expect(stream.writableLength).toBeGreaterThanOrEqual(19)
     const out: Vinyl[] = []
     stream.on('data', (f: Vinyl) => out.push(f))
     await Promise.all(writes)

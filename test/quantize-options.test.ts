@@ -1,12 +1,12 @@
 // The library's options as a JavaScript caller may pass them: each wrong key or value is a
 // QuantizeError naming it, what was given and what is allowed, before any work.
 import fs from 'node:fs'
+import os from 'node:os'
 import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
 import { QuantizeError } from '../src/errors.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { resolveQuantizeOptions } from '../src/quantize-options.js'
-import { availableCores } from '../src/runtime/cores.js'
 import { MODELS } from './helpers/run-cli.js'
 
 const cfg = { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8 } }
@@ -62,7 +62,7 @@ describe('quantizeModel options', () => {
   })
 
   it('threads past the machine\'s cores are capped there (each holds an onnxruntime session)', () => {
-    expect(resolveQuantizeOptions({ threads: 1000 }).threads).toBe(availableCores())
+    expect(resolveQuantizeOptions({ threads: 1000 }).threads).toBe(os.availableParallelism())
     expect(resolveQuantizeOptions({ threads: 1 }).threads).toBe(1)
   })
 
