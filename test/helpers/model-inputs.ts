@@ -64,6 +64,28 @@ export async function clsSamples(n: number, seed = 700): Promise<Feeds[]> {
   return out
 }
 
+/** The crops clsSamples feeds, written as 192x48 RGB PNGs: calibration data of type IMAGE. */
+export async function writeClsImages(dir: string, n: number, seed = 700): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true })
+  for (let i = 0; i < n; i++) {
+    const word = await renderWord(seed + i)
+    await sharp(Buffer.from(word.data), { raw: { width: word.width, height: word.height, channels: 3 } })
+      .resize(192, 48, { fit: 'fill' }).png().toFile(path.join(dir, `c${String(i).padStart(3, '0')}.png`))
+  }
+}
+
+/**
+ * `[data_preprocess_param]` reading writeClsImages' folder into the tensors clsSamples makes:
+ * RGB, (x - 127.5) / 127.5, 192x48.
+ */
+export function clsImageCfg(dir: string, size: number): Record<string, string | number> {
+  return {
+    calibrate_path: dir, calibrate_size: size, input_type: 'IMAGE', image_to_format: 'RGB',
+    normalize_mean: '[127.5, 127.5, 127.5]', normalize_std: '[127.5, 127.5, 127.5]',
+    resize_width: 192, resize_height: 48,
+  }
+}
+
 /** Speech-like audio: a few drifting harmonics with an envelope, plus noise. */
 export function audioFrame(seed: number, length: number): Float32Array {
   const rand = seededRandom(seed)
