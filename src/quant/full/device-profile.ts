@@ -7,7 +7,9 @@ import { DataType } from '../../onnx/onnx-types.js'
  * InitNvGpuConfig / InitDSPConfig) except where the README, "How FULL_QUANT works", gives a
  * measured reason to differ:
  * - CPU (default): uint8 asymmetric activations (the format: int8), int8 symmetric weights per
- *   channel (per tensor with per_channel=false). onnxruntime's x86 kernels take uint8
+ *   channel; with per_channel=false int8 asymmetric per tensor, the format's per-layer weights
+ *   (QLinearConv takes one weight zero point, so only per-tensor weights can have one).
+ *   onnxruntime's x86 kernels take uint8
  *   activations with int8 weights (u8s8); int8 activations are converted to uint8 at load by a
  *   pass that skips every Q/DQ pair whose DequantizeLinear has several readers, which left 38 of
  *   PP-OCRv4 det's 62 convs unfused (measured; README). A Relu after a conv disappears into the
@@ -52,7 +54,7 @@ export function deviceProfile(device: TargetDevice, perChannel: boolean): Device
     case 'DSP':
       return { device, activationType: DataType.INT8, symmetricActivations: false, weightType: DataType.INT8, perChannelWeights: perChannel, perChannelOps: CONVOLUTIONS, symmetricWeights: true, symmetricTensorWeights: false }
     default:
-      return { device: 'CPU', activationType: DataType.UINT8, symmetricActivations: false, weightType: DataType.INT8, perChannelWeights: perChannel, perChannelOps: ALL_WEIGHTED, symmetricWeights: true, symmetricTensorWeights: true }
+      return { device: 'CPU', activationType: DataType.UINT8, symmetricActivations: false, weightType: DataType.INT8, perChannelWeights: perChannel, perChannelOps: ALL_WEIGHTED, symmetricWeights: true, symmetricTensorWeights: false }
   }
 }
 
