@@ -11,6 +11,7 @@ import { openCalibrationSet, type CalibrationSet } from '../src/calibrate/calibr
 import { elementCounts, exposeTensors, forEachExposedTensor } from '../src/calibrate/exposed-tensors.js'
 import { withMinMaxProbes } from '../src/calibrate/graph-probes.js'
 import { ChannelMeanExtremes } from '../src/calibrate/channel-means.js'
+import { clippedShare } from '../src/calibrate/clipped-share.js'
 import { HISTOGRAM_BINS, SignedHistogram } from '../src/calibrate/histogram.js'
 import { klDivergences, klThreshold, klThresholdBin } from '../src/calibrate/kl-divergence.js'
 import { MaxMinStat } from '../src/calibrate/max-min.js'
@@ -370,6 +371,23 @@ describe('kernels', () => {
     expect(t).toBeGreaterThan(6) // scale 1: clipping into the bulk would cost more than rounding
     const uni = Float64Array.from({ length: 200_000 }, () => rand() * 2 - 1)
     expect(klThreshold(absHistogram(uni, 1), 1)).toBeGreaterThan(0.9)
+  })
+
+  it('the share a range clips: bins wholly outside it count, a bin the range ends in does not', () => {
+    const h = new SignedHistogram()
+    // 900 values at 1.0 (the top bin), 60 at -1.0, 40 at -0.01: width = 1 / 2048 (with headroom)
+    h.add(Float32Array.from([...new Array<number>(900).fill(1), ...new Array<number>(60).fill(-1), ...new Array<number>(40).fill(-0.01)]))
+    const all = clippedShare(h, -1, 1)
+    expect(all.share).toBe(0)
+    expect(all.seenMin).toBeCloseTo(-1, 2)
+    expect(all.seenMax).toBeCloseTo(1, 2)
+    // cutting the negative side at -0.5 clips the 60 strokes, not the 40 near zero
+    expect(clippedShare(h, -0.5, 1).share).toBeCloseTo(0.06, 12)
+    // cutting both sides at half clips all but the 40
+    expect(clippedShare(h, -0.5, 0.5).share).toBeCloseTo(0.96, 12)
+    // an end inside the top bin keeps it: the share never overstates
+    expect(clippedShare(h, -1, 1 - h.width / 2).share).toBe(0)
+    expect(clippedShare(new SignedHistogram(), -1, 1).share).toBe(0)
   })
 
   it('KL subsampling strides are primes keeping at most KL_SUBSAMPLE (2^14) values', () => {

@@ -8,6 +8,7 @@ import { prefetch, type CalibrationSet } from './calibration-set.js'
 import { exposeTensors } from './exposed-tensors.js'
 import { mainGraphTensors, withMinMaxProbes } from './graph-probes.js'
 import { ChannelMeanExtremes } from './channel-means.js'
+import { clippedShare, type ClippedShare } from './clipped-share.js'
 import { SignedHistogram } from './histogram.js'
 import { klThreshold } from './kl-divergence.js'
 import { MaxMinStat } from './max-min.js'
@@ -35,7 +36,27 @@ export interface RangeOptions {
    * mask, a Log of zero): their ranges are those of their finite values.
    */
   onNonFinite?: (tensors: string[]) => void
+  /**
+   * KL only: called once with the graph inputs whose range clips more than
+   * INPUT_CLIP_WARN_SHARE of the values the calibration data gave them.
+   */
+  onInputClipped?: (inputs: ClippedInput[]) => void
 }
+
+/** A graph input whose KL range leaves out part of the calibration data. */
+export interface ClippedInput extends ClippedShare {
+  tensor: string
+  min: number
+  max: number
+}
+
+/**
+ * KL's threshold is meant to clip rare outliers. A model input is the data itself, and data
+ * often sits at its extremes (white paper and dark strokes in a scanned page), where the least
+ * divergence can cut most of it: PP-OCR's word crops, [-1, 1], were cut to [-0.067, 0.954].
+ * Past this share the caller is told.
+ */
+export const INPUT_CLIP_WARN_SHARE = 0.01
 
 /**
  * The activation range of each tensor over the calibration samples, by the cfg's method:
@@ -58,7 +79,7 @@ export async function collectActivationRanges(model: Uint8Array, tensors: string
   const nonFinite = new Set<string>()
   if (method === 'MAX_MIN') found = await maxMinRanges(proto, model, names, set, indices, options, nonFinite)
   else if (method === 'REMOVAL_OUTLIER') found = await outlierRanges(proto, model, names, set, indices, options, nonFinite)
-  else found = await klRanges(model, names, set, indices, options, nonFinite)
+  else found = await klRanges(model, names, new Set(splitInputs(proto, names).fromFeeds), set, indices, options, nonFinite)
   if (nonFinite.size) options.onNonFinite?.(names.filter((n) => nonFinite.has(n)))
   for (const name of names) {
     const r = found.get(name)
@@ -179,7 +200,7 @@ async function outlierRanges(proto: ModelProto, bytes: Uint8Array, names: string
  * hard-swish tails but widened det's ranges (held-out cosine 0.918 with one |x| threshold, 0.837
  * per sign, ranges alone on bench:full's pages, README "Calibration data and activation ranges").
  */
-async function klRanges(bytes: Uint8Array, names: string[], set: CalibrationSet, indices: number[], options: RangeOptions, nonFinite: Set<string>): Promise<Map<string, TensorRange>> {
+async function klRanges(bytes: Uint8Array, names: string[], inputs: Set<string>, set: CalibrationSet, indices: number[], options: RangeOptions, nonFinite: Set<string>): Promise<Map<string, TensorRange>> {
   const hists = new Map(names.map((n) => [n, new SignedHistogram()]))
   const channels = new Map(names.map((n) => [n, new ChannelMeanExtremes()]))
   const strides = new Map<string, number>()
@@ -203,6 +224,7 @@ async function klRanges(bytes: Uint8Array, names: string[], set: CalibrationSet,
     },
   })
   const ranges = new Map<string, TensorRange>()
+  const clipped: ClippedInput[] = []
   for (const name of names) {
     const h = hists.get(name)!
     const c = channels.get(name)!
@@ -216,7 +238,13 @@ async function klRanges(bytes: Uint8Array, names: string[], set: CalibrationSet,
       // [-T, T] cut to each side's extent: a side the tensor never reaches gets no codes
       ranges.set(name, { min: -Math.max(Math.min(t, sideExtent(h.side(false), h.width)), -c.min), max: Math.max(Math.min(t, sideExtent(h.side(true), h.width)), c.max) })
     }
+    if (inputs.has(name)) {
+      const r = ranges.get(name)!
+      const cut = clippedShare(h, r.min, r.max)
+      if (cut.share > INPUT_CLIP_WARN_SHARE) clipped.push({ tensor: name, ...r, ...cut })
+    }
   }
+  if (clipped.length) options.onInputClipped?.(clipped)
   return ranges
 }
 

@@ -1,4 +1,5 @@
-import { collectActivationRanges } from '../calibrate/activation-ranges.js'
+import { collectActivationRanges, type ClippedInput } from '../calibrate/activation-ranges.js'
+import { inputClippedWarning } from '../calibrate/clipped-input-warning.js'
 import { openCalibrationSet, samplesSet } from '../calibrate/calibration-set.js'
 import { type ActivationQuantMethod, type QuantConfig, type TargetDevice } from '../cfg/index.js'
 import { QuantizeError } from '../errors.js'
@@ -136,7 +137,10 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
     const names = `${tensors.slice(0, 5).map((t) => `'${t}'`).join(', ')}${tensors.length > 5 ? `, … ${tensors.length - 5} more` : ''}`
     ctx.warnings.push(`${tensors.length} activation(s) held NaN or ±Infinity on calibration samples (${names}): their int8 ranges cover their finite values, and an infinity becomes the end of its range`)
   }
-  const ranges = await collectActivationRanges(floatBytes, prepared.plan.rangeTensors, set, fq.activationQuantMethod, { onProgress: progress, symmetric: prepared.profile.symmetricActivations, onNonFinite })
+  const onInputClipped = (inputs: ClippedInput[]): void => {
+    for (const c of inputs) ctx.warnings.push(inputClippedWarning(c))
+  }
+  const ranges = await collectActivationRanges(floatBytes, prepared.plan.rangeTensors, set, fq.activationQuantMethod, { onProgress: progress, symmetric: prepared.profile.symmetricActivations, onNonFinite, onInputClipped })
   const calibrationMs = performance.now() - t
 
   const params = activationQuantParams(prepared, ranges)
