@@ -165,8 +165,16 @@ export class QuantizeRspackPlugin {
           const collected = collectedModels.get(model)
           if (collected) models.push(buildReportModel(collected, asset.name, rel))
         }
-        // the other models behind a shared asset (not those of earlier watch builds: no asset has their bytes)
-        const unlisted = [...collectedModels].filter(([model]) => !listed.has(model))
+        // The other models behind a shared asset. The maps above keep every model the watch
+        // session has seen (a module rspack brings back from its cache runs no loader), so a
+        // model dropped from the app is still in them, and its bytes may well be a current
+        // asset's: only the models this compilation holds count.
+        const inCompilation = new Set<string>()
+        for (const module of compilation.modules) {
+          const resource = (module as { resource?: unknown }).resource
+          if (typeof resource === 'string') inCompilation.add(resource.split('?')[0]!)
+        }
+        const unlisted = [...collectedModels].filter(([model]) => !listed.has(model) && inCompilation.has(model))
         if (unlisted.length > 0) {
           // an asset whose module came from rspack's cache (the loader did not run) is hashed here
           for (const a of moduleAssets) if (!emittedSha.has(path.resolve(root, a.info.sourceFilename as string))) byBytes.set(digestBytes(a.source.buffer()).sha256, a.name)
