@@ -3,8 +3,10 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { rspack } from '@rspack/core'
+import { build as viteBuild } from 'vite'
 import { afterEach, describe, expect, it } from 'vitest'
 import quantizeRspack from '../plugins/rspack.js'
+import quantizeVite from '../plugins/vite.js'
 import { makeFixtureApp } from './helpers/bundler-build.js'
 
 async function until(what: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
@@ -12,6 +14,18 @@ async function until(what: string, cond: () => boolean, timeoutMs = 30_000): Pro
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+/**
+ * Until `builds()` has passed `before` and then stayed put for a moment: one write may start two
+ * builds (a truncate, then the bytes), and the report is read once the last one is done.
+ */
+async function rebuilt(what: string, builds: () => number, before: number): Promise<void> {
+  await until(what, () => builds() > before)
+  for (let seen = builds(); ; seen = builds()) {
+    await new Promise((r) => setTimeout(r, 300))
+    if (builds() === seen) return
   }
 }
 
@@ -33,6 +47,51 @@ function appWithTwin(fixture: string): { dir: string; cacheDir: string; main: st
   const withoutTwin = fs.readFileSync(main, 'utf8')
   fs.writeFileSync(main, `${withoutTwin}import twin from './twin.onnx'\ndocument.body.dataset.twin = twin\n`)
   return { dir, cacheDir, main, withoutTwin }
+}
+
+/** The Vite app's own model; the workers below reference other.onnx. */
+const APP = "export const model = new URL('./hello_deepa.onnx', import.meta.url).href\n"
+const startWorker = (file: string): string => `export const worker = new Worker(new URL('./${file}', import.meta.url), { type: 'module' })\n`
+
+/**
+ * `vite build --watch` of the Vite fixture with `files` written into it and the plugin in
+ * `worker.plugins` too; `edit` rewrites a file and waits for the build it starts.
+ */
+async function viteWatch(files: Record<string, string>): Promise<{ report: () => string[]; edit: (file: string, code: string) => Promise<void> }> {
+  const { dir, cacheDir } = makeFixtureApp('vite-app')
+  for (const [file, code] of Object.entries(files)) fs.writeFileSync(path.join(dir, file), code)
+  const outDir = path.join(dir, 'dist')
+  const options = { cacheDir, verify: false }
+  let builds = 0
+  const errors: string[] = []
+  const watcher = await viteBuild({
+    root: dir,
+    configFile: false,
+    logLevel: 'silent',
+    plugins: [quantizeVite(options)],
+    worker: { format: 'es', plugins: () => [quantizeVite(options)] },
+    build: { outDir, emptyOutDir: true, watch: {}, minify: false },
+  }) as import('rolldown').RolldownWatcher
+  watcher.on('event', (e) => {
+    if (e.code === 'ERROR') errors.push(e.error.message)
+    if (e.code === 'BUNDLE_END' || e.code === 'ERROR') void e.result.close()
+    if (e.code === 'END' || e.code === 'ERROR') builds++
+  })
+  cleanup.push(async () => {
+    await watcher.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+  await rebuilt('the first build', () => builds, 0)
+  expect(errors).toEqual([])
+  return {
+    report: () => listed(fs.readFileSync(path.join(outDir, 'quantize-report.html'), 'utf8')),
+    edit: async (file, code) => {
+      const before = builds
+      fs.writeFileSync(path.join(dir, file), code)
+      await rebuilt(`the rebuild after editing ${file}`, () => builds, before)
+      expect(errors, file).toEqual([])
+    },
+  }
 }
 
 describe('watch builds report only the models they hold', () => {
@@ -60,15 +119,40 @@ describe('watch builds report only the models they hold', () => {
       fs.rmSync(app.dir, { recursive: true, force: true })
     })
     const report = () => listed(fs.readFileSync(path.join(outDir, 'quantize-report.html'), 'utf8'))
-    await until('the first build', () => builds >= 1)
+    await rebuilt('the first build', () => builds, 0)
     expect(errors).toEqual([])
     expect(report()).toEqual(['hello_deepa.onnx', 'other.onnx', 'twin.onnx'])
 
     const before = builds
     fs.writeFileSync(app.main, app.withoutTwin)
-    await until('the rebuild without twin.onnx', () => builds > before && !fs.readFileSync(path.join(outDir, 'main.js'), 'utf8').includes('twin'))
+    await rebuilt('the rebuild without twin.onnx', () => builds, before)
     expect(errors).toEqual([])
     // before: twin.onnx was still listed, matched by its bytes to hello_deepa's asset
     expect(report()).toEqual(['hello_deepa.onnx', 'other.onnx'])
+  })
+
+  it('vite build --watch: the models of a worker the app no longer starts leave the main report', async () => {
+    const w = await viteWatch({ 'model-worker.js': "postMessage(new URL('./other.onnx', import.meta.url).href)\n", 'main.js': `${APP}${startWorker('model-worker.js')}` })
+    expect(w.report()).toEqual(['hello_deepa.onnx', 'other.onnx'])
+    // before: the worker's entry stayed, and other.onnx with it
+    await w.edit('main.js', APP)
+    expect(w.report()).toEqual(['hello_deepa.onnx'])
+    // Vite keeps the unchanged worker's bundle and does not build it again: its models come back with it
+    await w.edit('main.js', `${APP}${startWorker('model-worker.js')}`)
+    expect(w.report()).toEqual(['hello_deepa.onnx', 'other.onnx'])
+    await w.edit('main.js', `${APP}import ModelWorker from './model-worker.js?worker&inline'\nexport const worker = new ModelWorker()\n`)
+    expect(w.report()).toEqual(['hello_deepa.onnx', 'other.onnx'])
+  })
+
+  it('vite build --watch: the models of a worker started by a worker follow it', async () => {
+    const w = await viteWatch({ 'leaf.js': "postMessage(new URL('./other.onnx', import.meta.url).href)\n", 'outer.js': startWorker('leaf.js'), 'main.js': `${APP}${startWorker('outer.js')}` })
+    expect(w.report()).toEqual(['hello_deepa.onnx', 'other.onnx'])
+    // outer.js is built again and no longer starts leaf.js, which Vite keeps as it was
+    await w.edit('outer.js', 'postMessage(1)\n')
+    expect(w.report()).toEqual(['hello_deepa.onnx'])
+    await w.edit('outer.js', startWorker('leaf.js'))
+    expect(w.report()).toEqual(['hello_deepa.onnx', 'other.onnx'])
+    await w.edit('main.js', APP)
+    expect(w.report()).toEqual(['hello_deepa.onnx'])
   })
 })

@@ -4,7 +4,7 @@ import type { QuantizeReport } from '../../src/quantize-model.js'
 import { buildReportModel, HTML_REPORT_FILE, quantizeAndCollect, renderReportHtml, summaryTable, type CollectedModel } from './build-report.js'
 import { DevModels, type DevServerLike } from './dev-server.js'
 import { createModelFilter } from './filter.js'
-import { mergeModels, saveWorkerModels, workerModels } from './worker-reports.js'
+import { bundleRefs, entryFile, mergeModels, saveWorkerModels, workerModels, type OutputBundleLike } from './worker-reports.js'
 import { watchList } from './watch-inputs.js'
 import { newUrlImport, rewriteNewUrl, type NewUrlModel, type RewrittenModule } from './rewrite-new-url.js'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
@@ -36,6 +36,8 @@ interface BundlerContext {
   warn(message: string): void
   /** Rollup >= 3.25 and Rolldown; absent in older bundlers. */
   info?: (message: string) => void
+  /** Every module of the build (Rollup >= 2.38 and Rolldown). */
+  getModuleIds?: () => IterableIterator<string>
 }
 
 const PLUGIN_NAME = 'unplugin-quantize'
@@ -121,7 +123,7 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
   let publicWork: Promise<PublicModel[]> | null = null
   // Vite only: this build's resolved config, and for a worker bundle whose main build runs this
   // plugin too, that build's config and the worker's bundle chain (configResolved)
-  let viteBuild: { config: object; worker: { mainConfig: object; chain: string } | null } | null = null
+  let viteBuild: { config: object; worker: { mainConfig: object; chain: readonly string[] } | null } | null = null
   // Vite's logger (configResolved); otherwise the bundler context's `info`, else the console
   let viteInfo: ((message: string) => void) | null = null
   // the quantizer (and its cache) outlives a build in watch mode; its warnings go to the current one
@@ -232,7 +234,7 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       }
       return rewritten
     },
-    async generateBundle(this: BundlerContext): Promise<void> {
+    async generateBundle(this: BundlerContext, _output: unknown, bundle: OutputBundleLike): Promise<void> {
       if (publicWork) emitPublic(this, await publicWork)
       // the model's final name is known only now; the report sits beside it under that name
       for (const r of reports) {
@@ -244,12 +246,13 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       }
       const rel = (p: string) => path.relative(root, p).split(path.sep).join('/')
       const own = emitted.map((e) => buildReportModel(e.collected, e.fileName(), rel))
+      // what this bundle starts: which workers' models the main build lists (worker-reports.ts)
+      const refs = () => bundleRefs(bundle, this.getModuleIds?.() ?? [])
       if (viteBuild?.worker) {
-        // the main build reports this worker's models (worker-reports.ts)
-        saveWorkerModels(viteBuild.worker.mainConfig, viteBuild.worker.chain, own)
+        saveWorkerModels(viteBuild.worker.mainConfig, viteBuild.worker.chain, entryFile(bundle), own, refs())
         return
       }
-      const models = viteBuild ? mergeModels(own, workerModels(viteBuild.config)) : own
+      const models = viteBuild ? mergeModels(own, workerModels(viteBuild.config, refs())) : own
       if (models.length === 0) return
       models.sort((a, b) => a.source.localeCompare(b.source))
       if (options.reports.includes('html')) {
@@ -273,7 +276,7 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       root = config.root
       const main = config.isWorker ? config.mainConfig : null
       const mainRunsUs = !!main?.plugins?.some((p) => p.name === PLUGIN_NAME)
-      viteBuild = { config, worker: main && mainRunsUs ? { mainConfig: main, chain: (config.bundleChain ?? []).join('\n') } : null }
+      viteBuild = { config, worker: main && mainRunsUs ? { mainConfig: main, chain: config.bundleChain ?? [] } : null }
       // '' when `publicDir: false`; a build with `copyPublicDir: false` ships none of it
       publicDir = config.publicDir && config.build?.copyPublicDir !== false ? config.publicDir : null
       accepts = createModelFilter(root, options.include, options.exclude)

@@ -1,3 +1,4 @@
+import path from 'node:path'
 import type { ReportModel } from './build-report.js'
 
 /**
@@ -6,21 +7,95 @@ import type { ReportModel } from './build-report.js'
  * worker's (copied into the main bundle last) replaced the main one. A worker build whose main
  * build runs this plugin too leaves its models here instead, keyed by the main build's resolved
  * config (Vite hands it to the worker's config as `mainConfig`) and by the worker's bundle chain
- * (a rebuilt worker replaces its own entry; in watch mode an unchanged worker is not rebuilt and
- * its entry stays), and the main build lists them in its own report and summary.
+ * (a rebuilt worker replaces its own entry), and the main build lists them in its own report and
+ * summary.
+ *
+ * In watch mode Vite keeps a worker's bundle until one of its files changes and does not build
+ * it again, not even when the app stops starting it (or starts it again): so an entry stays, and
+ * each main build lists only the workers its own output still starts, and those they start.
  */
-const byMainBuild = new WeakMap<object, Map<string, ReportModel[]>>()
+const byMainBuild = new WeakMap<object, Map<string, WorkerBuild>>()
 
-/** Keep a worker build's models for its main build's report. */
-export function saveWorkerModels(mainConfig: object, chain: string, models: readonly ReportModel[]): void {
-  let saved = byMainBuild.get(mainConfig)
-  if (!saved) byMainBuild.set(mainConfig, (saved = new Map()))
-  saved.set(chain, [...models])
+/** What a bundle refers to, enough to tell which worker bundles it starts. */
+export interface BundleRefs {
+  /** The bundle's file names when this plugin's generateBundle runs. */
+  files: ReadonlySet<string>
+  /** Its chunks' code. */
+  code: readonly string[]
+  /** Files its module graph imports as workers (`./w.js?worker`, `?sharedworker`, `&inline`, `&url`), without the query. */
+  workerImports: ReadonlySet<string>
 }
 
-/** Every model the worker builds of this main build left, one row per source and emitted file. */
-export function workerModels(mainConfig: object): ReportModel[] {
-  return [...(byMainBuild.get(mainConfig)?.values() ?? [])].flat()
+/** The part of a Rollup / Rolldown output bundle read here. */
+export type OutputBundleLike = Record<string, { type: 'chunk'; code: string; isEntry: boolean } | { type: 'asset' }>
+
+interface WorkerBuild {
+  /** The worker entries from the main build's down to this worker's own (Vite's `bundleChain`). */
+  chain: readonly string[]
+  /** The file name of its entry chunk. */
+  entry: string | null
+  models: ReportModel[]
+  refs: BundleRefs
+}
+
+const WORKER_QUERY = /[?&](?:worker|sharedworker)(?:&|$)/
+
+/** `bundle` and its module graph as `BundleRefs`. */
+export function bundleRefs(bundle: OutputBundleLike, moduleIds: Iterable<string>): BundleRefs {
+  const workerImports = new Set<string>()
+  for (const id of moduleIds) {
+    const q = id.indexOf('?')
+    if (q > 0 && WORKER_QUERY.test(id.slice(q))) workerImports.add(id.slice(0, q))
+  }
+  const code: string[] = []
+  for (const file of Object.values(bundle)) if (file.type === 'chunk') code.push(file.code)
+  return { files: new Set(Object.keys(bundle)), code, workerImports }
+}
+
+/** The entry chunk's file name in a worker's bundle. */
+export function entryFile(bundle: OutputBundleLike): string | null {
+  return Object.entries(bundle).find(([, f]) => f.type === 'chunk' && f.isEntry)?.[0] ?? null
+}
+
+/** Whether a bundle with these refs starts `worker`. */
+function starts(refs: BundleRefs, worker: WorkerBuild): boolean {
+  // `?worker&inline` leaves no file: the import in the module graph is the only trace
+  if (refs.workerImports.has(worker.chain.at(-1)!)) return true
+  if (worker.entry === null) return false
+  // Vite 8 emits the entry of every worker a build starts while transforming the module that
+  // starts it, so it is in the bundle by now; earlier Vites write the entry's URL into the chunk
+  // and add the file in their own generateBundle, after this plugin's
+  if (refs.files.has(worker.entry)) return true
+  const name = path.posix.basename(worker.entry)
+  return refs.code.some((code) => code.includes(name))
+}
+
+/** Keep a worker build's models for its main build's report. */
+export function saveWorkerModels(mainConfig: object, chain: readonly string[], entry: string | null, models: readonly ReportModel[], refs: BundleRefs): void {
+  let saved = byMainBuild.get(mainConfig)
+  if (!saved) byMainBuild.set(mainConfig, (saved = new Map()))
+  saved.set(chain.join('\n'), { chain: [...chain], entry, models: [...models], refs })
+}
+
+/**
+ * The models of the worker builds the main build's output (`mainRefs`) starts, directly or
+ * through other workers, one row per source and emitted file.
+ */
+export function workerModels(mainConfig: object, mainRefs: BundleRefs): ReportModel[] {
+  const saved = byMainBuild.get(mainConfig)
+  if (!saved) return []
+  const out: ReportModel[] = []
+  // a worker's refs decide which of the workers it starts are live; walked from the main build down
+  const visit = (chain: readonly string[], refs: BundleRefs): void => {
+    for (const worker of saved.values()) {
+      if (worker.chain.length !== chain.length + 1 || chain.some((c, i) => worker.chain[i] !== c)) continue
+      if (!starts(refs, worker)) continue
+      out.push(...worker.models)
+      visit(worker.chain, worker.refs)
+    }
+  }
+  visit([], mainRefs)
+  return out
 }
 
 /** `models` and `more` without a model listed twice (a model both bundles emit under one name). */
