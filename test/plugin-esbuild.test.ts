@@ -1,9 +1,10 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { build } from 'esbuild'
+import { build, type Plugin } from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import quantize, { type Options } from '../plugins/esbuild.js'
+import { ModelQuantizer } from '../plugins/core/quantize-asset.js'
 import { FLOAT, OTHER, makeFixtureApp, writeWeightCfg, type Built, expectCloseToFloat, expectQuantizedAsset, jsText as jsTextOf, onnxFiles as onnxFilesOf, readTree } from './helpers/bundler-build.js'
 
 let dir: string
@@ -157,6 +158,36 @@ describe('esbuild plugin', () => {
     expect(built.url).toBe(pathToFileURL(path.join(outDir, quantName)).href)
     expect(fs.readFileSync(path.join(outDir, quantName)).equals(first.files.get(quantName)!)).toBe(true)
     expect(fs.readFileSync(path.join(outDir, 'quantize-report.html'), 'utf8')).toContain(quantName)
+  })
+
+  it("a model imported with the build's '.onnx' loader and named by new URL is quantized once per build and counted once", async () => {
+    // the import and the new URL are two modules in esbuild (two namespaces); before, each ran
+    // the quantizer, and the second, once the first was done, counted a second cache hit
+    fs.writeFileSync(path.join(dir, 'twice-main.js'), "import bytes from './hello_deepa.onnx'\nimport { url } from './twice-late.js'\nexport default [bytes, url]\n")
+    fs.writeFileSync(path.join(dir, 'twice-late.js'), "export const url = new URL('./hello_deepa.onnx', import.meta.url).href\n")
+    const processed = vi.spyOn(ModelQuantizer.prototype, 'process')
+    // the new URL's file loads only once the import's quantization is over, so it cannot join it in flight
+    const afterTheImport: Plugin = {
+      name: 'after-the-import',
+      setup: (b) => void b.onLoad({ filter: /twice-late\.js$/ }, async () => {
+        while (processed.mock.results.length === 0) await new Promise((r) => setTimeout(r, 10))
+        await processed.mock.results[0]!.value
+        return undefined
+      }),
+    }
+    try {
+      const plugin = quantize({ cacheDir, verify: false })
+      const outDir = path.join(dir, 'dist-twice')
+      fs.rmSync(outDir, { recursive: true, force: true })
+      await build({ absWorkingDir: dir, entryPoints: ['twice-main.js'], bundle: true, format: 'esm', platform: 'node', outdir: outDir, assetNames: 'assets/[name]-[hash]', loader: { '.onnx': 'binary' }, logLevel: 'silent', plugins: [afterTheImport, plugin] })
+      expect(processed).toHaveBeenCalledTimes(1)
+      expect(plugin.api.stats()).toMatchObject({ quantized: 0, reused: 1 })
+      const html = fs.readFileSync(path.join(outDir, 'quantize-report.html'), 'utf8')
+      expect(html.match(/<h2 class="mono">hello_deepa\.onnx<\/h2>/g)).toHaveLength(1)
+      expect(fs.readFileSync(path.join(outDir, quantName)).equals(first.files.get(quantName)!)).toBe(true)
+    } finally {
+      processed.mockRestore()
+    }
   })
 
   it('options are checked when the plugin is created', () => {

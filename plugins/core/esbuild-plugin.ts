@@ -2,13 +2,14 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { Loader, OnLoadResult, PartialMessage, Plugin, PluginBuild } from 'esbuild'
 import { buildReportModel, HTML_REPORT_FILE, quantizeAndCollect, renderReportHtml, summaryTable, type CollectedModel, type ReportModel } from './build-report.js'
+import type { ModelOutcome } from './shared.js'
 import { createModelFilter } from './filter.js'
 import { resolveOptions, type Options } from './options.js'
 import { ModelQuantizer, newStats, type QuantizeStats } from './quantize-asset.js'
 import { newUrlImport, rewriteNewUrl, type NewUrlModel } from './rewrite-new-url.js'
 import { debugCsvFiles, reportFile, type PendingReport } from './shared.js'
 import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
-import { watchList } from './watch-inputs.js'
+import { watchList, type WatchList } from './watch-inputs.js'
 import { writeFilesAtomic } from '../../src/write-atomic.js'
 import type { QuantizePluginApi } from './unplugin.js'
 
@@ -72,12 +73,17 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
       const onnxLoader: Loader = initial.loader?.['.onnx'] ?? 'file'
       // models loaded with another loader than 'file' are in no output's inputs: reported without a file
       let inlined = new Set<string>()
+      // A model both imported (under a loader other than 'file') and named by a new URL is two
+      // modules to esbuild, loaded separately: the second load takes the first one's result
+      // rather than keying and reading the model again (and counting a second cache hit).
+      let loaded = new Map<string, Promise<{ watch: WatchList; outcome: ModelOutcome }>>()
 
       build.onStart(() => {
         reports = new Map()
         collectedModels = new Map()
         debugCsv = new Map()
         inlined = new Set()
+        loaded = new Map()
       })
 
       // `./m.onnx?url` comes from the new-URL rewrite below (and from code written for Vite)
@@ -118,25 +124,35 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
         return { contents, loader: userLoader(args.path) ?? scriptLoader(args.path), resolveDir: path.dirname(args.path) }
       })
 
-      const loadModel = async (model: string, loader: Loader): Promise<OnLoadResult | undefined> => {
-        if (!accepts(model)) return undefined
+      const quantizeOnce = async (model: string): Promise<{ watch: WatchList; outcome: ModelOutcome }> => {
         const watch = await watchList(model, q.configOf(model))
-        const watchFiles = [...watch.files, ...watch.missing, ...watch.dirFiles]
         const { outcome, collected } = await quantizeAndCollect(q, model, options, root)
-        if (!outcome.ok) return { errors: [{ text: outcome.message }], watchFiles, watchDirs: watch.dirs }
+        if (!outcome.ok) return { watch, outcome }
         if (collected) collectedModels.set(model, collected)
         const { result } = outcome
         if (result.kind === 'quantized' && options.reports.includes('json')) {
           reports.set(model, { model, configFile: result.configFile, report: result.report })
         }
         if (result.kind === 'quantized' && result.debugCsv.length > 0) debugCsv.set(model, result.debugCsv)
+        return { watch, outcome }
+      }
+
+      const loadModel = async (model: string, loader: Loader): Promise<OnLoadResult | undefined> => {
+        if (!accepts(model)) return undefined
+        let work = loaded.get(model)
+        const first = work === undefined
+        if (work === undefined) loaded.set(model, (work = quantizeOnce(model)))
+        const { watch, outcome } = await work
+        const watchFiles = [...watch.files, ...watch.missing, ...watch.dirFiles]
+        if (!outcome.ok) return { errors: [{ text: outcome.message }], watchFiles, watchDirs: watch.dirs }
         if (loader !== 'file') inlined.add(model)
         return {
-          contents: result.bytes,
+          contents: outcome.result.bytes,
           loader,
           watchFiles,
           watchDirs: watch.dirs,
-          warnings: outcome.warning ? [{ text: outcome.warning }] : [],
+          // the model's one warning, with the load that quantized it
+          warnings: first && outcome.warning ? [{ text: outcome.warning }] : [],
         }
       }
       build.onLoad({ filter: /\.onnx$/i, namespace: NAMESPACE }, (args) => loadModel(args.path, onnxLoader))
