@@ -27,13 +27,13 @@ afterAll(() => {
 })
 
 /** A production build of one entry of the fixture (through an index.html) with a fresh plugin. */
-async function viteEntry(entry: string, options: Options = {}, sourcemap = false): Promise<Built> {
+async function viteEntry(entry: string, options: Options = {}, sourcemap = false, alias: Record<string, string> = {}): Promise<Built> {
   fs.writeFileSync(path.join(dir, 'index.html'), `<!doctype html>\n<script type="module" src="./${entry}"></script>\n`)
   const plugin = quantizeVite({ cacheDir, verify: false, ...options })
   const warnings: string[] = []
   const logger: Logger = { ...createLogger('silent'), warn: (msg) => void warnings.push(msg) }
   const outDir = path.join(dir, 'dist-vite')
-  await viteBuild({ root: dir, configFile: false, logLevel: 'silent', customLogger: logger, plugins: [plugin], build: { outDir, emptyOutDir: true, minify: false, sourcemap } })
+  await viteBuild({ root: dir, configFile: false, logLevel: 'silent', customLogger: logger, plugins: [plugin], resolve: { alias }, build: { outDir, emptyOutDir: true, minify: false, sourcemap } })
   return { files: readTree(outDir), stats: (plugin.api as QuantizePluginApi).stats(), warnings }
 }
 
@@ -78,6 +78,45 @@ describe('new URL spellings', () => {
     // all three spellings became the import's URL; none is left for the bundler to resolve alone
     expect(js.match(/new URL\(\s*\w+,\s*import\.meta\.url,?\s*\)/g)).toHaveLength(3)
     expect(js).not.toMatch(/hello_deepa\.onnx['"`]/)
+  })
+})
+
+describe('new URL with a path that is not relative', () => {
+  // Vite's own new-URL handling resolves a path that is not relative with its resolver
+  // (resolve.alias, then files of packages): the plugin asks the same resolver
+  const aliased = (): string => {
+    fs.mkdirSync(path.join(dir, 'nested'), { recursive: true })
+    fs.writeFileSync(path.join(dir, 'nested/aliased.js'), "const model = new URL('@/hello_deepa.onnx', import.meta.url).href\ndocument.body.dataset.model = model\n")
+    return 'nested/aliased.js'
+  }
+
+  it('vite: the model an alias names gets quantized', async () => {
+    // before: the new URL was left to Vite, which emitted the float model
+    const built = await viteEntry(aliased(), {}, false, { '@': dir })
+    const name = onlyQuantized(built)
+    const js = jsText(built.files)
+    expect(js).toContain(path.basename(name))
+    expect(js).not.toContain('@/hello_deepa.onnx')
+  })
+
+  it("vite: a package's model, resolved as Vite resolves it, gets quantized", async () => {
+    const pkg = path.join(dir, 'node_modules/wake-models')
+    fs.mkdirSync(pkg, { recursive: true })
+    fs.writeFileSync(path.join(pkg, 'package.json'), '{ "name": "wake-models", "version": "1.0.0" }\n')
+    fs.copyFileSync(FLOAT, path.join(pkg, 'hello_deepa.onnx'))
+    fs.copyFileSync(path.join(dir, 'hello_deepa.onnx.cfg'), path.join(pkg, 'hello_deepa.onnx.cfg'))
+    fs.writeFileSync(path.join(dir, 'packaged.js'), "const model = new URL('wake-models/hello_deepa.onnx', import.meta.url).href\ndocument.body.dataset.model = model\n")
+    const built = await viteEntry('packaged.js')
+    onlyQuantized(built)
+    expect(built.stats).toMatchObject({ failed: 0, passedThrough: 0 })
+  })
+
+  it('vite: one the filter excludes is left to Vite, which emits it as it is', async () => {
+    const built = await viteEntry(aliased(), { exclude: ['**/hello_deepa.onnx'] }, false, { '@': dir })
+    const names = onnxFiles(built.files).filter((f) => f.startsWith('assets/hello_deepa-'))
+    expect(names).toHaveLength(1)
+    expect(built.files.get(names[0]!)!.equals(fs.readFileSync(FLOAT))).toBe(true)
+    expect(built.stats).toMatchObject({ quantized: 0, reused: 0 })
   })
 })
 

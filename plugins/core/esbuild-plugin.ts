@@ -100,8 +100,8 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
         if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined
         const code = await fs.readFile(args.path, 'utf8')
         const imported: { model: NewUrlModel; spec: string }[] = []
-        const rewritten = rewriteNewUrl(code, (model) => {
-          const spec = newUrlImport(args.path, model.spec, accepts)
+        const rewritten = await rewriteNewUrl(code, async (model) => {
+          const spec = await newUrlImport(args.path, model.spec, accepts)
           if (spec !== null) imported.push({ model, spec })
           return spec
         }, path.basename(args.path))

@@ -26,9 +26,10 @@ export interface RewrittenModule {
 }
 
 /**
- * Every `new URL(<literal>, import.meta.url)` whose literal names a `.onnx` file by a relative
- * path (`./m.onnx`, `../m.onnx`, or `m.onnx`, which Vite resolves against the importer too):
- * single or double quotes, or a template literal without `${}` (a computed path cannot be
+ * Every `new URL(<literal>, import.meta.url)` whose literal names a `.onnx` file by a path:
+ * relative (`./m.onnx`, `../m.onnx`, or `m.onnx`, which Vite resolves against the importer too)
+ * or not (`@/m.onnx`, `pkg/m.onnx`: newUrlImport decides what those name), in single or
+ * double quotes, or a template literal without `${}` (a computed path cannot be
  * resolved at build time). Absolute paths (`/m.onnx`: Vite's public folder), URLs with a scheme,
  * escapes and anything marked `/* @vite-ignore *\/` are left alone.
  */
@@ -74,13 +75,13 @@ const hasMarkup = (file: string | undefined): boolean => !!file && /\.(?:[jt]sx|
  * is replaced; the imports are appended at the end (imports are hoisted), so no line moves.
  * Returns null when there is nothing to do.
  */
-export function rewriteNewUrl(code: string, importOf: (model: NewUrlModel) => string | null, source?: string): RewrittenModule | null {
+export async function rewriteNewUrl(code: string, importOf: (model: NewUrlModel) => Promise<string | null>, source?: string): Promise<RewrittenModule | null> {
   const models = findNewUrlModels(code, hasMarkup(source))
   if (models.length === 0) return null
   const s = new MagicString(code)
   const imports: string[] = []
   for (const model of models) {
-    const spec = importOf(model)
+    const spec = await importOf(model)
     if (spec === null) continue
     const name = `__unplugin_quantize_url_${imports.length}`
     imports.push(`import ${name} from ${JSON.stringify(`${spec}?url`)};`)
@@ -92,15 +93,25 @@ export function rewriteNewUrl(code: string, importOf: (model: NewUrlModel) => st
 }
 
 /**
+ * Resolves a `new URL` path that is not relative (`@/m.onnx`, `pkg/m.onnx`) to a file as the
+ * bundler's own `new URL` handling would, or null when that handling leaves it alone.
+ */
+export type NewUrlResolver = (spec: string, importer: string) => Promise<string | null>
+
+/**
  * What to import for `new URL(spec, import.meta.url)` in `importer` (a file path), or null to
  * leave it alone: a model the plugin's include/exclude filter does not accept stays exactly as
- * it would be without the plugin, and a bare `m.onnx` is taken as `./m.onnx` only when that
- * file exists (otherwise it may name a package, or an alias, which the bundler resolves).
+ * it would be without the plugin. A bare `m.onnx` is taken as `./m.onnx` when that file exists
+ * (as Vite prefers it); any other path (an alias, a package's file) is asked of `resolve`, and
+ * left to the bundler without one.
  */
-export function newUrlImport(importer: string, spec: string, accepts: (file: string) => boolean): string | null {
+export async function newUrlImport(importer: string, spec: string, accepts: (file: string) => boolean, resolve: NewUrlResolver | null = null): Promise<string | null> {
   const file = path.resolve(path.dirname(importer), spec)
-  const bare = !spec.startsWith('./') && !spec.startsWith('../')
-  if (bare && !fs.existsSync(file)) return null
+  const relative = spec.startsWith('./') || spec.startsWith('../')
   // `m.onnx` resolves against the importer as `./m.onnx` does (as Vite resolves it)
-  return accepts(file) ? (bare ? `./${spec}` : spec) : null
+  if (relative || fs.existsSync(file)) return accepts(file) ? (relative ? spec : `./${spec}`) : null
+  const resolved = resolve ? await resolve(spec, importer) : null
+  // imported by its absolute path, so the model is the file the resolver chose even where the
+  // import's own resolution would treat the alias differently
+  return resolved !== null && /\.onnx$/i.test(resolved) && accepts(resolved) ? resolved : null
 }

@@ -6,7 +6,8 @@ import { DevModels, type DevServerLike } from './dev-server.js'
 import { createModelFilter } from './filter.js'
 import { bundleRefs, entryFile, mergeModels, saveWorkerModels, workerModels, type OutputBundleLike } from './worker-reports.js'
 import { watchList } from './watch-inputs.js'
-import { newUrlImport, rewriteNewUrl, type NewUrlModel, type RewrittenModule } from './rewrite-new-url.js'
+import { newUrlImport, rewriteNewUrl, type NewUrlModel, type NewUrlResolver, type RewrittenModule } from './rewrite-new-url.js'
+import { viteNewUrlResolver, type ViteResolverConfig } from './vite-new-url-resolver.js'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
 import { ModelQuantizer, newStats, type QuantizeStats } from './quantize-asset.js'
 import { listPublicModels, publicFileName, publicModelForUrl, removeCopiedConfigs, type PublicModel } from './public-models.js'
@@ -43,7 +44,7 @@ interface BundlerContext {
 const PLUGIN_NAME = 'unplugin-quantize'
 
 /** The part of Vite's ResolvedConfig this plugin reads (vite is an optional peer). */
-interface ViteResolvedConfig {
+interface ViteResolvedConfig extends ViteResolverConfig {
   root: string
   command: 'build' | 'serve'
   base: string
@@ -124,6 +125,8 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
   // Vite only: this build's resolved config, and for a worker bundle whose main build runs this
   // plugin too, that build's config and the worker's bundle chain (configResolved)
   let viteBuild: { config: object; worker: { mainConfig: object; chain: readonly string[] } | null } | null = null
+  // Vite only: how a `new URL` path that is not relative (an alias) resolves (configResolved)
+  let newUrlResolver: NewUrlResolver | null = null
   // Vite's logger (configResolved); otherwise the bundler context's `info`, else the console
   let viteInfo: ((message: string) => void) | null = null
   // the quantizer (and its cache) outlives a build in watch mode; its warnings go to the current one
@@ -221,8 +224,8 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       if (id.startsWith('\0') || !/\.(?:[cm]?[jt]sx?|vue|svelte)(?:\?|$)/.test(id)) return null
       const file = id.split('?')[0]!
       const imported: { model: NewUrlModel; spec: string }[] = []
-      const rewritten = rewriteNewUrl(code, (model) => {
-        const spec = newUrlImport(file, model.spec, accepts)
+      const rewritten = await rewriteNewUrl(code, async (model) => {
+        const spec = await newUrlImport(file, model.spec, accepts, newUrlResolver)
         if (spec !== null) imported.push({ model, spec })
         return spec
       }, file)
@@ -280,6 +283,7 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       // '' when `publicDir: false`; a build with `copyPublicDir: false` ships none of it
       publicDir = config.publicDir && config.build?.copyPublicDir !== false ? config.publicDir : null
       accepts = createModelFilter(root, options.include, options.exclude)
+      newUrlResolver = viteNewUrlResolver(config)
       const logger = config.logger
       if (logger) viteInfo = (message) => logger.info(message)
       serve = config.command === 'serve'
