@@ -1,6 +1,7 @@
 // Watch mode: in `vite build --watch`, `webpack --watch`, `rspack --watch`, esbuild's watch and
 // gulp watch, editing a model, its cfg or a file in its calibration folder re-quantizes that
-// model exactly once; editing the app's code rebuilds without quantizing; the outputs and the
+// model exactly once, and so does giving a model a cfg it did not have; editing the app's code
+// rebuilds without quantizing; the outputs and the
 // cache (both inside the project folder here) never trigger a build. Counted through the
 // plugins' counters, not timed. The Vite dev server's side of the same contract is in
 // test/plugin-vite-dev.test.ts.
@@ -20,7 +21,7 @@ import quantizeVite from '../plugins/vite.js'
 import quantizeWebpack from '../plugins/webpack.js'
 import type { QuantizePluginApi, QuantizeStats } from '../plugins/core/unplugin.js'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
-import { cacheBlobs, makeFixtureApp, onnxFiles, readTree } from './helpers/bundler-build.js'
+import { cacheBlobs, makeFixtureApp, onnxFiles, readTree, writeWeightCfg } from './helpers/bundler-build.js'
 
 const require = createRequire(import.meta.url)
 const gulp = require('gulp') as {
@@ -97,10 +98,12 @@ function editModel(file: string): void {
 
 const settle = () => new Promise((r) => setTimeout(r, SETTLE_MS))
 
-/** The emitted hello_deepa model (the only one whose name starts so). */
-function emittedModel(app: WatchApp): Buffer {
+type ModelName = 'hello_deepa' | 'other'
+
+/** The emitted model (the only one whose name starts so). */
+function emittedModel(app: WatchApp, model: ModelName): Buffer {
   const files = readTree(app.outDir)
-  const names = onnxFiles(files).filter((f) => path.basename(f).startsWith('hello_deepa'))
+  const names = onnxFiles(files).filter((f) => path.basename(f).startsWith(model))
   expect(names).toHaveLength(1)
   return files.get(names[0]!)!
 }
@@ -120,16 +123,18 @@ async function scenario(app: WatchApp, w: Watching, codeFile: string): Promise<v
   expect(w.stats()).toMatchObject({ quantized: 1, failed: 0 })
   await settle()
   expect(w.builds(), 'no build loop after the first build').toBe(first)
-  let bytes = emittedModel(app)
-  expect(bytes.equals(cacheBlobs(app.cacheDir, 'model.onnx')[0]!)).toBe(true)
+  const bytes = { hello_deepa: emittedModel(app, 'hello_deepa'), other: emittedModel(app, 'other') }
+  expect(bytes.hello_deepa.equals(cacheBlobs(app.cacheDir, 'model.onnx')[0]!)).toBe(true)
 
-  const edits: [string, () => void, number][] = [
-    ['the cfg', () => writeCfg(app, 6), 1],
-    ['a calibration file', () => fs.writeFileSync(path.join(app.calibDir, '1.bin'), sample(3)), 1],
-    ['the model', () => editModel(path.join(app.modelDir, 'hello_deepa.onnx')), 1],
-    ['the app code', () => fs.appendFileSync(codeFile, '\n// edited\n'), 0],
+  const edits: [string, () => void, number, ModelName][] = [
+    ['the cfg', () => writeCfg(app, 6), 1, 'hello_deepa'],
+    ['a calibration file', () => fs.writeFileSync(path.join(app.calibDir, '1.bin'), sample(3)), 1, 'hello_deepa'],
+    ['the model', () => editModel(path.join(app.modelDir, 'hello_deepa.onnx')), 1, 'hello_deepa'],
+    ['the app code', () => fs.appendFileSync(codeFile, '\n// edited\n'), 0, 'hello_deepa'],
+    // a file that did not exist when the watch began: the watcher has to see it appear
+    ['a cfg for the model without one', () => writeWeightCfg(path.join(app.modelDir, 'other.onnx.cfg'), 8), 1, 'other'],
   ]
-  for (const [what, edit, quantizations] of edits) {
+  for (const [what, edit, quantizations, model] of edits) {
     const builds = w.builds()
     const quantized = w.stats().quantized
     edit()
@@ -143,14 +148,14 @@ async function scenario(app: WatchApp, w: Watching, codeFile: string): Promise<v
     expect(w.stats().quantized, `quantizations after editing ${what}`).toBe(quantized + quantizations)
     await settle()
     expect(w.builds(), `no build loop after editing ${what}`).toBe(after)
-    const next = emittedModel(app)
-    if (quantizations > 0) expect(next.equals(bytes), `emitted model after editing ${what}`).toBe(false)
-    else expect(next.equals(bytes)).toBe(true)
-    bytes = next
+    const next = emittedModel(app, model)
+    if (quantizations > 0) expect(next.equals(bytes[model]), `emitted model after editing ${what}`).toBe(false)
+    else expect(next.equals(bytes[model])).toBe(true)
+    bytes[model] = next
   }
   // the cache and the outputs sit inside the project folder, and were written by every build
   expect(fs.existsSync(app.cacheDir)).toBe(true)
-  expect(cacheBlobs(app.cacheDir, 'model.onnx').length).toBe(4)
+  expect(cacheBlobs(app.cacheDir, 'model.onnx').length).toBe(5)
   expect(w.stats().failed).toBe(0)
 }
 

@@ -1,7 +1,9 @@
+import fs from 'node:fs'
 import path from 'node:path'
 import { createUnplugin, type UnpluginInstance, type VitePlugin } from 'unplugin'
 import type { QuantizeReport } from '../../src/quantize-model.js'
 import { buildReportModel, HTML_REPORT_FILE, quantizeAndCollect, renderReportHtml, summaryTable, type CollectedModel } from './build-report.js'
+import { AppearingPaths } from './appearing-paths.js'
 import { DevModels, type DevServerLike } from './dev-server.js'
 import { createModelFilter } from './filter.js'
 import { bundleRefs, entryFile, mergeModels, saveWorkerModels, workerModels, type OutputBundleLike } from './worker-reports.js'
@@ -39,6 +41,7 @@ interface BundlerContext {
   info?: (message: string) => void
   /** Every module of the build (Rollup >= 2.38 and Rolldown). */
   getModuleIds?: () => IterableIterator<string>
+  meta?: { watchMode?: boolean; rolldownVersion?: string }
 }
 
 const PLUGIN_NAME = 'unplugin-quantize'
@@ -138,6 +141,22 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
 
   const api: QuantizePluginApi = { stats: () => ({ ...stats }) }
 
+  // Rolldown in watch mode: inputs that do not exist yet, watched for appearing (appearing-paths.ts)
+  let appearing: AppearingPaths | null = null
+  /** Watch `model`'s inputs, so that a watch build rebuilds when one changes or appears. */
+  const watchInputs = async (ctx: BundlerContext, q: ModelQuantizer, model: string): Promise<void> => {
+    const watch = await watchList(model, q.configOf(model))
+    // a folder is watched as itself (a file added to it) and through its files (an edit)
+    for (const f of [...watch.files, ...watch.missing, ...watch.dirs, ...watch.dirFiles]) ctx.addWatchFile(f)
+    // Rollup's chokidar sees a missing path appear by itself; Rolldown's watcher does not
+    if (!ctx.meta?.watchMode || typeof ctx.meta.rolldownVersion !== 'string') return
+    const missing = [...watch.missing, ...watch.dirs.filter((d) => !fs.existsSync(d))]
+    if (missing.length === 0) return
+    appearing ??= new AppearingPaths()
+    appearing.watch(missing)
+    ctx.addWatchFile(appearing.file)
+  }
+
   /**
    * Public models go into the bundle at their own path (public URLs are not hashed), replacing
    * the float file Vite copied; their reports and CSVs sit beside them like any model's.
@@ -170,15 +189,13 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       emitted = []
       debugCsv = []
       publicWork = null
+      appearing?.reset()
       if (!serve && publicDir) {
         // watched here (addWatchFile is not allowed once the bundle is generated), so that
         // `vite build --watch` rebuilds when a public model or its cfg changes
         const q = quantizer
         const models = listPublicModels(publicDir, accepts, (m) => q.configOf(m) !== null)
-        for (const m of models) {
-          const watch = await watchList(m, q.configOf(m))
-          for (const f of [...watch.files, ...watch.missing, ...watch.dirs, ...watch.dirFiles]) this.addWatchFile(f)
-        }
+        for (const m of models) await watchInputs(this, q, m)
         publicWork = Promise.all(models.map(async (model): Promise<PublicModel> => ({ model, ...(await quantizeAndCollect(q, model, options, root)) })))
         // awaited in generateBundle; a build that fails before that must not leave it unhandled
         publicWork.catch(() => undefined)
@@ -202,10 +219,8 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
         if (!outcome.ok) this.error(outcome.message)
         return `export default ${JSON.stringify(outcome.entry.url)}`
       }
-      // rebuild in watch mode when the model, its cfg or its calibration data changes; a folder
-      // is watched as itself (a file added to it) and through its files (an edit)
-      const watch = await watchList(model, quantizer.configOf(model))
-      for (const f of [...watch.files, ...watch.missing, ...watch.dirs, ...watch.dirFiles]) this.addWatchFile(f)
+      // rebuild in watch mode when the model, its cfg or its calibration data changes
+      await watchInputs(this, quantizer, model)
       const { outcome, collected } = await quantizeAndCollect(quantizer, model, options, root)
       if (!outcome.ok) this.error(outcome.message)
       if (outcome.warning) this.warn(outcome.warning)
@@ -236,6 +251,10 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
         if (!found) this.error(`unplugin-quantize: cannot resolve ${JSON.stringify(model.spec)} in new URL(..., import.meta.url)`, model.start)
       }
       return rewritten
+    },
+    closeWatcher(): void {
+      appearing?.close()
+      appearing = null
     },
     async generateBundle(this: BundlerContext, _output: unknown, bundle: OutputBundleLike): Promise<void> {
       if (publicWork) emitPublic(this, await publicWork)
