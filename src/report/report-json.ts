@@ -34,6 +34,7 @@ export function reportJson(r: QuantizeReport, output: string) {
     biasCorrected: r.biasCorrected,
     accuracy: r.accuracy,
     errorFeedback: r.errorFeedback ?? null,
+    full: r.full,
     dynamic: r.dynamic,
     mixedBit: r.mixedBit,
     guard: r.guard ?? null,
