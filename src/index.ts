@@ -1,6 +1,7 @@
 export { quantizeModel } from './quantize-model.js'
 export type { QuantizeOptions, QuantizeReport, QuantizeResult, ModelInput, ConfigInput } from './quantize-model.js'
 export { QuantizeError } from './errors.js'
+export { ModelFileError } from './onnx/model-file.js'
 export { parseCfg, loadCfg, cfgFromObject, CfgError } from './cfg/index.js'
 export type { QuantConfig, CfgObject, CfgDiagnostic, QuantType } from './cfg/index.js'
 export { cosineSimilarity } from './runtime/cosine.js'

@@ -36,6 +36,24 @@ describe('package exports', () => {
     expect(result.inputs).toBeGreaterThan(0)
   })
 
+  it('every failure is a QuantizeError: a cfg error (CfgError) and a broken model (ModelFileError) too', () => {
+    const result = nodeJson(`
+      import { quantizeModel, QuantizeError, CfgError, ModelFileError } from 'unplugin-quantize'
+      const caught = async (p) => p.then(() => null, (e) => ({ name: e.name, quantize: e instanceof QuantizeError, cfg: e instanceof CfgError, file: e instanceof ModelFileError, code: e.code, message: e.message }))
+      const cfg = await caught(quantizeModel(${JSON.stringify(MODELS.helloDeepa)}, { common_quant_param: { quant_type: 'X' } }))
+      const fs = await import('node:fs'), os = await import('node:os'), path = await import('node:path')
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'exports-'))
+      fs.writeFileSync(path.join(dir, 'broken.onnx'), new Uint8Array([1, 2, 3]))
+      const model = await caught(quantizeModel(path.join(dir, 'broken.onnx'), { common_quant_param: { quant_type: 'WEIGHT_QUANT' } }))
+      fs.rmSync(dir, { recursive: true })
+      console.log(JSON.stringify({ cfg, model }))
+    `) as Record<'cfg' | 'model', { name: string; quantize: boolean; cfg: boolean; file: boolean; code: string; message: string }>
+    expect(result.cfg).toMatchObject({ name: 'CfgError', quantize: true, cfg: true, file: false, code: 'config' })
+    // the message is the cfg's own "file: key=value ... allowed: ..." line, not prefixed twice
+    expect(result.cfg.message).toMatch(/^<inline>: quant_type=X .*allowed: WEIGHT_QUANT, FULL_QUANT, DYNAMIC_QUANT$/)
+    expect(result.model).toMatchObject({ name: 'ModelFileError', quantize: true, cfg: false, file: true })
+  })
+
   it('each bundler subpath default-exports a plugin factory', () => {
     const kinds = nodeJson(`
       const out = {}

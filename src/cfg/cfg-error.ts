@@ -1,3 +1,5 @@
+import { QuantizeError } from '../errors.js'
+
 export interface CfgErrorDetails {
   file: string
   line?: number | null
@@ -10,17 +12,17 @@ export interface CfgErrorDetails {
  * A cfg the user has to fix. The fields repeat what the message says so that tools (the
  * CLI, an editor integration) can point at the spot without parsing the message.
  */
-export class CfgError extends Error {
+export class CfgError extends QuantizeError {
   override name = 'CfgError'
-  readonly file: string
   readonly line: number | null
   readonly key: string | null
   readonly value: string | null
   readonly allowed: string | null
 
   constructor(message: string, details: CfgErrorDetails) {
-    super(message)
-    this.file = details.file
+    super(details.file, message, 'config')
+    // the message names its file and line already, in the format's "file:line: " form
+    this.message = message
     this.line = details.line ?? null
     this.key = details.key ?? null
     this.value = details.value ?? null
