@@ -267,6 +267,17 @@ describe('BIN files for inputs with unknown height and width', () => {
     // 96 bytes are a multiple of 12: what is wrong is that 2 x 4 is not a square
     await expect(set.sample(1)).rejects.toThrow(`${path.join(dir, '1.bin')}: 96 bytes do not fit input 'x' FLOAT [?, 3, ?, ?]: expected 12 bytes times a square number (the two unknown dims are read as a square)`)
   })
+
+  it('an empty file fits no shape: an error naming it, not an inferred dim of 0', async () => {
+    const dir = path.join(root, 'bin-empty')
+    fs.mkdirSync(dir, { recursive: true })
+    fs.writeFileSync(path.join(dir, '0.bin'), new Uint8Array(0))
+    const c = cfgFromObject({ common_quant_param: { quant_type: 'FULL_QUANT' }, data_preprocess_param: { calibrate_path: 'bin-empty', calibrate_size: 1, input_type: 'BIN' } }, root, path.join(root, 'test.cfg'))
+    const square = await openCalibrationSet([spec('x', [null, 3, null, null])], c, [])
+    await expect(square.sample(0)).rejects.toThrow(`${path.join(dir, '0.bin')}: 0 bytes do not fit input 'x' FLOAT [?, 3, ?, ?]: expected 12 bytes times a square number (the two unknown dims are read as a square)`)
+    const oneUnknown = await openCalibrationSet([spec('x', [1, null])], c, [])
+    await expect(oneUnknown.sample(0)).rejects.toThrow(`${path.join(dir, '0.bin')}: 0 bytes do not fit input 'x' FLOAT [1, ?]: expected a non-zero multiple of 4 bytes`)
+  })
 })
 
 describe('calibrate_path mapping and file selection', () => {

@@ -18,6 +18,8 @@ export function binDims(spec: InputSpec, elements: number): number[] | null {
   if (known === 0 || elements % known !== 0) return null
   const rest = elements / known
   if (unknown.length === 0) return rest === 1 ? (dims as number[]) : null
+  // an empty file is 0 of any unknown dim, which onnxruntime rejects deep in the first op
+  if (rest === 0) return null
   if (unknown.length === 1) return dims.map((d) => d ?? rest)
   const side = Math.round(Math.sqrt(rest))
   return binSquareGuess(spec) && side * side === rest ? dims.map((d) => d ?? side) : null
@@ -56,7 +58,7 @@ export function binTensor(file: string, spec: InputSpec): ort.Tensor {
     const fixed = spec.dims.every((d, i) => d !== null || (i === 0 && spec.dims.length > 1))
     const expected = fixed ? `expected ${known * width} bytes`
       : binSquareGuess(spec) ? `expected ${known * width} bytes times a square number (the two unknown dims are read as a square)`
-        : `expected a multiple of ${known * width} bytes`
+        : `expected a non-zero multiple of ${known * width} bytes`
     throw new QuantizeError(file, `${buf.byteLength} bytes do not fit input '${spec.name}' ${DataType[spec.elemType]} [${spec.dims.map((d) => d ?? '?').join(', ')}]: ${expected}`, 'input')
   }
   const copy = new Uint8Array(buf.byteLength)
