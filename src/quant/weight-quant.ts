@@ -7,6 +7,7 @@ import { quantizePerChannel, type ChannelQuantized } from './per-channel.js'
 import { correctedDecodeParams, decodeWeights, type DecodeParams } from './weight-correction.js'
 import { findWeightSites, type WeightSite } from './weight-sites.js'
 import { biasSlot, outputShift, setBias } from './bias-correction.js'
+import { firstNonFiniteIn } from '../runtime/non-finite.js'
 
 export interface WeightQuantOptions {
   /** 1-16; codes are stored as int8 up to 8 bits and int16 above. */
@@ -38,6 +39,7 @@ export type SkipReason =
   | 'rank < 2' | 'min_quant_weight_size' | 'min_quant_weight_channel' | 'skip_quant_node'
   | 'also read as a non-weight input' | 'uses disagree on the channel axis' | 'opset < 7'
   | 'a graph output' | 'an overridable graph input' | 'bound or read by training_info'
+  | 'NaN or ±Infinity in its values'
 
 export interface SkippedWeight {
   nodes: { name: string; opType: string }[]
@@ -111,6 +113,7 @@ export function planWeights(model: ModelProto, ext: ExternalDataSource | undefin
   if (tooOld && sites.length) warnings.push(`opset ${opsetVersion(model)} is older than 7: weights left in float`)
   const planned: PlannedWeight[] = []
   const skipped: SkippedWeight[] = []
+  const nonFinite: string[] = []
   for (const [index, site] of sites.entries()) {
     const reason = tooOld ? 'opset < 7' : skipReason(site, opts, skipNames)
     if (reason) skipped.push({ nodes: nodesOf(site), tensor: site.name, dims: site.dims, reason })
@@ -118,9 +121,16 @@ export function planWeights(model: ModelProto, ext: ExternalDataSource | undefin
       const tensor = site.definition.tensor
       // read once now so that bad tensor data fails here, with the plan, not halfway through
       const elements = checkedFloatLength(tensor, ext)
-      planned.push({ index, site, readValues: (scratch) => tensorToFloat32(tensor, ext, scratch), elements, axis: site.uses[0]!.channelAxis })
+      const readValues = (scratch?: () => Float32Array): Float32Array => tensorToFloat32(tensor, ext, scratch)
+      // integer codes cannot hold NaN or an infinity: the weight stays float, and the user is told
+      const bad = firstNonFiniteIn(readValues(scratchFor(elements)))
+      if (bad >= 0) {
+        skipped.push({ nodes: nodesOf(site), tensor: site.name, dims: site.dims, reason: 'NaN or ±Infinity in its values' })
+        nonFinite.push(`'${site.name}' (element ${bad})`)
+      } else planned.push({ index, site, readValues, elements, axis: site.uses[0]!.channelAxis })
     }
   }
+  if (nonFinite.length) warnings.push(`${nonFinite.length} weight(s) hold NaN or ±Infinity and stay float: ${nonFinite.slice(0, 5).join(', ')}${nonFinite.length > 5 ? ', …' : ''}`)
   const graph = model.graph
   if (graph && listsEveryInitializer(model, graph)) {
     const listed = planned.filter((w) => w.site.definition.kind === 'initializer' && w.site.definition.graph === graph).length

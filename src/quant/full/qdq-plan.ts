@@ -4,6 +4,7 @@ import { elementCount, tensorDims, tensorToFloat32 } from '../../onnx/tensor-dat
 import { elementTypes } from './element-types.js'
 import { isFloatTensor, type GraphIndex } from './graph-index.js'
 import { ACTIVATION_OPS, CLAMP_TO_ZERO_OPS, PASS_THROUGH_OPS, WEIGHTED_OPS, type OpPolicy } from './op-policy.js'
+import { firstNonFiniteIn } from '../../runtime/non-finite.js'
 
 /** A node that runs on int8 data after the rewrite. */
 export interface QuantizedNode {
@@ -184,13 +185,15 @@ function weightedNode(node: NodeProto, index: GraphIndex, isFloatActivation: (n:
     channelAxis = 1
   }
   const channels = dims[channelAxis]!
+  // int8 codes cannot hold NaN or an infinity: such a weight stays float, as a bad bias does
+  if (firstNonFiniteIn(tensorToFloat32(w.tensor)) >= 0) return 'its weight holds NaN or ±Infinity'
   if (bName) {
     const b = index.constants.get(bName)
     if (!b || !isFloatTensor(b.tensor)) return 'its bias is not a float32 constant'
     const biasExposed = index.exposed.get(bName)
     if (biasExposed) return `its bias is ${biasExposed}`
     if (elementCount(tensorDims(b.tensor)) !== channels) return 'its bias is not one value per output channel'
-    if (!tensorToFloat32(b.tensor).every(Number.isFinite)) return 'its bias holds a non-finite value'
+    if (firstNonFiniteIn(tensorToFloat32(b.tensor)) >= 0) return 'its bias holds a non-finite value'
   }
   return { node, kind: 'weighted', activationInputs: [x], weight: wName, bias: bName, channelAxis }
 }
