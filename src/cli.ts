@@ -23,6 +23,8 @@ interface CliArgs {
   model: string
   config: string
   out: string
+  /** `-o -`: the model goes to stdout, `out` names no file. */
+  toStdout: boolean
   reportDir: string | null
   json: boolean
 }
@@ -76,12 +78,14 @@ function parse(argv: string[]): CliArgs | 'help' | 'version' {
   if (!model) throw new UsageError('no model given')
   if (positionals.length > (values.modelFile ? 0 : 1)) throw new UsageError(`unexpected argument '${positionals.at(-1)}'`)
   let out = values.out ?? values.outputFile ?? model.replace(/(\.onnx)?$/i, '.quant.onnx')
-  if (out === STDOUT && !values.outputFile && values.json) throw new UsageError('-o - and --json both write to stdout; give -o a file name, or drop --json')
   if (/[\\/]$/.test(out)) throw new UsageError(`output '${out}' names a folder; give a file name`)
   // converter_lite's --outputFile takes a name and adds its own extension (.ms); here, .onnx
+  // (so `--outputFile=-` names the file `-.onnx`, not stdout)
   if (values.outputFile && !/\.onnx$/i.test(out)) out += '.onnx'
+  const toStdout = out === STDOUT
+  if (toStdout && values.json) throw new UsageError('-o - and --json both write to stdout; give -o a file name, or drop --json')
   const config = values.config ?? values.configFile ?? defaultConfig(model)
-  return { model, config, out, reportDir: values['report-dir'] ?? null, json: values.json ?? false }
+  return { model, config, out, toStdout, reportDir: values['report-dir'] ?? null, json: values.json ?? false }
 }
 
 /** `-o -`: the model on stdout, as compressors and converters do. */
@@ -123,7 +127,7 @@ export interface CliIO {
  * `cls-int8.quant.json`; with `-o -`, the model's name (`cls.onnx` gives `cls.quant.json`).
  */
 function reportJsonName(args: CliArgs): string {
-  return `${path.basename(args.out === STDOUT ? args.model : args.out).replace(/\.onnx$/i, '').replace(/\.quant$/i, '')}.quant.json`
+  return `${path.basename(args.toStdout ? args.model : args.out).replace(/\.onnx$/i, '').replace(/\.quant$/i, '')}.quant.json`
 }
 
 /** What a signal handler needs to know about a run in progress (src/cli-process.ts). */
@@ -143,7 +147,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       return 0
     }
     // a terminal would show (and be confused by) a protobuf
-    if (parsed.out === STDOUT && io.stdout.isTTY) throw new UsageError('-o - would write the model to a terminal; redirect stdout to a file or give -o a file name')
+    if (parsed.toStdout && io.stdout.isTTY) throw new UsageError('-o - would write the model to a terminal; redirect stdout to a file or give -o a file name')
     args = parsed
   } catch (err) {
     if (err instanceof UsageError) {
@@ -156,9 +160,8 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
   const tty = Boolean(io.stderr.isTTY) && !args.json
   const progress = tty ? (m: string) => io.stderr.write(`\r\x1b[K${m}…`) : undefined
   try {
-    const toStdout = args.out === STDOUT
     // an output that is a symbolic link is written where it leads, its external data beside that
-    const { target, externalData: externalDataPath } = checkOutputs({ ...args, out: toStdout ? null : args.out })
+    const { target, externalData: externalDataPath } = checkOutputs({ ...args, out: args.toStdout ? null : args.out })
     const externalDataLocation = externalDataPath === null ? undefined : path.basename(externalDataPath)
     // --report-dir asks for the per-layer statistics behind the debug CSVs and the HTML report
     const result = await quantizeModel(args.model, args.config, { onProgress: progress, ...(externalDataLocation ? { externalDataLocation } : {}), ...(args.reportDir ? { debug: true } : {}) })
@@ -191,7 +194,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       }
     }
     for (const w of result.report.warnings) io.stderr.write(`warning: ${w}\n`)
-    if (toStdout) {
+    if (args.toStdout) {
       io.stdout.write(result.model)
       io.stderr.write(summary(result.report, 'stdout') + '\n')
     } else {
