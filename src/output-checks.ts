@@ -86,14 +86,25 @@ export function checkOutputs(w: PlannedWrite): CheckedWrite {
       const dir = path.resolve(w.reportDir)
       if (dir === out || dir.startsWith(out + path.sep)) throw new QuantizeError(w.reportDir, 'the report folder would be made at or under the output file; choose another --report-dir', 'output')
     }
-    if (statOrNull(w.reportDir)?.isDirectory() === false) throw new QuantizeError(w.reportDir, `cannot create the report folder: ${fsReason(errnoError('EEXIST'))}`, 'output')
+    const given = statOrNull(w.reportDir)
+    if (given?.isDirectory() === false) throw new QuantizeError(w.reportDir, `cannot create the report folder: ${fsReason(errnoError('EEXIST'))}`, 'output')
     // the folder itself, or the nearest one that exists, where it will be made
     let dir = path.resolve(w.reportDir)
-    while (!statOrNull(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir)
-    const denied = statOrNull(dir)?.isDirectory() === false ? errnoError('ENOTDIR') : writeDenied(dir)
+    let found = resolvesPlainly(w.reportDir) ? given : statOrNull(dir)
+    while (!found && path.dirname(dir) !== dir) found = statOrNull((dir = path.dirname(dir)))
+    const denied = found?.isDirectory() === false ? errnoError('ENOTDIR') : writeDenied(dir)
     if (denied) throw new QuantizeError(w.reportDir, `cannot create the report folder: ${fsReason(denied)}`, 'output')
   }
   return checked
+}
+
+/**
+ * Whether the file system reads `name` as path.resolve writes it, so that one stat serves both:
+ * not where a `.` or `..` segment follows a symbolic link or a file (`link/..` climbs from where
+ * the link leads), nor with a trailing separator (`x/` must be a folder).
+ */
+function resolvesPlainly(name: string): boolean {
+  return !/(^|[\\/])\.\.?([\\/]|$)|[\\/]$/.test(name)
 }
 
 /** Why files cannot be created in `dir` (no write or search permission, a read-only mount), or null. */
