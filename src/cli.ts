@@ -5,7 +5,7 @@ import { packageVersion } from './cache/versions.js'
 import { CfgError } from './cfg/index.js'
 import { QuantizeError } from './errors.js'
 import { checkOutputs } from './output-checks.js'
-import { quantizeModel, type QuantizeReport } from './quantize-model.js'
+import { quantizeModelFile, type QuantizeReport } from './quantize-model.js'
 import { HTML_REPORT_FILE } from './report/html/report-file.js'
 import { renderReportHtml, type ReportModel } from './report/html/render-report.js'
 import { removeStaleRounds } from './report/debug-csv/write-debug-csv.js'
@@ -161,10 +161,11 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
   const progress = tty ? (m: string) => io.stderr.write(`\r\x1b[K${m}…`) : undefined
   try {
     // an output that is a symbolic link is written where it leads, its external data beside that
-    const { target, externalData: externalDataPath } = checkOutputs({ ...args, out: args.toStdout ? null : args.out })
+    const { target, externalData: externalDataPath, read } = checkOutputs({ ...args, out: args.toStdout ? null : args.out })
     const externalDataLocation = externalDataPath === null ? undefined : path.basename(externalDataPath)
     // --report-dir asks for the per-layer statistics behind the debug CSVs and the HTML report
-    const result = await quantizeModel(args.model, args.config, { onProgress: progress, ...(externalDataLocation ? { externalDataLocation } : {}), ...(args.reportDir ? { debug: true } : {}) })
+    // the model as the checks read it, when they had to: decoded once
+    const result = await quantizeModelFile(args.model, read, args.config, { onProgress: progress, ...(externalDataLocation ? { externalDataLocation } : {}), ...(args.reportDir ? { debug: true } : {}) })
     if (tty) io.stderr.write('\r\x1b[K')
     const files: { path: string; bytes: Uint8Array | string }[] = target === null ? [] : [{ path: target, bytes: result.model }]
     if (result.externalData && externalDataPath) files.push({ path: externalDataPath, bytes: result.externalData.bytes })

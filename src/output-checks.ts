@@ -3,8 +3,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { QuantizeError } from './errors.js'
-import { decodeModelProto } from './onnx/codec.js'
 import { externalEntry, isExternal } from './onnx/tensor-data.js'
+import { readModelFile, type ModelFileRead } from './onnx/model-file.js'
 import { forEachTensor } from './onnx/tensors.js'
 import { linkTarget } from './link-target.js'
 import { errnoError } from './fs-reason.js'
@@ -24,6 +24,8 @@ export interface CheckedWrite {
   target: string | null
   /** `<target>.data` beside it, for a model with external data (named after the output, so two outputs of one model keep apart). */
   externalData: string | null
+  /** The model as the checks read it, when they had to (for its external data files): quantizing need not read it again. */
+  read: ModelFileRead | null
 }
 
 function statOrNull(file: string): fs.BigIntStats | null {
@@ -47,27 +49,34 @@ function sameFile(a: string, b: string): boolean {
   return path.resolve(a) === path.resolve(b)
 }
 
-/**
- * The external data files the model's tensors name, beside the model; none when it cannot be read
- * (quantizing reports that). Read only when a file stands where an output will go: else no output
- * can replace one of them.
- */
-function externalDataFiles(model: string, outputs: readonly string[]): string[] {
-  return outputs.some((f) => statOrNull(f)) ? modelExternalData(model) : []
+interface ModelExternalData {
+  /** The external data files the model's tensors name, beside the model. */
+  files: string[]
+  /** The model as read; null when it cannot be read (quantizing reports that, naming the problem). */
+  read: ModelFileRead | null
 }
 
-/** The external data files the model's tensors name; none when it cannot be read. */
-function modelExternalData(model: string): string[] {
+/**
+ * The external data files the model's tensors name; none when it cannot be read. Read only when
+ * a file stands where an output will go: else no output can replace one of them.
+ */
+function externalDataFiles(model: string, outputs: readonly string[]): ModelExternalData {
+  return outputs.some((f) => statOrNull(f)) ? modelExternalData(model) : { files: [], read: null }
+}
+
+function modelExternalData(model: string): ModelExternalData {
   const files = new Set<string>()
+  let read: ModelFileRead | null = null
   try {
-    forEachTensor(decodeModelProto(fs.readFileSync(model)), (t) => {
+    read = readModelFile(model)
+    forEachTensor(read.model, (t) => {
       const location = isExternal(t) ? externalEntry(t, 'location') : undefined
       if (location) files.add(path.resolve(path.dirname(model), location))
     })
   } catch {
     // not readable or not a model: quantizing it says so, naming the problem
   }
-  return [...files]
+  return { files: [...files], read }
 }
 
 /**
@@ -76,10 +85,14 @@ function modelExternalData(model: string): string[] {
  * folder that is a file or lies at or under the output. An output of null (stdout) writes no file.
  */
 export function checkOutputs(w: PlannedWrite): CheckedWrite {
-  let checked: CheckedWrite = { target: null, externalData: null }
+  let checked: CheckedWrite
   if (w.out !== null) checked = checkModelOutput(w.model, w.config, w.out)
-  // one stream carries one file; the external data would need a second
-  else if (modelExternalData(w.model).length) throw new QuantizeError(w.model, 'the model keeps its weights in an external data file, and so will its output, which stdout cannot carry; give -o a file name', 'output')
+  else {
+    const { files, read } = modelExternalData(w.model)
+    // one stream carries one file; the external data would need a second
+    if (files.length) throw new QuantizeError(w.model, 'the model keeps its weights in an external data file, and so will its output, which stdout cannot carry; give -o a file name', 'output')
+    checked = { target: null, externalData: null, read }
+  }
   if (w.reportDir) {
     if (w.out !== null) {
       const out = path.resolve(w.out)
@@ -129,7 +142,7 @@ function checkModelOutput(model: string, config: string, given: string): Checked
     throw cannot(err as NodeJS.ErrnoException)
   }
   const externalData = path.join(path.dirname(out), `${path.basename(out)}.data`)
-  const external = externalDataFiles(model, [out, externalData])
+  const { files: external, read } = externalDataFiles(model, [out, externalData])
   const inputs: [string, string][] = [[model, 'the input model'], [config, 'the cfg file'], ...external.map((f): [string, string] => [f, "the input model's external data"])]
   const targets: [string, string][] = [[out, 'output'], ...(external.length ? [[externalData, "output's external data file"] as [string, string]] : [])]
   for (const [target, what] of targets) {
@@ -145,5 +158,5 @@ function checkModelOutput(model: string, config: string, given: string): Checked
   if (!folder.isDirectory()) throw cannot(errnoError('ENOTDIR'))
   const denied = writeDenied(path.dirname(path.resolve(out)))
   if (denied) throw cannot(denied)
-  return { target: out, externalData }
+  return { target: out, externalData, read }
 }

@@ -3,7 +3,7 @@ import { cfgFromObject, keyLocation, loadCfg, type CfgObject, type QuantConfig }
 import { QuantizeError } from './errors.js'
 import { decodeModelProto, encodeModelProto } from './onnx/codec.js'
 import { encodeWithExternalData, readExternal, type FileExternalData } from './onnx/external-data.js'
-import { loadModel, validateModel } from './onnx/model-file.js'
+import { loadModel, validateModel, type ModelFileRead } from './onnx/model-file.js'
 import type { ModelProto } from './onnx/onnx-types.js'
 import { isExternal, type ExternalDataSource } from './onnx/tensor-data.js'
 import { forEachTensor, hasExternalData } from './onnx/tensors.js'
@@ -194,6 +194,18 @@ async function resolveConfig(config: ConfigInput, baseDir: string, samplesGiven:
  * the model's folder) or the model's bytes; `config` a cfg path, a parsed config or a cfg object.
  */
 export async function quantizeModel(input: ModelInput, config: ConfigInput, options: QuantizeOptions = {}): Promise<QuantizeResult> {
+  return quantize(input, undefined, config, options)
+}
+
+/**
+ * quantizeModel on a model file that the caller has read already (the CLI's output checks read
+ * it for its external data files): `read`, when given, stands for the file, which is not read again.
+ */
+export async function quantizeModelFile(file: string, read: ModelFileRead | null, config: ConfigInput, options: QuantizeOptions = {}): Promise<QuantizeResult> {
+  return quantize(file, read ?? undefined, config, options)
+}
+
+async function quantize(input: ModelInput, read: ModelFileRead | undefined, config: ConfigInput, options: QuantizeOptions): Promise<QuantizeResult> {
   options = resolveQuantizeOptions(options)
   if (typeof input !== 'string' && !(input instanceof Uint8Array)) {
     throw new QuantizeError('quantizeModel input', `input must be a model file path or the model's bytes (a Uint8Array or Buffer), not ${input === null ? 'null' : typeof input === 'object' ? (input as object).constructor?.name ?? 'an object' : typeof input}`, 'input')
@@ -201,12 +213,16 @@ export async function quantizeModel(input: ModelInput, config: ConfigInput, opti
   const baseDir = typeof input === 'string' ? path.dirname(path.resolve(input)) : process.cwd()
   const cfg = await resolveConfig(config, baseDir, options.samples !== undefined)
   // our [accuracy_guard] extension drives the quantization below with extra skipped nodes
+  // (the guard quantizes several times, each on a fresh decoding)
   if (cfg.accuracyGuard) return runAccuracyGuard(input, cfg, cfg.accuracyGuard, options, quantizeOnce)
-  return quantizeOnce(input, cfg, options)
+  return quantizeOnce(input, cfg, options, read)
 }
 
-/** One quantization as the cfg says: the mode, encoding, sizes, verification and reports. */
-async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: QuantizeOptions): Promise<QuantizeResult> {
+/**
+ * One quantization as the cfg says: the mode, encoding, sizes, verification and reports. `read`:
+ * the file `input` names as read already, whose model this rewrites in place.
+ */
+async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: QuantizeOptions, read?: ModelFileRead): Promise<QuantizeResult> {
   const started = performance.now()
   const label = typeof input === 'string' ? input : '<bytes>'
   options.onProgress?.('reading model')
@@ -214,7 +230,7 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
   let bytes: Uint8Array
   let ext: FileExternalData | null = null
   if (typeof input === 'string') {
-    const loaded = await loadModel(input)
+    const loaded = await loadModel(input, {}, read)
     model = loaded.model
     bytes = loaded.bytes
     ext = loaded.external

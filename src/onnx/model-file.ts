@@ -43,21 +43,21 @@ export class ModelFileError extends QuantizeError {
  */
 export const MAX_IR_VERSION = 12
 
-export interface LoadedModel {
-  model: ModelProto
+/** An .onnx file's bytes and their decoding, before loadModel's checks. */
+export interface ModelFileRead {
   /** the file's bytes; raw_data of the model's tensors are views into them */
   bytes: Uint8Array
+  model: ModelProto
+}
+
+export interface LoadedModel extends ModelFileRead {
   /** external data rooted at the model's folder; null when no tensor is external. Call close() when done. */
   external: FileExternalData | null
   path: string
 }
 
-/**
- * Read, decode and check an .onnx file. Every external-data reference is checked against its
- * file (inside the model's folder, offset and length within the file) so a broken model fails
- * here, naming the tensor, rather than halfway through quantization. Throws ModelFileError.
- */
-export function loadModel(file: string, options: FileExternalDataOptions = {}): LoadedModel {
+/** Read and decode an .onnx file, unchecked. Throws ModelFileError. */
+export function readModelFile(file: string): ModelFileRead {
   let bytes: Uint8Array
   try {
     // a protobuf cannot exceed 2 GiB: don't read a bigger file just to fail decoding it
@@ -70,13 +70,22 @@ export function loadModel(file: string, options: FileExternalDataOptions = {}): 
     throw new ModelFileError(file, code === 'ENOENT' ? 'no such file' : `cannot read (${code ?? (err as Error).message})`, { cause: err })
   }
   if (bytes.byteLength === 0) throw new ModelFileError(file, 'empty file, not an ONNX model')
-  let model: ModelProto
   try {
     // (codec decodes a Buffer through a plain Uint8Array view, so a string cut short fails here)
-    model = decodeModelProto(bytes)
+    return { bytes, model: decodeModelProto(bytes) }
   } catch (err) {
     throw new ModelFileError(file, `truncated or corrupt protobuf (${describeDecodeError(err as Error)})`, { cause: err })
   }
+}
+
+/**
+ * Read, decode and check an .onnx file. Every external-data reference is checked against its
+ * file (inside the model's folder, offset and length within the file) so a broken model fails
+ * here, naming the tensor, rather than halfway through quantization. `read` is the file as a
+ * caller read it already (the CLI's output checks), not read again. Throws ModelFileError.
+ */
+export function loadModel(file: string, options: FileExternalDataOptions = {}, read: ModelFileRead = readModelFile(file)): LoadedModel {
+  const { bytes, model } = read
   validateModel(model, file)
   const external = hasExternalData(model) ? new FileExternalData(path.dirname(path.resolve(file)), options) : null
   if (external) {
