@@ -8,10 +8,11 @@ import { fileURLToPath } from 'node:url'
 import ort from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
-import { DataType, type NodeProto } from '../src/onnx/onnx-types.js'
-import { tensorToFloat32 } from '../src/onnx/tensor-data.js'
+import { AttributeType, DataType, type ModelProto, type NodeProto, type TensorProto } from '../src/onnx/onnx-types.js'
+import { makeTensor, tensorToFloat32 } from '../src/onnx/tensor-data.js'
 import { debugCsvFiles } from '../src/report/debug-csv/debug-csv-files.js'
 import { collectDebugStats, type DebugRow } from '../src/report/debug-csv/debug-stats.js'
+import { dequantParams } from '../src/report/debug-csv/dequant-params.js'
 import { quantizeModel, type QuantizeResult } from '../src/quantize-model.js'
 import { writeDebugCsv } from '../src/report/debug-csv/write-debug-csv.js'
 import { seededRandom } from '../src/runtime/feeds.js'
@@ -318,5 +319,36 @@ describe('a real model (PP-OCR cls): statistics in batches of tensors, exact qua
     expect(asked.debugCsv?.map((f) => f.name).sort()).toEqual(['output_summary.csv', 'quant_param.csv', 'report_0.csv'])
     // the summary does not depend on the quartiles the CSVs add
     expect(asked.report.debug!.layers).toEqual(unasked.report.debug!.layers)
+  })
+})
+
+describe('quant_param.csv of a 4-bit DequantizeLinear', () => {
+  // ONNX packs 4-bit values two to a byte (and two to an int32_data entry), the first in the low nibble
+  const dq = (zeroPoint: TensorProto): ModelProto => ({
+    ir_version: 10,
+    opset_import: [{ domain: '', version: 21 }],
+    graph: {
+      name: 'g',
+      node: [{ name: 'dq', op_type: 'DequantizeLinear', input: ['codes', 'scale', 'zp'], output: ['w'], attribute: [{ name: 'axis', type: AttributeType.INT, i: 0 }] }],
+      initializer: [
+        { name: 'codes', data_type: zeroPoint.data_type, dims: [2, 2], raw_data: Uint8Array.of(0x21, 0x43) },
+        makeTensor('scale', DataType.FLOAT, [2], Float32Array.of(0.5, 0.25)),
+        { ...zeroPoint, name: 'zp' },
+      ],
+    },
+  })
+
+  it('reads each channel\'s zero point from its nibble, signed for INT4, from raw_data and from int32_data', () => {
+    const cases: [TensorProto, number[]][] = [
+      [{ data_type: DataType.INT4, dims: [2], raw_data: Uint8Array.of(0xe3) }, [3, -2]],
+      [{ data_type: DataType.UINT4, dims: [2], raw_data: Uint8Array.of(0xe3) }, [3, 14]],
+      [{ data_type: DataType.INT4, dims: [2], int32_data: [0x9f] }, [-1, -7]],
+      [{ data_type: DataType.UINT4, dims: [2], int32_data: [0x9f] }, [15, 9]],
+    ]
+    for (const [zp, expected] of cases) {
+      const p = dequantParams(dq(zp)).get('w')!
+      expect([...p.zeroPoint], DataType[zp.data_type!]).toEqual(expected)
+      expect([p.bits, p.axis]).toEqual([4, 0])
+    }
   })
 })

@@ -80,6 +80,12 @@ export function dequantParams(model: ModelProto): Map<string, DequantParams> {
 function integers(t: TensorProto): Float64Array {
   const n = elementCount(tensorDims(t))
   const raw = rawBytes(t)
+  // 4-bit values come two to a byte (raw_data) or to an int32_data entry, the first in the low nibble
+  const fourBit = t.data_type === DataType.INT4 || t.data_type === DataType.UINT4
+  const nibble = (byte: number, i: number): number => {
+    const v = (i & 1 ? byte >> 4 : byte) & 15
+    return t.data_type === DataType.INT4 && v > 7 ? v - 16 : v
+  }
   if (raw && raw.byteLength > 0) {
     const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength)
     const out = new Float64Array(n)
@@ -90,12 +96,14 @@ function integers(t: TensorProto): Float64Array {
         case DataType.INT16: out[i] = view.getInt16(i * 2, true); break
         case DataType.UINT16: out[i] = view.getUint16(i * 2, true); break
         case DataType.INT32: out[i] = view.getInt32(i * 4, true); break
+        case DataType.INT4: case DataType.UINT4: out[i] = nibble(view.getUint8(i >> 1), i); break
         default: out[i] = 0
       }
     }
     return out
   }
-  return Float64Array.from(t.int32_data ?? [], Number)
+  const data = t.int32_data ?? []
+  return fourBit ? Float64Array.from({ length: n }, (_, i) => nibble(data[i >> 1] ?? 0, i)) : Float64Array.from(data, Number)
 }
 
 /**
