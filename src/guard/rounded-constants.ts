@@ -1,6 +1,7 @@
 import { attr } from '../onnx/graph-walk.js'
+import { integerValues } from '../onnx/integer-values.js'
 import { DataType, int64ToNumber, type ModelProto, type TensorProto } from '../onnx/onnx-types.js'
-import { elementCount, rawBytes, tensorDims, tensorToFloat32 } from '../onnx/tensor-data.js'
+import { elementCount, tensorDims, tensorToFloat32 } from '../onnx/tensor-data.js'
 import type { GatedConstant } from '../quant/full/gated-rounding.js'
 import { indexGraph, type GraphIndex } from '../quant/full/graph-index.js'
 
@@ -77,22 +78,4 @@ function dequantize(inputs: readonly string[], axis: number, constants: Map<stri
     out[i] = Math.fround((codes[i]! - (zero?.[c] ?? 0)) * scale[c]!)
   }
   return out
-}
-
-function integerValues(t: TensorProto): Int32Array | null {
-  const n = elementCount(tensorDims(t))
-  const raw = rawBytes(t)
-  const type = t.data_type ?? 0
-  if (raw) {
-    const copy = Uint8Array.prototype.slice.call(raw)
-    if (type === DataType.INT8) return Int32Array.from(new Int8Array(copy.buffer, 0, n))
-    if (type === DataType.UINT8) return Int32Array.from(new Uint8Array(copy.buffer, 0, n))
-    if (type === DataType.INT32) return new Int32Array(copy.buffer, 0, n)
-    return null
-  }
-  if (type === DataType.INT8 || type === DataType.UINT8 || type === DataType.INT32) {
-    const data = t.int32_data ?? []
-    return data.length === n ? Int32Array.from(data) : null
-  }
-  return null
 }

@@ -1,5 +1,8 @@
-import { DataType, int64ToNumber, type ModelProto, type TensorProto } from '../../onnx/onnx-types.js'
-import { elementCount, rawBytes, tensorDims, tensorToFloat32 } from '../../onnx/tensor-data.js'
+import { integerValues } from '../../onnx/integer-values.js'
+import { DataType, int64ToNumber, type ModelProto } from '../../onnx/onnx-types.js'
+import { tensorDims, tensorToFloat32 } from '../../onnx/tensor-data.js'
+import { indexGraph } from '../../quant/full/graph-index.js'
+import { axisLayout } from '../../quant/per-channel.js'
 
 /**
  * The quantization of one DequantizeLinear output, as the quantized model stores it: what the
@@ -8,7 +11,7 @@ import { elementCount, rawBytes, tensorDims, tensorToFloat32 } from '../../onnx/
 export interface DequantParams {
   /** One per channel (per-tensor: one). */
   scale: Float32Array
-  zeroPoint: Float64Array
+  zeroPoint: Int32Array
   /** The channel axis of a per-channel quantization (normalized, >= 0); null per tensor. */
   axis: number | null
   /** Width of the integer codes (8 for int8/uint8, 32 for an int32 bias). */
@@ -40,28 +43,25 @@ export function dequantParams(model: ModelProto): Map<string, DequantParams> {
   const graph = model.graph
   const out = new Map<string, DequantParams>()
   if (!graph) return out
-  const constants = new Map<string, TensorProto>()
-  for (const t of graph.initializer ?? []) if (t.name) constants.set(t.name, t)
-  const quantizers = new Map<string, { zeroPoint?: string }>()
-  for (const n of graph.node ?? []) {
-    const t = n.op_type === 'Constant' ? n.attribute?.find((a) => a.name === 'value')?.t : undefined
-    if (t && n.output?.[0]) constants.set(n.output[0], t)
-    if (n.op_type === 'QuantizeLinear' && n.output?.[0]) quantizers.set(n.output[0], { zeroPoint: n.input?.[2] })
-  }
+  const index = indexGraph(graph)
+  const constant = (name: string) => index.constants.get(name)?.tensor
   for (const n of graph.node ?? []) {
     if (n.op_type !== 'DequantizeLinear' || n.domain || !n.output?.[0]) continue
     const [codes = '', scaleName = '', zpName = ''] = n.input ?? []
-    const scaleT = constants.get(scaleName)
+    const scaleT = constant(scaleName)
     if (!scaleT) continue
-    const zpT = zpName ? constants.get(zpName) : undefined
+    const zpT = zpName ? constant(zpName) : undefined
     if (zpName && !zpT) continue
-    const codesT = constants.get(codes)
-    const producerZp = quantizers.get(codes)?.zeroPoint
-    const type = zpT?.data_type ?? codesT?.data_type ?? (producerZp ? constants.get(producerZp)?.data_type : undefined) ?? DataType.INT8
+    const codesT = constant(codes)
+    const quantizer = index.producer.get(codes)
+    const producerZp = quantizer?.op_type === 'QuantizeLinear' ? quantizer.input?.[2] : undefined
+    const type = zpT?.data_type ?? codesT?.data_type ?? (producerZp ? constant(producerZp)?.data_type : undefined) ?? DataType.INT8
     const range = CODE_TYPES.get(type)
     if (!range) continue
     const scale = tensorToFloat32(scaleT)
-    const zeroPoint = zpT ? integers(zpT) : new Float64Array(scale.length)
+    const zeroPoint = zpT ? integerValues(zpT) : new Int32Array(scale.length)
+    // a zero point that does not hold its values: onnxruntime would not run the model either
+    if (!zeroPoint) continue
     const axisAttr = n.attribute?.find((a) => a.name === 'axis')
     const constDims = codesT ? tensorDims(codesT) : null
     let axis: number | null = null
@@ -76,36 +76,6 @@ export function dequantParams(model: ModelProto): Map<string, DequantParams> {
   return out
 }
 
-/** The integer values of a small integer tensor (zero points). */
-function integers(t: TensorProto): Float64Array {
-  const n = elementCount(tensorDims(t))
-  const raw = rawBytes(t)
-  // 4-bit values come two to a byte (raw_data) or to an int32_data entry, the first in the low nibble
-  const fourBit = t.data_type === DataType.INT4 || t.data_type === DataType.UINT4
-  const nibble = (byte: number, i: number): number => {
-    const v = (i & 1 ? byte >> 4 : byte) & 15
-    return t.data_type === DataType.INT4 && v > 7 ? v - 16 : v
-  }
-  if (raw && raw.byteLength > 0) {
-    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength)
-    const out = new Float64Array(n)
-    for (let i = 0; i < n; i++) {
-      switch (t.data_type) {
-        case DataType.INT8: out[i] = view.getInt8(i); break
-        case DataType.UINT8: out[i] = view.getUint8(i); break
-        case DataType.INT16: out[i] = view.getInt16(i * 2, true); break
-        case DataType.UINT16: out[i] = view.getUint16(i * 2, true); break
-        case DataType.INT32: out[i] = view.getInt32(i * 4, true); break
-        case DataType.INT4: case DataType.UINT4: out[i] = nibble(view.getUint8(i >> 1), i); break
-        default: out[i] = 0
-      }
-    }
-    return out
-  }
-  const data = t.int32_data ?? []
-  return fourBit ? Float64Array.from({ length: n }, (_, i) => nibble(data[i >> 1] ?? 0, i)) : Float64Array.from(data, Number)
-}
-
 /**
  * Share of `values` (the original float tensor, laid out as `dims`) that the quantization grid
  * cannot hold: those whose code saturates, beyond [scale * (qmin - zp), scale * (qmax - zp)] of
@@ -117,8 +87,7 @@ function integers(t: TensorProto): Float64Array {
 export function gridClipShare(values: Float32Array, dims: readonly number[], p: DequantParams): number {
   if (values.length === 0) return 0
   const channels = p.scale.length
-  let inner = 1
-  if (p.axis !== null && channels > 1) for (let i = p.axis + 1; i < dims.length; i++) inner *= dims[i]!
+  const inner = p.axis !== null && channels > 1 ? axisLayout(dims, p.axis).inner : 1
   const lo = new Float64Array(channels)
   const hi = new Float64Array(channels)
   for (let c = 0; c < channels; c++) {
