@@ -76,6 +76,22 @@ describe('bias correction', () => {
     }
   })
 
+  it('where every initializer is listed (the old habit), corrects every weight\'s bias, not only that of the first weight rewritten', async () => {
+    // rewriting a weight adds initializers that are not listed: the model no longer looks like the habit
+    const m = decodeModelProto(buildModel({
+      nodes: [{ ...gemm(1, 1), name: 'gemm1', output: ['H'] }, { ...gemm(1, 1), name: 'gemm2', input: ['H', 'W2', 'C2'] }],
+      initializers: [randomTensor('W', [64, 32], 5), randomTensor('C', [32], 6), randomTensor('W2', [32, 32], 7), randomTensor('C2', [32], 8)],
+      inputs: [valueInfo('X', F, [4, 64]), valueInfo('flag', DataType.BOOL, [])], outputs: [valueInfo('Y', F, [4, 32])],
+    }))
+    m.ir_version = 6
+    m.graph!.input!.push(...m.graph!.initializer!.map((t) => valueInfo(t.name!, F, t.dims!.map(Number))))
+    const float = encodeModelProto(m)
+    for (const bits of [8, 0]) {
+      const q = await quantizeModel(float, { common_quant_param: { ...cfg.common_quant_param, bit_num: bits } }, { ...run, samples })
+      expect(q.report.biasCorrected, `bit_num=${bits}`).toBe(2)
+    }
+  })
+
   it('leaves alone a bias that is also a graph output or read inside an If branch: those readers see the float values', async () => {
     const branch = (op: string, out: string) => ({ name: out, node: [node(op, ['C', 'C'], [out])], output: [valueInfo(out, F, [32])] })
     const readInIf: NodeProto = {

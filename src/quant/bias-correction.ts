@@ -72,12 +72,25 @@ export interface BiasSlot {
 }
 
 /**
+ * The main graph's names that something besides their op would read a shifted bias under: graph
+ * outputs and overridable inputs. Found on the model as given, before any weight is rewritten or
+ * bias added: those add initializers not listed as inputs, after which a model that lists every
+ * initializer (the old habit overridableInitializers forgives) would look as if it listed them
+ * by choice, and every other bias as overridable.
+ */
+export function exposedBiasNames(model: ModelProto): Set<string> {
+  const graph = model.graph
+  return graph ? new Set([...(graph.output ?? []).map((v) => v.name ?? ''), ...overridableInitializers(model, graph)]) : new Set()
+}
+
+/**
  * Find the bias the weight's op adds (Conv/Gemm input 2, or the constant of the one Add that
  * reads a MatMul's output), creating a zero bias for a Conv or Gemm without one. Null when there
  * is no bias this op alone owns. `readers` is consumersOf(model.graph), found once by the caller
- * for all its weights (the biases this adds are read by their op only, so it stays right).
+ * for all its weights (the biases this adds are read by their op only, so it stays right), and
+ * `exposed` exposedBiasNames(model), found once before the first weight is rewritten.
  */
-export function biasSlot(model: ModelProto, site: WeightSite, names: NameAllocator, readers: ReadonlyMap<string, readonly NodeProto[]>): BiasSlot | null {
+export function biasSlot(model: ModelProto, site: WeightSite, names: NameAllocator, readers: ReadonlyMap<string, readonly NodeProto[]>, exposed: ReadonlySet<string>): BiasSlot | null {
   const graph = site.definition.scope.graph
   if (graph !== model.graph) return null
   const node = site.uses[0]!.node
@@ -88,7 +101,6 @@ export function biasSlot(model: ModelProto, site: WeightSite, names: NameAllocat
   if (gain === 0) return null
   // readers in subgraphs count (an If branch reading the bias by its outer name), and so does
   // being a graph output or an overridable input: any of them would see the shifted values
-  const exposed = new Set([...(graph.output ?? []).map((v) => v.name ?? ''), ...overridableInitializers(model, graph)])
   const slotOf = (name: string): BiasSlot | null => {
     let tensor = graph.initializer?.find((t) => t.name === name)
     const node = tensor ? undefined : nodes.find((n) => n.op_type === 'Constant' && n.output?.[0] === name)

@@ -7,7 +7,7 @@ import { isExternal, tensorDims } from '../onnx/tensor-data.js'
 import type { Feeds } from '../runtime/feeds.js'
 import { ScorePool } from '../runtime/score-pool.js'
 import { referenceOutputs, scoreWritten, VariantScorer, type FedTensor } from '../runtime/variant-score.js'
-import { biasSlot, outputShift, shiftedBias, type BiasSlot } from './bias-correction.js'
+import { biasSlot, exposedBiasNames, outputShift, shiftedBias, type BiasSlot } from './bias-correction.js'
 import type { PlannedWeight } from './weight-quant.js'
 import { findWeightSites } from './weight-sites.js'
 
@@ -68,8 +68,9 @@ export async function floatVariants(
   // a bias that is itself a planned weight (read as one in a subgraph) is fed as that weight
   const weightTensors = new Set(planned.map((w) => sites[w.index]!.definition.tensor))
   let readers: ReturnType<typeof consumersOf> | undefined
+  const exposed = exposedBiasNames(copy)
   for (const [w, m] of means) {
-    const slot = m && biasSlot(copy, sites[w.index]!, names, (readers ??= consumersOf(copy.graph!)))
+    const slot = m && biasSlot(copy, sites[w.index]!, names, (readers ??= consumersOf(copy.graph!)), exposed)
     if (slot && !weightTensors.has(slot.tensor)) slots.set(w, slot)
   }
   const weightDefs = planned.map((w) => sites[w.index]!.definition)
@@ -102,9 +103,10 @@ export async function floatVariants(
     const tensorOf = new Map<string, TensorProto>()
     for (const w of planned) tensorOf.set(weightInput.get(w)!, s[w.index]!.definition.tensor)
     let readers: ReturnType<typeof consumersOf> | undefined
+    const exposed = exposedBiasNames(m)
     for (const w of slots.keys()) {
       // the same bias biasSlot found in the copy the fed model came from
-      const slot = biasSlot(m, s[w.index]!, n, (readers ??= consumersOf(m.graph!)))
+      const slot = biasSlot(m, s[w.index]!, n, (readers ??= consumersOf(m.graph!)), exposed)
       if (slot) tensorOf.set(biasInput.get(w)!, slot.tensor)
     }
     for (const [name, v] of Object.entries(changed)) {

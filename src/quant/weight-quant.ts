@@ -6,7 +6,7 @@ import { replaceWithDequantNodes } from './dequant-nodes.js'
 import { quantizePerChannel, type ChannelQuantized } from './per-channel.js'
 import { correctedDecodeParams, decodeWeights, type DecodeParams } from './weight-correction.js'
 import { findWeightSites, type WeightSite } from './weight-sites.js'
-import { biasSlot, outputShift, setBias } from './bias-correction.js'
+import { biasSlot, exposedBiasNames, outputShift, setBias } from './bias-correction.js'
 import { firstNonFiniteIn } from '../runtime/non-finite.js'
 
 export interface WeightQuantOptions {
@@ -175,13 +175,14 @@ export function applyWeightPlan(
   const opset = opsetVersion(model)
   let biasCorrected = 0
   let readers: ReturnType<typeof consumersOf> | undefined
+  const exposed = exposedBiasNames(model)
   for (const w of plan.planned) {
     const b = bitsFor(w)
     const enc = encoded.get(w)?.q.bits === b ? encoded.get(w)! : encodeWeight(w, b)
     const m = means.get(w)
     if (m) {
       const shift = outputShift(w.site, w.readValues(), decodedValues(w, enc), m)
-      const slot = shift && biasSlot(model, w.site, names, (readers ??= consumersOf(model.graph!)))
+      const slot = shift && biasSlot(model, w.site, names, (readers ??= consumersOf(model.graph!)), exposed)
       if (slot) {
         setBias(slot, shift)
         biasCorrected++
