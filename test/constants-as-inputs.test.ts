@@ -3,11 +3,11 @@ import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { constantsAsInputs, type ConstantDefinition } from '../src/onnx/constants-as-inputs.js'
-import { consumersOf, NameAllocator } from '../src/onnx/graph-walk.js'
+import { NameAllocator } from '../src/onnx/graph-walk.js'
 import { seededRandom } from '../src/runtime/feeds.js'
 import { AttributeType, DataType, type GraphProto, type ModelProto } from '../src/onnx/onnx-types.js'
 import { tensorToFloat32 } from '../src/onnx/tensor-data.js'
-import { biasSlot, exposedBiasNames, outputShift, setBias } from '../src/quant/bias-correction.js'
+import { biasContext, biasSlot, outputShift, setBias } from '../src/quant/bias-correction.js'
 import { floatVariants } from '../src/quant/float-variants.js'
 import { inputChannelMeans } from '../src/quant/input-channel-means.js'
 import { decodedValues, encodeWeight, planWeights, type PlannedWeight } from '../src/quant/weight-quant.js'
@@ -215,13 +215,12 @@ describe('constants as graph inputs', () => {
       const written = async (values: Map<PlannedWeight, Float32Array>): Promise<number> => {
         const copy = decodeModelProto(bytes)
         const sites = findWeightSites(copy)
-        const names = NameAllocator.forModel(copy)
-        const exposed = exposedBiasNames(copy)
+        const bias = biasContext(copy, NameAllocator.forModel(copy))
         for (const [w, v] of values) {
           const site = sites[w.index]!
           site.definition.tensor.raw_data = new Uint8Array(v.buffer)
           site.definition.tensor.float_data = []
-          const slot = means.has(w) ? biasSlot(copy, site, names, consumersOf(copy.graph!), exposed) : null
+          const slot = means.has(w) ? biasSlot(bias, site) : null
           if (slot) setBias(slot, outputShift(w.site, w.readValues(), v, means.get(w)!))
         }
         const model = encodeModelProto(copy)

@@ -1,4 +1,4 @@
-import { attr, type NameAllocator } from '../onnx/graph-walk.js'
+import { attr, consumersOf, type NameAllocator } from '../onnx/graph-walk.js'
 import { DataType, int64ToNumber, type ModelProto, type NodeProto, type TensorProto } from '../onnx/onnx-types.js'
 import { overridableInitializers } from '../onnx/overridable-initializers.js'
 import { makeTensor, tensorDims, tensorToFloat32 } from '../onnx/tensor-data.js'
@@ -71,28 +71,38 @@ export interface BiasSlot {
   gain: number
 }
 
+/** What biasSlot reads of a model for each of its weights, found once (biasContext). */
+export interface BiasContext {
+  model: ModelProto
+  /** Names for the zero biases biasSlot adds. */
+  names: NameAllocator
+  /** consumersOf(model.graph): the biases biasSlot adds are read by their op only, and a weight's decode reads new names only, so it stays right. */
+  readers: ReadonlyMap<string, readonly NodeProto[]>
+  /** The main graph's names something besides their op would read a shifted bias under: graph outputs and overridable inputs. */
+  exposed: ReadonlySet<string>
+}
+
 /**
- * The main graph's names that something besides their op would read a shifted bias under: graph
- * outputs and overridable inputs. Found on the model as given, before any weight is rewritten or
- * bias added: those add initializers not listed as inputs, after which a model that lists every
- * initializer (the old habit overridableInitializers forgives) would look as if it listed them
- * by choice, and every other bias as overridable.
+ * The bias context of `model`, to build before any of its weights is rewritten or bias added:
+ * those add initializers not listed as inputs, after which a model that lists every initializer
+ * (the old habit overridableInitializers forgives) would look as if it listed them by choice,
+ * and every bias as overridable.
  */
-export function exposedBiasNames(model: ModelProto): Set<string> {
-  const graph = model.graph
-  return graph ? new Set([...(graph.output ?? []).map((v) => v.name ?? ''), ...overridableInitializers(model, graph)]) : new Set()
+export function biasContext(model: ModelProto, names: NameAllocator): BiasContext {
+  const graph = model.graph ?? {}
+  const exposed = new Set([...(graph.output ?? []).map((v) => v.name ?? ''), ...overridableInitializers(model, graph)])
+  return { model, names, readers: consumersOf(graph), exposed }
 }
 
 /**
  * Find the bias the weight's op adds (Conv/Gemm input 2, or the constant of the one Add that
  * reads a MatMul's output), creating a zero bias for a Conv or Gemm without one. Null when there
- * is no bias this op alone owns. `readers` is consumersOf(model.graph), found once by the caller
- * for all its weights (the biases this adds are read by their op only, so it stays right), and
- * `exposed` exposedBiasNames(model), found once before the first weight is rewritten.
+ * is no bias this op alone owns.
  */
-export function biasSlot(model: ModelProto, site: WeightSite, names: NameAllocator, readers: ReadonlyMap<string, readonly NodeProto[]>, exposed: ReadonlySet<string>): BiasSlot | null {
+export function biasSlot(bias: BiasContext, site: WeightSite): BiasSlot | null {
+  const { readers, exposed } = bias
   const graph = site.definition.scope.graph
-  if (graph !== model.graph) return null
+  if (graph !== bias.model.graph) return null
   const node = site.uses[0]!.node
   const nodes = graph.node ?? []
   const channels = node.op_type === 'Conv' ? site.dims[0]! : node.op_type === 'Gemm' && int64ToNumber(attr(node, 'transB')?.i) ? site.dims[0]! : site.dims[1]!
@@ -113,7 +123,7 @@ export function biasSlot(model: ModelProto, site: WeightSite, names: NameAllocat
   if (node.op_type === 'Conv' || node.op_type === 'Gemm') {
     const name = node.input?.[2]
     if (name) return slotOf(name)
-    const tensor = makeTensor(names.take(`${site.name}_bias`), DataType.FLOAT, [channels], new Float32Array(channels))
+    const tensor = makeTensor(bias.names.take(`${site.name}_bias`), DataType.FLOAT, [channels], new Float32Array(channels))
     ;(graph.initializer ??= []).push(tensor)
     node.input = [...(node.input ?? []).slice(0, 2), tensor.name!]
     return { tensor, base: new Float32Array(channels), gain }

@@ -1,13 +1,13 @@
 import type { Worker } from 'node:worker_threads'
 import { decodeModelProto, encodeModelProto } from '../onnx/codec.js'
 import { constantsAsInputs } from '../onnx/constants-as-inputs.js'
-import { consumersOf, NameAllocator } from '../onnx/graph-walk.js'
+import { NameAllocator } from '../onnx/graph-walk.js'
 import { DataType, type TensorProto } from '../onnx/onnx-types.js'
 import { isExternal, tensorDims } from '../onnx/tensor-data.js'
 import type { Feeds } from '../runtime/feeds.js'
 import { ScorePool } from '../runtime/score-pool.js'
 import { referenceOutputs, scoreWritten, VariantScorer, type FedTensor } from '../runtime/variant-score.js'
-import { biasSlot, exposedBiasNames, outputShift, shiftedBias, type BiasSlot } from './bias-correction.js'
+import { biasContext, biasSlot, outputShift, shiftedBias, type BiasSlot } from './bias-correction.js'
 import type { PlannedWeight } from './weight-quant.js'
 import { findWeightSites } from './weight-sites.js'
 
@@ -67,10 +67,9 @@ export async function floatVariants(
   const slots = new Map<PlannedWeight, BiasSlot>()
   // a bias that is itself a planned weight (read as one in a subgraph) is fed as that weight
   const weightTensors = new Set(planned.map((w) => sites[w.index]!.definition.tensor))
-  let readers: ReturnType<typeof consumersOf> | undefined
-  const exposed = exposedBiasNames(copy)
-  for (const [w, m] of means) {
-    const slot = m && biasSlot(copy, sites[w.index]!, names, (readers ??= consumersOf(copy.graph!)), exposed)
+  const bias = means.size ? biasContext(copy, names) : null
+  for (const w of means.keys()) {
+    const slot = bias && biasSlot(bias, sites[w.index]!)
     if (slot && !weightTensors.has(slot.tensor)) slots.set(w, slot)
   }
   const weightDefs = planned.map((w) => sites[w.index]!.definition)
@@ -102,11 +101,10 @@ export async function floatVariants(
     const n = NameAllocator.forModel(m)
     const tensorOf = new Map<string, TensorProto>()
     for (const w of planned) tensorOf.set(weightInput.get(w)!, s[w.index]!.definition.tensor)
-    let readers: ReturnType<typeof consumersOf> | undefined
-    const exposed = exposedBiasNames(m)
+    const bias = slots.size ? biasContext(m, n) : null
     for (const w of slots.keys()) {
       // the same bias biasSlot found in the copy the fed model came from
-      const slot = biasSlot(m, s[w.index]!, n, (readers ??= consumersOf(m.graph!)), exposed)
+      const slot = bias && biasSlot(bias, s[w.index]!)
       if (slot) tensorOf.set(biasInput.get(w)!, slot.tensor)
     }
     for (const [name, v] of Object.entries(changed)) {

@@ -1,4 +1,4 @@
-import { allNames, consumersOf, opsetVersion, NameAllocator } from '../onnx/graph-walk.js'
+import { allNames, opsetVersion, NameAllocator } from '../onnx/graph-walk.js'
 import { everyInitializerListedWarning, listsEveryInitializer } from '../onnx/overridable-initializers.js'
 import type { ModelProto } from '../onnx/onnx-types.js'
 import { checkedFloatLength, type ExternalDataSource, tensorToFloat32 } from '../onnx/tensor-data.js'
@@ -6,7 +6,7 @@ import { replaceWithDequantNodes } from './dequant-nodes.js'
 import { quantizePerChannel, type ChannelQuantized } from './per-channel.js'
 import { correctedDecodeParams, decodeWeights, type DecodeParams } from './weight-correction.js'
 import { findWeightSites, type WeightSite } from './weight-sites.js'
-import { biasSlot, exposedBiasNames, outputShift, setBias } from './bias-correction.js'
+import { biasContext, biasSlot, outputShift, setBias } from './bias-correction.js'
 import { firstNonFiniteIn } from '../runtime/non-finite.js'
 
 export interface WeightQuantOptions {
@@ -174,15 +174,14 @@ export function applyWeightPlan(
   const layers: QuantizedLayer[] = []
   const opset = opsetVersion(model)
   let biasCorrected = 0
-  let readers: ReturnType<typeof consumersOf> | undefined
-  const exposed = exposedBiasNames(model)
+  const bias = means.size ? biasContext(model, names) : null
   for (const w of plan.planned) {
     const b = bitsFor(w)
     const enc = encoded.get(w)?.q.bits === b ? encoded.get(w)! : encodeWeight(w, b)
     const m = means.get(w)
-    if (m) {
+    if (m && bias) {
       const shift = outputShift(w.site, w.readValues(), decodedValues(w, enc), m)
-      const slot = shift && biasSlot(model, w.site, names, (readers ??= consumersOf(model.graph!)), exposed)
+      const slot = shift && biasSlot(bias, w.site)
       if (slot) {
         setBias(slot, shift)
         biasCorrected++

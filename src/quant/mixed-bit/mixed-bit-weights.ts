@@ -1,7 +1,7 @@
-import { allNames, consumersOf, NameAllocator } from '../../onnx/graph-walk.js'
+import { allNames, NameAllocator } from '../../onnx/graph-walk.js'
 import type { ModelProto } from '../../onnx/onnx-types.js'
 import { axisLayout, type ChannelQuantized } from '../per-channel.js'
-import { biasSlot, exposedBiasNames, outputShift, setBias } from '../bias-correction.js'
+import { biasContext, biasSlot, outputShift, setBias } from '../bias-correction.js'
 import { correctedDecodeParams, decodeWeights, type DecodeParams } from '../weight-correction.js'
 import { encodeWeight, type PlannedWeight, type QuantizedLayer, type WeightPlan } from '../weight-quant.js'
 import { channelMaxAbs, channelRms, forEachChannel, range, spanOf } from './channel-stats.js'
@@ -156,14 +156,13 @@ export function applyMixedBit(
   const layers: QuantizedLayer[] = []
   const mixed: MixedBitLayer[] = []
   let biasCorrected = 0
-  let readers: ReturnType<typeof consumersOf> | undefined
-  const exposed = exposedBiasNames(model)
+  const bias = means.size ? biasContext(model, names) : null
   for (const enc of encoded) {
     const w = enc.w
     const m = means.get(w)
-    if (m) {
+    if (m && bias) {
       const shift = outputShift(w.site, w.readValues(), decodeWeights(enc.q.codes, enc.params, w.site.dims, enc.q.axis), m)
-      const slot = shift && biasSlot(model, w.site, names, (readers ??= consumersOf(model.graph!)), exposed)
+      const slot = shift && biasSlot(bias, w.site)
       if (slot) {
         setBias(slot, shift)
         biasCorrected++
