@@ -205,6 +205,14 @@ export async function quantizeModelFile(file: string, read: ModelFileRead | null
   return quantize(file, read ?? undefined, config, options)
 }
 
+/** What a caller of one quantization has found already, not to be found again. */
+export interface KnownInputs {
+  /** The file the input names, read (its model is rewritten in place). */
+  read?: ModelFileRead
+  /** The warnings for the cfg's skip_quant_node names that no node carries (the accuracy guard finds them once for all its rounds). */
+  skipWarnings?: readonly string[]
+}
+
 async function quantize(input: ModelInput, read: ModelFileRead | undefined, config: ConfigInput, options: QuantizeOptions): Promise<QuantizeResult> {
   options = resolveQuantizeOptions(options)
   if (typeof input !== 'string' && !(input instanceof Uint8Array)) {
@@ -215,14 +223,11 @@ async function quantize(input: ModelInput, read: ModelFileRead | undefined, conf
   // our [accuracy_guard] extension drives the quantization below with extra skipped nodes
   // (the guard quantizes several times, each on a fresh decoding)
   if (cfg.accuracyGuard) return runAccuracyGuard(input, cfg, cfg.accuracyGuard, options, quantizeOnce)
-  return quantizeOnce(input, cfg, options, read)
+  return quantizeOnce(input, cfg, options, { read })
 }
 
-/**
- * One quantization as the cfg says: the mode, encoding, sizes, verification and reports. `read`:
- * the file `input` names as read already, whose model this rewrites in place.
- */
-async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: QuantizeOptions, read?: ModelFileRead): Promise<QuantizeResult> {
+/** One quantization as the cfg says: the mode, encoding, sizes, verification and reports. */
+async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: QuantizeOptions, known: KnownInputs = {}): Promise<QuantizeResult> {
   const started = performance.now()
   const label = typeof input === 'string' ? input : '<bytes>'
   options.onProgress?.('reading model')
@@ -230,7 +235,7 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
   let bytes: Uint8Array
   let ext: FileExternalData | null = null
   if (typeof input === 'string') {
-    const loaded = await loadModel(input, {}, read)
+    const loaded = await loadModel(input, {}, known.read)
     model = loaded.model
     bytes = loaded.bytes
     ext = loaded.external
@@ -255,8 +260,8 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
   let out: Uint8Array
   let externalData: QuantizeResult['externalData'] = null
   const extraWarnings: string[] = []
-  // once, on the model as given, for every mode (FULL_QUANT's fold may merge away nodes the user named)
-  extraWarnings.push(...unmatchedSkipWarnings(model, cfg.skipQuantNode, keyLocation(cfg, 'skip_quant_node')))
+  // on the model as given, for every mode (FULL_QUANT's fold may merge away nodes the user named)
+  extraWarnings.push(...(known.skipWarnings ?? unmatchedSkipWarnings(model, cfg.skipQuantNode, keyLocation(cfg, 'skip_quant_node'))))
   // A model that decodes can still be broken inside (a tensor's data shorter than its dims, an
   // external reference past its file's end): such errors name the tensor, this names the file.
   try {

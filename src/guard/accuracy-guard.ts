@@ -1,9 +1,10 @@
 import fs from 'node:fs/promises'
-import type { AccuracyGuardConfig, QuantConfig } from '../cfg/index.js'
+import { keyLocation, type AccuracyGuardConfig, type QuantConfig } from '../cfg/index.js'
 import { QuantizeError } from '../errors.js'
 import { decodeModelProto } from '../onnx/codec.js'
 import { hasExternalData } from '../onnx/tensors.js'
-import type { ModelInput, QuantizeOptions, QuantizeResult } from '../quantize-model.js'
+import { unmatchedSkipWarnings } from '../quant/unmatched-skip-names.js'
+import type { KnownInputs, ModelInput, QuantizeOptions, QuantizeResult } from '../quantize-model.js'
 import { collectDebugStats } from '../report/debug-csv/debug-stats.js'
 import { summarizeDebug } from '../report/debug-csv/debug-summary.js'
 import { inputSpecs } from '../runtime/feeds.js'
@@ -60,7 +61,7 @@ export interface GuardReport {
   rankNote: string | null
 }
 
-type QuantizeOnce = (input: ModelInput, cfg: QuantConfig, options: QuantizeOptions) => Promise<QuantizeResult>
+type QuantizeOnce = (input: ModelInput, cfg: QuantConfig, options: QuantizeOptions, known: Pick<KnownInputs, 'skipWarnings'>) => Promise<QuantizeResult>
 
 /**
  * The accuracy guard: quantize as the cfg says (calibrating on all but the held-out samples),
@@ -77,10 +78,13 @@ export async function runAccuracyGuard(input: ModelInput, cfg: QuantConfig, guar
   const reference = typeof input === 'string' ? new Uint8Array(await fs.readFile(input)) : input
   let specs
   let external: boolean
+  // the cfg's own skip_quant_node names, warned about once for every round (the guard adds names of the model's nodes)
+  let skipWarnings: string[]
   try {
     const decoded = decodeModelProto(reference)
     specs = inputSpecs(decoded)
     external = hasExternalData(decoded)
+    skipWarnings = unmatchedSkipWarnings(decoded, cfg.skipQuantNode, keyLocation(cfg, 'skip_quant_node'))
   } catch (err) {
     throw new QuantizeError(label, (err as Error).message, 'input', { cause: err })
   }
@@ -95,7 +99,7 @@ export async function runAccuracyGuard(input: ModelInput, cfg: QuantConfig, guar
   const lineFor = (nodes: string[]) => (nodes.length ? `skip_quant_node=${[...cfg.skipQuantNode, ...nodes].join(',')}` : null)
 
   options.onProgress?.('accuracy guard: quantizing and measuring on held-out samples')
-  const first = await quantizeOnce(input, cfg, { ...options, samples: calibration })
+  const first = await quantizeOnce(input, cfg, { ...options, samples: calibration }, { skipWarnings })
   const before = await held(first)
   const steps: GuardStep[] = [{ skipped: [], cosine: before }]
   const base = {
@@ -175,7 +179,7 @@ export async function runAccuracyGuard(input: ModelInput, cfg: QuantConfig, guar
     const probe = async (k: number): Promise<QuantizeResult | null> => {
       const nodes = ranking.slice(0, k).map((r) => r.node)
       options.onProgress?.(`accuracy guard: ${k} node(s) in float`)
-      const r = await quantizeOnce(input, withSkips(nodes), { ...options, samples: calibration, verify: false, sizes: false, debug: false })
+      const r = await quantizeOnce(input, withSkips(nodes), { ...options, samples: calibration, verify: false, sizes: false, debug: false }, { skipWarnings })
       const cosine = await held(r)
       options.onProgress?.(`accuracy guard: ${k} node(s) in float: held-out cosine ${cosine.toFixed(6)}`)
       steps.push({ skipped: nodes, cosine })
@@ -212,7 +216,7 @@ export async function runAccuracyGuard(input: ModelInput, cfg: QuantConfig, guar
     }
     const skipped = ranking.slice(0, hi).map((r) => r.node)
     options.onProgress?.(`accuracy guard: final quantization with ${hi} node(s) in float`)
-    const final = await quantizeOnce(input, withSkips(skipped), { ...options, samples: calibration })
+    const final = await quantizeOnce(input, withSkips(skipped), { ...options, samples: calibration }, { skipWarnings })
     return finish(final, skipped, results.get(hi)!, ranking)
   } finally {
     await ranker?.release()
