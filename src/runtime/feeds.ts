@@ -1,5 +1,5 @@
 import ort from 'onnxruntime-node'
-import { DataType, int64ToNumber, type ModelProto, type ValueInfoProto } from '../onnx/onnx-types.js'
+import { DataType, int64ToNumber, type GraphProto, type ModelProto, type ValueInfoProto } from '../onnx/onnx-types.js'
 import { floatToHalf } from '../onnx/float16.js'
 import { ORT_TYPES } from '../calibrate/input-layout.js'
 import { naturalInput } from './natural-inputs.js'
@@ -32,28 +32,23 @@ export interface InputSpec {
 export function inputSpecs(model: ModelProto): InputSpec[] {
   const graph = model.graph
   const inits = new Set((graph?.initializer ?? []).map((t) => t.name))
-  const bounds = gatherBounds(model)
-  return (graph?.input ?? []).filter((i) => !inits.has(i.name)).map((v) => {
-    const spec = specOf(v)
+  const fed = (graph?.input ?? []).filter((i) => !inits.has(i.name)).map(specOf)
+  const bounds = graph ? gatherBounds(graph, new Set(fed.map((spec) => spec.name))) : new Map<string, number>()
+  return fed.map((spec) => {
     const bound = bounds.get(spec.name)
     return bound === undefined ? spec : { ...spec, indexBound: bound }
   })
 }
 
-/** Per name read as Gather indices in the main graph: the smallest size of the axis it gathers along, where known. */
-function gatherBounds(model: ModelProto): Map<string, number> {
-  const graph = model.graph
-  const dims = new Map<string, (number | null)[]>()
-  for (const t of graph?.initializer ?? []) if (t.name) dims.set(t.name, (t.dims ?? []).map(int64ToNumber))
-  for (const v of [...(graph?.input ?? []), ...(graph?.value_info ?? [])]) if (v.name && !dims.has(v.name)) dims.set(v.name, specOf(v).dims)
-  for (const n of graph?.node ?? []) {
-    const t = n.op_type === 'Constant' && !n.domain ? n.attribute?.find((a) => a.name === 'value')?.t : undefined
-    if (t && n.output?.[0]) dims.set(n.output[0], (t.dims ?? []).map(int64ToNumber))
-  }
+/** Per fed input read as Gather indices in the main graph: the smallest size of the axis it gathers along, where known. */
+function gatherBounds(graph: GraphProto, fed: ReadonlySet<string>): Map<string, number> {
   const bounds = new Map<string, number>()
-  for (const n of graph?.node ?? []) {
-    const [data, indices] = n.input ?? []
-    if (n.op_type !== 'Gather' || n.domain || !data || !indices) continue
+  // most models gather with no input they are fed: then no dims are looked up at all
+  const gathers = (graph.node ?? []).filter((n) => n.op_type === 'Gather' && !n.domain && n.input?.[0] && n.input[1] && fed.has(n.input[1]))
+  if (!gathers.length) return bounds
+  const dims = knownDims(graph, new Set(gathers.map((n) => n.input![0]!)))
+  for (const n of gathers) {
+    const [data, indices] = n.input as [string, string]
     const d = dims.get(data)
     if (!d?.length) continue
     const a = int64ToNumber(n.attribute?.find((x) => x.name === 'axis')?.i)
@@ -61,6 +56,18 @@ function gatherBounds(model: ModelProto): Map<string, number> {
     if (size !== null && size !== undefined && size > 0) bounds.set(indices, Math.min(size, bounds.get(indices) ?? Infinity))
   }
   return bounds
+}
+
+/** The dims of `names` where the graph gives them: a Constant node's value, else an initializer, else the first input or value_info declaring it. */
+function knownDims(graph: GraphProto, names: ReadonlySet<string>): Map<string, (number | null)[]> {
+  const dims = new Map<string, (number | null)[]>()
+  for (const v of [...(graph.input ?? []), ...(graph.value_info ?? [])]) if (v.name && names.has(v.name) && !dims.has(v.name)) dims.set(v.name, specOf(v).dims)
+  for (const t of graph.initializer ?? []) if (t.name && names.has(t.name)) dims.set(t.name, (t.dims ?? []).map(int64ToNumber))
+  for (const n of graph.node ?? []) {
+    const t = n.op_type === 'Constant' && !n.domain ? n.attribute?.find((a) => a.name === 'value')?.t : undefined
+    if (t && n.output?.[0] && names.has(n.output[0])) dims.set(n.output[0], (t.dims ?? []).map(int64ToNumber))
+  }
+  return dims
 }
 
 function specOf(v: ValueInfoProto): InputSpec {
