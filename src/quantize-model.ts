@@ -314,8 +314,8 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
     requested: options.debug, verified: verification !== null && verification.cosine !== null, warnings: extraWarnings, onProgress: options.onProgress,
   })
   const quantizedNodes = new Set(result.layers.flatMap((l) => l.nodes.map((n) => n.name)))
-  // DYNAMIC_QUANT's float list holds the cfg's skips and the weights the mode keeps float (convolutions, the output head)
-  const skippedNodes = new Set([...result.skipped.flatMap((l) => l.nodes.map((n) => n.name)), ...(result.dynamic?.float ?? []).flatMap((f) => f.nodes)])
+  // DYNAMIC_QUANT's float list holds the skipped weights and those the mode keeps float (convolutions, the output head)
+  const skippedNodes = new Set(result.dynamic ? result.dynamic.float.flatMap((f) => f.nodes) : result.skipped.flatMap((l) => l.nodes.map((n) => n.name)))
   const report: QuantizeReport = {
     input: label,
     quantType: cfg.quantType,

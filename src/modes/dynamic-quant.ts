@@ -141,20 +141,18 @@ export async function quantizeDynamic(ctx: ModeContext, options: DynamicQuantOpt
     rewriteToMatMulInteger(w.site, q, names, graphOf, gemmBeta)
   }
   const reasonOf = (w: PlannedWeight) => (routes.get(w) as { reason: string }).reason
+  const routedFloat: DynamicFloatNode[] = stayFloat.map((w) => ({ nodes: nodeNames(w), opType: opOf(w), tensor: w.site.name, reason: reasonOf(w) }))
+  const skippedFloat: DynamicFloatNode[] = plan.skipped.map((s) => ({ nodes: s.nodes.map((x) => x.name), opType: s.nodes[0]?.opType ?? '', tensor: s.tensor, reason: s.reason }))
   // a model left entirely float is worth a word, not just a 100% size in the summary
-  const kept = [...stayFloat.map((w) => `${opOf(w)}: ${reasonOf(w)}`), ...plan.skipped.map((s) => `${s.nodes[0]?.opType ?? ''}: ${s.reason}`)]
-  if (layers.length === 0 && kept.length > 0) {
-    const list = tallyReasons(kept)
-    const convs = stayFloat.some((w) => opOf(w) === 'Conv' || opOf(w) === 'ConvTranspose')
+  if (layers.length === 0 && routedFloat.length + skippedFloat.length > 0) {
+    const list = tallyReasons([...routedFloat, ...skippedFloat].map((f) => `${f.opType}: ${f.reason}`))
+    const convs = routedFloat.some((f) => f.opType === 'Conv' || f.opType === 'ConvTranspose')
     ctx.warnings.push(`DYNAMIC_QUANT quantized no weight, the output is the float model (${list})${convs ? '; WEIGHT_QUANT stores convolution weights in int8, FULL_QUANT also computes them in int8' : ''}`)
   }
   const report: DynamicQuantReport = {
     int8: int8Nodes,
     weightOnly: weightOnly.map((w) => ({ nodes: nodeNames(w), opType: opOf(w), tensor: w.site.name, reason: reasonOf(w) })),
-    float: [
-      ...plan.skipped.map((s) => ({ nodes: s.nodes.map((x) => x.name), opType: s.nodes[0]?.opType ?? '', tensor: s.tensor, reason: s.reason })),
-      ...stayFloat.map((w) => ({ nodes: nodeNames(w), opType: opOf(w), tensor: w.site.name, reason: reasonOf(w) })),
-    ],
+    float: [...skippedFloat, ...routedFloat],
     convolutions: conv,
     opsetUpgrade,
     notes,
