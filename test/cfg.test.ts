@@ -9,6 +9,7 @@ import {
   CfgError,
   cfgFromObject,
   describeAllowed,
+  keyLocation,
   loadCfg,
   parseCfg,
   type CfgObject,
@@ -723,6 +724,33 @@ describe('comments and syntax', () => {
   it('# and ; comment lines, indented comments and blank lines are skipped and keep line numbers right', () => {
     const text = cfg('# top', '; also a comment', '[common_quant_param]', '   # indented', '', 'quant_type=FULL_QUANT', '\t; tab', 'bit_num=7')
     expectRejected(text, { line: 8, key: 'bit_num', value: '7', allowed: '8' })
+  })
+
+  it('keyLines maps each applied key to the line that set it, and keyLocation quotes it; unknown and misplaced keys have none', () => {
+    // errors found after parsing (a missing calibration folder, an unreadable image) point at
+    // these lines, so a change of what they count shows here first
+    const text = cfg(
+      '# quantization of model.onnx',
+      '[common_quant_param]',
+      'quant_type=FULL_QUANT',
+      '',
+      '; eight bits',
+      'bit_num=8',
+      'bit_nums=8',
+      '[data_preprocess_param]',
+      'calibrate_path=/data/calib',
+      'calibrate_size=100',
+      'input_type=IMAGE',
+      'activation_quant_method=KL',
+      '[full_quant_param]  # per layer',
+      '  per_channel = false  ; trailing comment',
+    )
+    const config = parseCfg(text, 'model.cfg')
+    expect(config.keyLines).toStrictEqual({ quant_type: 3, bit_num: 6, calibrate_path: 9, calibrate_size: 10, input_type: 11, per_channel: 14 })
+    expect(keyLocation(config, 'per_channel')).toBe('model.cfg:14')
+    // set in the wrong section: ignored, so no line to point at
+    expect(keyLocation(config, 'activation_quant_method')).toBe('model.cfg')
+    expect(config.warnings.map((w) => [w.key, w.line])).toEqual([['bit_nums', 7], ['activation_quant_method', 12]])
   })
 
   it('a trailing comment after whitespace is stripped, for # and ;', () => {
