@@ -15,6 +15,7 @@ import {
   cacheKey,
   defaultCacheDir,
   engineVersion,
+  normalizeCfg,
   type Blobs,
   type CacheKeyParts,
   type CacheLogger,
@@ -203,6 +204,32 @@ describe('cacheKey', () => {
   it('gives every one of those changes its own key', async () => {
     const keys = await Promise.all(changes.map(([, change]) => cacheKey(change())))
     expect(new Set([baseKey, ...keys]).size).toBe(changes.length + 1)
+  })
+
+  it('pins the key format: known parts give this exact normalized cfg and key', async () => {
+    // Every test above compares keys with keys, so a change of the framing, the field order or
+    // the cfg's JSON would pass them all while every stored entry silently stops matching. If this
+    // changes on purpose, update the literals (and KEY_FORMAT when a part's meaning changed).
+    const here = tmpDir()
+    // no paths in the cfg and none in the key, so the literal holds wherever the test runs
+    const pinned = cfgFromObject({ common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 4, skip_quant_node: 'conv1' } }, here, path.join(here, 'quant.cfg'))
+    expect(normalizeCfg(pinned)).toBe(
+      '{"bitNum":4,"dataPreprocess":null,"debugInfoSavePath":null,' +
+        '"fullQuant":{"activationQuantMethod":"MAX_MIN","biasCorrection":true,"perChannel":true,"targetDevice":"CPU"},' +
+        '"minQuantWeightChannel":16,"minQuantWeightSize":0,"mixedBit":{"autoTune":false,"initScale":0.02},' +
+        '"quantType":"WEIGHT_QUANT","skipQuantNode":["conv1"]}',
+    )
+    const key = await cacheKey({
+      model: pattern(100, 5),
+      externalData: [{ name: 'model.onnx.data', data: pattern(50, 6) }],
+      cfg: pinned,
+      calibrationFiles: [write(path.join(here, 'a/0.bin'), pattern(10, 7)), write(path.join(here, 'b/1.bin'), pattern(10, 8))],
+      options: { accuracyTarget: 0.999 },
+      engineVersion: '1.2.3',
+      ortVersion: '1.30.0',
+    })
+    // also rebuilt outside the engine, field by field from cacheKey's framing, when it was pinned
+    expect(key).toBe('8a20f8507901ed165a97000bd54f1cbce5c257f82cb96a7639bab3709ce995c5')
   })
 
   it('defaults to this package (version + a digest of the engine code) and the installed onnxruntime-node versions', async () => {
