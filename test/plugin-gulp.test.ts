@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import Vinyl from 'vinyl'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import quantize, { type Options, type QuantizeGulpStream } from '../plugins/gulp.js'
+import { WorkerPool } from '../plugins/core/worker-pool.js'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { expectCloseToFloat, readTree } from './helpers/bundler-build.js'
 
@@ -112,14 +113,28 @@ describe('gulp plugin', () => {
       return new Vinyl({ cwd: dir, base: srcDir, path: path.join(srcDir, `m${i}.onnx`), contents: Buffer.from(encodeModelProto(m)) })
     })
     const stream = plugin({ cache: false, concurrency: 2, defaultConfig: { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8 } } })
+    // counted where each quantization starts and ends (the plugin's call into the worker pool),
+    // not sampled on a timer, which could miss a short peak
+    const poolRun = WorkerPool.prototype.run
+    let running = 0
     let most = 0
-    const watch = setInterval(() => { most = Math.max(most, stream.api.stats().running) }, 2)
+    let started = 0
+    const spy = vi.spyOn(WorkerPool.prototype, 'run').mockImplementation(async function (this: WorkerPool, ...args: Parameters<WorkerPool['run']>) {
+      started++
+      most = Math.max(most, ++running)
+      try {
+        return await poolRun.apply(this, args)
+      } finally {
+        running--
+      }
+    })
     try {
       const out = await collect(stream, files)
       expect(out.map((f) => f.relative)).toEqual(['m0.onnx', 'm0.quant.json', 'm1.onnx', 'm1.quant.json', 'm2.onnx', 'm2.quant.json', 'quantize-report.html'])
     } finally {
-      clearInterval(watch)
+      spy.mockRestore()
     }
+    expect(started).toBe(3)
     expect(most).toBe(2)
     expect(stream.api.stats().quantized).toBe(3)
   })
