@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import ort from 'onnxruntime-node'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { allGraphScopes } from '../src/onnx/graph-walk.js'
 import { loadModel, saveModel } from '../src/onnx/model-file.js'
@@ -15,6 +15,7 @@ import { writeFilesAtomic } from '../src/write-atomic.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { clsSamples, recSamples, sileroSamples, writeBins } from './helpers/model-inputs.js'
 import { escapeRegExp } from './helpers/escape-regexp.js'
+import { makeTmpDir } from './helpers/run-cli.js'
 
 // Which weights WEIGHT_QUANT takes, by the cfg's thresholds and skip list, and where it finds them.
 
@@ -26,8 +27,15 @@ const LEGACY = 'node_modules/@ricky0123/vad-web/dist/silero_vad_legacy.onnx'
 const WAKE = 'node_modules/openwakeword-js/models/hello_deepa.onnx'
 const run = { verify: false, accuracyTarget: false, sizes: false } as const
 const cfg = (extra: Record<string, string | number> = {}) => ({ common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8, ...extra } })
-const tmp = path.resolve('test/.tmp/weight-selection')
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
+// a fresh folder per run: runs side by side do not share one, and a crashed run's leftovers
+// cannot meet the next
+let tmp: string
+beforeAll(() => {
+  tmp = makeTmpDir('weight-selection')
+})
+afterAll(() => {
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true })
+})
 
 /** Element types of every constant tensor that feeds the named nodes, across subgraphs. */
 function weightTypesFeeding(bytes: Uint8Array, nodeNames: Set<string>): number[] {
@@ -224,7 +232,6 @@ describe('weights are found wherever exporters put them', () => {
   })
 
   it('weights in ONNX external data: read from beside the model, written back as external data', async () => {
-    fs.mkdirSync(tmp, { recursive: true })
     const src = path.join(tmp, 'rec.onnx')
     const loaded = loadModel(REC)
     await saveModel(loaded.model, src, { externalData: { location: 'rec.onnx.data' } })
@@ -241,7 +248,6 @@ describe('weights are found wherever exporters put them', () => {
     expect(report.layers.map((l) => l.tensor)).toEqual(inline.report.layers.map((l) => l.tensor))
   })
   it('externalDataLocation may name a subfolder (verified there) but not a folder', async () => {
-    fs.mkdirSync(tmp, { recursive: true })
     const src = path.join(tmp, 'cls-loc.onnx')
     await saveModel(loadModel(CLS).model, src, { externalData: { location: 'cls-loc.onnx.data' } })
     const sub = await quantizeModel(src, cfg(), { sizes: false, accuracyTarget: false, externalDataLocation: 'weights/cls.data' })
@@ -255,7 +261,6 @@ describe('weights are found wherever exporters put them', () => {
   it('a model with external data is never run while quantizing: no data-driven step, and a warning naming the skipped ones', async () => {
     // onnxruntime resolves the external data of a model loaded from bytes under the working
     // directory, so bias correction ran or failed by where the process started
-    fs.mkdirSync(tmp, { recursive: true })
     const src = path.join(tmp, 'cls-ext.onnx')
     await saveModel(loadModel(CLS).model, src, { externalData: { location: 'cls-ext.onnx.data' } })
     const { model, externalData, report } = await quantizeModel(src, cfg(), { verify: false, sizes: false, externalDataLocation: 'cls-ext.quant.onnx.data' })
