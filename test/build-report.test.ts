@@ -11,9 +11,10 @@ import quantizeEsbuild from '../plugins/esbuild.js'
 import quantizeVite from '../plugins/vite.js'
 import quantizeWebpack from '../plugins/webpack.js'
 import type { QuantizeReport } from '../src/quantize-model.js'
+import { MODELS } from './helpers/models.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const FLOAT = path.join(here, '../node_modules/openwakeword-js/models/hello_deepa.onnx')
+const FLOAT = MODELS.helloDeepa
 // every character HTML cares about, in a path the report shows
 const CFG = `cfgs/r&d <"8bit">'.cfg`
 

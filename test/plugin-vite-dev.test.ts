@@ -11,9 +11,10 @@ import { quantizeForBundler } from '../plugins/core/shared.js'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { generatedFeeds, inputSpecs } from '../src/runtime/feeds.js'
+import { MODELS } from './helpers/models.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const FLOAT = path.join(here, '../node_modules/openwakeword-js/models/hello_deepa.onnx')
+const FLOAT = MODELS.helloDeepa
 
 let dir: string
 let server: ViteDevServer

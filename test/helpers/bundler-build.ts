@@ -5,6 +5,7 @@ import { decodeModelProto } from '../../src/onnx/codec.js'
 import { compareModels } from '../../src/runtime/compare-models.js'
 import { generatedFeeds, inputSpecs } from '../../src/runtime/feeds.js'
 import type { QuantizeStats } from '../../plugins/core/quantize-asset.js'
+import { MODELS } from './models.js'
 
 // What every bundler's build test checks the same way: the emitted files, the cache entry the
 // model came from, and that the emitted model runs close to the float one.
@@ -50,10 +51,9 @@ export async function expectCloseToFloat(floatFile: string, bytes: Buffer): Prom
 }
 
 const testDir = path.resolve(import.meta.dirname, '..')
-const wakeModels = path.resolve(testDir, '../node_modules/openwakeword-js/models')
 /** The fixture apps' quantized model (with a cfg) and their pass-through model (without). */
-export const FLOAT = path.join(wakeModels, 'hello_deepa.onnx')
-export const OTHER = path.join(wakeModels, 'namaste_deepa.onnx')
+export const FLOAT = MODELS.helloDeepa
+export const OTHER = MODELS.namasteDeepa
 
 /** One build's output files, the plugin's counters and the bundler's warnings. */
 export interface Built {

