@@ -16,6 +16,7 @@ import { QuantizeError } from '../src/errors.js'
 import { FLOAT, OTHER, readTree } from './helpers/bundler-build.js'
 import { makeTmpDir } from './helpers/run-cli.js'
 import { MODELS } from './helpers/models.js'
+import { pollUntil } from './helpers/until.js'
 
 const CLS = MODELS.cls
 
@@ -102,8 +103,7 @@ describe('a result is stored under the key of the inputs it was computed from', 
         // bounded, and given up when the build ends first (a failure is then the build's to report)
         let ended = false
         void done.then(() => { ended = true }, () => { ended = true })
-        const deadline = Date.now() + 60_000
-        while (plugin.api.stats().running === 0 && !ended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+        await pollUntil(() => plugin.api.stats().running > 0 || ended, { timeoutMs: 60_000, intervalMs: 5 })
         whileBigRuns()
       }
       await done

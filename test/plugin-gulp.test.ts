@@ -11,6 +11,7 @@ import { WorkerPool } from '../plugins/core/worker-pool.js'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { expectCloseToFloat, readTree } from './helpers/bundler-build.js'
 import { MODELS } from './helpers/models.js'
+import { until } from './helpers/until.js'
 
 // gulp has no bundled types (and @types/gulp is for gulp 4): only src() and dest() are used
 const require = createRequire(import.meta.url)
@@ -50,10 +51,6 @@ async function gulpRun(stream: Transform, out: string, srcOptions: { encoding?: 
   fs.rmSync(out, { recursive: true, force: true })
   await pipeline(gulp.src(path.join(srcDir, '*.onnx'), srcOptions), stream, gulp.dest(out))
   return readTree(out)
-}
-
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 5))
 }
 
 /** Write vinyl files into the stream and collect what comes out (or the error). */
@@ -147,7 +144,7 @@ describe('gulp plugin', () => {
     // a writer that waits for each write's callback, as pipe() does once the buffer is full
     const writeOne = (f: Vinyl) => new Promise<void>((resolve) => stream.write(f, () => { accepted++; resolve() }))
     const writes = [writeOne(model), ...Array.from({ length: 20 }, (_, i) => writeOne(new Vinyl({ cwd: dir, base: srcDir, path: path.join(srcDir, `data${i}.bin`), contents: Buffer.alloc(1024) })))]
-    await until(() => stream.api.stats().running > 0)
+    await until('the slow model to start', () => stream.api.stats().running > 0)
     await new Promise((r) => setTimeout(r, 100))
     // while the model runs: it and one file behind it, no more; the rest wait in the writable buffer
     expect(stream.api.stats().running).toBe(1)

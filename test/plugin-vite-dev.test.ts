@@ -12,6 +12,7 @@ import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { generatedFeeds, inputSpecs } from '../src/runtime/feeds.js'
 import { MODELS } from './helpers/models.js'
+import { pollUntil, until } from './helpers/until.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const FLOAT = MODELS.helloDeepa
@@ -29,15 +30,6 @@ function writeCfg(bits: number): void {
 }
 
 const get = (url: string) => fetch(new URL(url, origin))
-
-/** Wait for a condition driven by a watcher event, without sleeping a fixed time. */
-async function until(what: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
 
 /** Counts the full-reload messages the server sends to the page from now on. */
 function spyReloads(): () => number {
@@ -192,12 +184,10 @@ describe('vite dev server', () => {
     await until('the re-quantization', () => api.stats().quantized > before)
     // the served URL switches once the new bytes are ready
     let urls: string[] = []
-    const end = Date.now() + 30_000
-    while (Date.now() < end) {
+    await pollUntil(async () => {
       urls = await modelUrls()
-      if (urls[0] !== url) break
-      await new Promise((r) => setTimeout(r, 25))
-    }
+      return urls[0] !== url
+    })
     expect(urls).toHaveLength(1)
     expect(urls[0]).not.toBe(url)
     const res = await get(urls[0]!)
@@ -319,8 +309,7 @@ describe('vite dev server, a model edited during its first quantization', () => 
       const href = [...html.matchAll(/href="([^"]+late\.quant\.json)"/g)].map((m) => m[1]!)[0]
       return href ? ((await (await get(href)).json()) as { bitNum: number }).bitNum : null
     }
-    const end = Date.now() + 30_000
-    while ((await reportOf()) !== 4 && Date.now() < end) await new Promise((r) => setTimeout(r, 25))
+    await pollUntil(async () => (await reportOf()) === 4)
     expect(await reportOf()).toBe(4)
     const now = /export default "([^"]+)"/.exec(await (await get(id)).text())![1]!
     expect(now).not.toBe(first)
@@ -331,13 +320,12 @@ describe('vite dev server, a model edited during its first quantization', () => 
 /** Polls the app's model URL until it differs from `old` (the refresh has been published). */
 async function waitForNewUrl(old: string): Promise<string> {
   let urls: string[] = []
-  const end = Date.now() + 30_000
-  while (Date.now() < end) {
+  const published = await pollUntil(async () => {
     // the module may still be the failed one (a refresh in progress): try again
     urls = await modelUrls().catch(() => [])
-    if (urls.length === 1 && urls[0] !== old && (await get(urls[0]!)).status === 200) return urls[0]!
-    await new Promise((r) => setTimeout(r, 25))
-  }
+    return urls.length === 1 && urls[0] !== old && (await get(urls[0]!)).status === 200
+  })
+  if (published) return urls[0]!
   throw new Error(`the model URL stayed ${urls.join(', ')}`)
 }
 

@@ -22,6 +22,7 @@ import quantizeWebpack from '../plugins/webpack.js'
 import type { QuantizePluginApi, QuantizeStats } from '../plugins/core/unplugin.js'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { cacheBlobs, makeFixtureApp, onnxFiles, readTree, writeWeightCfg } from './helpers/bundler-build.js'
+import { until } from './helpers/until.js'
 
 const require = createRequire(import.meta.url)
 const gulp = require('gulp') as {
@@ -79,14 +80,6 @@ function makeWatchApp(fixture: string, modelSubdir = ''): WatchApp {
   const app: WatchApp = { dir, modelDir, cacheDir: path.join(dir, '.cache'), outDir: path.join(dir, 'dist'), calibDir }
   writeCfg(app, 8)
   return app
-}
-
-async function until(what: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
 }
 
 /** A new version of the model: the same graph under another doc_string (it reaches the output). */

@@ -14,6 +14,7 @@ import { loadCfg } from '../src/cfg/index.js'
 import { QuantizeError } from '../src/errors.js'
 import { FLOAT } from './helpers/bundler-build.js'
 import { MODELS } from './helpers/models.js'
+import { until } from './helpers/until.js'
 
 const here = import.meta.dirname
 const DET = MODELS.det
@@ -34,14 +35,6 @@ function weightCfg(dir: string, name: string, bits: number | string): string {
   const file = path.join(dir, name)
   fs.writeFileSync(file, `[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=${bits}\n`)
   return file
-}
-
-async function until(what: string, cond: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
 }
 
 describe('quantization off the main thread', () => {
@@ -80,7 +73,7 @@ describe('quantization off the main thread', () => {
       events.push('model module answered')
       return res.text()
     })
-    await until('the quantization to start', () => api.stats().running === 1)
+    await until('the quantization to start', () => api.stats().running === 1, { timeoutMs: 60_000 })
     events.push('quantization running')
     let answered = 0
     let index = ''
