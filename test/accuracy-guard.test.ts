@@ -6,7 +6,6 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { build } from 'esbuild'
 import ort from 'onnxruntime-node'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -30,6 +29,7 @@ import { clsSamples } from './helpers/model-inputs.js'
 import { runOnce } from './helpers/ort-run.js'
 import { fileURLToPath } from 'node:url'
 import { MODELS } from './helpers/models.js'
+import { esbuildBundle } from './helpers/bundler-build.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 
@@ -196,14 +196,10 @@ describe('[accuracy_guard] in a bundler build (esbuild), on the cfg\'s calibrati
 
   async function bundle(onError: 'error' | 'warn') {
     const outdir = path.join(dir, 'dist')
-    fs.rmSync(outdir, { recursive: true, force: true })
-    const result = await build({
-      absWorkingDir: dir, entryPoints: ['main.js'], bundle: true, format: 'esm', outdir, assetNames: 'assets/[name]-[hash]', logLevel: 'silent',
-      plugins: [quantizeEsbuild({ cacheDir: path.join(dir, '.cache'), onError, verify: false })],
-    })
+    const { warnings } = await esbuildBundle(dir, 'main.js', [quantizeEsbuild({ cacheDir: path.join(dir, '.cache'), onError, verify: false })], outdir)
     const assets = fs.readdirSync(path.join(outdir, 'assets'))
     const model = assets.find((f) => f.endsWith('.onnx'))!
-    return { warnings: result.warnings.map((w) => w.text), model: fs.readFileSync(path.join(outdir, 'assets', model)), html: fs.readFileSync(path.join(outdir, 'quantize-report.html'), 'utf8') }
+    return { warnings, model: fs.readFileSync(path.join(outdir, 'assets', model)), html: fs.readFileSync(path.join(outdir, 'quantize-report.html'), 'utf8') }
   }
 
   it('a reachable target: the emitted model meets it and the report page shows the steps', async () => {

@@ -1,9 +1,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { build as esbuild } from 'esbuild'
-import { build, createLogger, type Logger } from 'vite'
-import webpack, { type Stats } from 'webpack'
+import { build } from 'vite'
+import webpack from 'webpack'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 // the page is rendered by src/report/html (test/report-html.test.ts); the plugin re-exports it
 import { renderReportHtml, summaryTable, type ReportModel } from '../plugins/core/build-report.js'
@@ -12,6 +11,7 @@ import quantizeVite from '../plugins/vite.js'
 import quantizeWebpack from '../plugins/webpack.js'
 import type { QuantizeReport } from '../src/quantize-model.js'
 import { MODELS } from './helpers/models.js'
+import { esbuildBundle, readTree, runCompiler, viteProductionBuild } from './helpers/bundler-build.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const FLOAT = MODELS.helloDeepa
@@ -36,25 +36,17 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true })
 })
 
-function readTree(outDir: string): Map<string, string> {
-  const files = new Map<string, string>()
-  for (const rel of fs.readdirSync(outDir, { recursive: true, encoding: 'utf8' })) {
-    const abs = path.join(outDir, rel)
-    if (fs.statSync(abs).isFile() && !rel.endsWith('.onnx')) files.set(rel.split(path.sep).join('/'), fs.readFileSync(abs, 'utf8'))
-  }
-  for (const rel of fs.readdirSync(outDir, { recursive: true, encoding: 'utf8' })) {
-    if (rel.endsWith('.onnx')) files.set(rel.split(path.sep).join('/'), '')
-  }
-  return files
+/** The emitted files as text, models as '' (only their names matter here). */
+function asText(files: Map<string, Buffer>): Map<string, string> {
+  return new Map([...files].map(([name, bytes]) => [name, name.endsWith('.onnx') ? '' : bytes.toString('utf8')]))
 }
 
+const readTextTree = (outDir: string): Map<string, string> => asText(readTree(outDir))
+
 async function viteBuild(): Promise<{ files: Map<string, string>; info: string[] }> {
-  const info: string[] = []
-  const logger: Logger = { ...createLogger('silent'), info: (msg) => void info.push(msg) }
-  const outDir = path.join(dir, 'dist-vite')
   const plugin = quantizeVite({ cacheDir, defaultConfig: CFG, verify: true })
-  await build({ root: dir, configFile: false, logLevel: 'silent', customLogger: logger, plugins: [plugin], build: { outDir, emptyOutDir: true, minify: false } })
-  return { files: readTree(outDir), info }
+  const { files, info } = await viteProductionBuild(dir, [plugin], path.join(dir, 'dist-vite'))
+  return { files: asText(files), info }
 }
 
 function expectSelfContained(html: string): void {
@@ -124,7 +116,7 @@ describe('quantize-report.html (vite)', () => {
   it("reports: ['json'] emits no HTML", async () => {
     const outDir = path.join(dir, 'dist-json-only')
     await build({ root: dir, configFile: false, logLevel: 'silent', plugins: [quantizeVite({ cacheDir, defaultConfig: CFG, verify: true, reports: ['json'] })], build: { outDir, emptyOutDir: true } })
-    const files = readTree(outDir)
+    const files = readTextTree(outDir)
     expect(files.has('quantize-report.html')).toBe(false)
     expect([...files.keys()].some((f) => f.endsWith('.quant.json'))).toBe(true)
   })
@@ -143,10 +135,9 @@ describe('quantize-report.html (webpack, esbuild)', () => {
       infrastructureLogging: { level: 'none' },
       cache: false,
     })
-    const stats = await new Promise<Stats>((resolve, reject) => compiler.run((err, s) => (err ? reject(err) : resolve(s!))))
-    await new Promise<void>((resolve) => compiler.close(() => resolve()))
+    const stats = await runCompiler(compiler)
     expect(stats.hasErrors()).toBe(false)
-    const files = readTree(outDir)
+    const files = readTextTree(outDir)
     const model = [...files.keys()].find((f) => /^assets\/hello_deepa-.*\.onnx$/.test(f))!
     const html = files.get('quantize-report.html')!
     expect(html).toContain(model)
@@ -158,17 +149,7 @@ describe('quantize-report.html (webpack, esbuild)', () => {
 
   it('esbuild writes it into outdir', async () => {
     const outDir = path.join(dir, 'dist-esbuild')
-    await esbuild({
-      absWorkingDir: dir,
-      entryPoints: ['main.js'],
-      bundle: true,
-      format: 'esm',
-      outdir: outDir,
-      assetNames: 'assets/[name]-[hash]',
-      logLevel: 'silent',
-      plugins: [quantizeEsbuild({ cacheDir, defaultConfig: CFG, verify: true })],
-    })
-    const files = readTree(outDir)
+    const files = asText((await esbuildBundle(dir, 'main.js', [quantizeEsbuild({ cacheDir, defaultConfig: CFG, verify: true })], outDir)).files)
     const model = [...files.keys()].find((f) => /^assets\/hello_deepa-.*\.onnx$/.test(f))!
     const html = files.get('quantize-report.html')!
     expect(html).toContain(model)

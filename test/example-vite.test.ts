@@ -10,6 +10,7 @@ import { build, createLogger, type Logger } from 'vite'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { DET_SOURCE, MEAN, STD, exampleDir, prepareExample } from '../examples/vite/prepare.js'
 import { runWeb } from './helpers/ort-web.js'
+import { readTree } from './helpers/bundler-build.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const outDir = path.join(here, '.tmp/example-vite-dist')
@@ -48,11 +49,7 @@ beforeAll(async () => {
     customLogger: logger,
     build: { outDir, emptyOutDir: true, rolldownOptions: { checks: { bundlerTimings: false } } },
   })
-  files = new Map()
-  for (const rel of fs.readdirSync(outDir, { recursive: true, encoding: 'utf8' })) {
-    const abs = path.join(outDir, rel)
-    if (fs.statSync(abs).isFile()) files.set(rel.split(path.sep).join('/'), fs.readFileSync(abs))
-  }
+  files = readTree(outDir)
   modelName = [...files.keys()].find((f) => f.endsWith('.onnx') && !isFloatCopy(f))!
   // the sample page, preprocessed as main.js does (it is 640 x 640 already)
   const { data, info } = await sharp(path.join(exampleDir, 'sample.png')).removeAlpha().raw().toBuffer({ resolveWithObject: true })

@@ -5,7 +5,6 @@
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
-import { build } from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import quantize from '../plugins/esbuild.js'
 import { calibrationFiles, getOrComputeStable } from '../plugins/core/quantize-asset.js'
@@ -13,7 +12,7 @@ import { watchList } from '../plugins/core/watch-inputs.js'
 import { NoCache, ResultCache, cacheKey } from '../src/cache/index.js'
 import { cfgFromObject } from '../src/cfg/index.js'
 import { QuantizeError } from '../src/errors.js'
-import { FLOAT, OTHER, readTree } from './helpers/bundler-build.js'
+import { FLOAT, OTHER, esbuildBundle } from './helpers/bundler-build.js'
 import { makeTmpDir } from './helpers/run-cli.js'
 import { MODELS } from './helpers/models.js'
 import { pollUntil } from './helpers/until.js'
@@ -97,8 +96,7 @@ describe('a result is stored under the key of the inputs it was computed from', 
       // one at a time: small.onnx waits behind big.onnx, its key already taken
       const plugin = quantize({ cacheDir, cache, concurrency: 1, verify: true })
       const outdir = path.join(dir, 'dist')
-      fs.rmSync(outdir, { recursive: true, force: true })
-      const done = build({ absWorkingDir: dir, entryPoints: ['main.js'], bundle: true, format: 'esm', outdir, assetNames: '[name]-[hash]', logLevel: 'silent', plugins: [plugin] })
+      const done = esbuildBundle(dir, 'main.js', [plugin], outdir, { assetNames: '[name]-[hash]' })
       if (whileBigRuns) {
         // bounded, and given up when the build ends first (a failure is then the build's to report)
         let ended = false
@@ -106,8 +104,7 @@ describe('a result is stored under the key of the inputs it was computed from', 
         await pollUntil(() => plugin.api.stats().running > 0 || ended, { timeoutMs: 60_000, intervalMs: 5 })
         whileBigRuns()
       }
-      await done
-      const files = readTree(outdir)
+      const { files } = await done
       return files.get([...files.keys()].find((f) => f.startsWith('small-') && f.endsWith('.onnx'))!)!
     }
     const original = fs.readFileSync(FLOAT)

@@ -6,12 +6,11 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { build } from 'vite'
 import { afterAll, describe, expect, it } from 'vitest'
 import quantize, { type QuantizePluginApi } from '../plugins/vite.js'
 import { KEY_PATTERN, MANIFEST } from '../src/cache/layout.js'
 import { compareModels } from '../src/runtime/compare-models.js'
-import { cacheBlobs, makeFixtureApp, onnxFiles, readTree } from './helpers/bundler-build.js'
+import { cacheBlobs, makeFixtureApp, onnxFiles, readTree, viteProductionBuild } from './helpers/bundler-build.js'
 import { detSamples } from './helpers/model-inputs.js'
 import { MODELS } from './helpers/models.js'
 
@@ -89,7 +88,7 @@ describe('crash safety', () => {
 
     // a fresh build over the same folders quantizes and stores a complete, verified entry
     const plugin = quantize({ cacheDir, verify: false })
-    await build({ root: dir, configFile: false, logLevel: 'silent', plugins: [plugin], build: { outDir, emptyOutDir: true, minify: false } })
+    await viteProductionBuild(dir, [plugin], outDir)
     expect((plugin.api as QuantizePluginApi).stats()).toMatchObject({ quantized: 1, failed: 0 })
     const entries = entryDirs(cacheDir)
     expect(entries).toHaveLength(1)

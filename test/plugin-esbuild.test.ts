@@ -5,7 +5,7 @@ import { build, type Plugin } from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import quantize, { type Options } from '../plugins/esbuild.js'
 import { ModelQuantizer } from '../plugins/core/quantize-asset.js'
-import { FLOAT, OTHER, makeFixtureApp, writeWeightCfg, type Built, expectCloseToFloat, expectQuantizedAsset, jsText as jsTextOf, onnxFiles as onnxFilesOf, readTree } from './helpers/bundler-build.js'
+import { FLOAT, OTHER, makeFixtureApp, writeWeightCfg, type Built, expectCloseToFloat, expectQuantizedAsset, jsText as jsTextOf, onnxFiles as onnxFilesOf, esbuildBundle } from './helpers/bundler-build.js'
 
 let dir: string
 let cacheDir: string
@@ -24,20 +24,8 @@ const writeCfg = (bits: number | string): void => writeWeightCfg(cfgFile, bits)
 /** One bundle of the fixture with a fresh plugin (as a new esbuild process would). */
 async function esbuildBuild(options: Options = {}): Promise<Built> {
   const plugin = quantize({ cacheDir, verify: false, ...options })
-  const outDir = path.join(dir, 'dist')
-  fs.rmSync(outDir, { recursive: true, force: true })
-  const result = await build({
-    absWorkingDir: dir,
-    entryPoints: ['main.js'],
-    bundle: true,
-    format: 'esm',
-    outdir: outDir,
-    assetNames: 'assets/[name]-[hash]',
-    logLevel: 'silent',
-    plugins: [plugin],
-  })
-  const files = readTree(outDir)
-  return { files, stats: plugin.api.stats(), warnings: result.warnings.map((w) => w.text) }
+  const { files, warnings } = await esbuildBundle(dir, 'main.js', [plugin], path.join(dir, 'dist'))
+  return { files, stats: plugin.api.stats(), warnings }
 }
 
 const onnxFiles = (b: Built) => onnxFilesOf(b.files)
@@ -139,7 +127,7 @@ describe('esbuild plugin', () => {
     fs.writeFileSync(path.join(dir, 'jsx-main.js'), "const h = (t, p) => ({ t, p })\nconst url = new URL('./hello_deepa.onnx', import.meta.url).href\nexport const el = <div data-model={url} />\n")
     const outDir = path.join(dir, 'dist-jsx')
     const plugin = quantize({ cacheDir, verify: false })
-    await build({ absWorkingDir: dir, entryPoints: ['jsx-main.js'], bundle: true, format: 'esm', outdir: outDir, assetNames: 'assets/[name]-[hash]', loader: { '.js': 'jsx' }, jsxFactory: 'h', logLevel: 'silent', plugins: [plugin] })
+    await esbuildBundle(dir, 'jsx-main.js', [plugin], outDir, { loader: { '.js': 'jsx' }, jsxFactory: 'h' })
     const js = fs.readFileSync(path.join(outDir, 'jsx-main.js'), 'utf8')
     expect(js).toMatch(/h\("div", \{ "data-model": url \}\)/)
     expect(js).toContain(`./${quantName}`)
@@ -149,9 +137,8 @@ describe('esbuild plugin', () => {
     // before: the plugin answered every model with loader 'file', so the import was a URL string
     fs.writeFileSync(path.join(dir, 'binary-main.js'), "import bytes from './hello_deepa.onnx'\nexport const url = new URL('./hello_deepa.onnx', import.meta.url).href\nexport default bytes\n")
     const outDir = path.join(dir, 'dist-binary')
-    fs.rmSync(outDir, { recursive: true, force: true })
     const plugin = quantize({ cacheDir, verify: false })
-    await build({ absWorkingDir: dir, entryPoints: ['binary-main.js'], bundle: true, format: 'esm', platform: 'node', target: 'node20', outdir: outDir, assetNames: 'assets/[name]-[hash]', loader: { '.onnx': 'binary' }, logLevel: 'silent', plugins: [plugin] })
+    await esbuildBundle(dir, 'binary-main.js', [plugin], outDir, { platform: 'node', target: 'node20', loader: { '.onnx': 'binary' } })
     const built = await import(pathToFileURL(path.join(outDir, 'binary-main.js')).href) as { default: unknown; url: string }
     expect(built.default).toBeInstanceOf(Uint8Array)
     expect(Buffer.from(built.default as Uint8Array).equals(first.files.get(quantName)!)).toBe(true)

@@ -10,13 +10,13 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
-import webpack, { type Configuration, type Stats } from 'webpack'
+import webpack, { type Configuration } from 'webpack'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { DET_SOURCE, prepareExample } from '../examples/vite/prepare.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { generatedFeeds, inputSpecs } from '../src/runtime/feeds.js'
 import { decodeModelProto } from '../src/onnx/codec.js'
-import { onnxFiles, readTree } from './helpers/bundler-build.js'
+import { onnxFiles, readTree, runCompiler } from './helpers/bundler-build.js'
 import { launchChromium, skipBrowser } from './helpers/chromium.js'
 import { clsSamples, detSamples } from './helpers/model-inputs.js'
 
@@ -33,8 +33,7 @@ describe.skipIf(!distBuilt)('examples/webpack', () => {
     const configUrl = pathToFileURL(path.join(ROOT, 'examples/webpack/webpack.config.js')).href
     const { default: config } = await import(configUrl) as { default: Configuration }
     const compiler = webpack({ ...config, output: { ...config.output, path: outDir }, infrastructureLogging: { level: 'none' } })
-    const stats = await new Promise<Stats>((resolve, reject) => compiler.run((err, s) => (err ? reject(err) : resolve(s!))))
-    await new Promise<void>((resolve) => compiler.close(() => resolve()))
+    const stats = await runCompiler(compiler)
     const json = stats.toJson({ all: false, errors: true, warnings: true, logging: 'info' })
     expect(json.errors, JSON.stringify(json.errors)).toEqual([])
     expect(json.warnings, JSON.stringify(json.warnings)).toEqual([])

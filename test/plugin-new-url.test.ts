@@ -4,16 +4,15 @@
 import fs from 'node:fs'
 import { SourceMap, type SourceMapPayload } from 'node:module'
 import path from 'node:path'
-import { build as esbuild, type BuildFailure } from 'esbuild'
+import type { BuildFailure } from 'esbuild'
 import MagicString from 'magic-string'
 import { rolldown } from 'rolldown'
-import { build as viteBuild, createLogger, type Logger } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import quantizeEsbuild from '../plugins/esbuild.js'
 import quantizeRollup from '../plugins/rollup.js'
 import quantizeVite, { type Options, type QuantizePluginApi } from '../plugins/vite.js'
 import { newStats } from '../plugins/core/quantize-asset.js'
-import { FLOAT, jsText, makeFixtureApp, onnxFiles, readTree, type Built } from './helpers/bundler-build.js'
+import { FLOAT, esbuildBundle, jsText, makeFixtureApp, onnxFiles, readTree, viteProductionBuild, type Built } from './helpers/bundler-build.js'
 
 let dir: string
 let cacheDir: string
@@ -30,20 +29,15 @@ afterAll(() => {
 async function viteEntry(entry: string, options: Options = {}, sourcemap = false, alias: Record<string, string> = {}): Promise<Built> {
   fs.writeFileSync(path.join(dir, 'index.html'), `<!doctype html>\n<script type="module" src="./${entry}"></script>\n`)
   const plugin = quantizeVite({ cacheDir, verify: false, ...options })
-  const warnings: string[] = []
-  const logger: Logger = { ...createLogger('silent'), warn: (msg) => void warnings.push(msg) }
-  const outDir = path.join(dir, 'dist-vite')
-  await viteBuild({ root: dir, configFile: false, logLevel: 'silent', customLogger: logger, plugins: [plugin], resolve: { alias }, build: { outDir, emptyOutDir: true, minify: false, sourcemap } })
-  return { files: readTree(outDir), stats: (plugin.api as QuantizePluginApi).stats(), warnings }
+  const { files, warnings } = await viteProductionBuild(dir, [plugin], path.join(dir, 'dist-vite'), { sourcemap }, { alias })
+  return { files, stats: (plugin.api as QuantizePluginApi).stats(), warnings }
 }
 
 /** One esbuild bundle of one entry of the fixture with a fresh plugin (`options` null: without the plugin). */
 async function esbuildEntry(entry: string, options: Options | null = {}, sourcemap = false): Promise<Built> {
   const plugin = options === null ? null : quantizeEsbuild({ cacheDir, verify: false, ...options })
-  const outDir = path.join(dir, 'dist-esbuild')
-  fs.rmSync(outDir, { recursive: true, force: true })
-  const result = await esbuild({ absWorkingDir: dir, entryPoints: [entry], bundle: true, format: 'esm', outdir: outDir, assetNames: 'assets/[name]-[hash]', sourcemap, logLevel: 'silent', plugins: plugin ? [plugin] : [] })
-  return { files: readTree(outDir), stats: plugin?.api.stats() ?? newStats(), warnings: result.warnings.map((w) => w.text) }
+  const { files, warnings } = await esbuildBundle(dir, entry, plugin ? [plugin] : [], path.join(dir, 'dist-esbuild'), { sourcemap })
+  return { files, stats: plugin?.api.stats() ?? newStats(), warnings }
 }
 
 /** One Rolldown bundle (what `unplugin-quantize/rollup` runs in) of one entry with a fresh plugin. */

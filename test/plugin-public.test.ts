@@ -1,18 +1,17 @@
 import fs from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
-import { build, createLogger, createServer } from 'vite'
-import webpack, { type Compiler, type Stats } from 'webpack'
-import { build as esbuild } from 'esbuild'
+import { createServer } from 'vite'
+import webpack, { type Compiler } from 'webpack'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import quantizeVite, { type QuantizePluginApi } from '../plugins/vite.js'
 import quantizeWebpack from '../plugins/webpack.js'
 import quantizeRspack from '../plugins/rspack.js'
-import { rspack, type Stats as RspackStats } from '@rspack/core'
+import { rspack } from '@rspack/core'
 import quantizeEsbuild from '../plugins/esbuild.js'
 import quantizeGulp from '../plugins/gulp.js'
 import { OUTPUT_SUMMARY_HEADER, QUANT_PARAM_HEADER, REPORT_HEADER } from '../src/report/debug-csv/debug-csv-files.js'
-import { FLOAT, OTHER, cacheBlobs, expectCloseToFloat, makeFixtureApp, readTree, type Built } from './helpers/bundler-build.js'
+import { FLOAT, OTHER, cacheBlobs, compileOrThrow, esbuildBundle, expectCloseToFloat, makeFixtureApp, readTree, viteProductionBuild, type Built } from './helpers/bundler-build.js'
 import Vinyl from 'vinyl'
 
 // Models outside the module graph (Vite's public folder, webpack assets other plugins add) are
@@ -51,11 +50,8 @@ describe('vite: public folder and debug CSVs', () => {
 
   const viteBuild = async (): Promise<Built> => {
     const plugin = quantizeVite({ cacheDir, verify: false })
-    const outDir = path.join(dir, 'dist')
-    const warnings: string[] = []
-    const customLogger = { ...createLogger('silent'), warn: (msg: string) => void warnings.push(msg) }
-    await build({ root: dir, configFile: false, logLevel: 'silent', customLogger, plugins: [plugin], build: { outDir, emptyOutDir: true, minify: false } })
-    return { files: readTree(outDir), stats: (plugin.api as QuantizePluginApi).stats(), warnings }
+    const { files, warnings } = await viteProductionBuild(dir, [plugin], path.join(dir, 'dist'))
+    return { files, stats: (plugin.api as QuantizePluginApi).stats(), warnings }
   }
 
   beforeAll(async () => {
@@ -181,9 +177,7 @@ describe('webpack: assets other plugins emit, and debug CSVs', () => {
       infrastructureLogging: { level: 'none' },
       cache: false,
     })
-    const stats = await new Promise<Stats>((resolve, reject) => compiler.run((err, s) => (err ? reject(err) : resolve(s!))))
-    await new Promise<void>((resolve) => compiler.close(() => resolve()))
-    if (stats.hasErrors()) throw new Error(stats.toJson({ all: false, errors: true }).errors!.map((e) => e.message).join('\n'))
+    await compileOrThrow(compiler)
     return { files: readTree(outDir), stats: plugin.api.stats(), warnings: [] }
   }
 
@@ -244,9 +238,7 @@ describe('rspack: CopyRspackPlugin statics', () => {
       plugins: [new rspack.CopyRspackPlugin({ patterns: [{ from: 'static', to: 'static' }] }), plugin],
       infrastructureLogging: { level: 'none' },
     })
-    const stats = await new Promise<RspackStats>((resolve, reject) => compiler.run((err, s) => (err ? reject(err) : resolve(s!))))
-    await new Promise<void>((resolve) => compiler.close(() => resolve()))
-    if (stats.hasErrors()) throw new Error(stats.toJson({ all: false, errors: true }).errors!.map((e) => e.message).join('\n'))
+    await compileOrThrow(compiler)
     return { files: readTree(outDir), stats: plugin.api.stats(), warnings: [] }
   }
 
@@ -295,11 +287,9 @@ describe('esbuild and gulp: debug CSVs', () => {
   it('esbuild writes them beside the emitted model, on a cache hit too', async () => {
     const outdir = path.join(dir, 'dist')
     for (const expected of [{ quantized: 1, reused: 0 }, { quantized: 0, reused: 1 }]) {
-      fs.rmSync(outdir, { recursive: true, force: true })
       const plugin = quantizeEsbuild({ cacheDir, verify: false })
-      await esbuild({ absWorkingDir: dir, entryPoints: ['main.js'], bundle: true, outdir, format: 'esm', assetNames: 'assets/[name]-[hash]', logLevel: 'silent', plugins: [plugin] })
+      const { files } = await esbuildBundle(dir, 'main.js', [plugin], outdir)
       expect(plugin.api.stats()).toMatchObject(expected)
-      const files = readTree(outdir)
       const model = [...files.keys()].find((f) => /^assets\/hello_deepa-\w+\.onnx$/.test(f))!
       expectDebugCsvs(files, model.replace(/\.onnx$/, '.debug'))
     }

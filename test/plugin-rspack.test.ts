@@ -1,10 +1,10 @@
 import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
-import { rspack, type Stats } from '@rspack/core'
+import { rspack } from '@rspack/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import quantize, { type Options } from '../plugins/rspack.js'
-import { FLOAT, OTHER, makeFixtureApp, writeWeightCfg, type Built, expectCloseToFloat, expectQuantizedAsset, jsText as jsTextOf, onnxFiles as onnxFilesOf, readTree } from './helpers/bundler-build.js'
+import { FLOAT, OTHER, makeFixtureApp, writeWeightCfg, type Built, expectCloseToFloat, expectQuantizedAsset, jsText as jsTextOf, onnxFiles as onnxFilesOf, readTree, compileOrThrow } from './helpers/bundler-build.js'
 
 let dir: string
 let cacheDir: string
@@ -32,9 +32,7 @@ async function rspackBuild(options: Options = {}, make: typeof quantize = quanti
     plugins: [plugin],
     infrastructureLogging: { level: 'none' },
   })
-  const stats = await new Promise<Stats>((resolve, reject) => compiler.run((err, s) => (err ? reject(err) : resolve(s!))))
-  await new Promise<void>((resolve) => compiler.close(() => resolve()))
-  if (stats.hasErrors()) throw new Error(stats.toJson({ all: false, errors: true }).errors!.map((e) => e.message).join('\n'))
+  const stats = await compileOrThrow(compiler)
   const json = stats.toJson({ all: false, warnings: true, logging: 'info' })
   const logs = Object.values(json.logging ?? {}).flatMap((l) => l.entries.map((e) => e.message))
   return { files: readTree(outDir), stats: plugin.api.stats(), warnings: json.warnings!.map((w) => w.message), logs }

@@ -3,7 +3,7 @@ import path from 'node:path'
 import { build, createLogger, type Logger } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import quantize, { type Options, type QuantizePluginApi } from '../plugins/vite.js'
-import { FLOAT, OTHER, makeFixtureApp, writeWeightCfg, type Built, expectCloseToFloat, expectQuantizedAsset, jsText as jsTextOf, onnxFiles as onnxFilesOf, readTree } from './helpers/bundler-build.js'
+import { FLOAT, OTHER, makeFixtureApp, writeWeightCfg, type Built, expectCloseToFloat, expectQuantizedAsset, jsText as jsTextOf, onnxFiles as onnxFilesOf, readTree, viteProductionBuild } from './helpers/bundler-build.js'
 
 let dir: string
 let cacheDir: string
@@ -22,11 +22,7 @@ const writeCfg = (bits: number | string): void => writeWeightCfg(cfgFile, bits)
 /** One production build of the fixture with a fresh plugin (as a new `vite build` process would). */
 async function viteBuild(options: Options = {}): Promise<Built> {
   const plugin = quantize({ cacheDir, verify: false, ...options })
-  const warnings: string[] = []
-  const logger: Logger = { ...createLogger('silent'), warn: (msg) => void warnings.push(msg) }
-  const outDir = path.join(dir, 'dist')
-  await build({ root: dir, configFile: false, logLevel: 'silent', customLogger: logger, plugins: [plugin], build: { outDir, emptyOutDir: true, minify: false } })
-  const files = readTree(outDir)
+  const { files, warnings } = await viteProductionBuild(dir, [plugin], path.join(dir, 'dist'))
   return { files, stats: (plugin.api as QuantizePluginApi).stats(), warnings }
 }
 

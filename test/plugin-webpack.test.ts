@@ -2,10 +2,10 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
-import webpack, { type RuleSetRule, type Stats } from 'webpack'
+import webpack, { type RuleSetRule } from 'webpack'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import quantize, { type Options } from '../plugins/webpack.js'
-import { FLOAT, OTHER, makeFixtureApp, writeWeightCfg, type Built, expectCloseToFloat, expectQuantizedAsset, jsText as jsTextOf, onnxFiles as onnxFilesOf, readTree } from './helpers/bundler-build.js'
+import { FLOAT, OTHER, makeFixtureApp, writeWeightCfg, type Built, expectCloseToFloat, expectQuantizedAsset, jsText as jsTextOf, onnxFiles as onnxFilesOf, readTree, compileOrThrow } from './helpers/bundler-build.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 
@@ -39,9 +39,7 @@ async function webpackBuild(options: Options = {}, persistentCache = false, rule
     infrastructureLogging: { level: 'none' },
     cache: persistentCache ? { type: 'filesystem', cacheDirectory: path.join(dir, '.webpack-cache') } : false,
   })
-  const stats = await new Promise<Stats>((resolve, reject) => compiler.run((err, s) => (err ? reject(err) : resolve(s!))))
-  await new Promise<void>((resolve) => compiler.close(() => resolve()))
-  if (stats.hasErrors()) throw new Error(stats.toJson({ all: false, errors: true }).errors!.map((e) => e.message).join('\n'))
+  const stats = await compileOrThrow(compiler)
   const files = readTree(outDir)
   const warnings = stats.toJson({ all: false, warnings: true }).warnings!.map((w) => w.message)
   return { files, stats: plugin.api.stats(), warnings }

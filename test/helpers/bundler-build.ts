@@ -1,5 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
+import { build as esbuild, type BuildOptions as EsbuildOptions, type Plugin as EsbuildPlugin } from 'esbuild'
+import { build as vite, createLogger, type InlineConfig, type Logger, type PluginOption } from 'vite'
 import { expect } from 'vitest'
 import { decodeModelProto } from '../../src/onnx/codec.js'
 import { compareModels } from '../../src/runtime/compare-models.js'
@@ -7,8 +9,9 @@ import { generatedFeeds, inputSpecs } from '../../src/runtime/feeds.js'
 import type { QuantizeStats } from '../../plugins/core/quantize-asset.js'
 import { MODELS } from './models.js'
 
-// What every bundler's build test checks the same way: the emitted files, the cache entry the
-// model came from, and that the emitted model runs close to the float one.
+// What every bundler's build test does the same way: run a build (vite, esbuild, a webpack or
+// rspack compiler), read the emitted files, check the cache entry the model came from and that
+// the emitted model runs close to the float one.
 
 /** Every file under `outDir`, keyed by its '/'-separated path relative to it. */
 export function readTree(outDir: string): Map<string, Buffer> {
@@ -78,4 +81,53 @@ export function makeFixtureApp(fixture: string): { dir: string; cacheDir: string
 /** A WEIGHT_QUANT cfg with the given bit_num (anything, to make broken ones). */
 export function writeWeightCfg(file: string, bits: number | string): void {
   fs.writeFileSync(file, `[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=${bits}\n`)
+}
+
+/**
+ * A production `vite build` of the app in `root` into `outDir` (emptied first), unminified, its
+ * log silenced: the written files and the warnings and info lines Vite's logger got.
+ */
+export async function viteProductionBuild(root: string, plugins: PluginOption[], outDir: string, build: InlineConfig['build'] = {}, resolve: InlineConfig['resolve'] = {}): Promise<{ files: Map<string, Buffer>; warnings: string[]; info: string[] }> {
+  const warnings: string[] = []
+  const info: string[] = []
+  const customLogger: Logger = { ...createLogger('silent'), warn: (msg) => void warnings.push(msg), info: (msg) => void info.push(msg) }
+  await vite({ root, configFile: false, logLevel: 'silent', customLogger, plugins, resolve, build: { outDir, emptyOutDir: true, minify: false, ...build } })
+  return { files: readTree(outDir), warnings, info }
+}
+
+/**
+ * One esbuild bundle (ESM, assets under assets/, silent) of `entry` in `dir` into `outDir`, which
+ * is removed first (esbuild does not empty it): the written files and esbuild's warnings.
+ * `options` adds to or replaces those settings.
+ */
+export async function esbuildBundle(dir: string, entry: string, plugins: EsbuildPlugin[], outDir: string, options: EsbuildOptions = {}): Promise<{ files: Map<string, Buffer>; warnings: string[] }> {
+  fs.rmSync(outDir, { recursive: true, force: true })
+  const result = await esbuild({ absWorkingDir: dir, entryPoints: [entry], bundle: true, format: 'esm', outdir: outDir, assetNames: 'assets/[name]-[hash]', logLevel: 'silent', plugins, ...options })
+  return { files: readTree(outDir), warnings: result.warnings.map((w) => w.text) }
+}
+
+/** A webpack or rspack compiler: both run once and close through Node-style callbacks. */
+interface Compiler<S> {
+  run(callback: (err: Error | null, stats?: S) => void): void
+  close(callback: (err?: Error | null) => void): void
+}
+
+/** What both bundlers' stats say about errors. */
+interface CompilerStats {
+  hasErrors(): boolean
+  toJson(options: { all: false; errors: true }): { errors?: { message: string }[] }
+}
+
+/** Run a webpack or rspack compiler once and close it (so its file handles and workers go); its stats, errors included. */
+export async function runCompiler<S>(compiler: Compiler<S>): Promise<S> {
+  const stats = await new Promise<S>((resolve, reject) => compiler.run((err, s) => (err ? reject(err) : resolve(s!))))
+  await new Promise<void>((resolve) => compiler.close(() => resolve()))
+  return stats
+}
+
+/** runCompiler, and the build's errors thrown as one Error. */
+export async function compileOrThrow<S extends CompilerStats>(compiler: Compiler<S>): Promise<S> {
+  const stats = await runCompiler(compiler)
+  if (stats.hasErrors()) throw new Error(stats.toJson({ all: false, errors: true }).errors!.map((e) => e.message).join('\n'))
+  return stats
 }
