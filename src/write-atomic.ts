@@ -18,28 +18,45 @@ function writeDurably(file: string, bytes: Uint8Array | string): void {
  * in its target folder first (same file system, so rename is atomic), and only when all are
  * written are they renamed into place. On failure the temps are removed and a WriteError names
  * the file that failed.
+ *
+ * A target that exists and is no regular file (a device such as /dev/null, a FIFO, a socket) is
+ * written into, as the shell's `>` does: renaming over it would replace the device or pipe with
+ * a file. Those writes come after every temp is written and before any rename, so a failing one
+ * (/dev/full) still leaves no file in place. A regular file that is replaced keeps its
+ * permissions; hard links to it keep the old bytes, as with any atomic replace.
  */
 export function writeFilesAtomic(files: { path: string; bytes: Uint8Array | string }[]): void {
-  const temps: { tmp: string; dest: string }[] = []
+  const temps: { tmp: string; dest: string; index: number }[] = []
+  const into: { dest: string; index: number }[] = []
   let current = ''
   try {
-    for (const f of files) {
+    for (const [index, f] of files.entries()) {
       current = f.path
       const dest = path.resolve(f.path)
+      const existing = fs.statSync(dest, { throwIfNoEntry: false })
+      if (existing && !existing.isFile() && !existing.isDirectory()) {
+        into.push({ dest, index })
+        continue
+      }
       const tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`)
-      temps.push({ tmp, dest })
+      temps.push({ tmp, dest, index })
       writeDurably(tmp, f.bytes)
+      if (existing?.isFile()) fs.chmodSync(tmp, existing.mode & 0o7777)
     }
     // a folder in the way is the one thing that makes a rename fail here; find it before the
     // first rename, so that no file is in place when another cannot be
-    for (const [i, { dest }] of temps.entries()) {
-      current = files[i]!.path
+    for (const { dest, index } of temps) {
+      current = files[index]!.path
       if (fs.statSync(dest, { throwIfNoEntry: false })?.isDirectory()) {
         throw errnoError('EISDIR', `EISDIR: illegal operation on a directory, rename to '${dest}'`)
       }
     }
-    for (const [i, { tmp, dest }] of temps.entries()) {
-      current = files[i]!.path
+    for (const { dest, index } of into) {
+      current = files[index]!.path
+      fs.writeFileSync(dest, files[index]!.bytes)
+    }
+    for (const { tmp, dest, index } of temps) {
+      current = files[index]!.path
       fs.renameSync(tmp, dest)
     }
   } catch (err) {

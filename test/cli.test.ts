@@ -226,6 +226,40 @@ describe('an output that is a symbolic link', () => {
   })
 })
 
+describe('an output that exists and is no regular file, or is one', () => {
+  it.skipIf(process.platform === 'win32')('a FIFO is written into, as the shell\'s > does, and stays a FIFO', async () => {
+    const { dir } = folderWith('fifo', MODELS.cls, 'cls.onnx')
+    const fifo = path.join(dir, 'pipe.onnx')
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0)
+    // the reader, a child so that it can be killed if the CLI never opens the pipe
+    const cat = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'ignore'] })
+    const chunks: Buffer[] = []
+    cat.stdout.on('data', (d: Buffer) => chunks.push(d))
+    const closed = new Promise<void>((resolve) => cat.on('close', () => resolve()))
+    try {
+      const run = await runCli(['cls.onnx', '--config', WEIGHT8_CFG, '-o', 'pipe.onnx'], { cwd: dir })
+      expect(run.code, run.stderr).toBe(0)
+      expect(fs.lstatSync(fifo).isFIFO()).toBe(true)
+      await closed
+    } finally {
+      cat.kill('SIGKILL')
+    }
+    expect(decodeModelProto(Buffer.concat(chunks)).graph!.node!.length).toBeGreaterThan(10)
+    expect(listTree(dir)).toEqual(['cls.onnx', 'pipe.onnx'])
+  })
+
+  it.skipIf(process.platform === 'win32')('a regular file is replaced whole and keeps its permissions', async () => {
+    const { dir } = folderWith('mode', MODELS.cls, 'cls.onnx')
+    const out = path.join(dir, 'private.onnx')
+    fs.writeFileSync(out, 'old', { mode: 0o600 })
+    fs.chmodSync(out, 0o600)
+    const run = await runCli(['cls.onnx', '--config', WEIGHT8_CFG, '-o', 'private.onnx'], { cwd: dir })
+    expect(run.code, run.stderr).toBe(0)
+    expect(fs.statSync(out).mode & 0o777).toBe(0o600)
+    decodeModelProto(fs.readFileSync(out))
+  })
+})
+
 describe('folders the CLI may not write to', () => {
   // root writes anywhere: as root the CLI runs without the capabilities that override file
   // permissions (setpriv, util-linux), still as root, so it reads the checkout wherever it is
