@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { packageVersion } from './cache/versions.js'
-import { CfgError } from './cfg/index.js'
+import { CfgError, loadCfg } from './cfg/index.js'
 import { QuantizeError } from './errors.js'
 import { checkOutputs } from './output-checks.js'
 import { quantizeModelFile, type QuantizeReport } from './quantize-model.js'
@@ -161,11 +161,14 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
   const progress = tty ? (m: string) => io.stderr.write(`\r\x1b[K${m}…`) : undefined
   try {
     // an output that is a symbolic link is written where it leads, its external data beside that
-    const { target, externalData: externalDataPath, read } = checkOutputs({ ...args, out: args.toStdout ? null : args.out })
+    // the cfg first: its calibration folders and debug_info_save_path are checked with the outputs
+    const cfg = await loadCfg(args.config)
+    const calibrationDirs = cfg.dataPreprocess?.calibratePath.map((c) => c.dir) ?? []
+    const { target, externalData: externalDataPath, read } = checkOutputs({ ...args, out: args.toStdout ? null : args.out, calibrationDirs, debugDir: cfg.debugInfoSavePath })
     const externalDataLocation = externalDataPath === null ? undefined : path.basename(externalDataPath)
     // --report-dir asks for the per-layer statistics behind the debug CSVs and the HTML report
     // the model as the checks read it, when they had to: decoded once
-    const result = await quantizeModelFile(args.model, read, args.config, { onProgress: progress, ...(externalDataLocation ? { externalDataLocation } : {}), ...(args.reportDir ? { debug: true } : {}) })
+    const result = await quantizeModelFile(args.model, read, cfg, { onProgress: progress, ...(externalDataLocation ? { externalDataLocation } : {}), ...(args.reportDir ? { debug: true } : {}) })
     if (tty) io.stderr.write('\r\x1b[K')
     const files: { path: string; bytes: Uint8Array | string }[] = target === null ? [] : [{ path: target, bytes: result.model }]
     if (result.externalData && externalDataPath) files.push({ path: externalDataPath, bytes: result.externalData.bytes })

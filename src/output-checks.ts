@@ -16,6 +16,10 @@ export interface PlannedWrite {
   /** The output as given; null when the model goes to stdout. */
   out: string | null
   reportDir: string | null
+  /** The cfg's calibration folders: no output may replace one of their files. */
+  calibrationDirs?: readonly string[]
+  /** The cfg's debug_info_save_path (absolute), checked as the report folder is. */
+  debugDir?: string | null
 }
 
 /** Where the files go once checked. */
@@ -86,29 +90,33 @@ function modelExternalData(model: string): ModelExternalData {
  */
 export function checkOutputs(w: PlannedWrite): CheckedWrite {
   let checked: CheckedWrite
-  if (w.out !== null) checked = checkModelOutput(w.model, w.config, w.out)
+  if (w.out !== null) checked = checkModelOutput(w.model, w.config, w.out, w.calibrationDirs ?? [])
   else {
     const { files, read } = modelExternalData(w.model)
     // one stream carries one file; the external data would need a second
     if (files.length) throw new QuantizeError(w.model, 'the model keeps its weights in an external data file, and so will its output, which stdout cannot carry; give -o a file name', 'output')
     checked = { target: null, externalData: null, read }
   }
-  if (w.reportDir) {
-    if (w.out !== null) {
-      const out = path.resolve(w.out)
-      const dir = path.resolve(w.reportDir)
-      if (dir === out || dir.startsWith(out + path.sep)) throw new QuantizeError(w.reportDir, 'the report folder would be made at or under the output file; choose another --report-dir', 'output')
-    }
-    const given = statOrNull(w.reportDir)
-    if (given?.isDirectory() === false) throw new QuantizeError(w.reportDir, `cannot create the report folder: ${fsReason(errnoError('EEXIST'))}`, 'output')
-    // the folder itself, or the nearest one that exists, where it will be made
-    let dir = path.resolve(w.reportDir)
-    let found = resolvesPlainly(w.reportDir) ? given : statOrNull(dir)
-    while (!found && path.dirname(dir) !== dir) found = statOrNull((dir = path.dirname(dir)))
-    const denied = found?.isDirectory() === false ? errnoError('ENOTDIR') : writeDenied(dir)
-    if (denied) throw new QuantizeError(w.reportDir, `cannot create the report folder: ${fsReason(denied)}`, 'output')
-  }
+  if (w.reportDir) checkReportFolder(w.reportDir, w.out, 'the report folder', '--report-dir')
+  if (w.debugDir) checkReportFolder(w.debugDir, w.out, "the cfg's debug_info_save_path folder", 'debug_info_save_path')
   return checked
+}
+
+/** A folder reports will be written to: not at or under the output, not a file, and writable. */
+function checkReportFolder(given: string, out: string | null, what: string, option: string): void {
+  if (out !== null) {
+    const o = path.resolve(out)
+    const dir = path.resolve(given)
+    if (dir === o || dir.startsWith(o + path.sep)) throw new QuantizeError(given, `${what} would be made at or under the output file; choose another ${option}`, 'output')
+  }
+  const stat = statOrNull(given)
+  if (stat?.isDirectory() === false) throw new QuantizeError(given, `cannot create ${what}: ${fsReason(errnoError('EEXIST'))}`, 'output')
+  // the folder itself, or the nearest one that exists, where it will be made
+  let dir = path.resolve(given)
+  let found = resolvesPlainly(given) ? stat : statOrNull(dir)
+  while (!found && path.dirname(dir) !== dir) found = statOrNull((dir = path.dirname(dir)))
+  const denied = found?.isDirectory() === false ? errnoError('ENOTDIR') : writeDenied(dir)
+  if (denied) throw new QuantizeError(given, `cannot create ${what}: ${fsReason(denied)}`, 'output')
 }
 
 /**
@@ -130,7 +138,7 @@ function writeDenied(dir: string): NodeJS.ErrnoException | null {
   }
 }
 
-function checkModelOutput(model: string, config: string, given: string): CheckedWrite {
+function checkModelOutput(model: string, config: string, given: string, calibrationDirs: readonly string[]): CheckedWrite {
   const cannot = (err: NodeJS.ErrnoException) => new QuantizeError(given, `cannot write output: ${fsReason(err)}`, 'output')
   let out: string
   try {
@@ -147,6 +155,10 @@ function checkModelOutput(model: string, config: string, given: string): Checked
   const targets: [string, string][] = [[out, 'output'], ...(external.length ? [[externalData, "output's external data file"] as [string, string]] : [])]
   for (const [target, what] of targets) {
     for (const [file, name] of inputs) if (sameFile(target, file)) throw new QuantizeError(target === out ? given : target, `the ${what} would overwrite ${name}; choose another --out`, 'output')
+    // a file that stands in a calibration folder is calibration data (or will be read as such)
+    for (const dir of calibrationDirs) {
+      if (statOrNull(target) && sameFile(path.dirname(path.resolve(target)), dir)) throw new QuantizeError(target === out ? given : target, `the ${what} would overwrite a file of the calibration folder ${dir}; choose another --out`, 'output')
+    }
   }
   if (statOrNull(out)?.isDirectory()) throw cannot(errnoError('EISDIR'))
   let folder: fs.Stats

@@ -260,6 +260,38 @@ describe('an output that exists and is no regular file, or is one', () => {
   })
 })
 
+describe("the cfg's own folders, checked before any work", () => {
+  // a truncated model: an error about it would mean the run got past the output checks
+  const truncated = (dir: string): void => {
+    const bytes = fs.readFileSync(MODELS.cls)
+    fs.writeFileSync(path.join(dir, 'cls.onnx'), bytes.subarray(0, bytes.length >> 1))
+  }
+
+  it('debug_info_save_path at the output, or where a file stands: refused, nothing written', async () => {
+    const { dir } = folderWith('debug-clash', MODELS.cls, 'unused.onnx')
+    truncated(dir)
+    fs.writeFileSync(path.join(dir, 'at-out.cfg'), '[common_quant_param]\nquant_type=WEIGHT_QUANT\ndebug_info_save_path=clash.onnx\n')
+    const atOut = await runCli(['cls.onnx', '--config', 'at-out.cfg', '-o', 'clash.onnx'], { cwd: dir })
+    expect([atOut.code, atOut.stderr]).toEqual([1, `unplugin-quantize: ${path.join(dir, 'clash.onnx')}: the cfg's debug_info_save_path folder would be made at or under the output file; choose another debug_info_save_path\n`])
+    fs.writeFileSync(path.join(dir, 'on-file.cfg'), '[common_quant_param]\nquant_type=WEIGHT_QUANT\ndebug_info_save_path=unused.onnx\n')
+    const onFile = await runCli(['cls.onnx', '--config', 'on-file.cfg', '-o', 'out.onnx'], { cwd: dir })
+    expect([onFile.code, onFile.stderr]).toEqual([1, `unplugin-quantize: ${path.join(dir, 'unused.onnx')}: cannot create the cfg's debug_info_save_path folder: a file of that name is in the way (EEXIST)\n`])
+    expect(listTree(dir)).toEqual(['at-out.cfg', 'cls.onnx', 'on-file.cfg', 'unused.onnx'])
+  })
+
+  it('an output that would replace a calibration file: refused, the file kept', async () => {
+    const { dir } = folderWith('over-calibration', MODELS.cls, 'unused.onnx')
+    truncated(dir)
+    await writeClsImages(path.join(dir, 'crops'), 2)
+    const before = fs.readFileSync(path.join(dir, 'crops', 'c000.png'))
+    const pre = Object.entries(clsImageCfg('crops', 2)).map(([k, v]) => `${k}=${v}`).join('\n')
+    fs.writeFileSync(path.join(dir, 'full.cfg'), `[common_quant_param]\nquant_type=FULL_QUANT\n[data_preprocess_param]\n${pre}\n`)
+    const run = await runCli(['cls.onnx', '--config', 'full.cfg', '-o', 'crops/c000.png'], { cwd: dir })
+    expect([run.code, run.stderr]).toEqual([1, `unplugin-quantize: crops/c000.png: the output would overwrite a file of the calibration folder ${path.join(dir, 'crops')}; choose another --out\n`])
+    expect(fs.readFileSync(path.join(dir, 'crops', 'c000.png')).equals(before)).toBe(true)
+  })
+})
+
 describe('folders the CLI may not write to', () => {
   // root writes anywhere: as root the CLI runs without the capabilities that override file
   // permissions (setpriv, util-linux), still as root, so it reads the checkout wherever it is
