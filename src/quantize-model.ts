@@ -365,6 +365,10 @@ async function quantizeWeights(ctx: ModeContext): Promise<ModeResult> {
   // generated inputs stand in for data only where the accuracy target runs, so that turning the
   // target off leaves a quantization that never runs the model
   const targetRuns = target !== false && widths.length > 0
+  // a target the caller set that has nothing to work with is said, not dropped in silence
+  if (typeof options.accuracyTarget === 'number' && widths.length === 0 && plan.planned.length > 0) {
+    extraWarnings.push(`accuracyTarget ${options.accuracyTarget} not pursued: it widens weights to 8, 9, 10 or 12 bit, and at bit_num=${cfg.bitNum} there is no wider code`)
+  }
   const wantsData = plan.planned.length > 0 && (options.biasCorrection !== false || options.errorFeedback !== false || targetRuns)
   // error feedback on generated inputs only below 8 bits: see below
   const feedbackOn = (realData: boolean) => options.errorFeedback ?? (cfg.bitNum < 8 || realData)

@@ -26,6 +26,15 @@ const byteCost = (w: PlannedWeight, from: number, to: number) => storedCodeBytes
 const choices8: WidthChoices = { bits: 8, widths: [9, 10, 12], cost: byteCost }
 
 describe('accuracy target: wider codes where they buy the most error per byte', () => {
+  it('a target the caller sets at a width with nothing wider to go to is said, not dropped in silence', async () => {
+    const { report } = await quantizeModel(MODELS.cls, { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 12 } }, { sizes: false, verify: false, accuracyTarget: 0.9999999 })
+    expect(report.accuracy).toBeNull()
+    expect(report.warnings).toContain('accuracyTarget 0.9999999 not pursued: it widens weights to 8, 9, 10 or 12 bit, and at bit_num=12 there is no wider code')
+    // the default target at 12 bit has nothing to say
+    const plain = await quantizeModel(MODELS.cls, { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 12 } }, { sizes: false, verify: false })
+    expect(plain.report.warnings.filter((w) => w.includes('not pursued'))).toEqual([])
+  })
+
   it('spends within the budget, best buy first, and never on weights that cost no error', () => {
     const ws = weights([4096, 4096, 65536, 1000, 9216])
     const sens = new Map(ws.map((w, i) => [w, [1e-4, 2e-5, 3e-4, 5e-5, 0][i]!]))

@@ -689,6 +689,19 @@ describe('warnings', () => {
     ])
   })
 
+  it('a section the mode never reads: each key set in it is noted as ignored, at its line', () => {
+    const weight8 = parseCfg(cfg('[common_quant_param]', 'quant_type=WEIGHT_QUANT', 'bit_num=8', '[mixed_bit_weight_quant_param]', 'init_scale=0.5', 'auto_tune=true', '[full_quant_param]', 'activation_quant_method=KL'), 'model.cfg')
+    expect(messages(weight8)).toEqual([
+      'model.cfg:5: note: init_scale=0.5 is ignored; [mixed_bit_weight_quant_param] applies to WEIGHT_QUANT with bit_num=0 (mixed bit) only',
+      'model.cfg:6: note: auto_tune=true is ignored; [mixed_bit_weight_quant_param] applies to WEIGHT_QUANT with bit_num=0 (mixed bit) only',
+      'model.cfg:8: note: activation_quant_method=KL is ignored; [full_quant_param] applies to FULL_QUANT only',
+    ])
+    // where they apply, no note
+    expect(parseCfg(cfg('[common_quant_param]', 'quant_type=WEIGHT_QUANT', 'bit_num=0', '[mixed_bit_weight_quant_param]', 'init_scale=0.5'), 'model.cfg').warnings).toEqual([])
+    expect(messages(parseCfg(cfg('[common_quant_param]', 'quant_type=DYNAMIC_QUANT', '[full_quant_param]', 'per_channel=false'), 'model.cfg')))
+      .toEqual(['model.cfg:4: note: per_channel=false is ignored; [full_quant_param] applies to FULL_QUANT only'])
+  })
+
   it('outside FULL_QUANT an incomplete [data_preprocess_param] is ignored with a warning', () => {
     const config = parseCfg(WEIGHT + '[data_preprocess_param]\ncalibrate_path=/data\n', 'model.cfg')
     expect(config.dataPreprocess).toBeNull()

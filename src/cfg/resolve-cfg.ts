@@ -80,6 +80,16 @@ export function resolveCfg(raw: RawCfg, options: ResolveCfgOptions = {}): QuantC
     minQuantWeightChannel = 0
   }
 
+  // A section the mode never reads: each key set in it is ignored, and the user is told (as
+  // MindSpore ignores it too), so that a cfg's settings never vanish in silence.
+  const bitNum = slots.int(COMMON, 'bit_num') ?? K.common.bit_num.default
+  const unused: [CfgSectionName, string][] = []
+  if (quantType !== 'WEIGHT_QUANT' || bitNum !== 0) unused.push([MIXED, 'WEIGHT_QUANT with bit_num=0 (mixed bit) only'])
+  if (quantType !== 'FULL_QUANT') unused.push([FULL, 'FULL_QUANT only'])
+  for (const [section, only] of unused) {
+    for (const e of accepted.filter((x) => x.section === section)) warn(e.line, e.key, `note: ${e.key}=${showValue(e.value)} is ignored; [${section}] applies to ${only}`)
+  }
+
   const dataHeader = raw.sections.find((s) => s.name === 'data_preprocess_param')
   const dataPreprocess = resolveDataPreprocess({
     source,
@@ -95,7 +105,7 @@ export function resolveCfg(raw: RawCfg, options: ResolveCfgOptions = {}): QuantC
   return {
     source,
     quantType,
-    bitNum: slots.int(COMMON, 'bit_num') ?? K.common.bit_num.default,
+    bitNum,
     minQuantWeightSize,
     minQuantWeightChannel,
     skipQuantNode: slots.list(COMMON, 'skip_quant_node') ?? [...K.common.skip_quant_node.default],
