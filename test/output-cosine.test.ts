@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { AttributeType, DataType } from '../src/onnx/onnx-types.js'
 import { quantizeModel } from '../src/quantize-model.js'
+import { distinctDecimals } from '../src/report/distinct-decimals.js'
 import { reportJson } from '../src/report/report-json.js'
 import { cosineSimilarity } from '../src/runtime/cosine.js'
 import { OutputCosines } from '../src/runtime/output-cosine.js'
@@ -110,5 +111,14 @@ describe('comparing real outputs', () => {
     expect(reportJson(r.report, 'x.onnx').verification!.outputs.map((o) => o.type)).toEqual(['int64'])
     expect(r.report.warnings.join('\n')).toMatch(/accuracy target skipped: the model has no floating-point tensor outputs to measure closeness on \('39_ArgMax' hold integers/)
     expect(r.report.nodesQuantized).toBeGreaterThan(0)
+  })
+})
+
+describe('cosines in messages', () => {
+  it('carry as many decimals as it takes to tell two apart (6 to 12)', () => {
+    expect(distinctDecimals(0.99991234, 0.99982)).toEqual(['0.999912', '0.999820'])
+    expect(distinctDecimals(0.99999991, 0.99999996)).toEqual(['0.9999999', '1.0000000'])
+    expect(distinctDecimals(0.999999911, 0.999999914)).toEqual(['0.999999911', '0.999999914'])
+    expect(distinctDecimals(1, 1)).toEqual(['1.000000000000', '1.000000000000'])
   })
 })

@@ -20,6 +20,7 @@ import type { BiasShift, RewrittenWeight } from '../quant/full/qdq-rewrite.js'
 import type { QuantizedLayer, SkippedWeight } from '../quant/weight-quant.js'
 import type { ModeContext, ModeResult } from './mode.js'
 import { tallyReasons } from './reason-tally.js'
+import { distinctDecimals } from '../report/distinct-decimals.js'
 
 /** One quantized activation: its calibrated range and the parameters derived from it. */
 export interface ActivationQuant {
@@ -193,7 +194,10 @@ export async function quantizeFull(ctx: ModeContext): Promise<ModeResult> {
     cosineWith = mean(withIt)
     applied = !clearlyWorse(without, withIt)
     const on = judge.count === 1 ? 'on the one calibration sample it was checked on' : `on ${judge.count} calibration samples beyond their spread`
-    if (!applied) ctx.warnings.push(`bias correction left out: it lowered output cosine ${on} (${cosineWith.toFixed(6)} vs ${cosineWithout.toFixed(6)} without)`)
+    if (!applied) {
+      const [a, b] = distinctDecimals(cosineWith, cosineWithout)
+      ctx.warnings.push(`bias correction left out: it lowered output cosine ${on} (${a} vs ${b} without)`)
+    }
   }
   const chosen = applied ? prepared : plain
   const inputsNow = new Set((chosen.model.graph?.input ?? []).map((i) => i.name))
