@@ -118,7 +118,7 @@ function cliReportModel(r: QuantizeReport, args: CliArgs): ReportModel {
 /** Where the CLI writes; tests and the demo pass their own sinks. */
 export interface CliIO {
   /** With `-o -` the model's bytes come here too. */
-  stdout: { write(data: string | Uint8Array): unknown; isTTY?: boolean }
+  stdout: { write(data: string | Uint8Array, done?: (err?: Error | null) => void): unknown; isTTY?: boolean }
   stderr: { write(text: string): unknown; isTTY?: boolean }
 }
 
@@ -199,8 +199,11 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     }
     for (const w of result.report.warnings) io.stderr.write(`warning: ${w}\n`)
     if (args.toStdout) {
-      io.stdout.write(result.model)
-      io.stderr.write(summary(result.report, 'stdout') + '\n')
+      // the summary once the model is all written: a reader that closes the pipe early gets the
+      // one line of the stdout error handler (src/cli-process.ts), not a success line before it
+      io.stdout.write(result.model, (err) => {
+        if (!err) io.stderr.write(summary(result.report, 'stdout') + '\n')
+      })
     } else {
       io.stdout.write(args.json ? JSON.stringify(json) + '\n' : summary(result.report, args.out) + '\n')
     }

@@ -100,7 +100,13 @@ export async function runCliInProcess(args: string[], options: { isTTY?: boolean
   let stdout = ''
   let stderr = ''
   const code = await main(args, {
-    stdout: { isTTY: options.stdoutIsTTY ?? false, write: (t: string | Uint8Array) => (stdout += typeof t === 'string' ? t : Buffer.from(t).toString('latin1')) },
+    stdout: {
+      isTTY: options.stdoutIsTTY ?? false,
+      write: (t: string | Uint8Array, done?: (err?: Error | null) => void) => {
+        stdout += typeof t === 'string' ? t : Buffer.from(t).toString('latin1')
+        done?.(null)
+      },
+    },
     stderr: { isTTY: options.isTTY ?? false, write: (t: string | Uint8Array) => (stderr += typeof t === 'string' ? t : Buffer.from(t).toString('utf8')) },
   })
   return { code, stdout, stderr }
