@@ -3,11 +3,10 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { rspack } from '@rspack/core'
-import { build as viteBuild } from 'vite'
 import { afterEach, describe, expect, it } from 'vitest'
 import quantizeRspack from '../plugins/rspack.js'
 import quantizeVite from '../plugins/vite.js'
-import { makeFixtureApp } from './helpers/bundler-build.js'
+import { makeFixtureApp, viteBuildWatch } from './helpers/bundler-build.js'
 
 async function until(what: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
   const end = Date.now() + timeoutMs
@@ -62,33 +61,19 @@ async function viteWatch(files: Record<string, string>): Promise<{ report: () =>
   for (const [file, code] of Object.entries(files)) fs.writeFileSync(path.join(dir, file), code)
   const outDir = path.join(dir, 'dist')
   const options = { cacheDir, verify: false }
-  let builds = 0
-  const errors: string[] = []
-  const watcher = await viteBuild({
-    root: dir,
-    configFile: false,
-    logLevel: 'silent',
-    plugins: [quantizeVite(options)],
-    worker: { format: 'es', plugins: () => [quantizeVite(options)] },
-    build: { outDir, emptyOutDir: true, watch: {}, minify: false },
-  }) as import('rolldown').RolldownWatcher
-  watcher.on('event', (e) => {
-    if (e.code === 'ERROR') errors.push(e.error.message)
-    if (e.code === 'BUNDLE_END' || e.code === 'ERROR') void e.result.close()
-    if (e.code === 'END' || e.code === 'ERROR') builds++
-  })
+  const { builds, errors, close } = await viteBuildWatch({ root: dir, plugins: [quantizeVite(options)], worker: { format: 'es', plugins: () => [quantizeVite(options)] } }, outDir)
   cleanup.push(async () => {
-    await watcher.close()
+    await close()
     fs.rmSync(dir, { recursive: true, force: true })
   })
-  await rebuilt('the first build', () => builds, 0)
+  await rebuilt('the first build', builds, 0)
   expect(errors).toEqual([])
   return {
     report: () => listed(fs.readFileSync(path.join(outDir, 'quantize-report.html'), 'utf8')),
     edit: async (file, code) => {
-      const before = builds
+      const before = builds()
       fs.writeFileSync(path.join(dir, file), code)
-      await rebuilt(`the rebuild after editing ${file}`, () => builds, before)
+      await rebuilt(`the rebuild after editing ${file}`, builds, before)
       expect(errors, file).toEqual([])
     },
   }

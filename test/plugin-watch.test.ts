@@ -9,7 +9,6 @@ import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { build as viteBuild } from 'vite'
 import webpack from 'webpack'
 import * as esbuild from 'esbuild'
 import { rspack } from '@rspack/core'
@@ -21,7 +20,7 @@ import quantizeVite from '../plugins/vite.js'
 import quantizeWebpack from '../plugins/webpack.js'
 import type { QuantizePluginApi, QuantizeStats } from '../plugins/core/unplugin.js'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
-import { cacheBlobs, makeFixtureApp, onnxFiles, readTree, writeWeightCfg } from './helpers/bundler-build.js'
+import { cacheBlobs, makeFixtureApp, onnxFiles, readTree, viteBuildWatch, writeWeightCfg } from './helpers/bundler-build.js'
 import { until } from './helpers/until.js'
 
 const require = createRequire(import.meta.url)
@@ -169,25 +168,12 @@ describe('watch mode re-quantizes exactly what changed', () => {
     const app = makeWatchApp('vite-app')
     const plugin = quantizeVite({ cacheDir: app.cacheDir, verify: false })
     const api = plugin.api as QuantizePluginApi
-    let builds = 0
-    const errors: string[] = []
-    const watcher = await viteBuild({
-      root: app.dir,
-      configFile: false,
-      logLevel: 'silent',
-      plugins: [plugin],
-      build: { outDir: app.outDir, emptyOutDir: true, watch: {}, minify: false },
-    }) as import('rolldown').RolldownWatcher
-    watcher.on('event', (e) => {
-      if (e.code === 'ERROR') errors.push(e.error.message)
-      if (e.code === 'BUNDLE_END' || e.code === 'ERROR') void e.result.close()
-      if (e.code === 'END' || e.code === 'ERROR') builds++
-    })
+    const { builds, errors, close } = await viteBuildWatch({ root: app.dir, plugins: [plugin] }, app.outDir)
     cleanup.push(async () => {
-      await watcher.close()
+      await close()
       fs.rmSync(app.dir, { recursive: true, force: true })
     })
-    await scenario(app, { builds: () => builds, stats: () => api.stats(), errors, close: () => watcher.close() }, path.join(app.dir, 'main.js'))
+    await scenario(app, { builds, stats: () => api.stats(), errors, close }, path.join(app.dir, 'main.js'))
   })
 
   it('webpack --watch', async () => {

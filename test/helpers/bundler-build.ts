@@ -131,3 +131,19 @@ export async function compileOrThrow<S extends CompilerStats>(compiler: Compiler
   if (stats.hasErrors()) throw new Error(stats.toJson({ all: false, errors: true }).errors!.map((e) => e.message).join('\n'))
   return stats
 }
+
+/**
+ * `vite build --watch` (Rolldown's watcher) of `config`, silent, not minified, into `outDir`:
+ * the count of finished builds (an error ends one too), their errors, and close().
+ */
+export async function viteBuildWatch(config: InlineConfig, outDir: string): Promise<{ builds: () => number; errors: string[]; close: () => Promise<void> }> {
+  let builds = 0
+  const errors: string[] = []
+  const watcher = await vite({ configFile: false, logLevel: 'silent', ...config, build: { outDir, emptyOutDir: true, watch: {}, minify: false } }) as import('rolldown').RolldownWatcher
+  watcher.on('event', (e) => {
+    if (e.code === 'ERROR') errors.push(e.error.message)
+    if (e.code === 'BUNDLE_END' || e.code === 'ERROR') void e.result.close()
+    if (e.code === 'END' || e.code === 'ERROR') builds++
+  })
+  return { builds: () => builds, errors, close: () => watcher.close() }
+}
