@@ -12,7 +12,7 @@ import quantizeEsbuild from '../plugins/esbuild.js'
 import quantizeRollup from '../plugins/rollup.js'
 import quantizeVite, { type Options, type QuantizePluginApi } from '../plugins/vite.js'
 import { newStats } from '../plugins/core/quantize-asset.js'
-import { FLOAT, esbuildBundle, jsText, makeFixtureApp, onnxFiles, readTree, viteProductionBuild, type Built } from './helpers/bundler-build.js'
+import { FLOAT, OTHER, esbuildBundle, jsText, makeFixtureApp, onnxFiles, readTree, viteProductionBuild, type Built } from './helpers/bundler-build.js'
 
 let dir: string
 let cacheDir: string
@@ -91,6 +91,21 @@ describe('new URL with a path that is not relative', () => {
     const js = jsText(built.files)
     expect(js).toContain(path.basename(name))
     expect(js).not.toContain('@/hello_deepa.onnx')
+  })
+
+  it('vite: an alias wins over a same-named file beside the importer, as in Vite', async () => {
+    // models/ -> shared/ by alias; sub/models/hello_deepa.onnx (another model, no cfg) stands
+    // where the path read relatively would lead. Vite emits shared/'s; so must the plugin.
+    fs.mkdirSync(path.join(dir, 'shared'), { recursive: true })
+    fs.mkdirSync(path.join(dir, 'sub/models'), { recursive: true })
+    fs.copyFileSync(FLOAT, path.join(dir, 'shared/hello_deepa.onnx'))
+    fs.copyFileSync(path.join(dir, 'hello_deepa.onnx.cfg'), path.join(dir, 'shared/hello_deepa.onnx.cfg'))
+    fs.copyFileSync(OTHER, path.join(dir, 'sub/models/hello_deepa.onnx'))
+    fs.writeFileSync(path.join(dir, 'sub/main.js'), "const model = new URL('models/hello_deepa.onnx', import.meta.url).href\ndocument.body.dataset.model = model\n")
+    const built = await viteEntry('sub/main.js', {}, false, { models: path.join(dir, 'shared') })
+    onlyQuantized(built)
+    expect(built.stats).toMatchObject({ failed: 0, passedThrough: 0 })
+    expect(built.stats.quantized + built.stats.reused).toBe(1)
   })
 
   it("vite: a package's model, resolved as Vite resolves it, gets quantized", async () => {

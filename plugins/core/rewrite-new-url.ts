@@ -101,17 +101,20 @@ export type NewUrlResolver = (spec: string, importer: string) => Promise<string 
 /**
  * What to import for `new URL(spec, import.meta.url)` in `importer` (a file path), or null to
  * leave it alone: a model the plugin's include/exclude filter does not accept stays exactly as
- * it would be without the plugin. A bare `m.onnx` is taken as `./m.onnx` when that file exists
- * (as Vite prefers it); any other path (an alias, a package's file) is asked of `resolve`, and
- * left to the bundler without one.
+ * it would be without the plugin. A path that is not relative is asked of `resolve` when there is
+ * one (Vite: `resolve.alias` first, then the importer's folder, then packages, as Vite's own
+ * handling orders them, so an alias wins over a same-named file beside the importer); without
+ * one (esbuild, Rollup) a bare `m.onnx` is taken as `./m.onnx` when that file exists, and any
+ * other path is left to the bundler.
  */
 export async function newUrlImport(importer: string, spec: string, accepts: (file: string) => boolean, resolve: NewUrlResolver | null = null): Promise<string | null> {
   const file = path.resolve(path.dirname(importer), spec)
-  const relative = spec.startsWith('./') || spec.startsWith('../')
-  // `m.onnx` resolves against the importer as `./m.onnx` does (as Vite resolves it)
-  if (relative || fs.existsSync(file)) return accepts(file) ? (relative ? spec : `./${spec}`) : null
-  const resolved = resolve ? await resolve(spec, importer) : null
-  // imported by its absolute path, so the model is the file the resolver chose even where the
-  // import's own resolution would treat the alias differently
-  return resolved !== null && /\.onnx$/i.test(resolved) && accepts(resolved) ? resolved : null
+  if (spec.startsWith('./') || spec.startsWith('../')) return accepts(file) ? spec : null
+  if (!resolve) return fs.existsSync(file) && accepts(file) ? `./${spec}` : null
+  const resolved = await resolve(spec, importer)
+  if (resolved === null || !/\.onnx$/i.test(resolved) || !accepts(resolved)) return null
+  // beside the importer: written as the relative import it is; else imported by its absolute
+  // path, so the model is the file the resolver chose even where the import's own resolution
+  // would treat the alias differently
+  return resolved === file ? `./${spec}` : resolved
 }
