@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { packageVersion } from './cache/versions.js'
-import { CfgError, loadCfg } from './cfg/index.js'
+import { loadCfg } from './cfg/index.js'
 import { QuantizeError } from './errors.js'
 import { checkOutputs } from './output-checks.js'
 import { quantizeModelFile, type QuantizeReport } from './quantize-model.js'
@@ -163,8 +163,9 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     // an output that is a symbolic link is written where it leads, its external data beside that
     // the cfg first: its calibration folders and debug_info_save_path are checked with the outputs
     const cfg = await loadCfg(args.config)
-    const calibrationDirs = cfg.dataPreprocess?.calibratePath.map((c) => c.dir) ?? []
-    const { target, externalData: externalDataPath, read } = checkOutputs({ ...args, out: args.toStdout ? null : args.out, calibrationDirs, debugDir: cfg.debugInfoSavePath })
+    const pre = cfg.dataPreprocess
+    const calibration = pre && { dirs: pre.calibratePath.map((c) => c.dir), inputType: pre.inputType }
+    const { target, externalData: externalDataPath, read } = checkOutputs({ ...args, out: args.toStdout ? null : args.out, calibration, debugDir: cfg.debugInfoSavePath })
     const externalDataLocation = externalDataPath === null ? undefined : path.basename(externalDataPath)
     // --report-dir asks for the per-layer statistics behind the debug CSVs and the HTML report
     // the model as the checks read it, when they had to: decoded once
@@ -210,7 +211,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     return 0
   } catch (err) {
     if (tty) io.stderr.write('\r\x1b[K')
-    const known = err instanceof QuantizeError || err instanceof CfgError
+    const known = err instanceof QuantizeError
     const message = (err as Error).message.split('\n')[0]
     io.stderr.write(`unplugin-quantize: ${known ? message : `${args.model}: ${message}`}\n`)
     return 1

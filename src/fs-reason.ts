@@ -9,6 +9,7 @@ const REASONS: Record<string, string> = {
   EEXIST: 'a file of that name is in the way',
   EDQUOT: 'disk quota exceeded',
   ELOOP: 'its symbolic links go round in a loop',
+  ENXIO: 'it is a FIFO that no process is reading',
 }
 
 /**

@@ -2,6 +2,8 @@
 // input, and that they can be written at all.
 import fs from 'node:fs'
 import path from 'node:path'
+import { isCalibrationFile } from './calibrate/calibration-files.js'
+import type { DataPreprocessConfig } from './cfg/index.js'
 import { QuantizeError } from './errors.js'
 import { externalEntry, isExternal } from './onnx/tensor-data.js'
 import { readModelFile, type ModelFileRead } from './onnx/model-file.js'
@@ -16,8 +18,8 @@ export interface PlannedWrite {
   /** The output as given; null when the model goes to stdout. */
   out: string | null
   reportDir: string | null
-  /** The cfg's calibration folders: no output may replace one of their files. */
-  calibrationDirs?: readonly string[]
+  /** The cfg's calibration folders and what they hold: no output may be one of their calibration files. */
+  calibration?: { dirs: readonly string[]; inputType: DataPreprocessConfig['inputType'] } | null
   /** The cfg's debug_info_save_path (absolute), checked as the report folder is. */
   debugDir?: string | null
 }
@@ -85,12 +87,14 @@ function modelExternalData(model: string): ModelExternalData {
 
 /**
  * Refuses an output (or its external data file) that is the model, one of the model's external
- * data files or the cfg; an output that is a folder or whose folder cannot hold it; a report
- * folder that is a file or lies at or under the output. An output of null (stdout) writes no file.
+ * data files, the cfg or a calibration file of the cfg's calibration folders; an output that is
+ * a folder or whose folder cannot hold it (a device or FIFO: that cannot be written); a report
+ * folder (--report-dir, the cfg's debug_info_save_path) that is a file or lies at or under the
+ * output. An output of null (stdout) writes no file.
  */
 export function checkOutputs(w: PlannedWrite): CheckedWrite {
   let checked: CheckedWrite
-  if (w.out !== null) checked = checkModelOutput(w.model, w.config, w.out, w.calibrationDirs ?? [])
+  if (w.out !== null) checked = checkModelOutput(w.model, w.config, w.out, w.calibration)
   else {
     const { files, read } = modelExternalData(w.model)
     // one stream carries one file; the external data would need a second
@@ -138,7 +142,7 @@ function writeDenied(dir: string): NodeJS.ErrnoException | null {
   }
 }
 
-function checkModelOutput(model: string, config: string, given: string, calibrationDirs: readonly string[]): CheckedWrite {
+function checkModelOutput(model: string, config: string, given: string, calibration: PlannedWrite['calibration']): CheckedWrite {
   const cannot = (err: NodeJS.ErrnoException) => new QuantizeError(given, `cannot write output: ${fsReason(err)}`, 'output')
   let out: string
   try {
@@ -155,12 +159,25 @@ function checkModelOutput(model: string, config: string, given: string, calibrat
   const targets: [string, string][] = [[out, 'output'], ...(external.length ? [[externalData, "output's external data file"] as [string, string]] : [])]
   for (const [target, what] of targets) {
     for (const [file, name] of inputs) if (sameFile(target, file)) throw new QuantizeError(target === out ? given : target, `the ${what} would overwrite ${name}; choose another --out`, 'output')
-    // a file that stands in a calibration folder is calibration data (or will be read as such)
-    for (const dir of calibrationDirs) {
-      if (statOrNull(target) && sameFile(path.dirname(path.resolve(target)), dir)) throw new QuantizeError(target === out ? given : target, `the ${what} would overwrite a file of the calibration folder ${dir}; choose another --out`, 'output')
+    // a file of a calibration folder that calibration reads (an image, a .bin), there or to come:
+    // the next run would read the model as calibration data, or miss the one it replaced
+    if (calibration && isCalibrationFile(path.basename(target), calibration.inputType)) {
+      const folder = path.dirname(path.resolve(target))
+      const dir = calibration.dirs.find((d) => sameFile(folder, d))
+      if (dir) throw new QuantizeError(target === out ? given : target, `the ${what} would be a calibration file of ${dir}; choose another --out`, 'output')
     }
   }
-  if (statOrNull(out)?.isDirectory()) throw cannot(errnoError('EISDIR'))
+  const existing = statOrNull(out)
+  if (existing?.isDirectory()) throw cannot(errnoError('EISDIR'))
+  // a device or a FIFO is written into: what counts is whether it can be, not its folder (/dev)
+  if (existing && !existing.isFile()) {
+    try {
+      fs.accessSync(out, fs.constants.W_OK)
+    } catch (err) {
+      throw cannot(err as NodeJS.ErrnoException)
+    }
+    return { target: out, externalData, read }
+  }
   let folder: fs.Stats
   try {
     folder = fs.statSync(path.dirname(path.resolve(out)))

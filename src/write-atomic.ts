@@ -27,7 +27,7 @@ function writeDurably(file: string, bytes: Uint8Array | string): void {
  */
 export function writeFilesAtomic(files: { path: string; bytes: Uint8Array | string }[]): void {
   const temps: { tmp: string; dest: string; index: number }[] = []
-  const into: { dest: string; index: number }[] = []
+  const into: { dest: string; index: number; fd: number | null }[] = []
   let current = ''
   try {
     for (const [index, f] of files.entries()) {
@@ -35,7 +35,16 @@ export function writeFilesAtomic(files: { path: string; bytes: Uint8Array | stri
       const dest = path.resolve(f.path)
       const existing = fs.statSync(dest, { throwIfNoEntry: false })
       if (existing && !existing.isFile() && !existing.isDirectory()) {
-        into.push({ dest, index })
+        // A FIFO nobody reads would block the write in open(), where no signal handler can run:
+        // a non-blocking open finds that out now (ENXIO), before any temp file exists. It stays
+        // open until the blocking one is, since the last writer's close is its reader's end.
+        let probe: number | null = null
+        if (existing.isFIFO()) probe = fs.openSync(dest, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)
+        try {
+          into.push({ dest, index, fd: fs.openSync(dest, 'w') })
+        } finally {
+          if (probe !== null) fs.closeSync(probe)
+        }
         continue
       }
       const tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`)
@@ -51,15 +60,22 @@ export function writeFilesAtomic(files: { path: string; bytes: Uint8Array | stri
         throw errnoError('EISDIR', `EISDIR: illegal operation on a directory, rename to '${dest}'`)
       }
     }
-    for (const { dest, index } of into) {
-      current = files[index]!.path
-      fs.writeFileSync(dest, files[index]!.bytes)
+    for (const entry of into) {
+      current = files[entry.index]!.path
+      const fd = entry.fd!
+      entry.fd = null
+      try {
+        fs.writeFileSync(fd, files[entry.index]!.bytes)
+      } finally {
+        fs.closeSync(fd)
+      }
     }
     for (const { tmp, dest, index } of temps) {
       current = files[index]!.path
       fs.renameSync(tmp, dest)
     }
   } catch (err) {
+    for (const { fd } of into) if (fd !== null) fs.closeSync(fd)
     for (const { tmp } of temps) {
       try {
         fs.rmSync(tmp, { force: true })

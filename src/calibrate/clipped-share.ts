@@ -2,7 +2,7 @@ import { HISTOGRAM_BINS, type SignedHistogram } from './histogram.js'
 
 /** What a range leaves out of a tensor's histogram. */
 export interface ClippedShare {
-  /** Share of the non-zero values counted that lie beyond the range (bins wholly outside it). */
+  /** Share of the non-zero values counted (the histogram leaves exact zeros out) that lie beyond the range, bins wholly outside it. */
   share: number
   /** The extent the values reached on each side, to the bin. */
   seenMin: number
@@ -12,7 +12,7 @@ export interface ClippedShare {
 /**
  * The share of a histogram's values a range [min, max] clips. A bin counts as clipped only when
  * it lies wholly outside, so a value within one bin width of an end is taken as kept: the share
- * never overstates.
+ * of non-zero values never overstates.
  */
 export function clippedShare(h: SignedHistogram, min: number, max: number): ClippedShare {
   const pos = h.side(true)
