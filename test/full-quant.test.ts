@@ -286,8 +286,11 @@ describe('FULL_QUANT options (PP-OCR cls, IMAGE calibration)', () => {
       expect(r.report.full!.method).toBe(method)
       // KL's cut of the input (the crops' paper and strokes) is told, with the share it clips
       const clipped = r.report.warnings.filter((w) => w.startsWith('activation_quant_method=KL cut input'))
-      if (method === 'KL') expect(clipped).toEqual([expect.stringMatching(/^activation_quant_method=KL cut input 'x' to \[-0\.\d+, 0\.\d+\] where its calibration data reaches \[-1, 1\]: [\d.]+% of its non-zero values lie outside/)])
-      else expect(clipped).toEqual([])
+      if (method === 'KL') {
+        expect(clipped).toEqual([expect.stringMatching(/^activation_quant_method=KL cut input 'x' to \[-0\.\d+, 0\.\d+\] where its calibration data reaches \[-1, 1\]: [\d.]+% of its non-zero values lie outside/)])
+        // measured 96.6%: white paper at 1.0 is cut to the channel means' 0.954
+        expect(Number(/: ([\d.]+)% of its/.exec(clipped[0]!)![1])).toBeGreaterThan(50)
+      } else expect(clipped).toEqual([])
       expect(await heldOutCosine(CLS, r.model, heldCls)).toBeGreaterThan(floor[method])
     }, 60_000)
   }
@@ -410,22 +413,25 @@ describe('FULL_QUANT options (PP-OCR cls, IMAGE calibration)', () => {
     const native = INT8_SATURATES ? null : await ort.InferenceSession.create(model, { logSeverityLevel: 3 })
     const web = await openWeb(model)
     const out = async (s: ort.InferenceSession, feeds: Feeds) => (await s.run(feeds))[s.outputNames[0]!]!.data as Float32Array
+    const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0)
     let clear = 0
-    for (const feeds of heldCls.slice(0, 16)) {
-      const p = await out(fp32, feeds)
-      // a near tie in fp32 (the first crop reads 0.568 / 0.432) is decided by rounding order:
-      // measured 0.571 exact, 0.459 in onnxruntime-node's int8 kernels, 0.372 in web's, which
-      // round each requantization where the float ops round once; every other crop agrees to 1e-4
-      if (Math.max(p[0]!, p[1]!) < 0.75) continue
-      clear++
-      const a = Object.values(await web.run(feeds))[0] as Float32Array
-      const e = await out(exact, feeds)
-      expect(cosineSimilarity(a, e)).toBeGreaterThan(0.9999)
-      expect(a[0]! > a[1]!).toBe(e[0]! > e[1]!)
-      if (native) expect(cosineSimilarity(a, await out(native, feeds))).toBeGreaterThan(0.9999)
+    try {
+      for (const feeds of heldCls.slice(0, 16)) {
+        const p = await out(fp32, feeds)
+        // a near tie in fp32 (the first crop reads 0.568 / 0.432) is decided by rounding order:
+        // measured 0.571 exact, 0.459 in onnxruntime-node's int8 kernels, 0.372 in web's, which
+        // round each requantization where the float ops round once; every other crop agrees to 1e-4
+        if (Math.max(p[0]!, p[1]!) < 0.75) continue
+        clear++
+        const a = Object.values(await web.run(feeds))[0] as Float32Array
+        const e = await out(exact, feeds)
+        expect(maxDiff(a, e)).toBeLessThan(1e-3)
+        if (native) expect(maxDiff(a, await out(native, feeds))).toBeLessThan(1e-3)
+      }
+    } finally {
+      await Promise.all([fp32.release(), exact.release(), native?.release(), web.release()])
     }
     expect(clear).toBeGreaterThanOrEqual(12)
-    await Promise.all([fp32.release(), exact.release(), native?.release(), web.release()])
   }, 60_000)
 
   it('calibrates on given samples instead of the cfg folders (library use, the accuracy guard)', async () => {

@@ -13,7 +13,7 @@ const post = (message: WorkerMessage, transfer: ArrayBuffer[] = []): void => por
 function toWorkerError(err: unknown): WorkerError {
   if (!(err instanceof Error)) return { name: 'Error', message: String(err), stack: undefined }
   const out: WorkerError = { name: err.name, message: err.message, stack: err.stack }
-  // QuantizeError and the engine's other file errors (ModelFileError, CfgError) name their file
+  // QuantizeError (CfgError and ModelFileError among them) names its file
   const file = (err as { file?: unknown }).file
   if (typeof file === 'string') out.file = file
   if (err instanceof QuantizeError) out.code = err.code
