@@ -1,11 +1,14 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { build, type Plugin } from 'esbuild'
+import v8 from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import { build, context, type Plugin } from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import quantize, { type Options } from '../plugins/esbuild.js'
 import { ModelQuantizer } from '../plugins/core/quantize-asset.js'
 import { FLOAT, OTHER, makeFixtureApp, writeWeightCfg, type Built, expectCloseToFloat, expectQuantizedAsset, jsText as jsTextOf, onnxFiles as onnxFilesOf, esbuildBundle } from './helpers/bundler-build.js'
+import { until } from './helpers/until.js'
 
 let dir: string
 let cacheDir: string
@@ -174,6 +177,42 @@ describe('esbuild plugin', () => {
       expect(fs.readFileSync(path.join(outDir, quantName)).equals(first.files.get(quantName)!)).toBe(true)
     } finally {
       processed.mockRestore()
+    }
+  })
+
+  it("a failing model both imported with the build's '.onnx' loader and named by new URL is one error, as with onError 'warn' it is one warning", async () => {
+    writeCfg(99)
+    try {
+      fs.writeFileSync(path.join(dir, 'both-main.js'), "import bytes from './hello_deepa.onnx'\nexport const url = new URL('./hello_deepa.onnx', import.meta.url).href\nexport default bytes\n")
+      const run = (onError: 'error' | 'warn') => build({ absWorkingDir: dir, entryPoints: ['both-main.js'], bundle: true, format: 'esm', platform: 'node', outdir: path.join(dir, 'dist-both'), loader: { '.onnx': 'binary' }, logLevel: 'silent', plugins: [quantize({ cacheDir, verify: false, onError })] })
+      const failed = await run('error').then(() => null, (e: { errors: { text: string }[] }) => e)
+      expect(failed?.errors.filter((e) => /bit_num/.test(e.text))).toHaveLength(1)
+      const warned = await run('warn')
+      expect(warned.warnings.filter((w) => /bit_num/.test(w.text))).toHaveLength(1)
+    } finally {
+      writeCfg(8)
+    }
+  })
+
+  it("an idle context() keeps no model's quantized bytes once its build has ended", async () => {
+    v8.setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    fs.writeFileSync(path.join(dir, 'idle-main.js'), "import bytes from './hello_deepa.onnx'\nexport default bytes\n")
+    const processed = vi.spyOn(ModelQuantizer.prototype, 'process')
+    const ctx = await context({ absWorkingDir: dir, entryPoints: ['idle-main.js'], bundle: true, format: 'esm', platform: 'node', outdir: path.join(dir, 'dist-idle'), loader: { '.onnx': 'binary' }, logLevel: 'silent', plugins: [quantize({ cacheDir, verify: false })] })
+    try {
+      await ctx.rebuild()
+      expect(processed).toHaveBeenCalledTimes(1)
+      const bytes = new WeakRef(((await processed.mock.results[0]!.value) as { bytes: Uint8Array }).bytes)
+      processed.mockRestore()
+      await until('the quantized bytes to be collected', async () => {
+        gc()
+        await new Promise((r) => setTimeout(r, 10))
+        return bytes.deref() === undefined
+      }, { timeoutMs: 3000 })
+    } finally {
+      processed.mockRestore()
+      await ctx.dispose()
     }
   })
 

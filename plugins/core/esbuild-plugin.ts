@@ -2,12 +2,11 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { Loader, OnLoadResult, PartialMessage, Plugin, PluginBuild } from 'esbuild'
 import { buildReportModel, HTML_REPORT_FILE, quantizeAndCollect, renderReportHtml, summaryTable, type CollectedModel, type ReportModel } from './build-report.js'
-import type { ModelOutcome } from './shared.js'
 import { createModelFilter } from './filter.js'
 import { resolveOptions, type Options } from './options.js'
 import { ModelQuantizer, newStats, type QuantizeStats } from './quantize-asset.js'
 import { newUrlImport, rewriteNewUrl, type NewUrlModel } from './rewrite-new-url.js'
-import { debugCsvFiles, reportFile, type PendingReport } from './shared.js'
+import { debugCsvFiles, reportFile, type ModelOutcome, type PendingReport } from './shared.js'
 import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
 import { watchList, type WatchList } from './watch-inputs.js'
 import { writeFilesAtomic } from '../../src/write-atomic.js'
@@ -76,6 +75,8 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
       // A model both imported (under a loader other than 'file') and named by a new URL is two
       // modules to esbuild, loaded separately: the second load takes the first one's result
       // rather than keying and reading the model again (and counting a second cache hit).
+      // Emptied when the build ends: it holds every model's quantized bytes, and an idle
+      // context() starts no next build to drop them.
       let loaded = new Map<string, Promise<{ watch: WatchList; outcome: ModelOutcome }>>()
 
       build.onStart(() => {
@@ -144,7 +145,12 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
         if (work === undefined) loaded.set(model, (work = quantizeOnce(model)))
         const { watch, outcome } = await work
         const watchFiles = [...watch.files, ...watch.missing, ...watch.dirFiles]
-        if (!outcome.ok) return { errors: [{ text: outcome.message }], watchFiles, watchDirs: watch.dirs }
+        if (!outcome.ok) {
+          // the model's one error, with the first load (as its warning with onError 'warn'); the
+          // build fails with it, so a later load's contents are never written
+          if (first) return { errors: [{ text: outcome.message }], watchFiles, watchDirs: watch.dirs }
+          return { contents: new Uint8Array(), loader, watchFiles, watchDirs: watch.dirs }
+        }
         if (loader !== 'file') inlined.add(model)
         return {
           contents: outcome.result.bytes,
@@ -159,7 +165,14 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
       // esbuild loads nothing in a plugin's namespace itself: an excluded model is read here
       build.onLoad({ filter: /.*/, namespace: URL_NAMESPACE }, async (args) => (await loadModel(args.path, 'file')) ?? { contents: await fs.readFile(args.path), loader: 'file' })
 
+      // the models' bytes are in the outputs by now (and an idle context() may keep this plugin
+      // for long): nothing here holds on to them
+      build.onDispose(() => {
+        loaded = new Map()
+      })
+
       build.onEnd(async (result) => {
+        loaded = new Map()
         if (collectedModels.size === 0 || !result.metafile) return
         const outdir = initial.outdir ? path.resolve(root, initial.outdir) : initial.outfile ? path.dirname(path.resolve(root, initial.outfile)) : root
         const rel = (p: string) => path.relative(root, p).split(path.sep).join('/')
