@@ -6,7 +6,7 @@ import { buildReportModel, HTML_REPORT_FILE, quantizeAndCollect, renderReportHtm
 import { AppearingPaths } from './appearing-paths.js'
 import { DevModels, type DevServerLike } from './dev-server.js'
 import { createModelFilter } from './filter.js'
-import { bundleRefs, entryFile, mergeModels, saveWorkerModels, workerModels, type OutputBundleLike } from './worker-reports.js'
+import { bundleRefs, mergeModels, saveWorkerModels, workerModels, type OutputBundleLike } from './worker-reports.js'
 import { watchList } from './watch-inputs.js'
 import { newUrlImport, rewriteNewUrl, type NewUrlModel, type NewUrlResolver, type RewrittenModule } from './rewrite-new-url.js'
 import { viteNewUrlResolver, type ViteResolverConfig } from './vite-new-url-resolver.js'
@@ -127,7 +127,7 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
   let publicWork: Promise<PublicModel[]> | null = null
   // Vite only: this build's resolved config, and for a worker bundle whose main build runs this
   // plugin too, that build's config and the worker's bundle chain (configResolved)
-  let viteBuild: { config: object; worker: { mainConfig: object; chain: readonly string[] } | null } | null = null
+  let viteBuild: { config: object; worker: { mainConfig: object; chain: readonly string[] | undefined } | null } | null = null
   // Vite only: how a `new URL` path that is not relative (an alias) resolves (configResolved)
   let newUrlResolver: NewUrlResolver | null = null
   // Vite's logger (configResolved); otherwise the bundler context's `info`, else the console
@@ -271,7 +271,7 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       // what this bundle starts: which workers' models the main build lists (worker-reports.ts)
       const refs = () => bundleRefs(bundle, this.getModuleIds?.() ?? [])
       if (viteBuild?.worker) {
-        saveWorkerModels(viteBuild.worker.mainConfig, viteBuild.worker.chain, entryFile(bundle), own, refs())
+        saveWorkerModels(viteBuild.worker.mainConfig, viteBuild.worker.chain, bundle, own, refs())
         return
       }
       const models = viteBuild ? mergeModels(own, workerModels(viteBuild.config, refs())) : own
@@ -298,7 +298,7 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       root = config.root
       const main = config.isWorker ? config.mainConfig : null
       const mainRunsUs = !!main?.plugins?.some((p) => p.name === PLUGIN_NAME)
-      viteBuild = { config, worker: main && mainRunsUs ? { mainConfig: main, chain: config.bundleChain ?? [] } : null }
+      viteBuild = { config, worker: main && mainRunsUs ? { mainConfig: main, chain: config.bundleChain } : null }
       // '' when `publicDir: false`; a build with `copyPublicDir: false` ships none of it
       publicDir = config.publicDir && config.build?.copyPublicDir !== false ? config.publicDir : null
       accepts = createModelFilter(root, options.include, options.exclude)

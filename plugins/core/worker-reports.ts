@@ -13,6 +13,9 @@ import type { ReportModel } from './build-report.js'
  * In watch mode Vite keeps a worker's bundle until one of its files changes and does not build
  * it again, not even when the app stops starting it (or starts it again): so an entry stays, and
  * each main build lists only the workers its own output still starts, and those they start.
+ * Vite before 5.2 gives a worker's config no `bundleChain`: which worker started which is not
+ * known then, and every saved worker is listed, as before that check (keyed by the worker's entry
+ * module, so a rebuilt worker still replaces its own entry).
  */
 const byMainBuild = new WeakMap<object, Map<string, WorkerBuild>>()
 
@@ -27,11 +30,11 @@ export interface BundleRefs {
 }
 
 /** The part of a Rollup / Rolldown output bundle read here. */
-export type OutputBundleLike = Record<string, { type: 'chunk'; code: string; isEntry: boolean } | { type: 'asset' }>
+export type OutputBundleLike = Record<string, { type: 'chunk'; code: string; isEntry: boolean; facadeModuleId?: string | null } | { type: 'asset' }>
 
 interface WorkerBuild {
-  /** The worker entries from the main build's down to this worker's own (Vite's `bundleChain`). */
-  chain: readonly string[]
+  /** The worker entries from the main build's down to this worker's own (Vite's `bundleChain`); null before Vite 5.2. */
+  chain: readonly string[] | null
   /** The file name of its entry chunk. */
   entry: string | null
   models: ReportModel[]
@@ -57,10 +60,16 @@ export function entryFile(bundle: OutputBundleLike): string | null {
   return Object.entries(bundle).find(([, f]) => f.type === 'chunk' && f.isEntry)?.[0] ?? null
 }
 
+/** The entry chunk's module in a worker's bundle: what tells workers apart without a `bundleChain`. */
+function entryModule(bundle: OutputBundleLike): string | null {
+  for (const f of Object.values(bundle)) if (f.type === 'chunk' && f.isEntry) return f.facadeModuleId ?? null
+  return null
+}
+
 /** Whether a bundle with these refs starts `worker`. */
 function starts(refs: BundleRefs, worker: WorkerBuild): boolean {
   // `?worker&inline` leaves no file: the import in the module graph is the only trace
-  if (refs.workerImports.has(worker.chain.at(-1)!)) return true
+  if (worker.chain && refs.workerImports.has(worker.chain.at(-1)!)) return true
   if (worker.entry === null) return false
   // Vite 8 emits the entry of every worker a build starts while transforming the module that
   // starts it, so it is in the bundle by now; earlier Vites write the entry's URL into the chunk
@@ -70,11 +79,17 @@ function starts(refs: BundleRefs, worker: WorkerBuild): boolean {
   return refs.code.some((code) => code.includes(name))
 }
 
-/** Keep a worker build's models for its main build's report. */
-export function saveWorkerModels(mainConfig: object, chain: readonly string[], entry: string | null, models: readonly ReportModel[], refs: BundleRefs): void {
+/**
+ * Keep a worker build's models for its main build's report. `chain` is the worker's config's
+ * `bundleChain`, undefined before Vite 5.2.
+ */
+export function saveWorkerModels(mainConfig: object, chain: readonly string[] | undefined, bundle: OutputBundleLike, models: readonly ReportModel[], refs: BundleRefs): void {
   let saved = byMainBuild.get(mainConfig)
   if (!saved) byMainBuild.set(mainConfig, (saved = new Map()))
-  saved.set(chain.join('\n'), { chain: [...chain], entry, models: [...models], refs })
+  const entry = entryFile(bundle)
+  // `\0`: no chain's key (worker ids) starts with it
+  const key = chain ? chain.join('\n') : `\0${entryModule(bundle) ?? entry ?? ''}`
+  saved.set(key, { chain: chain ? [...chain] : null, entry, models: [...models], refs })
 }
 
 /**
@@ -88,13 +103,16 @@ export function workerModels(mainConfig: object, mainRefs: BundleRefs): ReportMo
   // a worker's refs decide which of the workers it starts are live; walked from the main build down
   const visit = (chain: readonly string[], refs: BundleRefs): void => {
     for (const worker of saved.values()) {
-      if (worker.chain.length !== chain.length + 1 || chain.some((c, i) => worker.chain[i] !== c)) continue
+      const own = worker.chain
+      if (!own || own.length !== chain.length + 1 || chain.some((c, i) => own[i] !== c)) continue
       if (!starts(refs, worker)) continue
       out.push(...worker.models)
-      visit(worker.chain, worker.refs)
+      visit(own, worker.refs)
     }
   }
   visit([], mainRefs)
+  // no bundleChain (Vite before 5.2): which of them the output starts is not known, all are listed
+  for (const worker of saved.values()) if (!worker.chain) out.push(...worker.models)
   return out
 }
 
