@@ -269,12 +269,12 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       const rel = (p: string) => path.relative(root, p).split(path.sep).join('/')
       const own = emitted.map((e) => buildReportModel(e.collected, e.fileName(), rel))
       // what this bundle starts: which workers' models the main build lists (worker-reports.ts)
-      const refs = () => bundleRefs(bundle, this.getModuleIds?.() ?? [])
+      const refs = (mainConfig: object) => bundleRefs(mainConfig, bundle, this.getModuleIds?.() ?? [])
       if (viteBuild?.worker) {
-        saveWorkerModels(viteBuild.worker.mainConfig, viteBuild.worker.chain, bundle, own, refs())
+        saveWorkerModels(viteBuild.worker.mainConfig, viteBuild.worker.chain, bundle, own, refs(viteBuild.worker.mainConfig))
         return
       }
-      const models = viteBuild ? mergeModels(own, workerModels(viteBuild.config, refs())) : own
+      const models = viteBuild ? mergeModels(own, workerModels(viteBuild.config, refs(viteBuild.config))) : own
       if (models.length === 0) return
       models.sort((a, b) => a.source.localeCompare(b.source))
       if (options.reports.includes('html')) {

@@ -19,12 +19,15 @@ import type { ReportModel } from './build-report.js'
  */
 const byMainBuild = new WeakMap<object, Map<string, WorkerBuild>>()
 
-/** What a bundle refers to, enough to tell which worker bundles it starts. */
+/**
+ * What a bundle refers to, enough to tell which worker bundles it starts. Kept for every worker
+ * build of a watch session: names only, never the chunks' code.
+ */
 export interface BundleRefs {
   /** The bundle's file names when this plugin's generateBundle runs. */
   files: ReadonlySet<string>
-  /** Its chunks' code. */
-  code: readonly string[]
+  /** The saved worker entries' file names (basenames) its chunks' code mentions. */
+  named: ReadonlySet<string>
   /** Files its module graph imports as workers (`./w.js?worker`, `?sharedworker`, `&inline`, `&url`), without the query. */
   workerImports: ReadonlySet<string>
 }
@@ -43,16 +46,25 @@ interface WorkerBuild {
 
 const WORKER_QUERY = /[?&](?:worker|sharedworker)(?:&|$)/
 
-/** `bundle` and its module graph as `BundleRefs`. */
-export function bundleRefs(bundle: OutputBundleLike, moduleIds: Iterable<string>): BundleRefs {
+/**
+ * `bundle` and its module graph as `BundleRefs`, in the build of `mainConfig`. The worker entries
+ * its code can name are those saved already: a worker's bundle is built (and saved) while the
+ * module that starts it is transformed, so before that module's bundle is; and a rebuilt worker
+ * with a new entry name changes the code naming it, so that bundle is built again too.
+ */
+export function bundleRefs(mainConfig: object, bundle: OutputBundleLike, moduleIds: Iterable<string>): BundleRefs {
   const workerImports = new Set<string>()
   for (const id of moduleIds) {
     const q = id.indexOf('?')
     if (q > 0 && WORKER_QUERY.test(id.slice(q))) workerImports.add(id.slice(0, q))
   }
-  const code: string[] = []
-  for (const file of Object.values(bundle)) if (file.type === 'chunk') code.push(file.code)
-  return { files: new Set(Object.keys(bundle)), code, workerImports }
+  const named = new Set<string>()
+  for (const worker of byMainBuild.get(mainConfig)?.values() ?? []) {
+    if (worker.entry === null) continue
+    const name = path.posix.basename(worker.entry)
+    if (!named.has(name) && Object.values(bundle).some((file) => file.type === 'chunk' && file.code.includes(name))) named.add(name)
+  }
+  return { files: new Set(Object.keys(bundle)), named, workerImports }
 }
 
 /** The entry chunk's file name in a worker's bundle. */
@@ -75,8 +87,7 @@ function starts(refs: BundleRefs, worker: WorkerBuild): boolean {
   // starts it, so it is in the bundle by now; earlier Vites write the entry's URL into the chunk
   // and add the file in their own generateBundle, after this plugin's
   if (refs.files.has(worker.entry)) return true
-  const name = path.posix.basename(worker.entry)
-  return refs.code.some((code) => code.includes(name))
+  return refs.named.has(path.posix.basename(worker.entry))
 }
 
 /**
