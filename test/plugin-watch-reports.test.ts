@@ -7,14 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import quantizeRspack from '../plugins/rspack.js'
 import quantizeVite from '../plugins/vite.js'
 import { makeFixtureApp, viteBuildWatch } from './helpers/bundler-build.js'
-
-async function until(what: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
+import { until } from './helpers/until.js'
 
 /**
  * Until `builds()` has passed `before` and then stayed put for a moment: one write may start two
