@@ -82,7 +82,9 @@ function parse(argv: string[]): CliArgs | 'help' | 'version' {
   // converter_lite's --outputFile takes a name and adds its own extension (.ms); here, .onnx
   // (so `--outputFile=-` names the file `-.onnx`, not stdout)
   if (values.outputFile && !/\.onnx$/i.test(out)) out += '.onnx'
-  const toStdout = out === STDOUT
+  // /dev/stdout is the shell's name for the same stream: followed as a link it leads to a pipe
+  // under /proc that cannot be checked, or to a redirected file that a rename would replace
+  const toStdout = out === STDOUT || (values.out !== undefined && STDOUT_NAMES.has(out))
   if (toStdout && values.json) throw new UsageError('-o - and --json both write to stdout; give -o a file name, or drop --json')
   const config = values.config ?? values.configFile ?? defaultConfig(model)
   return { model, config, out, toStdout, reportDir: values['report-dir'] ?? null, json: values.json ?? false }
@@ -90,6 +92,8 @@ function parse(argv: string[]): CliArgs | 'help' | 'version' {
 
 /** `-o -`: the model on stdout, as compressors and converters do. */
 const STDOUT = '-'
+/** Other names of stdout that `-o` takes as `-`. */
+const STDOUT_NAMES: ReadonlySet<string> = new Set(['/dev/stdout', '/dev/fd/1', '/proc/self/fd/1'])
 
 /** `<name>.onnx.cfg`, else `<name>.cfg`, beside the model. */
 export function defaultConfig(model: string): string {

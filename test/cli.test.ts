@@ -127,6 +127,17 @@ describe('-o - (the model on stdout)', () => {
     expect((await compareModels(file, new Uint8Array(piped.stdoutBytes), samples)).cosine).toBeGreaterThan(0.999)
   })
 
+  it.skipIf(process.platform === 'win32')('-o /dev/stdout is -o -: the same bytes on stdout, the summary on stderr, no file', async () => {
+    // followed as a link, /dev/stdout leads to a pipe under /proc ("its folder does not exist")
+    const { dir, file } = folderWith('dev-stdout', MODELS.cls, 'cls.onnx')
+    const dash = await runCli([file, '--config', WEIGHT8_CFG, '-o', '-'])
+    const dev = await runCli([file, '--config', WEIGHT8_CFG, '-o', '/dev/stdout'])
+    expect(dev.code, dev.stderr).toBe(0)
+    expect(dev.stderr.split('\n').filter(Boolean).at(-1)).toMatch(/ -> stdout: WEIGHT_QUANT 8 bit/)
+    expect(dev.stdoutBytes.equals(dash.stdoutBytes)).toBe(true)
+    expect(listTree(dir)).toEqual(['cls.onnx'])
+  })
+
   it('with --json (both on stdout), or when stdout is a terminal: a usage error, nothing written', async () => {
     const { dir, file } = folderWith('stdout-usage', MODELS.cls, 'cls.onnx')
     const json = await runCli([file, '--config', WEIGHT8_CFG, '-o', '-', '--json'])
