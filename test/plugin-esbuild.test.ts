@@ -160,7 +160,7 @@ describe('esbuild plugin', () => {
     const afterTheImport: Plugin = {
       name: 'after-the-import',
       setup: (b) => void b.onLoad({ filter: /twice-late\.js$/ }, async () => {
-        while (processed.mock.results.length === 0) await new Promise((r) => setTimeout(r, 10))
+        await until("the import's quantization to start", () => processed.mock.results.length > 0)
         await processed.mock.results[0]!.value
         return undefined
       }),

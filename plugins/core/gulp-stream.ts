@@ -147,7 +147,7 @@ export function quantizeGulp(userOptions?: Options): QuantizeGulpStream {
       result = await quantizeBytes(model, new Uint8Array(input.buffer, input.byteOffset, input.byteLength), config)
     } catch (err) {
       stats.failed++
-      const message = describeError(err, model, config.kind === 'file' ? config.path : null, root).replace(`${NAME}: `, '')
+      const message = describeError(err, model, config, root).replace(`${NAME}: `, '')
       if (options.onError === 'error') throw new PluginError(NAME, message, { fileName: model })
       console.warn(`[${NAME}] ${message}; passing the original model on`)
       collected.push({ model: { ...base, kind: 'failed', message }, emitted })

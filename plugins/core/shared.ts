@@ -27,8 +27,7 @@ export async function quantizeForBundler(quantizer: ModelQuantizer, model: strin
   try {
     return { ok: true, result: await quantizer.process(model), warning: null }
   } catch (err) {
-    const found = quantizer.configOf(model)
-    const message = describeError(err, model, found?.kind === 'file' ? found.path : null, root, found === null)
+    const message = describeError(err, model, quantizer.configOf(model), root)
     if (options.onError === 'error') return { ok: false, message }
     return { ok: true, result: { kind: 'original', bytes: await fs.promises.readFile(model) }, warning: `${message}; emitting the original model` }
   }

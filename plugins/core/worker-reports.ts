@@ -68,7 +68,7 @@ export function bundleRefs(mainConfig: object, bundle: OutputBundleLike, moduleI
 }
 
 /** The entry chunk's file name in a worker's bundle. */
-export function entryFile(bundle: OutputBundleLike): string | null {
+function entryFile(bundle: OutputBundleLike): string | null {
   return Object.entries(bundle).find(([, f]) => f.type === 'chunk' && f.isEntry)?.[0] ?? null
 }
 
