@@ -14,7 +14,7 @@ import { decodedValues, encodeWeight, planWeights, type PlannedWeight } from '..
 import { quantizeModel, type TunedAccuracy } from '../src/quantize-model.js'
 import { checkTargetInVerification } from '../src/report/verified-target.js'
 import type { Verification } from '../src/runtime/verify.js'
-import { recSamples, sileroSamplesFor } from './helpers/model-inputs.js'
+import { clsSamples, recSamples, sileroSamplesFor } from './helpers/model-inputs.js'
 import { MODELS } from './helpers/models.js'
 
 const REC = MODELS.rec
@@ -27,12 +27,15 @@ const choices8: WidthChoices = { bits: 8, widths: [9, 10, 12], cost: byteCost }
 
 describe('accuracy target: wider codes where they buy the most error per byte', () => {
   it('a target the caller sets at a width with nothing wider to go to is said, not dropped in silence', async () => {
-    const { report } = await quantizeModel(MODELS.cls, { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 12 } }, { sizes: false, verify: false, accuracyTarget: 0.9999999 })
+    const { model, report } = await quantizeModel(MODELS.cls, { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 12 } }, { sizes: false, verify: false, accuracyTarget: 0.9999999 })
     expect(report.accuracy).toBeNull()
     expect(report.warnings).toContain('accuracyTarget 0.9999999 not pursued: it widens weights to 8, 9, 10 or 12 bit, and at bit_num=12 there is no wider code')
     // the default target at 12 bit has nothing to say
     const plain = await quantizeModel(MODELS.cls, { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 12 } }, { sizes: false, verify: false })
     expect(plain.report.warnings.filter((w) => w.includes('not pursued'))).toEqual([])
+    // both 12-bit models run close to fp32 on word crops
+    const crops = await clsSamples(4, 7000)
+    for (const m of [model, plain.model]) expect((await compareModels(MODELS.cls, m, crops)).cosine).toBeGreaterThan(0.9999)
   })
 
   it('spends within the budget, best buy first, and never on weights that cost no error', () => {
