@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util'
 import { packageVersion } from './cache/versions.js'
 import { loadCfg } from './cfg/index.js'
 import { QuantizeError } from './errors.js'
+import { makeDirsSync } from './make-dirs.js'
 import { checkOutputs } from './output-checks.js'
 import { quantizeModelFile, type QuantizeReport } from './quantize-model.js'
 import { HTML_REPORT_FILE } from './report/html/report-file.js'
@@ -187,7 +188,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     // leaves nothing. A signal cannot stop this synchronous block halfway (src/cli-process.ts).
     let madeDir: string | undefined
     try {
-      if (args.reportDir) madeDir = fs.mkdirSync(args.reportDir, { recursive: true })
+      if (args.reportDir) madeDir = makeDirsSync(args.reportDir)
       writeFilesAtomic(files)
       state.written = true
     } catch (err) {

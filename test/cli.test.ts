@@ -455,6 +455,22 @@ describe('--report-dir', () => {
     expect(run.code, run.stderr).toBe(0)
     expect(fs.readdirSync(reports).filter((f) => f.startsWith('report_'))).toEqual(['report_0.csv'])
   })
+
+  // Node's recursive mkdir spins forever where mkdir answers ENOENT under an existing parent
+  it.skipIf(!fs.existsSync('/proc/self'))('a report folder under /proc, or a debug_info_save_path there: a one-line error, not a hang; no output written', async () => {
+    const { dir, file } = folderWith('report-proc', MODELS.helloDeepa, 'hd.onnx')
+    const out = path.join(dir, 'hd-q.onnx')
+    const run = await runCli([file, '--config', WEIGHT8_CFG, '-o', out, '--report-dir', '/proc/unplugin-quantize-test/r'], { timeoutMs: 60_000 })
+    expect(run.signal).toBeNull()
+    expect(run.stderr).toBe("unplugin-quantize: /proc/unplugin-quantize-test/r: cannot create the report folder: its parent '/proc' exists but its file system does not allow new folders in it (ENOENT)\n")
+    expect(run.code).toBe(1)
+    const cfg = path.join(dir, 'debug.cfg')
+    fs.writeFileSync(cfg, fs.readFileSync(WEIGHT8_CFG, 'utf8') + '\ndebug_info_save_path=/proc/unplugin-quantize-test\n')
+    const debug = await runCli([file, '--config', cfg, '-o', out], { timeoutMs: 60_000 })
+    expect(debug.signal).toBeNull()
+    expect(debug.stderr).toMatch(/^unplugin-quantize: \/proc\/unplugin-quantize-test: cannot create the debug report folder: its parent '\/proc' exists but its file system does not allow new folders in it \(ENOENT\)\n$/)
+    expect(fs.readdirSync(dir).sort()).toEqual(['debug.cfg', 'hd.onnx'])
+  })
 })
 
 describe('FULL_QUANT through the CLI', () => {

@@ -9,6 +9,7 @@ import { newUrlImport, rewriteNewUrl, type NewUrlModel } from './rewrite-new-url
 import { debugCsvFiles, reportFile, type ModelOutcome, type PendingReport } from './shared.js'
 import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
 import { watchList, type WatchList } from './watch-inputs.js'
+import { makeDirs } from '../../src/make-dirs.js'
 import { writeFilesAtomic } from '../../src/write-atomic.js'
 import type { QuantizePluginApi } from './unplugin.js'
 
@@ -182,7 +183,7 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
           if (result.outputFiles) {
             result.outputFiles.push({ path: target, contents, hash: '', get text() { return text } })
           } else {
-            await fs.mkdir(path.dirname(target), { recursive: true })
+            await makeDirs(path.dirname(target))
             // reports appear whole or not at all, like every other output (temp + rename)
             writeFilesAtomic([{ path: target, bytes: contents }])
           }

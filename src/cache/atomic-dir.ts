@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import path from 'node:path'
+import { makeDirs } from '../make-dirs.js'
 import { CacheError, errorCode, reason } from './cache-error.js'
 import { sideName } from './layout.js'
 
@@ -26,7 +27,7 @@ export async function writeDirAtomic(dir: string, files: readonly DirFile[]): Pr
   const parent = path.dirname(dir)
   const tmp = sideName(dir, 'tmp')
   try {
-    await fs.promises.mkdir(parent, { recursive: true })
+    await makeDirs(parent)
     await fs.promises.mkdir(tmp)
   } catch (err) {
     throw new CacheError(tmp, `cannot create a cache folder: ${reason(err)}`, { cause: err })

@@ -5,6 +5,7 @@ import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import path from 'node:path'
 import { QuantizeError } from '../errors.js'
+import { makeDirs } from '../make-dirs.js'
 import { decodeModelProto, encodedModelSize } from './codec.js'
 import {
   DEFAULT_SIZE_THRESHOLD,
@@ -218,7 +219,7 @@ export async function saveModel(model: ModelProto, outPath: string, options: Sav
     if (layout.placed.length > 0) {
       externalPath = resolveLocation(dir, layout.location)
       if (externalPath === path.resolve(outPath)) throw new Error(`external data location '${layout.location}' is the model file itself`)
-      await fsp.mkdir(path.dirname(externalPath), { recursive: true })
+      await makeDirs(path.dirname(externalPath))
       externalTemp = tempName(externalPath)
       temps.push(externalTemp)
       await writeExternalFile(externalTemp, layout)

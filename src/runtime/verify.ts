@@ -1,5 +1,6 @@
 import fs from 'node:fs'
 import { resolveLocation } from '../onnx/external-data.js'
+import { makeDirsSync } from '../make-dirs.js'
 import { makeTempDir, removeTempDir } from '../temp-dirs.js'
 import path from 'node:path'
 import type { QuantConfig } from '../cfg/index.js'
@@ -102,7 +103,7 @@ export async function verifyModels(reference: string | Uint8Array, candidate: Ui
       tmp = makeTempDir('unplugin-quantize-verify-')
       // a location may name a subfolder ('weights/model.data')
       const dataFile = resolveLocation(tmp, externalData.location)
-      fs.mkdirSync(path.dirname(dataFile), { recursive: true })
+      makeDirsSync(path.dirname(dataFile))
       fs.writeFileSync(dataFile, externalData.bytes)
       candidateSource = nativeSource = path.join(tmp, 'model.onnx')
       fs.writeFileSync(candidateSource, candidate)

@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { QuantizeError } from '../../errors.js'
+import { makeDirsSync } from '../../make-dirs.js'
 import { fsReason, WriteError, writeFilesAtomic } from '../../write-atomic.js'
 import type { CsvFile } from './debug-csv-files.js'
 
@@ -10,7 +11,7 @@ import type { CsvFile } from './debug-csv-files.js'
  */
 export function writeDebugCsv(dir: string, files: readonly CsvFile[]): string[] {
   try {
-    fs.mkdirSync(dir, { recursive: true })
+    makeDirsSync(dir)
   } catch (err) {
     throw new QuantizeError(dir, `cannot create the debug report folder: ${fsReason(err as NodeJS.ErrnoException)}`, 'output', { cause: err })
   }
