@@ -46,14 +46,14 @@ for (const m of MODELS) {
   fs.writeFileSync(`${model}.cfg`, '[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=8\n')
   const stats = newStats()
   const quantizer = new ModelQuantizer(options, work, quiet, stats)
-  const first = await quantizer.process(model)
+  const first = await quantizer.process(await quantizer.prepare(model))
   if (first.kind !== 'quantized' || first.cached) throw new Error(`${m.id}: expected a first quantization`)
   const hit: number[] = []
   const hash: number[] = []
   const whole: number[] = []
   for (let r = 0; r < rounds; r++) {
     let t = performance.now()
-    const again = await quantizer.process(model)
+    const again = await quantizer.process(await quantizer.prepare(model))
     hit.push(performance.now() - t)
     if (again.kind !== 'quantized' || !again.cached || again.bytes.byteLength !== first.bytes.byteLength) throw new Error(`${m.id}: expected a cache hit`)
     t = performance.now()

@@ -7,7 +7,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import quantize from '../plugins/esbuild.js'
-import { calibrationFiles, getOrComputeStable } from '../plugins/core/quantize-asset.js'
+import { getOrComputeStable } from '../plugins/core/quantize-asset.js'
+import { calibrationFiles, prepareModel } from '../plugins/core/model-inputs.js'
 import { watchList } from '../plugins/core/watch-inputs.js'
 import { NoCache, ResultCache, cacheKey } from '../src/cache/index.js'
 import { cfgFromObject } from '../src/cfg/index.js'
@@ -142,7 +143,7 @@ describe('calibration files reached through symbolic links', () => {
     fs.rmSync(path.join(calib, 'x.bin'))
     fs.symlinkSync(path.join(data, 'b.bin'), path.join(calib, 'x.bin'))
     expect(await keyOf()).not.toBe(before)
-    const watched = await watchList(FLOAT, { kind: 'object', config: object, baseDir: dir })
+    const watched = watchList(await prepareModel(FLOAT, { kind: 'object', config: object, baseDir: dir }))
     expect(watched.dirFiles).toEqual([path.join(calib, 'x.bin')])
   })
 })

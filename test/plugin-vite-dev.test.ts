@@ -248,6 +248,28 @@ describe('vite dev server', () => {
     expect((await get(next)).status).toBe(200)
     await new Promise((r) => setTimeout(r, 300))
     expect(api.stats().quantized).toBe(before + 1)
+
+    // a file there the engine never reads refreshes nothing: the next reload is the next edit's
+    const reloads = spyReloads()
+    const { reused } = api.stats()
+    const seen = new Set<string>()
+    const onAdd = (file: string) => void seen.add(path.basename(file))
+    server.watcher.on('add', onAdd)
+    fs.writeFileSync(path.join(calib, 'README.txt'), 'where the samples came from\n')
+    try {
+      await until('the watcher event', () => seen.has('README.txt'))
+    } finally {
+      server.watcher.off('add', onAdd)
+    }
+    // past the plugin's debounce: a refresh would have started by now
+    await new Promise((r) => setTimeout(r, 300))
+    before = api.stats().quantized
+    fs.writeFileSync(path.join(calib, '1.bin'), sample(4))
+    await until('the re-quantization after the second calibration edit', () => api.stats().quantized > before)
+    await waitForNewUrl(next)
+    await new Promise((r) => setTimeout(r, 300))
+    expect(reloads()).toBe(1)
+    expect(api.stats().reused).toBe(reused)
   })
 
   it('a broken cfg is reported without crashing the server; fixing it serves the cached result', async () => {
@@ -370,7 +392,8 @@ describe('model file names', () => {
   it('a model that cannot be read is reported without naming a cfg it does not have', async () => {
     const options = resolveOptions({ cacheDir: path.join(dir, '.cache'), verify: false })
     const quantizer = new ModelQuantizer(options, dir, { warn: () => undefined, info: () => undefined }, newStats())
-    const outcome = await quantizeForBundler(quantizer, path.join(dir, 'sub/gone.onnx'), options, dir)
+    const gone = path.join(dir, 'sub/gone.onnx')
+    const outcome = await quantizeForBundler(quantizer, await quantizer.prepare(gone), options, dir)
     expect(outcome).toMatchObject({ ok: false, message: expect.stringMatching(/^unplugin-quantize: cannot read sub\/gone\.onnx: ENOENT/) as unknown })
     expect(outcome.ok || outcome.message).not.toMatch(/defaultConfig/)
   })

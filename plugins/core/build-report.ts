@@ -3,6 +3,7 @@ import type { QuantizeReport } from '../../src/quantize-model.js'
 import { formatBytes, formatDuration, ratio } from '../../src/report/html/format.js'
 import { formatCosine, type ReportModel } from '../../src/report/html/render-report.js'
 import type { ResolvedOptions } from './options.js'
+import type { PreparedModel } from './model-inputs.js'
 import type { ModelQuantizer } from './quantize-asset.js'
 import { quantizeForBundler, type ModelOutcome } from './shared.js'
 
@@ -61,8 +62,9 @@ export function buildReportModel(c: CollectedModel, emitted: string | null, rel:
 }
 
 /** `quantizeForBundler` plus what the report needs. */
-export async function quantizeAndCollect(quantizer: ModelQuantizer, model: string, options: ResolvedOptions, root: string): Promise<{ outcome: ModelOutcome; collected: CollectedModel | null }> {
-  const outcome = await quantizeForBundler(quantizer, model, options, root)
+export async function quantizeAndCollect(quantizer: ModelQuantizer, prepared: PreparedModel, options: ResolvedOptions, root: string): Promise<{ outcome: ModelOutcome; collected: CollectedModel | null }> {
+  const { model } = prepared
+  const outcome = await quantizeForBundler(quantizer, prepared, options, root)
   if (!outcome.ok) return { outcome, collected: null }
   const { result, warning } = outcome
   let sizeIn = 0
@@ -71,7 +73,7 @@ export async function quantizeAndCollect(quantizer: ModelQuantizer, model: strin
   } catch {
     // deleted meanwhile
   }
-  const found = quantizer.configOf(model)
+  const found = prepared.config
   const collected: CollectedModel = {
     model,
     configFile: found?.kind === 'file' ? found.path : null,

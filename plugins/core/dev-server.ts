@@ -7,8 +7,9 @@ import type { QuantizeReport } from '../../src/quantize-model.js'
 import { renderReportHtml, type ReportModel } from './build-report.js'
 import type { ResolvedOptions } from './options.js'
 import type { ModelQuantizer } from './quantize-asset.js'
+import type { PreparedModel } from './model-inputs.js'
 import { quantizeForBundler, reportFile } from './shared.js'
-import { isInside, modelInputs, type ModelInputs } from './watch-inputs.js'
+import { isCalibrationInput, isInside, modelInputs, type ModelInputs } from './watch-inputs.js'
 
 /**
  * The part of Vite's dev server this module uses, declared structurally so the core does not
@@ -147,8 +148,9 @@ export class DevModels {
     // Watched before the engine runs, whatever its outcome: an edit while it runs (the first run
     // included), a cfg naming other calibration folders, or a fix of a broken cfg refreshes the
     // model, and that refresh watches what the cfg names then.
-    await this.watchInputs(model, quantizer)
-    const outcome = await quantizeForBundler(quantizer, model, options, root)
+    const prepared = await quantizer.prepare(model)
+    await this.watchInputs(prepared)
+    const outcome = await quantizeForBundler(quantizer, prepared, options, root)
     if (!outcome.ok) {
       this.served.delete(model)
       return outcome
@@ -177,7 +179,7 @@ export class DevModels {
       // deleted meanwhile: the watcher will refresh it
     }
     const rel = (p: string) => path.relative(root, p).split(path.sep).join('/')
-    const found = quantizer.configOf(model)
+    const found = prepared.config
     const entry: DevEntry = {
       model,
       hash,
@@ -199,10 +201,10 @@ export class DevModels {
     return { ok: true, entry }
   }
 
-  private async watchInputs(model: string, quantizer: ModelQuantizer): Promise<void> {
+  private async watchInputs(prepared: PreparedModel): Promise<void> {
     if (!this.server || this.closed) return
-    const inputs = await modelInputs(model, quantizer.configOf(model))
-    this.inputs.set(model, inputs)
+    const inputs = modelInputs(prepared)
+    this.inputs.set(prepared.model, inputs)
     // Vite's watcher (chokidar) sees the root already; files outside it are added here
     const existing = inputs.files.filter((f) => fs.existsSync(f))
     if (existing.length > 0) this.server.watcher.add(existing)
@@ -232,7 +234,7 @@ export class DevModels {
     if (this.closed) return
     for (const [model, inputs] of this.inputs) {
       const hit = fromCalibration
-        ? inputs.calibrationDirs.some((d) => isInside(file, d))
+        ? isCalibrationInput(inputs, file)
         : inputs.files.includes(file)
       if (!hit) continue
       // editors write in bursts (truncate + write, rename): one refresh per burst

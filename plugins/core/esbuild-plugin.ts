@@ -127,8 +127,9 @@ export function quantizeEsbuild(userOptions?: Options): QuantizeEsbuildPlugin {
       })
 
       const quantizeOnce = async (model: string): Promise<{ watch: WatchList; outcome: ModelOutcome }> => {
-        const watch = await watchList(model, q.configOf(model))
-        const { outcome, collected } = await quantizeAndCollect(q, model, options, root)
+        const prepared = await q.prepare(model)
+        const watch = watchList(prepared)
+        const { outcome, collected } = await quantizeAndCollect(q, prepared, options, root)
         if (!outcome.ok) return { watch, outcome }
         if (collected) collectedModels.set(model, collected)
         const { result } = outcome

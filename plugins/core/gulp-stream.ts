@@ -10,7 +10,8 @@ import { createModelFilter } from './filter.js'
 import { findConfig, type ModelConfig } from './find-config.js'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
 import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
-import { MODEL_BLOB, REPORT_BLOB, calibrationFiles, debugCsvOf, getOrComputeStable, newStats, rootRelative, withCfgWarnings, readConfig, reportOf, resultBlobs, runQuantization, type QuantizeStats } from './quantize-asset.js'
+import { calibrationFiles, readConfig } from './model-inputs.js'
+import { MODEL_BLOB, REPORT_BLOB, debugCsvOf, getOrComputeStable, newStats, rootRelative, withCfgWarnings, reportOf, resultBlobs, runQuantization, type QuantizeStats } from './quantize-asset.js'
 import { debugCsvFiles, reportFile } from './shared.js'
 import { sharedPool } from './worker-pool.js'
 import type { QuantizePluginApi } from './unplugin.js'
@@ -39,8 +40,9 @@ type VinylConstructor = new (options: { cwd: string; base: string; path: string;
 /** The gulp transform, with the plugin's counters on `api` (as the bundler plugins have). */
 export type QuantizeGulpStream = Transform & { readonly api: QuantizePluginApi }
 
-// bump when what the gulp stream stores in a cache entry changes
-const GULP_KEY_FORMAT = 3
+// bump when what the gulp stream stores in a cache entry changes, or what its key covers (4:
+// only the files of the calibration folders the engine reads)
+const GULP_KEY_FORMAT = 4
 const REPLACEMENT = Buffer.from([0xef, 0xbf, 0xbd])
 
 /**

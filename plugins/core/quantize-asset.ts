@@ -1,13 +1,13 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { NoCache, ResultCache, cacheKey, type Blobs, type CacheLogger, type QuantizeCache } from '../../src/cache/index.js'
-import { cfgFromObject, loadCfg, type QuantConfig } from '../../src/cfg/index.js'
+import type { QuantConfig } from '../../src/cfg/index.js'
 import { QuantizeError } from '../../src/errors.js'
 import type { QuantizeReport, QuantizeResult } from '../../src/quantize-model.js'
 import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
 import { findConfig, type ModelConfig } from './find-config.js'
-import { folderFiles } from './folder-files.js'
 import { createLimiter } from './limiter.js'
+import { calibrationFiles, prepareModel, type PreparedModel } from './model-inputs.js'
 import type { ResolvedOptions } from './options.js'
 import { progressReporter } from './progress-reporter.js'
 import { sharedPool, type PoolJob, type WorkerPool } from './worker-pool.js'
@@ -75,8 +75,9 @@ export const REPORT_BLOB = 'report.json'
 // { name, text }; it is written in the same atomic entry folder as the model.
 export const DEBUG_CSV_BLOB = 'debug-csv.json'
 // bump when what the plugin stores in an entry changes (2: the debug CSVs; 3: the report
-// without per-channel parameters; 4: without the cfg's warnings)
-const PLUGIN_KEY_FORMAT = 4
+// without per-channel parameters; 4: without the cfg's warnings), or what its key covers (5:
+// only the files of the calibration folders the engine reads)
+const PLUGIN_KEY_FORMAT = 5
 
 /**
  * The report as an entry stores it. Per-channel parameters (scales, zero points, bias-correction
@@ -147,17 +148,6 @@ export function withCfgWarnings(report: QuantizeReport, cfg: QuantConfig, root: 
   return { ...report, warnings: [...cfg.warnings.map((w) => w.message), ...report.warnings].map((w) => rootRelative(w, root)) }
 }
 
-/** The parsed config a model's cfg file or the `defaultConfig` object gives. */
-export async function readConfig(config: ModelConfig): Promise<QuantConfig> {
-  return config.kind === 'file' ? loadCfg(config.path) : cfgFromObject(config.config, config.baseDir, 'defaultConfig')
-}
-
-/** Files in the cfg's calibration folders: their names and bytes change the result. */
-export function calibrationFiles(cfg: QuantConfig): string[] {
-  // a missing folder gives none: it is the engine's error to report, with the cfg's line
-  return (cfg.dataPreprocess?.calibratePath ?? []).flatMap((source) => folderFiles(source.dir))
-}
-
 /** `text` with the project root's absolute path left out of the paths it names (reports ship in the bundle). */
 export function rootRelative(text: string, root: string): string {
   const prefix = path.resolve(root) + path.sep
@@ -202,8 +192,8 @@ export async function getOrComputeStable(cache: QuantizeCache, model: string, ke
 }
 
 /**
- * Turns a model path into the bytes to emit: cache lookup, else the engine under the
- * concurrency limit. Several importers of one model in one build share one computation.
+ * Turns a model into the bytes to emit: cache lookup, else the engine under the concurrency
+ * limit. Several importers of one model in one build share one computation.
  */
 export class ModelQuantizer {
   readonly cache: QuantizeCache
@@ -221,24 +211,41 @@ export class ModelQuantizer {
     return findConfig(model, this.options.defaultConfig, this.root)
   }
 
-  process(model: string): Promise<AssetResult> {
+  /**
+   * The model's cfg, read, and its calibration files, listed: once per model per build, for
+   * `process` and the watch list (watch-inputs.ts) both. `config` when the caller found it itself.
+   */
+  prepare(model: string, config: ModelConfig | null = this.configOf(model)): Promise<PreparedModel> {
+    return prepareModel(model, config)
+  }
+
+  /** The bytes to emit for `prepared.model`; concurrent calls for one model share one run. */
+  process(prepared: PreparedModel): Promise<AssetResult> {
+    const { model } = prepared
     const running = this.inFlight.get(model)
     if (running) return running
-    const work = this.run(model).finally(() => this.inFlight.delete(model))
+    const work = this.run(prepared).finally(() => this.inFlight.delete(model))
     this.inFlight.set(model, work)
     return work
   }
 
-  private async run(model: string): Promise<AssetResult> {
-    const config = this.configOf(model)
-    if (!config) {
+  private async run(prepared: PreparedModel): Promise<AssetResult> {
+    const { model, config, parsed } = prepared
+    if (!config || !parsed) {
       this.stats.passedThrough++
       return { kind: 'original', bytes: await fs.readFile(model) }
     }
     try {
-      const cfg = await readConfig(config)
+      if ('error' in parsed) throw parsed.error
+      const { cfg } = parsed
       const quantizeOptions = { verify: this.options.verify }
-      const keyOf = () => cacheKey({ model, cfg, calibrationFiles: calibrationFiles(cfg), options: { plugin: PLUGIN_KEY_FORMAT, ...quantizeOptions } })
+      // the first key takes the listing the watch list got; the check after the run lists again
+      let listed: string[] | null = prepared.calibrationFiles
+      const keyOf = () => {
+        const files = listed ?? calibrationFiles(cfg)
+        listed = null
+        return cacheKey({ model, cfg, calibrationFiles: files, options: { plugin: PLUGIN_KEY_FORMAT, ...quantizeOptions } })
+      }
       const { blobs, computed } = await getOrComputeStable(this.cache, model, keyOf, () => this.limit(async (): Promise<Blobs> => {
         const pool = sharedPool(this.options.concurrency, (message) => this.logger.info(`[unplugin-quantize] ${message}`))
         const name = path.relative(this.root, model).split(path.sep).join('/')
@@ -251,12 +258,12 @@ export class ModelQuantizer {
         return resultBlobs(result, cfg)
       }))
       if (!computed) this.stats.reused++
-      const bytes = blobs[MODEL_BLOB]
+      const out = blobs[MODEL_BLOB]
       const report = blobs[REPORT_BLOB]
-      if (!bytes || !report) throw new QuantizeError(model, 'cache entry lacks model.onnx or report.json', 'runtime')
+      if (!out || !report) throw new QuantizeError(model, 'cache entry lacks model.onnx or report.json', 'runtime')
       // a misspelt key is ignored with a warning: said in the build's log on every build, hit or miss
       for (const w of cfg.warnings) this.logger.warn(rootRelative(w.message, this.root))
-      return { kind: 'quantized', bytes, report: withCfgWarnings(reportOf(report, model), cfg, this.root), configFile: config.kind === 'file' ? config.path : null, cached: !computed, debugCsv: debugCsvOf(blobs, model) }
+      return { kind: 'quantized', bytes: out, report: withCfgWarnings(reportOf(report, model), cfg, this.root), configFile: config.kind === 'file' ? config.path : null, cached: !computed, debugCsv: debugCsvOf(blobs, model) }
     } catch (err) {
       this.stats.failed++
       throw err

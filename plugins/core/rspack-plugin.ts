@@ -67,11 +67,12 @@ export class QuantizeRspackPlugin {
     registry().set(this.id, async (ctx, source) => {
       const model = ctx.resourcePath
       if (!isModel(model)) return source
-      const watch = await watchList(model, quantizer.configOf(model))
+      const prepared = await quantizer.prepare(model)
+      const watch = watchList(prepared)
       for (const f of watch.files) ctx.addDependency(f)
       for (const f of watch.missing) ctx.addMissingDependency(f)
       for (const d of watch.dirs) ctx.addContextDependency(d)
-      const { outcome, collected } = await quantizeAndCollect(quantizer, model, options, root)
+      const { outcome, collected } = await quantizeAndCollect(quantizer, prepared, options, root)
       if (!outcome.ok) throw new Error(outcome.message)
       if (outcome.warning) ctx.emitWarning(new Error(outcome.warning))
       const { result } = outcome
@@ -121,14 +122,16 @@ export class QuantizeRspackPlugin {
             warn(`${asset.name}: no file ${source} with the same bytes in the project (another plugin changed them?); left as it is`)
             return
           }
-          if (!isModel(model) || quantizer.configOf(model) === null) return
-          const { outcome, collected } = await quantizeAndCollect(quantizer, model, options, root)
+          if (!isModel(model)) return
+          const prepared = await quantizer.prepare(model)
+          if (prepared.config === null) return
+          const { outcome, collected } = await quantizeAndCollect(quantizer, prepared, options, root)
           if (!outcome.ok) {
             compilation.errors.push(new WebpackError(outcome.message))
             return
           }
           if (outcome.warning) warn(outcome.warning)
-          const watch = await watchList(model, quantizer.configOf(model))
+          const watch = watchList(prepared)
           compilation.fileDependencies.add(model)
           for (const f of watch.files) compilation.fileDependencies.add(f)
           for (const f of watch.missing) compilation.missingDependencies.add(f)

@@ -5,6 +5,7 @@ import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
 import { reportJson } from '../../src/report/report-json.js'
 import { describeError } from './describe-error.js'
 import type { ResolvedOptions } from './options.js'
+import type { PreparedModel } from './model-inputs.js'
 import type { AssetResult, ModelQuantizer } from './quantize-asset.js'
 
 /** A quantized model waiting for the bundler to name its output file. */
@@ -23,11 +24,12 @@ export type ModelOutcome =
  * Quantize one model for a bundler plugin, applying `onError`: a failure becomes either an
  * error message (the caller fails the build) or the original bytes plus a warning.
  */
-export async function quantizeForBundler(quantizer: ModelQuantizer, model: string, options: ResolvedOptions, root: string): Promise<ModelOutcome> {
+export async function quantizeForBundler(quantizer: ModelQuantizer, prepared: PreparedModel, options: ResolvedOptions, root: string): Promise<ModelOutcome> {
+  const { model } = prepared
   try {
-    return { ok: true, result: await quantizer.process(model), warning: null }
+    return { ok: true, result: await quantizer.process(prepared), warning: null }
   } catch (err) {
-    const message = describeError(err, model, quantizer.configOf(model), root)
+    const message = describeError(err, model, prepared.config, root)
     if (options.onError === 'error') return { ok: false, message }
     return { ok: true, result: { kind: 'original', bytes: await fs.promises.readFile(model) }, warning: `${message}; emitting the original model` }
   }

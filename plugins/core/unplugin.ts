@@ -8,6 +8,7 @@ import { DevModels, type DevServerLike } from './dev-server.js'
 import { createModelFilter } from './filter.js'
 import { bundleRefs, mergeModels, saveWorkerModels, workerModels, type OutputBundleLike } from './worker-reports.js'
 import { watchList } from './watch-inputs.js'
+import type { PreparedModel } from './model-inputs.js'
 import { newUrlImport, rewriteNewUrl, type NewUrlModel, type NewUrlResolver, type RewrittenModule } from './rewrite-new-url.js'
 import { viteNewUrlResolver, type ViteResolverConfig } from './vite-new-url-resolver.js'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
@@ -143,18 +144,23 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
 
   // Rolldown in watch mode: inputs that do not exist yet, watched for appearing (appearing-paths.ts)
   let appearing: AppearingPaths | null = null
-  /** Watch `model`'s inputs, so that a watch build rebuilds when one changes or appears. */
-  const watchInputs = async (ctx: BundlerContext, q: ModelQuantizer, model: string): Promise<void> => {
-    const watch = await watchList(model, q.configOf(model))
+  /**
+   * Read `model`'s cfg and calibration folders, and watch them, so that a watch build rebuilds
+   * when one changes or appears: what was read, for the quantizer.
+   */
+  const watchInputs = async (ctx: BundlerContext, q: ModelQuantizer, model: string): Promise<PreparedModel> => {
+    const prepared = await q.prepare(model)
+    const watch = watchList(prepared)
     // a folder is watched as itself (a file added to it) and through its files (an edit)
     for (const f of [...watch.files, ...watch.missing, ...watch.dirs, ...watch.dirFiles]) ctx.addWatchFile(f)
     // Rollup's chokidar sees a missing path appear by itself; Rolldown's watcher does not
-    if (!ctx.meta?.watchMode || typeof ctx.meta.rolldownVersion !== 'string') return
+    if (!ctx.meta?.watchMode || typeof ctx.meta.rolldownVersion !== 'string') return prepared
     const missing = [...watch.missing, ...watch.dirs.filter((d) => !fs.existsSync(d))]
-    if (missing.length === 0) return
+    if (missing.length === 0) return prepared
     appearing ??= new AppearingPaths()
     appearing.watch(missing)
     ctx.addWatchFile(appearing.file)
+    return prepared
   }
 
   /**
@@ -195,8 +201,9 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
         // `vite build --watch` rebuilds when a public model or its cfg changes
         const q = quantizer
         const models = listPublicModels(publicDir, accepts, (m) => q.configOf(m) !== null)
-        for (const m of models) await watchInputs(this, q, m)
-        publicWork = Promise.all(models.map(async (model): Promise<PublicModel> => ({ model, ...(await quantizeAndCollect(q, model, options, root)) })))
+        const prepared: PreparedModel[] = []
+        for (const m of models) prepared.push(await watchInputs(this, q, m))
+        publicWork = Promise.all(prepared.map(async (p): Promise<PublicModel> => ({ model: p.model, ...(await quantizeAndCollect(q, p, options, root)) })))
         // awaited in generateBundle; a build that fails before that must not leave it unhandled
         publicWork.catch(() => undefined)
       }
@@ -220,8 +227,8 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
         return `export default ${JSON.stringify(outcome.entry.url)}`
       }
       // rebuild in watch mode when the model, its cfg or its calibration data changes
-      await watchInputs(this, quantizer, model)
-      const { outcome, collected } = await quantizeAndCollect(quantizer, model, options, root)
+      const prepared = await watchInputs(this, quantizer, model)
+      const { outcome, collected } = await quantizeAndCollect(quantizer, prepared, options, root)
       if (!outcome.ok) this.error(outcome.message)
       if (outcome.warning) this.warn(outcome.warning)
       const result = outcome.result

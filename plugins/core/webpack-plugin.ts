@@ -90,7 +90,8 @@ export class QuantizeWebpackPlugin {
       }
       const out: { fileName: string; collected: CollectedModel }[] = []
       await Promise.all(found.map(async ({ fileName, model }) => {
-        const { outcome, collected } = await quantizeAndCollect(q, model, options, root)
+        const prepared = await q.prepare(model)
+        const { outcome, collected } = await quantizeAndCollect(q, prepared, options, root)
         if (!outcome.ok) {
           compilation.errors.push(new WebpackError(outcome.message))
           return
@@ -98,7 +99,7 @@ export class QuantizeWebpackPlugin {
         if (outcome.warning) warn(outcome.warning)
         const { result } = outcome
         // the copy's inputs: `webpack --watch` rebuilds when the model or its cfg changes
-        const watch = await watchList(model, q.configOf(model))
+        const watch = watchList(prepared)
         for (const f of watch.files) compilation.fileDependencies.add(f)
         for (const f of watch.missing) compilation.missingDependencies.add(f)
         for (const d of watch.dirs) compilation.contextDependencies.add(d)
@@ -146,11 +147,12 @@ export class QuantizeWebpackPlugin {
           if (!isModel(model)) return callback(null)
           // the model, its cfg and its calibration folders (a folder is a context dependency:
           // a file added to it, edited or removed rebuilds this module, and only this one)
-          watchList(model, q.configOf(model)).then((watch) => {
+          q.prepare(model).then((prepared) => {
+            const watch = watchList(prepared)
             for (const f of watch.files) loaderContext.addDependency(f)
             for (const f of watch.missing) loaderContext.addMissingDependency(f)
             for (const d of watch.dirs) loaderContext.addContextDependency(d)
-            return quantizeAndCollect(q, model, options, root)
+            return quantizeAndCollect(q, prepared, options, root)
           }).then(({ outcome, collected }) => {
             if (!outcome.ok) return callback(new Error(outcome.message))
             if (outcome.warning) loaderContext.emitWarning(new Error(outcome.warning))

@@ -36,6 +36,18 @@ export function isCalibrationFile(name: string, inputType: DataPreprocessConfig[
   return inputType === 'BIN' ? lower.endsWith('.bin') : IMAGE_EXTENSIONS.some((e) => lower.endsWith(e))
 }
 
+const isBmp = (name: string): boolean => name.toLowerCase().endsWith('.bmp')
+
+/**
+ * True when a file named `name` in a calibration folder changes what the engine computes or
+ * reports: a calibration file (all of them, not only the first calibrate_size: verification reads
+ * the files past it, and their count is in warnings), or beside images a .bmp file, counted in
+ * a warning. Anything else (a README, .DS_Store) is never read.
+ */
+export function affectsCalibration(name: string, inputType: DataPreprocessConfig['inputType']): boolean {
+  return isCalibrationFile(name, inputType) || (inputType === 'IMAGE' && isBmp(name))
+}
+
 /**
  * The sorted calibration files of a folder (all of them); an empty or missing folder is an error.
  * BMP files beside images are left out with a warning pushed to `warnings`.
@@ -49,7 +61,7 @@ export function calibrationFiles(dir: string, where: string, filter: (name: stri
   }
   // Code-unit order, not locale order: the same files are picked on every machine.
   const files = names.filter(filter).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((n) => path.join(dir, n))
-  const bmp = what === 'image' ? names.filter((n) => n.toLowerCase().endsWith('.bmp')).length : 0
+  const bmp = what === 'image' ? names.filter(isBmp).length : 0
   if (files.length === 0) {
     throw new QuantizeError(where, `calibration folder ${dir} has no ${what} files${bmp ? ' (it has .bmp files, which sharp cannot decode: convert them to PNG)' : ''}`, 'config')
   }
