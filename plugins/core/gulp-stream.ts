@@ -1,19 +1,14 @@
 import path from 'node:path'
 import { Transform, type TransformCallback } from 'node:stream'
 import PluginError from 'plugin-error'
-import { NoCache, ResultCache, cacheKey, type Blobs, type QuantizeCache } from '../../src/cache/index.js'
 import { QuantizeError } from '../../src/errors.js'
-import type { QuantizeReport } from '../../src/quantize-model.js'
 import { buildReportModel, HTML_REPORT_FILE, renderReportHtml, summaryTable, type CollectedModel } from './build-report.js'
 import { describeError } from './describe-error.js'
 import { createModelFilter } from './filter.js'
 import { findConfig, type ModelConfig } from './find-config.js'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.js'
-import type { CsvFile } from '../../src/report/debug-csv/debug-csv-files.js'
-import { calibrationFiles, readConfig } from './model-inputs.js'
-import { MODEL_BLOB, REPORT_BLOB, debugCsvOf, getOrComputeStable, newStats, rootRelative, withCfgWarnings, reportOf, resultBlobs, runQuantization, type QuantizeStats } from './quantize-asset.js'
+import { ModelQuantizer, displayPath, newStats, type AssetResult, type QuantizeStats } from './quantize-asset.js'
 import { debugCsvFiles, reportFile } from './shared.js'
-import { sharedPool } from './worker-pool.js'
 import type { QuantizePluginApi } from './unplugin.js'
 
 const NAME = 'unplugin-quantize'
@@ -40,9 +35,6 @@ type VinylConstructor = new (options: { cwd: string; base: string; path: string;
 /** The gulp transform, with the plugin's counters on `api` (as the bundler plugins have). */
 export type QuantizeGulpStream = Transform & { readonly api: QuantizePluginApi }
 
-// bump when what the gulp stream stores in a cache entry changes, or what its key covers (4:
-// only the files of the calibration folders the engine reads)
-const GULP_KEY_FORMAT = 4
 const REPLACEMENT = Buffer.from([0xef, 0xbf, 0xbd])
 
 /**
@@ -60,12 +52,7 @@ export function looksUtf8Decoded(bytes: Uint8Array): boolean {
   }
 }
 
-interface Quantized {
-  bytes: Uint8Array
-  report: QuantizeReport
-  cached: boolean
-  debugCsv: CsvFile[]
-}
+type Quantized = Extract<AssetResult, { kind: 'quantized' }>
 
 /**
  * gulp plugin: an object-mode Transform over vinyl files. Buffered `.onnx` files that match
@@ -79,38 +66,24 @@ export function quantizeGulp(userOptions?: Options): QuantizeGulpStream {
   const root = process.cwd()
   const stats: QuantizeStats = newStats()
   const accepts = createModelFilter(root, options.include, options.exclude)
-  const cache: QuantizeCache = options.cache ? new ResultCache({ root, dir: options.cacheDir, logger: { warn: (m) => console.warn(`[${NAME}] ${m}`) } }) : new NoCache()
   const info = (message: string) => console.log(message)
-  const rel = (p: string) => {
-    const r = path.relative(root, p)
-    return (r.startsWith('..') || path.isAbsolute(r) ? p : r).split(path.sep).join('/')
-  }
+  // the bundler plugins' quantizer, on the vinyl file's bytes; its own cache entries (host 'gulp')
+  const quantizer = new ModelQuantizer(options, root, { warn: (m) => console.warn(`[${NAME}] ${m}`), info }, stats, 'gulp')
+  const rel = (p: string) => displayPath(p, root)
   const collected: { model: CollectedModel; emitted: string }[] = []
   // the HTML report goes to the first file's base, as it was when the file came in
   let first: { file: VinylLike; base: string } | null = null
 
   const quantizeBytes = async (model: string, bytes: Uint8Array, config: ModelConfig): Promise<Quantized> => {
     if (looksUtf8Decoded(bytes)) {
+      stats.failed++
       throw new QuantizeError(model, `the file was decoded as UTF-8 text (it holds U+FFFD replacement characters), which corrupts binary models; gulp 5 reads files as text unless told not to: use src('…/*.onnx', { encoding: false })`, 'input')
     }
-    const cfg = await readConfig(config)
-    const quantizeOptions = { verify: options.verify }
     // the bytes are gulp's, but the calibration files are read from disk while the engine runs
-    const keyOf = () => cacheKey({ model: bytes, cfg, calibrationFiles: calibrationFiles(cfg), options: { plugin: 'gulp', format: GULP_KEY_FORMAT, ...quantizeOptions } })
-    const { blobs, computed } = await getOrComputeStable(cache, model, keyOf, async (): Promise<Blobs> => {
-      // the process's pool: the next run (gulp watch) reuses its warm worker
-      const pool = sharedPool(options.concurrency, (message) => info(`[${NAME}] ${message}`))
-      const runOptions = options.threads === null ? quantizeOptions : { ...quantizeOptions, threads: options.threads }
-      const result = await runQuantization(pool, stats, rel(model), { model: bytes, cfg, options: runOptions }, info)
-      if (result.externalData) throw new QuantizeError(model, 'models with external data are not supported by the gulp plugin', 'unsupported')
-      return resultBlobs(result, cfg)
-    })
-    if (!computed) stats.reused++
-    const out = blobs[MODEL_BLOB]
-    const report = blobs[REPORT_BLOB]
-    if (!out || !report) throw new QuantizeError(model, 'cache entry lacks model.onnx or report.json', 'runtime')
-    for (const w of cfg.warnings) console.warn(`[${NAME}] ${rootRelative(w.message, root)}`)
-    return { bytes: out, report: withCfgWarnings(reportOf(report, model), cfg, root), cached: !computed, debugCsv: debugCsvOf(blobs, model) }
+    const result = await quantizer.process(await quantizer.prepare(model, config), bytes)
+    // a model with a config is quantized or throws
+    if (result.kind !== 'quantized') throw new QuantizeError(model, 'was not quantized', 'runtime')
+    return result
   }
 
   const newFile = (like: VinylLike, filePath: string, base: string, contents: Buffer): VinylLike =>
@@ -148,7 +121,7 @@ export function quantizeGulp(userOptions?: Options): QuantizeGulpStream {
     try {
       result = await quantizeBytes(model, new Uint8Array(input.buffer, input.byteOffset, input.byteLength), config)
     } catch (err) {
-      stats.failed++
+      // counted in stats.failed where it was thrown
       const message = describeError(err, model, config, root).replace(`${NAME}: `, '')
       if (options.onError === 'error') throw new PluginError(NAME, message, { fileName: model })
       console.warn(`[${NAME}] ${message}; passing the original model on`)

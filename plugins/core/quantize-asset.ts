@@ -78,6 +78,8 @@ export const DEBUG_CSV_BLOB = 'debug-csv.json'
 // without per-channel parameters; 4: without the cfg's warnings), or what its key covers (5:
 // only the files of the calibration folders the engine reads)
 const PLUGIN_KEY_FORMAT = 5
+// the gulp stream's entries have keys of their own (3: without the cfg's warnings; 4: as 5 above)
+const GULP_KEY_FORMAT = 4
 
 /**
  * The report as an entry stores it. Per-channel parameters (scales, zero points, bias-correction
@@ -191,6 +193,15 @@ export async function getOrComputeStable(cache: QuantizeCache, model: string, ke
   }
 }
 
+/** Which plugin runs the quantizer: its cache entries and its messages are its own. */
+export type QuantizerHost = 'bundler' | 'gulp'
+
+/** `file` relative to `root` with '/' separators, or as it is when outside `root`: how the log names a model. */
+export function displayPath(file: string, root: string): string {
+  const r = path.relative(root, file)
+  return (r.startsWith('..') || path.isAbsolute(r) ? file : r).split(path.sep).join('/')
+}
+
 /**
  * Turns a model into the bytes to emit: cache lookup, else the engine under the concurrency
  * limit. Several importers of one model in one build share one computation.
@@ -201,7 +212,7 @@ export class ModelQuantizer {
   private readonly inFlight = new Map<string, Promise<AssetResult>>()
 
   // `stats` is the plugin's object, updated in place so its API sees every build's counts
-  constructor(private readonly options: ResolvedOptions, private readonly root: string, private readonly logger: QuantizerLogger, readonly stats: QuantizeStats) {
+  constructor(private readonly options: ResolvedOptions, private readonly root: string, private readonly logger: QuantizerLogger, readonly stats: QuantizeStats, private readonly host: QuantizerHost = 'bundler') {
     this.cache = options.cache ? new ResultCache({ root, dir: options.cacheDir, logger }) : new NoCache()
     this.limit = createLimiter(options.concurrency)
   }
@@ -219,8 +230,12 @@ export class ModelQuantizer {
     return prepareModel(model, config)
   }
 
-  /** The bytes to emit for `prepared.model`; concurrent calls for one model share one run. */
-  process(prepared: PreparedModel): Promise<AssetResult> {
+  /**
+   * The bytes to emit for `prepared.model`. `bytes`: the model's content as the caller holds it
+   * (gulp's vinyl file), else it is read from disk, and concurrent calls for one model share one run.
+   */
+  process(prepared: PreparedModel, bytes?: Uint8Array): Promise<AssetResult> {
+    if (bytes) return this.run(prepared, bytes)
     const { model } = prepared
     const running = this.inFlight.get(model)
     if (running) return running
@@ -229,31 +244,33 @@ export class ModelQuantizer {
     return work
   }
 
-  private async run(prepared: PreparedModel): Promise<AssetResult> {
+  private async run(prepared: PreparedModel, bytes?: Uint8Array): Promise<AssetResult> {
     const { model, config, parsed } = prepared
     if (!config || !parsed) {
       this.stats.passedThrough++
-      return { kind: 'original', bytes: await fs.readFile(model) }
+      return { kind: 'original', bytes: bytes ?? await fs.readFile(model) }
     }
     try {
       if ('error' in parsed) throw parsed.error
       const { cfg } = parsed
       const quantizeOptions = { verify: this.options.verify }
+      const tag = this.host === 'gulp' ? { plugin: 'gulp', format: GULP_KEY_FORMAT } : { plugin: PLUGIN_KEY_FORMAT }
       // the first key takes the listing the watch list got; the check after the run lists again
       let listed: string[] | null = prepared.calibrationFiles
       const keyOf = () => {
         const files = listed ?? calibrationFiles(cfg)
         listed = null
-        return cacheKey({ model, cfg, calibrationFiles: files, options: { plugin: PLUGIN_KEY_FORMAT, ...quantizeOptions } })
+        return cacheKey({ model: bytes ?? model, cfg, calibrationFiles: files, options: { ...tag, ...quantizeOptions } })
       }
       const { blobs, computed } = await getOrComputeStable(this.cache, model, keyOf, () => this.limit(async (): Promise<Blobs> => {
+        // the process's pool: the next build (watch mode) reuses its warm worker
         const pool = sharedPool(this.options.concurrency, (message) => this.logger.info(`[unplugin-quantize] ${message}`))
-        const name = path.relative(this.root, model).split(path.sep).join('/')
         const options = this.options.threads === null ? quantizeOptions : { ...quantizeOptions, threads: this.options.threads }
-        const result = await runQuantization(pool, this.stats, name, { model, cfg, options }, this.logger.info)
+        const result = await runQuantization(pool, this.stats, displayPath(model, this.root), { model: bytes ?? model, cfg, options }, this.logger.info)
         if (result.externalData) {
           // the model would refer to its data file by a name the bundler's hashing changes
-          throw new QuantizeError(model, 'models with external data are not supported by the bundler plugins yet', 'unsupported')
+          const by = this.host === 'gulp' ? 'the gulp plugin' : 'the bundler plugins yet'
+          throw new QuantizeError(model, `models with external data are not supported by ${by}`, 'unsupported')
         }
         return resultBlobs(result, cfg)
       }))
