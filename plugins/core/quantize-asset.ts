@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { NoCache, ResultCache, cacheKey, type Blobs, type CacheLogger, type QuantizeCache } from '../../src/cache/index.js'
+import { DigestMemo, NoCache, ResultCache, cacheKey, type Blobs, type CacheLogger, type QuantizeCache } from '../../src/cache/index.js'
 import type { QuantConfig } from '../../src/cfg/index.js'
 import { QuantizeError } from '../../src/errors.js'
 import type { QuantizeReport, QuantizeResult } from '../../src/quantize-model.js'
@@ -210,6 +210,9 @@ export class ModelQuantizer {
   readonly cache: QuantizeCache
   private readonly limit: <T>(task: () => Promise<T>) => Promise<T>
   private readonly inFlight = new Map<string, Promise<AssetResult>>()
+  // the model and calibration files of a watch session's rebuilds are mostly unchanged: a stat
+  // each then, not a sha256 of every byte (a copied model's key is taken on every rebuild)
+  private readonly digests = new DigestMemo()
 
   // `stats` is the plugin's object, updated in place so its API sees every build's counts
   constructor(private readonly options: ResolvedOptions, private readonly root: string, private readonly logger: QuantizerLogger, readonly stats: QuantizeStats, private readonly host: QuantizerHost = 'bundler') {
@@ -260,7 +263,7 @@ export class ModelQuantizer {
       const keyOf = () => {
         const files = listed ?? calibrationFiles(cfg)
         listed = null
-        return cacheKey({ model: bytes ?? model, cfg, calibrationFiles: files, options: { ...tag, ...quantizeOptions } })
+        return cacheKey({ model: bytes ?? model, cfg, calibrationFiles: files, options: { ...tag, ...quantizeOptions }, digestFile: (f) => this.digests.digest(f) })
       }
       const { blobs, computed } = await getOrComputeStable(this.cache, model, keyOf, () => this.limit(async (): Promise<Blobs> => {
         // the process's pool: the next build (watch mode) reuses its warm worker

@@ -25,6 +25,8 @@ export interface CacheKeyParts {
   engineVersion?: string
   /** @default onnxruntime-node's version */
   ortVersion?: string
+  /** How files given as paths are digested (a DigestMemo's). @default digestFile */
+  digestFile?: (file: string) => Promise<Digest>
 }
 
 // bump when the meaning of a key part changes, so old entries stop matching
@@ -54,10 +56,12 @@ export async function cacheKey(parts: CacheKeyParts): Promise<string> {
     if (!path.isAbsolute(file)) throw new TypeError(`${file}: calibration files for the cache key must be absolute paths`)
   }
   const external = [...(parts.externalData ?? [])].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  const digest = parts.digestFile ?? digestFile
+  const source = (s: ByteSource): Promise<Digest> => (typeof s === 'string' ? digest(s) : Promise.resolve(digestBytes(s)))
   const [modelDigest, externalDigests, calibrationDigests] = await Promise.all([
-    digestSource(parts.model),
-    mapLimited(external, (e) => digestSource(e.data)),
-    mapLimited(calibration, digestFile),
+    source(parts.model),
+    mapLimited(external, (e) => source(e.data)),
+    mapLimited(calibration, digest),
   ])
 
   const hash = createHash('sha256')
@@ -82,10 +86,6 @@ export async function cacheKey(parts: CacheKeyParts): Promise<string> {
     digestField(hash, 'calibration', calibrationDigests[i]!)
   })
   return hash.digest('hex')
-}
-
-function digestSource(source: ByteSource): Promise<Digest> {
-  return typeof source === 'string' ? digestFile(source) : Promise.resolve(digestBytes(source))
 }
 
 // Each part is framed as tag, byte length, bytes: without lengths, "ab"+"c" and "a"+"bc" would hash alike.

@@ -1,6 +1,8 @@
 export { cacheKey, normalizeCfg } from './cache-key.js'
 export type { ByteSource, CacheKeyParts } from './cache-key.js'
 export { digestFile } from './hash.js'
+export { DigestMemo } from './digest-memo.js'
+export type { DigestMemoOptions } from './digest-memo.js'
 export type { Digest } from './hash.js'
 export { ResultCache } from './result-cache.js'
 export type { ResultCacheOptions } from './result-cache.js'

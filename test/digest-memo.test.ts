@@ -1,0 +1,80 @@
+// DigestMemo: a file hashed once is not read again while its identity (inode, size, mtime,
+// ctime) stays, and an edit that keeps its size and puts its mtime back is still seen.
+import fs from 'node:fs'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DigestMemo, digestFile, type Digest } from '../src/cache/index.js'
+import { makeTmpDir } from './helpers/run-cli.js'
+
+let tmp: string
+beforeAll(() => {
+  tmp = makeTmpDir('digest-memo')
+})
+afterAll(() => {
+  fs.rmSync(tmp, { recursive: true, force: true })
+})
+
+/** A memo whose clock runs `ahead` ns past the real one, and how many files it read. */
+function memo(ahead: bigint): { memo: DigestMemo; reads: () => number } {
+  let reads = 0
+  const digest = (file: string): Promise<Digest> => {
+    reads++
+    return digestFile(file)
+  }
+  return { memo: new DigestMemo({ now: () => BigInt(Date.now()) * 1_000_000n + ahead, digest }), reads: () => reads }
+}
+
+// past the memo's racy window: the file reads as last changed long ago
+const LATER = 60_000_000_000n
+// into another tick of the kernel's coarse file clock, so that a write moves ctime
+const nextTick = () => new Promise((r) => setTimeout(r, 50))
+
+describe('DigestMemo', () => {
+  it('reads an unchanged file once', async () => {
+    const file = path.join(tmp, 'same.bin')
+    fs.writeFileSync(file, 'abc')
+    const { memo: m, reads } = memo(LATER)
+    const first = await m.digest(file)
+    expect(await m.digest(file)).toEqual(first)
+    expect(reads()).toBe(1)
+  })
+
+  it('sees an edit that keeps the size and puts the mtime back', async () => {
+    const file = path.join(tmp, 'edited.bin')
+    // an mtime that utimes can put back to the nanosecond
+    const mtime = new Date('2020-01-01T00:00:00Z')
+    fs.writeFileSync(file, 'abc')
+    fs.utimesSync(file, mtime, mtime)
+    const { memo: m } = memo(LATER)
+    const before = await m.digest(file)
+    await nextTick()
+    fs.writeFileSync(file, 'abd')
+    fs.utimesSync(file, mtime, mtime)
+    expect(fs.statSync(file, { bigint: true }).mtimeNs).toBe(BigInt(mtime.getTime()) * 1_000_000n)
+    const after = await m.digest(file)
+    expect(after).toEqual(await digestFile(file))
+    expect(after.sha256).not.toBe(before.sha256)
+  })
+
+  it('sees a file replaced by another of the same size and times (a save by rename)', async () => {
+    const file = path.join(tmp, 'renamed.bin')
+    const mtime = new Date('2020-01-01T00:00:00Z')
+    fs.writeFileSync(file, 'abc')
+    fs.utimesSync(file, mtime, mtime)
+    const { memo: m } = memo(LATER)
+    await m.digest(file)
+    fs.writeFileSync(`${file}.new`, 'xyz')
+    fs.utimesSync(`${file}.new`, mtime, mtime)
+    fs.renameSync(`${file}.new`, file)
+    expect((await m.digest(file)).sha256).toBe((await digestFile(file)).sha256)
+  })
+
+  it('does not keep the digest of a file changed just before it was read (it may change again within the same tick)', async () => {
+    const file = path.join(tmp, 'racy.bin')
+    fs.writeFileSync(file, 'abc')
+    const { memo: m, reads } = memo(0n)
+    await m.digest(file)
+    await m.digest(file)
+    expect(reads()).toBe(2)
+  })
+})
