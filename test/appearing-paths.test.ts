@@ -65,10 +65,39 @@ describe('AppearingPaths', () => {
     paths.watch([path.join(sub, 'm.cfg')])
     fs.rmSync(sub, { recursive: true })
     // Linux reports the removal as 'rename': the folder's watcher must not stay behind
-    await until('the removed folder to be unwatched', () => !(paths as any).folders.has(sub), { timeoutMs: 5000 })
+    await until('the removed folder to be unwatched', () => !paths.watching().includes(sub), { timeoutMs: 5000 })
     fs.mkdirSync(sub)
     await new Promise((r) => setTimeout(r, 100))
     fs.writeFileSync(path.join(sub, 'm.cfg'), '')
+    await until('the signal', fired, { timeoutMs: 5000 })
+  })
+
+  it('stops watching the folders on a path\'s way once it appeared, and keeps those other paths need', async () => {
+    const { dir, paths, fired } = setup()
+    fs.mkdirSync(path.join(dir, 'other'))
+    paths.watch([path.join(dir, 'data', 'calib'), path.join(dir, 'other', 'm.cfg')])
+    expect(paths.watching()).toEqual([dir, path.join(dir, 'other')])
+    fs.mkdirSync(path.join(dir, 'data', 'calib'), { recursive: true })
+    await until('the signal', fired, { timeoutMs: 5000 })
+    // `dir` stays: other/m.cfg is still missing below it
+    expect(paths.watching()).toEqual([dir, path.join(dir, 'other')])
+    fs.writeFileSync(paths.file, '')
+    fs.writeFileSync(path.join(dir, 'other', 'm.cfg'), '')
+    await until('the second signal', fired, { timeoutMs: 5000 })
+    expect(paths.watching()).toEqual([])
+  })
+
+  it('a build that no longer lists a path stops watching its folder once pruned', async () => {
+    const { dir, paths, fired } = setup()
+    for (const d of ['a', 'b']) fs.mkdirSync(path.join(dir, d))
+    paths.watch([path.join(dir, 'a', 'x.cfg'), path.join(dir, 'b', 'y.cfg')])
+    expect(paths.watching()).toEqual([path.join(dir, 'a'), path.join(dir, 'b')])
+    // the next build lists only b/y.cfg
+    paths.reset()
+    paths.watch([path.join(dir, 'b', 'y.cfg')])
+    paths.prune()
+    expect(paths.watching()).toEqual([path.join(dir, 'b')])
+    fs.writeFileSync(path.join(dir, 'b', 'y.cfg'), '')
     await until('the signal', fired, { timeoutMs: 5000 })
   })
 

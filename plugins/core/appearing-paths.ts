@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { isInside } from './watch-inputs.js'
 
 /**
  * Rolldown's watcher (`vite build --watch` from Vite 8 on, and the rollup plugin when Rolldown
@@ -36,6 +37,23 @@ export class AppearingPaths {
   /** Forget the paths of the last build; the next one lists those still missing. */
   reset(): void {
     this.paths.clear()
+  }
+
+  /**
+   * Stop watching the folders no watched path lies in any more (its path appeared, or the build
+   * since `reset` did not list it): call once a build has listed its paths. A folder on the way
+   * of a path still missing stays watched, above the deepest one too: an event there may still
+   * be on its way.
+   */
+  prune(): void {
+    for (const folder of [...this.folders.keys()]) {
+      if (![...this.paths].some((file) => file !== folder && isInside(file, folder))) this.unwatch(folder)
+    }
+  }
+
+  /** The folders watched now. */
+  watching(): string[] {
+    return [...this.folders.keys()].sort()
   }
 
   /** Rebuild when one of `missing` comes into existence. */
@@ -115,6 +133,7 @@ export class AppearingPaths {
     if (!this.paths.has(file) || !fs.existsSync(file)) return
     // once: the rebuild lists the path again if it is missing again
     this.paths.delete(file)
+    this.prune()
     fs.writeFileSync(this.signal, String(Date.now()))
   }
 }

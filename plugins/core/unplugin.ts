@@ -259,6 +259,11 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       }
       return rewritten
     },
+    buildEnd(error?: Error): void {
+      // the build has listed what is still missing: watchers of folders for the rest go. Not
+      // after a failed build, which may have stopped before listing a model's paths
+      if (!error) appearing?.prune()
+    },
     closeWatcher(): void {
       appearing?.close()
       appearing = null
