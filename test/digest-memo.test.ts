@@ -28,6 +28,14 @@ function memo(ahead: bigint): { memo: DigestMemo; reads: () => number } {
 const LATER = 60_000_000_000n
 // into another tick of the kernel's coarse file clock, so that a write moves ctime
 const nextTick = () => new Promise((r) => setTimeout(r, 50))
+// an mtime that utimes can put back to the nanosecond
+const MTIME = new Date('2020-01-01T00:00:00Z')
+
+/** `file` with `content` and the mtime MTIME, however often it is written. */
+function writeAtMtime(file: string, content: string): void {
+  fs.writeFileSync(file, content)
+  fs.utimesSync(file, MTIME, MTIME)
+}
 
 describe('DigestMemo', () => {
   it('reads an unchanged file once', async () => {
@@ -41,16 +49,12 @@ describe('DigestMemo', () => {
 
   it('sees an edit that keeps the size and puts the mtime back', async () => {
     const file = path.join(tmp, 'edited.bin')
-    // an mtime that utimes can put back to the nanosecond
-    const mtime = new Date('2020-01-01T00:00:00Z')
-    fs.writeFileSync(file, 'abc')
-    fs.utimesSync(file, mtime, mtime)
+    writeAtMtime(file, 'abc')
     const { memo: m } = memo(LATER)
     const before = await m.digest(file)
     await nextTick()
-    fs.writeFileSync(file, 'abd')
-    fs.utimesSync(file, mtime, mtime)
-    expect(fs.statSync(file, { bigint: true }).mtimeNs).toBe(BigInt(mtime.getTime()) * 1_000_000n)
+    writeAtMtime(file, 'abd')
+    expect(fs.statSync(file, { bigint: true }).mtimeNs).toBe(BigInt(MTIME.getTime()) * 1_000_000n)
     const after = await m.digest(file)
     expect(after).toEqual(await digestFile(file))
     expect(after.sha256).not.toBe(before.sha256)
@@ -58,13 +62,10 @@ describe('DigestMemo', () => {
 
   it('sees a file replaced by another of the same size and times (a save by rename)', async () => {
     const file = path.join(tmp, 'renamed.bin')
-    const mtime = new Date('2020-01-01T00:00:00Z')
-    fs.writeFileSync(file, 'abc')
-    fs.utimesSync(file, mtime, mtime)
+    writeAtMtime(file, 'abc')
     const { memo: m } = memo(LATER)
     await m.digest(file)
-    fs.writeFileSync(`${file}.new`, 'xyz')
-    fs.utimesSync(`${file}.new`, mtime, mtime)
+    writeAtMtime(`${file}.new`, 'xyz')
     fs.renameSync(`${file}.new`, file)
     expect((await m.digest(file)).sha256).toBe((await digestFile(file)).sha256)
   })
