@@ -87,9 +87,15 @@ function modelRequest(source: string): string | null {
   return file
 }
 
+/**
+ * The emitted model's final file name, known once the bundle is generated and asked of the
+ * context generating it: Rollup names build-phase assets only in the output's own file emitter,
+ * so the load hook's context cannot tell (Rolldown's can).
+ */
+type FileNameOf = (ctx: BundlerContext) => string
+
 interface PendingReport {
-  /** The emitted model's final file name (known once the bundle is generated). */
-  fileName: () => string
+  fileName: FileNameOf
   model: string
   configFile: string | null
   report: QuantizeReport
@@ -97,13 +103,13 @@ interface PendingReport {
 
 /** A model emitted in this build, for `quantize-report.html` and the log's summary. */
 interface EmittedModel {
-  fileName: () => string
+  fileName: FileNameOf
   collected: CollectedModel
 }
 
 /** Debug CSVs (the cfg set debug_info_save_path) waiting for their model's final name. */
 interface PendingCsv {
-  fileName: () => string
+  fileName: FileNameOf
   csv: CsvFile[]
 }
 
@@ -172,7 +178,7 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       if (!outcome.ok) ctx.error(outcome.message)
       if (outcome.warning) ctx.warn(outcome.warning)
       const name = publicFileName(publicDir!, model)
-      const fileName = () => name
+      const fileName: FileNameOf = () => name
       const { result } = outcome
       // a model that failed with onError 'warn' stays as Vite copied it (the original)
       if (result.kind === 'quantized') {
@@ -234,7 +240,7 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       const result = outcome.result
       // an asset with `name` gets the bundler's content-hashed file name (assets/m-<hash>.onnx)
       const referenceId = this.emitFile({ type: 'asset', name: path.basename(model), source: result.bytes })
-      const fileName = () => this.getFileName(referenceId)
+      const fileName: FileNameOf = (ctx) => ctx.getFileName(referenceId)
       if (result.kind === 'quantized' && options.reports.includes('json')) {
         reports.push({ fileName, model, configFile: result.configFile, report: result.report })
       }
@@ -272,14 +278,14 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       if (publicWork) emitPublic(this, await publicWork)
       // the model's final name is known only now; the report sits beside it under that name
       for (const r of reports) {
-        const f = reportFile(r, r.fileName(), root)
+        const f = reportFile(r, r.fileName(this), root)
         this.emitFile({ type: 'asset', fileName: f.fileName, source: f.source })
       }
       for (const d of debugCsv) {
-        for (const f of debugCsvFiles(d.fileName(), d.csv)) this.emitFile({ type: 'asset', fileName: f.fileName, source: f.source })
+        for (const f of debugCsvFiles(d.fileName(this), d.csv)) this.emitFile({ type: 'asset', fileName: f.fileName, source: f.source })
       }
       const rel = (p: string) => path.relative(root, p).split(path.sep).join('/')
-      const own = emitted.map((e) => buildReportModel(e.collected, e.fileName(), rel))
+      const own = emitted.map((e) => buildReportModel(e.collected, e.fileName(this), rel))
       // what this bundle starts: which workers' models the main build lists (worker-reports.ts)
       const refs = (mainConfig: object) => bundleRefs(mainConfig, bundle, this.getModuleIds?.() ?? [])
       if (viteBuild?.worker) {
