@@ -2,6 +2,10 @@
 // models), built with webpack instead of Vite. The package resolves itself by name, as in an app
 // that installed it; it loads dist/ (`npm run build` first). `npm run demo` (or the tests)
 // generates the models, calibration data and sample page that ../vite/prepare.ts describes.
+//
+//   node examples/webpack/webpack.config.js    # builds examples/webpack/dist
+//
+// (webpack-cli is not a dependency of this repository; with it, `webpack -c <this file>` does the same)
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -24,7 +28,7 @@ class IndexHtml {
   }
 }
 
-export default {
+const config = {
   mode: 'production',
   context: app,
   entry: './main.js',
@@ -65,4 +69,15 @@ export default {
     new IndexHtml(),
   ],
   performance: { hints: false },
+}
+
+export default config
+
+// run as a script: build with webpack's Node API and print what webpack's CLI would
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  webpack(config, (err, stats) => {
+    if (err) throw err
+    console.log(stats.toString({ colors: process.stdout.isTTY, modules: false }))
+    if (stats.hasErrors()) process.exitCode = 1
+  })
 }
