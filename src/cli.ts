@@ -3,6 +3,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { packageVersion } from './cache/versions.js'
 import { loadCfg } from './cfg/index.js'
+import type { QuantType } from './cfg/types.js'
 import { QuantizeError } from './errors.js'
 import { makeDirsSync } from './make-dirs.js'
 import { checkOutputs } from './output-checks.js'
@@ -14,7 +15,8 @@ import { reportJson } from './report/report-json.js'
 import { WriteError, fsReason, writeFilesAtomic } from './write-atomic.js'
 
 const USAGE = `usage: unplugin-quantize <model.onnx> [--config <file.cfg>] [-o, --out <file>] [--report-dir <dir>] [--json]
-       (converter_lite spellings work too: --modelFile=, --configFile=, --outputFile=, --fmk=ONNX;
+       (converter_lite spellings work too: --modelFile=, --configFile=, --outputFile=, --fmk=ONNX,
+       --quantType= (the cfg's quant_type decides; a --quantType naming another mode is an error);
        -o - writes the model to stdout and the summary to stderr)
        unplugin-quantize --version`
 
@@ -28,6 +30,18 @@ interface CliArgs {
   toStdout: boolean
   reportDir: string | null
   json: boolean
+  /** converter_lite's `--quantType`, as given and as the cfg's quant_type it names; null without it. */
+  quantType: { given: string; means: QuantType } | null
+}
+
+/**
+ * converter_lite's `--quantType` values (the format's mixed-bit command line passes
+ * `--quantType=WeightQuant`), and the cfg's own names, case-insensitive. The cfg decides the mode;
+ * the flag is only checked against it.
+ */
+const QUANT_TYPE_FLAGS: Record<string, QuantType> = {
+  weightquant: 'WEIGHT_QUANT', posttraining: 'FULL_QUANT',
+  weight_quant: 'WEIGHT_QUANT', full_quant: 'FULL_QUANT', dynamic_quant: 'DYNAMIC_QUANT',
 }
 
 /** Each option under its spellings: one value each, so giving it twice is a mistake, not a choice of the last. */
@@ -43,7 +57,7 @@ function parse(argv: string[]): CliArgs | 'help' | 'version' {
       options: {
         config: { type: 'string', short: 'c' }, configFile: { type: 'string' },
         out: { type: 'string', short: 'o' }, outputFile: { type: 'string' },
-        modelFile: { type: 'string' }, 'report-dir': { type: 'string' }, fmk: { type: 'string' },
+        modelFile: { type: 'string' }, 'report-dir': { type: 'string' }, fmk: { type: 'string' }, quantType: { type: 'string' },
         json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' },
       },
     })
@@ -75,6 +89,12 @@ function parse(argv: string[]): CliArgs | 'help' | 'version' {
   }
   for (const t of valued) if (t.value === '') throw new UsageError(`option '${t.rawName}' needs a value`)
   if (values.fmk !== undefined && values.fmk.toUpperCase() !== 'ONNX') throw new UsageError(`--fmk=${values.fmk}: only ONNX models are read`)
+  let quantType: CliArgs['quantType'] = null
+  if (values.quantType !== undefined) {
+    const means = QUANT_TYPE_FLAGS[values.quantType.toLowerCase()]
+    if (!means) throw new UsageError(`--quantType=${values.quantType} is not a quantization type; allowed: WeightQuant, PostTraining (or the cfg's WEIGHT_QUANT, FULL_QUANT, DYNAMIC_QUANT)`)
+    quantType = { given: values.quantType, means }
+  }
   const model = values.modelFile ?? positionals[0]
   if (!model) throw new UsageError('no model given')
   if (positionals.length > (values.modelFile ? 0 : 1)) throw new UsageError(`unexpected argument '${positionals.at(-1)}'`)
@@ -88,7 +108,7 @@ function parse(argv: string[]): CliArgs | 'help' | 'version' {
   const toStdout = out === STDOUT || (values.out !== undefined && STDOUT_NAMES.has(out))
   if (toStdout && values.json) throw new UsageError('-o - and --json both write to stdout; give -o a file name, or drop --json')
   const config = values.config ?? values.configFile ?? defaultConfig(model)
-  return { model, config, out, toStdout, reportDir: values['report-dir'] ?? null, json: values.json ?? false }
+  return { model, config, out, toStdout, reportDir: values['report-dir'] ?? null, json: values.json ?? false, quantType }
 }
 
 /** `-o -`: the model on stdout, as compressors and converters do. */
@@ -168,6 +188,9 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     // an output that is a symbolic link is written where it leads, its external data beside that
     // the cfg first: its calibration folders and debug_info_save_path are checked with the outputs
     const cfg = await loadCfg(args.config)
+    if (args.quantType && args.quantType.means !== cfg.quantType) {
+      throw new QuantizeError(args.config, `--quantType=${args.quantType.given} asks for ${args.quantType.means}, but the cfg says quant_type=${cfg.quantType}; the cfg decides the mode: drop --quantType or change quant_type`, 'config')
+    }
     const pre = cfg.dataPreprocess
     const calibration = pre && { dirs: pre.calibratePath.map((c) => c.dir), inputType: pre.inputType }
     const { target, externalData: externalDataPath, read } = checkOutputs({ ...args, out: args.toStdout ? null : args.out, calibration, debugDir: cfg.debugInfoSavePath })

@@ -417,6 +417,21 @@ describe("converter_lite's spellings", () => {
     expect([tf.code, tf.stderr]).toEqual([2, 'unplugin-quantize: --fmk=TF: only ONNX models are read (see --help)\n'])
   })
 
+  it("--quantType, as the format's mixed-bit command line gives it, must agree with the cfg", async () => {
+    // before: "unknown option '--quantType'" for the reference's own
+    // converter_lite --fmk=... --modelFile=... --outputFile=... --quantType=WeightQuant --configFile=...
+    const { dir, file } = folderWith('converter-quant-type', MODELS.helloDeepa, 'hd.onnx')
+    const run = await runCli(['--fmk=ONNX', `--modelFile=${file}`, `--outputFile=${path.join(dir, 'hd_w')}`, '--quantType=WeightQuant', `--configFile=${WEIGHT8_CFG}`])
+    expect(run.code, run.stderr).toBe(0)
+    expect(listTree(dir)).toEqual(['hd.onnx', 'hd_w.onnx'])
+    // the cfg decides the mode: a --quantType naming another one is refused before any work
+    const full = await runCli([`--modelFile=${file}`, `--outputFile=${path.join(dir, 'hd_f')}`, '--quantType=PostTraining', `--configFile=${WEIGHT8_CFG}`])
+    expect([full.code, full.stderr]).toEqual([1, `unplugin-quantize: ${WEIGHT8_CFG}: --quantType=PostTraining asks for FULL_QUANT, but the cfg says quant_type=WEIGHT_QUANT; the cfg decides the mode: drop --quantType or change quant_type\n`])
+    const bad = await runCli([`--modelFile=${file}`, '--quantType=Int8', `--configFile=${WEIGHT8_CFG}`])
+    expect([bad.code, bad.stderr]).toEqual([2, 'unplugin-quantize: --quantType=Int8 is not a quantization type; allowed: WeightQuant, PostTraining (or the cfg\'s WEIGHT_QUANT, FULL_QUANT, DYNAMIC_QUANT) (see --help)\n'])
+    expect(listTree(dir)).toEqual(['hd.onnx', 'hd_w.onnx'])
+  })
+
   it('--outputFile with an extension keeps it', async () => {
     const { dir, file } = folderWith('converter-ext', MODELS.helloDeepa, 'hd.onnx')
     const run = await runCli([`--modelFile=${file}`, `--configFile=${WEIGHT8_CFG}`, `--outputFile=${path.join(dir, 'q.onnx')}`])
