@@ -52,7 +52,7 @@ export interface QuantizeOptions {
    * Output cosine vs fp32 that WEIGHT_QUANT must reach on the verification inputs; when the plain
    * encoding misses it, the most sensitive weights are stored at a higher width (see README,
    * "Accuracy target"). `false` turns this off.
-   * @default 0.9999 at 8 bits and above, 0.999 at 6-7 bits, off below 6
+   * @default 0.9999 at 8 bits and above, 0.999 at 6-7 bits, off at 1-5; 0.995 for mixed bit (bit_num=0, README "Mixed bit")
    */
   accuracyTarget?: number | false
   /**
