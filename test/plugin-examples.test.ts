@@ -98,6 +98,26 @@ describe.skipIf(!distBuilt)('examples/webpack', () => {
     }
   })
 
+  it("builds with the README's command, node examples/webpack/webpack.config.js (webpack-cli is not installed)", async () => {
+    // before: the config only exported itself, so the command wrote nothing (and `npx webpack`
+    // stopped at webpack's prompt to install webpack-cli)
+    const dist = path.join(ROOT, 'examples/webpack/dist')
+    fs.rmSync(dist, { recursive: true, force: true })
+    let output = ''
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn(process.execPath, ['examples/webpack/webpack.config.js'], { cwd: ROOT })
+      child.stdout.on('data', (d: Buffer) => (output += d.toString()))
+      child.stderr.on('data', (d: Buffer) => (output += d.toString()))
+      child.on('error', reject)
+      child.on('close', resolve)
+    })
+    expect(code, output).toBe(0)
+    expect(output).toMatch(/compiled successfully/)
+    const built = readTree(dist)
+    expect(built.has('index.html')).toBe(true)
+    expect(onnxFiles(built).filter((f) => /^assets\/det-[\w]{6,}\.onnx$/.test(f))).toHaveLength(1)
+  })
+
   it('the emitted detector finds the same text as fp32 in onnxruntime-node', async () => {
     const name = onnxFiles(files).find((f) => /^assets\/det-[\w]{6,}\.onnx$/.test(f))!
     const result = await compareModels(DET_SOURCE, new Uint8Array(files.get(name)!), await detSamples(2, 4300))
