@@ -4,10 +4,11 @@
 import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
-import { AttributeType, DataType, type NodeProto } from '../src/onnx/onnx-types.js'
+import { AttributeType, DataType, type ModelProto, type NodeProto } from '../src/onnx/onnx-types.js'
+import { tensorToFloat32 } from '../src/onnx/tensor-data.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { seededRandom } from '../src/runtime/feeds.js'
-import { runOnce } from './helpers/ort-run.js'
+import { outputsDifference, runOnce } from './helpers/ort-run.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 
 const F = DataType.FLOAT
@@ -76,19 +77,36 @@ describe('bias correction', () => {
     }
   })
 
-  it('where every initializer is listed (the old habit), corrects every weight\'s bias, not only that of the first weight rewritten', async () => {
+  it('where every initializer is listed (the old habit), corrects every weight\'s bias as the unlisted model does, not only that of the first weight rewritten', async () => {
     // rewriting a weight adds initializers that are not listed: the model no longer looks like the habit
-    const m = decodeModelProto(buildModel({
-      nodes: [{ ...gemm(1, 1), name: 'gemm1', output: ['H'] }, { ...gemm(1, 1), name: 'gemm2', input: ['H', 'W2', 'C2'] }],
-      initializers: [randomTensor('W', [64, 32], 5), randomTensor('C', [32], 6), randomTensor('W2', [32, 32], 7), randomTensor('C2', [32], 8)],
-      inputs: [valueInfo('X', F, [4, 64]), valueInfo('flag', DataType.BOOL, [])], outputs: [valueInfo('Y', F, [4, 32])],
-    }))
-    m.ir_version = 6
-    m.graph!.input!.push(...m.graph!.initializer!.map((t) => valueInfo(t.name!, F, t.dims!.map(Number))))
-    const float = encodeModelProto(m)
+    const twoGemms = (): ModelProto => {
+      const m = decodeModelProto(buildModel({
+        nodes: [{ ...gemm(1, 1), name: 'gemm1', output: ['H'] }, { ...gemm(1, 1), name: 'gemm2', input: ['H', 'W2', 'C2'] }],
+        initializers: [randomTensor('W', [64, 32], 5), randomTensor('C', [32], 6), randomTensor('W2', [32, 32], 7), randomTensor('C2', [32], 8)],
+        inputs: [valueInfo('X', F, [4, 64]), valueInfo('flag', DataType.BOOL, [])], outputs: [valueInfo('Y', F, [4, 32])],
+      }))
+      m.ir_version = 6
+      return m
+    }
+    const unlisted = twoGemms()
+    const listed = twoGemms()
+    listed.graph!.input!.push(...listed.graph!.initializer!.map((t) => valueInfo(t.name!, F, t.dims!.map(Number))))
+    /** Each initializer, by name. */
+    const weights = (bytes: Uint8Array) => new Map(decodeModelProto(bytes).graph!.initializer!.map((t) => [t.name!, t]))
     for (const bits of [8, 0]) {
-      const q = await quantizeModel(float, { common_quant_param: { ...cfg.common_quant_param, bit_num: bits } }, { ...run, samples })
+      const cfgBits = { common_quant_param: { ...cfg.common_quant_param, bit_num: bits } }
+      const q = await quantizeModel(encodeModelProto(listed), cfgBits, { ...run, samples })
+      const p = await quantizeModel(encodeModelProto(unlisted), cfgBits, { ...run, samples })
       expect(q.report.biasCorrected, `bit_num=${bits}`).toBe(2)
+      expect(p.report.biasCorrected, `bit_num=${bits}`).toBe(2)
+      // the same corrections: every weight and bias the same values as the unlisted model's
+      const [got, want] = [weights(q.model), weights(p.model)]
+      expect([...got.keys()].sort(), `bit_num=${bits}`).toEqual([...want.keys()].sort())
+      for (const [name, w] of want) expect(got.get(name), `bit_num=${bits} ${name}`).toEqual(w)
+      // and each bias moved off its float values
+      for (const name of ['C', 'C2']) expect(tensorToFloat32(got.get(name)!), `bit_num=${bits} ${name}`).not.toEqual(tensorToFloat32(unlisted.graph!.initializer!.find((t) => t.name === name)!))
+      // the two models compute the same outputs
+      expect(outputsDifference(await runOnce(q.model, heldOut), await runOnce(p.model, heldOut)), `bit_num=${bits}`).toBeNull()
     }
   })
 
