@@ -20,7 +20,7 @@ import { exactInt8Options } from '../src/runtime/exact-int8.js'
 import { generatedFeeds, inputSpecs, seededRandom, type Feeds } from '../src/runtime/feeds.js'
 import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
 import { greedyCtc, loadOcrKeys } from './helpers/ctc-decode.js'
-import { clsImageCfg, clsSamples, detSamples, recCropSamples, writeBins, writeClsImages } from './helpers/model-inputs.js'
+import { clsImageCfg, clsSamples, detSamples, recCropSamples, rotated180, writeBins, writeClsImages } from './helpers/model-inputs.js'
 import { optimizedModel, runOnce } from './helpers/ort-run.js'
 import { openWeb } from './helpers/ort-web.js'
 import { makeTmpDir } from './helpers/run-cli.js'
@@ -405,7 +405,7 @@ describe('FULL_QUANT options (PP-OCR cls, IMAGE calibration)', () => {
     expect(await heldOutCosine(CLS, withIt, heldCls)).toBeGreaterThan(await heldOutCosine(CLS, offResult.model, heldCls))
   }, 60_000)
 
-  it('runs in onnxruntime-web (wasm, in Node) as onnxruntime-node runs it exactly, and as its int8 kernels do where they do not saturate', async () => {
+  it('runs in onnxruntime-web (wasm, in Node) as onnxruntime-node runs it exactly, and as its int8 kernels do where they do not saturate, on upright and upside-down crops', async () => {
     const model = (results.get('MAX_MIN') ?? (await run('MAX_MIN', {}))).model
     const fp32 = await ort.InferenceSession.create(CLS, { logSeverityLevel: 3 })
     const exact = await ort.InferenceSession.create(model, exactInt8Options({ logSeverityLevel: 3 }))
@@ -414,24 +414,31 @@ describe('FULL_QUANT options (PP-OCR cls, IMAGE calibration)', () => {
     const web = await openWeb(model)
     const out = async (s: ort.InferenceSession, feeds: Feeds) => (await s.run(feeds))[s.outputNames[0]!]!.data as Float32Array
     const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0)
-    let clear = 0
+    // cls tells upright text (class 0) from text turned 180 degrees (class 1): both are checked
+    const clear = [0, 0]
     try {
-      for (const feeds of heldCls.slice(0, 16)) {
-        const p = await out(fp32, feeds)
-        // a near tie in fp32 (the first crop reads 0.568 / 0.432) is decided by rounding order:
-        // measured 0.571 exact, 0.459 in onnxruntime-node's int8 kernels, 0.372 in web's, which
-        // round each requantization where the float ops round once; every other crop agrees to 1e-4
-        if (Math.max(p[0]!, p[1]!) < 0.75) continue
-        clear++
-        const a = Object.values(await web.run(feeds))[0] as Float32Array
-        const e = await out(exact, feeds)
-        expect(maxDiff(a, e)).toBeLessThan(1e-3)
-        if (native) expect(maxDiff(a, await out(native, feeds))).toBeLessThan(1e-3)
+      for (const upright of heldCls.slice(0, 16)) {
+        for (const [turned, feeds] of [[0, upright], [1, rotated180(upright)]] as const) {
+          const p = await out(fp32, feeds)
+          // a near tie in fp32 (the first crop reads 0.568 / 0.432) is decided by rounding order:
+          // measured 0.571 exact, 0.459 in onnxruntime-node's int8 kernels, 0.372 in web's, which
+          // round each requantization where the float ops round once; every other crop agrees to 1e-4
+          if (Math.max(p[0]!, p[1]!) < 0.75) continue
+          expect(p[turned]!, `fp32 reads crop ${turned ? 'turned' : 'upright'} as its class`).toBeGreaterThan(0.75)
+          clear[turned]!++
+          const a = Object.values(await web.run(feeds))[0] as Float32Array
+          const e = await out(exact, feeds)
+          expect(maxDiff(a, e)).toBeLessThan(1e-3)
+          // and the int8 model decides the direction as fp32 does
+          expect(a[turned]!, `web reads a clear ${turned ? 'turned' : 'upright'} crop as its class`).toBeGreaterThan(0.5)
+          if (native) expect(maxDiff(a, await out(native, feeds))).toBeLessThan(1e-3)
+        }
       }
     } finally {
       await Promise.all([fp32.release(), exact.release(), native?.release(), web.release()])
     }
-    expect(clear).toBeGreaterThanOrEqual(12)
+    expect(clear[0]).toBeGreaterThanOrEqual(12)
+    expect(clear[1]).toBeGreaterThanOrEqual(12)
   }, 60_000)
 
   it('calibrates on given samples instead of the cfg folders (library use, the accuracy guard)', async () => {

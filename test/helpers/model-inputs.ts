@@ -64,6 +64,27 @@ export async function clsSamples(n: number, seed = 700): Promise<Feeds[]> {
   return out
 }
 
+/**
+ * An NCHW image feed turned 180 degrees (each channel plane reversed): upside-down text, the
+ * class PP-OCR cls exists to catch (its outputs are [0 degrees, 180 degrees]).
+ */
+export function rotated180(feeds: Feeds, input = 'x'): Feeds {
+  const t = feeds[input]!
+  const [n, c, h, w] = t.dims as number[]
+  const plane = h! * w!
+  const src = t.data as Float32Array
+  const out = new Float32Array(src.length)
+  for (let k = 0; k < n! * c!; k++) {
+    for (let p = 0; p < plane; p++) out[k * plane + p] = src[k * plane + plane - 1 - p]!
+  }
+  return { ...feeds, [input]: new ort.Tensor('float32', out, t.dims) }
+}
+
+/** clsSamples with each crop followed by the same crop turned 180 degrees: both of cls's classes. */
+export async function clsSamplesBothWays(n: number, seed = 700): Promise<Feeds[]> {
+  return (await clsSamples(n, seed)).flatMap((f) => [f, rotated180(f)])
+}
+
 /** The crops clsSamples feeds, written as 192x48 RGB PNGs: calibration data of type IMAGE. */
 export async function writeClsImages(dir: string, n: number, seed = 700): Promise<void> {
   fs.mkdirSync(dir, { recursive: true })
