@@ -115,11 +115,17 @@ describe('weight selection follows the cfg', () => {
   })
 
   it('min_quant_weight_size skips weights with that many elements or fewer', async () => {
-    const { report } = await quantizeModel(DET, cfg({ min_quant_weight_size: 5000, min_quant_weight_channel: 0 }), run)
+    // the threshold is the size of some of det's weights: those (equal, not above) are skipped
+    const all = (await quantizeModel(DET, cfg({ min_quant_weight_size: 0, min_quant_weight_channel: 0 }), run)).report
+    const sizes = all.layers.map((l) => l.elements).sort((a, b) => a - b)
+    const threshold = sizes.find((n) => n > 4000)!
+    const { report } = await quantizeModel(DET, cfg({ min_quant_weight_size: threshold, min_quant_weight_channel: 0 }), run)
     const bySize = report.skipped.filter((s) => s.reason === 'min_quant_weight_size')
-    expect(bySize.length).toBeGreaterThan(0)
-    for (const s of bySize) expect(s.dims.reduce((a, b) => a * b, 1)).toBeLessThanOrEqual(5000)
-    for (const l of report.layers) expect(l.elements).toBeGreaterThan(5000)
+    const at = bySize.filter((s) => s.dims.reduce((a, b) => a * b, 1) === threshold)
+    expect(at.length).toBe(sizes.filter((n) => n === threshold).length)
+    for (const s of bySize) expect(s.dims.reduce((a, b) => a * b, 1)).toBeLessThanOrEqual(threshold)
+    for (const l of report.layers) expect(l.elements).toBeGreaterThan(threshold)
+    expect(report.layers.length).toBe(sizes.filter((n) => n > threshold).length)
   })
 
   it('skip_quant_node leaves the named nodes float and warns about names that match no node', async () => {
