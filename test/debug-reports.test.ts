@@ -13,6 +13,7 @@ import { makeTensor, tensorToFloat32 } from '../src/onnx/tensor-data.js'
 import { debugCsvFiles } from '../src/report/debug-csv/debug-csv-files.js'
 import { collectDebugStats, type DebugRow } from '../src/report/debug-csv/debug-stats.js'
 import { dequantParams } from '../src/report/debug-csv/dequant-params.js'
+import { clipShare } from '../src/report/debug-csv/tensor-stats.js'
 import { quantizeModel, type QuantizeResult } from '../src/quantize-model.js'
 import { writeDebugCsv } from '../src/report/debug-csv/write-debug-csv.js'
 import { seededRandom } from '../src/runtime/feeds.js'
@@ -351,5 +352,14 @@ describe('quant_param.csv of a 4-bit DequantizeLinear', () => {
       expect([...p.zeroPoint], DataType[zp.data_type!]).toEqual(expected)
       expect([p.bits, p.axis]).toEqual([4, 0])
     }
+  })
+})
+
+describe('the Clip column', () => {
+  it('counts the original values beyond either end of the dequantized values\' span', () => {
+    // dequantized span [-0.5, 0.5]: -1 below it, 1 and 2 above, the ends themselves kept
+    expect(clipShare(Float32Array.from([-1, -0.5, 0, 0.5, 1, 2]), Float32Array.from([-0.5, 0.5, 0]))).toBe(3 / 6)
+    expect(clipShare(Float32Array.from([-3, -2, 0.1]), Float32Array.from([-1, 1]))).toBe(2 / 3)
+    expect(clipShare(Float32Array.from([]), Float32Array.from([1]))).toBe(0)
   })
 })
