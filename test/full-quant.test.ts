@@ -249,6 +249,8 @@ describe('FULL_QUANT on PP-OCRv4 det (IMAGE calibration, CPU profile)', () => {
     const f = result.report.full!
     expect(f.method).toBe('MAX_MIN')
     expect(f.samples).toBe(8)
+    // bias correction's input means come from the first 4, its check from the last 4: 8 is enough to keep them apart
+    expect(f.biasCorrection.samples).toBe(4)
     expect(f.fold.batchNorms).toBe(3)
     expect(f.opsetUpgradedFrom).toBe(11)
     for (const a of f.activations) {
@@ -445,6 +447,8 @@ describe('FULL_QUANT options (PP-OCR cls, IMAGE calibration)', () => {
     const samples = await clsSamples(6, 4000)
     const r = await quantizeModel(CLS, clsCfg(), { samples, sizes: false, verify: false, debug: false })
     expect(r.report.full!.samples).toBe(6)
+    // too few to set 4 aside for the check: the means take all 6
+    expect(r.report.full!.biasCorrection.samples).toBe(6)
     expect(r.report.full!.inputs).toBe('given')
     expect(await heldOutCosine(CLS, r.model, heldCls)).toBeGreaterThan(0.95)
     // then the cfg needs no calibration folder, and biasCorrection: false turns the cfg's on off
