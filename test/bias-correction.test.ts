@@ -128,4 +128,28 @@ describe('bias correction', () => {
       expect(await meanError(float, q.model, other), what).toBe(0)
     }
   })
+
+  it('leaves alone a square weight its op reads through a Transpose: the op\'s [K, N] is not the stored [out, in], so the sums would pick the wrong channels', async () => {
+    // PyTorch Linear kept as MatMul(x, Transpose(W)) with W [out, in], as exporters write it
+    // without constant folding: square in every attention projection
+    const W = randomTensor('W', [64, 64], 5)
+    const stored = new Float32Array(W.raw_data!.slice().buffer)
+    const transposed = Float32Array.from(stored, (_, i) => stored[(i % 64) * 64 + Math.floor(i / 64)]!)
+    const build = (nodes: NodeProto[], w: typeof W) => buildModel({
+      nodes, initializers: [w, randomTensor('C', [64], 6)],
+      inputs: [valueInfo('X', F, [4, 64]), valueInfo('flag', DataType.BOOL, [])], outputs: [valueInfo('Y', F, [4, 64])],
+    })
+    const direct = build([node('MatMul', ['X', 'W'], ['M']), node('Add', ['M', 'C'], ['Y'])], { ...W, raw_data: new Uint8Array(transposed.buffer) })
+    const viaTranspose = build([node('Transpose', ['W'], ['WT']), node('MatMul', ['X', 'WT'], ['M']), node('Add', ['M', 'C'], ['Y'])], W)
+    const viaGemm = build([node('Transpose', ['W'], ['WT']), { ...node('Gemm', ['X', 'WT', 'C'], ['Y'], { transB: 1 }), name: 'gemm' }], { ...W, raw_data: new Uint8Array(transposed.buffer) })
+    // the same product read directly is corrected, so the inputs do call for a correction
+    expect((await quantizeModel(direct, cfg, { ...run, samples })).report.biasCorrected).toBe(1)
+    for (const [what, float] of [['MatMul(X, Transpose(W))', viaTranspose], ['Gemm(X, Transpose(W), transB=1)', viaGemm]] as const) {
+      const plain = await quantizeModel(float, cfg, { ...run, samples, biasCorrection: false })
+      const q = await quantizeModel(float, cfg, { ...run, samples })
+      expect(q.report.nodesQuantized, what).toBe(1)
+      expect(q.report.biasCorrected, what).toBe(0)
+      expect(await meanError(float, q.model), what).toBe(await meanError(float, plain.model))
+    }
+  })
 })

@@ -7,6 +7,8 @@ import type { Feeds } from '../src/runtime/feeds.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { recCropSamples } from './helpers/model-inputs.js'
 import { MODELS } from './helpers/models.js'
+import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
+import { DataType } from '../src/onnx/onnx-types.js'
 
 const REC = MODELS.rec
 const CLS = MODELS.cls
@@ -161,4 +163,25 @@ describe('error-feedback weight rounding', () => {
     const off = await quantizeModel(fp32, cfg(6), { verify: false, sizes: false, errorFeedback: false })
     expect(off.report.errorFeedback).toBeNull()
   }, 60_000)
+
+  it('leaves a square weight read through a Transpose to nearest rounding: its rows and columns are not the op\'s', async () => {
+    const W = randomTensor('W', [32, 32], 2)
+    const stored = new Float32Array(W.raw_data!.slice().buffer)
+    const transposed = Float32Array.from(stored, (_, i) => stored[(i % 32) * 32 + Math.floor(i / 32)]!)
+    const build = (viaTranspose: boolean) => buildModel({
+      nodes: viaTranspose ? [node('Transpose', ['W'], ['WT']), node('Gemm', ['X', 'WT'], ['Y'], { transB: 1 })] : [node('Gemm', ['X', 'W'], ['Y'], { transB: 1 })],
+      initializers: [viaTranspose ? W : { ...W, raw_data: new Uint8Array(transposed.buffer) }],
+      inputs: [valueInfo('X', DataType.FLOAT, [64, 32])], outputs: [valueInfo('Y', DataType.FLOAT, [64, 32])],
+    })
+    const rand = lcg(5)
+    const samples: Feeds[] = Array.from({ length: 8 }, () => ({ X: new ort.Tensor('float32', Float32Array.from({ length: 64 * 32 }, (_, i) => (rand() - 0.5) * (1 + (i % 32) / 8)), [64, 32]) }))
+    const cfg = { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: 4, min_quant_weight_channel: 0 } }
+    const run = { samples, verify: false, sizes: false, accuracyTarget: false, biasCorrection: false } as const
+    // read directly, the same product is fed, so the inputs are enough for it
+    expect((await quantizeModel(build(false), cfg, { ...run, errorFeedback: true })).report.errorFeedback!.weights).toEqual(['W'])
+    const fed = await quantizeModel(build(true), cfg, { ...run, errorFeedback: true })
+    expect(fed.report.nodesQuantized).toBe(1)
+    expect(fed.report.errorFeedback!.weights).toEqual([])
+    expect(fed.model).toEqual((await quantizeModel(build(true), cfg, { ...run, errorFeedback: false })).model)
+  })
 })

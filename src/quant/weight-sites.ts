@@ -14,6 +14,13 @@ export interface WeightUse {
   inputIndex: number
   /** The axis whose slices get their own scale: the op's output-channel axis for this weight. */
   channelAxis: number
+  /**
+   * The op reads the weight through layout ops that may move its elements (Transpose, Reshape,
+   * Slice, Concat, Squeeze), so the op's [K, N] or [out, in, ...] view is not the stored layout:
+   * anything that indexes the stored values as the op's operand (bias correction, error
+   * feedback) must leave such a weight alone. False for direct reads and Identity/Unsqueeze paths.
+   */
+  reordered: boolean
 }
 
 export interface WeightSite {
@@ -135,7 +142,7 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
         }
         const weightInputs = node.domain ? undefined : WEIGHT_OPS[node.op_type ?? '']
         const axis = weightInputs?.includes(inputIndex) ? channelAxisFor(node, site.dims.length) : null
-        if (axis !== null) site.uses.push({ node, inputIndex, channelAxis: axis })
+        if (axis !== null) site.uses.push({ node, inputIndex, channelAxis: axis, reordered: false })
         else site.otherUses.push(node)
       })
     }
@@ -191,12 +198,13 @@ function followReshapes(
       }
       const weightInputs = r.node.domain ? undefined : WEIGHT_OPS[r.node.op_type ?? '']
       if (!REACHABLE_THROUGH_RESHAPE.has(r.node.op_type ?? '') || !weightInputs?.includes(r.inputIndex)) return
-      found.push({ node: r.node, inputIndex: r.inputIndex, channelAxis: -1 })
+      found.push({ node: r.node, inputIndex: r.inputIndex, channelAxis: -1, reordered: true })
     }
   }
   for (const use of found) {
     const outAxis = exact ? channelAxisFor(use.node, site.dims.length + inserted.length) : null
     use.channelAxis = outAxis !== null && !inserted.includes(outAxis) ? outAxis - inserted.filter((x) => x < outAxis).length : 0
+    use.reordered = !exact
   }
   site.uses.push(...found)
   site.otherUses = []

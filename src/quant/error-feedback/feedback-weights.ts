@@ -29,9 +29,11 @@ function feedbackSites(model: ModelProto, planned: readonly PlannedWeight[]): Fe
   const sites: FeedbackSite[] = []
   for (const w of planned) {
     if (w.site.uses.length !== 1) continue
-    const { node, inputIndex } = w.site.uses[0]!
+    const { node, inputIndex, reordered } = w.site.uses[0]!
     const x = node.input?.[0]
-    if (!main.has(node) || node.domain || inputIndex !== 1 || !x) continue
+    // rows and columns below index the stored values as the op's operand, which a Transpose or
+    // Reshape on the way would make a different matrix
+    if (!main.has(node) || node.domain || inputIndex !== 1 || reordered || !x) continue
     const dims = w.site.dims
     if (node.op_type === 'Conv') {
       const group = int64ToNumber(attr(node, 'group')?.i) || 1
