@@ -1,7 +1,7 @@
 import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
-import { DataType, type TensorProto } from '../src/onnx/onnx-types.js'
+import { AttributeType, DataType, type TensorProto } from '../src/onnx/onnx-types.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { seededRandom } from '../src/runtime/feeds.js'
@@ -137,6 +137,37 @@ describe('weight roles beyond the real models', () => {
     const cmp = await compareModels(float, model, idFeeds(4))
     expect(cmp.cosine).toBeGreaterThan(0.98)
     expect(cmp.cosine).toBeLessThan(0.99999)
+  })
+
+  it('a weight name defined twice (a Constant and an initializer, two initializers, a subgraph\'s own tensor shadowing it) stays float and the model still loads', async () => {
+    const F = DataType.FLOAT
+    const x = new ort.Tensor('float32', Float32Array.from({ length: 4 * 32 }, (_, i) => Math.sin(i)), [4, 32])
+    // y = x·w, z = x·v: v is defined once and is quantized whatever happens to w
+    const base = () => decodeModelProto(buildModel({
+      nodes: [node('MatMul', ['x', 'w'], ['y']), node('MatMul', ['x', 'v'], ['z'])],
+      initializers: [randomTensor('w', [32, 16], 2), randomTensor('v', [32, 16], 3)],
+      inputs: [valueInfo('x', F, [4, 32]), valueInfo('flag', DataType.BOOL, [])], outputs: [valueInfo('y', F, [4, 16]), valueInfo('z', F, [4, 16])],
+    }))
+    const withConstant = base()
+    withConstant.graph!.node!.unshift({ name: 'c', op_type: 'Constant', output: ['w'], attribute: [{ name: 'value', type: AttributeType.TENSOR, t: randomTensor('w', [32, 16], 9) }] })
+    const twoInitializers = base()
+    twoInitializers.graph!.initializer!.push(randomTensor('w', [32, 16], 9))
+    // an If whose then-branch keeps its own 'w': onnxruntime reads the outer one there, so the
+    // model runs, until the outer 'w' becomes a node output and it rejects the model
+    const shadowed = base()
+    const branch = (own: boolean, out: string) => ({ name: out, node: [node('Identity', ['x'], [out])], initializer: own ? [randomTensor('w', [32, 16], 9)] : [], output: [valueInfo(out, F, [4, 32])] })
+    shadowed.graph!.node!.push({ name: 'if', op_type: 'If', input: ['flag'], output: ['u'], attribute: [{ name: 'then_branch', type: AttributeType.GRAPH, g: branch(true, 't') }, { name: 'else_branch', type: AttributeType.GRAPH, g: branch(false, 'e') }] })
+    shadowed.graph!.output!.push(valueInfo('u', F, [4, 32]))
+    for (const [what, m] of [['a Constant and an initializer', withConstant], ['two initializers', twoInitializers], ['a subgraph initializer', shadowed]] as const) {
+      const float = encodeModelProto(m)
+      const { model, report } = await quantizeModel(float, cfg, run)
+      expect(report.skipped.filter((s) => s.tensor === 'w').map((s) => s.reason), what).toContain('defined more than once in the model')
+      expect(report.layers.map((l) => l.tensor), what).toEqual(['v'])
+      expect(report.warnings.some((w) => w.includes("defined more than once") && w.includes("'w'")), what).toBe(true)
+      const cmp = await compareModels(float, model, [{ x, flag: new ort.Tensor('bool', [true], []) }])
+      expect(cmp.outputs.find((o) => o.name === 'y')?.maxAbsDiff, what).toBe(0)
+      expect(cmp.outputs.find((o) => o.name === 'z')?.maxAbsDiff, what).toBeGreaterThan(0)
+    }
   })
 })
 

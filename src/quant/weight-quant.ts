@@ -39,7 +39,7 @@ export type SkipReason =
   | 'rank < 2' | 'min_quant_weight_size' | 'min_quant_weight_channel' | 'skip_quant_node'
   | 'also read as a non-weight input' | 'uses disagree on the channel axis' | 'opset < 7'
   | 'a graph output' | 'an overridable graph input' | 'bound or read by training_info'
-  | 'NaN or ±Infinity in its values'
+  | 'NaN or ±Infinity in its values' | 'defined more than once in the model'
 
 export interface SkippedWeight {
   nodes: { name: string; opType: string }[]
@@ -65,6 +65,7 @@ function skipReason(site: WeightSite, opts: WeightQuantOptions, skipNames: Set<s
   if (site.uses.some((u) => skipNames.has(u.node.name ?? ''))) return 'skip_quant_node'
   // what the graph hands out or takes in must keep its float values
   if (site.exposed) return site.exposed
+  if (site.defined > 1) return 'defined more than once in the model'
   if (site.otherUses.length > 0) return 'also read as a non-weight input'
   if (new Set(site.uses.map((u) => u.channelAxis)).size !== 1) return 'uses disagree on the channel axis'
   const elements = site.dims.reduce((a, b) => a * b, 1)
@@ -130,6 +131,8 @@ export function planWeights(model: ModelProto, ext: ExternalDataSource | undefin
       } else planned.push({ index, site, readValues, elements, axis: site.uses[0]!.channelAxis })
     }
   }
+  const twice = skipped.filter((s) => s.reason === 'defined more than once in the model').map((s) => `'${s.tensor}'`)
+  if (twice.length) warnings.push(`${twice.length} weight name(s) are defined more than once (ONNX wants each name defined once, across subgraphs too), and those weights stay float: ${twice.slice(0, 5).join(', ')}${twice.length > 5 ? ', …' : ''}`)
   if (nonFinite.length) warnings.push(`${nonFinite.length} weight(s) hold NaN or ±Infinity and stay float: ${nonFinite.slice(0, 5).join(', ')}${nonFinite.length > 5 ? ', …' : ''}`)
   const graph = model.graph
   if (graph && listsEveryInitializer(model, graph)) {

@@ -36,6 +36,13 @@ export interface WeightSite {
    * training_info updates or reads (its bindings must name initializers). Such tensors stay float.
    */
   exposed: Exposure | null
+  /**
+   * The name has another definition somewhere in the model (a second initializer or Constant of
+   * that name, a subgraph's own tensor shadowing it): onnxruntime keeps one of them when the
+   * weight is an initializer, but rejects the model once the weight becomes a decode node's
+   * output. Such tensors stay float.
+   */
+  defined: number
 }
 
 /** Op types whose constant weight inputs are quantized, and which inputs those are. */
@@ -137,7 +144,7 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
         if (!site) {
           const exposed = outputs.has(def) ? 'a graph output' : overridable.has(def) ? 'an overridable graph input'
             : def.graph === model.graph && training.has(name) ? 'bound or read by training_info' : null
-          site = { name, definition: def, dims: tensorDims(def.tensor), uses: [], otherUses: [], exposed }
+          site = { name, definition: def, dims: tensorDims(def.tensor), uses: [], otherUses: [], exposed, defined: 1 }
           sites.set(def, site)
         }
         const weightInputs = node.domain ? undefined : WEIGHT_OPS[node.op_type ?? '']
@@ -147,8 +154,31 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
       })
     }
   }
+  const definitions = definitionCounts(scopes)
+  for (const site of sites.values()) site.defined = definitions.get(site.name) ?? 1
   for (const site of sites.values()) followReshapes(site, viaUses, resolve, outputNames)
   return [...sites.values()].filter((s) => s.uses.length > 0)
+}
+
+/**
+ * How many times each name is defined across the model's graphs: as an initializer, a graph
+ * input that is not also an initializer of that graph (listing it as both is the IR < 4 habit or
+ * an overridable default, one definition), a sparse initializer or a node output.
+ */
+function definitionCounts(scopes: readonly GraphScope[]): Map<string, number> {
+  const counts = new Map<string, number>()
+  const add = (name: string | undefined) => { if (name) counts.set(name, (counts.get(name) ?? 0) + 1) }
+  for (const { graph } of scopes) {
+    const inits = new Set<string>()
+    for (const t of graph.initializer ?? []) {
+      add(t.name)
+      if (t.name) inits.add(t.name)
+    }
+    for (const v of graph.input ?? []) if (v.name && !inits.has(v.name)) add(v.name)
+    for (const sparse of graph.sparse_initializer ?? []) add(sparse.values?.name)
+    for (const node of graph.node ?? []) for (const out of node.output ?? []) add(out)
+  }
+  return counts
 }
 
 /** Layout ops a weight may pass through on its way to its op (all constant-folded by runtimes). */
