@@ -169,6 +169,30 @@ describe('weight roles beyond the real models', () => {
       expect(cmp.outputs.find((o) => o.name === 'z')?.maxAbsDiff, what).toBeGreaterThan(0)
     }
   })
+
+  it('Conv, ConvTranspose and Gather weights read through Identity nodes are quantized on their op\'s axis', async () => {
+    const F = DataType.FLOAT
+    const x = new ort.Tensor('float32', Float32Array.from({ length: 4 * 25 }, (_, i) => Math.sin(i)), [1, 4, 5, 5])
+    const ids = new ort.Tensor('int64', BigInt64Array.from([0n, 3n, 49n, 7n]), [4])
+    // exporters give a shared or renamed parameter its second name through Identity
+    const float = buildModel({
+      nodes: [
+        node('Identity', ['k'], ['k1']), node('Identity', ['k1'], ['k2']), node('Conv', ['x', 'k2'], ['c']),
+        node('Identity', ['d'], ['d1']), node('ConvTranspose', ['x', 'd1'], ['ct'], { group: 2 }),
+        node('Identity', ['t'], ['t1']), node('Gather', ['t1', 'ids'], ['g'], { axis: 1 }),
+      ],
+      initializers: [randomTensor('k', [8, 4, 3, 3], 2), randomTensor('d', [4, 3, 3, 3], 3), randomTensor('t', [16, 50], 4)],
+      inputs: [valueInfo('x', F, [1, 4, 5, 5]), valueInfo('ids', DataType.INT64, [4])],
+      outputs: [valueInfo('c', F, [1, 8, 3, 3]), valueInfo('ct', F, [1, 6, 7, 7]), valueInfo('g', F, [16, 4])],
+    })
+    const { model, report } = await quantizeModel(float, cfg, run)
+    expect(report.layers.map((l) => [l.tensor, l.nodes[0]?.opType, l.axis])).toEqual([['k', 'Conv', 0], ['d', 'ConvTranspose', 1], ['t', 'Gather', 1]])
+    const cmp = await compareModels(float, model, [{ x, ids }])
+    for (const o of cmp.outputs) {
+      expect(o.maxAbsDiff, o.name).toBeGreaterThan(0)
+      expect(o.cosine, o.name).toBeGreaterThan(0.9999)
+    }
+  })
 })
 
 describe('a missed accuracy target says what to keep float', () => {

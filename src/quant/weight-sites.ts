@@ -183,7 +183,12 @@ function definitionCounts(scopes: readonly GraphScope[]): Map<string, number> {
 
 /** Layout ops a weight may pass through on its way to its op (all constant-folded by runtimes). */
 const RESHAPING_OPS = new Set(['Identity', 'Unsqueeze', 'Squeeze', 'Reshape', 'Flatten', 'Transpose', 'Slice', 'Concat'])
-/** Only ops whose thresholds do not read the weight's own dims (Conv's channel count does). */
+/**
+ * Only ops whose thresholds do not read the weight's own dims (Conv's channel count does) and
+ * whose channel axis survives any reshape as the stored axis 0. Other weight ops (Conv,
+ * ConvTranspose, Gather) count only through Identity nodes, which keep dims and layout: PyTorch
+ * and tf2onnx exports route shared or renamed parameters through them.
+ */
 const REACHABLE_THROUGH_RESHAPE = new Set(['MatMul', 'Gemm', 'LSTM', 'GRU', 'RNN'])
 
 /**
@@ -202,6 +207,8 @@ function followReshapes(
   if (site.otherUses.length === 0 || !site.otherUses.every((n) => RESHAPING_OPS.has(n.op_type ?? '') && !n.domain)) return
   const found: WeightUse[] = []
   let exact = true
+  let identityOnly = true
+  let needsIdentityOnly = false
   let inserted: number[] = []
   const seen = new Set<NodeProto>()
   const queue = [...site.otherUses]
@@ -214,6 +221,7 @@ function followReshapes(
       if (axes) inserted = axes
       else exact = false
     } else if (via.op_type !== 'Identity') exact = false
+    if (via.op_type !== 'Identity') identityOnly = false
     // a reshaped weight handed out as a graph output: its readers would see the rounding
     if ((via.output ?? []).some((o) => outputNames.has(o))) {
       site.exposed ??= 'a graph output'
@@ -227,10 +235,15 @@ function followReshapes(
         continue
       }
       const weightInputs = r.node.domain ? undefined : WEIGHT_OPS[r.node.op_type ?? '']
-      if (!REACHABLE_THROUGH_RESHAPE.has(r.node.op_type ?? '') || !weightInputs?.includes(r.inputIndex)) return
+      if (!weightInputs?.includes(r.inputIndex)) return
+      if (!REACHABLE_THROUGH_RESHAPE.has(r.node.op_type ?? '')) {
+        if (!identityOnly) return
+        needsIdentityOnly = true
+      }
       found.push({ node: r.node, inputIndex: r.inputIndex, channelAxis: -1, reordered: true })
     }
   }
+  if (needsIdentityOnly && !identityOnly) return
   for (const use of found) {
     const outAxis = exact ? channelAxisFor(use.node, site.dims.length + inserted.length) : null
     use.channelAxis = outAxis !== null && !inserted.includes(outAxis) ? outAxis - inserted.filter((x) => x < outAxis).length : 0
