@@ -193,6 +193,30 @@ describe('weight roles beyond the real models', () => {
       expect(o.cosine, o.name).toBeGreaterThan(0.9999)
     }
   })
+
+  it('a constant first input of MatMul (W @ x) is quantized per output row, with no bias correction, and stays weight-only in dynamic mode', async () => {
+    const F = DataType.FLOAT
+    // y = W·x + b with a square W (the bias correction's sums for MatMul's B would fit its shape);
+    // z = V·x with a batched V [2, 32, 32]
+    const float = buildModel({
+      nodes: [node('MatMul', ['W', 'x'], ['wx']), node('Add', ['wx', 'b'], ['y']), node('MatMul', ['V', 'x'], ['z'])],
+      initializers: [randomTensor('W', [32, 32], 2), randomTensor('b', [32], 3), randomTensor('V', [2, 32, 32], 4)],
+      inputs: [valueInfo('x', F, [32, 32])], outputs: [valueInfo('y', F, [32, 32]), valueInfo('z', F, [2, 32, 32])],
+    })
+    const rand = seededRandom(3)
+    const samples = Array.from({ length: 4 }, () => ({ x: new ort.Tensor('float32', Float32Array.from({ length: 1024 }, () => rand() + 2), [32, 32]) }))
+    const { model, report } = await quantizeModel(float, cfg, { ...run, samples })
+    expect(report.layers.map((l) => [l.tensor, l.axis])).toEqual([['W', 0], ['V', 1]])
+    expect(report.biasCorrected).toBe(0)
+    const cmp = await compareModels(float, model, samples)
+    for (const o of cmp.outputs) expect(o.cosine, o.name).toBeGreaterThan(0.9999)
+    const dynamic = await quantizeModel(float, { common_quant_param: { ...cfg.common_quant_param, quant_type: 'DYNAMIC_QUANT' } }, run)
+    expect(dynamic.report.dynamic!.int8).toEqual([])
+    expect(dynamic.report.dynamic!.weightOnly.map((w) => [w.tensor, w.reason])).toEqual([
+      ['W', 'weight is MatMul\'s first input (MatMulInteger here takes a constant second input)'],
+      ['V', 'weight is 3-D (MatMulInteger here takes a 2-D constant B)'],
+    ])
+  })
 })
 
 describe('a missed accuracy target says what to keep float', () => {

@@ -21,7 +21,8 @@ import type { WeightSite } from './weight-sites.js'
 export function outputShift(site: WeightSite, original: Float32Array, decoded: Float32Array, means: Float64Array): Float64Array | null {
   // through a Transpose a square [out, in] weight reads as [K, N] with the roles swapped, and the
   // sums below would correct the bias with the wrong channels' errors
-  if (site.uses[0]!.reordered) return null
+  // and the sums below are those of the op's second input (a MatMul's constant first input is not)
+  if (site.uses[0]!.reordered || site.uses[0]!.inputIndex !== 1) return null
   const node = site.uses[0]!.node
   const dims = site.dims
   if (node.op_type === 'Conv') {

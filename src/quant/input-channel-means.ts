@@ -55,7 +55,7 @@ export async function inputChannelMeans(model: ModelProto, original: Uint8Array,
   const outputOf = new Map<PlannedWeight, string>()
   for (const w of planned) {
     const use = w.site.uses[0]!
-    if (w.site.uses.length !== 1 || use.reordered || !mainNodes.has(use.node) || !correctable(use.node)) continue
+    if (w.site.uses.length !== 1 || use.reordered || use.inputIndex !== 1 || !mainNodes.has(use.node) || !correctable(use.node)) continue
     const x = use.node.input?.[0]
     if (!x) continue
     const r = reductionFor(w)

@@ -47,17 +47,19 @@ export interface WeightSite {
 
 /** Op types whose constant weight inputs are quantized, and which inputs those are. */
 export const WEIGHT_OPS: Record<string, readonly number[]> = {
-  Conv: [1], ConvTranspose: [1], MatMul: [1], Gemm: [1], Gather: [0],
+  // MatMul's first input too: a constant on the left (W @ x, as in a mel filterbank) is a weight
+  // whose rows are the output rows
+  Conv: [1], ConvTranspose: [1], MatMul: [0, 1], Gemm: [1], Gather: [0],
   // Our extension beyond the format's list: recurrent weights W and R ([dirs, gates*hidden, in]).
   // They hold most of silero VAD's bytes, and the decode folds at load like any other weight.
   LSTM: [1, 2], GRU: [1, 2], RNN: [1, 2],
 }
 
-function channelAxisFor(node: NodeProto, rank: number): number | null {
+function channelAxisFor(node: NodeProto, rank: number, inputIndex: number): number | null {
   switch (node.op_type) {
     case 'Conv': return 0
     case 'ConvTranspose': return 1
-    case 'MatMul': return rank - 1
+    case 'MatMul': return inputIndex === 0 ? rank - 2 : rank - 1
     case 'Gemm': return int64ToNumber(attr(node, 'transB')?.i) ? 0 : 1
     case 'LSTM':
     case 'GRU':
@@ -148,7 +150,7 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
           sites.set(def, site)
         }
         const weightInputs = node.domain ? undefined : WEIGHT_OPS[node.op_type ?? '']
-        const axis = weightInputs?.includes(inputIndex) ? channelAxisFor(node, site.dims.length) : null
+        const axis = weightInputs?.includes(inputIndex) ? channelAxisFor(node, site.dims.length, inputIndex) : null
         if (axis !== null) site.uses.push({ node, inputIndex, channelAxis: axis, reordered: false })
         else site.otherUses.push(node)
       })
@@ -245,7 +247,7 @@ function followReshapes(
   }
   if (needsIdentityOnly && !identityOnly) return
   for (const use of found) {
-    const outAxis = exact ? channelAxisFor(use.node, site.dims.length + inserted.length) : null
+    const outAxis = exact ? channelAxisFor(use.node, site.dims.length + inserted.length, use.inputIndex) : null
     use.channelAxis = outAxis !== null && !inserted.includes(outAxis) ? outAxis - inserted.filter((x) => x < outAxis).length : 0
     use.reordered = !exact
   }
