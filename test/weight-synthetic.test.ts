@@ -2,6 +2,8 @@ import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { AttributeType, DataType, type TensorProto } from '../src/onnx/onnx-types.js'
+import { floatToHalf } from '../src/onnx/float16.js'
+import { makeTensor } from '../src/onnx/tensor-data.js'
 import { quantizeModel } from '../src/quantize-model.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { seededRandom } from '../src/runtime/feeds.js'
@@ -216,6 +218,44 @@ describe('weight roles beyond the real models', () => {
       ['W', 'weight is MatMul\'s first input (MatMulInteger here takes a constant second input)'],
       ['V', 'weight is 3-D (MatMulInteger here takes a 2-D constant B)'],
     ])
+  })
+
+  it('float16 weights cast to float at load are quantized; a weight its op reads through ops not followed is listed as skipped, not left out', async () => {
+    const F = DataType.FLOAT
+    const half = (t: TensorProto): TensorProto => {
+      const v = new Float32Array(t.raw_data!.slice().buffer)
+      return makeTensor(t.name!, DataType.FLOAT16, t.dims!.map(Number), Uint16Array.from(v, floatToHalf))
+    }
+    const float = buildModel({
+      nodes: [
+        // float16 storage, float32 compute
+        node('Cast', ['w16'], ['w'], { to: F }), node('MatMul', ['x', 'w'], ['y']),
+        node('Cast', ['k16'], ['k'], { to: F }), node('Conv', ['img', 'k'], ['c']),
+        // a Conv kernel stored flat: the reshape hides the dims its channel threshold reads
+        node('Reshape', ['flat', 'shape'], ['kr']), node('Conv', ['img', 'kr'], ['c2']),
+      ],
+      initializers: [
+        half(randomTensor('w16', [32, 16], 2)), half(randomTensor('k16', [8, 4, 3, 3], 3)),
+        randomTensor('flat', [8, 36], 4), makeTensor('shape', DataType.INT64, [4], BigInt64Array.from([8n, 4n, 3n, 3n])),
+      ],
+      inputs: [valueInfo('x', F, [4, 32]), valueInfo('img', F, [1, 4, 5, 5])],
+      outputs: [valueInfo('y', F, [4, 16]), valueInfo('c', F, [1, 8, 3, 3]), valueInfo('c2', F, [1, 8, 3, 3])],
+    })
+    const { model, report } = await quantizeModel(float, cfg, run)
+    expect(report.layers.map((l) => [l.tensor, l.nodes[0]?.opType, l.axis])).toEqual([['w16', 'MatMul', 1], ['k16', 'Conv', 0]])
+    expect(report.skipped.map((s) => [s.tensor, s.reason, s.nodes.map((n) => n.opType)])).toEqual([['flat', 'reaches its op through other ops', ['Conv']]])
+    expect(report.nodesSkipped).toBe(1)
+    const feeds = [{
+      x: new ort.Tensor('float32', Float32Array.from({ length: 128 }, (_, i) => Math.sin(i)), [4, 32]),
+      img: new ort.Tensor('float32', Float32Array.from({ length: 100 }, (_, i) => Math.cos(i)), [1, 4, 5, 5]),
+    }]
+    const cmp = await compareModels(float, model, feeds)
+    expect(cmp.outputs.find((o) => o.name === 'c2')?.maxAbsDiff).toBe(0)
+    for (const name of ['y', 'c']) {
+      const o = cmp.outputs.find((p) => p.name === name)!
+      expect(o.maxAbsDiff, name).toBeGreaterThan(0)
+      expect(o.cosine, name).toBeGreaterThan(0.9999)
+    }
   })
 })
 

@@ -39,7 +39,7 @@ export type SkipReason =
   | 'rank < 2' | 'min_quant_weight_size' | 'min_quant_weight_channel' | 'skip_quant_node'
   | 'also read as a non-weight input' | 'uses disagree on the channel axis' | 'opset < 7'
   | 'a graph output' | 'an overridable graph input' | 'bound or read by training_info'
-  | 'NaN or ±Infinity in its values' | 'defined more than once in the model'
+  | 'NaN or ±Infinity in its values' | 'defined more than once in the model' | 'reaches its op through other ops'
 
 export interface SkippedWeight {
   nodes: { name: string; opType: string }[]
@@ -57,10 +57,12 @@ export interface WeightQuantResult {
 }
 
 function nodesOf(site: WeightSite): { name: string; opType: string }[] {
-  return site.uses.map((u) => ({ name: u.node.name ?? '', opType: u.node.op_type ?? '' }))
+  const nodes = site.uses.length ? site.uses.map((u) => u.node) : site.unfollowed
+  return nodes.map((n) => ({ name: n.name ?? '', opType: n.op_type ?? '' }))
 }
 
 function skipReason(site: WeightSite, opts: WeightQuantOptions, skipNames: Set<string>): SkipReason | null {
+  if (site.uses.length === 0) return 'reaches its op through other ops'
   if (site.dims.length < 2) return 'rank < 2'
   if (site.uses.some((u) => skipNames.has(u.node.name ?? ''))) return 'skip_quant_node'
   // what the graph hands out or takes in must keep its float values

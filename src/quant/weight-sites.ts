@@ -37,6 +37,12 @@ export interface WeightSite {
    */
   exposed: Exposure | null
   /**
+   * With no use: weight inputs of ops the tensor still reaches, through ops not followed (a
+   * reshape into a Conv, a Transpose into a Gather, layout ops mixed with others). It stays
+   * float, and the report says so rather than leaving it out.
+   */
+  unfollowed: NodeProto[]
+  /**
    * The name has another definition somewhere in the model (a second initializer or Constant of
    * that name, a subgraph's own tensor shadowing it): onnxruntime keeps one of them when the
    * weight is an initializer, but rejects the model once the weight becomes a decode node's
@@ -107,7 +113,7 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
         defs.set(out, value?.t && Object.prototype.hasOwnProperty.call(value, 't')
           ? { kind: 'constant', graph: scope.graph, scope, tensor: value.t, node }
           : null)
-        if (!value && !node.domain && RESHAPING_OPS.has(node.op_type ?? '')) producers.set(out, node)
+        if (!value && isLayoutOp(node)) producers.set(out, node)
       }
     }
     locals.set(scope.graph, defs)
@@ -119,8 +125,10 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
     }
     return null
   }
-  // Uses of the outputs of Identity/Unsqueeze nodes (a weight reaching its op through them).
+  // Uses of the outputs of layout ops (a weight reaching its op through them).
   const viaUses = new Map<NodeProto, { node: NodeProto; inputIndex: number }[]>()
+  // every name's readers, to find the ops a weight reaches where its path is not followed
+  const readers = new Map<string, { node: NodeProto; inputIndex: number }[]>()
   const sites = new Map<WeightDefinition, WeightSite>()
   const training = trainingNames(model)
   // what each graph hands out (a subgraph's output may name an outer tensor)
@@ -138,6 +146,7 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
     for (const node of scope.graph.node ?? []) {
       ;(node.input ?? []).forEach((name, inputIndex) => {
         if (!name) return
+        readers.set(name, [...(readers.get(name) ?? []), { node, inputIndex }])
         const via = producers.get(name)
         if (via) viaUses.set(via, [...(viaUses.get(via) ?? []), { node, inputIndex }])
         const def = resolve(scope, name)
@@ -146,7 +155,7 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
         if (!site) {
           const exposed = outputs.has(def) ? 'a graph output' : overridable.has(def) ? 'an overridable graph input'
             : def.graph === model.graph && training.has(name) ? 'bound or read by training_info' : null
-          site = { name, definition: def, dims: tensorDims(def.tensor), uses: [], otherUses: [], exposed, defined: 1 }
+          site = { name, definition: def, dims: tensorDims(def.tensor), uses: [], otherUses: [], exposed, unfollowed: [], defined: 1 }
           sites.set(def, site)
         }
         const weightInputs = node.domain ? undefined : WEIGHT_OPS[node.op_type ?? '']
@@ -159,7 +168,25 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
   const definitions = definitionCounts(scopes)
   for (const site of sites.values()) site.defined = definitions.get(site.name) ?? 1
   for (const site of sites.values()) followReshapes(site, viaUses, resolve, outputNames)
-  return [...sites.values()].filter((s) => s.uses.length > 0)
+  for (const site of sites.values()) if (site.uses.length === 0) site.unfollowed = weightOpsReached(site.name, readers)
+  return [...sites.values()].filter((s) => s.uses.length > 0 || s.unfollowed.length > 0)
+}
+
+/** Weight inputs of ops that `name` reaches through layout ops (and Casts) only. */
+function weightOpsReached(name: string, readers: ReadonlyMap<string, readonly { node: NodeProto; inputIndex: number }[]>): NodeProto[] {
+  const found = new Set<NodeProto>()
+  const seen = new Set<string>([name])
+  const queue = [name]
+  while (queue.length) {
+    for (const r of readers.get(queue.shift()!) ?? []) {
+      if (r.node.domain) continue
+      if (WEIGHT_OPS[r.node.op_type ?? '']?.includes(r.inputIndex)) found.add(r.node)
+      else if (RESHAPING_OPS.has(r.node.op_type ?? '') || r.node.op_type === 'Cast') {
+        for (const out of r.node.output ?? []) if (out && !seen.has(out)) queue.push(out), seen.add(out)
+      }
+    }
+  }
+  return [...found]
 }
 
 /**
@@ -185,19 +212,37 @@ function definitionCounts(scopes: readonly GraphScope[]): Map<string, number> {
 
 /** Layout ops a weight may pass through on its way to its op (all constant-folded by runtimes). */
 const RESHAPING_OPS = new Set(['Identity', 'Unsqueeze', 'Squeeze', 'Reshape', 'Flatten', 'Transpose', 'Slice', 'Concat'])
+
+const FLOAT_TYPES: ReadonlySet<number> = new Set([DataType.FLOAT, DataType.FLOAT16, DataType.DOUBLE, DataType.BFLOAT16])
+
+/** A Cast between float types passes values on in the same layout, as Identity does (float16 weights cast to float32 at load). */
+function isFloatCast(node: NodeProto): boolean {
+  return node.op_type === 'Cast' && !node.domain && FLOAT_TYPES.has(int64ToNumber(attr(node, 'to')?.i))
+}
+
+/** Whether a weight may pass through `node` on its way to its op. */
+function isLayoutOp(node: NodeProto): boolean {
+  return (!node.domain && RESHAPING_OPS.has(node.op_type ?? '')) || isFloatCast(node)
+}
+
+/** Keeps the weight's dims and element order: the op's channel axis is the stored one. */
+function keepsLayout(node: NodeProto): boolean {
+  return node.op_type === 'Identity' || isFloatCast(node)
+}
 /**
  * Only ops whose thresholds do not read the weight's own dims (Conv's channel count does) and
  * whose channel axis survives any reshape as the stored axis 0. Other weight ops (Conv,
- * ConvTranspose, Gather) count only through Identity nodes, which keep dims and layout: PyTorch
- * and tf2onnx exports route shared or renamed parameters through them.
+ * ConvTranspose, Gather) count only through Identity nodes and float Casts, which keep dims and
+ * layout: PyTorch and tf2onnx exports route shared or renamed parameters through Identity, and
+ * float16-stored weights reach float32 ops through Cast.
  */
 const REACHABLE_THROUGH_RESHAPE = new Set(['MatMul', 'Gemm', 'LSTM', 'GRU', 'RNN'])
 
 /**
  * Exporters sometimes route a weight through layout ops before its op: silero VAD v5 slices and
  * re-concatenates its LSTM weights to reorder the gates. When every path from the weight ends in
- * a weight input of a matmul-like or recurrent op, those ops count as its uses. Through Identity
- * and Unsqueeze alone the op's channel axis maps back exactly; through anything else the weight
+ * a weight input of a matmul-like or recurrent op, those ops count as its uses. Through Identity,
+ * float Casts and Unsqueeze alone the op's channel axis maps back exactly; through anything else the weight
  * is quantized per row of its stored layout (axis 0: the output axis of PyTorch's [out, in]).
  */
 function followReshapes(
@@ -206,11 +251,11 @@ function followReshapes(
   resolve: (scope: GraphScope | null, name: string) => WeightDefinition | null,
   outputNames: ReadonlySet<string>,
 ): void {
-  if (site.otherUses.length === 0 || !site.otherUses.every((n) => RESHAPING_OPS.has(n.op_type ?? '') && !n.domain)) return
+  if (site.otherUses.length === 0 || !site.otherUses.every(isLayoutOp)) return
   const found: WeightUse[] = []
   let exact = true
-  let identityOnly = true
-  let needsIdentityOnly = false
+  let layoutKept = true
+  let needsLayoutKept = false
   let inserted: number[] = []
   const seen = new Set<NodeProto>()
   const queue = [...site.otherUses]
@@ -222,8 +267,8 @@ function followReshapes(
       const axes = unsqueezeAxes(via, site.dims.length, site.definition.scope, resolve)
       if (axes) inserted = axes
       else exact = false
-    } else if (via.op_type !== 'Identity') exact = false
-    if (via.op_type !== 'Identity') identityOnly = false
+    } else if (!keepsLayout(via)) exact = false
+    if (!keepsLayout(via)) layoutKept = false
     // a reshaped weight handed out as a graph output: its readers would see the rounding
     if ((via.output ?? []).some((o) => outputNames.has(o))) {
       site.exposed ??= 'a graph output'
@@ -232,20 +277,20 @@ function followReshapes(
     const readers = viaUses.get(via) ?? []
     if (readers.length === 0) return
     for (const r of readers) {
-      if (RESHAPING_OPS.has(r.node.op_type ?? '') && !r.node.domain) {
+      if (isLayoutOp(r.node)) {
         queue.push(r.node)
         continue
       }
       const weightInputs = r.node.domain ? undefined : WEIGHT_OPS[r.node.op_type ?? '']
       if (!weightInputs?.includes(r.inputIndex)) return
       if (!REACHABLE_THROUGH_RESHAPE.has(r.node.op_type ?? '')) {
-        if (!identityOnly) return
-        needsIdentityOnly = true
+        if (!layoutKept) return
+        needsLayoutKept = true
       }
       found.push({ node: r.node, inputIndex: r.inputIndex, channelAxis: -1, reordered: true })
     }
   }
-  if (needsIdentityOnly && !identityOnly) return
+  if (needsLayoutKept && !layoutKept) return
   for (const use of found) {
     const outAxis = exact ? channelAxisFor(use.node, site.dims.length + inserted.length, use.inputIndex) : null
     use.channelAxis = outAxis !== null && !inserted.includes(outAxis) ? outAxis - inserted.filter((x) => x < outAxis).length : 0
