@@ -237,6 +237,23 @@ describe('DYNAMIC_QUANT on old opsets', () => {
   })
 })
 
+describe('DYNAMIC_QUANT output head', () => {
+  it('stays float by default also when its weight reaches it through a Transpose (which alone would make it weight-only)', async () => {
+    // PyTorch's Linear head without constant folding: MatMul(h, Transpose(W [out, in]))
+    const float = buildModel({
+      nodes: [node('MatMul', ['x', 'W1'], ['h']), node('Relu', ['h'], ['r']), node('Transpose', ['W2'], ['W2T']), node('MatMul', ['r', 'W2T'], ['logits']), node('Softmax', ['logits'], ['y'])],
+      initializers: [randomTensor('W1', [32, 48], 51), randomTensor('W2', [10, 48], 52)],
+      inputs: [valueInfo('x', DataType.FLOAT, [4, 32])],
+      outputs: [valueInfo('y', DataType.FLOAT, [4, 10])],
+      opset: 13,
+    })
+    const { report } = await quantizeModel(float, DYNAMIC, { sizes: false, verify: false })
+    expect(report.dynamic!.int8.map((n) => n.tensor)).toEqual(['W1'])
+    expect(report.dynamic!.weightOnly).toEqual([])
+    expect(report.dynamic!.float.map((f) => [f.tensor, f.reason])).toEqual([['W2', expect.stringMatching(/^output head/)]])
+  })
+})
+
 describe('DYNAMIC_QUANT cfg errors', () => {
   it('bit_num=4 with DYNAMIC_QUANT names the file, line, key and the allowed value', async () => {
     const file = path.join(CFG, 'dynamic-bit-4.cfg')

@@ -32,9 +32,11 @@ export function routeWeight(w: PlannedWeight, opsetOk: string | null, conv: Dyna
     return conv === 'float' ? { kind: 'float', reason: 'convolution (dynamic mode keeps convolutions float; ConvInteger is slower than float)' } : { kind: 'weight-only', reason: 'convolution: int8 stored, decoded to float at load (ConvInteger is slower than float)' }
   }
   if (!ops.has('MatMul') && !ops.has('Gemm')) return { kind: 'weight-only', reason: `${[...ops].join('/')} weight: int8 stored, decoded to float at load` }
+  // the head policy first: a head that could not run int8 anyway (its weight behind a Transpose,
+  // an old opset) must still stay float when the policy says so
+  if (head !== 'int8' && uses.some((u) => heads.has(u.node))) return { kind: head, reason: HEAD_REASON[head] }
   const why = dynamicBlocker(w, opsetOk)
   if (why) return { kind: 'weight-only', reason: why }
-  if (head !== 'int8' && uses.some((u) => heads.has(u.node))) return { kind: head, reason: HEAD_REASON[head] }
   const first = uses[0]!.node
   if (first.op_type === 'Gemm') return { kind: 'int8', transposed: int64ToNumber(attr(first, 'transB')?.i) === 1, alpha: floatAttr(first, 'alpha', 1) }
   return { kind: 'int8', transposed: false, alpha: 1 }
