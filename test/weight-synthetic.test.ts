@@ -170,6 +170,13 @@ describe('weight roles beyond the real models', () => {
       expect(cmp.outputs.find((o) => o.name === 'y')?.maxAbsDiff, what).toBe(0)
       expect(cmp.outputs.find((o) => o.name === 'z')?.maxAbsDiff, what).toBeGreaterThan(0)
     }
+    // the two branches of an If may each keep their own 'b': neither sees the other's
+    const siblings = base()
+    const own = (seed: number, out: string) => ({ name: out, node: [node('MatMul', ['x', 'b'], [out])], initializer: [randomTensor('b', [32, 8], seed)], output: [valueInfo(out, F, [4, 8])] })
+    siblings.graph!.node!.push({ name: 'if', op_type: 'If', input: ['flag'], output: ['u'], attribute: [{ name: 'then_branch', type: AttributeType.GRAPH, g: own(7, 't') }, { name: 'else_branch', type: AttributeType.GRAPH, g: own(8, 'e') }] })
+    siblings.graph!.output!.push(valueInfo('u', F, [4, 8]))
+    const { report } = await quantizeModel(encodeModelProto(siblings), cfg, run)
+    expect(report.layers.map((l) => l.tensor).sort()).toEqual(['b', 'b', 'v', 'w'])
   })
 
   it('Conv, ConvTranspose and Gather weights read through Identity nodes are quantized on their op\'s axis', async () => {
@@ -201,7 +208,8 @@ describe('weight roles beyond the real models', () => {
     // y = W·x + b with a square W (the bias correction's sums for MatMul's B would fit its shape);
     // z = V·x with a batched V [2, 32, 32]
     const float = buildModel({
-      nodes: [node('MatMul', ['W', 'x'], ['wx']), node('Add', ['wx', 'b'], ['y']), node('MatMul', ['V', 'x'], ['z'])],
+      // (Relu after each, so that neither is the output head dynamic mode keeps float)
+      nodes: [node('MatMul', ['W', 'x'], ['wx']), node('Add', ['wx', 'b'], ['yb']), node('Relu', ['yb'], ['y']), node('MatMul', ['V', 'x'], ['vx']), node('Relu', ['vx'], ['z'])],
       initializers: [randomTensor('W', [32, 32], 2), randomTensor('b', [32], 3), randomTensor('V', [2, 32, 32], 4)],
       inputs: [valueInfo('x', F, [32, 32])], outputs: [valueInfo('y', F, [32, 32]), valueInfo('z', F, [2, 32, 32])],
     })

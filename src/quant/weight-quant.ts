@@ -67,7 +67,7 @@ function skipReason(site: WeightSite, opts: WeightQuantOptions, skipNames: Set<s
   if (site.uses.some((u) => skipNames.has(u.node.name ?? ''))) return 'skip_quant_node'
   // what the graph hands out or takes in must keep its float values
   if (site.exposed) return site.exposed
-  if (site.defined > 1) return 'defined more than once in the model'
+  if (site.redefined) return 'defined more than once in the model'
   if (site.otherUses.length > 0) return 'also read as a non-weight input'
   if (new Set(site.uses.map((u) => u.channelAxis)).size !== 1) return 'uses disagree on the channel axis'
   const elements = site.dims.reduce((a, b) => a * b, 1)

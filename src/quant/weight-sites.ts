@@ -43,12 +43,13 @@ export interface WeightSite {
    */
   unfollowed: NodeProto[]
   /**
-   * The name has another definition somewhere in the model (a second initializer or Constant of
-   * that name, a subgraph's own tensor shadowing it): onnxruntime keeps one of them when the
-   * weight is an initializer, but rejects the model once the weight becomes a decode node's
-   * output. Such tensors stay float.
+   * The name has another definition in the weight's graph, a graph around it or a subgraph inside
+   * it (a second initializer or Constant of that name, a subgraph's own tensor shadowing it):
+   * onnxruntime keeps one of them when the weight is an initializer, but rejects the model once
+   * the weight becomes a decode node's output. Such tensors stay float. Sibling subgraphs (the
+   * two branches of an If) may each define the name: neither sees the other's.
    */
-  defined: number
+  redefined: boolean
 }
 
 /** Op types whose constant weight inputs are quantized, and which inputs those are. */
@@ -155,7 +156,7 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
         if (!site) {
           const exposed = outputs.has(def) ? 'a graph output' : overridable.has(def) ? 'an overridable graph input'
             : def.graph === model.graph && training.has(name) ? 'bound or read by training_info' : null
-          site = { name, definition: def, dims: tensorDims(def.tensor), uses: [], otherUses: [], exposed, unfollowed: [], defined: 1 }
+          site = { name, definition: def, dims: tensorDims(def.tensor), uses: [], otherUses: [], exposed, unfollowed: [], redefined: false }
           sites.set(def, site)
         }
         const weightInputs = node.domain ? undefined : WEIGHT_OPS[node.op_type ?? '']
@@ -165,8 +166,8 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
       })
     }
   }
-  const definitions = definitionCounts(scopes)
-  for (const site of sites.values()) site.defined = definitions.get(site.name) ?? 1
+  const definitions = new Map(scopes.map((scope) => [scope.graph, definitionCounts(scope.graph)]))
+  for (const site of sites.values()) site.redefined = redefined(site, scopes, definitions)
   for (const site of sites.values()) followReshapes(site, viaUses, resolve, outputNames)
   for (const site of sites.values()) if (site.uses.length === 0) site.unfollowed = weightOpsReached(site.name, readers)
   return [...sites.values()].filter((s) => s.uses.length > 0 || s.unfollowed.length > 0)
@@ -190,24 +191,35 @@ function weightOpsReached(name: string, readers: ReadonlyMap<string, readonly { 
 }
 
 /**
- * How many times each name is defined across the model's graphs: as an initializer, a graph
- * input that is not also an initializer of that graph (listing it as both is the IR < 4 habit or
- * an overridable default, one definition), a sparse initializer or a node output.
+ * How many times each name is defined in one graph: as an initializer, a graph input that is not
+ * also an initializer (listing it as both is the IR < 4 habit or an overridable default, one
+ * definition), a sparse initializer or a node output.
  */
-function definitionCounts(scopes: readonly GraphScope[]): Map<string, number> {
+function definitionCounts(graph: GraphProto): Map<string, number> {
   const counts = new Map<string, number>()
   const add = (name: string | undefined) => { if (name) counts.set(name, (counts.get(name) ?? 0) + 1) }
-  for (const { graph } of scopes) {
-    const inits = new Set<string>()
-    for (const t of graph.initializer ?? []) {
-      add(t.name)
-      if (t.name) inits.add(t.name)
-    }
-    for (const v of graph.input ?? []) if (v.name && !inits.has(v.name)) add(v.name)
-    for (const sparse of graph.sparse_initializer ?? []) add(sparse.values?.name)
-    for (const node of graph.node ?? []) for (const out of node.output ?? []) add(out)
+  const inits = new Set<string>()
+  for (const t of graph.initializer ?? []) {
+    add(t.name)
+    if (t.name) inits.add(t.name)
   }
+  for (const v of graph.input ?? []) if (v.name && !inits.has(v.name)) add(v.name)
+  for (const sparse of graph.sparse_initializer ?? []) add(sparse.values?.name)
+  for (const node of graph.node ?? []) for (const out of node.output ?? []) add(out)
   return counts
+}
+
+/** Whether the site's name is defined again in its graph, a graph enclosing it, or a subgraph within it. */
+function redefined(site: WeightSite, scopes: readonly GraphScope[], counts: ReadonlyMap<GraphProto, ReadonlyMap<string, number>>): boolean {
+  const home = site.definition.scope
+  const here = (scope: GraphScope) => counts.get(scope.graph)?.get(site.name) ?? 0
+  if (here(home) > 1) return true
+  for (let s = home.parent; s; s = s.parent) if (here(s) > 0) return true
+  const within = (scope: GraphScope) => {
+    for (let s = scope.parent; s; s = s.parent) if (s === home) return true
+    return false
+  }
+  return scopes.some((scope) => here(scope) > 0 && within(scope))
 }
 
 /** Layout ops a weight may pass through on its way to its op (all constant-folded by runtimes). */
