@@ -124,8 +124,11 @@ describe('error-feedback weight rounding', () => {
     const report = fed.report.errorFeedback!
     // the backbone's 1x1 convs; not its 3x3 / 5x5 / 1x3 convs (no patch moments), nor the
     // squeeze-excite convs (one vector per crop) and the neck/head MatMuls (~1.4 vectors per
-    // channel on 8 crops): fed on those few vectors they lost held-out accuracy (0.9935 here)
-    expect(report.weights).toHaveLength(12)
+    // channel on 8 crops): fed on those few vectors they lost held-out accuracy (0.9935 here).
+    // Of the 12 1x1 convs, conv2d_158 keeps nearest rounding: its fed codes, once the per-channel
+    // mean/variance re-fit, had more output error on its own inputs' moments than nearest.
+    expect(report.weights).toHaveLength(11)
+    expect(report.weights).not.toContain('conv2d_158.w_0')
     expect(report.weights).not.toContain('conv2d_106.w_0')
     expect(report.weights).not.toContain('linear_85.w_0')
     expect(report).toMatchObject({ inputs: 'given', samples: 8 })
@@ -143,7 +146,7 @@ describe('error-feedback weight rounding', () => {
     await refSession.release()
     const cFed = await cosine(fed.model, ref)
     const cPlain = await cosine(plain.model, ref)
-    // measured: 0.999927 fed, 0.999735 nearest
+    // measured: 0.999931 fed (0.999927 with conv2d_158 fed too), 0.999735 nearest
     expect(cFed).toBeGreaterThan(0.9999)
     expect(1 - cFed).toBeLessThan((1 - cPlain) / 2)
   }, 120_000)
@@ -183,5 +186,38 @@ describe('error-feedback weight rounding', () => {
     expect(fed.report.nodesQuantized).toBe(1)
     expect(fed.report.errorFeedback!.weights).toEqual([])
     expect(fed.model).toEqual((await quantizeModel(build(true), cfg, { ...run, errorFeedback: false })).model)
+  })
+
+  it('never leaves a weight with more output error on its inputs than nearest rounding: inputs with a strong common component', async () => {
+    const W = randomTensor('W', [32, 24], 2)
+    const float = buildModel({ nodes: [node('MatMul', ['X', 'W'], ['Y'])], initializers: [W], inputs: [valueInfo('X', DataType.FLOAT, [64, 32])], outputs: [valueInfo('Y', DataType.FLOAT, [64, 24])] })
+    const rand = lcg(5)
+    // 8 channels carry one shared signal, 4 times the others: the second moments are nearly rank one
+    const sample = (): Feeds => {
+      const x = new Float32Array(64 * 32)
+      for (let row = 0; row < 64; row++) {
+        const z = rand() - 0.5
+        for (let c = 0; c < 32; c++) x[row * 32 + c] = z * (c < 8 ? 4 : 0.2) + (rand() - 0.5) * 0.3
+      }
+      return { X: new ort.Tensor('float32', x, [64, 32]) }
+    }
+    const samples = Array.from({ length: 8 }, sample)
+    const squaredError = async (model: Uint8Array): Promise<number> => {
+      const [a, b] = await Promise.all([ort.InferenceSession.create(float), ort.InferenceSession.create(model)])
+      let e = 0
+      for (const s of samples) {
+        const [p, q] = [(await a.run(s)).Y!.data as Float32Array, (await b.run(s)).Y!.data as Float32Array]
+        for (let i = 0; i < p.length; i++) e += (p[i]! - q[i]!) ** 2
+      }
+      return e
+    }
+    const run = { samples, verify: false, sizes: false, accuracyTarget: false, biasCorrection: false } as const
+    for (const bits of [3, 8]) {
+      const cfg = { common_quant_param: { quant_type: 'WEIGHT_QUANT', bit_num: bits, min_quant_weight_channel: 0 } }
+      const nearest = await quantizeModel(float, cfg, { ...run, errorFeedback: false })
+      const fed = await quantizeModel(float, cfg, { ...run, errorFeedback: true })
+      // measured before the guard: 4.7x (3 bit) and 5.5x (8 bit) nearest rounding's error, on the very samples fed on
+      expect(await squaredError(fed.model), `${bits} bit`).toBeLessThanOrEqual(await squaredError(nearest.model))
+    }
   })
 })
