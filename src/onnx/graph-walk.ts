@@ -110,3 +110,41 @@ export class NameAllocator {
     return name
   }
 }
+
+/**
+ * Names `graph` defines more than once (an initializer twice, an initializer and a Constant or
+ * other node output, a sparse initializer), or defines once and a subgraph within it again. An
+ * initializer also listed as a graph input is one definition. onnxruntime keeps one definition
+ * of such a name while it is an initializer, but rejects the model once a rewrite makes it a
+ * node output, so rewrites leave these names alone.
+ */
+export function redefinedNames(graph: GraphProto): Set<string> {
+  const out = new Set<string>()
+  const own = definitionCounts(graph)
+  for (const [name, n] of own) if (n > 1) out.add(name)
+  const visit = (g: GraphProto): void => {
+    for (const node of g.node ?? []) {
+      for (const { graph: sub } of subgraphsOf(node)) {
+        for (const name of definitionCounts(sub).keys()) if (own.has(name)) out.add(name)
+        visit(sub)
+      }
+    }
+  }
+  visit(graph)
+  return out
+}
+
+/** How many times each name is defined in one graph (inputs that are also initializers count once). */
+export function definitionCounts(graph: GraphProto): Map<string, number> {
+  const counts = new Map<string, number>()
+  const add = (name: string | undefined): void => { if (name) counts.set(name, (counts.get(name) ?? 0) + 1) }
+  const inits = new Set<string>()
+  for (const t of graph.initializer ?? []) {
+    add(t.name)
+    if (t.name) inits.add(t.name)
+  }
+  for (const v of graph.input ?? []) if (v.name && !inits.has(v.name)) add(v.name)
+  for (const sparse of graph.sparse_initializer ?? []) add(sparse.values?.name)
+  for (const node of graph.node ?? []) for (const o of node.output ?? []) add(o)
+  return counts
+}

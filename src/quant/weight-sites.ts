@@ -1,4 +1,4 @@
-import { allGraphScopes, attr, type GraphScope } from '../onnx/graph-walk.js'
+import { allGraphScopes, attr, definitionCounts, type GraphScope } from '../onnx/graph-walk.js'
 import { DataType, int64ToNumber, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from '../onnx/onnx-types.js'
 import { trainingNames, type Exposure } from '../onnx/exposed-constants.js'
 import { overridableInitializers } from '../onnx/overridable-initializers.js'
@@ -188,25 +188,6 @@ function weightOpsReached(name: string, readers: ReadonlyMap<string, readonly { 
     }
   }
   return [...found]
-}
-
-/**
- * How many times each name is defined in one graph: as an initializer, a graph input that is not
- * also an initializer (listing it as both is the IR < 4 habit or an overridable default, one
- * definition), a sparse initializer or a node output.
- */
-function definitionCounts(graph: GraphProto): Map<string, number> {
-  const counts = new Map<string, number>()
-  const add = (name: string | undefined) => { if (name) counts.set(name, (counts.get(name) ?? 0) + 1) }
-  const inits = new Set<string>()
-  for (const t of graph.initializer ?? []) {
-    add(t.name)
-    if (t.name) inits.add(t.name)
-  }
-  for (const v of graph.input ?? []) if (v.name && !inits.has(v.name)) add(v.name)
-  for (const sparse of graph.sparse_initializer ?? []) add(sparse.values?.name)
-  for (const node of graph.node ?? []) for (const out of node.output ?? []) add(out)
-  return counts
 }
 
 /** Whether the site's name is defined again in its graph, a graph enclosing it, or a subgraph within it. */

@@ -1,4 +1,4 @@
-import { attr } from '../../onnx/graph-walk.js'
+import { attr, redefinedNames } from '../../onnx/graph-walk.js'
 import type { Exposure } from '../../onnx/exposed-constants.js'
 import { DataType, type GraphProto, type NodeProto, type TensorProto } from '../../onnx/onnx-types.js'
 
@@ -19,6 +19,8 @@ export interface GraphIndex {
   outputs: Set<string>
   /** Names a caller sees (exposedNames): constants among them keep their float name and value. */
   exposed: ReadonlyMap<string, Exposure>
+  /** Names defined more than once (redefinedNames): constants among them keep their float definition. */
+  redefined: ReadonlySet<string>
   /** Nodes in an order where every producer precedes its consumers (exporters do not always keep one). */
   order: NodeProto[]
 }
@@ -44,7 +46,7 @@ export function indexGraph(graph: GraphProto, exposed: ReadonlyMap<string, Expos
   const inits = new Set((graph.initializer ?? []).map((t) => t.name))
   const inputs = new Set((graph.input ?? []).map((v) => v.name ?? '').filter((n) => n && !inits.has(n)))
   const outputs = new Set((graph.output ?? []).map((v) => v.name ?? ''))
-  return { graph, constants, producer, consumers, inputs, outputs, exposed, order: topologicalOrder(graph.node ?? [], producer) }
+  return { graph, constants, producer, consumers, inputs, outputs, exposed, redefined: redefinedNames(graph), order: topologicalOrder(graph.node ?? [], producer) }
 }
 
 function topologicalOrder(nodes: readonly NodeProto[], producer: Map<string, NodeProto>): NodeProto[] {

@@ -171,6 +171,7 @@ function weightedNode(node: NodeProto, index: GraphIndex, isFloatActivation: (n:
   if (!isFloatTensor(w.tensor)) return 'its weight is not float32'
   const exposed = index.exposed.get(wName)
   if (exposed) return `its weight is ${exposed}`
+  if (index.redefined.has(wName)) return 'its weight is defined more than once in the model'
   const dims = tensorDims(w.tensor)
   let channelAxis: number
   if (op === 'Conv') {
@@ -192,6 +193,7 @@ function weightedNode(node: NodeProto, index: GraphIndex, isFloatActivation: (n:
     if (!b || !isFloatTensor(b.tensor)) return 'its bias is not a float32 constant'
     const biasExposed = index.exposed.get(bName)
     if (biasExposed) return `its bias is ${biasExposed}`
+    if (index.redefined.has(bName)) return 'its bias is defined more than once in the model'
     if (elementCount(tensorDims(b.tensor)) !== channels) return 'its bias is not one value per output channel'
     if (firstNonFiniteIn(tensorToFloat32(b.tensor)) >= 0) return 'its bias holds a non-finite value'
   }
