@@ -18,7 +18,7 @@ export interface WeightUse {
    * The op reads the weight through layout ops that may move its elements (Transpose, Reshape,
    * Slice, Concat, Squeeze), so the op's [K, N] or [out, in, ...] view is not the stored layout:
    * anything that indexes the stored values as the op's operand (bias correction, error
-   * feedback) must leave such a weight alone. False for direct reads and Identity/Unsqueeze paths.
+   * feedback) must leave such a weight alone. False for direct reads and Identity/Cast/Unsqueeze paths.
    */
   reordered: boolean
 }
@@ -183,7 +183,11 @@ function weightOpsReached(name: string, readers: ReadonlyMap<string, readonly { 
       if (r.node.domain) continue
       if (WEIGHT_OPS[r.node.op_type ?? '']?.includes(r.inputIndex)) found.add(r.node)
       else if (RESHAPING_OPS.has(r.node.op_type ?? '') || r.node.op_type === 'Cast') {
-        for (const out of r.node.output ?? []) if (out && !seen.has(out)) queue.push(out), seen.add(out)
+        for (const out of r.node.output ?? []) {
+          if (!out || seen.has(out)) continue
+          seen.add(out)
+          queue.push(out)
+        }
       }
     }
   }
