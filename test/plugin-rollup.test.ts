@@ -13,13 +13,14 @@ let dir: string
 let cacheDir: string
 let files: Map<string, Buffer>
 let api: QuantizePluginApi
+const logged: string[] = []
 
 beforeAll(async () => {
   ({ dir, cacheDir } = makeFixtureApp('esbuild-app'))
   const plugin = quantizeRollup({ cacheDir, verify: false })
   api = plugin.api as QuantizePluginApi
   const outDir = path.join(dir, 'dist')
-  const bundle = await rollup({ input: path.join(dir, 'main.js'), plugins: [plugin], logLevel: 'silent' })
+  const bundle = await rollup({ input: path.join(dir, 'main.js'), plugins: [plugin], logLevel: 'info', onLog: (_level, log) => void logged.push(log.message) })
   try {
     await bundle.write({ dir: outDir, format: 'es', assetFileNames: 'assets/[name]-[hash][extname]' })
   } finally {
@@ -46,6 +47,12 @@ describe('rollup', () => {
     const other = onnxFiles(files).find((f) => f.startsWith('assets/other-'))
     expect(files.get(other!)!.equals(fs.readFileSync(OTHER))).toBe(true)
     expect(api.stats()).toMatchObject({ quantized: 1, failed: 0 })
+  })
+
+  it("logs the build's summary table once, prefixed by Rollup alone", () => {
+    const summary = logged.filter((m) => m.includes('2 models:'))
+    expect(summary).toHaveLength(1)
+    expect(summary[0]).toMatch(/^\[plugin unplugin-quantize\] 2 models:\n/)
   })
 
   it('points the import and the new URL at the emitted file', () => {

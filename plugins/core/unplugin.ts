@@ -195,7 +195,8 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
     async buildStart(this: BundlerContext): Promise<void> {
       accepts = createModelFilter(root, options.include, options.exclude)
       warn = (message) => this.warn(message)
-      if (typeof this.info === 'function') buildInfo = (message) => this.info!(message)
+      // Rollup and Rolldown put '[plugin unplugin-quantize]' before a plugin's info lines themselves
+      if (typeof this.info === 'function') buildInfo = (message) => this.info!(message.replace(`[${PLUGIN_NAME}] `, ''))
       quantizer ??= new ModelQuantizer(options, root, logger, stats)
       reports = []
       emitted = []
@@ -298,8 +299,8 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
       if (options.reports.includes('html')) {
         this.emitFile({ type: 'asset', fileName: HTML_REPORT_FILE, source: renderReportHtml(models, { title: 'unplugin-quantize build report' }) })
       }
-      const info = viteInfo ?? (typeof this.info === 'function' ? (m: string) => this.info!(m) : (m: string) => console.log(m))
-      info(`[unplugin-quantize] ${models.length} model${models.length === 1 ? '' : 's'}:\n${summaryTable(models)}`)
+      const info = viteInfo ?? (typeof this.info === 'function' ? (m: string) => this.info!(m.replace(`[${PLUGIN_NAME}] `, '')) : (m: string) => console.log(m))
+      info(`[${PLUGIN_NAME}] ${models.length} model${models.length === 1 ? '' : 's'}:\n${summaryTable(models)}`)
     },
   }
 
