@@ -125,6 +125,25 @@ describe('esbuild plugin', () => {
     }
   })
 
+  it("the engine's warnings are in the log too, naming the model, on every build, hit or miss", async () => {
+    const logged = vi.spyOn(console, 'warn').mockImplementation(() => undefined)
+    const unmatched = "[unplugin-quantize] hello_deepa.onnx: hello_deepa.onnx.cfg:4: skip_quant_node: no node is named 'NoSuchConv'"
+    const said = () => logged.mock.calls.filter(([m]) => String(m).startsWith(unmatched)).length
+    try {
+      fs.writeFileSync(cfgFile, '[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=8\nskip_quant_node=NoSuchConv\n')
+      const missed = await esbuildBuild()
+      expect(missed.stats).toMatchObject({ quantized: 1 })
+      expect(said()).toBe(1)
+      logged.mockClear()
+      const hit = await esbuildBuild()
+      expect(hit.stats).toMatchObject({ quantized: 0, reused: 1 })
+      expect(said()).toBe(1)
+    } finally {
+      writeCfg(8)
+      logged.mockRestore()
+    }
+  })
+
   it("the build's loader for scripts stands: JSX in a .js file whose new URL is rewritten", async () => {
     // before: the rewritten file was forced to loader 'js' and its JSX failed to parse
     fs.writeFileSync(path.join(dir, 'jsx-main.js'), "const h = (t, p) => ({ t, p })\nconst url = new URL('./hello_deepa.onnx', import.meta.url).href\nexport const el = <div data-model={url} />\n")

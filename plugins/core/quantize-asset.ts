@@ -281,9 +281,13 @@ export class ModelQuantizer {
       const out = blobs[MODEL_BLOB]
       const report = blobs[REPORT_BLOB]
       if (!out || !report) throw new QuantizeError(model, 'cache entry lacks model.onnx or report.json', 'runtime')
-      // a misspelt key is ignored with a warning: said in the build's log on every build, hit or miss
+      // A misspelt key is ignored with a warning, and the engine's own (a missed accuracy target,
+      // inputs it had to generate) qualify the model shipped: said in the build's log on every
+      // build, hit or miss, not only in the .quant.json. Cfg warnings name their file and line.
       for (const w of cfg.warnings) this.logger.warn(rootRelative(w.message, this.root))
-      return { kind: 'quantized', bytes: out, report: withCfgWarnings(reportOf(report, model), cfg, this.root), configFile: config.kind === 'file' ? config.path : null, cached: !computed, debugCsv: debugCsvOf(blobs, model) }
+      const stored = reportOf(report, model)
+      for (const w of stored.warnings) this.logger.warn(`${displayPath(model, this.root)}: ${rootRelative(w, this.root)}`)
+      return { kind: 'quantized', bytes: out, report: withCfgWarnings(stored, cfg, this.root), configFile: config.kind === 'file' ? config.path : null, cached: !computed, debugCsv: debugCsvOf(blobs, model) }
     } catch (err) {
       this.stats.failed++
       throw err
