@@ -48,6 +48,7 @@ interface Report {
   nodesSkipped: number
   cosineSimilarity: number | null
   durationMs: number
+  verification: { inputs: string; samples: number } | null
 }
 
 const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`
@@ -75,9 +76,9 @@ const cache = s.quantized === 0 && s.reused > 0 ? 'hit' : s.reused === 0 ? 'miss
 const rows = reports.map((f) => {
   const r = JSON.parse(fs.readFileSync(path.join(outDir, f), 'utf8')) as Report
   return [r.input, r.output, mb(r.sizeIn), `${mb(r.sizeOut)} (${(r.sizeOut / r.sizeIn).toFixed(3)}x)`, `${mb(r.sizes.in.brotli)} → ${mb(r.sizes.out.brotli)}`,
-    `${r.nodesQuantized}/${r.nodesQuantized + r.nodesSkipped}`, r.cosineSimilarity?.toFixed(6) ?? 'n/a', cache, `${(r.durationMs / 1000).toFixed(1)} s`]
+    `${r.nodesQuantized}/${r.nodesQuantized + r.nodesSkipped}`, r.cosineSimilarity === null ? 'n/a' : `${r.cosineSimilarity.toFixed(6)} (${r.verification ? `${r.verification.samples} ${r.verification.inputs}` : '?'})`, cache, `${(r.durationMs / 1000).toFixed(1)} s`]
 })
-const head = ['model', 'emitted as', 'fp32', 'quantized', 'brotli fp32 → quantized', 'nodes quantized', 'cosine vs fp32', 'cache', 'quantize time']
+const head = ['model', 'emitted as', 'fp32', 'quantized', 'brotli fp32 → quantized', 'nodes quantized', 'cosine vs fp32 (on inputs)', 'cache', 'quantize time']
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
 const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ')
 console.log(`\n${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.map(line).join('\n')}\n`)
