@@ -279,7 +279,9 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
       const location = options.externalDataLocation ?? `${path.basename(label, '.onnx')}.quant.onnx.data`
       const enc = encodeWithExternalData(model, location, ext ?? undefined)
       out = enc.modelBytes
-      externalData = { location, bytes: enc.externalBytes }
+      // quantized weights may all be small enough to sit inline: then there is no data file
+      // to write (the CLI wrote an empty one), and the plugins can take the model
+      if (enc.placed > 0) externalData = { location, bytes: enc.externalBytes }
     } else {
       out = encodeModelProto(model)
     }

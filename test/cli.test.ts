@@ -14,6 +14,8 @@ import { BIN, ROOT, WEIGHT8_CFG, listTree, makeTmpDir, runCli, runCliInProcess }
 import { escapeRegExp } from './helpers/escape-regexp.js'
 import { clsImageCfg, clsSamples, writeClsImages } from './helpers/model-inputs.js'
 import { MODELS } from './helpers/models.js'
+import { buildModel, node, randomTensor, valueInfo } from './helpers/build-model.js'
+import { DataType } from '../src/onnx/onnx-types.js'
 
 /** PP-OCRv4 det, 4.5 MB: seconds of quantizing on the default path. */
 const DET = MODELS.det
@@ -657,6 +659,28 @@ describe('failures from the built bin', () => {
     expect([run.code, run.stderr]).toEqual([1, "unplugin-quantize: model.onnx.data: the output's external data file would overwrite the input model's external data; choose another --out\n"])
     expect(fs.readFileSync(path.join(dir, 'model.onnx.data')).equals(before)).toBe(true)
     expect(listTree(dir)).toEqual(['model-fp32.onnx', 'model.onnx.data'])
+  })
+
+  it('a model with external data whose quantized weights all fit inline: one output file, no empty .data', async () => {
+    const dir = makeTmpDir('cli-external-inline-')
+    try {
+      // 32x24 float weights (3 KB) go to the data file; their int8 codes (768 bytes) stay under its 1 KB threshold
+      const tiny = buildModel({
+        nodes: [node('MatMul', ['x', 'w'], ['y'])],
+        initializers: [randomTensor('w', [32, 24], 7)],
+        inputs: [valueInfo('x', DataType.FLOAT, [1, 32])],
+        outputs: [valueInfo('y', DataType.FLOAT, [1, 24])],
+      })
+      await saveModel(decodeModelProto(tiny), path.join(dir, 'tiny.onnx'), { externalData: { location: 'tiny.onnx.data' } })
+      expect(fs.statSync(path.join(dir, 'tiny.onnx.data')).size).toBe(32 * 24 * 4)
+      const run = await runCli(['tiny.onnx', '--config', WEIGHT8_CFG, '-o', 'q.onnx'], { cwd: dir })
+      expect(run.code, run.stderr).toBe(0)
+      expect(listTree(dir)).toEqual(['q.onnx', 'tiny.onnx', 'tiny.onnx.data'])
+      const samples = [generatedFeeds(inputSpecs(decodeModelProto(tiny)), 3)]
+      expect((await compareModels(tiny, fs.readFileSync(path.join(dir, 'q.onnx')), samples)).cosine).toBeGreaterThan(0.9999)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('a model with external data: each output gets its own <output>.data, the same from any working directory, and both run', async () => {
