@@ -53,27 +53,10 @@ export function makeDirsSync(dir: string): string | undefined {
   return missing[0]
 }
 
-/** The promise form of makeDirsSync. */
+/**
+ * makeDirsSync for async callers: a few stats and mkdirs cost less than a trip through the thread
+ * pool each, and one implementation keeps the /proc rule in one place.
+ */
 export async function makeDirs(dir: string): Promise<string | undefined> {
-  const missing: string[] = []
-  for (let at = path.resolve(dir); ; at = path.dirname(at)) {
-    try {
-      await fs.promises.stat(at)
-      break
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-    }
-    missing.unshift(at)
-    if (path.dirname(at) === at) break
-  }
-  for (const folder of missing) {
-    try {
-      await fs.promises.mkdir(folder)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && isFolder(folder)) continue
-      throw refusedIn(folder, err as NodeJS.ErrnoException)
-    }
-  }
-  if (missing.length === 0 && !isFolder(dir)) await fs.promises.mkdir(dir)
-  return missing[0]
+  return makeDirsSync(dir)
 }
