@@ -254,6 +254,21 @@ describe('DYNAMIC_QUANT output head', () => {
   })
 })
 
+describe('DYNAMIC_QUANT weight-only reasons', () => {
+  it('an embedding table tied to a projection (Gather and MatMul through a Transpose) is weight-only for being shared, not "MatMul\'s first input"', async () => {
+    // the Gather reads the table at input 0, which is not a MatMul's first input
+    const float = buildModel({
+      nodes: [node('Gather', ['E', 'ids'], ['e']), node('Relu', ['e'], ['h']), node('Transpose', ['E'], ['ET']), node('MatMul', ['h', 'ET'], ['l']), node('Relu', ['l'], ['y'])],
+      initializers: [randomTensor('E', [50, 32], 1)],
+      inputs: [valueInfo('ids', DataType.INT64, [4])], outputs: [valueInfo('y', DataType.FLOAT, [4, 50])], opset: 13,
+    })
+    const { report } = await quantizeModel(float, DYNAMIC, { sizes: false, verify: false })
+    expect(report.dynamic!.int8).toEqual([])
+    expect(report.dynamic!.float).toEqual([])
+    expect(report.dynamic!.weightOnly.map((w) => [w.tensor, w.reason])).toEqual([['E', 'weight is also read by Gather (a tied embedding): int8 stored, decoded to float at load for every op']])
+  })
+})
+
 describe('DYNAMIC_QUANT cfg errors', () => {
   it('bit_num=4 with DYNAMIC_QUANT names the file, line, key and the allowed value', async () => {
     const file = path.join(CFG, 'dynamic-bit-4.cfg')

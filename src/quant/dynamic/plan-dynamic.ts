@@ -86,7 +86,10 @@ function dynamicBlocker(w: PlannedWeight, opsetOk: string | null): string | null
   if (site.definition.tensor.data_type !== DataType.FLOAT) return 'weight is not float32 (DynamicQuantizeLinear takes float32 activations)'
   if (site.dims.length !== 2) return `weight is ${site.dims.length}-D (MatMulInteger here takes a 2-D constant B)`
   const uses = site.uses
-  if (uses.some((u) => u.inputIndex === 0)) return 'weight is MatMul\'s first input (MatMulInteger here takes a constant second input)'
+  if (uses.some((u) => u.node.op_type === 'MatMul' && u.inputIndex === 0)) return 'weight is MatMul\'s first input (MatMulInteger here takes a constant second input)'
+  // a tied embedding: the Gather needs the table's float values, so the one int8 copy is decoded at load for both
+  const others = [...new Set(uses.map((u) => u.node.op_type))].filter((op) => op !== 'MatMul' && op !== 'Gemm')
+  if (others.length) return `weight is also read by ${others.join('/')} (a tied embedding): int8 stored, decoded to float at load for every op`
   if (uses.some((u) => u.inputIndex !== 1 || u.node.input?.[1] !== site.name)) return 'weight reaches its op through layout ops'
   const ops = new Set(uses.map((u) => u.node.op_type))
   if (ops.size !== 1) return 'weight is shared by MatMul and Gemm'
