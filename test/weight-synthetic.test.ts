@@ -179,6 +179,33 @@ describe('weight roles beyond the real models', () => {
     expect(report.layers.map((l) => l.tensor).sort()).toEqual(['b', 'b', 'v', 'w'])
   })
 
+  it('the ops a weight reaches through paths not followed are its own: not a sibling branch\'s readers of the same name, nor through a Cast to integers', async () => {
+    const F = DataType.FLOAT
+    const m = decodeModelProto(buildModel({
+      nodes: [node('Identity', ['x'], ['y'])], initializers: [],
+      inputs: [valueInfo('x', F, [4, 32]), valueInfo('flag', DataType.BOOL, [])], outputs: [valueInfo('y', F, [4, 32])],
+    }))
+    // then: 'b' is an Add operand, no weight; else: its own 'b' reaches two MatMuls through a Transpose
+    const thenG = { name: 't', node: [node('Add', ['x', 'b'], ['t'])], initializer: [randomTensor('b', [4, 32], 7)], output: [valueInfo('t', F, [4, 32])] }
+    const elseG = { name: 'e', node: [node('Transpose', ['b'], ['bt']), node('MatMul', ['x', 'bt'], ['e0']), node('MatMul', ['e0', 'bt'], ['e1']), node('Identity', ['e1'], ['e'])], initializer: [randomTensor('b', [32, 32], 8)], output: [valueInfo('e', F, [4, 32])] }
+    m.graph!.node!.push({ name: 'if', op_type: 'If', input: ['flag'], output: ['u'], attribute: [{ name: 'then_branch', type: AttributeType.GRAPH, g: thenG }, { name: 'else_branch', type: AttributeType.GRAPH, g: elseG }] })
+    m.graph!.output!.push(valueInfo('u', F, [4, 32]))
+    // an integer matmul on a weight cast to int32 is not a float weight's op
+    m.graph!.node!.push(node('Cast', ['wf'], ['wi'], { to: DataType.INT32 }), node('MatMul', ['xi', 'wi'], ['yi']))
+    m.graph!.initializer!.push(randomTensor('wf', [32, 16], 9))
+    m.graph!.input!.push(valueInfo('xi', DataType.INT32, [4, 32]))
+    m.graph!.output!.push(valueInfo('yi', DataType.INT32, [4, 16]))
+    const float = encodeModelProto(m)
+    const { model, report } = await quantizeModel(float, cfg, run)
+    expect(report.skipped).toEqual([])
+    expect(report.layers.map((l) => [l.tensor, l.dims])).toEqual([['b', [32, 32]]])
+    const xi = new ort.Tensor('int32', Int32Array.from({ length: 128 }, (_, i) => i % 5), [4, 32])
+    const x = new ort.Tensor('float32', Float32Array.from({ length: 128 }, (_, i) => Math.sin(i)), [4, 32])
+    const u = (await compareModels(float, model, [{ x, xi, flag: new ort.Tensor('bool', [false], []) }])).outputs.find((o) => o.name === 'u')!
+    expect(u.maxAbsDiff).toBeGreaterThan(0)
+    expect(u.cosine).toBeGreaterThan(0.9999)
+  })
+
   it('Conv, ConvTranspose and Gather weights read through Identity nodes are quantized on their op\'s axis', async () => {
     const F = DataType.FLOAT
     const x = new ort.Tensor('float32', Float32Array.from({ length: 4 * 25 }, (_, i) => Math.sin(i)), [1, 4, 5, 5])

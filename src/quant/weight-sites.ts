@@ -91,12 +91,15 @@ function isFloat(t: TensorProto): boolean {
  */
 export function findWeightSites(model: ModelProto): WeightSite[] {
   const scopes = allGraphScopes(model)
-  const producers = new Map<string, NodeProto>()
+  // per graph: the layout op defining each of its names (names are looked up where they resolve,
+  // as sibling subgraphs may each define the same name)
+  const producers = new Map<GraphProto, Map<string, NodeProto>>()
   // Per graph: locally defined names. A non-constant definition shadows outer weights.
   const locals = new Map<GraphProto, Map<string, WeightDefinition | null>>()
   const overridable = new Set<WeightDefinition>()
   for (const scope of scopes) {
     const defs = new Map<string, WeightDefinition | null>()
+    const layoutOuts = new Map<string, NodeProto>()
     for (const input of scope.graph.input ?? []) if (input.name) defs.set(input.name, null)
     // Initializers listed as inputs because the format or the exporter did so for all of them are
     // constants (the rewriter drops the input entry of a tensor it replaces); the others are
@@ -114,10 +117,11 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
         defs.set(out, value?.t && Object.prototype.hasOwnProperty.call(value, 't')
           ? { kind: 'constant', graph: scope.graph, scope, tensor: value.t, node }
           : null)
-        if (!value && isLayoutOp(node)) producers.set(out, node)
+        if (!value && isLayoutOp(node)) layoutOuts.set(out, node)
       }
     }
     locals.set(scope.graph, defs)
+    producers.set(scope.graph, layoutOuts)
   }
   const resolve = (scope: GraphScope | null, name: string): WeightDefinition | null => {
     for (let s = scope; s; s = s.parent) {
@@ -126,10 +130,15 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
     }
     return null
   }
+  // the graph whose definition of `name` a node in `scope` reads (null: defined nowhere)
+  const definedIn = (scope: GraphScope, name: string): GraphProto | null => {
+    for (let s: GraphScope | null = scope; s; s = s.parent) if (locals.get(s.graph)!.has(name)) return s.graph
+    return null
+  }
   // Uses of the outputs of layout ops (a weight reaching its op through them).
   const viaUses = new Map<NodeProto, { node: NodeProto; inputIndex: number }[]>()
-  // every name's readers, to find the ops a weight reaches where its path is not followed
-  const readers = new Map<string, { node: NodeProto; inputIndex: number }[]>()
+  // every definition's readers, to find the ops a weight reaches where its path is not followed
+  const readers = new Map<GraphProto, Map<string, Reader[]>>()
   const sites = new Map<WeightDefinition, WeightSite>()
   const training = trainingNames(model)
   // what each graph hands out (a subgraph's output may name an outer tensor)
@@ -147,8 +156,15 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
     for (const node of scope.graph.node ?? []) {
       ;(node.input ?? []).forEach((name, inputIndex) => {
         if (!name) return
-        readers.set(name, [...(readers.get(name) ?? []), { node, inputIndex }])
-        const via = producers.get(name)
+        const home = definedIn(scope, name)
+        if (home) {
+          let byName = readers.get(home)
+          if (!byName) readers.set(home, (byName = new Map()))
+          const list = byName.get(name)
+          if (list) list.push({ node, inputIndex, graph: scope.graph })
+          else byName.set(name, [{ node, inputIndex, graph: scope.graph }])
+        }
+        const via = home ? producers.get(home)!.get(name) : undefined
         if (via) viaUses.set(via, [...(viaUses.get(via) ?? []), { node, inputIndex }])
         const def = resolve(scope, name)
         if (!def || !isFloat(def.tensor)) return
@@ -169,25 +185,29 @@ export function findWeightSites(model: ModelProto): WeightSite[] {
   const definitions = new Map(scopes.map((scope) => [scope.graph, definitionCounts(scope.graph)]))
   for (const site of sites.values()) site.redefined = redefined(site, scopes, definitions)
   for (const site of sites.values()) followReshapes(site, viaUses, resolve, outputNames)
-  for (const site of sites.values()) if (site.uses.length === 0) site.unfollowed = weightOpsReached(site.name, readers)
+  for (const site of sites.values()) if (site.uses.length === 0) site.unfollowed = weightOpsReached(site, readers)
   return [...sites.values()].filter((s) => s.uses.length > 0 || s.unfollowed.length > 0)
 }
 
-/** Weight inputs of ops that `name` reaches through layout ops (and Casts) only. */
-function weightOpsReached(name: string, readers: ReadonlyMap<string, readonly { node: NodeProto; inputIndex: number }[]>): NodeProto[] {
+/** A node reading a name, with the graph the node is in (where its outputs are defined). */
+interface Reader { node: NodeProto; inputIndex: number; graph: GraphProto }
+/** Readers of each definition: by the graph defining the name, then by name. */
+type Readers = ReadonlyMap<GraphProto, ReadonlyMap<string, readonly Reader[]>>
+
+/** Weight inputs of ops that the site reaches through layout ops (and float Casts) only. */
+function weightOpsReached(site: WeightSite, readers: Readers): NodeProto[] {
   const found = new Set<NodeProto>()
-  const seen = new Set<string>([name])
-  const queue = [name]
+  const start = { graph: site.definition.graph, name: site.name }
+  const seen = new Set<Reader['node']>()
+  const queue = [start]
   while (queue.length) {
-    for (const r of readers.get(queue.shift()!) ?? []) {
+    const { graph, name } = queue.shift()!
+    for (const r of readers.get(graph)?.get(name) ?? []) {
       if (r.node.domain) continue
       if (WEIGHT_OPS[r.node.op_type ?? '']?.includes(r.inputIndex)) found.add(r.node)
-      else if (RESHAPING_OPS.has(r.node.op_type ?? '') || r.node.op_type === 'Cast') {
-        for (const out of r.node.output ?? []) {
-          if (!out || seen.has(out)) continue
-          seen.add(out)
-          queue.push(out)
-        }
+      else if (isLayoutOp(r.node) && !seen.has(r.node)) {
+        seen.add(r.node)
+        for (const out of r.node.output ?? []) if (out) queue.push({ graph: r.graph, name: out })
       }
     }
   }
