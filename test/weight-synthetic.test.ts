@@ -175,8 +175,68 @@ describe('weight roles beyond the real models', () => {
     const own = (seed: number, out: string) => ({ name: out, node: [node('MatMul', ['x', 'b'], [out])], initializer: [randomTensor('b', [32, 8], seed)], output: [valueInfo(out, F, [4, 8])] })
     siblings.graph!.node!.push({ name: 'if', op_type: 'If', input: ['flag'], output: ['u'], attribute: [{ name: 'then_branch', type: AttributeType.GRAPH, g: own(7, 't') }, { name: 'else_branch', type: AttributeType.GRAPH, g: own(8, 'e') }] })
     siblings.graph!.output!.push(valueInfo('u', F, [4, 8]))
-    const { report } = await quantizeModel(encodeModelProto(siblings), cfg, run)
+    const siblingsFloat = encodeModelProto(siblings)
+    const { model, report } = await quantizeModel(siblingsFloat, cfg, run)
     expect(report.layers.map((l) => l.tensor).sort()).toEqual(['b', 'b', 'v', 'w'])
+    // each branch computes with its own quantized 'b'
+    for (const flag of [true, false]) {
+      const u = (await compareModels(siblingsFloat, model, [{ x, flag: new ort.Tensor('bool', [flag], []) }])).outputs.find((o) => o.name === 'u')!
+      expect(u.maxAbsDiff, `flag ${flag}`).toBeGreaterThan(0)
+      expect(u.cosine, `flag ${flag}`).toBeGreaterThan(0.9999)
+    }
+  })
+
+  it('a branch\'s own weight shadowing a weight of the graph around it: both stay float, named once in the warning, and the model runs', async () => {
+    const F = DataType.FLOAT
+    const x = new ort.Tensor('float32', Float32Array.from({ length: 4 * 32 }, (_, i) => Math.sin(i)), [4, 32])
+    // y = x·b with the main graph's 'b'; the If's then-branch has its own 'b' (onnxruntime reads
+    // the outer one there), the else-branch its own 'c', defined once and quantized. (An
+    // else-branch reading the outer 'b' fails in onnxruntime on the float model already.)
+    const m = decodeModelProto(buildModel({
+      nodes: [node('MatMul', ['x', 'b'], ['y'])], initializers: [randomTensor('b', [32, 8], 1)],
+      inputs: [valueInfo('x', F, [4, 32]), valueInfo('flag', DataType.BOOL, [])], outputs: [valueInfo('y', F, [4, 8])],
+    }))
+    const branch = (w: string, seed: number, out: string) => ({ name: out, node: [node('MatMul', ['x', w], [out])], initializer: [randomTensor(w, [32, 8], seed)], output: [valueInfo(out, F, [4, 8])] })
+    m.graph!.node!.push({ name: 'if', op_type: 'If', input: ['flag'], output: ['u'], attribute: [{ name: 'then_branch', type: AttributeType.GRAPH, g: branch('b', 7, 't') }, { name: 'else_branch', type: AttributeType.GRAPH, g: branch('c', 8, 'e') }] })
+    m.graph!.output!.push(valueInfo('u', F, [4, 8]))
+    const float = encodeModelProto(m)
+    const { model, report } = await quantizeModel(float, cfg, run)
+    expect(report.layers.map((l) => l.tensor)).toEqual(['c'])
+    expect(report.skipped.map((s) => [s.tensor, s.reason])).toEqual([['b', 'defined more than once in the model'], ['b', 'defined more than once in the model']])
+    expect(report.warnings.filter((w) => w.includes('defined more than once'))).toEqual([
+      "1 weight name(s) are defined more than once (ONNX wants each name defined once, across subgraphs too), and those weights stay float: 'b'",
+    ])
+    for (const flag of [true, false]) {
+      const cmp = await compareModels(float, model, [{ x, flag: new ort.Tensor('bool', [flag], []) }])
+      const diff = (name: string) => cmp.outputs.find((o) => o.name === name)!.maxAbsDiff
+      expect(diff('y'), `flag ${flag}`).toBe(0)
+      if (flag) expect(diff('u')).toBe(0)
+      else expect(diff('u')).toBeGreaterThan(0)
+      expect(cmp.cosine, `flag ${flag}`).toBeGreaterThan(0.9999)
+    }
+  })
+
+  it('a weight its op reads only through layout ops names the reason that holds whatever the path: a graph output, a name defined twice', async () => {
+    const F = DataType.FLOAT
+    const shape = makeTensor('shape', DataType.INT64, [2], BigInt64Array.from([32n, 16n]))
+    // y = x·reshape(flat), the reshaped weight also handed out as a graph output
+    const exposed = buildModel({
+      nodes: [node('Reshape', ['flat', 'shape'], ['w']), node('MatMul', ['x', 'w'], ['y'])],
+      initializers: [randomTensor('flat', [512], 1), shape],
+      inputs: [valueInfo('x', F, [4, 32])], outputs: [valueInfo('y', F, [4, 16]), valueInfo('w', F, [32, 16])],
+    })
+    // a Conv kernel stored flat (a path not followed) under a name defined twice
+    const twice = decodeModelProto(buildModel({
+      nodes: [node('Reshape', ['flat', 'kshape'], ['k']), node('Conv', ['img', 'k'], ['c'])],
+      initializers: [randomTensor('flat', [8, 36], 4), makeTensor('kshape', DataType.INT64, [4], BigInt64Array.from([8n, 4n, 3n, 3n]))],
+      inputs: [valueInfo('img', F, [1, 4, 5, 5])], outputs: [valueInfo('c', F, [1, 8, 3, 3])],
+    }))
+    twice.graph!.initializer!.push(randomTensor('flat', [8, 36], 5))
+    for (const [what, float, reason, op] of [['exposed', exposed, 'a graph output', 'MatMul'], ['defined twice', encodeModelProto(twice), 'defined more than once in the model', 'Conv']] as const) {
+      const { report } = await quantizeModel(float, cfg, run)
+      expect(report.skipped.map((s) => [s.tensor, s.reason, s.nodes.map((n) => n.opType)]), what).toEqual([['flat', reason, [op]]])
+      expect(report.layers, what).toEqual([])
+    }
   })
 
   it('the ops a weight reaches through paths not followed are its own: not a sibling branch\'s readers of the same name, nor through a Cast to integers', async () => {

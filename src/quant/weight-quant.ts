@@ -62,7 +62,9 @@ function nodesOf(site: WeightSite): { name: string; opType: string }[] {
 }
 
 function skipReason(site: WeightSite, opts: WeightQuantOptions, skipNames: Set<string>): SkipReason | null {
-  if (site.uses.length === 0) return 'reaches its op through other ops'
+  // no use: the reasons that hold whatever the path, before saying the path is not followed
+  // (followReshapes stops at a reshaped weight handed out as a graph output)
+  if (site.uses.length === 0) return site.exposed ?? (site.redefined ? 'defined more than once in the model' : 'reaches its op through other ops')
   if (site.dims.length < 2) return 'rank < 2'
   if (site.uses.some((u) => skipNames.has(u.node.name ?? ''))) return 'skip_quant_node'
   // what the graph hands out or takes in must keep its float values
@@ -133,7 +135,8 @@ export function planWeights(model: ModelProto, ext: ExternalDataSource | undefin
       } else planned.push({ index, site, readValues, elements, axis: site.uses[0]!.channelAxis })
     }
   }
-  const twice = skipped.filter((s) => s.reason === 'defined more than once in the model').map((s) => `'${s.tensor}'`)
+  // one name per entry: each definition of a name is its own weight site
+  const twice = [...new Set(skipped.filter((s) => s.reason === 'defined more than once in the model').map((s) => s.tensor))].map((name) => `'${name}'`)
   if (twice.length) warnings.push(`${twice.length} weight name(s) are defined more than once (ONNX wants each name defined once, across subgraphs too), and those weights stay float: ${twice.slice(0, 5).join(', ')}${twice.length > 5 ? ', …' : ''}`)
   if (nonFinite.length) warnings.push(`${nonFinite.length} weight(s) hold NaN or ±Infinity and stay float: ${nonFinite.slice(0, 5).join(', ')}${nonFinite.length > 5 ? ', …' : ''}`)
   const graph = model.graph
