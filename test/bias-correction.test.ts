@@ -129,6 +129,23 @@ describe('bias correction', () => {
     }
   })
 
+  it('leaves alone a bias whose name is defined twice: onnxruntime may read the other definition, so the edit would be counted but not computed with', async () => {
+    const twice = (add: (m: ModelProto) => void) => decodeThen(model([node('MatMul', ['X', 'W'], ['M']), node('Add', ['M', 'C'], ['Y'])]), add)
+    const cases: [string, Uint8Array][] = [
+      ['two initializers', twice((m) => m.graph!.initializer!.push(randomTensor('C', [32], 7)))],
+      ['an initializer and a Constant', twice((m) => m.graph!.node!.unshift({ name: 'c', op_type: 'Constant', output: ['C'], attribute: [{ name: 'value', type: AttributeType.TENSOR, t: randomTensor('C', [32], 7) }] }))],
+      ['Gemm bias, two initializers', decodeThen(model([gemm(1, 1)]), (m) => m.graph!.initializer!.push(randomTensor('C', [32], 7)))],
+    ]
+    // the same graph with the bias defined once is corrected
+    expect((await quantizeModel(model([node('MatMul', ['X', 'W'], ['M']), node('Add', ['M', 'C'], ['Y'])]), cfg, { ...run, samples })).report.biasCorrected).toBe(1)
+    for (const [what, float] of cases) {
+      const q = await quantizeModel(float, cfg, { ...run, samples })
+      expect(q.report.biasCorrected, what).toBe(0)
+      expect(q.report.nodesQuantized, what).toBe(1)
+      expect(q.model, what).toEqual((await quantizeModel(float, cfg, { ...run, samples, biasCorrection: false })).model)
+    }
+  })
+
   it('leaves alone a square weight its op reads through a Transpose: the op\'s [K, N] is not the stored [out, in], so the sums would pick the wrong channels', async () => {
     // PyTorch Linear kept as MatMul(x, Transpose(W)) with W [out, in], as exporters write it
     // without constant folding: square in every attention projection
@@ -153,3 +170,9 @@ describe('bias correction', () => {
     }
   })
 })
+
+function decodeThen(bytes: Uint8Array, edit: (m: ModelProto) => void): Uint8Array {
+  const m = decodeModelProto(bytes)
+  edit(m)
+  return encodeModelProto(m)
+}

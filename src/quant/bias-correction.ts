@@ -1,4 +1,4 @@
-import { attr, consumersOf, type NameAllocator } from '../onnx/graph-walk.js'
+import { attr, consumersOf, redefinedNames, type NameAllocator } from '../onnx/graph-walk.js'
 import { DataType, int64ToNumber, type ModelProto, type NodeProto, type TensorProto } from '../onnx/onnx-types.js'
 import { overridableInitializers } from '../onnx/overridable-initializers.js'
 import { makeTensor, tensorDims, tensorToFloat32 } from '../onnx/tensor-data.js'
@@ -84,6 +84,8 @@ export interface BiasContext {
   readers: ReadonlyMap<string, readonly NodeProto[]>
   /** The main graph's names something besides their op would read a shifted bias under: graph outputs and overridable inputs. */
   exposed: ReadonlySet<string>
+  /** The main graph's names defined more than once (redefinedNames): onnxruntime may read another definition than the one edited. */
+  redefined: ReadonlySet<string>
 }
 
 /**
@@ -95,7 +97,7 @@ export interface BiasContext {
 export function biasContext(model: ModelProto, names: NameAllocator): BiasContext {
   const graph = model.graph ?? {}
   const exposed = new Set([...(graph.output ?? []).map((v) => v.name ?? ''), ...overridableInitializers(model, graph)])
-  return { model, names, readers: consumersOf(graph), exposed }
+  return { model, names, readers: consumersOf(graph), exposed, redefined: redefinedNames(graph) }
 }
 
 /**
@@ -104,7 +106,7 @@ export function biasContext(model: ModelProto, names: NameAllocator): BiasContex
  * is no bias this op alone owns.
  */
 export function biasSlot(bias: BiasContext, site: WeightSite): BiasSlot | null {
-  const { readers, exposed } = bias
+  const { readers, exposed, redefined } = bias
   const graph = site.definition.scope.graph
   if (graph !== bias.model.graph) return null
   const node = site.uses[0]!.node
@@ -114,8 +116,10 @@ export function biasSlot(bias: BiasContext, site: WeightSite): BiasSlot | null {
   const gain = node.op_type === 'Gemm' ? attr(node, 'beta')?.f ?? 1 : 1
   if (gain === 0) return null
   // readers in subgraphs count (an If branch reading the bias by its outer name), and so does
-  // being a graph output or an overridable input: any of them would see the shifted values
+  // being a graph output or an overridable input: any of them would see the shifted values; and a
+  // name defined twice, where the edit may land on the definition onnxruntime does not read
   const slotOf = (name: string): BiasSlot | null => {
+    if (redefined.has(name)) return null
     let tensor = graph.initializer?.find((t) => t.name === name)
     const node = tensor ? undefined : nodes.find((n) => n.op_type === 'Constant' && n.output?.[0] === name)
     tensor ??= node?.attribute?.find((a) => a.name === 'value')?.t
