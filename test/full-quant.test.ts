@@ -762,21 +762,26 @@ describe('FULL_QUANT leaves what a caller sees alone', () => {
     }
   }, 60_000)
 
-  it('a weight whose name the model defines twice keeps its float definitions, and the output matches fp32', async () => {
+  it('a weight whose name the model defines twice (in its graph or again in an If branch) keeps its float definitions, and the output matches fp32', async () => {
     const F = DataType.FLOAT
     // z = relu(x·w)·v; onnxruntime runs such a model on one of the two 'w's
     const base = () => decodeModelProto(buildModel({
       nodes: [node('MatMul', ['x', 'w'], ['h']), node('Relu', ['h'], ['r']), node('MatMul', ['r', 'v'], ['z'])],
       initializers: [randomTensor('w', [32, 16], 2), randomTensor('v', [16, 8], 3)],
-      inputs: [valueInfo('x', F, [4, 32])], outputs: [valueInfo('z', F, [4, 8])],
+      inputs: [valueInfo('x', F, [4, 32]), valueInfo('flag', DataType.BOOL, [])], outputs: [valueInfo('z', F, [4, 8])],
     }))
     const twoInitializers = base()
     twoInitializers.graph!.initializer!.push(randomTensor('w', [32, 16], 9))
     const withConstant = base()
     withConstant.graph!.node!.unshift({ name: 'c', op_type: 'Constant', output: ['w'], attribute: [{ name: 'value', type: AttributeType.TENSOR, t: randomTensor('w', [32, 16], 9) }] })
-    const feeds = (seed: number): Feeds => ({ x: new ort.Tensor('float32', Float32Array.from({ length: 128 }, (_, i) => Math.sin(i * 0.37 + seed)), [4, 32]) })
+    // an If branch keeping its own 'w' (redefinedNames walks subgraphs)
+    const inBranch = base()
+    const branch = (own: boolean, out: string) => ({ name: out, node: [node('Identity', ['x'], [out])], initializer: own ? [randomTensor('w', [32, 16], 9)] : [], output: [valueInfo(out, F, [4, 32])] })
+    inBranch.graph!.node!.push({ name: 'if', op_type: 'If', input: ['flag'], output: ['u'], attribute: [{ name: 'then_branch', type: AttributeType.GRAPH, g: branch(true, 't') }, { name: 'else_branch', type: AttributeType.GRAPH, g: branch(false, 'e') }] })
+    inBranch.graph!.output!.push(valueInfo('u', F, [4, 32]))
+    const feeds = (seed: number): Feeds => ({ x: new ort.Tensor('float32', Float32Array.from({ length: 128 }, (_, i) => Math.sin(i * 0.37 + seed)), [4, 32]), flag: new ort.Tensor('bool', [seed % 2 === 0], []) })
     const samples = [1, 2, 3, 4].map(feeds)
-    for (const [what, m] of [['two initializers', twoInitializers], ['an initializer and a Constant', withConstant]] as const) {
+    for (const [what, m] of [['two initializers', twoInitializers], ['an initializer and a Constant', withConstant], ['a subgraph initializer', inBranch]] as const) {
       const float = encodeModelProto(m)
       const { model, report } = await quantizeModel(float, { common_quant_param: { quant_type: 'FULL_QUANT', bit_num: 8 } }, { samples, sizes: false, verify: false })
       const floatNodes = new Map(report.full!.floatNodes.map((n) => [n.name, n.why]))
