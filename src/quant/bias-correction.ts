@@ -19,9 +19,9 @@ import type { WeightSite } from './weight-sites.js'
  * for an input with the given channel means; null when the op's layout is not covered.
  */
 export function outputShift(site: WeightSite, original: Float32Array, decoded: Float32Array, means: Float64Array): Float64Array | null {
-  // through a Transpose a square [out, in] weight reads as [K, N] with the roles swapped, and the
-  // sums below would correct the bias with the wrong channels' errors
-  // and the sums below are those of the op's second input (a MatMul's constant first input is not)
+  // The sums below are those of the op's second input, read in its stored layout: not for a
+  // MatMul's constant first input (W @ x), nor through a Transpose, where a square [out, in]
+  // weight reads as [K, N] with the roles swapped and the bias would get the wrong channels' errors.
   if (site.uses[0]!.reordered || site.uses[0]!.inputIndex !== 1) return null
   const node = site.uses[0]!.node
   const dims = site.dims

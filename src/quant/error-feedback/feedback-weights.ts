@@ -97,9 +97,10 @@ async function errorFeedbackEncodings(
     try {
       const fed = feedbackEncoding(m.site, enc.q, m.moments.h, options)
       // The per-channel mean/variance re-fit of the fed codes can undo what feedback gained, and
-      // more: on inputs with a strong common component (channel means far from zero) a fed
-      // MatMul's output error came out 5x nearest rounding's. Fed codes are kept only where the
-      // measured moments say they do better than nearest.
+      // more: on inputs where a few channels share one strong signal (second moments nearly rank
+      // one) a fed MatMul's output error came out 5x nearest rounding's. The choice is per weight:
+      // all its fed codes are kept when their output error over all its rows, on the measured
+      // moments, is below nearest rounding's, else all its codes stay nearest.
       if (outputError(m.site, fed, m.moments.h) < outputError(m.site, enc, m.moments.h)) out.set(w, fed)
     } catch (err) {
       // moments too degenerate to factor even after dampening: this weight keeps nearest rounding
