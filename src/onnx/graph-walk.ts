@@ -113,15 +113,17 @@ export class NameAllocator {
 
 /**
  * Names `graph` defines more than once (an initializer twice, an initializer and a Constant or
- * other node output, a sparse initializer), or defines once and a subgraph within it again. An
- * initializer also listed as a graph input is one definition. onnxruntime keeps one definition
- * of such a name while it is an initializer, but rejects the model once a rewrite makes it a
- * node output, so rewrites leave these names alone.
+ * other node output, a sparse initializer), or defines once and a graph enclosing it (`enclosing`,
+ * for a subgraph) or a subgraph within it again. An initializer also listed as a graph input is
+ * one definition. Sibling subgraphs (the two branches of an If) may each define a name: neither
+ * sees the other's. onnxruntime keeps one definition of such a name while it is an initializer,
+ * but rejects the model once a rewrite makes it a node output, so rewrites leave these names alone.
  */
-export function redefinedNames(graph: GraphProto): Set<string> {
+export function redefinedNames(graph: GraphProto, enclosing: readonly GraphProto[] = []): Set<string> {
   const out = new Set<string>()
   const own = definitionCounts(graph)
   for (const [name, n] of own) if (n > 1) out.add(name)
+  for (const outer of enclosing) for (const name of definitionCounts(outer).keys()) if (own.has(name)) out.add(name)
   const visit = (g: GraphProto): void => {
     for (const node of g.node ?? []) {
       for (const { graph: sub } of subgraphsOf(node)) {
