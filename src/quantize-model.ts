@@ -169,8 +169,13 @@ export type TunedAccuracy = Omit<AccuracyReport, 'reachedInVerification'>
 
 export interface QuantizeResult {
   model: Uint8Array
-  /** The external data file's bytes when the input kept weights outside the protobuf. */
+  /**
+   * The external data file's bytes when the output keeps weights outside the protobuf: only when
+   * the input did, and then not when every quantized tensor is small enough to sit inline.
+   */
   externalData: { location: string; bytes: Uint8Array } | null
+  /** Whether the input kept weights in external data files (read beside a path input). */
+  inputExternalData: boolean
   report: QuantizeReport
   /** The format's debug CSVs (output_summary, report_<round>, quant_param), when asked for (`debug: true` or debug_info_save_path). */
   debugCsv?: CsvFile[]
@@ -343,7 +348,7 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
     debug: debug?.summary ?? null,
     warnings: [...cfg.warnings.map((w) => w.message), ...result.warnings, ...extraWarnings, ...(verification?.error ? [verification.error] : [])],
   }
-  return { model: out, externalData, report, ...(debug?.csv.length ? { debugCsv: debug.csv } : {}) }
+  return { model: out, externalData, inputExternalData: external, report, ...(debug?.csv.length ? { debugCsv: debug.csv } : {}) }
 }
 
 /** WEIGHT_QUANT at a fixed bit_num (1-16): the weights are rewritten in place in `ctx.model`. */

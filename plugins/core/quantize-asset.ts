@@ -270,8 +270,10 @@ export class ModelQuantizer {
         const pool = sharedPool(this.options.concurrency, (message) => this.logger.info(`[unplugin-quantize] ${message}`))
         const options = this.options.threads === null ? quantizeOptions : { ...quantizeOptions, threads: this.options.threads }
         const result = await runQuantization(pool, this.stats, displayPath(model, this.root), { model: bytes ?? model, cfg, options }, this.logger.info)
-        if (result.externalData) {
-          // the model would refer to its data file by a name the bundler's hashing changes
+        if (result.externalData || result.inputExternalData) {
+          // the output would refer to its data file by a name the bundler's hashing changes; and
+          // an input's data file is neither in the cache key nor watched, so even an output
+          // whose weights all fit inline would be served stale after the data file changes
           const by = this.host === 'gulp' ? 'the gulp plugin' : 'the bundler plugins yet'
           throw new QuantizeError(model, `models with external data are not supported by ${by}`, 'unsupported')
         }
