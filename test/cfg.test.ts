@@ -702,10 +702,10 @@ describe('warnings', () => {
       .toEqual(['model.cfg:4: note: per_channel=false is ignored; [full_quant_param] applies to FULL_QUANT only'])
   })
 
-  it('auto_tune=true with an init_scale written: noted at its line as not used, since auto_tune searches it', () => {
+  it('auto_tune=true with an init_scale written: noted at its line as used only where auto_tune cannot run', () => {
     const mixed = (...lines: string[]) => parseCfg(cfg('[common_quant_param]', 'quant_type=WEIGHT_QUANT', 'bit_num=0', '[mixed_bit_weight_quant_param]', ...lines), 'model.cfg')
     expect(messages(mixed('init_scale=0.05', 'auto_tune=True'))).toEqual([
-      "model.cfg:5: note: init_scale=0.05 is not used; auto_tune=true searches init_scale itself (the report's mixedBit.autoTune.chosen is the value it took)",
+      "model.cfg:5: note: init_scale=0.05 is used only where auto_tune cannot run (a model with external data); auto_tune=true searches init_scale itself",
     ])
     expect(mixed('init_scale=0.05', 'auto_tune=True').mixedBit).toEqual({ initScale: 0.05, autoTune: true })
     // without auto_tune, or with auto_tune alone, nothing to say

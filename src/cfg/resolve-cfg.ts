@@ -90,11 +90,11 @@ export function resolveCfg(raw: RawCfg, options: ResolveCfgOptions = {}): QuantC
     for (const e of accepted.filter((x) => x.section === section)) warn(e.line, e.key, `note: ${e.key}=${showValue(e.value)} is ignored; [${section}] applies to ${only}`)
   }
   // auto_tune picks init_scale itself (the format: it "searches for init_scale"), so a written
-  // one would seem to count while it does not
+  // one would seem to count while it does not, except where auto_tune cannot run (mixed-bit.ts)
   const autoTune = slots.bool(MIXED, 'auto_tune') ?? K.mixed.auto_tune.default
   const initScaleSet = slots.get(MIXED, 'init_scale')
   if (quantType === 'WEIGHT_QUANT' && bitNum === 0 && autoTune && initScaleSet && (initScaleSet.entry.line !== null || initScaleSet.value.value !== K.mixed.init_scale.default)) {
-    warn(initScaleSet.entry.line, 'init_scale', `note: init_scale=${showValue(initScaleSet.entry.value)} is not used; auto_tune=true searches init_scale itself (the report's mixedBit.autoTune.chosen is the value it took)`)
+    warn(initScaleSet.entry.line, 'init_scale', `note: init_scale=${showValue(initScaleSet.entry.value)} is used only where auto_tune cannot run (a model with external data); auto_tune=true searches init_scale itself`)
   }
 
   const dataHeader = raw.sections.find((s) => s.name === 'data_preprocess_param')
