@@ -40,6 +40,9 @@ describe('debug recommendations', () => {
     ]
     // low11 lost the most, low0 the least: the 10 worst are low11 .. low2
     expect(kinds(layers)).toEqual(Array.from({ length: 10 }, (_, i) => `low-cosine low${11 - i}`))
+    // under the cap: the threshold and the loss inherited from the input decide alone
+    expect(kinds([layer('at', { cosine: 0.99, inputCosine: 1 }), layer('inherited', { cosine: 0.95, inputCosine: 0.95 }), layer('just', { cosine: 0.9899, inputCosine: 1 })]))
+      .toEqual(['low-cosine just'])
   })
 
   it('only nodes a skip_quant_node entry changes, not those listed already; the cfg line adds to the cfg\'s own list', () => {

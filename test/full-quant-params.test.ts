@@ -88,4 +88,17 @@ describe('weight and bias codes', () => {
     expect(Math.abs(b.codes[5]!)).toBeLessThanOrEqual(2 ** 30)
     expect(w.scale[5]).toBeGreaterThanOrEqual(Math.abs(bias[5]!) / (inputScale * 2 ** 30) * (1 - 1e-6))
   })
+
+  it('a bias on a channel of tiny non-zero weights: the weight scale is raised to |b| / (input scale x 2^30), where the plain scale would overflow int32', () => {
+    // channel 6 of weights ±1e-9: scale 1e-9/127 would give its bias 0.925 a code near 6e12
+    const tiny = Float32Array.from(values, (v, i) => (Math.floor(i / inner) === 6 ? (i % 2 ? 1e-9 : -1e-9) : v))
+    const bias = Float32Array.from({ length: 8 }, (_, c) => (c - 3.5) * 0.37)
+    const inputScale = 0.02
+    const w = encodeIntWeight(tiny, dims, 0, { type: DataType.INT8, perChannel: true, symmetric: true }, bias, inputScale)
+    expect(Math.abs(bias[6]!) / (inputScale * (1e-9 / 127))).toBeGreaterThan(2 ** 31)
+    expect(w.scale[6]).toBe(Math.fround(Math.abs(bias[6]!) / (inputScale * 2 ** 30)))
+    const b = encodeBias(bias, w, inputScale)
+    expect(Math.abs(b.codes[6]!)).toBeLessThanOrEqual(2 ** 30)
+    expect(Math.abs(b.codes[6]!)).toBeGreaterThan(2 ** 29)
+  })
 })
