@@ -204,12 +204,16 @@ describe('error-feedback weight rounding', () => {
     const samples = Array.from({ length: 8 }, sample)
     const squaredError = async (model: Uint8Array): Promise<number> => {
       const [a, b] = await Promise.all([ort.InferenceSession.create(float), ort.InferenceSession.create(model)])
-      let e = 0
-      for (const s of samples) {
-        const [p, q] = [(await a.run(s)).Y!.data as Float32Array, (await b.run(s)).Y!.data as Float32Array]
-        for (let i = 0; i < p.length; i++) e += (p[i]! - q[i]!) ** 2
+      try {
+        let e = 0
+        for (const s of samples) {
+          const [p, q] = [(await a.run(s)).Y!.data as Float32Array, (await b.run(s)).Y!.data as Float32Array]
+          for (let i = 0; i < p.length; i++) e += (p[i]! - q[i]!) ** 2
+        }
+        return e
+      } finally {
+        await Promise.all([a.release(), b.release()])
       }
-      return e
     }
     const run = { samples, verify: false, sizes: false, accuracyTarget: false, biasCorrection: false } as const
     for (const bits of [3, 8]) {
