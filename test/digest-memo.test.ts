@@ -70,6 +70,26 @@ describe('DigestMemo', () => {
     expect((await m.digest(file)).sha256).toBe((await digestFile(file)).sha256)
   })
 
+  it('does not keep the digest of a file that changed while it was read', async () => {
+    const file = path.join(tmp, 'moving.bin')
+    writeAtMtime(file, 'abc')
+    await nextTick()
+    let reads = 0
+    // the edit lands while the hash is read: what was hashed is neither the old file nor the new
+    const m = new DigestMemo({
+      now: () => BigInt(Date.now()) * 1_000_000n + LATER,
+      digest: async (f) => {
+        reads++
+        const d = await digestFile(f)
+        if (reads === 1) writeAtMtime(f, 'abcd')
+        return d
+      },
+    })
+    await m.digest(file)
+    expect((await m.digest(file)).sha256).toBe((await digestFile(file)).sha256)
+    expect(reads).toBe(2)
+  })
+
   it('does not keep the digest of a file changed just before it was read (it may change again within the same tick)', async () => {
     const file = path.join(tmp, 'racy.bin')
     fs.writeFileSync(file, 'abc')
