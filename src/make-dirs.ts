@@ -24,8 +24,8 @@ const isFolder = (p: string): boolean => {
 }
 
 /**
- * Makes `dir` and its missing parents; returns the first folder it made, or undefined when `dir`
- * already existed (what `fs.mkdirSync(dir, { recursive: true })` returns).
+ * Makes `dir` and its missing parents; returns the first folder it made, as an absolute path
+ * (recursive mkdir returns it as `dir` was written), or undefined when `dir` already existed.
  */
 export function makeDirsSync(dir: string): string | undefined {
   const missing: string[] = []

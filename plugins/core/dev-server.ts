@@ -148,8 +148,10 @@ export class DevModels {
     // Watched before the engine runs, whatever its outcome: an edit while it runs (the first run
     // included), a cfg naming other calibration folders, or a fix of a broken cfg refreshes the
     // model, and that refresh watches what the cfg names then.
+    // The files are listed again once the watcher is ready: one added while it started is in
+    // neither the first listing nor an event (the watcher ignores what it finds at start).
+    await this.watchInputs(await quantizer.prepare(model))
     const prepared = await quantizer.prepare(model)
-    await this.watchInputs(prepared)
     const outcome = await quantizeForBundler(quantizer, prepared, options, root)
     if (!outcome.ok) {
       this.served.delete(model)

@@ -268,7 +268,9 @@ function createPlugin(userOptions: Options | undefined): ReturnType<UnpluginInst
     },
     buildEnd(error?: Error): void {
       // the build has listed what is still missing: watchers of folders for the rest go. Not
-      // after a failed build, which may have stopped before listing a model's paths
+      // after a failed build, which may have stopped before listing a model's paths: those are
+      // not seen appearing until the next build lists them again, which then finds their
+      // folders still watched rather than starting the watchers anew
       if (!error) appearing?.prune()
     },
     closeWatcher(): void {
