@@ -354,6 +354,51 @@ describe('weight roles beyond the real models', () => {
   })
 })
 
+describe('weights the quantizer leaves as they are', () => {
+  it('a sparse initializer and a Constant inside a model-local function stay float and are listed as skipped, not left out', async () => {
+    // [16, 8] with every third element stored, as linear indices
+    const dense = randomTensor('sp', [16, 8], 21)
+    const all = new Float32Array(dense.float_data as number[])
+    const at = Array.from({ length: all.length }, (_, i) => i).filter((i) => i % 3 === 0)
+    const sparseValues = makeTensor('sp', DataType.FLOAT, [at.length], Float32Array.from(at, (i) => all[i]!))
+    const sparseIndices = makeTensor('sp_indices', DataType.INT64, [at.length], BigInt64Array.from(at, (i) => BigInt(i)))
+    const fnWeight = randomTensor('fw', [8, 8], 22)
+    const model = encodeModelProto({
+      ir_version: 8,
+      opset_import: [{ domain: '', version: 17 }, { domain: 'local', version: 1 }],
+      producer_name: 'unplugin-quantize tests',
+      graph: {
+        name: 'g',
+        node: [node('MatMul', ['x', 'sp'], ['y1']), { name: 'proj', op_type: 'Proj', domain: 'local', input: ['y1'], output: ['y2'] }, node('MatMul', ['y2', 'w'], ['z'])],
+        initializer: [randomTensor('w', [8, 8], 23)],
+        sparse_initializer: [{ values: sparseValues, indices: sparseIndices, dims: [16, 8] }],
+        input: [valueInfo('x', DataType.FLOAT, [4, 16])],
+        output: [valueInfo('z', DataType.FLOAT, [4, 8])],
+      },
+      functions: [{
+        name: 'Proj', domain: 'local', input: ['a'], output: ['b'], opset_import: [{ domain: '', version: 17 }],
+        node: [
+          { name: 'fw_const', op_type: 'Constant', input: [], output: ['fw'], attribute: [{ name: 'value', type: AttributeType.TENSOR, t: fnWeight }] },
+          { name: 'fn_matmul', op_type: 'MatMul', input: ['a', 'fw'], output: ['b'] },
+        ],
+      }],
+    })
+    const { model: out, report } = await quantizeModel(model, cfg, run)
+    expect(report.layers.map((l) => l.tensor)).toEqual(['w'])
+    expect(report.skipped).toEqual(expect.arrayContaining([
+      { nodes: [{ name: 'MatMul_y1', opType: 'MatMul' }], tensor: 'sp', dims: [16, 8], reason: 'a sparse initializer' },
+      { nodes: [{ name: 'fn_matmul', opType: 'MatMul' }], tensor: 'fw', dims: [8, 8], reason: 'inside a model-local function' },
+    ]))
+    expect(report.nodesSkipped).toBe(2)
+    // both are written back as they were, and the model runs
+    const [written, original] = [decodeModelProto(out), decodeModelProto(model)]
+    expect(written.graph!.sparse_initializer).toEqual(original.graph!.sparse_initializer)
+    expect(written.functions).toEqual(original.functions)
+    const samples = [{ x: new ort.Tensor('float32', Float32Array.from({ length: 64 }, (_, i) => Math.sin(i)), [4, 16]) }]
+    expect((await compareModels(model, out, samples)).cosine).toBeGreaterThan(0.9999)
+  })
+})
+
 describe('a missed accuracy target says what to keep float', () => {
   it('names the costliest weights and a skip_quant_node line that, used, keeps them float and raises the cosine', async () => {
     const float = embeddingModel()

@@ -6,6 +6,7 @@ import { replaceWithDequantNodes } from './dequant-nodes.js'
 import { quantizePerChannel, type ChannelQuantized } from './per-channel.js'
 import { correctedDecodeParams, decodeWeights, type DecodeParams } from './weight-correction.js'
 import { findWeightSites, type WeightSite } from './weight-sites.js'
+import { unreachedWeights } from './unreached-weights.js'
 import { biasContext, biasSlot, outputShift, setBias } from './bias-correction.js'
 import { firstNonFiniteIn } from '../runtime/non-finite.js'
 
@@ -40,6 +41,7 @@ export type SkipReason =
   | 'also read as a non-weight input' | 'uses disagree on the channel axis' | 'opset < 7'
   | 'a graph output' | 'an overridable graph input' | 'bound or read by training_info'
   | 'NaN or ±Infinity in its values' | 'defined more than once in the model' | 'reaches its op through other ops'
+  | 'a sparse initializer' | 'inside a model-local function'
 
 export interface SkippedWeight {
   nodes: { name: string; opType: string }[]
@@ -138,6 +140,7 @@ export function planWeights(model: ModelProto, ext: ExternalDataSource | undefin
   // one name per entry: each definition of a name is its own weight site
   const twice = [...new Set(skipped.filter((s) => s.reason === 'defined more than once in the model').map((s) => s.tensor))].map((name) => `'${name}'`)
   if (twice.length) warnings.push(`${twice.length} weight name(s) are defined more than once (ONNX wants each name defined once, across subgraphs too), and those weights stay float: ${twice.slice(0, 5).join(', ')}${twice.length > 5 ? ', …' : ''}`)
+  skipped.push(...unreachedWeights(model))
   if (nonFinite.length) warnings.push(`${nonFinite.length} weight(s) hold NaN or ±Infinity and stay float: ${nonFinite.slice(0, 5).join(', ')}${nonFinite.length > 5 ? ', …' : ''}`)
   const graph = model.graph
   if (graph && listsEveryInitializer(model, graph)) {
