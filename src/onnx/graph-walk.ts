@@ -137,7 +137,7 @@ export function redefinedNames(graph: GraphProto, enclosing: readonly GraphProto
 }
 
 /** How many times each name is defined in one graph (inputs that are also initializers count once). */
-export function definitionCounts(graph: GraphProto): Map<string, number> {
+function definitionCounts(graph: GraphProto): Map<string, number> {
   const counts = new Map<string, number>()
   const add = (name: string | undefined): void => { if (name) counts.set(name, (counts.get(name) ?? 0) + 1) }
   const inits = new Set<string>()

@@ -1,7 +1,7 @@
 import { attr, type GraphScope } from '../onnx/graph-walk.js'
 import { DataType, int64ToNumber, type GraphProto, type NodeProto, type TensorProto } from '../onnx/onnx-types.js'
 import { channelAxisFor, isFloatType, WEIGHT_OPS } from './weight-ops.js'
-import type { WeightDefinition, WeightSite, WeightUse } from './weight-sites.js'
+import type { WeightDefinition, WeightSite, WeightUse } from './weight-site-types.js'
 
 // How a weight reaches its op through layout ops (Identity, float Casts, reshapes), for
 // findWeightSites: the paths it follows, and the ops reached through paths it does not.
