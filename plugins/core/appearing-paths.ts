@@ -102,7 +102,7 @@ export class AppearingPaths {
           // the folder was removed (Linux says 'rename', not 'error'): watch from further up,
           // so that it is seen when it is created again
           this.unwatch(folder)
-          for (const file of this.paths) if (file.startsWith(folder + path.sep)) this.place(file, false)
+          for (const file of this.paths) if (file !== folder && isInside(file, folder)) this.place(file, false)
           return
         }
         if (name) this.changed(path.join(folder, name.toString()))
@@ -125,7 +125,7 @@ export class AppearingPaths {
     for (const file of [...this.paths]) {
       if (file === entry) this.seen(file)
       // a folder on the path's way appeared: watch one level deeper
-      else if (file.startsWith(entry + path.sep) && fs.existsSync(entry)) this.place(file, true)
+      else if (file !== entry && isInside(file, entry) && fs.existsSync(entry)) this.place(file, true)
     }
   }
 

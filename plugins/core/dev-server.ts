@@ -7,7 +7,7 @@ import type { QuantizeReport } from '../../src/quantize-model.js'
 import { renderReportHtml, type ReportModel } from './build-report.js'
 import type { ResolvedOptions } from './options.js'
 import type { ModelQuantizer } from './quantize-asset.js'
-import type { PreparedModel } from './model-inputs.js'
+import { relisted, type PreparedModel } from './model-inputs.js'
 import { quantizeForBundler, reportFile } from './shared.js'
 import { isCalibrationInput, isInside, modelInputs, type ModelInputs } from './watch-inputs.js'
 
@@ -148,10 +148,11 @@ export class DevModels {
     // Watched before the engine runs, whatever its outcome: an edit while it runs (the first run
     // included), a cfg naming other calibration folders, or a fix of a broken cfg refreshes the
     // model, and that refresh watches what the cfg names then.
-    // The files are listed again once the watcher is ready: one added while it started is in
-    // neither the first listing nor an event (the watcher ignores what it finds at start).
-    await this.watchInputs(await quantizer.prepare(model))
-    const prepared = await quantizer.prepare(model)
+    // The folders are listed again once the watcher is ready: a file added while it started is
+    // in neither the first listing nor an event (the watcher ignores what it finds at start).
+    const watched = await quantizer.prepare(model)
+    await this.watchInputs(watched)
+    const prepared = relisted(watched)
     const outcome = await quantizeForBundler(quantizer, prepared, options, root)
     if (!outcome.ok) {
       this.served.delete(model)

@@ -35,6 +35,15 @@ export function calibrationFiles(cfg: QuantConfig): string[] {
   return pre.calibratePath.flatMap((source) => folderFiles(source.dir).filter((f) => affectsCalibration(path.basename(f), pre.inputType)))
 }
 
+/**
+ * `prepared` with its calibration folders listed again, its cfg as it was read: for a listing
+ * that must come after something else (the dev server's watcher becoming ready).
+ */
+export function relisted(prepared: PreparedModel): PreparedModel {
+  const parsed = prepared.parsed
+  return parsed !== null && 'cfg' in parsed ? { ...prepared, calibrationFiles: calibrationFiles(parsed.cfg) } : prepared
+}
+
 /** Read `model`'s cfg and list its calibration files, once. */
 export async function prepareModel(model: string, config: ModelConfig | null): Promise<PreparedModel> {
   if (!config) return { model, config, parsed: null, calibrationFiles: [] }

@@ -11,8 +11,6 @@ export interface ModelInputs {
   files: string[]
   /** The cfg's calibration folders: a calibration file added, removed or edited in them changes the result. */
   calibrationDirs: string[]
-  /** The files in those folders that take part in the result, as the quantizer listed them. */
-  calibrationFiles: string[]
   /** What the engine reads in those folders (null without them). */
   inputType: InputType | null
 }
@@ -28,7 +26,7 @@ export function modelInputs(prepared: PreparedModel): ModelInputs {
   if (config?.kind === 'file' && !files.includes(config.path)) files.push(config.path)
   const pre = parsed !== null && 'cfg' in parsed ? parsed.cfg.dataPreprocess : null
   const calibrationDirs = [...new Set((pre?.calibratePath ?? []).map((s) => path.resolve(s.dir)))]
-  return { files: files.map((f) => path.resolve(f)), calibrationDirs, calibrationFiles: prepared.calibrationFiles.map((f) => path.resolve(f)), inputType: pre?.inputType ?? null }
+  return { files: files.map((f) => path.resolve(f)), calibrationDirs, inputType: pre?.inputType ?? null }
 }
 
 /**
@@ -68,5 +66,5 @@ export function watchList(prepared: PreparedModel): WatchList {
   const missing: string[] = []
   for (const f of inputs.files) (fs.existsSync(f) ? files : missing).push(f)
   // a missing folder gives no files: the quantizer reports it; watching the folder sees it appear
-  return { files, missing, dirs: inputs.calibrationDirs, dirFiles: inputs.calibrationFiles }
+  return { files, missing, dirs: inputs.calibrationDirs, dirFiles: prepared.calibrationFiles.map((f) => path.resolve(f)) }
 }

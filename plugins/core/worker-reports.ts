@@ -67,14 +67,9 @@ export function bundleRefs(mainConfig: object, bundle: OutputBundleLike, moduleI
   return { files: new Set(Object.keys(bundle)), named, workerImports }
 }
 
-/** The entry chunk's file name in a worker's bundle. */
-function entryFile(bundle: OutputBundleLike): string | null {
-  return Object.entries(bundle).find(([, f]) => f.type === 'chunk' && f.isEntry)?.[0] ?? null
-}
-
-/** The entry chunk's module in a worker's bundle: what tells workers apart without a `bundleChain`. */
-function entryModule(bundle: OutputBundleLike): string | null {
-  for (const f of Object.values(bundle)) if (f.type === 'chunk' && f.isEntry) return f.facadeModuleId ?? null
+/** A worker bundle's entry chunk: its file name, and its module (what tells workers apart without a `bundleChain`). */
+function entryChunk(bundle: OutputBundleLike): { file: string; module: string | null } | null {
+  for (const [file, f] of Object.entries(bundle)) if (f.type === 'chunk' && f.isEntry) return { file, module: f.facadeModuleId ?? null }
   return null
 }
 
@@ -97,10 +92,10 @@ function starts(refs: BundleRefs, worker: WorkerBuild): boolean {
 export function saveWorkerModels(mainConfig: object, chain: readonly string[] | undefined, bundle: OutputBundleLike, models: readonly ReportModel[], refs: BundleRefs): void {
   let saved = byMainBuild.get(mainConfig)
   if (!saved) byMainBuild.set(mainConfig, (saved = new Map()))
-  const entry = entryFile(bundle)
+  const entry = entryChunk(bundle)
   // `\0`: no chain's key (worker ids) starts with it
-  const key = chain ? chain.join('\n') : `\0${entryModule(bundle) ?? entry ?? ''}`
-  saved.set(key, { chain: chain ? [...chain] : null, entry, models: [...models], refs })
+  const key = chain ? chain.join('\n') : `\0${entry?.module ?? entry?.file ?? ''}`
+  saved.set(key, { chain: chain ? [...chain] : null, entry: entry?.file ?? null, models: [...models], refs })
 }
 
 /**
