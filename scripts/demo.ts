@@ -7,6 +7,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { build, type Plugin } from 'vite'
 import { prepareExample } from '../examples/vite/prepare.js'
+import type { reportJson } from '../src/report/report-json.js'
 
 const root = path.resolve(import.meta.dirname, '..')
 const app = path.join(root, 'examples/vite')
@@ -37,21 +38,10 @@ function ensureBuilt(): void {
 }
 
 interface Stats { quantized: number; reused: number; passedThrough: number; failed: number }
-interface Report {
-  output: string
-  input: string
-  bitNum: number
-  sizeIn: number
-  sizeOut: number
-  sizes: { in: { brotli: number }; out: { brotli: number } }
-  nodesQuantized: number
-  nodesSkipped: number
-  cosineSimilarity: number | null
-  durationMs: number
-  verification: { inputs: string; samples: number } | null
-}
+// what the plugin writes as <model>.quant.json
+type Report = ReturnType<typeof reportJson>
 
-const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`
+const mb = (n: number | null) => (n === null ? 'n/a' : `${(n / 1e6).toFixed(2)} MB`)
 
 await prepareExample()
 ensureBuilt()

@@ -29,9 +29,10 @@ const isFolder = (p: string): boolean => {
  */
 export function makeDirsSync(dir: string): string | undefined {
   const missing: string[] = []
+  let existing: fs.Stats | null = null
   for (let at = path.resolve(dir); ; at = path.dirname(at)) {
     try {
-      fs.statSync(at)
+      existing = fs.statSync(at)
       break
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
@@ -49,7 +50,7 @@ export function makeDirsSync(dir: string): string | undefined {
     }
   }
   // an existing non-folder at `dir` fails as recursive mkdir does
-  if (missing.length === 0 && !isFolder(dir)) fs.mkdirSync(dir)
+  if (missing.length === 0 && !existing?.isDirectory()) fs.mkdirSync(dir)
   return missing[0]
 }
 

@@ -117,19 +117,10 @@ function checkReportFolder(given: string, out: string | null, what: string, opti
   if (stat?.isDirectory() === false) throw new QuantizeError(given, `cannot create ${what}: ${fsReason(errnoError('EEXIST'))}`, 'output')
   // the folder itself, or the nearest one that exists, where it will be made
   let dir = path.resolve(given)
-  let found = resolvesPlainly(given) ? stat : statOrNull(dir)
+  let found = statOrNull(dir)
   while (!found && path.dirname(dir) !== dir) found = statOrNull((dir = path.dirname(dir)))
   const denied = found?.isDirectory() === false ? errnoError('ENOTDIR') : writeDenied(dir)
   if (denied) throw new QuantizeError(given, `cannot create ${what}: ${fsReason(denied)}`, 'output')
-}
-
-/**
- * Whether the file system reads `name` as path.resolve writes it, so that one stat serves both:
- * not where a `.` or `..` segment follows a symbolic link or a file (`link/..` climbs from where
- * the link leads), nor with a trailing separator (`x/` must be a folder).
- */
-function resolvesPlainly(name: string): boolean {
-  return !/(^|[\\/])\.\.?([\\/]|$)|[\\/]$/.test(name)
 }
 
 /** Why files cannot be created in `dir` (no write or search permission, a read-only mount), or null. */

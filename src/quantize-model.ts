@@ -1,5 +1,5 @@
 import path from 'node:path'
-import { cfgFromObject, keyLocation, loadCfg, type CfgObject, type QuantConfig } from './cfg/index.js'
+import { cfgFromObject, loadCfg, type CfgObject, type QuantConfig } from './cfg/index.js'
 import { QuantizeError } from './errors.js'
 import { decodeModelProto, encodeModelProto } from './onnx/codec.js'
 import { encodeWithExternalData, readExternal, type FileExternalData } from './onnx/external-data.js'
@@ -266,7 +266,7 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
   let externalData: QuantizeResult['externalData'] = null
   const extraWarnings: string[] = []
   // on the model as given, for every mode (FULL_QUANT's fold may merge away nodes the user named)
-  extraWarnings.push(...(known.skipWarnings ?? unmatchedSkipWarnings(model, cfg.skipQuantNode, keyLocation(cfg, 'skip_quant_node'))))
+  extraWarnings.push(...(known.skipWarnings ?? unmatchedSkipWarnings(model, cfg)))
   // A model that decodes can still be broken inside (a tensor's data shorter than its dims, an
   // external reference past its file's end): such errors name the tensor, this names the file.
   try {
@@ -286,7 +286,7 @@ async function quantizeOnce(input: ModelInput, cfg: QuantConfig, options: Quanti
       out = enc.modelBytes
       // quantized weights may all be small enough to sit inline: then there is no data file
       // to write (the CLI wrote an empty one), and the plugins can take the model
-      if (enc.placed > 0) externalData = { location, bytes: enc.externalBytes }
+      if (enc.externalBytes.byteLength > 0) externalData = { location, bytes: enc.externalBytes }
     } else {
       out = encodeModelProto(model)
     }

@@ -9,10 +9,8 @@ import quantize from '../plugins/esbuild.js'
 import { calibrationFiles, prepareModel } from '../plugins/core/model-inputs.js'
 import { watchList } from '../plugins/core/watch-inputs.js'
 import { cfgFromObject } from '../src/cfg/index.js'
-import { esbuildBundle, makeFixtureApp } from './helpers/bundler-build.js'
+import { esbuildBundle, helloDeepaBin, makeFixtureApp } from './helpers/bundler-build.js'
 
-// hello_deepa's input is float32 [1, 25, 96]
-const sample = (seed: number): Buffer => Buffer.from(Float32Array.from({ length: 25 * 96 }, (_, i) => Math.sin(i * 0.37 + seed)).buffer)
 
 let app: ReturnType<typeof makeFixtureApp>
 let calib: string
@@ -20,8 +18,8 @@ beforeAll(() => {
   app = makeFixtureApp('esbuild-app')
   calib = path.join(app.dir, 'calib')
   fs.mkdirSync(calib)
-  fs.writeFileSync(path.join(calib, '0.bin'), sample(1))
-  fs.writeFileSync(path.join(calib, '1.bin'), sample(2))
+  fs.writeFileSync(path.join(calib, '0.bin'), helloDeepaBin(1))
+  fs.writeFileSync(path.join(calib, '1.bin'), helloDeepaBin(2))
   fs.writeFileSync(app.cfgFile, [
     '[common_quant_param]', 'quant_type=FULL_QUANT', 'bit_num=8',
     '[data_preprocess_param]', `calibrate_path=${calib}`, 'calibrate_size=2', 'input_type=BIN', '',
@@ -50,9 +48,9 @@ describe('calibration inputs of a plugin build', () => {
     fs.writeFileSync(path.join(calib, 'README.txt'), 'edited\n')
     expect(await build(), 'after editing one').toEqual({ quantized: 0, reused: 1, failed: 0 })
     // past calibrate_size: verification compares the models on it
-    fs.writeFileSync(path.join(calib, '2.bin'), sample(3))
+    fs.writeFileSync(path.join(calib, '2.bin'), helloDeepaBin(3))
     expect(await build(), 'after adding a calibration file').toEqual({ quantized: 1, reused: 0, failed: 0 })
-    fs.writeFileSync(path.join(calib, '0.bin'), sample(4))
+    fs.writeFileSync(path.join(calib, '0.bin'), helloDeepaBin(4))
     expect(await build(), 'after editing a calibration file').toEqual({ quantized: 1, reused: 0, failed: 0 })
   }, 120_000)
 

@@ -11,6 +11,7 @@ import { quantizeForBundler } from '../plugins/core/shared.js'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
 import { compareModels } from '../src/runtime/compare-models.js'
 import { generatedFeeds, inputSpecs } from '../src/runtime/feeds.js'
+import { helloDeepaBin } from './helpers/bundler-build.js'
 import { MODELS } from './helpers/models.js'
 import { pollUntil, until } from './helpers/until.js'
 
@@ -228,9 +229,8 @@ describe('vite dev server', () => {
     const calib = path.join(dir, 'calib')
     fs.mkdirSync(calib)
     // hello_deepa's input is float32 [1, 25, 96]
-    const sample = (seed: number) => Buffer.from(Float32Array.from({ length: 25 * 96 }, (_, i) => Math.sin(i * 0.37 + seed)).buffer)
-    fs.writeFileSync(path.join(calib, '0.bin'), sample(1))
-    fs.writeFileSync(path.join(calib, '1.bin'), sample(2))
+    fs.writeFileSync(path.join(calib, '0.bin'), helloDeepaBin(1))
+    fs.writeFileSync(path.join(calib, '1.bin'), helloDeepaBin(2))
     const cfgWithCalibration = (bits: number) => fs.writeFileSync(path.join(dir, 'hello_deepa.onnx.cfg'), [
       '[common_quant_param]', 'quant_type=WEIGHT_QUANT', `bit_num=${bits}`,
       '[data_preprocess_param]', `calibrate_path=${calib}`, 'calibrate_size=2', 'input_type=BIN', '',
@@ -242,7 +242,7 @@ describe('vite dev server', () => {
     const url = await waitForNewUrl(start!)
     expect(api.stats().quantized).toBe(before + 1)
     before = api.stats().quantized
-    fs.writeFileSync(path.join(calib, '1.bin'), sample(3))
+    fs.writeFileSync(path.join(calib, '1.bin'), helloDeepaBin(3))
     await until('the re-quantization after the calibration edit', () => api.stats().quantized > before)
     const next = await waitForNewUrl(url)
     expect((await get(next)).status).toBe(200)
@@ -264,7 +264,7 @@ describe('vite dev server', () => {
     // past the plugin's debounce: a refresh would have started by now
     await new Promise((r) => setTimeout(r, 300))
     before = api.stats().quantized
-    fs.writeFileSync(path.join(calib, '1.bin'), sample(4))
+    fs.writeFileSync(path.join(calib, '1.bin'), helloDeepaBin(4))
     await until('the re-quantization after the second calibration edit', () => api.stats().quantized > before)
     await waitForNewUrl(next)
     await new Promise((r) => setTimeout(r, 300))

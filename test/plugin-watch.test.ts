@@ -20,7 +20,7 @@ import quantizeVite from '../plugins/vite.js'
 import quantizeWebpack from '../plugins/webpack.js'
 import type { QuantizePluginApi, QuantizeStats } from '../plugins/core/unplugin.js'
 import { decodeModelProto, encodeModelProto } from '../src/onnx/codec.js'
-import { cacheBlobs, makeFixtureApp, onnxFiles, readTree, viteBuildWatch, writeWeightCfg } from './helpers/bundler-build.js'
+import { cacheBlobs, helloDeepaBin, makeFixtureApp, onnxFiles, readTree, viteBuildWatch, writeWeightCfg } from './helpers/bundler-build.js'
 import { until } from './helpers/until.js'
 
 const require = createRequire(import.meta.url)
@@ -53,9 +53,6 @@ interface Watching {
   close(): Promise<void>
 }
 
-// hello_deepa's input is float32 [1, 25, 96]: two BIN calibration samples
-const sample = (seed: number): Buffer => Buffer.from(Float32Array.from({ length: 25 * 96 }, (_, i) => Math.sin(i * 0.37 + seed)).buffer)
-
 function writeCfg(app: WatchApp, bits: number): void {
   fs.writeFileSync(path.join(app.modelDir, 'hello_deepa.onnx.cfg'), [
     '[common_quant_param]', 'quant_type=WEIGHT_QUANT', `bit_num=${bits}`,
@@ -74,8 +71,8 @@ function makeWatchApp(fixture: string, modelSubdir = ''): WatchApp {
   fs.rmSync(path.join(dir, 'hello_deepa.onnx.cfg'), { force: true })
   const calibDir = path.join(dir, 'calib')
   fs.mkdirSync(calibDir)
-  fs.writeFileSync(path.join(calibDir, '0.bin'), sample(1))
-  fs.writeFileSync(path.join(calibDir, '1.bin'), sample(2))
+  fs.writeFileSync(path.join(calibDir, '0.bin'), helloDeepaBin(1))
+  fs.writeFileSync(path.join(calibDir, '1.bin'), helloDeepaBin(2))
   const app: WatchApp = { dir, modelDir, cacheDir: path.join(dir, '.cache'), outDir: path.join(dir, 'dist'), calibDir }
   writeCfg(app, 8)
   return app
@@ -120,7 +117,7 @@ async function scenario(app: WatchApp, w: Watching, codeFile: string): Promise<v
 
   const edits: [string, () => void, number, ModelName][] = [
     ['the cfg', () => writeCfg(app, 6), 1, 'hello_deepa'],
-    ['a calibration file', () => fs.writeFileSync(path.join(app.calibDir, '1.bin'), sample(3)), 1, 'hello_deepa'],
+    ['a calibration file', () => fs.writeFileSync(path.join(app.calibDir, '1.bin'), helloDeepaBin(3)), 1, 'hello_deepa'],
     ['the model', () => editModel(path.join(app.modelDir, 'hello_deepa.onnx')), 1, 'hello_deepa'],
     ['the app code', () => fs.appendFileSync(codeFile, '\n// edited\n'), 0, 'hello_deepa'],
     // a file that did not exist when the watch began: the watcher has to see it appear

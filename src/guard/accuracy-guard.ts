@@ -1,5 +1,5 @@
 import fs from 'node:fs/promises'
-import { keyLocation, type AccuracyGuardConfig, type QuantConfig } from '../cfg/index.js'
+import { type AccuracyGuardConfig, type QuantConfig } from '../cfg/index.js'
 import { QuantizeError } from '../errors.js'
 import { decodeModelProto } from '../onnx/codec.js'
 import { hasExternalData } from '../onnx/tensors.js'
@@ -84,7 +84,7 @@ export async function runAccuracyGuard(input: ModelInput, cfg: QuantConfig, guar
     const decoded = decodeModelProto(reference)
     specs = inputSpecs(decoded)
     external = hasExternalData(decoded)
-    skipWarnings = unmatchedSkipWarnings(decoded, cfg.skipQuantNode, keyLocation(cfg, 'skip_quant_node'))
+    skipWarnings = unmatchedSkipWarnings(decoded, cfg)
   } catch (err) {
     throw new QuantizeError(label, (err as Error).message, 'input', { cause: err })
   }

@@ -345,7 +345,7 @@ export function encodeWithExternalData(
   location: string,
   ext?: ExternalDataSource,
   options: EncodeExternalOptions = {},
-): { modelBytes: Uint8Array; externalBytes: Uint8Array; placed: number } {
+): { modelBytes: Uint8Array; externalBytes: Uint8Array } {
   const layout = planExternalData(model, location, { sizeThreshold: options.sizeThreshold ?? DEFAULT_SIZE_THRESHOLD, keepExternal: false }, ext)
   if (layout.size > bufferConstants.MAX_LENGTH) {
     throw new ExternalDataError(`external data of ${layout.size} bytes is larger than a Node.js buffer can hold; use saveModel`)
@@ -353,5 +353,5 @@ export function encodeWithExternalData(
   const modelBytes = withExternalLayout(layout, () => encodeWithinLimit(model, options.maxProtobufBytes))
   const externalBytes = new Uint8Array(layout.size)
   for (const p of layout.placed) externalBytes.set(p.data(), p.offset)
-  return { modelBytes, externalBytes, placed: layout.placed.length }
+  return { modelBytes, externalBytes }
 }

@@ -1,3 +1,4 @@
+import { keyLocation, type QuantConfig } from '../cfg/index.js'
 import { nearestNames } from '../cfg/nearest-name.js'
 import { allGraphScopes } from '../onnx/graph-walk.js'
 import type { ModelProto } from '../onnx/onnx-types.js'
@@ -6,14 +7,16 @@ import type { ModelProto } from '../onnx/onnx-types.js'
 const NAMED = 10
 
 /**
- * A warning for each `skip_quant_node` name no node of the model (subgraphs included) carries,
- * with the closest node names; `where` is the cfg's place (`model.cfg:3`). A list pasted from
- * another model would otherwise cost a search of every node name per entry and a screen of text.
+ * A warning for each of the cfg's `skip_quant_node` names no node of the model (subgraphs
+ * included) carries, with the closest node names, at the key's place in the cfg (`model.cfg:3`).
+ * A list pasted from another model would otherwise cost a search of every node name per entry
+ * and a screen of text.
  */
-export function unmatchedSkipWarnings(model: ModelProto, names: Iterable<string>, where: string): string[] {
+export function unmatchedSkipWarnings(model: ModelProto, cfg: QuantConfig): string[] {
+  const where = keyLocation(cfg, 'skip_quant_node')
   const nodeNames = new Set<string>()
   for (const { graph } of allGraphScopes(model)) for (const n of graph.node ?? []) if (n.name) nodeNames.add(n.name)
-  const unmatched = [...new Set(names)].filter((name) => !nodeNames.has(name))
+  const unmatched = [...new Set(cfg.skipQuantNode)].filter((name) => !nodeNames.has(name))
   const warnings = unmatched.slice(0, NAMED).map((name) => {
     const near = nearestNames(name, nodeNames)
     return `${where}: skip_quant_node: no node is named '${name}'${near.length ? `; did you mean ${near.map((n) => `'${n}'`).join(', ')}?` : ''}`

@@ -1,4 +1,4 @@
-import { allGraphScopes } from '../onnx/graph-walk.js'
+import { allGraphScopes, attr } from '../onnx/graph-walk.js'
 import { int64ToNumber, type ModelProto, type NodeProto } from '../onnx/onnx-types.js'
 import { WEIGHT_OPS } from './weight-ops.js'
 import type { SkippedWeight } from './weight-quant.js'
@@ -19,7 +19,7 @@ export function unreachedWeights(model: ModelProto): SkippedWeight[] {
   for (const fn of model.functions ?? []) {
     const constants = new Map<string, number[]>()
     for (const n of fn.node ?? []) {
-      const value = n.op_type === 'Constant' ? n.attribute?.find((a) => a.name === 'value')?.t : undefined
+      const value = n.op_type === 'Constant' && !n.domain ? attr(n, 'value')?.t : undefined
       if (value && n.output?.[0]) constants.set(n.output[0], (value.dims ?? []).map(int64ToNumber))
     }
     if (constants.size) out.push(...weightReads(fn.node ?? [], constants, 'inside a model-local function'))

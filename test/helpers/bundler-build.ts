@@ -56,6 +56,9 @@ export async function expectCloseToFloat(floatFile: string, bytes: Buffer): Prom
 const testDir = path.resolve(import.meta.dirname, '..')
 /** The fixture apps' quantized model (with a cfg) and their pass-through model (without). */
 export const FLOAT = MODELS.helloDeepa
+
+/** A BIN calibration sample for hello_deepa's float32 [1, 25, 96] input, different for each seed. */
+export const helloDeepaBin = (seed: number): Buffer => Buffer.from(Float32Array.from({ length: 25 * 96 }, (_, i) => Math.sin(i * 0.37 + seed)).buffer)
 export const OTHER = MODELS.namasteDeepa
 
 /** One build's output files, the plugin's counters and the bundler's warnings. */

@@ -95,13 +95,15 @@ async function errorFeedbackEncodings(
     const enc = nearest.get(w)
     if (!enc || m.moments.count < minVectors * m.site.cols) continue
     try {
-      const fed = feedbackEncoding(m.site, enc.q, m.moments.h, options)
+      // read once for the encoding and both error measures (float16 or misaligned weights copy)
+      const values = m.site.weight.readValues()
+      const fed = feedbackEncoding(m.site, values, enc.q, m.moments.h, options)
       // The per-channel mean/variance re-fit of the fed codes can undo what feedback gained, and
       // more: on inputs where a few channels share one strong signal (second moments nearly rank
       // one) a fed MatMul's output error came out 5x nearest rounding's. The choice is per weight:
       // all its fed codes are kept when their output error over all its rows, on the measured
       // moments, is below nearest rounding's, else all its codes stay nearest.
-      if (outputError(m.site, fed, m.moments.h) < outputError(m.site, enc, m.moments.h)) out.set(w, fed)
+      if (outputError(m.site, values, fed, m.moments.h) < outputError(m.site, values, enc, m.moments.h)) out.set(w, fed)
     } catch (err) {
       // moments too degenerate to factor even after dampening: this weight keeps nearest rounding
       if (!(err instanceof RangeError)) throw err
@@ -111,9 +113,8 @@ async function errorFeedbackEncodings(
 }
 
 /** sum over output rows of d^T H d, d the row's decode error: the output error on the measured inputs. */
-function outputError(site: FeedbackSite, enc: EncodedWeight, h: Float64Array): number {
+function outputError(site: FeedbackSite, values: Float32Array, enc: EncodedWeight, h: Float64Array): number {
   const { rows, cols, rowStride, colStride } = site
-  const values = site.weight.readValues()
   const decoded = decodeWeights(enc.q.codes, enc.params, site.weight.site.dims, site.weight.axis)
   const d = new Float64Array(cols)
   let total = 0
@@ -132,9 +133,8 @@ function outputError(site: FeedbackSite, enc: EncodedWeight, h: Float64Array): n
 }
 
 /** One weight's error-feedback encoding on the grid of `q`. */
-function feedbackEncoding(site: FeedbackSite, q: ChannelQuantized, hessian: Float64Array, options: FeedbackOptions = {}): EncodedWeight {
+function feedbackEncoding(site: FeedbackSite, values: Float32Array, q: ChannelQuantized, hessian: Float64Array, options: FeedbackOptions = {}): EncodedWeight {
   const { rows, cols, rowStride, colStride } = site
-  const values = site.weight.readValues()
   const dense = new Float64Array(rows * cols)
   for (let r = 0; r < rows; r++) for (let k = 0; k < cols; k++) dense[r * cols + k] = values[r * rowStride + k * colStride]!
   const codes = errorFeedbackCodes(dense, { rows, cols, scale: q.scale, zeroPoint: q.zeroPoint, qmin: q.qmin, qmax: q.qmax }, hessian, { damp: options.damp })

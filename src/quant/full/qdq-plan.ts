@@ -1,5 +1,5 @@
 import { attr } from '../../onnx/graph-walk.js'
-import { DataType, int64ToNumber, type NodeProto } from '../../onnx/onnx-types.js'
+import { DataType, int64ToNumber, type NodeProto, type TensorProto } from '../../onnx/onnx-types.js'
 import { elementCount, tensorDims, tensorToFloat32 } from '../../onnx/tensor-data.js'
 import { elementTypes } from './element-types.js'
 import { isFloatTensor, type GraphIndex } from './graph-index.js'
@@ -187,7 +187,7 @@ function weightedNode(node: NodeProto, index: GraphIndex, isFloatActivation: (n:
   }
   const channels = dims[channelAxis]!
   // int8 codes cannot hold NaN or an infinity: such a weight stays float, as a bad bias does
-  if (firstNonFiniteIn(tensorToFloat32(w.tensor)) >= 0) return 'its weight holds NaN or ±Infinity'
+  if (holdsNonFinite(w.tensor)) return 'its weight holds NaN or ±Infinity'
   if (bName) {
     const b = index.constants.get(bName)
     if (!b || !isFloatTensor(b.tensor)) return 'its bias is not a float32 constant'
@@ -195,7 +195,7 @@ function weightedNode(node: NodeProto, index: GraphIndex, isFloatActivation: (n:
     if (biasExposed) return `its bias is ${biasExposed}`
     if (index.redefined.has(bName)) return 'its bias is defined more than once in the model'
     if (elementCount(tensorDims(b.tensor)) !== channels) return 'its bias is not one value per output channel'
-    if (firstNonFiniteIn(tensorToFloat32(b.tensor)) >= 0) return 'its bias holds a non-finite value'
+    if (holdsNonFinite(b.tensor)) return 'its bias holds a non-finite value'
   }
   return { node, kind: 'weighted', activationInputs: [x], weight: wName, bias: bName, channelAxis }
 }
@@ -212,4 +212,12 @@ function clampAfter(out: string, index: GraphIndex, options: PlanOptions): NodeP
     if (floor !== 0) return null
   }
   return r
+}
+
+// planQdq runs once per node while the accuracy guard ranks nodes: each tensor is scanned once
+const nonFinite = new WeakMap<TensorProto, boolean>()
+function holdsNonFinite(t: TensorProto): boolean {
+  let known = nonFinite.get(t)
+  if (known === undefined) nonFinite.set(t, (known = firstNonFiniteIn(tensorToFloat32(t)) >= 0))
+  return known
 }
